@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: LGPL-2.1-only
+#
+# Toolchain, flags, install directories and library lookups shared by every
+# Makefile of the tree.  Each Makefile sets an absolute MIG_ROOT first.
+
+XLMIG_VERSION   := 0.1.0
+XLMIG_SOVERSION := 0
+
+prefix      ?= /usr/local
+exec_prefix ?= $(prefix)
+bindir      ?= $(exec_prefix)/bin
+sbindir     ?= $(exec_prefix)/sbin
+libdir      ?= $(exec_prefix)/lib
+includedir  ?= $(prefix)/include
+pkgconfigdir ?= $(libdir)/pkgconfig
+datadir     ?= $(prefix)/share
+mandir      ?= $(datadir)/man
+sysconfdir  ?= /etc
+DESTDIR     ?=
+
+CC          ?= cc
+AR          ?= ar
+INSTALL     ?= install
+PKG_CONFIG  ?= pkg-config
+PROVE       ?= prove
+
+# Xen 4.17 ships xencontrol.pc for libxenctrl.
+XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog
+OTHER_PKGS  := yajl
+
+pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)
+
+XEN_CFLAGS  := $(call pkgcfg,--cflags,$(XEN_PKGS))
+XEN_LIBS    := $(call pkgcfg,--libs,$(XEN_PKGS))
+YAJL_CFLAGS := $(call pkgcfg,--cflags,yajl)
+YAJL_LIBS   := $(call pkgcfg,--libs,yajl)
+
+CFLAGS      ?= -O2 -g
+CFLAGS      += -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+               -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
+               -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
+               -D_GNU_SOURCE -fvisibility=hidden -fPIC
+ifeq ($(WERROR),1)
+CFLAGS      += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS      += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS     += -fsanitize=address,undefined
+endif
+
+CPPFLAGS    += -I$(MIG_ROOT)/libxlmig/include -I$(MIG_ROOT)/libxlmig \
+               -I$(MIG_ROOT)/policy -I$(MIG_ROOT)/netcfg
+
+# Every library libxlmig needs, for programs that link libxlmig.a.
+LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) -lpthread
+
+ifeq ($(V),1)
+quiet =
+else
+quiet = @printf '  %-5s %s\n' $(1) $@;
+endif
+
+%.o: %.c
+	$(call quiet,CC)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: LGPL-2.1-only
+# xlmig top-level Makefile.  `make check` and `make demo` install what is
+# missing first (`make deps`), then build, so each works alone on a fresh
+# Debian 12 machine.  V=1 shows full commands; WERROR=1 fails on warnings.
+MIG_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+include $(MIG_ROOT)/Config.mk
+
+# Build order: the sub-libraries, then the library, then its users.
+LIBDIRS := policy netcfg
+SUBDIRS := $(LIBDIRS) libxlmig xlmig
+
+PROVE_FLAGS ?=
+
+.PHONY: all check test deps install uninstall clean distclean \
+        $(SUBDIRS) tests
+
+all: xlmig
+
+policy netcfg:
+	@$(MAKE) -s -C $@ all
+libxlmig: $(LIBDIRS)
+	@$(MAKE) -s -C $@ all
+xlmig: libxlmig
+	@$(MAKE) -s -C $@ all
+tests: xlmig
+	@$(MAKE) -s -C tests all
+
+# Packages are checked (about a second) before anything is built: the
+# pkg-config lookups in Config.mk need them, hence the sub-make.
+deps:
+	@$(MIG_ROOT)/tools/install-deps
+
+check test: deps
+	@$(MAKE) --no-print-directory tests
+	$(PROVE) $(PROVE_FLAGS) --exec '' -r tests/
+
+install: all
+	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d install || exit 1; done
+
+uninstall:
+	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d uninstall || exit 1; done
+
+clean:
+	@for d in $(SUBDIRS) tests; do $(MAKE) -s -C $$d clean || exit 1; done
+
+distclean: clean

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * libxlmig: live migration of Xen domains between the dom0s of a cluster.
+ * This is the public interface: the context, error codes, the backend
+ * selection and host information.  Everything here is safe to call from a
+ * single thread per context; contexts are independent of each other.
+ */
+#ifndef LIBXLMIG_H
+#define LIBXLMIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xentoollog.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LIBXLMIG_VERSION "0.1.0"
+#define LIBXLMIG_API __attribute__((visibility("default")))
+
+/*
+ * Error codes.  Functions return int rc: 0 on success, negative on failure.
+ * Values from -1 to -999 are libxl's ERROR_* codes passed through unchanged
+ * (their values are libxl ABI); ours start at -1000.
+ */
+enum libxlmig_error {
+    LIBXLMIG_ERROR_FAIL = -1000,      /* unspecified failure */
+    LIBXLMIG_ERROR_NOMEM = -1001,     /* out of memory */
+    LIBXLMIG_ERROR_INVAL = -1002,     /* invalid argument or input */
+    LIBXLMIG_ERROR_NOT_DOM0 = -1003,  /* not running in a Xen dom0 */
+    LIBXLMIG_ERROR_BACKEND = -1004,   /* unknown or unusable backend */
+    LIBXLMIG_ERROR_JSON = -1005,      /* JSON encoding or parsing failed */
+    LIBXLMIG_ERROR_NOTFOUND = -1006,  /* domain, node or file not found */
+    LIBXLMIG_ERROR_CONFIG = -1007,    /* bad cluster configuration */
+    LIBXLMIG_ERROR_IO = -1008,        /* system call or I/O failure */
+    LIBXLMIG_ERROR_PROTOCOL = -1009,  /* malformed or unexpected message */
+    LIBXLMIG_ERROR_INCOMPATIBLE = -1010, /* CPU or host incompatibility */
+    LIBXLMIG_ERROR_REFUSED = -1011,   /* peer or policy refused */
+    LIBXLMIG_ERROR_AUTH = -1012,      /* authentication failed */
+    LIBXLMIG_ERROR_TIMEOUT = -1013,   /* operation timed out */
+    LIBXLMIG_ERROR_CANCELLED = -1014, /* cancelled by the user */
+    LIBXLMIG_ERROR_EXISTS = -1015,    /* object already exists */
+    LIBXLMIG_ERROR_UNSUPPORTED = -1016, /* not supported here */
+    LIBXLMIG_ERROR_BUSY = -1017,      /* resource busy or locked */
+    LIBXLMIG_ERROR__LAST = -1018,
+};
+
+/* Static string describing rc (ours or libxl's); never NULL. */
+LIBXLMIG_API const char *libxlmig_strerror(int rc);
+
+typedef struct libxlmig_ctx libxlmig_ctx;
+
+/* Which hypervisor interface the context drives. */
+typedef enum libxlmig_backend_kind {
+    LIBXLMIG_BACKEND_XEN = 0,  /* real Xen through libxl / libxenctrl */
+    LIBXLMIG_BACKEND_SIM = 1,  /* the simulated hypervisor (xlmigd) */
+} libxlmig_backend_kind;
+
+LIBXLMIG_API const char *libxlmig_backend_kind_to_string(libxlmig_backend_kind k);
+/* Parses "xen" or "sim"; returns 0 or LIBXLMIG_ERROR_INVAL. */
+LIBXLMIG_API int libxlmig_backend_kind_from_string(const char *s,
+                                                   libxlmig_backend_kind *k_r);
+
+/*
+ * Allocate a context logging to lg (which the caller keeps and frees after
+ * libxlmig_ctx_free).  lg may be NULL: only critical messages then reach stderr.  The same
+ * logger is handed to libxl, so one stream carries both.  Caller frees
+ * *ctx_r with libxlmig_ctx_free.
+ */
+LIBXLMIG_API int libxlmig_ctx_alloc(libxlmig_ctx **ctx_r,
+                                    xentoollog_logger *lg);
+LIBXLMIG_API void libxlmig_ctx_free(libxlmig_ctx *ctx);
+LIBXLMIG_API xentoollog_logger *libxlmig_ctx_logger(libxlmig_ctx *ctx);
+
+/*
+ * The last error message logged at ERROR level through ctx, or "" if none.
+ * Owned by ctx; valid until the next failing call.
+ */
+LIBXLMIG_API const char *libxlmig_last_error(libxlmig_ctx *ctx);
+
+/*
+ * Select and open a backend.  Fails with LIBXLMIG_ERROR_NOT_DOM0 for the
+ * Xen backend outside a dom0, with a message saying so.  Opening twice
+ * closes the first backend.
+ */
+LIBXLMIG_API int libxlmig_backend_open(libxlmig_ctx *ctx,
+                                       libxlmig_backend_kind kind);
+LIBXLMIG_API libxlmig_backend_kind libxlmig_backend_current(libxlmig_ctx *ctx);
+
+/* Host facts, as `xl info` reports the ones migration cares about. */
+typedef struct libxlmig_host_info {
+    char *backend;           /* "xen" or "sim" */
+    char *hostname;
+    char *hypervisor;        /* "Xen 4.17.7" or "xlmig-sim 0.1.0" */
+    char *scheduler;         /* "credit2", ... or "sim" */
+    uint64_t total_memory_kib; /* KiB of host memory */
+    uint64_t free_memory_kib;  /* KiB free for new domains */
+    uint32_t nr_cpus;        /* logical CPUs */
+    uint32_t nr_nodes;       /* NUMA nodes */
+    uint32_t cpu_mhz;        /* nominal clock, MHz; 0 if unknown */
+} libxlmig_host_info;
+
+LIBXLMIG_API void libxlmig_host_info_init(libxlmig_host_info *hi);
+LIBXLMIG_API void libxlmig_host_info_dispose(libxlmig_host_info *hi);
+LIBXLMIG_API int libxlmig_host_info_get(libxlmig_ctx *ctx,
+                                        libxlmig_host_info *hi);
+/* Encode as a JSON object with "version".  Caller frees *json_r. */
+LIBXLMIG_API int libxlmig_host_info_to_json(libxlmig_ctx *ctx,
+                                            const libxlmig_host_info *hi,
+                                            char **json_r);
+
+/*
+ * Encode an error as {"version":1,"error":{"code":err,"name":...,
+ * "message":...}}.  Caller frees *json_r.
+ */
+LIBXLMIG_API int libxlmig_error_to_json(libxlmig_ctx *ctx, int err,
+                                        const char *message, char **json_r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBXLMIG_H */

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Internal interfaces of libxlmig: the per-call arena, logging macros, the
+ * context layout, the backend ops table and the yajl helpers.  Nothing here
+ * is exported from the shared library; names start with libxlmig__.
+ */
+#ifndef LIBXLMIG_INTERNAL_H
+#define LIBXLMIG_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "libxlmig.h"
+
+#define _hidden __attribute__((visibility("hidden")))
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define LIBXLMIG__LAST_ERROR_MAX 1024
+
+struct libxlmig__backend_ops;
+
+struct libxlmig_ctx {
+    xentoollog_logger *lg;              /* never NULL */
+    xentoollog_logger *owned_lg;        /* ours when the caller gave none */
+    libxlmig_backend_kind backend_kind;
+    const struct libxlmig__backend_ops *backend;  /* NULL until opened */
+    void *backend_priv;                 /* owned by the backend */
+    char last_error[LIBXLMIG__LAST_ERROR_MAX];
+};
+
+/*
+ * The per-call arena.  GC_INIT(ctx) declares `gc`; every GCNEW/GCSPRINTF/
+ * libxlmig__*alloc(gc, ...) allocation is freed by GC_FREE.  Allocation
+ * failure logs and aborts, as libxl's arena does: callers need no NULL
+ * checks on arena memory.
+ */
+typedef struct libxlmig__gc_entry {
+    void *ptr;
+    void (*dtor)(void *);    /* NULL: free() */
+} libxlmig__gc_entry;
+
+typedef struct libxlmig__gc {
+    libxlmig_ctx *owner;
+    size_t nptrs, maxptrs;
+    libxlmig__gc_entry *ptrs;
+} libxlmig__gc;
+
+#define LIBXLMIG__INIT_GC(ctx) { (ctx), 0, 0, NULL }
+#define GC_INIT(ctx) \
+    libxlmig__gc gc_buf = LIBXLMIG__INIT_GC(ctx); \
+    libxlmig__gc *gc = &gc_buf
+#define GC_FREE libxlmig__gc_free_all(gc)
+#define CTX (gc->owner)
+
+_hidden void libxlmig__gc_free_all(libxlmig__gc *gc);
+_hidden void *libxlmig__zalloc(libxlmig__gc *gc, size_t size);
+_hidden void *libxlmig__calloc(libxlmig__gc *gc, size_t n, size_t size);
+_hidden void *libxlmig__realloc(libxlmig__gc *gc, void *ptr, size_t size);
+_hidden char *libxlmig__strdup(libxlmig__gc *gc, const char *s);
+_hidden char *libxlmig__strndup(libxlmig__gc *gc, const char *s, size_t n);
+_hidden char *libxlmig__sprintf(libxlmig__gc *gc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Adds ptr (from malloc) to the arena so GC_FREE frees it; returns ptr. */
+_hidden void *libxlmig__ptr_add(libxlmig__gc *gc, void *ptr);
+/* Adds an object that GC_FREE releases with dtor(ptr); returns ptr. */
+_hidden void *libxlmig__ptr_add_dtor(libxlmig__gc *gc, void *ptr,
+                                     void (*dtor)(void *));
+/* Logs and aborts; for allocations that must not fail. */
+_hidden void libxlmig__alloc_failed(libxlmig_ctx *ctx, const char *func,
+                                    size_t nmemb, size_t size)
+    __attribute__((noreturn));
+
+#define GCNEW(var) ((var) = libxlmig__zalloc(gc, sizeof(*(var))))
+#define GCNEW_ARRAY(var, n) ((var) = libxlmig__calloc(gc, (n), sizeof(*(var))))
+#define GCSPRINTF(fmt, ...) libxlmig__sprintf(gc, (fmt), __VA_ARGS__)
+#define GCSTRDUP(s) libxlmig__strdup(gc, (s))
+
+/*
+ * Logging through the context's xentoollog logger.  domid is -1 when no
+ * domain is concerned.  Messages at ERROR and above are also kept as the
+ * context's last error (see libxlmig_last_error).
+ */
+_hidden void libxlmig__log(libxlmig_ctx *ctx, xentoollog_level level,
+                           int errnoval, const char *file, int line,
+                           const char *func, int64_t domid,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+#define LIBXLMIG__LOG(ctx, l, e, d, ...) \
+    libxlmig__log((ctx), XTL_##l, (e), __FILE__, __LINE__, __func__, (d), \
+                  __VA_ARGS__)
+#define LOG(l, ...)       LIBXLMIG__LOG(CTX, l, -1, -1, __VA_ARGS__)
+#define LOGE(l, ...)      LIBXLMIG__LOG(CTX, l, errno, -1, __VA_ARGS__)
+#define LOGEV(l, e, ...)  LIBXLMIG__LOG(CTX, l, (e), -1, __VA_ARGS__)
+#define LOGD(l, d, ...)   LIBXLMIG__LOG(CTX, l, -1, (d), __VA_ARGS__)
+#define LOGED(l, d, ...)  LIBXLMIG__LOG(CTX, l, errno, (d), __VA_ARGS__)
+
+/* Symbolic name of rc ("NOT_DOM0", "ERROR_FAIL"); static string. */
+_hidden const char *libxlmig__error_name(int rc);
+
+/*
+ * The backend ops table: one per hypervisor interface (DESIGN.md).  An op
+ * left NULL is unsupported by that backend and its wrapper returns
+ * LIBXLMIG_ERROR_UNSUPPORTED.  open() is called once per context and stores
+ * its private state in *priv_r; close() releases it.
+ */
+typedef struct libxlmig__backend_ops {
+    const char *name;
+    int (*open)(libxlmig__gc *gc, void **priv_r);
+    void (*close)(libxlmig_ctx *ctx, void *priv);
+    int (*host_info)(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi);
+} libxlmig__backend_ops;
+
+_hidden extern const libxlmig__backend_ops libxlmig__backend_xen;
+_hidden extern const libxlmig__backend_ops libxlmig__backend_sim;
+
+/* The opened backend, or LIBXLMIG_ERROR_BACKEND (logged) if none. */
+_hidden int libxlmig__backend_get(libxlmig__gc *gc,
+                                  const libxlmig__backend_ops **ops_r,
+                                  void **priv_r);
+
+/* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
+_hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
+                                      libxlmig_host_info *hi);
+
+/*
+ * JSON helpers.  Generators return yajl_gen_status; a NULL string is
+ * generated as null.  libxlmig__json_gen_alloc never returns NULL (arena
+ * rules); the yajl_gen is freed by GC_FREE.  libxlmig__json_finish copies
+ * the buffer into malloc'd memory: the caller frees *json_r.
+ */
+_hidden yajl_gen libxlmig__json_gen_alloc(libxlmig__gc *gc, bool pretty);
+_hidden yajl_gen_status libxlmig__yajl_gen_str(yajl_gen g, const char *s);
+_hidden yajl_gen_status libxlmig__yajl_gen_kv_str(yajl_gen g, const char *k,
+                                                  const char *v);
+_hidden yajl_gen_status libxlmig__yajl_gen_kv_int(yajl_gen g, const char *k,
+                                                  long long v);
+_hidden yajl_gen_status libxlmig__yajl_gen_kv_uint(yajl_gen g, const char *k,
+                                                   unsigned long long v);
+_hidden yajl_gen_status libxlmig__yajl_gen_kv_double(yajl_gen g,
+                                                     const char *k, double v);
+_hidden yajl_gen_status libxlmig__yajl_gen_kv_bool(yajl_gen g, const char *k,
+                                                   bool v);
+_hidden int libxlmig__json_finish(libxlmig__gc *gc, yajl_gen g,
+                                  char **json_r);
+
+/*
+ * Parse text into a yajl tree freed by GC_FREE.  what names the input in
+ * the error message ("host info from node1").
+ */
+_hidden int libxlmig__json_parse(libxlmig__gc *gc, const char *text,
+                                 const char *what, yajl_val *tree_r);
+/* Typed lookups of one key of an object; NULL or an error if missing. */
+_hidden const char *libxlmig__json_get_str(yajl_val obj, const char *key);
+_hidden int libxlmig__json_get_u64(libxlmig__gc *gc, yajl_val obj,
+                                   const char *key, uint64_t *v_r);
+_hidden int libxlmig__json_get_int(libxlmig__gc *gc, yajl_val obj,
+                                   const char *key, long long *v_r);
+_hidden int libxlmig__json_get_bool(libxlmig__gc *gc, yajl_val obj,
+                                    const char *key, bool *v_r);
+_hidden int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,
+                                      const char *key, double *v_r);
+/* Checks {"version": N} with N <= max_version. */
+_hidden int libxlmig__json_check_version(libxlmig__gc *gc, yajl_val obj,
+                                         const char *what,
+                                         long long max_version);
+
+#endif /* LIBXLMIG_INTERNAL_H */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The command table, as in xl: name, handler, one-line help, usage and
+ * option help in one row.  `xlmig help` prints it.
+ */
+#include <string.h>
+
+#include "xlmig.h"
+
+const struct cmd_spec cmd_table[] = {
+    { "help", main_help,
+      "Show the commands, or the usage of one",
+      "[COMMAND]",
+      "" },
+    { "version", main_version,
+      "Show the xlmig version",
+      "",
+      "" },
+    { "info", main_info,
+      "Show the host facts the backend reports (hypervisor, memory, CPUs)",
+      "",
+      "" },
+};
+
+const int cmd_table_len = ARRAY_SIZE(cmd_table);
+
+const struct cmd_spec *cmd_lookup(const char *name)
+{
+    int i;
+
+    for (i = 0; i < cmd_table_len; i++)
+        if (!strcmp(name, cmd_table[i].name))
+            return &cmd_table[i];
+    return NULL;
+}

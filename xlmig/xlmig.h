@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The xlmig command line: the command table, the global options every
+ * command sees, and the helpers commands use to parse options and report
+ * results.  Only this folder prints or exits.
+ */
+#ifndef XLMIG_H
+#define XLMIG_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "libxlmig.h"
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+/* Exit codes of every command. */
+#define EXIT_OK      0   /* success */
+#define EXIT_FAILED  1   /* the operation failed (message printed) */
+#define EXIT_USAGE   2   /* bad command line */
+
+#define XLMIG_DEFAULT_CONFIG "/etc/xen/xlmig.cfg"
+
+/* One row of the command table: everything `help` needs, in one place. */
+struct cmd_spec {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;       /* one line */
+    const char *usage;      /* arguments after the command name */
+    const char *options;    /* option help, one option per line */
+};
+
+extern const struct cmd_spec cmd_table[];
+extern const int cmd_table_len;
+const struct cmd_spec *cmd_lookup(const char *name);
+
+/* Global options, set by main() before a command runs. */
+struct xlmig_globals {
+    const char *progname;        /* "xlmig" or "xl-migrate-cluster" */
+    const char *config_file;     /* -c; default XLMIG_DEFAULT_CONFIG */
+    bool config_given;           /* -c was given */
+    int verbosity;               /* number of -v */
+    bool json;                   /* --json */
+    bool dry_run;                /* -N */
+    libxlmig_backend_kind backend; /* --backend */
+    bool backend_given;
+    xentoollog_logger *logger;
+    libxlmig_ctx *ctx;
+};
+extern struct xlmig_globals g;
+
+/*
+ * xl-style option loop for a command: returns the next option character,
+ * 0 when options end, or after printing help for -h returns 'h' (the
+ * caller exits 0); on a bad option prints the usage line and returns '?'
+ * (the caller exits EXIT_USAGE).  Checks at least min_args remain.
+ */
+int cmd_getopt(int argc, char **argv, const char *opts,
+               const struct option *longopts, const char *cmd, int min_args);
+
+/* Print the usage line (and options when full) of cmd to f. */
+void cmd_usage(FILE *f, const char *cmd, bool full);
+
+/* Report a bad command line for cmd and return EXIT_USAGE. */
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Report a failed operation: the library's last error (or fmt) on stderr,
+ * or a JSON error object on stdout with --json.  Returns EXIT_FAILED.
+ */
+int cmd_fail(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Open the backend chosen by --backend (default xen); reports failure. */
+int cmd_open_backend(void);
+
+/* Parse a non-negative integer option value; false (reported) if bad. */
+bool cmd_parse_u64(const char *cmd, const char *what, const char *s,
+                   unsigned long long *v_r);
+
+/* Command handlers: one cmd_<name>.c each. */
+int main_help(int argc, char **argv);
+int main_version(int argc, char **argv);
+int main_info(int argc, char **argv);
+
+#endif /* XLMIG_H */
