@@ -20,6 +20,10 @@ const struct cmd_spec cmd_table[] = {
       "Show the host facts the backend reports (hypervisor, memory, CPUs)",
       "",
       "" },
+    { "list", main_list,
+      "List the domains of this host",
+      "[DOMAIN]",
+      "" },
 };
 
 const int cmd_table_len = ARRAY_SIZE(cmd_table);

@@ -111,6 +111,49 @@ LIBXLMIG_API int libxlmig_host_info_to_json(libxlmig_ctx *ctx,
                                             const libxlmig_host_info *hi,
                                             char **json_r);
 
+/* Run state of a domain, as `xl list` shows it. */
+typedef enum libxlmig_domain_state {
+    LIBXLMIG_DOMAIN_RUNNING = 0,   /* running or blocked */
+    LIBXLMIG_DOMAIN_PAUSED = 1,
+    LIBXLMIG_DOMAIN_SHUTDOWN = 2,  /* shut down, not yet destroyed */
+    LIBXLMIG_DOMAIN_DYING = 3,
+} libxlmig_domain_state;
+
+LIBXLMIG_API const char *
+libxlmig_domain_state_to_string(libxlmig_domain_state s);
+
+/* One domain of the host. */
+typedef struct libxlmig_dominfo {
+    char *name;
+    char uuid[37];             /* canonical text form */
+    uint32_t domid;
+    uint64_t memory_kib;       /* KiB currently allocated */
+    uint64_t max_memory_kib;   /* KiB maximum */
+    uint32_t vcpus;            /* online vCPUs */
+    libxlmig_domain_state state;
+} libxlmig_dominfo;
+
+LIBXLMIG_API void libxlmig_dominfo_init(libxlmig_dominfo *di);
+LIBXLMIG_API void libxlmig_dominfo_dispose(libxlmig_dominfo *di);
+LIBXLMIG_API void libxlmig_dominfo_list_free(libxlmig_dominfo *list, int nr);
+
+/*
+ * All domains of the host, in domid order.  Caller frees *list_r with
+ * libxlmig_dominfo_list_free(*list_r, *nr_r).
+ */
+LIBXLMIG_API int libxlmig_domain_list(libxlmig_ctx *ctx,
+                                      libxlmig_dominfo **list_r, int *nr_r);
+/*
+ * The domain called name (or with that numeric domid).  Fails with
+ * LIBXLMIG_ERROR_NOTFOUND, logged, if there is none.  Caller disposes *di.
+ */
+LIBXLMIG_API int libxlmig_domain_info(libxlmig_ctx *ctx, const char *name,
+                                      libxlmig_dominfo *di);
+/* Encode a list as {"version":1,"domains":[...]}.  Caller frees *json_r. */
+LIBXLMIG_API int libxlmig_domain_list_to_json(libxlmig_ctx *ctx,
+                                              const libxlmig_dominfo *list,
+                                              int nr, char **json_r);
+
 /*
  * Encode an error as {"version":1,"error":{"code":err,"name":...,
  * "message":...}}.  Caller frees *json_r.
