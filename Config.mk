@@ -26,7 +26,7 @@ PROVE       ?= prove
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
 XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog
-OTHER_PKGS  := yajl
+OTHER_PKGS  := yajl libcrypto
 
 pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)
 
@@ -51,8 +51,12 @@ endif
 CPPFLAGS    += -I$(MIG_ROOT)/libxlmig/include -I$(MIG_ROOT)/libxlmig \
                -I$(MIG_ROOT)/policy -I$(MIG_ROOT)/netcfg
 
+CRYPTO_LIBS := $(call pkgcfg,--libs,libcrypto)
+ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
+
 # Every library libxlmig needs, for programs that link libxlmig.a.
-LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) -lpthread
+LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) \
+                   -lpthread
 
 ifeq ($(V),1)
 quiet =
