@@ -20,6 +20,11 @@ const struct cmd_spec cmd_table[] = {
       "Show the host facts the backend reports (hypervisor, memory, CPUs)",
       "",
       "" },
+    { "probe", main_probe,
+      "Measure the interruption a domain's clients see (echo service)",
+      "[-i MS] [-d MS] ADDR[:PORT]",
+      "  -i, --interval MS   one request every MS milliseconds (default 5)\n"
+      "  -d, --duration MS   probe for MS milliseconds (default 10000)\n" },
     { "list", main_list,
       "List the domains of this host",
       "[DOMAIN]",

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <xentoollog.h>
 
@@ -153,6 +154,35 @@ LIBXLMIG_API int libxlmig_domain_info(libxlmig_ctx *ctx, const char *name,
 LIBXLMIG_API int libxlmig_domain_list_to_json(libxlmig_ctx *ctx,
                                               const libxlmig_dominfo *list,
                                               int nr, char **json_r);
+
+/*
+ * The interruption meter (echo.c): what a client of a domain notices.
+ * Counts and durations as named; times in nanoseconds.
+ */
+typedef struct libxlmig_echo_result {
+    uint64_t sent;            /* requests sent */
+    uint64_t received;        /* distinct requests answered */
+    uint64_t lost;            /* requests never answered */
+    uint64_t longest_gap_ns;  /* longest time between two replies, ns */
+    uint64_t max_rtt_ns;      /* slowest answered request, ns */
+    uint64_t duration_ns;     /* whole probe, ns */
+} libxlmig_echo_result;
+
+LIBXLMIG_API void libxlmig_echo_result_init(libxlmig_echo_result *r);
+/*
+ * Answer echo requests on the bound UDP socket fd until an error; for the
+ * domain's own process.  Returns -errno.
+ */
+LIBXLMIG_API int libxlmig_echo_serve(int fd);
+/*
+ * Send a request to addr:port every interval_ms for duration_ms (or until
+ * *stop becomes non-zero), then wait up to a second for late replies.
+ */
+LIBXLMIG_API int libxlmig_echo_probe(libxlmig_ctx *ctx, const char *addr,
+                                     unsigned port, unsigned interval_ms,
+                                     unsigned duration_ms,
+                                     volatile sig_atomic_t *stop,
+                                     libxlmig_echo_result *r);
 
 /*
  * Encode an error as {"version":1,"error":{"code":err,"name":...,

@@ -4,7 +4,7 @@
 # and messages for good and bad invocations, argv[0] dispatch.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 34
+plan 38
 
 run "$XLMIG" help
 is 0 "$rc" "help exits 0"
@@ -78,6 +78,15 @@ run "$XLMIG" -b sim --json info
 like '"free_memory_kib":' "$out" "sim info as JSON"
 ok "$(printf '%s' "$out" | perl -MJSON::PP -e 'local $/; decode_json(<STDIN>); print "ok"' >/dev/null 2>&1; echo $?)" \
    "sim info JSON parses"
+
+run "$XLMIG" probe
+is 2 "$rc" "probe without an address exits 2"
+run "$XLMIG" probe 127.0.0.1:99999
+is 2 "$rc" "probe with a bad port exits 2"
+run "$XLMIG" probe -i 0 127.0.0.1
+is 2 "$rc" "probe with a zero interval exits 2"
+run "$XLMIG" probe -d 50 nohost
+like "bad address nohost" "$err" "probe names a bad address"
 
 tmp=$(mktemp -d)
 ln -s "$XLMIG" "$tmp/xl-migrate-cluster"
