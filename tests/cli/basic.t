@@ -4,7 +4,7 @@
 # and messages for good and bad invocations, argv[0] dispatch.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 38
+plan 44
 
 run "$XLMIG" help
 is 0 "$rc" "help exits 0"
@@ -89,6 +89,15 @@ run "$XLMIG" probe -d 50 nohost
 like "bad address nohost" "$err" "probe names a bad address"
 
 tmp=$(mktemp -d)
+run "$XLMIG" keygen "$tmp/key"
+is 0 "$rc" "keygen exits 0"
+is "600" "$(stat -c %a "$tmp/key")" "the key file has mode 0600"
+is 65 "$(wc -c <"$tmp/key")" "64 hex digits and a newline"
+run "$XLMIG" keygen "$tmp/key"
+is 1 "$rc" "keygen refuses to overwrite"
+like "use -f" "$err" "and says how"
+run "$XLMIG" keygen -f "$tmp/key"
+is 0 "$rc" "keygen -f replaces the key"
 ln -s "$XLMIG" "$tmp/xl-migrate-cluster"
 run "$tmp/xl-migrate-cluster" --help-me
 is 2 "$rc" "xl-migrate-cluster with a bad option exits 2"
