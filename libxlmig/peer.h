@@ -167,4 +167,39 @@ _hidden int libxlmig__handshake_server(libxlmig__gc *gc, libxlmig__chan *c,
                                        const char *my_node,
                                        char **peer_node_r);
 
+/* ---- requests and replies ---- */
+
+/*
+ * A request is {"version":1,"op":OP,"args":{...}}; a reply is
+ * {"version":1,"result":VALUE} or {"version":1,"error":{"code":rc,
+ * "name":...,"message":...}}.  A handler generates its result as one JSON
+ * value into g, or returns an error code after logging the reason, which
+ * is sent to the caller as the error message.
+ */
+typedef int libxlmig__rpc_handler(libxlmig__gc *gc, void *opaque,
+                                  yajl_val args, yajl_gen g);
+
+typedef struct libxlmig__rpc_op {
+    const char *op;
+    libxlmig__rpc_handler *fn;
+} libxlmig__rpc_op;
+
+/*
+ * Send op with args_json (a JSON object text, or NULL for {}) and wait for
+ * the reply.  *result_r is arena memory.  An error reply is logged with
+ * the peer's message and its code returned.
+ */
+_hidden int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c,
+                               const char *op, const char *args_json,
+                               yajl_val *result_r);
+/*
+ * Serve one request from c with the handlers in ops.  Returns 0 once a
+ * reply was sent, also an error reply (a failing handler, an unknown op).
+ * Returns the channel's error when it fails, and LIBXLMIG_ERROR_PROTOCOL
+ * for a malformed request after replying so.
+ */
+_hidden int libxlmig__rpc_serve_one(libxlmig__gc *gc, libxlmig__chan *c,
+                                    const libxlmig__rpc_op *ops, size_t nops,
+                                    void *opaque);
+
 #endif /* LIBXLMIG_PEER_H */

@@ -252,7 +252,8 @@ int libxlmig__msg_recv(libxlmig__gc *gc, libxlmig__chan *c, unsigned *type_r,
         c->recv_seq++;
     }
     *type_r = type;
-    *payload_r = payload;
+    if (payload_r)
+        *payload_r = payload;
     if (len_r)
         *len_r = len;
     return 0;
@@ -278,7 +279,8 @@ int libxlmig__msg_expect(libxlmig__gc *gc, libxlmig__chan *c, unsigned want,
             libxlmig__msg_type_to_string(type));
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    *payload_r = payload;
+    if (payload_r)
+        *payload_r = payload;
     if (len_r)
         *len_r = len;
     return 0;

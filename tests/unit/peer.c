@@ -471,6 +471,76 @@ static void test_replay_and_tamper(void)
     GC_FREE;
 }
 
+static int h_echo(libxlmig__gc *gc, void *opaque, yajl_val args,
+                  yajl_gen g)
+{
+    const char *s = libxlmig__json_get_str(args, "text");
+
+    (*(int *)opaque)++;
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_str(g, "text", s);
+    yajl_gen_map_close(g);
+    return 0;
+}
+
+static int h_fail(libxlmig__gc *gc, void *opaque, yajl_val args, yajl_gen g)
+{
+    LOG(ERROR, "node2 is in maintenance mode");
+    return LIBXLMIG_ERROR_REFUSED;
+}
+
+static void test_rpc(void)
+{
+    static const libxlmig__rpc_op ops[] = {
+        { "echo", h_echo },
+        { "fail", h_fail },
+    };
+    GC_INIT(ctx);
+    libxlmig__transport *a, *b;
+    libxlmig__chan ca;
+    yajl_val res;
+    pid_t pid;
+    int sv[2], rc, st;
+
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    pid = fork();
+    if (pid == 0) {
+        libxlmig__chan cb;
+        int served = 0;
+
+        close(sv[0]);
+        libxlmig__transport_fd_open(gc, sv[1], "client", &b);
+        libxlmig__chan_init(&cb, b);
+        while (libxlmig__rpc_serve_one(gc, &cb, ops, ARRAY_SIZE(ops),
+                                       &served) == 0)
+            ;
+        _exit(served);
+    }
+    close(sv[1]);
+    libxlmig__transport_fd_open(gc, sv[0], "node2", &a);
+    libxlmig__chan_init(&ca, a);
+    rc = libxlmig__rpc_call(gc, &ca, "echo", "{\"text\":\"hi\"}", &res);
+    is_int(0, rc, "a request is answered");
+    is_string("hi", libxlmig__json_get_str(res, "text"), "with its result");
+    rc = libxlmig__rpc_call(gc, &ca, "fail", NULL, &res);
+    is_int(LIBXLMIG_ERROR_REFUSED, rc, "a handler's error code comes back");
+    is_string("node2: node2 is in maintenance mode", libxlmig_last_error(ctx),
+              "with the handler's message, naming the peer");
+    rc = libxlmig__rpc_call(gc, &ca, "nosuch", NULL, &res);
+    is_int(LIBXLMIG_ERROR_UNSUPPORTED, rc, "an unknown request is refused");
+    like_string("unknown request 'nosuch'", libxlmig_last_error(ctx),
+                "by name");
+    libxlmig__msg_send(gc, &ca, LIBXLMIG_MSG_REQUEST, "{\"op\":1}", 8);
+    rc = libxlmig__msg_expect(gc, &ca, LIBXLMIG_MSG_REPLY, NULL, NULL);
+    is_int(0, rc, "a malformed request gets an error reply");
+    libxlmig__transport_free(a);
+    waitpid(pid, &st, 0);
+    is_int(1, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+           "the server ran the echo handler once, then stopped on the "
+           "malformed request");
+    GC_FREE;
+}
+
 int main(void)
 {
     plan_lazy();
@@ -485,6 +555,7 @@ int main(void)
     test_keys();
     test_handshake();
     test_replay_and_tamper();
+    test_rpc();
     libxlmig_ctx_free(ctx);
     {
         char cmd[300];
