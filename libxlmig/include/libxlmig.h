@@ -191,6 +191,69 @@ LIBXLMIG_API int libxlmig_echo_probe(libxlmig_ctx *ctx, const char *addr,
 LIBXLMIG_API int libxlmig_error_to_json(libxlmig_ctx *ctx, int err,
                                         const char *message, char **json_r);
 
+/*
+ * The drain planner (drain.c): where each domain of a node in maintenance
+ * goes, and in which order, so that the whole drain ends soonest.  Pure:
+ * the caller gathers the facts (free memory, maintenance, CPU verdicts,
+ * estimates) and performs the plan.
+ */
+#define LIBXLMIG_REASON_MAX 256
+
+typedef struct libxlmig_drain_target {
+    const char *name;              /* node name; not owned */
+    uint64_t total_memory_kib;     /* KiB */
+    uint64_t free_memory_kib;      /* KiB free now, before this plan */
+    uint64_t inflight_kib;         /* KiB already promised to migrations
+                                      in flight from elsewhere */
+    bool in_maintenance;
+    bool reachable;                /* its daemon answered the pre-flight */
+} libxlmig_drain_target;
+
+typedef struct libxlmig_drain_domain {
+    const char *name;              /* not owned */
+    uint64_t memory_kib;           /* KiB the target must provide */
+    uint64_t estimate_ms;          /* predicted migration time, ms */
+    /*
+     * compat[t]: may the domain run on target t (CPU policy check)?
+     * compat_reason[t] says why not (e.g. "missing avx512f"); not owned.
+     */
+    const bool *compat;
+    const char *const *compat_reason;
+} libxlmig_drain_domain;
+
+typedef struct libxlmig_drain_step {
+    int domain;                    /* index into the domains */
+    int target;                    /* index into the targets; -1: none */
+    uint64_t start_ms;             /* planned start after drain start */
+    uint64_t end_ms;               /* planned end */
+    char reason[LIBXLMIG_REASON_MAX]; /* why no target, when target < 0 */
+} libxlmig_drain_step;
+
+typedef struct libxlmig_drain_plan {
+    int nr_steps;                  /* one per domain */
+    libxlmig_drain_step *steps;    /* in start order; unplaced ones last */
+    int nr_unplaced;
+    uint64_t makespan_ms;          /* planned end of the last migration */
+} libxlmig_drain_plan;
+
+LIBXLMIG_API void libxlmig_drain_plan_init(libxlmig_drain_plan *p);
+LIBXLMIG_API void libxlmig_drain_plan_dispose(libxlmig_drain_plan *p);
+/*
+ * Plan a drain with at most per_source migrations at once from the node
+ * and per_target at once into any one target.  Longest migrations start
+ * first; each goes to the compatible, reachable target outside maintenance
+ * with room for it that is least loaded (by the share of memory in use,
+ * counting this plan's earlier placements and in-flight migrations).
+ */
+LIBXLMIG_API int libxlmig_drain_plan_make(libxlmig_ctx *ctx,
+                                          const libxlmig_drain_target *t,
+                                          int nr_targets,
+                                          const libxlmig_drain_domain *d,
+                                          int nr_domains,
+                                          unsigned per_source,
+                                          unsigned per_target,
+                                          libxlmig_drain_plan *plan);
+
 #ifdef __cplusplus
 }
 #endif
