@@ -39,8 +39,10 @@ int main(int argc, char **argv)
         bail("no corpus at %s", dir);
     plan_lazy();
     for (i = 0; i < n; i++) {
-        if (ents[i]->d_name[0] == '.')
+        if (ents[i]->d_name[0] == '.') {
+            free(ents[i]);
             continue;
+        }
         snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
         f = fopen(path, "rb");
         if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0)
