@@ -44,7 +44,12 @@ export PKG_CONFIG_PATH="$dest/usr/local/lib/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$dest"
 flags=$(pkg-config --cflags --libs libxlmig)
 ok $? "pkg-config finds libxlmig in the tree"
-run cc -o "$dest/prog" "$dest/prog.c" $flags
+# A library built with SANITIZE=1 needs its runtime in the program too.
+san=""
+if nm -D "$dest/usr/local/lib/libxlmig.so" | grep -q __asan; then
+    san="-fsanitize=address,undefined"
+fi
+run cc $san -o "$dest/prog" "$dest/prog.c" $flags
 is 0 "$rc" "a program compiles and links against the installed tree"
 run env LD_LIBRARY_PATH="$dest/usr/local/lib" "$dest/prog"
 is "sim not running in a Xen dom0" "$out" "it runs with the shared library"
