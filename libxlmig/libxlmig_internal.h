@@ -120,6 +120,18 @@ typedef struct libxlmig__backend_ops {
     int (*open)(libxlmig__gc *gc, void **priv_r);
     void (*close)(libxlmig_ctx *ctx, void *priv);
     int (*host_info)(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi);
+    /* CPUID policy of this host (Xen: the host policy of the system). */
+    int (*host_cpu_policy)(libxlmig__gc *gc, void *priv,
+                           struct policy_cpuid *p);
+    /* CPUID policy of a running domain. */
+    int (*domain_cpu_policy)(libxlmig__gc *gc, void *priv, uint32_t domid,
+                             struct policy_cpuid *p);
+    /*
+     * Is a domain called name running (or paused) here?  0 and *domid_r
+     * if so, LIBXLMIG_ERROR_NOTFOUND (not logged) if not.
+     */
+    int (*domain_lookup)(libxlmig__gc *gc, void *priv, const char *name,
+                         uint32_t *domid_r);
 } libxlmig__backend_ops;
 
 _hidden extern const libxlmig__backend_ops libxlmig__backend_xen;
