@@ -4,7 +4,10 @@
  * name, featureset word, bit and flags.  Names and positions are the
  * facts of Xen's public cpufeatureset.h (Xen 4.17.7), named as libxl's
  * cpuid= parser accepts them; POLICY_F_GUEST marks the features Xen may
- * offer a guest (annotated A, S or H there).  Also name lookup, with the
+ * offer a guest (annotated A, S or H there).  POLICY_F_DYNAMIC marks bits
+ * that follow guest state (osxsave, ospke), topology (htt, cmp-legacy), the
+ * hypervisor bit, and nested virtualisation (vmx, svm: offered only with
+ * nestedhvm, which Xen levels itself).  Also name lookup, with the
  * older libxl spellings ("sse4.1", "lahfsahf") accepted as aliases.
  */
 #include <ctype.h>
@@ -52,7 +55,7 @@ const struct policy_feature policy_features[] = {
     { "dtes64",              POLICY_W_1C,   2, 0 },
     { "monitor",             POLICY_W_1C,   3, 0 },
     { "dscpl",               POLICY_W_1C,   4, 0 },
-    { "vmx",                 POLICY_W_1C,   5, G },
+    { "vmx",                 POLICY_W_1C,   5, G | D },
     { "smx",                 POLICY_W_1C,   6, 0 },
     { "eist",                POLICY_W_1C,   7, 0 },
     { "tm2",                 POLICY_W_1C,   8, 0 },
@@ -87,7 +90,7 @@ const struct policy_feature policy_features[] = {
     { "3dnow",               POLICY_W_E1D, 31, G },
     { "lahf-lm",             POLICY_W_E1C,  0, G },
     { "cmp-legacy",          POLICY_W_E1C,  1, G | D },
-    { "svm",                 POLICY_W_E1C,  2, G },
+    { "svm",                 POLICY_W_E1C,  2, G | D },
     { "extapic",             POLICY_W_E1C,  3, 0 },
     { "cr8-legacy",          POLICY_W_E1C,  4, G },
     { "abm",                 POLICY_W_E1C,  5, G },

@@ -530,16 +530,17 @@ static int cpuid_level(struct cpuid_args *a)
         printf("common leaves    : 0x%x, extended 0x%x\n", inter.max_leaf,
                inter.max_ext_leaf);
         printf("common features  : %u: %s\n", policy_count(&inter), names);
-        printf("highest baseline : %s\n", best ? best->name
-               : "(none: no named baseline fits every node)");
         printf("satisfied        :");
         for (i = 0; i < nr_bl; i++)
             if (sat[i])
                 printf(" %s", bl[i].name);
         printf("\n");
+        printf("highest baseline : %s\n", best ? best->name
+               : "(none: no named baseline fits every node)");
         if (best && !a->baseline)
-            printf("%s line   : cpuid = \"%s\"\n", "baseline", best_line);
-        printf("masked to %s:\ncpuid = \"%s\"\n", target.name, line);
+            printf("  cpuid = \"%s\"\n", best_line);
+        printf("masked to %s%s:\n  cpuid = \"%s\"\n", target.name,
+               a->baseline ? "" : " (the intersection)", line);
     }
     ret = all_fit ? EXIT_OK : EXIT_FAILED;
  out:
