@@ -313,6 +313,30 @@ void policy_intersect(struct policy_cpuid *acc, const struct policy_cpuid *b)
         acc->words[w] &= b->words[w];
 }
 
+int policy_highest_baseline(const struct policy_cpuid *baselines, size_t nr,
+                            const struct policy_cpuid *hosts,
+                            size_t nr_hosts, bool *sat)
+{
+    struct policy_check res;
+    unsigned int best_count = 0;
+    int best = -1;
+    size_t i, h;
+    bool fits;
+
+    for (i = 0; i < nr; i++) {
+        fits = true;
+        for (h = 0; h < nr_hosts && fits; h++)
+            fits = policy_check(&baselines[i], &hosts[h], &res);
+        if (sat)
+            sat[i] = fits;
+        if (fits && (best < 0 || policy_count(&baselines[i]) > best_count)) {
+            best = (int)i;
+            best_count = policy_count(&baselines[i]);
+        }
+    }
+    return best;
+}
+
 /*
  * The token xl's parser needs for f.  libxl's original table names the
  * CLFLUSH line-size field of leaf 1 ebx "clflush" and the feature bit

@@ -178,6 +178,16 @@ yajl_gen_status policy_check_gen_json(yajl_gen g,
 void policy_intersect(struct policy_cpuid *acc, const struct policy_cpuid *b);
 
 /*
+ * The baseline with the most features among baselines[0..nr-1] that every
+ * host of hosts[0..nr_hosts-1] can run (policy_check); ties go to the
+ * earlier one.  Sets sat[i] (if not NULL) for each baseline every host
+ * satisfies.  Returns the index, or -1 if none fits.
+ */
+int policy_highest_baseline(const struct policy_cpuid *baselines, size_t nr,
+                            const struct policy_cpuid *hosts,
+                            size_t nr_hosts, bool *sat);
+
+/*
  * The xl.cfg value masking a domain to target on hosts whose policies are
  * hosts[0..nr-1]: "host" followed by ",name=0" for every checked feature
  * some host has and target lacks.  With nr == 0 every checked, non-SPEC

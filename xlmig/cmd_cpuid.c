@@ -400,7 +400,6 @@ static int cpuid_level(struct cpuid_args *a)
     struct policy_check res;
     char *line = NULL, *best_line = NULL, *names = NULL;
     size_t nr_bl = 0, i, n, nr_nodes;
-    unsigned int best_count = 0;
     bool *sat = NULL, all_fit = true;
     int rc, ret;
 
@@ -441,14 +440,10 @@ static int cpuid_level(struct cpuid_args *a)
         ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
         goto out;
     }
-    for (i = 0; i < nr_bl; i++) {
-        sat[i] = true;
-        for (n = 0; n < nr_nodes && sat[i]; n++)
-            sat[i] = policy_check(&bl[i], &nodes[n], &res);
-        if (sat[i] && policy_count(&bl[i]) > best_count) {
-            best = &bl[i];
-            best_count = policy_count(&bl[i]);
-        }
+    {
+        int b = policy_highest_baseline(bl, nr_bl, nodes, nr_nodes, sat);
+
+        best = b >= 0 ? &bl[b] : NULL;
     }
 
     target = inter;
