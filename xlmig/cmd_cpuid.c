@@ -561,6 +561,16 @@ static int cpuid_set_compat(struct cpuid_args *a)
     path = a->cfg ? a->cfg : defpath;
     ret = open_backend_once();
     if (ret) return ret;
+    {
+        bool running;
+
+        if (libxlmig_domain_lookup(g.ctx, a->pos[0], &running, NULL) ==
+            LIBXLMIG_ERROR_UNSUPPORTED)
+            fprintf(stderr, "%s: warning: cannot tell whether %s runs on "
+                    "the %s backend; make sure it is shut down\n",
+                    g.progname, a->pos[0],
+                    libxlmig_backend_kind_to_string(g.backend));
+    }
     rc = libxlmig_cpu_set_compat(g.ctx, a->pos[0], a->pos[1], path, &value);
     if (rc)
         return cmd_fail(rc, NULL);
