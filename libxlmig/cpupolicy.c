@@ -540,14 +540,19 @@ static int xlcfg_write_cpuid(libxlmig__gc *gc, const char *path,
                              const char *value)
 {
     size_t start, end, vs, ve, len;
-    const char *tmp = GCSPRINTF("%s.xlmig-tmp", path);
+    char tmp[PATH_MAX];
     const char *newtext;
     struct stat st;
-    bool is_list;
+    bool is_list, created = false, renamed = false;
     char *text;
     FILE *f = NULL;
     int fd = -1, rc;
 
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.xlmig-tmp", path) >=
+        sizeof(tmp)) {
+        LOG(ERROR, "%s: path too long", path);
+        return LIBXLMIG_ERROR_INVAL;
+    }
     rc = read_file(gc, path, &text);
     if (rc) goto out;
     if (stat(path, &st) < 0) {
@@ -570,6 +575,7 @@ static int xlcfg_write_cpuid(libxlmig__gc *gc, const char *path,
         rc = LIBXLMIG_ERROR_IO;
         goto out;
     }
+    created = true;
     f = fdopen(fd, "w");
     if (!f) {
         LOGE(ERROR, "%s", tmp);
@@ -595,12 +601,12 @@ static int xlcfg_write_cpuid(libxlmig__gc *gc, const char *path,
         rc = LIBXLMIG_ERROR_IO;
         goto out;
     }
-    tmp = NULL;
+    renamed = true;
     rc = 0;
  out:
     if (f) fclose(f);
     if (fd >= 0) close(fd);
-    if (tmp) unlink(tmp);
+    if (created && !renamed) unlink(tmp);
     return rc;
 }
 
