@@ -360,10 +360,21 @@ char *policy_xlcfg_mask(const struct policy_cpuid *target,
 
         if (!policy_feature_is_checked(f) || policy_has(target, f))
             continue;
-        if (!nr)
+        if (!nr) {
             clear = !(f->flags & POLICY_F_SPEC);
-        for (h = 0; h < nr && !clear; h++)
-            clear = policy_has(&hosts[h], f);
+        } else if (f->flags & POLICY_F_SPEC) {
+            /* Levelled across the hosts, never down to the target. */
+            bool some = false, all = true;
+
+            for (h = 0; h < nr; h++) {
+                some = some || policy_has(&hosts[h], f);
+                all = all && policy_has(&hosts[h], f);
+            }
+            clear = some && !all;
+        } else {
+            for (h = 0; h < nr && !clear; h++)
+                clear = policy_has(&hosts[h], f);
+        }
         if (clear)
             sb_printf(&b, ",%s=0", xl_name(f));
     }

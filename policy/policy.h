@@ -190,9 +190,12 @@ int policy_highest_baseline(const struct policy_cpuid *baselines, size_t nr,
 /*
  * The xl.cfg value masking a domain to target on hosts whose policies are
  * hosts[0..nr-1]: "host" followed by ",name=0" for every checked feature
- * some host has and target lacks.  With nr == 0 every checked, non-SPEC
- * feature that target lacks is cleared (valid on any host).  Every token
- * is accepted by libxl_cpuid_parse_config().  Caller frees.
+ * some host has and target lacks.  Speculation controls (POLICY_F_SPEC)
+ * are levelled across the hosts instead: cleared only if some host lacks
+ * them, so a baseline never hides a mitigation every host offers.  With
+ * nr == 0 every checked, non-SPEC feature that target lacks is cleared
+ * (valid on any host; speculation controls are left to the host).  Every
+ * token is accepted by libxl_cpuid_parse_config().  Caller frees.
  */
 char *policy_xlcfg_mask(const struct policy_cpuid *target,
                         const struct policy_cpuid *hosts, size_t nr);

@@ -175,6 +175,47 @@ static void test_xlcfg(void)
        "family, model and stepping tokens applied");
 }
 
+static void test_masks(libxlmig_ctx *ctx)
+{
+    struct policy_cpuid hsw, clx, skx, hosts[2], none;
+    char *line;
+
+    if (libxlmig_baseline_load(ctx, "Haswell", &hsw) ||
+        libxlmig_baseline_load(ctx, "Cascadelake-Server", &clx) ||
+        libxlmig_baseline_load(ctx, "Skylake-Server", &skx))
+        bail("baselines: %s", libxlmig_last_error(ctx));
+
+    hosts[0] = clx;
+    hosts[1] = clx;
+    line = policy_xlcfg_mask(&hsw, hosts, 2);
+    like_string(",avx512f=0,", line, "Haswell on Cascadelake hosts: "
+                "avx512f masked");
+    ok(!strstr(line, "ibrsb=0") && !strstr(line, "ssbd=0"),
+       "speculation controls every host has are kept");
+    ok(!strstr(line, "avx2=0"), "a feature of the target is kept");
+    free(line);
+
+    hosts[1] = skx;
+    line = policy_xlcfg_mask(&hsw, hosts, 2);
+    like_string(",ibrsb=0,ssbd=0", line,
+                "speculation controls some host lacks are masked");
+    free(line);
+
+    line = policy_xlcfg_mask(&hsw, NULL, 0);
+    ok(!strstr(line, "ibrsb=0") && strstr(line, ",avx512f=0"),
+       "host-independent line: masks avx512f, leaves ibrsb to the host");
+    ok(!strstr(line, "osxsave") && !strstr(line, "hypervisor") &&
+       !strstr(line, "vmx"), "dynamic bits are never masked");
+    free(line);
+
+    policy_init(&none);
+    none.vendor = POLICY_VENDOR_ANY;
+    line = policy_xlcfg_mask(&none, &hsw, 1);
+    ok(strstr(line, ",clfsh=0") && !strstr(line, "clflush"),
+       "the CLFLUSH feature is written clfsh= (clflush= is a field)");
+    free(line);
+}
+
 static bool same_policy(const struct policy_cpuid *a,
                         const struct policy_cpuid *b)
 {
@@ -225,7 +266,8 @@ static void test_roundtrips(libxlmig_ctx *ctx)
        "this host's captured policy survives a JSON round trip");
 
     text = policy_format_text(&bl[0]);
-    like_string("featureset  : 078bfbff:00982201:20100800:00000001:", text ? text : "",
+    like_string("featureset  : 078bfbff:00982201:20100800:00000001:",
+                text ? text : "",
                 "text form has xen-cpuid style featureset words");
     like_string("  1c   00982201: sse3 ssse3 cx16 sse4-1 sse4-2 popcnt",
                 text ? text : "", "text form lists names per word");
@@ -239,10 +281,11 @@ int main(void)
 
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("cannot allocate a context");
-    plan(ARRAY_SIZE(names) + 2 + 11 + ARRAY_SIZE(xlcfg) * 2 + 1 + 4);
+    plan(ARRAY_SIZE(names) + 2 + 11 + ARRAY_SIZE(xlcfg) * 2 + 1 + 7 + 4);
     test_names();
     test_leaves();
     test_xlcfg();
+    test_masks(ctx);
     test_roundtrips(ctx);
     libxlmig_ctx_free(ctx);
     return 0;
