@@ -4,6 +4,7 @@
  * node daemon (xlmigd --backend=sim); host facts are the Linux machine's.
  */
 #include "libxlmig_internal.h"
+#include "policy.h"
 
 static int sim_open(libxlmig__gc *gc, void **priv_r)
 {
@@ -27,9 +28,21 @@ static int sim_host_info(libxlmig__gc *gc, void *priv,
     return 0;
 }
 
+/* The policy this kernel sees, from the cpuid instruction. */
+static int sim_host_cpu_policy(libxlmig__gc *gc, void *priv,
+                               struct policy_cpuid *p)
+{
+    if (!policy_capture_native(p)) {
+        LOG(ERROR, "no cpuid instruction on this architecture");
+        return LIBXLMIG_ERROR_UNSUPPORTED;
+    }
+    return 0;
+}
+
 const libxlmig__backend_ops libxlmig__backend_sim = {
     .name = "sim",
     .open = sim_open,
     .close = sim_close,
     .host_info = sim_host_info,
+    .host_cpu_policy = sim_host_cpu_policy,
 };

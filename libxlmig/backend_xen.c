@@ -10,8 +10,10 @@
 #include <libxl.h>
 #include <libxl_utils.h>
 #include <xenctrl.h>
+#include <xenguest.h>
 
 #include "libxlmig_internal.h"
+#include "policy.h"
 
 /* Our error table mirrors libxl's codes by value; keep them honest. */
 _Static_assert(ERROR_FAIL == -3, "libxl ERROR_FAIL changed");
@@ -195,10 +197,103 @@ static int xen_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
     return rc;
 }
 
+/*
+ * Convert a libxenguest policy object into ours: serialise its CPUID
+ * leaves (the MSRs are not needed) and read the words from them.
+ */
+static int xen_policy_convert(libxlmig__gc *gc, xen_priv *xp,
+                              const xc_cpu_policy_t *xcp,
+                              struct policy_cpuid *p)
+{
+    xen_cpuid_leaf_t *leaves;
+    struct policy_leaf *pl;
+    uint32_t nr_leaves, nr_msrs, i;
+    int r;
+
+    r = xc_cpu_policy_get_size(xp->xch, &nr_leaves, &nr_msrs);
+    if (r) {
+        LOGE(ERROR, "xc_cpu_policy_get_size failed");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    leaves = libxlmig__calloc(gc, nr_leaves, sizeof(*leaves));
+    r = xc_cpu_policy_serialise(xp->xch, xcp, leaves, &nr_leaves, NULL,
+                                NULL);
+    if (r) {
+        LOGE(ERROR, "xc_cpu_policy_serialise failed");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    pl = libxlmig__calloc(gc, nr_leaves ? nr_leaves : 1, sizeof(*pl));
+    for (i = 0; i < nr_leaves; i++) {
+        pl[i].leaf = leaves[i].leaf;
+        pl[i].subleaf = leaves[i].subleaf == XEN_CPUID_NO_SUBLEAF
+                        ? POLICY_NO_SUBLEAF : leaves[i].subleaf;
+        pl[i].a = leaves[i].a;
+        pl[i].b = leaves[i].b;
+        pl[i].c = leaves[i].c;
+        pl[i].d = leaves[i].d;
+    }
+    policy_from_leaves(p, pl, nr_leaves);
+    return 0;
+}
+
+static int xen_host_cpu_policy(libxlmig__gc *gc, void *priv,
+                               struct policy_cpuid *p)
+{
+    xen_priv *xp = priv;
+    xc_cpu_policy_t *xcp = NULL;
+    int r, rc;
+
+    xcp = xc_cpu_policy_init();
+    if (!xcp)
+        libxlmig__alloc_failed(CTX, __func__, 1, 0);
+    r = xc_cpu_policy_get_system(xp->xch, XEN_SYSCTL_cpu_policy_host, xcp);
+    if (r) {
+        LOGE(ERROR, "xc_cpu_policy_get_system(host) failed");
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    rc = xen_policy_convert(gc, xp, xcp, p);
+    if (rc) goto out;
+    snprintf(p->name, sizeof(p->name), "host");
+    snprintf(p->source, sizeof(p->source),
+             "Xen host policy (xc_cpu_policy_get_system)");
+ out:
+    xc_cpu_policy_destroy(xcp);
+    return rc;
+}
+
+static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
+                                 uint32_t domid, struct policy_cpuid *p)
+{
+    xen_priv *xp = priv;
+    xc_cpu_policy_t *xcp = NULL;
+    int r, rc;
+
+    xcp = xc_cpu_policy_init();
+    if (!xcp)
+        libxlmig__alloc_failed(CTX, __func__, 1, 0);
+    r = xc_cpu_policy_get_domain(xp->xch, domid, xcp);
+    if (r) {
+        LOGED(ERROR, domid, "xc_cpu_policy_get_domain failed");
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    rc = xen_policy_convert(gc, xp, xcp, p);
+    if (rc) goto out;
+    snprintf(p->name, sizeof(p->name), "domain %u", domid);
+    snprintf(p->source, sizeof(p->source),
+             "Xen domain policy (xc_cpu_policy_get_domain)");
+ out:
+    xc_cpu_policy_destroy(xcp);
+    return rc;
+}
+
 const libxlmig__backend_ops libxlmig__backend_xen = {
     .name = "xen",
     .open = xen_open,
     .close = xen_close,
     .host_info = xen_host_info,
     .list = xen_list,
+    .host_cpu_policy = xen_host_cpu_policy,
+    .domain_cpu_policy = xen_domain_cpu_policy,
 };

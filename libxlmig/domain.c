@@ -96,6 +96,28 @@ int libxlmig_domain_info(libxlmig_ctx *ctx, const char *name,
     return rc;
 }
 
+int libxlmig_domain_lookup(libxlmig_ctx *ctx, const char *name,
+                           bool *running_r, uint32_t *domid_r)
+{
+    libxlmig_dominfo *list = NULL;
+    int i, nr = 0, rc;
+
+    *running_r = false;
+    rc = libxlmig_domain_list(ctx, &list, &nr);
+    if (rc) goto out;
+    for (i = 0; i < nr; i++) {
+        if (list[i].name && !strcmp(list[i].name, name)) {
+            *running_r = true;
+            if (domid_r)
+                *domid_r = list[i].domid;
+            break;
+        }
+    }
+ out:
+    libxlmig_dominfo_list_free(list, nr);
+    return rc;
+}
+
 static yajl_gen_status dominfo_gen_json(yajl_gen g, const libxlmig_dominfo *d)
 {
     yajl_gen_status s;

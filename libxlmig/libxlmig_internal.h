@@ -123,6 +123,12 @@ typedef struct libxlmig__backend_ops {
     /* All domains, malloc'd; the caller frees with dominfo_list_free. */
     int (*list)(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
                 int *nr_r);
+    /* CPUID policy of this host (Xen: the host policy of the system). */
+    int (*host_cpu_policy)(libxlmig__gc *gc, void *priv,
+                           struct policy_cpuid *p);
+    /* CPUID policy of a running domain. */
+    int (*domain_cpu_policy)(libxlmig__gc *gc, void *priv, uint32_t domid,
+                             struct policy_cpuid *p);
 } libxlmig__backend_ops;
 
 _hidden extern const libxlmig__backend_ops libxlmig__backend_xen;

@@ -33,6 +33,23 @@ const struct cmd_spec cmd_table[] = {
       "List the domains of this host",
       "[DOMAIN]",
       "" },
+    { "cpuid", main_cpuid,
+      "CPUID policies: show, check compatibility, level a cluster, set a "
+      "domain's compatibility baseline",
+      "show [--host | [-f CFG] DOMAIN | --policy FILE]\n"
+      "       xlmig cpuid baselines\n"
+      "       xlmig cpuid check (DOMAIN | --policy FILE) "
+      "(TARGET | --host-policy FILE)\n"
+      "       xlmig cpuid level [--baseline NAME] [POLICY_FILE ...]\n"
+      "       xlmig cpuid set-compat [-f CFG] DOMAIN BASELINE",
+      "  --host              this host's policy (from the backend)\n"
+      "  --policy FILE       a policy file (JSON), a baseline name or host\n"
+      "  --host-policy FILE  the target's policy: file, baseline or host\n"
+      "  --baseline NAME     level: mask to this baseline\n"
+      "  -f CFG              the domain's xl.cfg (default "
+      "/etc/xen/DOMAIN.cfg)\n"
+      "  --json              JSON output (also a global option)\n"
+      "check exits 0 when compatible, 1 when not, 2 on bad input.\n" },
 };
 
 const int cmd_table_len = ARRAY_SIZE(cmd_table);

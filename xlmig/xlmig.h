@@ -89,5 +89,6 @@ int main_info(int argc, char **argv);
 int main_list(int argc, char **argv);
 int main_probe(int argc, char **argv);
 int main_keygen(int argc, char **argv);
+int main_cpuid(int argc, char **argv);
 
 #endif /* XLMIG_H */

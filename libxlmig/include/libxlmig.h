@@ -185,6 +185,90 @@ LIBXLMIG_API int libxlmig_echo_probe(libxlmig_ctx *ctx, const char *addr,
                                      libxlmig_echo_result *r);
 
 /*
+ * CPUID policies.  The types and the pure functions on them (feature
+ * names, compatibility, levelling, JSON and text forms) are in
+ * policy/policy.h; these calls capture, load and check policies through
+ * the context.
+ */
+struct policy_cpuid;
+struct policy_check;
+
+/* This host's CPUID policy, from the opened backend. */
+LIBXLMIG_API int libxlmig_host_cpu_policy(libxlmig_ctx *ctx,
+                                          struct policy_cpuid *p);
+/* A running domain's CPUID policy, from the opened backend. */
+LIBXLMIG_API int libxlmig_domain_cpu_policy(libxlmig_ctx *ctx,
+                                            uint32_t domid,
+                                            struct policy_cpuid *p);
+/*
+ * Is a domain called name running here?  *running_r and, if running,
+ * *domid_r (may be NULL).  LIBXLMIG_ERROR_UNSUPPORTED when the backend
+ * cannot tell.
+ */
+LIBXLMIG_API int libxlmig_domain_lookup(libxlmig_ctx *ctx, const char *name,
+                                        bool *running_r, uint32_t *domid_r);
+/* Load a policy from a JSON file; errors name the file and the field. */
+LIBXLMIG_API int libxlmig_cpu_policy_load(libxlmig_ctx *ctx,
+                                          const char *path,
+                                          struct policy_cpuid *p);
+/*
+ * The directory holding the named baselines: $XLMIG_BASELINE_DIR, else
+ * the build tree's policy/baselines for programs run from it, else
+ * $(datadir)/xlmig/baselines.  Caller frees *dir_r.
+ */
+LIBXLMIG_API int libxlmig_baseline_dir(libxlmig_ctx *ctx, char **dir_r);
+/* Load the named baseline ("Haswell"; case-insensitive). */
+LIBXLMIG_API int libxlmig_baseline_load(libxlmig_ctx *ctx, const char *name,
+                                        struct policy_cpuid *p);
+/*
+ * All baselines, in a stable order (Intel by age, AMD by age, then the
+ * x86-64 psABI levels).  Caller frees *list_r (one malloc'd array).
+ */
+LIBXLMIG_API int libxlmig_baseline_list(libxlmig_ctx *ctx,
+                                        struct policy_cpuid **list_r,
+                                        size_t *nr_r);
+/*
+ * The migration pre-flight: can a domain with policy dom run on a host
+ * with policy host?  Fills *res (may be NULL) and returns 0 if so, or
+ * LIBXLMIG_ERROR_INCOMPATIBLE with a message naming the vendors, the leaf
+ * shortfall and the missing features.
+ */
+LIBXLMIG_API int libxlmig_cpu_check(libxlmig_ctx *ctx,
+                                    const struct policy_cpuid *dom,
+                                    const struct policy_cpuid *host,
+                                    struct policy_check *res);
+/* JSON of a policy (policy_gen_json), pretty.  Caller frees *json_r. */
+LIBXLMIG_API int libxlmig_cpu_policy_to_json(libxlmig_ctx *ctx,
+                                             const struct policy_cpuid *p,
+                                             char **json_r);
+/*
+ * The value of the `cpuid =` setting of an xl.cfg file, or NULL in
+ * *value_r if it has none.  Caller frees *value_r.
+ */
+LIBXLMIG_API int libxlmig_xlcfg_get_cpuid(libxlmig_ctx *ctx,
+                                          const char *path, char **value_r);
+/*
+ * A domain's policy from its xl.cfg: the host policy with the file's
+ * cpuid= setting applied (the whole host policy if it has none).
+ */
+LIBXLMIG_API int libxlmig_cpu_policy_from_xlcfg(libxlmig_ctx *ctx,
+                                                const char *path,
+                                                const struct policy_cpuid *host,
+                                                struct policy_cpuid *p);
+/*
+ * Compatibility mode, a cold setting: write `cpuid = "host,..."` masking
+ * domain to the named baseline into its xl.cfg at cfg_path (replacing any
+ * cpuid= setting).  Refused with LIBXLMIG_ERROR_BUSY ("shut the domain
+ * down first") while a domain of that name runs.  The value written is
+ * returned in *value_r if not NULL (caller frees).
+ */
+LIBXLMIG_API int libxlmig_cpu_set_compat(libxlmig_ctx *ctx,
+                                         const char *domain,
+                                         const char *baseline,
+                                         const char *cfg_path,
+                                         char **value_r);
+
+/*
  * Encode an error as {"version":1,"error":{"code":err,"name":...,
  * "message":...}}.  Caller frees *json_r.
  */
