@@ -144,7 +144,10 @@ static void scan_keys(cfg_state *st, const char *text)
         if (*p == '"' || *p == '\'') {
             char q = *p++;
 
-            while (*p && *p != q && *p != '\n') p++;
+            while (*p && *p != q && *p != '\n') {
+                if (*p == '\\' && p[1] && p[1] != '\n') p++;
+                p++;
+            }
             if (*p == q) p++;
             at_start = false;
             continue;
@@ -211,6 +214,28 @@ static void warn_unknown_keys(cfg_state *st)
     }
 }
 
+/*
+ * For a missing required key: " (line N has 'KEY2': misspelt?)" when an
+ * unknown key of the file is close to it, else "".
+ */
+static const char *misspelt_hint(cfg_state *st, const char *key)
+{
+    libxlmig__gc *gc = st->gc;
+    size_t k;
+    int i;
+
+    for (i = 0; i < st->nr_keys; i++) {
+        for (k = 0; k < ARRAY_SIZE(known_keys); k++)
+            if (!strcmp(st->keys[i].name, known_keys[k]))
+                break;
+        if (k == ARRAY_SIZE(known_keys) &&
+            edit_distance(st->keys[i].name, key) <= 2)
+            return GCSPRINTF(" (line %d has '%s': misspelt?)",
+                             st->keys[i].line, st->keys[i].name);
+    }
+    return "";
+}
+
 /* A string key; ESRCH leaves *v_r NULL unless required. */
 static int get_string(cfg_state *st, const char *key, bool required,
                       const char **v_r)
@@ -219,7 +244,8 @@ static int get_string(cfg_state *st, const char *key, bool required,
 
     if (r == ESRCH) {
         *v_r = NULL;
-        return required ? cfg_error(st, key, "missing (required)") : 0;
+        return required ? cfg_error(st, key, "missing (required)%s",
+                                    misspelt_hint(st, key)) : 0;
     }
     if (r)
         return cfg_error(st, key, "must be a single string, not a list");
@@ -312,8 +338,8 @@ static int get_spec_list(cfg_state *st, const char *key,
 
     r = xlu_cfg_get_list(st->xc, key, &list, &n, 1);
     if (r == ESRCH)
-        return cfg_error(st, key, "missing (required): give a list such as "
-                         "%s", !strcmp(key, "node")
+        return cfg_error(st, key, "missing (required)%s: give a list such "
+                         "as %s", misspelt_hint(st, key), !strcmp(key, "node")
                          ? "[ \"name=node1,mgmt=192.0.2.1,mig0=10.10.0.1\" ]"
                          : "[ \"name=mig0,cidr=10.10.0.0/24\" ]");
     if (r)

@@ -313,7 +313,9 @@ void netcfg_snapshot_free(netcfg_snapshot *snap)
     free(snap);
 }
 
+/* ifname gives the scope of an IPv6 link-local address; may be NULL. */
 static socklen_t make_sockaddr(const netcfg_addr *a, uint16_t port,
+                               const char *ifname,
                                struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof(*ss));
@@ -330,6 +332,8 @@ static socklen_t make_sockaddr(const netcfg_addr *a, uint16_t port,
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
         memcpy(&sin6->sin6_addr, a->addr, 16);
+        if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) && ifname && *ifname)
+            sin6->sin6_scope_id = if_nametoindex(ifname);
         return sizeof(*sin6);
     }
 }
@@ -339,7 +343,7 @@ static int bound_socket(const netcfg_addr *local, const char *ifname,
                         uint16_t port, bool nonblock)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = make_sockaddr(local, port, &ss);
+    socklen_t sl = make_sockaddr(local, port, ifname, &ss);
     int one = 1, e;
     int fd = socket(local->family, SOCK_STREAM | SOCK_CLOEXEC |
                     (nonblock ? SOCK_NONBLOCK : 0), 0);
@@ -373,7 +377,7 @@ static int connect_one(const netcfg_candidate *c, uint16_t port,
                        int timeout_ms, int *fd_r)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = make_sockaddr(&c->peer, port, &ss);
+    socklen_t sl = make_sockaddr(&c->peer, port, c->ifname, &ss);
     struct pollfd pfd;
     int fd, r, e = 0, flags;
     socklen_t el = sizeof(e);

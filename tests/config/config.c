@@ -21,6 +21,10 @@ static const struct {
     { "bad-no-cluster.cfg", ": cluster", "missing (required)" },
     { "bad-cluster-list.cfg", ":1: cluster", "single string, not a list" },
     { "bad-no-network.cfg", ": network", "missing (required)" },
+    { "bad-misspelt-node.cfg", ": node", "missing (required) (line 3 has "
+      "'nodes': misspelt?)" },
+    { "bad-escaped-quote.cfg", ":3: node", "node a: mgmt '192.0.2.1\"x' "
+      "is not an address or host name" },
     { "bad-network-not-list.cfg", ":2: network", "must be a list" },
     { "bad-network-no-cidr.cfg", ":2: network", "network mig0: cidr= is "
       "missing" },
@@ -139,7 +143,7 @@ int main(void)
     size_t i;
     int rc;
 
-    plan(20 + 14 + 2 + 3 * ARRAY_SIZE(bad));
+    plan(20 + 14 + 2 + 4 * ARRAY_SIZE(bad));
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("cannot allocate a context");
     test_good(ctx);
@@ -163,8 +167,8 @@ int main(void)
                     "%s: error names file, line and key", bad[i].file);
         like_string(bad[i].what, libxlmig_last_error(ctx),
                     "%s: error says what is wrong", bad[i].file);
-        if (c.num_nodes || c.cluster)
-            diag("config not left empty after failure");
+        ok(!c.num_nodes && !c.num_networks && !c.cluster && !c.file,
+           "%s: config left empty", bad[i].file);
     }
     libxlmig_cluster_config_dispose(&c);
     libxlmig_ctx_free(ctx);
