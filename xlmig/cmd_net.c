@@ -162,11 +162,16 @@ static void j_kbool(yajl_gen j, const char *k, bool v)
 
 static void j_kdouble(yajl_gen j, const char *k, double v, bool valid)
 {
+    char num[32];
+
     j_str(j, k);
-    if (valid)
-        yajl_gen_double(j, v);
-    else
+    if (valid) {
+        /* Microsecond resolution is all a probe can claim. */
+        snprintf(num, sizeof(num), "%.3f", v);
+        yajl_gen_number(j, num, strlen(num));
+    } else {
         yajl_gen_null(j);
+    }
 }
 
 static yajl_gen j_open(void)
@@ -727,7 +732,12 @@ static int net_check(int argc, char **argv)
                    : pr[w].reachable && !pr[w].why ? "yes"
                    : pr[w].reachable ? "partly" : "no",
                    cbuf, rbuf, tbuf);
-            if (pr[w].why)
+            if (!pr[w].tried && v.st[w].cls == NETCFG_CLASS_PUBLIC &&
+                !v.st[w].allowed)
+                printf("           public network, not allowed (gateway "
+                       "%s on %s; see `xlmig net show`)\n", v.st[w].gateway,
+                       v.st[w].ifname);
+            else if (pr[w].why)
                 printf("           %s\n", pr[w].why);
         }
         if (used >= 0)
