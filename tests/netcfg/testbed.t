@@ -9,7 +9,7 @@
 [ "$(id -u)" -eq 0 ] || skip_all "needs root for network namespaces"
 TESTBED_SH=$MIG_ROOT/tools/testbed
 trap 'exit 143' TERM INT HUP
-plan 14
+plan 15
 
 # No ping here: a TCP connect to a closed port that is refused (a reset
 # came back) shows the address answers.
@@ -19,6 +19,8 @@ probe='. "$TESTBED/env"; echo "$TESTBED $PREFIX";
                  "echo >/dev/tcp/$1/9" 2>&1 | grep -q refused && echo "$2"; }
        reach 10.11.0.1 mig1-ok; reach 192.0.2.254 gw-ok;
        '"$TESTBED_SH"' start node1 sleeper sleep 300;
+       '"$TESTBED_SH"' start-all who sh -c "echo @NODE@ \$TESTBED_NODE";
+       sleep 0.3; cat "$TESTBED/node2.who.log";
        '"$TESTBED_SH"' exec node1 ip -br addr show mig1'
 run "$TESTBED_SH" run -n 2 -- bash -c "$probe"
 is 0 "$rc" "run exits with the command's status"
@@ -32,6 +34,7 @@ like "UP             10.11.0.1/24" "$out" \
 is 0 "$(ip netns list | grep -c "^$prefix-")" "no namespace left after run"
 [ ! -e "$dir" ]
 ok $? "state directory removed"
+like "node2 node2" "$out" "start-all runs on each node with @NODE@ and TESTBED_NODE"
 run pgrep -f "^sleep 300$"
 is 1 "$rc" "the started node command was stopped"
 
