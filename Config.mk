@@ -26,7 +26,7 @@ PROVE       ?= prove
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
 XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog
-OTHER_PKGS  := yajl libmnl
+OTHER_PKGS  := yajl libcrypto libmnl
 
 pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)
 
@@ -52,8 +52,12 @@ endif
 CPPFLAGS    += -I$(MIG_ROOT)/libxlmig/include -I$(MIG_ROOT)/libxlmig \
                -I$(MIG_ROOT)/policy -I$(MIG_ROOT)/netcfg
 
+CRYPTO_LIBS := $(call pkgcfg,--libs,libcrypto)
+ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
+
 # Every library libxlmig needs, for programs that link libxlmig.a.
-LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) -lpthread
+LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) \
+                   -lpthread
 LIBXLMIG_DEPLIBS += $(MNL_LIBS)
 
 ifeq ($(V),1)

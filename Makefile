@@ -11,7 +11,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig
 
 PROVE_FLAGS ?=
 
-.PHONY: all check test deps install uninstall clean distclean \
+.PHONY: all check test deps install uninstall clean distclean fuzz \
         $(SUBDIRS) tests
 
 all: xlmig
@@ -34,6 +34,11 @@ check test: deps
 	@$(MAKE) --no-print-directory tests
 	$(PROVE) $(PROVE_FLAGS) --exec '' -r tests/
 
+# libFuzzer harnesses under ASan+UBSan; FUZZ_SECONDS per harness.
+fuzz: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s -C tests/fuzz run
+
 install: all
 	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d install || exit 1; done
 
@@ -41,6 +46,7 @@ uninstall:
 	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d uninstall || exit 1; done
 
 clean:
-	@for d in $(SUBDIRS) tests; do $(MAKE) -s -C $$d clean || exit 1; done
+	@for d in $(SUBDIRS) tests tests/fuzz; do \
+	    $(MAKE) -s -C $$d clean || exit 1; done
 
 distclean: clean

@@ -152,9 +152,53 @@ static int xen_host_info(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi)
     return rc;
 }
 
+static int xen_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
+                    int *nr_r)
+{
+    xen_priv *xp = priv;
+    libxl_dominfo *info = NULL;
+    libxlmig_dominfo *list = NULL;
+    int i, nb = 0, rc;
+
+    info = libxl_list_domain(xp->lctx, &nb);
+    if (!info) {
+        LOG(ERROR, "libxl_list_domain failed");
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    list = calloc(nb ? nb : 1, sizeof(*list));
+    if (!list)
+        libxlmig__alloc_failed(CTX, __func__, nb, sizeof(*list));
+    for (i = 0; i < nb; i++) {
+        libxlmig_dominfo *d = &list[i];
+        const libxl_dominfo *x = &info[i];
+
+        d->name = libxl_domid_to_name(xp->lctx, x->domid);
+        snprintf(d->uuid, sizeof(d->uuid), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(x->uuid));
+        d->domid = x->domid;
+        d->memory_kib = x->current_memkb;
+        d->max_memory_kib = x->max_memkb;
+        d->vcpus = x->vcpu_online;
+        d->state = x->dying ? LIBXLMIG_DOMAIN_DYING
+                 : x->shutdown ? LIBXLMIG_DOMAIN_SHUTDOWN
+                 : x->paused ? LIBXLMIG_DOMAIN_PAUSED
+                 : LIBXLMIG_DOMAIN_RUNNING;
+    }
+    *list_r = list;
+    *nr_r = nb;
+    list = NULL;
+    rc = 0;
+ out:
+    if (info) libxl_dominfo_list_free(info, nb);
+    free(list);
+    return rc;
+}
+
 const libxlmig__backend_ops libxlmig__backend_xen = {
     .name = "xen",
     .open = xen_open,
     .close = xen_close,
     .host_info = xen_host_info,
+    .list = xen_list,
 };

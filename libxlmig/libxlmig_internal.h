@@ -120,6 +120,9 @@ typedef struct libxlmig__backend_ops {
     int (*open)(libxlmig__gc *gc, void **priv_r);
     void (*close)(libxlmig_ctx *ctx, void *priv);
     int (*host_info)(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi);
+    /* All domains, malloc'd; the caller frees with dominfo_list_free. */
+    int (*list)(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
+                int *nr_r);
 } libxlmig__backend_ops;
 
 _hidden extern const libxlmig__backend_ops libxlmig__backend_xen;

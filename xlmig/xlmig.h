@@ -86,6 +86,9 @@ bool cmd_parse_u64(const char *cmd, const char *what, const char *s,
 int main_help(int argc, char **argv);
 int main_version(int argc, char **argv);
 int main_info(int argc, char **argv);
+int main_list(int argc, char **argv);
+int main_probe(int argc, char **argv);
+int main_keygen(int argc, char **argv);
 int main_net(int argc, char **argv);
 
 #endif /* XLMIG_H */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <xentoollog.h>
 
@@ -111,6 +112,78 @@ LIBXLMIG_API int libxlmig_host_info_to_json(libxlmig_ctx *ctx,
                                             const libxlmig_host_info *hi,
                                             char **json_r);
 
+/* Run state of a domain, as `xl list` shows it. */
+typedef enum libxlmig_domain_state {
+    LIBXLMIG_DOMAIN_RUNNING = 0,   /* running or blocked */
+    LIBXLMIG_DOMAIN_PAUSED = 1,
+    LIBXLMIG_DOMAIN_SHUTDOWN = 2,  /* shut down, not yet destroyed */
+    LIBXLMIG_DOMAIN_DYING = 3,
+} libxlmig_domain_state;
+
+LIBXLMIG_API const char *
+libxlmig_domain_state_to_string(libxlmig_domain_state s);
+
+/* One domain of the host. */
+typedef struct libxlmig_dominfo {
+    char *name;
+    char uuid[37];             /* canonical text form */
+    uint32_t domid;
+    uint64_t memory_kib;       /* KiB currently allocated */
+    uint64_t max_memory_kib;   /* KiB maximum */
+    uint32_t vcpus;            /* online vCPUs */
+    libxlmig_domain_state state;
+} libxlmig_dominfo;
+
+LIBXLMIG_API void libxlmig_dominfo_init(libxlmig_dominfo *di);
+LIBXLMIG_API void libxlmig_dominfo_dispose(libxlmig_dominfo *di);
+LIBXLMIG_API void libxlmig_dominfo_list_free(libxlmig_dominfo *list, int nr);
+
+/*
+ * All domains of the host, in domid order.  Caller frees *list_r with
+ * libxlmig_dominfo_list_free(*list_r, *nr_r).
+ */
+LIBXLMIG_API int libxlmig_domain_list(libxlmig_ctx *ctx,
+                                      libxlmig_dominfo **list_r, int *nr_r);
+/*
+ * The domain called name (or with that numeric domid).  Fails with
+ * LIBXLMIG_ERROR_NOTFOUND, logged, if there is none.  Caller disposes *di.
+ */
+LIBXLMIG_API int libxlmig_domain_info(libxlmig_ctx *ctx, const char *name,
+                                      libxlmig_dominfo *di);
+/* Encode a list as {"version":1,"domains":[...]}.  Caller frees *json_r. */
+LIBXLMIG_API int libxlmig_domain_list_to_json(libxlmig_ctx *ctx,
+                                              const libxlmig_dominfo *list,
+                                              int nr, char **json_r);
+
+/*
+ * The interruption meter (echo.c): what a client of a domain notices.
+ * Counts and durations as named; times in nanoseconds.
+ */
+typedef struct libxlmig_echo_result {
+    uint64_t sent;            /* requests sent */
+    uint64_t received;        /* distinct requests answered */
+    uint64_t lost;            /* requests never answered */
+    uint64_t longest_gap_ns;  /* longest time between two replies, ns */
+    uint64_t max_rtt_ns;      /* slowest answered request, ns */
+    uint64_t duration_ns;     /* whole probe, ns */
+} libxlmig_echo_result;
+
+LIBXLMIG_API void libxlmig_echo_result_init(libxlmig_echo_result *r);
+/*
+ * Answer echo requests on the bound UDP socket fd until an error; for the
+ * domain's own process.  Returns -errno.
+ */
+LIBXLMIG_API int libxlmig_echo_serve(int fd);
+/*
+ * Send a request to addr:port every interval_ms for duration_ms (or until
+ * *stop becomes non-zero), then wait up to a second for late replies.
+ */
+LIBXLMIG_API int libxlmig_echo_probe(libxlmig_ctx *ctx, const char *addr,
+                                     unsigned port, unsigned interval_ms,
+                                     unsigned duration_ms,
+                                     volatile sig_atomic_t *stop,
+                                     libxlmig_echo_result *r);
+
 /*
  * The cluster config (docs/xlmig.cfg.5.md): one file in xl.cfg syntax,
  * identical on every node.  Named defaults for the keys that may be left
@@ -188,6 +261,69 @@ LIBXLMIG_API int libxlmig_cluster_config_to_json(
  */
 LIBXLMIG_API int libxlmig_error_to_json(libxlmig_ctx *ctx, int err,
                                         const char *message, char **json_r);
+
+/*
+ * The drain planner (drain.c): where each domain of a node in maintenance
+ * goes, and in which order, so that the whole drain ends soonest.  Pure:
+ * the caller gathers the facts (free memory, maintenance, CPU verdicts,
+ * estimates) and performs the plan.
+ */
+#define LIBXLMIG_REASON_MAX 256
+
+typedef struct libxlmig_drain_target {
+    const char *name;              /* node name; not owned */
+    uint64_t total_memory_kib;     /* KiB */
+    uint64_t free_memory_kib;      /* KiB free now, before this plan */
+    uint64_t inflight_kib;         /* KiB already promised to migrations
+                                      in flight from elsewhere */
+    bool in_maintenance;
+    bool reachable;                /* its daemon answered the pre-flight */
+} libxlmig_drain_target;
+
+typedef struct libxlmig_drain_domain {
+    const char *name;              /* not owned */
+    uint64_t memory_kib;           /* KiB the target must provide */
+    uint64_t estimate_ms;          /* predicted migration time, ms */
+    /*
+     * compat[t]: may the domain run on target t (CPU policy check)?
+     * compat_reason[t] says why not (e.g. "missing avx512f"); not owned.
+     */
+    const bool *compat;
+    const char *const *compat_reason;
+} libxlmig_drain_domain;
+
+typedef struct libxlmig_drain_step {
+    int domain;                    /* index into the domains */
+    int target;                    /* index into the targets; -1: none */
+    uint64_t start_ms;             /* planned start after drain start */
+    uint64_t end_ms;               /* planned end */
+    char reason[LIBXLMIG_REASON_MAX]; /* why no target, when target < 0 */
+} libxlmig_drain_step;
+
+typedef struct libxlmig_drain_plan {
+    int nr_steps;                  /* one per domain */
+    libxlmig_drain_step *steps;    /* in start order; unplaced ones last */
+    int nr_unplaced;
+    uint64_t makespan_ms;          /* planned end of the last migration */
+} libxlmig_drain_plan;
+
+LIBXLMIG_API void libxlmig_drain_plan_init(libxlmig_drain_plan *p);
+LIBXLMIG_API void libxlmig_drain_plan_dispose(libxlmig_drain_plan *p);
+/*
+ * Plan a drain with at most per_source migrations at once from the node
+ * and per_target at once into any one target.  Longest migrations start
+ * first; each goes to the compatible, reachable target outside maintenance
+ * with room for it that is least loaded (by the share of memory in use,
+ * counting this plan's earlier placements and in-flight migrations).
+ */
+LIBXLMIG_API int libxlmig_drain_plan_make(libxlmig_ctx *ctx,
+                                          const libxlmig_drain_target *t,
+                                          int nr_targets,
+                                          const libxlmig_drain_domain *d,
+                                          int nr_domains,
+                                          unsigned per_source,
+                                          unsigned per_target,
+                                          libxlmig_drain_plan *plan);
 
 #ifdef __cplusplus
 }

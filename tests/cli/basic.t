@@ -4,7 +4,7 @@
 # and messages for good and bad invocations, argv[0] dispatch.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 34
+plan 44
 
 run "$XLMIG" help
 is 0 "$rc" "help exits 0"
@@ -79,7 +79,25 @@ like '"free_memory_kib":' "$out" "sim info as JSON"
 ok "$(printf '%s' "$out" | perl -MJSON::PP -e 'local $/; decode_json(<STDIN>); print "ok"' >/dev/null 2>&1; echo $?)" \
    "sim info JSON parses"
 
+run "$XLMIG" probe
+is 2 "$rc" "probe without an address exits 2"
+run "$XLMIG" probe 127.0.0.1:99999
+is 2 "$rc" "probe with a bad port exits 2"
+run "$XLMIG" probe -i 0 127.0.0.1
+is 2 "$rc" "probe with a zero interval exits 2"
+run "$XLMIG" probe -d 50 nohost
+like "bad address nohost" "$err" "probe names a bad address"
+
 tmp=$(mktemp -d)
+run "$XLMIG" keygen "$tmp/key"
+is 0 "$rc" "keygen exits 0"
+is "600" "$(stat -c %a "$tmp/key")" "the key file has mode 0600"
+is 65 "$(wc -c <"$tmp/key")" "64 hex digits and a newline"
+run "$XLMIG" keygen "$tmp/key"
+is 1 "$rc" "keygen refuses to overwrite"
+like "use -f" "$err" "and says how"
+run "$XLMIG" keygen -f "$tmp/key"
+is 0 "$rc" "keygen -f replaces the key"
 ln -s "$XLMIG" "$tmp/xl-migrate-cluster"
 run "$tmp/xl-migrate-cluster" --help-me
 is 2 "$rc" "xl-migrate-cluster with a bad option exits 2"
