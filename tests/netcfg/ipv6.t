@@ -9,7 +9,7 @@
 TESTBED_SH=$MIG_ROOT/tools/testbed
 TB=""
 tap_cleanup() { [ -n "$TB" ] && [ -d "$TB" ] && "$TESTBED_SH" down -d "$TB"; }
-trap 'exit 143' TERM INT HUP
+trap 'exit 143' TERM INT HUP PIPE
 plan 9
 
 on() { local n=$1; shift; "$TESTBED_SH" exec -d "$TB" "$n" "$@"; }

@@ -20,7 +20,7 @@ tap_cleanup() {
 }
 
 # A signal still runs the EXIT trap, hence tap_cleanup.
-trap 'exit 143' TERM INT HUP
+trap 'exit 143' TERM INT HUP PIPE
 plan 57
 
 tb() { "$TESTBED_SH" "$@"; }

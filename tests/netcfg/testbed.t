@@ -8,7 +8,7 @@
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root for network namespaces"
 TESTBED_SH=$MIG_ROOT/tools/testbed
-trap 'exit 143' TERM INT HUP
+trap 'exit 143' TERM INT HUP PIPE
 plan 15
 
 # No ping here: a TCP connect to a closed port that is refused (a reset
