@@ -26,7 +26,7 @@ PROVE       ?= prove
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
 XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog
-OTHER_PKGS  := yajl libcrypto
+OTHER_PKGS  := yajl libcrypto libmnl
 
 pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)
 
@@ -34,6 +34,7 @@ XEN_CFLAGS  := $(call pkgcfg,--cflags,$(XEN_PKGS))
 XEN_LIBS    := $(call pkgcfg,--libs,$(XEN_PKGS))
 YAJL_CFLAGS := $(call pkgcfg,--cflags,yajl)
 YAJL_LIBS   := $(call pkgcfg,--libs,yajl)
+MNL_LIBS    := $(call pkgcfg,--libs,libmnl)
 
 CFLAGS      ?= -O2 -g
 CFLAGS      += -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
@@ -57,6 +58,7 @@ ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
 # Every library libxlmig needs, for programs that link libxlmig.a.
 LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) \
                    -lpthread
+LIBXLMIG_DEPLIBS += $(MNL_LIBS)
 
 ifeq ($(V),1)
 quiet =

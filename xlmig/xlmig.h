@@ -90,5 +90,6 @@ int main_list(int argc, char **argv);
 int main_probe(int argc, char **argv);
 int main_keygen(int argc, char **argv);
 int main_cpuid(int argc, char **argv);
+int main_net(int argc, char **argv);
 
 #endif /* XLMIG_H */

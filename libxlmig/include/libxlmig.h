@@ -269,6 +269,77 @@ LIBXLMIG_API int libxlmig_cpu_set_compat(libxlmig_ctx *ctx,
                                          char **value_r);
 
 /*
+ * The cluster config (docs/xlmig.cfg.5.md): one file in xl.cfg syntax,
+ * identical on every node.  Named defaults for the keys that may be left
+ * out follow.
+ */
+#define LIBXLMIG_DEFAULT_CONFIG_FILE "/etc/xen/xlmig.cfg"
+#define LIBXLMIG_DEFAULT_PORT 8002              /* TCP port of xlmigd */
+#define LIBXLMIG_DEFAULT_DOWNTIME_MS 300        /* downtime limit, ms */
+#define LIBXLMIG_DEFAULT_BANDWIDTH_MBPS 0       /* Mbit/s; 0: unlimited */
+#define LIBXLMIG_DEFAULT_MAX_OUTGOING 2         /* migrations per source */
+#define LIBXLMIG_DEFAULT_MAX_INCOMING 2         /* migrations per target */
+#define LIBXLMIG_DEFAULT_CPU_BASELINE "host"    /* level to this node */
+#define LIBXLMIG_DEFAULT_SIM_STORAGE_DIR "/var/lib/xlmig/sim-storage"
+
+/* A migration network, in preference order. */
+typedef struct libxlmig_cfg_network {
+    char *name;              /* "mig0" */
+    char *cidr;              /* "10.10.0.0/24", as written */
+} libxlmig_cfg_network;
+
+/* A node: its management address and one address per network. */
+typedef struct libxlmig_cfg_node {
+    char *name;              /* "node1" */
+    char *mgmt;              /* management address (literal IP) */
+    char **mig_addrs;        /* [i] is its address on networks[i] */
+} libxlmig_cfg_node;
+
+typedef struct libxlmig_cluster_config {
+    char *file;              /* path it was read from */
+    char *cluster;           /* cluster name */
+    libxlmig_cfg_network *networks;
+    int num_networks;
+    libxlmig_cfg_node *nodes;
+    int num_nodes;
+    bool allow_public;       /* public networks after private ones */
+    char *key_file;          /* shared cluster key; absolute path */
+    uint16_t port;           /* TCP port of xlmigd on migration addrs */
+    uint32_t downtime_limit_ms;    /* ms */
+    uint32_t bandwidth_limit_mbps; /* Mbit/s per migration; 0 unlimited */
+    uint32_t max_outgoing;   /* concurrent migrations per source node */
+    uint32_t max_incoming;   /* concurrent migrations per target node */
+    char *cpu_baseline;      /* named CPU baseline ("host", ...) */
+    char *sim_storage_dir;   /* shared disk directory of the sim backend */
+    char **warnings;         /* unknown keys etc., "FILE:LINE: ..." */
+    int num_warnings;
+} libxlmig_cluster_config;
+
+LIBXLMIG_API void libxlmig_cluster_config_init(libxlmig_cluster_config *c);
+LIBXLMIG_API void libxlmig_cluster_config_dispose(libxlmig_cluster_config *c);
+
+/*
+ * Read and check the cluster config at path (NULL: the default).  Every
+ * error names the file, the line when known, and the key; unknown keys
+ * are logged as warnings.  LIBXLMIG_ERROR_NOTFOUND if the file is
+ * missing, LIBXLMIG_ERROR_CONFIG if it is wrong.  On failure c is left
+ * initialised (empty).
+ */
+LIBXLMIG_API int libxlmig_cluster_config_load(libxlmig_ctx *ctx,
+                                              const char *path,
+                                              libxlmig_cluster_config *c);
+
+/* Index of the node or network called name, or -1. */
+LIBXLMIG_API int libxlmig_cluster_config_node(const libxlmig_cluster_config *c,
+                                              const char *name);
+LIBXLMIG_API int libxlmig_cluster_config_network(
+    const libxlmig_cluster_config *c, const char *name);
+
+/* Encode as a JSON object with "version".  Caller frees *json_r. */
+LIBXLMIG_API int libxlmig_cluster_config_to_json(
+    libxlmig_ctx *ctx, const libxlmig_cluster_config *c, char **json_r);
+
+/*
  * Encode an error as {"version":1,"error":{"code":err,"name":...,
  * "message":...}}.  Caller frees *json_r.
  */

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The cluster config parser: a complete file and a minimal one (values,
+ * defaults, key path resolution, warnings for unknown keys), then each
+ * broken file under tests/data/config/ must fail with LIBXLMIG_ERROR_CONFIG
+ * and a message naming the file, the line, the key and the problem.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libxlmig.h"
+#include "tap.h"
+
+static const struct {
+    const char *file;
+    const char *where;       /* after the path: ":LINE: KEY" */
+    const char *what;        /* part of the message */
+} bad[] = {
+    { "bad-syntax.cfg", ":3:", "config parsing error near `node'" },
+    { "bad-no-cluster.cfg", ": cluster", "missing (required)" },
+    { "bad-cluster-list.cfg", ":1: cluster", "single string, not a list" },
+    { "bad-no-network.cfg", ": network", "missing (required)" },
+    { "bad-misspelt-node.cfg", ": node", "missing (required) (line 3 has "
+      "'nodes': misspelt?)" },
+    { "bad-escaped-quote.cfg", ":3: node", "node a: mgmt '192.0.2.1\"x' "
+      "is not an address or host name" },
+    { "bad-network-not-list.cfg", ":2: network", "must be a list" },
+    { "bad-network-no-cidr.cfg", ":2: network", "network mig0: cidr= is "
+      "missing" },
+    { "bad-cidr-hostbits.cfg", ":3: network", "has host bits set (the "
+      "network is 10.10.0.0/24)" },
+    { "bad-cidr-length.cfg", ":2: network", "prefix length must be 0 to 32" },
+    { "bad-network-dup.cfg", ":2: network", "network mig0 is defined twice" },
+    { "bad-network-overlap.cfg", ":2: network", "networks mig0 (10.10.0.0/16)"
+      " and mig1 (10.10.5.0/24) overlap" },
+    { "bad-network-item.cfg", ":2: network", "unknown item 'mtu'" },
+    { "bad-node-missing-net.cfg", ":3: node", "node b has no address on "
+      "network mig1 (add mig1=ADDRESS)" },
+    { "bad-node-outside.cfg", ":3: node", "node a: address 10.10.1.1 is "
+      "outside network mig0 (10.10.0.0/24)" },
+    { "bad-node-unknown-net.cfg", ":3: node", "'mig2' is neither name=, "
+      "mgmt= nor a network" },
+    { "bad-node-malformed.cfg", ":3: node", "\"mig0\" is not KEY=VALUE" },
+    { "bad-node-dup.cfg", ":3: node", "node a is defined twice" },
+    { "bad-node-same-addr.cfg", ":3: node", "nodes a and b share address "
+      "10.10.0.1 on network mig0" },
+    { "bad-node-no-mgmt.cfg", ":3: node", "node a: mgmt= (management "
+      "address) is missing" },
+    { "bad-node-bad-addr.cfg", ":3: node", "'10.10.0.300' is not an IPv4 or "
+      "IPv6 address" },
+    { "bad-node-nested.cfg", ":3: node", "entry 1 must be a string" },
+    { "bad-allow-public.cfg", ":4: allow_public", "must be between 0 and 1" },
+    { "bad-downtime.cfg", ":4: downtime_limit_ms", "must be a number" },
+    { "bad-port.cfg", ":4: port", "must be between 1 and 65535" },
+    { "bad-key-file-list.cfg", ":4: key_file", "single string, not a list" },
+};
+
+static void test_good(libxlmig_ctx *ctx)
+{
+    libxlmig_cluster_config c;
+    char want[4096];
+    char *json = NULL;
+    const char *path = test_data_path("config/good.cfg");
+    int rc;
+
+    libxlmig_cluster_config_init(&c);
+    rc = libxlmig_cluster_config_load(ctx, path, &c);
+    is_int(0, rc, "good.cfg loads (%s)", libxlmig_last_error(ctx));
+    if (rc) {
+        skip_block(19, "good.cfg did not load");
+        return;
+    }
+    is_string("lab", c.cluster, "cluster name");
+    is_int(2, c.num_networks, "two networks");
+    is_string("mig0", c.networks[0].name, "first network in order");
+    is_string("fd00:10:11::/64", c.networks[1].cidr,
+              "IPv6 network, whitespace around items ignored");
+    is_int(2, c.num_nodes, "two nodes");
+    is_string("dom0-b.example.org", c.nodes[1].mgmt,
+              "management address may be a host name");
+    is_string("10.10.0.2", c.nodes[1].mig_addrs[0],
+              "addresses indexed by network whatever the item order");
+    is_string("fd00:10:11::2", c.nodes[1].mig_addrs[1], "IPv6 address");
+    is_bool(true, c.allow_public, "allow_public = 1");
+    snprintf(want, sizeof(want), "%s", path);
+    *strrchr(want, '/') = 0;
+    strncat(want, "/keys/xlmig.key", sizeof(want) - strlen(want) - 1);
+    is_string(want, c.key_file, "relative key_file is next to the config");
+    is_int(9000, c.port, "port");
+    is_int(500, c.downtime_limit_ms, "downtime_limit_ms");
+    is_int(2500, c.bandwidth_limit_mbps, "bandwidth_limit_mbps");
+    is_int(3, c.max_outgoing, "max_outgoing");
+    is_int(1, c.max_incoming, "max_incoming");
+    is_string("x86-64-v2", c.cpu_baseline, "cpu_baseline");
+    is_string("/srv/xlmig", c.sim_storage_dir, "sim_storage_dir");
+    is_int(0, c.num_warnings, "no warnings for a correct file");
+    rc = libxlmig_cluster_config_to_json(ctx, &c, &json);
+    ok(rc == 0 && json && strstr(json, "\"mig1\": \"fd00:10:11::2\""),
+       "config as JSON has the node addresses by network");
+    free(json);
+    libxlmig_cluster_config_dispose(&c);
+    libxlmig_cluster_config_dispose(&c);
+}
+
+static void test_minimal(libxlmig_ctx *ctx)
+{
+    libxlmig_cluster_config c;
+    const char *path = test_data_path("config/minimal.cfg");
+    int rc;
+
+    libxlmig_cluster_config_init(&c);
+    rc = libxlmig_cluster_config_load(ctx, path, &c);
+    is_int(0, rc, "minimal.cfg loads");
+    is_bool(false, c.allow_public, "allow_public defaults to 0");
+    is_string("/etc/xen/xlmig.key", c.key_file, "default key_file");
+    is_int(LIBXLMIG_DEFAULT_PORT, c.port, "default port");
+    is_int(LIBXLMIG_DEFAULT_DOWNTIME_MS, c.downtime_limit_ms,
+           "default downtime limit");
+    is_int(0, c.bandwidth_limit_mbps, "default bandwidth unlimited");
+    is_int(LIBXLMIG_DEFAULT_MAX_OUTGOING, c.max_outgoing,
+           "default max_outgoing");
+    is_string(LIBXLMIG_DEFAULT_CPU_BASELINE, c.cpu_baseline,
+              "default cpu_baseline");
+    is_int(2, c.num_warnings, "two unknown keys warned about");
+    like_string(":5: unknown key 'alow_public' ignored (did you mean "
+                "'allow_public'?)", c.num_warnings > 0 ? c.warnings[0] : "",
+                "misspelt key named with its line and a suggestion");
+    like_string(":6: unknown key 'colour' ignored",
+                c.num_warnings > 1 ? c.warnings[1] : "",
+                "unknown key named with its line");
+    is_int(1, libxlmig_cluster_config_node(&c, "b"), "node lookup");
+    is_int(-1, libxlmig_cluster_config_node(&c, "c"), "missing node");
+    is_int(0, libxlmig_cluster_config_network(&c, "mig0"), "network lookup");
+    libxlmig_cluster_config_dispose(&c);
+}
+
+int main(void)
+{
+    libxlmig_ctx *ctx;
+    libxlmig_cluster_config c;
+    char name[64], where[1200];
+    size_t i;
+    int rc;
+
+    plan(20 + 14 + 2 + 4 * ARRAY_SIZE(bad));
+    if (libxlmig_ctx_alloc(&ctx, NULL))
+        bail("cannot allocate a context");
+    test_good(ctx);
+    test_minimal(ctx);
+
+    libxlmig_cluster_config_init(&c);
+    rc = libxlmig_cluster_config_load(ctx, "/nonexistent/xlmig.cfg", &c);
+    is_int(LIBXLMIG_ERROR_NOTFOUND, rc, "missing file: NOTFOUND");
+    like_string("/nonexistent/xlmig.cfg: cluster config not found",
+                libxlmig_last_error(ctx), "missing file named");
+
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        const char *path;
+
+        snprintf(name, sizeof(name), "config/%s", bad[i].file);
+        path = test_data_path(name);
+        rc = libxlmig_cluster_config_load(ctx, path, &c);
+        is_int(LIBXLMIG_ERROR_CONFIG, rc, "%s is refused", bad[i].file);
+        snprintf(where, sizeof(where), "%s%s", path, bad[i].where);
+        like_string(where, libxlmig_last_error(ctx),
+                    "%s: error names file, line and key", bad[i].file);
+        like_string(bad[i].what, libxlmig_last_error(ctx),
+                    "%s: error says what is wrong", bad[i].file);
+        ok(!c.num_nodes && !c.num_networks && !c.cluster && !c.file,
+           "%s: config left empty", bad[i].file);
+    }
+    libxlmig_cluster_config_dispose(&c);
+    libxlmig_ctx_free(ctx);
+    return 0;
+}
