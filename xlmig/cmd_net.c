@@ -27,7 +27,7 @@
 #include "xlmig.h"
 
 /* The probe protocol: a 16-byte header, magic and version first. */
-#define PROBE_MAGIC 0x584c4d4eu       /* "XLMN", not the control channel's "XLMP" */
+#define PROBE_MAGIC 0x584c4d4eu       /* "XLMN"; the control channel: "XLMP" */
 #define PROBE_VERSION 1
 #define PROBE_OP_PING 1               /* echoed back unchanged */
 #define PROBE_OP_SINK 2               /* len bytes follow; reply len read */

@@ -59,16 +59,17 @@ typedef enum libxlmig_backend_kind {
     LIBXLMIG_BACKEND_SIM = 1,  /* the simulated hypervisor (xlmigd) */
 } libxlmig_backend_kind;
 
-LIBXLMIG_API const char *libxlmig_backend_kind_to_string(libxlmig_backend_kind k);
+LIBXLMIG_API const char *
+libxlmig_backend_kind_to_string(libxlmig_backend_kind k);
 /* Parses "xen" or "sim"; returns 0 or LIBXLMIG_ERROR_INVAL. */
 LIBXLMIG_API int libxlmig_backend_kind_from_string(const char *s,
                                                    libxlmig_backend_kind *k_r);
 
 /*
  * Allocate a context logging to lg (which the caller keeps and frees after
- * libxlmig_ctx_free).  lg may be NULL: only critical messages then reach stderr.  The same
- * logger is handed to libxl, so one stream carries both.  Caller frees
- * *ctx_r with libxlmig_ctx_free.
+ * libxlmig_ctx_free).  lg may be NULL: only critical messages then reach
+ * stderr.  The same logger is handed to libxl, so one stream carries both.
+ * Caller frees *ctx_r with libxlmig_ctx_free.
  */
 LIBXLMIG_API int libxlmig_ctx_alloc(libxlmig_ctx **ctx_r,
                                     xentoollog_logger *lg);
