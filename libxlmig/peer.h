@@ -202,4 +202,52 @@ _hidden int libxlmig__rpc_serve_one(libxlmig__gc *gc, libxlmig__chan *c,
                                     const libxlmig__rpc_op *ops, size_t nops,
                                     void *opaque);
 
+/* ---- connections between nodes (cluster.c) ---- */
+
+#define LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS 1000
+
+/*
+ * An authenticated connection to another node over one migration
+ * network.  Ownership: the peer owns its transport.
+ */
+typedef struct libxlmig__peer {
+    libxlmig__transport *t;
+    libxlmig__chan chan;
+    char *node;              /* authenticated peer node name */
+    char *network;           /* network used ("mig0") */
+    char *local_addr;        /* our address on it */
+    char *peer_addr;         /* theirs */
+    char *tried;             /* "mig0: Connection timed out; " etc. */
+} libxlmig__peer;
+
+_hidden void libxlmig__peer_init(libxlmig__peer *p);
+_hidden void libxlmig__peer_dispose(libxlmig__peer *p);
+
+/*
+ * Connect to node over the first allowed migration network that answers,
+ * in the config's order, skipping networks before first_net (to fail over
+ * after a network broke: pass the index after the broken one), and
+ * authenticate both ways with the cluster key.  A network that does not
+ * connect is skipped; a peer that fails authentication is not (the error
+ * is returned).  LIBXLMIG_ERROR_REFUSED when no allowed network reaches it.
+ */
+_hidden int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                   const char *node, int first_net,
+                                   int timeout_ms, libxlmig__peer *p);
+/* Index of the network p uses in the config, or -1. */
+_hidden int libxlmig__peer_network_index(const libxlmig_cluster *cl,
+                                         const libxlmig__peer *p);
+
+/*
+ * Listening sockets on every allowed migration address of this node (never
+ * a wildcard).  Caller closes the *nr_r fds in fds.
+ */
+_hidden int libxlmig__cluster_listen(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                     int *fds, int max, int *nr_r);
+/* The cluster key, loaded once by cluster_open's first user. */
+_hidden int libxlmig__cluster_key(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                  const libxlmig__key **key_r);
+/* This node's name. */
+_hidden const char *libxlmig__cluster_self_name(const libxlmig_cluster *cl);
+
 #endif /* LIBXLMIG_PEER_H */

@@ -46,12 +46,12 @@ struct probe_hdr {
     uint64_t len;
 } __attribute__((packed));
 
-/* What the commands share: config, snapshot, this node's networks. */
+/* What the commands share: config, this node, its networks. */
 struct net_view {
-    libxlmig_cluster_config cfg;
-    netcfg_snapshot *snap;
-    int self;                    /* index of this node in cfg.nodes */
-    netcfg_status *st;           /* one per cfg network */
+    libxlmig_cluster *cl;
+    const libxlmig_cluster_config *cfg;
+    int self;                    /* index of this node in cfg->nodes */
+    const netcfg_status *st;     /* one per cfg network */
 };
 
 static double now_ms(void)
@@ -64,71 +64,25 @@ static double now_ms(void)
 
 static void view_dispose(struct net_view *v)
 {
-    libxlmig_cluster_config_dispose(&v->cfg);
-    netcfg_snapshot_free(v->snap);
-    free(v->st);
+    libxlmig_cluster_free(v->cl);
+    v->cl = NULL;
 }
 
-/* The node owning a local address, or -1. */
-static int find_self(struct net_view *v)
-{
-    netcfg_addr a;
-    int i, w;
-
-    for (i = 0; i < v->cfg.num_nodes; i++) {
-        for (w = 0; w < v->cfg.num_networks; w++)
-            if (!netcfg_addr_parse(v->cfg.nodes[i].mig_addrs[w], &a, NULL) &&
-                netcfg_snapshot_find_addr(v->snap, &a))
-                return i;
-        if (!netcfg_addr_parse(v->cfg.nodes[i].mgmt, &a, NULL) &&
-            netcfg_snapshot_find_addr(v->snap, &a))
-            return i;
-    }
-    return -1;
-}
-
-/* Loads config and snapshot and classifies; EXIT_OK or reports. */
+/* Loads config, finds this node and classifies; EXIT_OK or reports. */
 static int view_load(struct net_view *v, const char *node)
 {
-    netcfg_err err;
     int rc, w;
 
     memset(v, 0, sizeof(*v));
-    libxlmig_cluster_config_init(&v->cfg);
-    rc = libxlmig_cluster_config_load(g.ctx, g.config_file, &v->cfg);
+    rc = libxlmig_cluster_open(g.ctx, g.config_file, node, &v->cl);
     if (rc)
         return cmd_fail(rc, NULL);
-    for (w = 0; w < v->cfg.num_warnings; w++)
+    v->cfg = libxlmig_cluster_cfg(v->cl);
+    v->self = libxlmig_cluster_self(v->cl);
+    v->st = libxlmig_cluster_networks(v->cl);
+    for (w = 0; w < v->cfg->num_warnings; w++)
         fprintf(stderr, "%s: warning: %s\n", g.progname,
-                v->cfg.warnings[w]);
-    if (netcfg_snapshot_take(&v->snap, &err))
-        return cmd_fail(LIBXLMIG_ERROR_IO, "%s", err.msg);
-    if (node) {
-        v->self = libxlmig_cluster_config_node(&v->cfg, node);
-        if (v->self < 0)
-            return cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "%s: no node '%s' in "
-                            "cluster %s", v->cfg.file, node,
-                            v->cfg.cluster);
-    } else {
-        v->self = find_self(v);
-        if (v->self < 0)
-            return cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "this host is not a "
-                            "node of cluster %s: none of the addresses in "
-                            "%s is assigned here (use -n NODE)",
-                            v->cfg.cluster, v->cfg.file);
-    }
-    v->st = calloc(v->cfg.num_networks, sizeof(*v->st));
-    if (!v->st)
-        return cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
-    for (w = 0; w < v->cfg.num_networks; w++) {
-        netcfg_status *s = &v->st[w];
-
-        s->name = v->cfg.networks[w].name;
-        netcfg_prefix_parse(v->cfg.networks[w].cidr, &s->prefix, NULL);
-        netcfg_addr_parse(v->cfg.nodes[v->self].mig_addrs[w], &s->local,
-                          NULL);
-        netcfg_classify(v->snap, s, v->cfg.allow_public, v->cfg.file);
-    }
+                v->cfg->warnings[w]);
     return EXIT_OK;
 }
 
@@ -204,7 +158,7 @@ static void gen_status(yajl_gen j, const struct net_view *v, int w)
 
     yajl_gen_map_open(j);
     j_kstr(j, "name", s->name);
-    j_kstr(j, "cidr", v->cfg.networks[w].cidr);
+    j_kstr(j, "cidr", v->cfg->networks[w].cidr);
     j_kstr(j, "local_address", netcfg_addr_str(&s->local, lb));
     j_kbool(j, "present", s->present);
     j_kstr(j, "interface", s->present ? s->ifname : NULL);
@@ -244,23 +198,23 @@ static int net_show(int argc, char **argv)
 
         yajl_gen_map_open(j);
         j_kint(j, "version", 1);
-        j_kstr(j, "cluster", v.cfg.cluster);
-        j_kstr(j, "node", v.cfg.nodes[v.self].name);
-        j_kbool(j, "allow_public", v.cfg.allow_public);
+        j_kstr(j, "cluster", v.cfg->cluster);
+        j_kstr(j, "node", v.cfg->nodes[v.self].name);
+        j_kbool(j, "allow_public", v.cfg->allow_public);
         j_str(j, "networks");
         yajl_gen_array_open(j);
-        for (w = 0; w < v.cfg.num_networks; w++)
+        for (w = 0; w < v.cfg->num_networks; w++)
             gen_status(j, &v, w);
         yajl_gen_array_close(j);
         yajl_gen_map_close(j);
         j_print(j);
     } else {
-        printf("cluster %s, node %s, allow_public = %d\n", v.cfg.cluster,
-               v.cfg.nodes[v.self].name, v.cfg.allow_public);
+        printf("cluster %s, node %s, allow_public = %d\n", v.cfg->cluster,
+               v.cfg->nodes[v.self].name, v.cfg->allow_public);
         printf("%-8s %-18s %-16s %-10s %-10s %5s %-22s %-8s %-13s %s\n",
                "NETWORK", "CIDR", "LOCAL", "INTERFACE", "LINK", "MTU",
                "GATEWAY", "CLASS", "RANGE", "ALLOWED");
-        for (w = 0; w < v.cfg.num_networks; w++) {
+        for (w = 0; w < v.cfg->num_networks; w++) {
             const netcfg_status *s = &v.st[w];
 
             if (s->has_gateway)
@@ -269,13 +223,13 @@ static int net_show(int argc, char **argv)
             else
                 snprintf(gw, sizeof(gw), "-");
             printf("%-8s %-18s %-16s %-10s %-10s %5u %-22s %-8s %-13s %s\n",
-                   s->name, v.cfg.networks[w].cidr,
+                   s->name, v.cfg->networks[w].cidr,
                    netcfg_addr_str(&s->local, lb),
                    s->present ? s->ifname : "-", s->link_state, s->mtu, gw,
                    netcfg_class_str(s->cls), s->range,
                    s->allowed ? "yes" : "no");
         }
-        for (w = 0; w < v.cfg.num_networks; w++)
+        for (w = 0; w < v.cfg->num_networks; w++)
             if (v.st[w].reason[0])
                 printf("note: %s\n", v.st[w].reason);
     }
@@ -421,20 +375,20 @@ static int net_responder(int argc, char **argv)
     ret = view_load(&v, node);
     if (ret) goto out;
     if (!port)
-        port = v.cfg.port;
-    n = netcfg_listen(v.st, v.cfg.num_networks, port, fds,
+        port = v.cfg->port;
+    n = netcfg_listen(v.st, v.cfg->num_networks, port, fds,
                       (int)ARRAY_SIZE(fds), &err);
     if (n < 0) {
         ret = cmd_fail(LIBXLMIG_ERROR_IO, "%s", err.msg);
         goto out;
     }
-    for (w = 0; w < v.cfg.num_networks; w++)
+    for (w = 0; w < v.cfg->num_networks; w++)
         if (v.st[w].reason[0])
             fprintf(stderr, "%s: not listening on %s: %s\n", g.progname,
                     v.st[w].name, v.st[w].reason);
     printf("node %s: probe responder on port %llu:",
-           v.cfg.nodes[v.self].name, port);
-    for (w = 0; w < v.cfg.num_networks; w++)
+           v.cfg->nodes[v.self].name, port);
+    for (w = 0; w < v.cfg->num_networks; w++)
         if (v.st[w].present && v.st[w].allowed)
             printf(" %s=%s", v.st[w].name,
                    netcfg_addr_str(&v.st[w].local, lb));
@@ -589,28 +543,28 @@ static int net_check(int argc, char **argv)
 
     ret = view_load(&v, node);
     if (ret) goto out;
-    peers = calloc(v.cfg.num_nodes, sizeof(*peers));
-    peer = calloc(v.cfg.num_networks, sizeof(*peer));
-    cand = calloc(v.cfg.num_networks, sizeof(*cand));
-    pr = calloc(v.cfg.num_networks, sizeof(*pr));
+    peers = calloc(v.cfg->num_nodes, sizeof(*peers));
+    peer = calloc(v.cfg->num_networks, sizeof(*peer));
+    cand = calloc(v.cfg->num_networks, sizeof(*cand));
+    pr = calloc(v.cfg->num_networks, sizeof(*pr));
     if (!peers || !peer || !cand || !pr) {
         ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
         goto out;
     }
     if (argc > optind) {
         for (i = optind; i < argc; i++) {
-            k = libxlmig_cluster_config_node(&v.cfg, argv[i]);
+            k = libxlmig_cluster_config_node(v.cfg, argv[i]);
             if (k < 0) {
                 ret = cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "%s: no node '%s' "
-                               "in cluster %s", v.cfg.file, argv[i],
-                               v.cfg.cluster);
+                               "in cluster %s", v.cfg->file, argv[i],
+                               v.cfg->cluster);
                 goto out;
             }
             if (k != v.self)
                 peers[npeers++] = k;
         }
     } else {
-        for (k = 0; k < v.cfg.num_nodes; k++)
+        for (k = 0; k < v.cfg->num_nodes; k++)
             if (k != v.self)
                 peers[npeers++] = k;
     }
@@ -619,8 +573,8 @@ static int net_check(int argc, char **argv)
         j = j_open();
         yajl_gen_map_open(j);
         j_kint(j, "version", 1);
-        j_kstr(j, "cluster", v.cfg.cluster);
-        j_kstr(j, "node", v.cfg.nodes[v.self].name);
+        j_kstr(j, "cluster", v.cfg->cluster);
+        j_kstr(j, "node", v.cfg->nodes[v.self].name);
         j_kint(j, "connect_timeout_ms", tmo);
         j_kint(j, "probe_bytes_max", mib << 20);
         j_str(j, "peers");
@@ -628,15 +582,15 @@ static int net_check(int argc, char **argv)
     } else {
         printf("node %s checking %d peer(s) of cluster %s (connect timeout "
                "%llu ms, probe up to %llu MiB / %d ms)\n",
-               v.cfg.nodes[v.self].name, npeers, v.cfg.cluster, tmo, mib,
+               v.cfg->nodes[v.self].name, npeers, v.cfg->cluster, tmo, mib,
                NET_PROBE_MAX_MS);
     }
 
     for (k = 0; k < npeers; k++) {
-        const libxlmig_cfg_node *pn = &v.cfg.nodes[peers[k]];
+        const libxlmig_cfg_node *pn = &v.cfg->nodes[peers[k]];
         int fd = -1, used = -1;
 
-        for (w = 0; w < v.cfg.num_networks; w++) {
+        for (w = 0; w < v.cfg->num_networks; w++) {
             netcfg_addr_parse(pn->mig_addrs[w], &peer[w], NULL);
             memset(&pr[w], 0, sizeof(pr[w]));
             if (!v.st[w].present || !v.st[w].allowed)
@@ -645,9 +599,9 @@ static int net_check(int argc, char **argv)
                 pr[w].why = "local link is down";
         }
         /* The network a migration would use: the first that connects. */
-        nc = netcfg_candidates(v.st, v.cfg.num_networks, peer, cand,
-                               v.cfg.num_networks);
-        if (!netcfg_connect(cand, nc, v.cfg.port, tmo, &fd, &used, &err))
+        nc = netcfg_candidates(v.st, v.cfg->num_networks, peer, cand,
+                               v.cfg->num_networks);
+        if (!netcfg_connect(cand, nc, v.cfg->port, tmo, &fd, &used, &err))
             close(fd);
         else
             used = -1;
@@ -664,7 +618,7 @@ static int net_check(int argc, char **argv)
                 r->why = strerror(cand[i].result);
                 continue;
             }
-            if (netcfg_connect(&one, 1, v.cfg.port, tmo, &fd, &u, &err)) {
+            if (netcfg_connect(&one, 1, v.cfg->port, tmo, &fd, &u, &err)) {
                 r->err = one.result;
                 r->why = strerror(one.result);
                 continue;
@@ -684,7 +638,7 @@ static int net_check(int argc, char **argv)
             j_kstr(j, "used_network", used >= 0 ? cand[used].name : NULL);
             j_str(j, "networks");
             yajl_gen_array_open(j);
-            for (w = 0; w < v.cfg.num_networks; w++) {
+            for (w = 0; w < v.cfg->num_networks; w++) {
                 yajl_gen_map_open(j);
                 j_kstr(j, "name", v.st[w].name);
                 j_kstr(j, "local_address",
@@ -713,7 +667,7 @@ static int net_check(int argc, char **argv)
         printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n", "NETWORK",
                "LOCAL", "PEER", "INTERFACE", "REACHABLE", "CONNECT", "RTT",
                "THROUGHPUT");
-        for (w = 0; w < v.cfg.num_networks; w++) {
+        for (w = 0; w < v.cfg->num_networks; w++) {
             char cbuf[16] = "-", rbuf[16] = "-", tbuf[24] = "-";
 
             if (pr[w].reachable) {

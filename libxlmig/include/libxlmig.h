@@ -341,6 +341,35 @@ LIBXLMIG_API int libxlmig_cluster_config_to_json(
     libxlmig_ctx *ctx, const libxlmig_cluster_config *c, char **json_r);
 
 /*
+ * This node's view of its cluster (cluster.c): the config, which node this
+ * host is, and the state of each migration network here (netcfg's
+ * struct netcfg_status: interface, link, gateway, class, allowed).
+ */
+struct netcfg_status;
+typedef struct libxlmig_cluster libxlmig_cluster;
+
+/*
+ * Load the config at path (NULL: the default) and find this node: the
+ * one called node, or (node NULL) the one owning a local address.  Then
+ * inspect and classify every migration network.  Config warnings are
+ * logged at WARN.  Caller frees *cl_r with libxlmig_cluster_free.
+ */
+LIBXLMIG_API int libxlmig_cluster_open(libxlmig_ctx *ctx, const char *path,
+                                       const char *node,
+                                       libxlmig_cluster **cl_r);
+LIBXLMIG_API void libxlmig_cluster_free(libxlmig_cluster *cl);
+/* Inspect the networks again (links and routes may have changed). */
+LIBXLMIG_API int libxlmig_cluster_refresh(libxlmig_ctx *ctx,
+                                          libxlmig_cluster *cl);
+LIBXLMIG_API const libxlmig_cluster_config *
+libxlmig_cluster_cfg(const libxlmig_cluster *cl);
+/* Index of this node in the config's nodes. */
+LIBXLMIG_API int libxlmig_cluster_self(const libxlmig_cluster *cl);
+/* One status per config network, in config order; owned by cl. */
+LIBXLMIG_API const struct netcfg_status *
+libxlmig_cluster_networks(const libxlmig_cluster *cl);
+
+/*
  * Encode an error as {"version":1,"error":{"code":err,"name":...,
  * "message":...}}.  Caller frees *json_r.
  */
