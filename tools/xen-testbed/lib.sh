@@ -27,7 +27,7 @@ loglevel=4}
 XENTB_NETS="pub mig1 mig2"
 XENTB_PORT0=${XENTB_PORT0:-41000}
 
-declare -A H_PID H_IN H_OUT H_T0 H_NUM H_READY
+declare -A H_PID H_IN H_OUT H_T0 H_NUM H_READY H_LOST
 _xentb_seq=0
 
 xentb_now() { date +%s.%N | cut -c1-14; }
@@ -59,7 +59,7 @@ host_start() {
     mkfifo "$XENTB_RUN/$name.ctl.in" "$XENTB_RUN/$name.ctl.out"
     H_T0[$name]=$(xentb_now)
     H_NUM[$name]=$n
-    H_READY[$name]=""
+    H_READY[$name]="" H_LOST[$name]=""
     "$XENTB_QEMU" "${args[@]}" >"$XENTB_RUN/$name.qemu.log" 2>&1 &
     H_PID[$name]=$!
     # O_RDWR opens of a FIFO do not block.
@@ -107,13 +107,17 @@ host_wait_ready() {
 }
 
 # dom0 NAME TIMEOUT COMMAND: run COMMAND (a bash string) in dom0 NAME;
-# sets $out (stdout+stderr) and $rc (124: timed out, 125: host lost).
+# sets $out (stdout+stderr) and $rc (124: timed out, 125: host lost).  An
+# agent that does not answer in time is marked lost (H_LOST): later calls
+# fail at once instead of waiting again.
 dom0() {
     local name=$1 tmo=$2 cmd=$3 id line deadline got=0
     _xentb_seq=$((_xentb_seq + 1))
     id=c$_xentb_seq
     out="" rc=125
     host_alive "$name" || { out="host $name is not running"; return 125; }
+    [ -z "${H_LOST[$name]:-}" ] ||
+        { out="agent of host $name lost earlier"; return 125; }
     printf '%s %s %s\n' "$id" "$tmo" "$(printf '%s' "$cmd" | base64 -w0)" \
         >&"${H_IN[$name]}"
     deadline=$((SECONDS + tmo + 15))
@@ -129,6 +133,7 @@ dom0() {
         esac
     done
     out="${out}(no answer from host $name within $tmo s)"
+    H_LOST[$name]=1
     rc=124
     return 124
 }

@@ -16,7 +16,7 @@
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
 # XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host).
-here=$(cd "$(dirname "$0")" && pwd)
+here=${XENTB_HERE:-$(cd "$(dirname "$0")" && pwd)}
 MIG_ROOT=$(cd "$here/../.." && pwd)
 export MIG_ROOT
 
@@ -34,7 +34,11 @@ if [ -z "${XENTB_IN_NETNS:-}" ]; then
     t2=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" -v c="$t2" \
         'BEGIN{printf "setup %.1f\noverlay %.1f\n", b-a, c-b}' >"$run/timings"
-    XENTB_IN_NETNS=1 XENTB_RUN=$run unshare --net -- "$0" "$@"
+    # Run a copy, so that editing the tree during a run cannot upset it.
+    mkdir -p "$run/bin"
+    cp "$0" "$here/lib.sh" "$run/bin/"
+    XENTB_IN_NETNS=1 XENTB_RUN=$run XENTB_HERE=$here MIG_ROOT=$MIG_ROOT \
+        unshare --net -- "$run/bin/xen.t" "$@"
     rc=$?
     awk -v a="$t0" -v b="$(date +%s.%N)" \
         'BEGIN{printf "# whole run (setup, boots, scenarios): %.1f s\n", b-a}'
@@ -49,7 +53,7 @@ fi
 
 # --- inside our own network namespace from here on -----------------------
 . "$MIG_ROOT/tests/tap/tap.sh"
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh"
 ip link set lo up
 
 GUEST=xentb-guest
@@ -97,7 +101,7 @@ consoles() {
 
 ABORT=""
 scenario() {   # scenario NAME COUNT FUNCTION RESET_FUNCTION
-    local name=$1 count=$2 fn=$3 reset=$4 attempt i failed t0
+    local name=$1 count=$2 fn=$3 reset=$4 attempt i failed why t0
     if [ -n "$ABORT" ]; then
         for i in $(seq 1 "$count"); do
             ok 1 "$name: check $i not reached ($ABORT)"
@@ -108,17 +112,19 @@ scenario() {   # scenario NAME COUNT FUNCTION RESET_FUNCTION
         C_ST=() C_DESC=() C_DIAG=()
         t0=$(xentb_now)
         "$fn"
-        failed=""
+        failed="" why=""
         for i in "${!C_ST[@]}"; do
             [ "${C_ST[$i]}" -eq 0 ] || case "${C_DESC[$i]}" in
                 *"# TODO"*) ;;
-                *) failed+="${C_DESC[$i]}; " ;;
+                *) failed+="${C_DESC[$i]}; "
+                   why+="${C_DESC[$i]}:"$'\n'"${C_DIAG[$i]}"$'\n' ;;
             esac
         done
         [ "${#C_ST[@]}" -ge "$count" ] || failed+="stopped early; "
         timing "scenario-$name-attempt$attempt" "$(xentb_elapsed "$t0")"
         [ -n "$failed" ] || break
         diag "scenario $name: attempt $attempt failed: $failed"
+        diag "$why"
         diag "$(consoles)"
         [ "$attempt" = 2 ] && break
         diag "scenario $name: retrying once"
@@ -156,7 +162,11 @@ guest_wait_verified() {
             G_LINE=$(grep FAIL <<<"$out" | tail -n 1)
             return 1
         fi
-        l=$(grep -E "seed=${seed:-[0-9a-f]+} pass=[0-9]+ ok" <<<"$out" | tail -n 1)
+        # Logs of several domain names (NAME, NAME--incoming) may hold
+        # lines: take the highest pass.
+        l=$(grep -E "seed=${seed:-[0-9a-f]+} pass=[0-9]+ ok" <<<"$out" |
+            sed 's/.* pass=\([0-9]*\) .*/\1 &/' | sort -n | tail -n 1 |
+            cut -d' ' -f2-)
         if [ -n "$l" ]; then
             G_SEED=$(sed 's/.*seed=\([0-9a-f]*\).*/\1/' <<<"$l")
             G_PASS=$(sed 's/.* pass=\([0-9]*\).*/\1/' <<<"$l")
@@ -185,6 +195,12 @@ guest_create() {
 # --- scenario: boot ----------------------------------------------------------
 boot_hosts() {
     local h
+    # Host 2's links connect to host 1's: a lost host means restarting both.
+    if [ -n "${H_LOST[A]:-}${H_LOST[B]:-}" ] || ! host_alive A ||
+       ! host_alive B; then
+        host_stop A
+        host_stop B
+    fi
     for h in A B; do
         host_alive "$h" || host_start "$h" "${ADDR[$h]}"
     done
@@ -252,13 +268,20 @@ xl_hop() {
     dom0 "$dst" 30 "setsid socat -b 262144 TCP-LISTEN:$port,reuseaddr EXEC:'xl migrate-receive' >/tmp/recv.log 2>&1 & for i in \$(seq 1 20); do ss -ltn | grep -q ':$port ' && exit 0; sleep 0.5; done; exit 1"
     check "$rc" "$src->$dst: xl migrate-receive listening on ${MIG1[$dst]}:$port" \
         "$out" || return
+    dom0 "$src" 10 "cat /sys/class/net/mig1/statistics/tx_bytes"
+    local tx0=${out:-0}
     t0=$(xentb_now)
     dom0 "$src" "$MIGRATE_TIMEOUT" "xl migrate -s '' $GUEST 'exec socat -b 262144 - TCP:${MIG1[$dst]}:$port'"
     local r=$rc mout=$out
     t=$(xentb_elapsed "$t0")
     timing "xl-migrate-$src-$dst" "$t"
+    dom0 "$src" 10 "cat /sys/class/net/mig1/statistics/tx_bytes"
+    local mib
+    mib=$(awk -v a="$tx0" -v b="${out:-0}" 'BEGIN{printf "%.1f", (b-a)/1048576}')
+    timing "xl-migrate-$src-$dst-MiB-sent" "$mib"
+    timing "xl-migrate-$src-$dst-MiB/s" "$(awk -v m="$mib" -v t="$t" 'BEGIN{printf "%.2f", m/t}')"
     dom0 "$dst" 10 "cat /tmp/recv.log"
-    check "$r" "$src->$dst: xl migrate exits 0 ($t s)" \
+    check "$r" "$src->$dst: xl migrate exits 0 ($t s, $mib MiB sent on mig1)" \
         "$mout"$'\n'"receiver: $out" || return
     dom0 "$src" 30 "xl list $GUEST"
     local on_src=$rc
@@ -283,7 +306,8 @@ reset_xl_baseline() {
     # Hosts (re)started: wait for their agents; harmless when already up.
     local h
     for h in A B; do host_wait_ready "$h" "$BOOT_TIMEOUT" || return; done
-    dom0 A 10 "pkill -f 'xl migrate' ; true"; dom0 B 10 "pkill -f 'xl migrate'; true"
+    # Leftovers of a failed hop (never pkill -f: it matches the agent's job).
+    for h in A B; do dom0 "$h" 20 "pkill -x socat; pkill -x xl; true"; done
     guest_create A && guest_wait_verified A "" 0 && A_SEED=$G_SEED
 }
 

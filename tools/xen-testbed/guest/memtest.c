@@ -12,7 +12,9 @@
  *
  * The seed names the guest instance: a rebooted guest shows a new one.  At
  * start a self-test corrupts one word and checks that the check sees it.
- * Built static for the guest initramfs; also runs on the build host.
+ * Built static for the guest initramfs; also runs on the build host, where
+ * -x PAGE (flip a bit of PAGE before the first periodic check, as a lost
+ * page would look) lets a test see the check fail.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -117,14 +119,14 @@ static int selftest(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: memtest [-m MIB] [-r PAGES_PER_S] [-p PERIOD_S]"
-            " [-n PASSES] [-s SEED]\n");
+            " [-n PASSES] [-s SEED] [-x PAGE]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     unsigned long mib = 32, rate = 512, period = 5, passes = 0;
-    unsigned long pass = 0;
+    unsigned long pass = 0, corrupt = (unsigned long)-1;
     uint64_t writes = 0;
     unsigned cursor = 0, bad, first, failed = 0;
     double start, next_check, credit = 0;
@@ -132,17 +134,19 @@ int main(int argc, char **argv)
     int opt;
 
     seed = mix((uint64_t)now(CLOCK_REALTIME) * 1000003 ^ (uint64_t)getpid());
-    while ((opt = getopt(argc, argv, "m:r:p:n:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:r:p:n:s:x:")) != -1) {
         switch (opt) {
         case 'm': mib = strtoul(optarg, NULL, 0); break;
         case 'r': rate = strtoul(optarg, NULL, 0); break;
         case 'p': period = strtoul(optarg, NULL, 0); break;
         case 'n': passes = strtoul(optarg, NULL, 0); break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
+        case 'x': corrupt = strtoul(optarg, NULL, 0); break;
         default: usage();
         }
     }
     if (!mib || !period || optind != argc) usage();
+    if (corrupt != (unsigned long)-1 && corrupt >= mib * 256) usage();
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     npages = mib * 256;
@@ -171,6 +175,8 @@ int main(int argc, char **argv)
         }
         if (check_now || now(CLOCK_MONOTONIC) >= next_check) {
             check_now = 0;
+            if (pass == 0 && corrupt != (unsigned long)-1)
+                mem[corrupt * PAGE_WORDS] ^= 1;
             pass++;
             bad = check(&first);
             if (bad) failed = 1;
