@@ -41,12 +41,11 @@ if [ -z "${XEN_TESTBED_REFRESH:-}" ] && [ -f "$cache/stamp" ] &&
 fi
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
-"$top/tools/install-deps" "$here/host-packages"
+"$top/tools/install-deps" "$here/host-packages" >&2
 
 t0=$(date +%s)
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
-chmod 755 "$work"   # apt-get download runs as _apt
 root=$work/root
 mounted=""
 cleanup() {
@@ -57,11 +56,16 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. The hypervisor and the kernel, as .debs unpacked aside.
-kpkg=$(apt-cache depends linux-image-amd64 |
-       awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+resolve_kernel() {
+    apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+kpkg=$(resolve_kernel)
+[ -n "$kpkg" ] || { apt-get update -q >&2 && kpkg=$(resolve_kernel); }
 [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (run apt-get update)"
 log "downloading xen-hypervisor-4.17-amd64 and $kpkg"
-(cd "$work" && apt-get download -q xen-hypervisor-4.17-amd64 "$kpkg" \
+(cd "$work" && apt-get -o APT::Sandbox::User=root download -q \
+    xen-hypervisor-4.17-amd64 "$kpkg" \
     >/dev/null)
 dpkg-deb -x "$work"/xen-hypervisor-4.17-amd64_*.deb "$work/xen"
 dpkg-deb -x "$work/${kpkg}"_*.deb "$work/kernel"

@@ -16,6 +16,7 @@
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
 # XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host).
+# How to run it, what it measured, what fails how: docs/xen-testbed.md.
 here=${XENTB_HERE:-$(cd "$(dirname "$0")" && pwd)}
 MIG_ROOT=$(cd "$here/../.." && pwd)
 export MIG_ROOT
@@ -26,10 +27,10 @@ if [ -z "${XENTB_IN_NETNS:-}" ]; then
         exit 0
     fi
     t0=$(date +%s.%N)
-    "$here/setup.sh" || { echo "Bail out! testbed setup failed"; exit 255; }
+    "$here/setup.sh" >&2 || { echo "Bail out! testbed setup failed"; exit 255; }
     t1=$(date +%s.%N)
     run=$(mktemp -d /tmp/xentb-run.XXXXXX)
-    "$here/mkoverlay.sh" "$run" ||
+    "$here/mkoverlay.sh" "$run" >&2 ||
         { echo "Bail out! overlay build failed"; exit 255; }
     t2=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" -v c="$t2" \
