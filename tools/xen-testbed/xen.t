@@ -59,7 +59,7 @@ ip link set lo up
 
 GUEST=xentb-guest
 GUESTCFG=/etc/xen/xentb-guest.cfg
-XENTB_NARROW_CPU=${XENTB_NARROW_CPU:-Opteron_G3,+svm,-rdtscp}
+XENTB_NARROW_CPU=${XENTB_NARROW_CPU:-Opteron_G3,+svm,+npt,-rdtscp}
 BOOT_TIMEOUT=${XENTB_BOOT_TIMEOUT:-420}
 MIGRATE_TIMEOUT=${XENTB_MIGRATE_TIMEOUT:-300}
 VERIFY_TIMEOUT=${XENTB_VERIFY_TIMEOUT:-120}
@@ -349,6 +349,12 @@ reset_none() { :; }
 
 # --- run ----------------------------------------------------------------------
 tap_cleanup() {
+    local h rss
+    for h in A B; do
+        host_alive "$h" || continue
+        rss=$(ps -o rss= -p "${H_PID[$h]}" 2>/dev/null)
+        [ -z "$rss" ] || timing "qemu-rss-MiB-$h" "$((rss / 1024))"
+    done
     host_stop A
     host_stop B
     diag "timings (s):" "$(sed 's/^/  /' "$XENTB_RUN/timings")"
