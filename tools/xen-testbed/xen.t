@@ -27,10 +27,10 @@ if [ -z "${XENTB_IN_NETNS:-}" ]; then
         exit 0
     fi
     t0=$(date +%s.%N)
-    "$here/setup.sh" >&2 || { echo "Bail out! testbed setup failed"; exit 255; }
+    timeout 1800 "$here/setup.sh" >&2 || { echo "Bail out! testbed setup failed"; exit 255; }
     t1=$(date +%s.%N)
     run=$(mktemp -d /tmp/xentb-run.XXXXXX)
-    "$here/mkoverlay.sh" "$run" >&2 ||
+    timeout 300 "$here/mkoverlay.sh" "$run" >&2 ||
         { echo "Bail out! overlay build failed"; exit 255; }
     t2=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" -v c="$t2" \
@@ -41,6 +41,15 @@ if [ -z "${XENTB_IN_NETNS:-}" ]; then
     XENTB_IN_NETNS=1 XENTB_RUN=$run XENTB_HERE=$here MIG_ROOT=$MIG_ROOT \
         unshare --net -- "$run/bin/xen.t" "$@"
     rc=$?
+    # QEMUs of this run still alive (the inner script was killed): end them.
+    for f in "$run"/*.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        if grep -qs "$run/" "/proc/$pid/cmdline"; then
+            kill "$pid" 2>/dev/null
+            echo "# ended leftover QEMU $pid of this run"
+        fi
+    done
     awk -v a="$t0" -v b="$(date +%s.%N)" \
         'BEGIN{printf "# whole run (setup, boots, scenarios): %.1f s\n", b-a}'
     if [ "$rc" -eq 0 ] && [ -z "${XENTB_KEEP:-}" ]; then
@@ -92,7 +101,7 @@ consoles() {
     for h in A B; do
         echo "--- host $h console, last lines:"
         console_tail "$h" 15
-        if host_alive "$h"; then
+        if host_alive "$h" && [ -n "${H_READY[$h]:-}" ]; then
             dom0 "$h" 20 "tail -n 8 /var/log/xen/console/guest-*.log 2>/dev/null" \
                 >/dev/null 2>&1
             [ -z "$out" ] || { echo "--- guest console on $h:"; echo "$out"; }
