@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
-# The Xen testbed run (`make xen-check`, or `prove -v tools/xen-testbed/xen.t`
-# as root): two emulated hosts running Debian's Xen 4.17 under QEMU TCG,
-# joined by a public and two private migration networks inside a network
+# The Xen testbed run (`make xen-check`, or as root
+# `prove -v --exec '' tools/xen-testbed/xen.t`): two emulated hosts running
+# Debian's Xen 4.17 under QEMU TCG, joined by a public and two private migration networks inside a network
 # namespace of our own, a PVH guest that checks its own memory, and the
 # scenarios below, in TAP.  Each scenario that fails is retried once (the
 # output says so) before it counts as failed; a failed attempt prints the
@@ -10,7 +10,7 @@
 #
 # Scenarios: boot (dom0s up, xlmig info/list on real Xen, guest created),
 # xl-baseline (plain `xl migrate` A->B->A over mig1, guest verifies),
-# xlmig-* (hooks for `xlmig migrate-cluster`, skipped while xlmig has no
+# xlmig (hooks for `xlmig migrate-cluster`, skipped while xlmig has no
 # such command).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
 #
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
@@ -27,7 +27,8 @@ if [ -z "${XENTB_IN_NETNS:-}" ]; then
         exit 0
     fi
     t0=$(date +%s.%N)
-    timeout 1800 "$here/setup.sh" >&2 || { echo "Bail out! testbed setup failed"; exit 255; }
+    timeout 1800 "$here/setup.sh" >&2 ||
+        { echo "Bail out! testbed setup failed"; exit 255; }
     t1=$(date +%s.%N)
     run=$(mktemp -d /tmp/xentb-run.XXXXXX)
     timeout 300 "$here/mkoverlay.sh" "$run" >&2 ||
