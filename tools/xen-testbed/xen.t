@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # The Xen testbed run (`make xen-check`, or as root
 # `prove -v --exec '' tools/xen-testbed/xen.t`): two emulated hosts running
-# Debian's Xen 4.17 under QEMU TCG, joined by a public and two private migration networks inside a network
-# namespace of our own, a PVH guest that checks its own memory, and the
-# scenarios below, in TAP.  Each scenario that fails is retried once (the
+# Debian's Xen 4.17 under QEMU TCG, joined by a public and two private
+# migration networks inside a network namespace of our own, a PVH guest
+# that checks its own memory, and the scenarios below, in TAP.  Each scenario that fails is retried once (the
 # output says so) before it counts as failed; a failed attempt prints the
 # consoles' last lines.
 #
