@@ -4,9 +4,9 @@
 # `prove -v --exec '' tools/xen-testbed/xen.t`): two emulated hosts running
 # Debian's Xen 4.17 under QEMU TCG, joined by a public and two private
 # migration networks inside a network namespace of our own, a PVH guest
-# that checks its own memory, and the scenarios below, in TAP.  Each scenario that fails is retried once (the
-# output says so) before it counts as failed; a failed attempt prints the
-# consoles' last lines.
+# that checks its own memory, and the scenarios below, in TAP.  Each
+# scenario that fails is retried once (the output says so) before it
+# counts as failed; a failed attempt prints the consoles' last lines.
 #
 # Scenarios: boot (dom0s up, xlmig info/list on real Xen, guest created),
 # xl-baseline (plain `xl migrate` A->B->A over mig1, guest verifies),
