@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-only
+# The host-independent parts of the Xen testbed (tools/xen-testbed), fast
+# enough for `make check`: the guest's memtest checker built natively (it
+# passes on intact memory, fails on a flipped bit, names the page) and the
+# testbed's shell scripts parse.  The testbed itself runs by `make xen-check`.
+. "$(dirname "$0")/../tap/tap.sh"
+tb=$MIG_ROOT/tools/xen-testbed
+
+plan 15
+
+tmp=$(mktemp -d)
+tap_cleanup() { rm -rf "$tmp"; }
+
+run ${CC:-cc} -O2 -Wall -Werror -o "$tmp/memtest" "$tb/guest/memtest.c"
+is 0 "$rc" "memtest builds without warnings"
+
+run "$tmp/memtest" -m 2 -p 1 -n 2 -s 42
+is 0 "$rc" "intact memory: two checks, exit 0"
+like "seed=000000000000002a selftest ok pages=512" "$out" \
+    "self-test finds its own corruption, seed as given"
+like "pass=2 ok bad=0" "$out" "second periodic check ok"
+is 2 "$(grep -c ' ok bad=0 ' <<<"$out")" "one line per check"
+
+run "$tmp/memtest" -m 2 -p 1 -n 1 -x 100
+is 1 "$rc" "a flipped bit makes memtest exit 1"
+like "pass=1 FAIL bad=1 first=100" "$out" "and the check names the page"
+
+run "$tmp/memtest" -m 2 -x 512
+is 2 "$rc" "corrupting a page outside the buffer is a usage error"
+run "$tmp/memtest" -m 0
+is 2 "$rc" "zero MiB is a usage error"
+
+for f in xen.t lib.sh setup.sh mkoverlay.sh dom0/init dom0/agent; do
+    run bash -n "$tb/$f"
+    is 0 "$rc" "$f parses"
+done

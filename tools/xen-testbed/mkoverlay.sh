@@ -1,0 +1,66 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-only
+# Build the per-run part of the testbed in RUNDIR: the guest initramfs
+# (busybox, memtest, init), a small cpio carrying the dom0 /init, the agent,
+# the guest files and the freshly built xlmig (and xlmigd when the tree has
+# one), and RUNDIR/dom0.img = the cached dom0 base cpio + that cpio (Linux
+# unpacks concatenated archives, later files win).
+# Usage: mkoverlay.sh RUNDIR
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cache=${XEN_TESTBED_CACHE:-/var/cache/xlmig-xen-testbed}
+run=${1:?usage: mkoverlay.sh RUNDIR}
+die() { printf 'mkoverlay: error: %s\n' "$*" >&2; exit 1; }
+
+xlmig=$top/xlmig/xlmig
+xlmigd=$top/xlmigd/xlmigd
+[ -x "$xlmig" ] || die "$xlmig is not built (run make)"
+[ -s "$cache/dom0-base.cpio.zst" ] || die "no dom0 base image (run setup.sh)"
+
+# The list of files in the base image, to check xlmig's libraries against.
+files=$cache/dom0-files
+if [ ! -s "$files" ] || [ "$files" -ot "$cache/dom0-base.cpio.zst" ]; then
+    zstd -dc "$cache/dom0-base.cpio.zst" | cpio -t --quiet >"$files.tmp"
+    mv "$files.tmp" "$files"
+fi
+check_libs() {
+    local bin=$1 lib missing=""
+    for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        grep -Eq "^(\./)?(usr/)?lib/(x86_64-linux-gnu/)?$lib\$" "$files" ||
+            missing="$missing $lib"
+    done
+    [ -z "$missing" ] ||
+        die "$bin needs$missing, absent from the dom0 image: add the" \
+            "package to dom0_pkgs in tools/xen-testbed/setup.sh"
+}
+check_libs "$xlmig"
+[ ! -x "$xlmigd" ] || check_libs "$xlmigd"
+
+stage=$run/stage
+rm -rf "$stage" && mkdir -p "$stage"
+
+# Guest initramfs.
+g=$stage/guest
+mkdir -p "$g/bin" "$g/dev" "$g/proc" "$g/sys"
+cp /bin/busybox "$g/bin/busybox"
+${CC:-cc} -O2 -Wall -static -o "$g/bin/memtest" "$here/guest/memtest.c"
+cp "$here/guest/init" "$g/init"
+mknod -m 600 "$g/dev/console" c 5 1
+mkdir -p "$stage/o/opt/xentb"
+(cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
+    gzip -6 >"$stage/o/opt/xentb/guest-initrd.gz"
+
+# dom0 overlay.
+o=$stage/o
+mkdir -p "$o/usr/local/bin" "$o/etc/xen"
+install -m 755 "$here/dom0/init" "$o/init"
+install -m 755 "$here/dom0/agent" "$o/opt/xentb/agent"
+install -m 644 "$here/dom0/guest.cfg" "$o/etc/xen/xentb-guest.cfg"
+install -m 755 "$xlmig" "$o/usr/local/bin/xlmig"
+[ ! -x "$xlmigd" ] || install -m 755 "$xlmigd" "$o/usr/local/bin/xlmigd"
+(cd "$o" && find . -print0 | cpio --null -o -H newc --quiet) |
+    gzip -6 >"$run/overlay.cpio.gz"
+cat "$cache/dom0-base.cpio.zst" "$run/overlay.cpio.gz" >"$run/dom0.img"
+rm -rf "$stage"

@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-only
+# Build the cached part of the Xen testbed: Debian's Xen 4.17 hypervisor
+# (unpacked, not installed), a Debian kernel for dom0 and the guests, and a
+# dom0 root file system (debootstrap bookworm minbase plus the Xen tools and
+# the libraries xlmig needs), trimmed and packed as a zstd cpio.  Everything
+# lands in $XEN_TESTBED_CACHE (default /var/cache/xlmig-xen-testbed); a rerun
+# whose recipe is unchanged does nothing.  XEN_TESTBED_REFRESH=1 rebuilds.
+#
+# Output in the cache: xen (ELF for qemu -kernel), vmlinuz, dom0-base.cpio.zst,
+# versions (what was fetched) and stamp (the recipe key).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cache=${XEN_TESTBED_CACHE:-/var/cache/xlmig-xen-testbed}
+mirror=${XEN_TESTBED_MIRROR:-http://deb.debian.org/debian}
+secmirror=${XEN_TESTBED_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+suite=bookworm
+
+# dom0 packages: the toolstack, what the init and the scenarios run, and the
+# run-time libraries of xlmig (checked against the binary at every run by
+# mkoverlay.sh).
+dom0_pkgs=xen-utils-4.17,xenstore-utils,kmod,iproute2,procps,socat
+dom0_pkgs=$dom0_pkgs,libyajl2,libisal2,libssl3,coreutils
+# Kernel modules dom0 loads (with their dependencies); the rest are removed.
+dom0_mods="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
+xen-netback bridge virtio_pci virtio_net virtio_console"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# The key changes when this recipe changes: then the cache is rebuilt.
+key=$( { cat "$0"; echo "$dom0_pkgs $dom0_mods $suite"; } | sha256sum |
+       cut -c1-16)
+if [ -z "${XEN_TESTBED_REFRESH:-}" ] && [ -f "$cache/stamp" ] &&
+   [ "$(cat "$cache/stamp")" = "$key" ] && [ -s "$cache/xen" ] &&
+   [ -s "$cache/vmlinuz" ] && [ -s "$cache/dom0-base.cpio.zst" ]; then
+    log "cache $cache is up to date ($(tr '\n' ' ' <"$cache/versions"))"
+    exit 0
+fi
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
+"$top/tools/install-deps" "$here/host-packages" >&2
+
+t0=$(date +%s)
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/build.XXXXXX")
+root=$work/root
+mounted=""
+cleanup() {
+    local m
+    for m in $mounted; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. The hypervisor and the kernel, as .debs unpacked aside.
+resolve_kernel() {
+    apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+kpkg=$(resolve_kernel)
+[ -n "$kpkg" ] || { apt-get update -q >&2 && kpkg=$(resolve_kernel); }
+[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (run apt-get update)"
+log "downloading xen-hypervisor-4.17-amd64 and $kpkg"
+(cd "$work" && apt-get -o APT::Sandbox::User=root download -q \
+    xen-hypervisor-4.17-amd64 "$kpkg" \
+    >/dev/null)
+dpkg-deb -x "$work"/xen-hypervisor-4.17-amd64_*.deb "$work/xen"
+dpkg-deb -x "$work/${kpkg}"_*.deb "$work/kernel"
+xenver=$(dpkg-deb -f "$work"/xen-hypervisor-4.17-amd64_*.deb Version)
+kver=$(ls "$work/kernel/lib/modules")
+gunzip -c "$work"/xen/boot/xen-4.17-amd64.gz >"$work/xen.elf"
+
+# 2. dom0 root: minbase plus the tools, upgraded from the security suite
+#    (the hypervisor above comes from there too, and tools must match).
+log "debootstrap $suite minbase into $root"
+debootstrap --variant=minbase --include="$dom0_pkgs" "$suite" "$root" \
+    "$mirror" >"$work/debootstrap.log" 2>&1 ||
+    { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+cat >"$root/etc/apt/sources.list" <<EOF
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $secmirror $suite-security main
+EOF
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+mount -t proc proc "$root/proc" && mounted="$root/proc"
+log "upgrading dom0 root from $suite-security"
+chroot "$root" sh -c 'export DEBIAN_FRONTEND=noninteractive;
+    apt-get -q update && apt-get -q -y dist-upgrade' \
+    >"$work/upgrade.log" 2>&1 ||
+    { tail -20 "$work/upgrade.log" >&2; die "upgrade of dom0 root failed"; }
+umount "$root/proc" && mounted=""
+toolver=$(chroot "$root" dpkg-query -W -f='${Version}' xen-utils-4.17)
+[ "$toolver" = "$xenver" ] ||
+    log "warning: xen-utils $toolver differs from hypervisor $xenver"
+
+# 3. Kernel: modules dom0 needs (closure computed by modprobe), the image
+#    for the guests in /boot.
+depmod -b "$work/kernel" "$kver"
+keep=$(for m in $dom0_mods; do
+           modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" |
+               awk '$1 == "insmod" { print $2 }'
+       done | sort -u)
+mkdir -p "$root/lib/modules/$kver"
+for f in $keep; do
+    rel=${f#"$work/kernel/"}
+    mkdir -p "$root/$(dirname "$rel")"
+    cp "$f" "$root/$rel"
+done
+cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} \
+    "$root/lib/modules/$kver/" 2>/dev/null || true
+depmod -b "$root" "$kver"
+mkdir -p "$root/boot"
+cp "$work/kernel/boot/vmlinuz-$kver" "$root/boot/vmlinuz"
+
+# 4. Trim what a RAM-resident dom0 never reads.
+rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bug} \
+       "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* \
+       "$root"/var/cache/debconf/*-old "$root"/var/log/*.log \
+       "$root"/usr/share/zoneinfo/right "$root"/usr/share/zoneinfo/posix
+find "$root" -name '__pycache__' -prune -exec rm -rf {} +
+rm -f "$root/usr/sbin/policy-rc.d"
+[ -c "$root/dev/console" ] || mknod -m 600 "$root/dev/console" c 5 1
+[ -c "$root/dev/null" ] || mknod -m 666 "$root/dev/null" c 1 3
+echo xentb >"$root/etc/hostname"
+
+# 5. Pack and publish atomically.
+log "packing dom0 root ($(du -sm "$root" | cut -f1) MiB)"
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) |
+    zstd -q -T2 -10 >"$work/dom0-base.cpio.zst"
+mv "$work/xen.elf" "$cache/xen"
+cp "$root/boot/vmlinuz" "$cache/vmlinuz"
+mv "$work/dom0-base.cpio.zst" "$cache/dom0-base.cpio.zst"
+printf 'xen=%s\nkernel=%s\nxen-utils=%s\n' "$xenver" "$kver" "$toolver" \
+    >"$cache/versions"
+echo "$key" >"$cache/stamp"
+log "done in $(( $(date +%s) - t0 )) s: $(du -sh "$cache/dom0-base.cpio.zst" |
+    cut -f1) dom0 image; $(tr '\n' ' ' <"$cache/versions")"
