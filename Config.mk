@@ -52,7 +52,8 @@ CPPFLAGS    += -I$(MIG_ROOT)/libxlmig/include -I$(MIG_ROOT)/libxlmig \
                -I$(MIG_ROOT)/policy -I$(MIG_ROOT)/netcfg
 
 # Every library libxlmig needs, for programs that link libxlmig.a.
-LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) -lpthread
+ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
+LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(ISAL_LIBS) -lpthread
 
 ifeq ($(V),1)
 quiet =

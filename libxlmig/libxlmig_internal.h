@@ -123,6 +123,19 @@ typedef struct libxlmig__backend_ops {
     /* All domains, malloc'd; the caller frees with dominfo_list_free. */
     int (*list)(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
                 int *nr_r);
+    /* libxl_domain_pause / _unpause / _destroy; name or domid. */
+    int (*pause)(libxlmig__gc *gc, void *priv, const char *name);
+    int (*unpause)(libxlmig__gc *gc, void *priv, const char *name);
+    int (*destroy)(libxlmig__gc *gc, void *priv, const char *name);
+    /* libxl_domain_suspend into fd (LIBXLMIG_SAVE_* flags). */
+    int (*save)(libxlmig__gc *gc, void *priv, const char *name, int fd,
+                unsigned flags, const libxlmig_params *params,
+                libxlmig_progress_cb cb, void *user, libxlmig_stats *st);
+    /* libxl_domain_create_restore from fd; *name_r malloc'd. */
+    int (*restore)(libxlmig__gc *gc, void *priv, int fd,
+                   const char *new_name, bool paused,
+                   libxlmig_progress_cb cb, void *user, libxlmig_stats *st,
+                   char **name_r);
 } libxlmig__backend_ops;
 
 _hidden extern const libxlmig__backend_ops libxlmig__backend_xen;
