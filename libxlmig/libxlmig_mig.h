@@ -102,6 +102,14 @@ typedef struct libxlmig__sim_dom {
 _hidden int libxlmig__sim_dom_create(libxlmig__gc *gc,
                                      const libxlmig__sim_config *cfg,
                                      bool fresh, libxlmig__sim_dom **dom_r);
+/*
+ * Give a paused, not yet filled domain (created with fresh=false) the
+ * identity and workload of cfg, of the same memory size: a receiver can
+ * create its domain (and allocate its RAM) before the stream arrives, as
+ * libxl does from the config xl migrate sends ahead of the stream.
+ */
+_hidden int libxlmig__sim_dom_adopt(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                                    const libxlmig__sim_config *cfg);
 /* Kill the process, unmap, close; frees dom.  NULL is a no-op. */
 _hidden void libxlmig__sim_dom_destroy(libxlmig__sim_dom *dom);
 /* SIGSTOP and wait until stopped / SIGCONT. */

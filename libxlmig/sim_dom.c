@@ -26,6 +26,10 @@
  * Debian 12's headers predate these; values from the kernel's uapi
  * (include/uapi/linux/fs.h and linux/userfaultfd.h, Linux 6.7+).
  */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif
@@ -444,13 +448,17 @@ void libxlmig__sim_dom_destroy(libxlmig__sim_dom *d)
     free(d);
 }
 
+static int vcpu_set_machine(libxlmig__gc *gc, libxlmig__sim_vcpu *v,
+                            const libxlmig__sim_config *cfg,
+                            uint64_t nr_pages);
+
 int libxlmig__sim_dom_create(libxlmig__gc *gc,
                              const libxlmig__sim_config *cfg, bool fresh,
                              libxlmig__sim_dom **dom_r)
 {
     libxlmig__sim_dom *d = NULL;
     libxlmig__sim_vcpu *v;
-    uint64_t size, t0, ws;
+    uint64_t size, t0;
     char path[64];
     pid_t parent = getpid();
     int rc;
@@ -485,33 +493,22 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
     }
     d->vcpu = mmap(NULL, LIBXLMIG__PAGE_SIZE, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    d->mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                  MAP_SHARED | (fresh ? 0 : MAP_POPULATE), d->memfd, 0);
+    d->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  d->memfd, 0);
     if (d->vcpu == MAP_FAILED || d->mem == MAP_FAILED) {
         LOGE(ERROR, "cannot map the RAM of domain %s", cfg->name);
         rc = LIBXLMIG_ERROR_NOMEM;
         goto out;
     }
+    /* A receiver writes every page: fault them in writable up front. */
+    if (!fresh)
+        madvise(d->mem, size, MADV_POPULATE_WRITE);
     v = d->vcpu;
     v->magic = LIBXLMIG__SIM_VCPU_MAGIC;
     v->version = 1;
-    v->seed = cfg->seed;
     v->rng = mix64(cfg->seed ^ 0x1234567) | 1;
-    v->nr_pages = d->nr_pages;
-    v->gen_pages = (d->nr_pages * sizeof(uint32_t) + LIBXLMIG__PAGE_SIZE - 1)
-                   >> LIBXLMIG__PAGE_SHIFT;
-    if (v->gen_pages >= d->nr_pages) {
-        LOG(ERROR, "domain %s is too small", cfg->name);
-        rc = LIBXLMIG_ERROR_INVAL;
-        goto out;
-    }
-    ws = cfg->working_set_mib << (20 - LIBXLMIG__PAGE_SHIFT);
-    if (!ws || ws > d->nr_pages - v->gen_pages)
-        ws = d->nr_pages - v->gen_pages;
-    v->ws_pages = ws;
-    v->dirty_rate = cfg->dirty_rate;
-    v->hot_pct = cfg->hot_pct;
-    v->zero_permille = (uint32_t)(cfg->zero_fraction * 1000 + 0.5);
+    rc = vcpu_set_machine(gc, v, cfg, d->nr_pages);
+    if (rc) goto out;
 
     d->pid = fork();
     if (d->pid < 0) {
@@ -543,6 +540,9 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
         rc = LIBXLMIG_ERROR_UNSUPPORTED;
         goto out;
     }
+    /* The engine reads every page: map them now, not while sending. */
+    if (fresh)
+        madvise(d->mem, size, MADV_POPULATE_READ);
     snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
     d->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (d->pagemap_fd < 0) {
@@ -564,6 +564,49 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
  out:
     libxlmig__sim_dom_destroy(d);
     return rc;
+}
+
+/* The machine fields of the vCPU page, from cfg. */
+static int vcpu_set_machine(libxlmig__gc *gc, libxlmig__sim_vcpu *v,
+                            const libxlmig__sim_config *cfg,
+                            uint64_t nr_pages)
+{
+    uint64_t ws;
+
+    v->seed = cfg->seed;
+    v->nr_pages = nr_pages;
+    v->gen_pages = (nr_pages * sizeof(uint32_t) + LIBXLMIG__PAGE_SIZE - 1)
+                   >> LIBXLMIG__PAGE_SHIFT;
+    if (v->gen_pages >= nr_pages) {
+        LOG(ERROR, "domain %s is too small", cfg->name);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    ws = cfg->working_set_mib << (20 - LIBXLMIG__PAGE_SHIFT);
+    if (!ws || ws > nr_pages - v->gen_pages)
+        ws = nr_pages - v->gen_pages;
+    v->ws_pages = ws;
+    v->dirty_rate = cfg->dirty_rate;
+    v->hot_pct = cfg->hot_pct;
+    v->zero_permille = (uint32_t)(cfg->zero_fraction * 1000 + 0.5);
+    return 0;
+}
+
+int libxlmig__sim_dom_adopt(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                            const libxlmig__sim_config *cfg)
+{
+    int rc;
+
+    if (cfg->memory_mib != d->cfg.memory_mib || !d->paused) {
+        LOG(ERROR, "domain %s (%llu MiB) cannot take the state of a "
+            "%llu MiB domain", d->cfg.name,
+            (unsigned long long)d->cfg.memory_mib,
+            (unsigned long long)cfg->memory_mib);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    rc = vcpu_set_machine(gc, d->vcpu, cfg, d->nr_pages);
+    if (rc) return rc;
+    d->cfg = *cfg;
+    return 0;
 }
 
 int libxlmig__sim_dom_verify(libxlmig__gc *gc, libxlmig__sim_dom *d,
