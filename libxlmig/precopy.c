@@ -19,15 +19,15 @@ libxlmig__precopy_decide(const libxlmig_params *p,
 {
     libxlmig__precopy_decision d;
     double bw = in->bandwidth_bps > 0 ? in->bandwidth_bps : 1;
+    double ms = in->dirty_bytes * 1000.0 / bw;
     uint32_t next;
 
     memset(&d, 0, sizeof(d));
     d.throttle_pct = in->throttle_pct;
-    d.expected_downtime_ms = (uint64_t)(in->dirty_bytes * 1000.0 / bw);
+    d.expected_downtime_ms = (uint64_t)ms + ((double)(uint64_t)ms < ms);
     d.stalled_rounds = in->stalled_rounds;
 
-    if (d.expected_downtime_ms <= p->downtime_limit_ms &&
-        in->bandwidth_bps > 0) {
+    if (ms <= (double)p->downtime_limit_ms && in->bandwidth_bps > 0) {
         d.action = LIBXLMIG__PRECOPY_STOP_AND_COPY;
         d.reason = "remaining dirty memory fits the downtime limit";
         return d;
