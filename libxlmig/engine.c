@@ -167,6 +167,11 @@ static uint64_t pick_drop_pfn(const libxlmig__mig_source *src)
 static void progress(send_ctx *sc)
 {
     sc->st->total_time_ms = (libxlmig__now_us() - sc->t_start) / 1000;
+    if (sc->w) {
+        sc->st->total_bytes = sc->w->bytes + sizeof(libxlmig__stream_hdr);
+        sc->st->normal_pages = sc->w->total_data;
+        sc->st->zero_pages = sc->w->total_zero;
+    }
     if (sc->o->progress)
         sc->o->progress(sc->o->progress_user, sc->st);
 }
@@ -295,8 +300,8 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
             mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
                           LIBXLMIG_STATE_ABORTED);
             st->state = job.state;
-            LOGD(ERROR, src->domid, "migration aborted after %u rounds: %s; "
-                 "the domain keeps running", in.round, d.reason);
+            LOGD(ERROR, src->domid, "migration aborted after %u rounds: %s",
+                 in.round, d.reason);
             rc = LIBXLMIG_ERROR_TIMEOUT;
             goto out;
         }
