@@ -110,6 +110,32 @@ static void bandwidth_limit(send_ctx *sc)
         usleep(due - now);
 }
 
+/* The writer's recheck: collect writes of first..last-1 into w->next. */
+static int engine_recheck(libxlmig__gc *gc, void *priv, uint64_t first,
+                          uint64_t last)
+{
+    send_ctx *sc = priv;
+
+    return sc->src->clean_range(gc, sc->src->priv, first, last, sc->w->next,
+                                NULL);
+}
+
+/* Move the writes collected while sending into bitmap; returns the
+ * number of pages set in bitmap. */
+static uint64_t merge_next(send_ctx *sc, unsigned long *bitmap)
+{
+    uint64_t i, n = 0, words = bitmap_longs(sc->src->nr_pages);
+
+    for (i = 0; i < words; i++) {
+        if (sc->w->next) {
+            bitmap[i] |= sc->w->next[i];
+            sc->w->next[i] = 0;
+        }
+        n += __builtin_popcountl(bitmap[i]);
+    }
+    return n;
+}
+
 static int send_page(send_ctx *sc, uint64_t pfn)
 {
     uint64_t before = sc->w->bytes;
@@ -207,8 +233,12 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     st->state = job.state;
     w = calloc(1, sizeof(*w));
     bitmap = calloc(bitmap_longs(src->nr_pages), sizeof(*bitmap));
-    if (w) w->data = malloc(LIBXLMIG__BATCH_PAGES * LIBXLMIG__PAGE_SIZE);
-    if (!w || !bitmap || !w->data) {
+    if (w) {
+        w->data = malloc(LIBXLMIG__BATCH_PAGES * LIBXLMIG__PAGE_SIZE);
+        w->crcs = malloc((2 * LIBXLMIG__BATCH_PAGES + 2) * sizeof(uint32_t));
+        w->next = calloc(bitmap_longs(src->nr_pages), sizeof(*bitmap));
+    }
+    if (!w || !bitmap || !w->data || !w->crcs || !w->next) {
         LOG(ERROR, "out of memory for the migration of domain %lld",
             (long long)src->domid);
         rc = LIBXLMIG_ERROR_NOMEM;
@@ -220,6 +250,10 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     sc.src = src;
     sc.w = w;
     sc.drop_pfn = UINT64_MAX;
+    if (o->live && src->clean_range && !getenv("XLMIG_ENGINE_COPY")) {
+        w->recheck = engine_recheck;
+        w->recheck_priv = &sc;
+    }
 
     rc = libxlmig__stream_write_header(gc, fd, src->nr_pages);
     if (rc) goto out;
@@ -276,6 +310,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
 
         rc = src->clean_dirty(gc, src->priv, bitmap, &count);
         if (rc) goto out;
+        count = merge_next(&sc, bitmap);
         if (sc.drop_pfn != UINT64_MAX && bitmap_test(bitmap, sc.drop_pfn)) {
             bitmap_clear(bitmap, sc.drop_pfn);
             count--;
@@ -343,6 +378,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
         w->stable = true;
         rc = src->clean_dirty(gc, src->priv, bitmap, &count);
         if (rc) goto out;
+        count = merge_next(&sc, bitmap);
         if (sc.drop_pfn != UINT64_MAX)
             bitmap_clear(bitmap, sc.drop_pfn);
         t_round = libxlmig__now_us();
@@ -387,7 +423,11 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     }
     progress(&sc);
     free(vcpu);
-    if (w) free(w->data);
+    if (w) {
+        free(w->data);
+        free(w->crcs);
+        free(w->next);
+    }
     free(w);
     free(bitmap);
     return rc;
@@ -403,6 +443,8 @@ static const char *rec_name(uint32_t type)
     case LIBXLMIG__REC_PAGE_BATCH: return "page batch record";
     case LIBXLMIG__REC_VCPU_STATE: return "vCPU state record";
     case LIBXLMIG__REC_ROUND: return "round record";
+    case LIBXLMIG__REC_PAGE_DATA: return "page data record";
+    case LIBXLMIG__REC_PAGE_CHECK: return "page check record";
     }
     return "record";
 }
@@ -418,9 +460,17 @@ static bool mem_is_zero(const uint8_t *p)
 }
 
 /* Read one batch body straight into guest RAM; *crc_r continues crc. */
+/* Pages a PAGE_DATA record brought, awaiting their PAGE_CHECK. */
+typedef struct pending_check {
+    bool open;
+    uint32_t ndata;
+    uint64_t pfns[RESTORE_MAX_BATCH];
+} pending_check;
+
 static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
                          uint8_t *mem, uint64_t nr_pages, uint64_t *pfns,
-                         uint32_t *crc_r, libxlmig_stats *st)
+                         uint32_t *crc_r, libxlmig_stats *st,
+                         unsigned long *must_resend, pending_check *pc)
 {
     struct iovec iov[RESTORE_MAX_BATCH];
     uint32_t head[2], i, ndata = 0, crc = *crc_r;
@@ -461,15 +511,24 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
             "(%u with data)", body_len, head[0], ndata);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
+    if (pc) {
+        pc->open = true;
+        pc->ndata = 0;
+    }
     for (i = 0; i < head[0]; i++) {
         if (pfns[i] & LIBXLMIG__PFN_ZERO) {
             uint8_t *p = mem + (pfns[i] & LIBXLMIG__PFN_MASK) *
                                LIBXLMIG__PAGE_SIZE;
             if (!mem_is_zero(p)) memset(p, 0, LIBXLMIG__PAGE_SIZE);
+            bitmap_clear(must_resend, pfns[i] & LIBXLMIG__PFN_MASK);
             st->zero_pages++;
             continue;
         }
         pfn = pfns[i];
+        if (pc)
+            pc->pfns[pc->ndata++] = pfn;
+        else
+            bitmap_clear(must_resend, pfn);
         st->normal_pages++;
         if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
                  mem + (pfn << LIBXLMIG__PAGE_SHIFT)) {
@@ -508,10 +567,59 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
                 v->iov_len -= r;
             }
         }
-        for (k = 0; k < n; k++)
+        for (k = 0; k < n && !pc; k++)
             crc = libxlmig__crc32c(crc, saved[k].iov_base, saved[k].iov_len);
     }
     *crc_r = crc;
+    return 0;
+}
+
+/* A PAGE_CHECK body against the PAGE_DATA before it. */
+static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
+                         const uint8_t *mem, unsigned long *must_resend,
+                         pending_check *pc)
+{
+    uint32_t ndata, nun, k, u = 0;
+    const uint32_t *crcs, *unstable;
+    uint64_t pfn;
+
+    if (!pc->open || len < 8) {
+        LOG(ERROR, "malformed migration stream: page check record without "
+            "its page data record");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    pc->open = false;
+    ndata = b[0];
+    nun = b[1];
+    if (ndata != pc->ndata || nun > ndata ||
+        len != (2ULL + ndata + nun) * 4) {
+        LOG(ERROR, "malformed page check record: %u pages (%u unstable) "
+            "in %u bytes for %u data pages", ndata, nun, len, pc->ndata);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    crcs = b + 2;
+    unstable = crcs + ndata;
+    for (k = 0; k < ndata; k++) {
+        pfn = pc->pfns[k];
+        if (u < nun && unstable[u] == k) {
+            /* Changed while sent: a later record must bring it. */
+            bitmap_set(must_resend, pfn);
+            u++;
+            continue;
+        }
+        if (libxlmig__crc32c(0, mem + (pfn << LIBXLMIG__PAGE_SHIFT),
+                             LIBXLMIG__PAGE_SIZE) != crcs[k]) {
+            LOG(ERROR, "migration stream corrupted: checksum mismatch in "
+                "page %llu", (unsigned long long)pfn);
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        bitmap_clear(must_resend, pfn);
+    }
+    if (u != nun) {
+        LOG(ERROR, "malformed page check record: unstable page list not "
+            "in order");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
     return 0;
 }
 
@@ -524,15 +632,21 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     uint64_t nr_pages = 0, t0 = libxlmig__now_us(), *pfns = NULL;
     uint8_t *mem = NULL;
     char *body = NULL;
+    unsigned long *must_resend = NULL;
+    pending_check *pc = NULL;
     bool created = false, have_vcpu = false;
     uint32_t crc;
+    uint64_t i;
     int rc;
 
     memset(st, 0, sizeof(*st));
     pfns = malloc(RESTORE_MAX_BATCH * sizeof(*pfns));
-    if (!pfns) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
+    pc = calloc(1, sizeof(*pc));
+    if (!pfns || !pc) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
     rc = libxlmig__stream_read_header(gc, fd, &nr_pages);
     if (rc) goto out;
+    must_resend = calloc(bitmap_longs(nr_pages), sizeof(*must_resend));
+    if (!must_resend) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
     st->nr_pages = nr_pages;
     st->total_bytes = sizeof(libxlmig__stream_hdr);
     for (;;) {
@@ -551,14 +665,23 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
             rc = LIBXLMIG_ERROR_PROTOCOL;
             goto out;
         }
+        if (pc->open && h.type != LIBXLMIG__REC_PAGE_CHECK) {
+            LOG(ERROR, "malformed migration stream: page data record "
+                "without its page check record");
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
         crc = libxlmig__crc32c(0, &h, 8);
         st->total_bytes += sizeof(h) + h.body_len;
         switch (h.type) {
         case LIBXLMIG__REC_PAGE_BATCH:
+        case LIBXLMIG__REC_PAGE_DATA:
             rc = restore_batch(gc, fd, h.body_len, mem, nr_pages, pfns,
-                               &crc, st);
+                               &crc, st, must_resend,
+                               h.type == LIBXLMIG__REC_PAGE_DATA ? pc : NULL);
             if (rc) goto out;
             break;
+        case LIBXLMIG__REC_PAGE_CHECK:
         case LIBXLMIG__REC_DOMAIN_CONFIG:
         case LIBXLMIG__REC_VCPU_STATE:
         case LIBXLMIG__REC_ROUND:
@@ -598,6 +721,10 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
             mig_set_state(&job, LIBXLMIG_STATE_SETUP,
                           LIBXLMIG_STATE_PRECOPY);
             st->setup_time_ms = (libxlmig__now_us() - t0) / 1000;
+        } else if (h.type == LIBXLMIG__REC_PAGE_CHECK) {
+            rc = restore_check(gc, (const uint32_t *)body, h.body_len, mem,
+                               must_resend, pc);
+            if (rc) goto out;
         } else if (h.type == LIBXLMIG__REC_VCPU_STATE) {
             rc = sink->vcpu_state(gc, sink->priv, body, h.body_len);
             if (rc) goto out;
@@ -608,6 +735,16 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
                     "vCPU state");
                 rc = LIBXLMIG_ERROR_PROTOCOL;
                 goto out;
+            }
+            for (i = 0; i < bitmap_longs(nr_pages); i++) {
+                if (must_resend[i]) {
+                    LOG(ERROR, "malformed migration stream: page %llu "
+                        "changed while it was sent and was never resent",
+                        (unsigned long long)(i * LIBXLMIG__BPL +
+                                             __builtin_ctzl(must_resend[i])));
+                    rc = LIBXLMIG_ERROR_PROTOCOL;
+                    goto out;
+                }
             }
             break;
         }
@@ -628,5 +765,7 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
         o->progress(o->progress_user, st);
     free(body);
     free(pfns);
+    free(pc);
+    free(must_resend);
     return rc;
 }

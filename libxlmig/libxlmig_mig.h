@@ -121,6 +121,12 @@ _hidden int libxlmig__sim_dom_clean_dirty(libxlmig__gc *gc,
                                           libxlmig__sim_dom *d,
                                           unsigned long *bitmap,
                                           uint64_t *count_r);
+/* The same for pages first..last-1 only. */
+_hidden int libxlmig__sim_dom_clean_range(libxlmig__gc *gc,
+                                          libxlmig__sim_dom *d,
+                                          uint64_t first, uint64_t last,
+                                          unsigned long *bitmap,
+                                          uint64_t *count_r);
 /* Check every page against (seed, pfn, generation).  Pauses the domain
  * while checking if it runs.  *bad_r pages differ, *first_bad_r the
  * first (UINT64_MAX if none). */
@@ -148,6 +154,8 @@ enum {
     LIBXLMIG__REC_PAGE_BATCH = 2,
     LIBXLMIG__REC_VCPU_STATE = 3,
     LIBXLMIG__REC_ROUND = 4,
+    LIBXLMIG__REC_PAGE_DATA = 5,   /* batch whose data PAGE_CHECK covers */
+    LIBXLMIG__REC_PAGE_CHECK = 6,  /* per-page CRCs of the PAGE_DATA before */
 };
 #define LIBXLMIG__REC_MAX_BODY   (16u << 20)
 #define LIBXLMIG__BATCH_PAGES    512      /* 2 MiB of data per batch */
@@ -183,6 +191,20 @@ typedef struct libxlmig__batch_writer {
     int fd;
     const uint8_t *mem;
     bool stable;             /* guest paused: send from RAM, no copy */
+    /*
+     * Zero-copy while the guest runs: a PAGE_DATA record straight from
+     * RAM, then recheck() collects (and re-arms) the pages of
+     * first..last-1 written since they were last re-armed into *next,
+     * and a PAGE_CHECK record gives per-page CRCs, flagging as unstable
+     * every page written meanwhile (it is in *next: the next round
+     * resends it).  NULL recheck: copy into data first, PAGE_BATCH.
+     */
+    int (*recheck)(libxlmig__gc *gc, void *priv, uint64_t first,
+                   uint64_t last);
+    void *recheck_priv;
+    unsigned long *next;
+    uint32_t *crcs;          /* BATCH_PAGES entries (caller's) */
+    uint64_t unstable;       /* pages flagged unstable (pages) */
     uint8_t *data;           /* staging, BATCH_PAGES pages (caller's) */
     uint64_t npfn, nzero, ndata;
     uint64_t pfns[LIBXLMIG__BATCH_PAGES];
@@ -252,6 +274,10 @@ typedef struct libxlmig__mig_source {
     int64_t domid;
     const char *config_json;     /* domain config record */
     int (*clean_dirty)(libxlmig__gc *gc, void *priv, unsigned long *bitmap,
+                       uint64_t *count_r);
+    /* The same for pages first..last-1; NULL if the backend cannot. */
+    int (*clean_range)(libxlmig__gc *gc, void *priv, uint64_t first,
+                       uint64_t last, unsigned long *bitmap,
                        uint64_t *count_r);
     int (*pause)(libxlmig__gc *gc, void *priv);
     int (*unpause)(libxlmig__gc *gc, void *priv);

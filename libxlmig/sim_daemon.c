@@ -355,6 +355,11 @@ static int src_clean(libxlmig__gc *gc, void *priv, unsigned long *bm,
 {
     return libxlmig__sim_dom_clean_dirty(gc, priv, bm, n);
 }
+static int src_clean_range(libxlmig__gc *gc, void *priv, uint64_t first,
+                           uint64_t last, unsigned long *bm, uint64_t *n)
+{
+    return libxlmig__sim_dom_clean_range(gc, priv, first, last, bm, n);
+}
 static int src_pause(libxlmig__gc *gc, void *priv)
 {
     return libxlmig__sim_dom_pause(gc, priv);
@@ -402,6 +407,7 @@ int libxlmig__sim_save(libxlmig__gc *gc, libxlmig__sim_dom *d, int fd,
     src.domid = d->domid;
     src.config_json = config;
     src.clean_dirty = src_clean;
+    src.clean_range = src_clean_range;
     src.pause = src_pause;
     src.unpause = src_unpause;
     src.throttle = src_throttle;

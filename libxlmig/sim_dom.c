@@ -363,17 +363,30 @@ int libxlmig__sim_dom_unpause(libxlmig__gc *gc, libxlmig__sim_dom *d)
 int libxlmig__sim_dom_clean_dirty(libxlmig__gc *gc, libxlmig__sim_dom *d,
                                   unsigned long *bitmap, uint64_t *count_r)
 {
-    enum { NVEC = 4096 };
+    return libxlmig__sim_dom_clean_range(gc, d, 0, d->nr_pages, bitmap,
+                                         count_r);
+}
+
+int libxlmig__sim_dom_clean_range(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                                  uint64_t first, uint64_t last,
+                                  unsigned long *bitmap, uint64_t *count_r)
+{
+    enum { NVEC = 1024 };
     struct page_region vec[NVEC];
     struct pm_scan_arg arg;
     uint64_t base = d->vcpu->guest_base, end, count = 0, a, pfn;
     long r, i;
 
-    end = base + (d->nr_pages << LIBXLMIG__PAGE_SHIFT);
+    if (last > d->nr_pages) last = d->nr_pages;
+    if (first >= last) {
+        if (count_r) *count_r = 0;
+        return 0;
+    }
+    end = base + (last << LIBXLMIG__PAGE_SHIFT);
     memset(&arg, 0, sizeof(arg));
     arg.size = sizeof(arg);
     arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
-    arg.start = base;
+    arg.start = base + (first << LIBXLMIG__PAGE_SHIFT);
     arg.end = end;
     arg.vec = (uintptr_t)vec;
     arg.vec_len = NVEC;

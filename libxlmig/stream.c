@@ -175,7 +175,7 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
          * checksum matches what is sent.  A torn copy is harmless, the
          * write that tore it marked the page dirty for the next round.
          */
-        if (!w->stable)
+        if (!w->stable && !w->recheck)
             memcpy(w->data + (w->ndata << LIBXLMIG__PAGE_SHIFT), p,
                    LIBXLMIG__PAGE_SIZE);
         w->pfns[w->npfn++] = pfn;
@@ -192,6 +192,90 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
  * page, no data), then the data pages in entry order.  When the guest is
  * paused, runs of adjacent pages go as iovecs straight from guest RAM.
  */
+/* Runs of adjacent pages of the batch as iovecs into guest RAM. */
+static int data_iovecs(const libxlmig__batch_writer *w, struct iovec *iov,
+                       int n)
+{
+    uint64_t i, pfn;
+    int first = n;
+
+    for (i = 0; i < w->npfn; i++) {
+        if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+        pfn = w->pfns[i];
+        if (n > first &&
+            (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
+            w->mem + (pfn << LIBXLMIG__PAGE_SHIFT)) {
+            iov[n - 1].iov_len += LIBXLMIG__PAGE_SIZE;
+        } else {
+            iov[n].iov_base = (void *)(w->mem + (pfn << LIBXLMIG__PAGE_SHIFT));
+            iov[n++].iov_len = LIBXLMIG__PAGE_SIZE;
+        }
+    }
+    return n;
+}
+
+/*
+ * Zero-copy flush while the guest runs: PAGE_DATA (its CRC covers the
+ * header and the pfn list) straight from RAM, then PAGE_CHECK with a CRC
+ * per data page and the pages that may have changed while being sent.
+ */
+static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
+{
+    struct {
+        libxlmig__rec_hdr h;
+        uint32_t count, reserved;
+    } head;
+    struct iovec iov[LIBXLMIG__BATCH_PAGES + 2];
+    uint64_t i, pfn, lo = UINT64_MAX, hi = 0;
+    uint32_t k = 0, nun = 0, *crcs = w->crcs + 2;
+    uint32_t *unstable = crcs + w->ndata;
+    int n = 0, rc;
+
+    memset(&head, 0, sizeof(head));
+    head.h.type = LIBXLMIG__REC_PAGE_DATA;
+    head.h.body_len = (uint32_t)(8 + w->npfn * 8 +
+                                 w->ndata * LIBXLMIG__PAGE_SIZE);
+    head.count = (uint32_t)w->npfn;
+    head.h.crc = libxlmig__crc32c(0, &head.h, 8);
+    head.h.crc = libxlmig__crc32c(head.h.crc, &head.count, 8);
+    head.h.crc = libxlmig__crc32c(head.h.crc, w->pfns, w->npfn * 8);
+    iov[n].iov_base = &head;
+    iov[n++].iov_len = sizeof(head);
+    iov[n].iov_base = w->pfns;
+    iov[n++].iov_len = w->npfn * 8;
+    n = data_iovecs(w, iov, n);
+    rc = libxlmig__write_full(gc, w->fd, iov, n);
+    if (rc) return rc;
+    w->bytes += sizeof(head.h) + head.h.body_len;
+
+    for (i = 0; i < w->npfn; i++) {
+        if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+        pfn = w->pfns[i];
+        crcs[k++] = libxlmig__crc32c(0, w->mem + (pfn << LIBXLMIG__PAGE_SHIFT),
+                                     LIBXLMIG__PAGE_SIZE);
+        if (pfn < lo) lo = pfn;
+        if (pfn > hi) hi = pfn;
+    }
+    rc = w->recheck(gc, w->recheck_priv, lo, hi + 1);
+    if (rc) return rc;
+    for (i = 0, k = 0; i < w->npfn; i++) {
+        if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+        if (bitmap_test(w->next, w->pfns[i]))
+            unstable[nun++] = k;
+        k++;
+    }
+    w->unstable += nun;
+    w->crcs[0] = (uint32_t)w->ndata;
+    w->crcs[1] = nun;
+    rc = libxlmig__stream_write_record(gc, w->fd, LIBXLMIG__REC_PAGE_CHECK,
+                                       w->crcs,
+                                       (2 + w->ndata + nun) * 4);
+    if (rc) return rc;
+    w->bytes += sizeof(libxlmig__rec_hdr) + (2 + w->ndata + nun) * 4;
+    w->npfn = w->nzero = w->ndata = 0;
+    return 0;
+}
+
 int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
 {
     struct {
@@ -199,11 +283,13 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
         uint32_t count, reserved;
     } head;
     struct iovec iov[LIBXLMIG__BATCH_PAGES + 2];
-    uint64_t i, pfn, len;
+    uint64_t i, len;
     uint32_t crc;
     int n = 0, rc;
 
     if (!w->npfn) return 0;
+    if (!w->stable && w->recheck && w->ndata)
+        return batch_flush_live(gc, w);
     len = 8 + w->npfn * 8 + w->ndata * LIBXLMIG__PAGE_SIZE;
     memset(&head, 0, sizeof(head));
     head.h.type = LIBXLMIG__REC_PAGE_BATCH;
@@ -213,25 +299,13 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
     iov[n++].iov_len = sizeof(head);
     iov[n].iov_base = w->pfns;
     iov[n++].iov_len = w->npfn * 8;
-    if (!w->stable) {
+    if (!w->stable && !w->recheck) {
         if (w->ndata) {
             iov[n].iov_base = w->data;
             iov[n++].iov_len = w->ndata << LIBXLMIG__PAGE_SHIFT;
         }
     } else {
-        for (i = 0; i < w->npfn; i++) {
-            if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
-            pfn = w->pfns[i];
-            if (n > 2 &&
-                (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
-                w->mem + (pfn << LIBXLMIG__PAGE_SHIFT)) {
-                iov[n - 1].iov_len += LIBXLMIG__PAGE_SIZE;
-            } else {
-                iov[n].iov_base =
-                    (void *)(w->mem + (pfn << LIBXLMIG__PAGE_SHIFT));
-                iov[n++].iov_len = LIBXLMIG__PAGE_SIZE;
-            }
-        }
+        n = data_iovecs(w, iov, n);
     }
     crc = libxlmig__crc32c(0, &head.h, 8);
     crc = libxlmig__crc32c(crc, &head.count, 8);

@@ -77,16 +77,27 @@ static int restore_buf(libxlmig_ctx *ctx, const uint8_t *buf, size_t len,
     return rc;
 }
 
+/* Recompute a record's CRC (PAGE_DATA: header and pfn list only). */
 static void fix_crc(uint8_t *rec)
 {
     libxlmig__rec_hdr *h = (libxlmig__rec_hdr *)rec;
+    uint32_t len = h->body_len;
 
+    if (h->type == LIBXLMIG__REC_PAGE_DATA)
+        len = 8 + 8 * *(uint32_t *)(rec + sizeof(*h));
     h->crc = libxlmig__crc32c(0, h, 8);
-    h->crc = libxlmig__crc32c(h->crc, rec + sizeof(*h), h->body_len);
+    h->crc = libxlmig__crc32c(h->crc, rec + sizeof(*h), len);
+}
+
+static uint32_t rec_len(const uint8_t *rec)
+{
+    return sizeof(libxlmig__rec_hdr) +
+           ((const libxlmig__rec_hdr *)rec)->body_len;
 }
 
 enum mut { M_MAGIC, M_VERSION, M_HDRCRC, M_TRUNC_HDR, M_TRUNC_BATCH,
-           M_TRUNC_END, M_DATA, M_PFN, M_TYPE, M_HUGE };
+           M_TRUNC_END, M_DATA, M_PFN, M_TYPE, M_HUGE, M_NOCHECK,
+           M_NEVER_RESENT };
 
 static const struct {
     const char *name;
@@ -100,11 +111,13 @@ static const struct {
     { "truncated header", M_TRUNC_HDR, "truncated", false },
     { "truncated page batch", M_TRUNC_BATCH, "truncated", true },
     { "truncated before the end record", M_TRUNC_END, "truncated", true },
-    { "corrupted page data", M_DATA, "checksum mismatch in the page batch",
-      true },
+    { "corrupted page data", M_DATA, "checksum mismatch in page", true },
     { "page number out of range", M_PFN, "out of range", true },
     { "unknown record type", M_TYPE, "unknown record type 99", true },
     { "oversized record", M_HUGE, "limit", true },
+    { "page data without its check", M_NOCHECK,
+      "without its page check record", true },
+    { "changing page never resent", M_NEVER_RESENT, "never resent", true },
 };
 
 int main(void)
@@ -166,8 +179,14 @@ int main(void)
         libxlmig__rec_hdr *h = (libxlmig__rec_hdr *)(b + batch);
         uint32_t count;
 
+        uint8_t *chk = b + batch + rec_len(stream + batch);
+        uint32_t *cb = (uint32_t *)(chk + 16), k;
+
         memcpy(b, stream, len);
         count = *(uint32_t *)(b + batch + 16);
+        if (h->type != LIBXLMIG__REC_PAGE_DATA ||
+            ((libxlmig__rec_hdr *)chk)->type != LIBXLMIG__REC_PAGE_CHECK)
+            bail("the live stream should start with PAGE_DATA+PAGE_CHECK");
         switch (cases[i].m) {
         case M_MAGIC: b[0] ^= 0xff; break;
         case M_VERSION: b[8] = 2; break;
@@ -176,8 +195,35 @@ int main(void)
         case M_TRUNC_BATCH: n = batch + 16 + 8 + count * 8 + 1000; break;
         case M_TRUNC_END: n = len - 16; break;
         case M_DATA:
-            b[batch + 16 + 8 + count * 8 + 100] ^= 0x40;
+            /* A page sent stable (not flagged as changing). */
+            for (k = 0; k < cb[0]; k++) {
+                uint32_t u;
+                bool unstable = false;
+                for (u = 0; u < cb[1]; u++)
+                    if (cb[2 + cb[0] + u] == k) unstable = true;
+                if (!unstable) break;
+            }
+            b[batch + 16 + 8 + count * 8 + (size_t)k * 4096 + 100] ^= 0x40;
             break;
+        case M_NOCHECK:
+            memmove(chk, chk + rec_len(chk), len - (chk - b) - rec_len(chk));
+            n = len - rec_len(stream + (chk - b));
+            break;
+        case M_NEVER_RESENT: {
+            /* Header, config, the first batch with every page flagged
+             * as changing, then vCPU state and END: nothing resent. */
+            size_t tail = 16 + sizeof(libxlmig__sim_regs) + 16;
+            uint32_t nd = cb[0];
+            uint8_t *p = chk + 16 + 8 + 4 * nd;
+            for (k = 0; k < nd; k++)
+                ((uint32_t *)p)[k] = k;
+            cb[1] = nd;
+            ((libxlmig__rec_hdr *)chk)->body_len = 8 + 8 * nd;
+            fix_crc(chk);
+            memcpy(chk + rec_len(chk), stream + len - tail, tail);
+            n = (chk - b) + rec_len(chk) + tail;
+            break;
+        }
         case M_PFN:
             *(uint64_t *)(b + batch + 16 + 8) = 1ULL << 40;
             fix_crc(b + batch);
