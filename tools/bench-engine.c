@@ -229,7 +229,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-#define RUNS 3
+#define RUNS 5
 
 int main(int argc, char **argv)
 {
