@@ -470,7 +470,8 @@ typedef struct pending_check {
 static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
                          uint8_t *mem, uint64_t nr_pages, uint64_t *pfns,
                          uint32_t *crc_r, libxlmig_stats *st,
-                         unsigned long *must_resend, pending_check *pc)
+                         unsigned long *must_resend, pending_check *pc,
+                         unsigned long *written)
 {
     struct iovec iov[RESTORE_MAX_BATCH];
     uint32_t head[2], i, ndata = 0, crc = *crc_r;
@@ -519,12 +520,18 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
         if (pfns[i] & LIBXLMIG__PFN_ZERO) {
             uint8_t *p = mem + (pfns[i] & LIBXLMIG__PFN_MASK) *
                                LIBXLMIG__PAGE_SIZE;
-            if (!mem_is_zero(p)) memset(p, 0, LIBXLMIG__PAGE_SIZE);
+            /* Untouched RAM of a fresh domain is zero already. */
+            if ((!written ||
+                 bitmap_test(written, pfns[i] & LIBXLMIG__PFN_MASK)) &&
+                !mem_is_zero(p))
+                memset(p, 0, LIBXLMIG__PAGE_SIZE);
             bitmap_clear(must_resend, pfns[i] & LIBXLMIG__PFN_MASK);
             st->zero_pages++;
             continue;
         }
         pfn = pfns[i];
+        if (written)
+            bitmap_set(written, pfn);
         if (pc)
             pc->pfns[pc->ndata++] = pfn;
         else
@@ -632,7 +639,7 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     uint64_t nr_pages = 0, t0 = libxlmig__now_us(), *pfns = NULL;
     uint8_t *mem = NULL;
     char *body = NULL;
-    unsigned long *must_resend = NULL;
+    unsigned long *must_resend = NULL, *written = NULL;
     pending_check *pc = NULL;
     bool created = false, have_vcpu = false;
     uint32_t crc;
@@ -646,7 +653,8 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     rc = libxlmig__stream_read_header(gc, fd, &nr_pages);
     if (rc) goto out;
     must_resend = calloc(bitmap_longs(nr_pages), sizeof(*must_resend));
-    if (!must_resend) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
+    written = calloc(bitmap_longs(nr_pages), sizeof(*written));
+    if (!must_resend || !written) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
     st->nr_pages = nr_pages;
     st->total_bytes = sizeof(libxlmig__stream_hdr);
     for (;;) {
@@ -678,7 +686,8 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
         case LIBXLMIG__REC_PAGE_DATA:
             rc = restore_batch(gc, fd, h.body_len, mem, nr_pages, pfns,
                                &crc, st, must_resend,
-                               h.type == LIBXLMIG__REC_PAGE_DATA ? pc : NULL);
+                               h.type == LIBXLMIG__REC_PAGE_DATA ? pc : NULL,
+                               sink->mem_zeroed ? written : NULL);
             if (rc) goto out;
             break;
         case LIBXLMIG__REC_PAGE_CHECK:
@@ -767,5 +776,6 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     free(pfns);
     free(pc);
     free(must_resend);
+    free(written);
     return rc;
 }

@@ -291,6 +291,7 @@ typedef struct libxlmig__mig_source {
 /* The receiving side: called in stream order. */
 typedef struct libxlmig__mig_sink {
     void *priv;
+    bool mem_zeroed;             /* create() gives all-zero RAM */
     /* Domain config record: create the (paused) domain; *mem_r is where
      * pages go, *nr_pages_r its size. */
     int (*create)(libxlmig__gc *gc, void *priv, const char *config_json,

@@ -592,6 +592,7 @@ static void op_restore(libxlmig__gc *gc, conn *c, yajl_val req)
     if (rc) goto out;
     rs.new_name = libxlmig__json_get_str(req, "name");
     sink.priv = &rs;
+    sink.mem_zeroed = true;
     sink.create = sink_create;
     sink.vcpu_state = sink_vcpu;
     sink.destroy = sink_destroy;

@@ -136,7 +136,7 @@ static void __attribute__((noreturn)) receiver(int fd, int out,
 {
     libxlmig_ctx *ctx;
     bench_sink bs = { NULL };
-    libxlmig__mig_sink sink = { &bs, bs_create, bs_vcpu, bs_destroy };
+    libxlmig__mig_sink sink = { &bs, true, bs_create, bs_vcpu, bs_destroy };
     libxlmig__engine_opts o;
     libxlmig_stats st;
     uint64_t bad = UINT64_MAX, first = 0, t0;

@@ -62,7 +62,7 @@ static int restore_buf(libxlmig_ctx *ctx, const uint8_t *buf, size_t len,
                        sink_state *s)
 {
     GC_INIT(ctx);
-    libxlmig__mig_sink sink = { s, t_create, t_vcpu, t_destroy };
+    libxlmig__mig_sink sink = { s, true, t_create, t_vcpu, t_destroy };
     libxlmig__engine_opts o;
     libxlmig_stats st;
     int fd = memfd_create("stream", MFD_CLOEXEC), rc;
