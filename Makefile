@@ -12,7 +12,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz \
-        $(SUBDIRS) tests xen-check
+        $(SUBDIRS) tests xen-check bench
 
 all: xlmig
 
@@ -44,6 +44,16 @@ fuzz: deps
 xen-check: all
 	$(PROVE) -v --exec '' tools/xen-testbed/xen.t
 
+# The engine benchmark (not a test): JSON figures on stdout.
+BENCH_ARGS ?=
+tools/bench-engine: tools/bench-engine.c libxlmig/libxlmig.a
+	$(call quiet,CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(YAJL_CFLAGS) \
+	    $(XEN_CFLAGS) -o $@ $< libxlmig/libxlmig.a $(LIBXLMIG_DEPLIBS)
+libxlmig/libxlmig.a: libxlmig
+bench: deps xlmig
+	@$(MAKE) --no-print-directory tools/bench-engine
+	tools/bench-engine $(BENCH_ARGS)
+
 install: all
 	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d install || exit 1; done
 
@@ -53,5 +63,6 @@ uninstall:
 clean:
 	@for d in $(SUBDIRS) tests tests/fuzz; do \
 	    $(MAKE) -s -C $$d clean || exit 1; done
+	rm -f tools/bench-engine
 
 distclean: clean

@@ -593,8 +593,11 @@ int libxlmig_cpu_set_compat(libxlmig_ctx *ctx, const char *domain,
     rc = libxlmig_baseline_load(CTX, baseline, &base);
     if (rc) goto out;
     rc = libxlmig_domain_lookup(CTX, domain, &running, NULL);
-    if (rc == LIBXLMIG_ERROR_UNSUPPORTED) {
-        /* Logged at ERROR by the lookup; this is only a warning here. */
+    if (rc == LIBXLMIG_ERROR_UNSUPPORTED || rc == LIBXLMIG_ERROR_BACKEND) {
+        /*
+         * No list, or no sim daemon (which hosts every sim domain, so none
+         * runs).  Logged at ERROR by the lookup; only a warning here.
+         */
         CTX->last_error[0] = '\0';
         LOG(WARN, "cannot tell whether %s runs on the %s backend; "
             "assuming it is shut down", domain, CTX->backend->name);

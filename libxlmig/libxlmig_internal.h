@@ -106,6 +106,12 @@ _hidden void libxlmig__log(libxlmig_ctx *ctx, xentoollog_level level,
 #define LOGD(l, d, ...)   LIBXLMIG__LOG(CTX, l, -1, (d), __VA_ARGS__)
 #define LOGED(l, d, ...)  LIBXLMIG__LOG(CTX, l, errno, (d), __VA_ARGS__)
 
+/*
+ * CRC32C (Castagnoli) of every control message and stream record, by
+ * ISA-L (crc32c.c).  Pass 0 to start; chain by passing the last result.
+ */
+_hidden uint32_t libxlmig__crc32c(uint32_t crc, const void *buf, size_t len);
+
 /* Symbolic name of rc ("NOT_DOM0", "ERROR_FAIL"); static string. */
 _hidden const char *libxlmig__error_name(int rc);
 
@@ -129,6 +135,19 @@ typedef struct libxlmig__backend_ops {
     /* CPUID policy of a running domain. */
     int (*domain_cpu_policy)(libxlmig__gc *gc, void *priv, uint32_t domid,
                              struct policy_cpuid *p);
+    /* libxl_domain_pause / _unpause / _destroy; name or domid. */
+    int (*pause)(libxlmig__gc *gc, void *priv, const char *name);
+    int (*unpause)(libxlmig__gc *gc, void *priv, const char *name);
+    int (*destroy)(libxlmig__gc *gc, void *priv, const char *name);
+    /* libxl_domain_suspend into fd (LIBXLMIG_SAVE_* flags). */
+    int (*save)(libxlmig__gc *gc, void *priv, const char *name, int fd,
+                unsigned flags, const libxlmig_params *params,
+                libxlmig_progress_cb cb, void *user, libxlmig_stats *st);
+    /* libxl_domain_create_restore from fd; *name_r malloc'd. */
+    int (*restore)(libxlmig__gc *gc, void *priv, int fd,
+                   const char *new_name, bool paused,
+                   libxlmig_progress_cb cb, void *user, libxlmig_stats *st,
+                   char **name_r);
 } libxlmig__backend_ops;
 
 _hidden extern const libxlmig__backend_ops libxlmig__backend_xen;

@@ -66,10 +66,6 @@ _hidden int libxlmig__transport_read_all(libxlmig__gc *gc,
                                          libxlmig__transport *t,
                                          void *buf, size_t len);
 
-/* ---- CRC32C (Castagnoli), from ISA-L ---- */
-
-_hidden uint32_t libxlmig__crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* ---- framed messages ---- */
 
 #define LIBXLMIG_MSG_MAGIC   0x584c4d50u  /* "XLMP" */

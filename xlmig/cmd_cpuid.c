@@ -563,9 +563,9 @@ static int cpuid_set_compat(struct cpuid_args *a)
     if (ret) return ret;
     {
         bool running;
+        int lrc = libxlmig_domain_lookup(g.ctx, a->pos[0], &running, NULL);
 
-        if (libxlmig_domain_lookup(g.ctx, a->pos[0], &running, NULL) ==
-            LIBXLMIG_ERROR_UNSUPPORTED)
+        if (lrc == LIBXLMIG_ERROR_UNSUPPORTED || lrc == LIBXLMIG_ERROR_BACKEND)
             fprintf(stderr, "%s: warning: cannot tell whether %s runs on "
                     "the %s backend; make sure it is shut down\n",
                     g.progname, a->pos[0],

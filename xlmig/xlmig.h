@@ -91,5 +91,16 @@ int main_probe(int argc, char **argv);
 int main_keygen(int argc, char **argv);
 int main_cpuid(int argc, char **argv);
 int main_net(int argc, char **argv);
+int main_sim(int argc, char **argv);
+int main_save(int argc, char **argv);
+int main_restore(int argc, char **argv);
+int main_destroy(int argc, char **argv);
+int main_pause(int argc, char **argv);
+int main_unpause(int argc, char **argv);
+
+/* Migration progress (cmd_save.c): user is the FILE to report to. */
+void cmd_progress(void *user, const libxlmig_stats *st);
+void cmd_print_stats(FILE *f, const char *what, const libxlmig_stats *st);
+FILE *cmd_report_stream(bool stream_on_stdout);
 
 #endif /* XLMIG_H */

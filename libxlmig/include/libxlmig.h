@@ -276,7 +276,6 @@ LIBXLMIG_API int libxlmig_cpu_set_compat(libxlmig_ctx *ctx,
  */
 #define LIBXLMIG_DEFAULT_CONFIG_FILE "/etc/xen/xlmig.cfg"
 #define LIBXLMIG_DEFAULT_PORT 8002              /* TCP port of xlmigd */
-#define LIBXLMIG_DEFAULT_DOWNTIME_MS 300        /* downtime limit, ms */
 #define LIBXLMIG_DEFAULT_BANDWIDTH_MBPS 0       /* Mbit/s; 0: unlimited */
 #define LIBXLMIG_DEFAULT_MAX_OUTGOING 2         /* migrations per source */
 #define LIBXLMIG_DEFAULT_MAX_INCOMING 2         /* migrations per target */
@@ -438,6 +437,135 @@ LIBXLMIG_API int libxlmig_drain_plan_make(libxlmig_ctx *ctx,
                                           unsigned per_source,
                                           unsigned per_target,
                                           libxlmig_drain_plan *plan);
+/* ---- Migration: parameters, state, stats (params.c, stats.c) ---- */
+
+/* Named defaults of the migration parameters. */
+#define LIBXLMIG_DEFAULT_DOWNTIME_MS       100   /* ms */
+#define LIBXLMIG_DEFAULT_MAX_ROUNDS        30    /* rounds */
+#define LIBXLMIG_DEFAULT_MAX_TIME_MS       600000 /* ms */
+#define LIBXLMIG_DEFAULT_THROTTLE_INITIAL  20    /* % of guest time */
+#define LIBXLMIG_DEFAULT_THROTTLE_STEP     10    /* % */
+#define LIBXLMIG_DEFAULT_THROTTLE_MAX      99    /* % */
+#define LIBXLMIG_DEFAULT_BANDWIDTH_LIMIT   0     /* bytes/s, 0: none */
+
+/* What to do when pre-copy hits the round or time limit. */
+typedef enum libxlmig_limit_action {
+    LIBXLMIG_LIMIT_FORCE = 0,   /* stop and copy anyway (Xen's choice) */
+    LIBXLMIG_LIMIT_ABORT = 1,   /* give up; the source keeps running */
+} libxlmig_limit_action;
+
+typedef struct libxlmig_params {
+    uint64_t downtime_limit_ms;    /* ms */
+    uint32_t max_rounds;           /* pre-copy rounds */
+    uint64_t max_time_ms;          /* pre-copy time (ms) */
+    libxlmig_limit_action on_limit;
+    bool auto_converge;            /* throttle when rounds stop shrinking */
+    uint32_t throttle_initial_pct; /* % */
+    uint32_t throttle_step_pct;    /* % */
+    uint32_t throttle_max_pct;     /* % */
+    uint64_t bandwidth_limit;      /* bytes/s; 0: unlimited */
+} libxlmig_params;
+
+/* Fill p with the named defaults. */
+LIBXLMIG_API void libxlmig_params_init(libxlmig_params *p);
+LIBXLMIG_API const char *libxlmig_limit_action_to_string(
+    libxlmig_limit_action a);
+LIBXLMIG_API int libxlmig_limit_action_from_string(
+    const char *s, libxlmig_limit_action *a_r);
+
+/* The migration job's state; one writer (the engine). */
+typedef enum libxlmig_state {
+    LIBXLMIG_STATE_SETUP = 0,
+    LIBXLMIG_STATE_PRECOPY,
+    LIBXLMIG_STATE_STOP_AND_COPY,
+    LIBXLMIG_STATE_HANDOFF,
+    LIBXLMIG_STATE_DONE,
+    LIBXLMIG_STATE_ABORTED,
+} libxlmig_state;
+
+LIBXLMIG_API const char *libxlmig_state_to_string(libxlmig_state s);
+
+/* Progress and final statistics, as QEMU's query-migrate. */
+typedef struct libxlmig_stats {
+    libxlmig_state state;
+    uint32_t round;               /* current round (0: the full copy) */
+    uint64_t nr_pages;            /* guest RAM (pages of 4 KiB) */
+    uint64_t total_time_ms;       /* setup start to end (ms) */
+    uint64_t setup_time_ms;       /* until the first page is sent (ms) */
+    uint64_t downtime_us;         /* guest paused to end record (us) */
+    uint64_t precopy_bytes;       /* sent while the guest ran (bytes) */
+    uint64_t downtime_bytes;      /* sent while paused (bytes) */
+    uint64_t total_bytes;         /* all stream bytes (bytes) */
+    uint64_t normal_pages;        /* pages sent with data (pages) */
+    uint64_t zero_pages;          /* pages sent as zero flags (pages) */
+    uint64_t round_pages;         /* pages sent in the last round (pages) */
+    uint64_t remaining_bytes;     /* dirty, still to send (bytes) */
+    uint64_t dirty_rate;          /* last measured (pages/s) */
+    uint64_t bandwidth;           /* last measured (bytes/s) */
+    uint64_t expected_downtime_ms;/* remaining / bandwidth (ms) */
+    uint64_t throughput;          /* total_bytes / transfer time (bytes/s) */
+    uint32_t throttle_pct;        /* current throttle (%) */
+    uint32_t throttle_max_pct;    /* highest throttle reached (%) */
+} libxlmig_stats;
+
+/* Called after each round and at the end; st is valid for the call. */
+typedef void (*libxlmig_progress_cb)(void *user, const libxlmig_stats *st);
+
+/* One line of JSON {"version":1,...}.  Caller frees *json_r. */
+LIBXLMIG_API int libxlmig_stats_to_json(libxlmig_ctx *ctx,
+                                        const libxlmig_stats *st,
+                                        char **json_r);
+
+/* ---- Domain operations (backend ops) ---------------------------- */
+LIBXLMIG_API int libxlmig_domain_pause(libxlmig_ctx *ctx, const char *name);
+LIBXLMIG_API int libxlmig_domain_unpause(libxlmig_ctx *ctx,
+                                         const char *name);
+LIBXLMIG_API int libxlmig_domain_destroy(libxlmig_ctx *ctx,
+                                         const char *name);
+
+#define LIBXLMIG_SAVE_LIVE       (1u << 0)  /* pre-copy while running */
+#define LIBXLMIG_SAVE_CHECKPOINT (1u << 1)  /* leave the domain running */
+/*
+ * Save domain name into fd (any fd: file, pipe, socket).  Without
+ * CHECKPOINT the domain is destroyed after a successful save, as xl save
+ * does.  On failure the domain keeps running.  params NULL: defaults.
+ */
+LIBXLMIG_API int libxlmig_domain_save(libxlmig_ctx *ctx, const char *name,
+                                      int fd, unsigned flags,
+                                      const libxlmig_params *params,
+                                      libxlmig_progress_cb cb, void *user,
+                                      libxlmig_stats *st);
+/*
+ * Restore a domain from fd.  new_name NULL: the saved name.  paused: leave
+ * it paused.  On failure the partial domain is destroyed.  *name_r (may
+ * be NULL) gets the domain's name, malloc'd.
+ */
+LIBXLMIG_API int libxlmig_domain_restore(libxlmig_ctx *ctx, int fd,
+                                         const char *new_name, bool paused,
+                                         libxlmig_progress_cb cb, void *user,
+                                         libxlmig_stats *st, char **name_r);
+
+/* ---- The simulated hypervisor ----------------------------------- */
+typedef struct libxlmig_sim_params {
+    const char *name;
+    uint64_t memory_mib;       /* MiB */
+    uint64_t dirty_rate;       /* pages/s */
+    uint64_t working_set_mib;  /* MiB; 0: all of RAM */
+    double zero_fraction;      /* 0..1 of pages initially zero */
+    uint32_t hot_pct;          /* 0: uniform; else % of writes to 10% */
+} libxlmig_sim_params;
+
+LIBXLMIG_API int libxlmig_sim_create(libxlmig_ctx *ctx,
+                                     const libxlmig_sim_params *p);
+/* Check every page; *bad_r pages differ (0: memory intact). */
+LIBXLMIG_API int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
+                                     uint64_t *bad_r, uint64_t *first_bad_r);
+/* The unix socket of xlmigd: $XLMIGD_SOCKET or the default. */
+#define LIBXLMIG_SIM_SOCKET_DEFAULT "/run/xlmig/xlmigd.sock"
+LIBXLMIG_API const char *libxlmig_sim_socket_path(void);
+/* Run the node daemon on socket_path until SIGTERM/SIGINT. */
+LIBXLMIG_API int libxlmig_sim_daemon_run(libxlmig_ctx *ctx,
+                                         const char *socket_path);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Domain life-cycle operations (pause, unpause, destroy, save, restore)
+ * dispatched through the opened backend's ops table.
+ */
+#include "libxlmig_internal.h"
+
+#define OP_GET(op, what) \
+    rc = libxlmig__backend_get(gc, &ops, &priv); \
+    if (rc) goto out; \
+    if (!ops->op) { \
+        LOG(ERROR, "backend %s cannot %s", ops->name, what); \
+        rc = LIBXLMIG_ERROR_UNSUPPORTED; \
+        goto out; \
+    }
+
+int libxlmig_domain_pause(libxlmig_ctx *ctx, const char *name)
+{
+    GC_INIT(ctx);
+    const libxlmig__backend_ops *ops;
+    void *priv;
+    int rc;
+
+    OP_GET(pause, "pause domains");
+    rc = ops->pause(gc, priv, name);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_domain_unpause(libxlmig_ctx *ctx, const char *name)
+{
+    GC_INIT(ctx);
+    const libxlmig__backend_ops *ops;
+    void *priv;
+    int rc;
+
+    OP_GET(unpause, "unpause domains");
+    rc = ops->unpause(gc, priv, name);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_domain_destroy(libxlmig_ctx *ctx, const char *name)
+{
+    GC_INIT(ctx);
+    const libxlmig__backend_ops *ops;
+    void *priv;
+    int rc;
+
+    OP_GET(destroy, "destroy domains");
+    rc = ops->destroy(gc, priv, name);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_domain_save(libxlmig_ctx *ctx, const char *name, int fd,
+                         unsigned flags, const libxlmig_params *params,
+                         libxlmig_progress_cb cb, void *user,
+                         libxlmig_stats *st)
+{
+    GC_INIT(ctx);
+    const libxlmig__backend_ops *ops;
+    void *priv;
+    int rc;
+
+    OP_GET(save, "save domains");
+    rc = ops->save(gc, priv, name, fd, flags, params, cb, user, st);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_domain_restore(libxlmig_ctx *ctx, int fd, const char *new_name,
+                            bool paused, libxlmig_progress_cb cb, void *user,
+                            libxlmig_stats *st, char **name_r)
+{
+    GC_INIT(ctx);
+    const libxlmig__backend_ops *ops;
+    void *priv;
+    int rc;
+
+    OP_GET(restore, "restore domains");
+    rc = ops->restore(gc, priv, fd, new_name, paused, cb, user, st, name_r);
+ out:
+    GC_FREE;
+    return rc;
+}

@@ -1,0 +1,790 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The node daemon's core (xlmigd --backend=sim): it owns the sim domains
+ * of this host and runs the migration engine for them.  Control is over a
+ * unix socket, one request per connection: the client sends one line of
+ * JSON {"version":1,"op":...} with, for save and restore, the stream's fd
+ * attached (SCM_RIGHTS); the daemon answers with JSON lines, zero or more
+ * {"type":"progress","stats":{...}} then one {"type":"result","rc":N,
+ * "error":"...","data":{...}}.  Each connection is served by its own
+ * thread; the domain table is protected by one mutex.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "libxlmig_mig.h"
+
+#define DAEMON_MAX_DOMAINS 256
+#define DAEMON_MAX_REQUEST (64 * 1024)
+
+static pthread_mutex_t dom_lock = PTHREAD_MUTEX_INITIALIZER;
+static libxlmig__sim_dom *doms[DAEMON_MAX_DOMAINS];
+static uint32_t next_domid = 1;
+static volatile sig_atomic_t quit_requested;
+static xentoollog_logger *daemon_lg;
+
+typedef struct conn {
+    int sock;
+    int fd;                  /* passed fd or -1 */
+} conn;
+
+/* ---- the table (call with dom_lock held) ------------------------- */
+static libxlmig__sim_dom *table_find(const char *name)
+{
+    char *end;
+    unsigned long id = strtoul(name, &end, 10);
+    bool by_id = *name && !*end;
+    int i;
+
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++)
+        if (doms[i] && (!strcmp(doms[i]->cfg.name, name) ||
+                        (by_id && doms[i]->domid == id)))
+            return doms[i];
+    return NULL;
+}
+
+static int table_insert(libxlmig__gc *gc, libxlmig__sim_dom *d)
+{
+    int i;
+
+    if (table_find(d->cfg.name)) {
+        LOG(ERROR, "a domain called %s already exists on this host",
+            d->cfg.name);
+        return LIBXLMIG_ERROR_EXISTS;
+    }
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
+        if (!doms[i]) {
+            doms[i] = d;
+            return 0;
+        }
+    }
+    LOG(ERROR, "too many domains on this host (%d)", DAEMON_MAX_DOMAINS);
+    return LIBXLMIG_ERROR_BUSY;
+}
+
+static void table_remove(libxlmig__sim_dom *d)
+{
+    int i;
+
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++)
+        if (doms[i] == d) doms[i] = NULL;
+}
+
+/* Find name and mark it busy; fails if missing or busy. */
+static int dom_get(libxlmig__gc *gc, const char *name,
+                   libxlmig__sim_dom **d_r)
+{
+    libxlmig__sim_dom *d;
+    int rc = 0;
+
+    pthread_mutex_lock(&dom_lock);
+    d = name ? table_find(name) : NULL;
+    if (!d) {
+        LOG(ERROR, "domain '%s' not found on this host", name ? name : "");
+        rc = LIBXLMIG_ERROR_NOTFOUND;
+    } else if (d->busy) {
+        LOG(ERROR, "domain %s is busy (a save or restore is running)",
+            d->cfg.name);
+        rc = LIBXLMIG_ERROR_BUSY;
+    } else {
+        d->busy = true;
+        *d_r = d;
+    }
+    pthread_mutex_unlock(&dom_lock);
+    return rc;
+}
+
+static void dom_put(libxlmig__sim_dom *d)
+{
+    pthread_mutex_lock(&dom_lock);
+    d->busy = false;
+    pthread_mutex_unlock(&dom_lock);
+}
+
+static void dom_remove_destroy(libxlmig__sim_dom *d)
+{
+    pthread_mutex_lock(&dom_lock);
+    table_remove(d);
+    pthread_mutex_unlock(&dom_lock);
+    libxlmig__sim_dom_destroy(d);
+}
+
+/* ---- replies ------------------------------------------------------- */
+static void send_line(conn *c, const char *s)
+{
+    size_t len = strlen(s), off = 0;
+    ssize_t r;
+
+    while (off < len) {
+        r = send(c->sock, s + off, len - off, MSG_NOSIGNAL);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            return;
+        }
+        off += r;
+    }
+    while (send(c->sock, "\n", 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+static void progress_cb(void *user, const libxlmig_stats *st)
+{
+    conn *c = user;
+    libxlmig_ctx *ctx = NULL;
+    yajl_gen g = yajl_gen_alloc(NULL);
+    const unsigned char *buf;
+    size_t len;
+
+    (void)ctx;
+    if (!g) return;
+    if (yajl_gen_map_open(g) == yajl_gen_status_ok &&
+        libxlmig__yajl_gen_kv_str(g, "type", "progress") ==
+            yajl_gen_status_ok &&
+        libxlmig__yajl_gen_str(g, "stats") == yajl_gen_status_ok &&
+        libxlmig__stats_gen_json(g, st) == yajl_gen_status_ok &&
+        yajl_gen_map_close(g) == yajl_gen_status_ok &&
+        yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+        send_line(c, (const char *)buf);
+    yajl_gen_free(g);
+}
+
+/* Result line; data_gen (may be NULL) adds the "data" object. */
+typedef yajl_gen_status (*data_gen_fn)(yajl_gen g, void *arg);
+
+static void send_result(libxlmig__gc *gc, conn *c, int rc,
+                        data_gen_fn data_gen, void *arg)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    yajl_gen_status s;
+    char *json = NULL;
+
+    s = yajl_gen_map_open(g);
+    if (s != yajl_gen_status_ok) goto out;
+    s = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (s != yajl_gen_status_ok) goto out;
+    s = libxlmig__yajl_gen_kv_str(g, "type", "result");
+    if (s != yajl_gen_status_ok) goto out;
+    s = libxlmig__yajl_gen_kv_int(g, "rc", rc);
+    if (s != yajl_gen_status_ok) goto out;
+    s = libxlmig__yajl_gen_kv_str(g, "error",
+                                  rc ? libxlmig_last_error(CTX) : "");
+    if (s != yajl_gen_status_ok) goto out;
+    if (!rc && data_gen) {
+        s = libxlmig__yajl_gen_str(g, "data");
+        if (s != yajl_gen_status_ok) goto out;
+        s = data_gen(g, arg);
+        if (s != yajl_gen_status_ok) goto out;
+    }
+    s = yajl_gen_map_close(g);
+    if (s != yajl_gen_status_ok) goto out;
+    if (!libxlmig__json_finish(gc, g, &json)) {
+        send_line(c, json);
+        free(json);
+    }
+ out:
+    return;
+}
+
+/* ---- operations ---------------------------------------------------- */
+
+static yajl_gen_status list_gen(yajl_gen g, void *arg)
+{
+    yajl_gen_status s;
+    int i;
+
+    s = yajl_gen_array_open(g);
+    if (s != yajl_gen_status_ok) return s;
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
+        libxlmig__sim_dom *d = doms[i];
+        const char *state;
+
+        if (!d) continue;
+        state = !libxlmig__sim_dom_alive(d) ? "shutdown"
+              : d->paused ? "paused" : "running";
+        s = yajl_gen_map_open(g);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_str(g, "name", d->cfg.name);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_str(g, "uuid", d->cfg.uuid);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_uint(g, "domid", d->domid);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_uint(g, "memory_kib",
+                                       d->cfg.memory_mib * 1024);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_str(g, "state", state);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_str(g, "mac", d->cfg.mac);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_str(g, "ip", d->cfg.ip);
+        if (s != yajl_gen_status_ok) return s;
+        s = libxlmig__yajl_gen_kv_uint(g, "pid", (uint64_t)d->pid);
+        if (s != yajl_gen_status_ok) return s;
+        s = yajl_gen_map_close(g);
+        if (s != yajl_gen_status_ok) return s;
+    }
+    return yajl_gen_array_close(g);
+}
+
+static void op_list(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    pthread_mutex_lock(&dom_lock);
+    send_result(gc, c, 0, list_gen, NULL);
+    pthread_mutex_unlock(&dom_lock);
+}
+
+static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d = NULL;
+    const char *name = libxlmig__json_get_str(req, "name");
+    long long hot = 0;
+    int rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    if (!name || !*name || strlen(name) >= sizeof(cfg.name) ||
+        strchr(name, '/')) {
+        LOG(ERROR, "invalid domain name '%s'", name ? name : "");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    snprintf(cfg.name, sizeof(cfg.name), "%s", name);
+    rc = libxlmig__json_get_u64(gc, req, "memory_mib", &cfg.memory_mib);
+    if (!rc) rc = libxlmig__json_get_u64(gc, req, "dirty_rate",
+                                         &cfg.dirty_rate);
+    if (!rc) rc = libxlmig__json_get_u64(gc, req, "working_set_mib",
+                                         &cfg.working_set_mib);
+    if (!rc) rc = libxlmig__json_get_double(gc, req, "zero_fraction",
+                                            &cfg.zero_fraction);
+    if (!rc) rc = libxlmig__json_get_int(gc, req, "hot_pct", &hot);
+    if (rc) goto out;
+    cfg.hot_pct = (uint32_t)hot;
+    if (cfg.zero_fraction < 0 || cfg.zero_fraction > 1) {
+        LOG(ERROR, "zero fraction %g is not between 0 and 1",
+            cfg.zero_fraction);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    pthread_mutex_lock(&dom_lock);
+    rc = table_find(name) ? LIBXLMIG_ERROR_EXISTS : 0;
+    uint32_t domid = next_domid++;
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        LOG(ERROR, "a domain called %s already exists on this host", name);
+        goto out;
+    }
+    libxlmig__sim_config_complete(&cfg, domid);
+    rc = libxlmig__sim_dom_create(gc, &cfg, true, &d);
+    if (rc) goto out;
+    d->domid = domid;
+    pthread_mutex_lock(&dom_lock);
+    rc = table_insert(gc, d);
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        libxlmig__sim_dom_destroy(d);
+        goto out;
+    }
+    LOGD(INFO, domid, "created sim domain %s (%llu MiB)", name,
+         (unsigned long long)cfg.memory_mib);
+ out:
+    send_result(gc, c, rc, NULL, NULL);
+}
+
+static void op_simple(libxlmig__gc *gc, conn *c, yajl_val req,
+                      const char *op)
+{
+    const char *name = libxlmig__json_get_str(req, "domain");
+    libxlmig__sim_dom *d;
+    int rc;
+
+    rc = dom_get(gc, name, &d);
+    if (rc) goto out;
+    if (!strcmp(op, "destroy")) {
+        dom_remove_destroy(d);
+        goto out;
+    }
+    if (!strcmp(op, "pause"))
+        rc = libxlmig__sim_dom_pause(gc, d);
+    else
+        rc = libxlmig__sim_dom_unpause(gc, d);
+    dom_put(d);
+ out:
+    send_result(gc, c, rc, NULL, NULL);
+}
+
+typedef struct verify_result { uint64_t bad, first; } verify_result;
+
+static yajl_gen_status verify_gen(yajl_gen g, void *arg)
+{
+    verify_result *v = arg;
+    yajl_gen_status s;
+
+    s = yajl_gen_map_open(g);
+    if (s != yajl_gen_status_ok) return s;
+    s = libxlmig__yajl_gen_kv_uint(g, "bad_pages", v->bad);
+    if (s != yajl_gen_status_ok) return s;
+    s = libxlmig__yajl_gen_kv_int(g, "first_bad_pfn",
+                                  v->bad ? (long long)v->first : -1);
+    if (s != yajl_gen_status_ok) return s;
+    return yajl_gen_map_close(g);
+}
+
+static void op_verify(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    libxlmig__sim_dom *d;
+    verify_result v;
+    int rc;
+
+    rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
+    if (rc) goto out;
+    rc = libxlmig__sim_dom_verify(gc, d, &v.bad, &v.first);
+    dom_put(d);
+ out:
+    send_result(gc, c, rc, verify_gen, &v);
+}
+
+/* The engine's view of a sim domain. */
+static int src_clean(libxlmig__gc *gc, void *priv, unsigned long *bm,
+                     uint64_t *n)
+{
+    return libxlmig__sim_dom_clean_dirty(gc, priv, bm, n);
+}
+static int src_clean_range(libxlmig__gc *gc, void *priv, uint64_t first,
+                           uint64_t last, unsigned long *bm, uint64_t *n)
+{
+    return libxlmig__sim_dom_clean_range(gc, priv, first, last, bm, n);
+}
+static int src_pause(libxlmig__gc *gc, void *priv)
+{
+    return libxlmig__sim_dom_pause(gc, priv);
+}
+static int src_unpause(libxlmig__gc *gc, void *priv)
+{
+    return libxlmig__sim_dom_unpause(gc, priv);
+}
+static void src_throttle(void *priv, bool stop)
+{
+    libxlmig__sim_dom *d = priv;
+
+    kill(d->pid, stop ? SIGSTOP : SIGCONT);
+}
+static int src_vcpu(libxlmig__gc *gc, void *priv, void **buf_r,
+                    uint32_t *len_r)
+{
+    libxlmig__sim_dom *d = priv;
+    libxlmig__sim_regs *r = calloc(1, sizeof(*r));
+
+    if (!r) return LIBXLMIG_ERROR_NOMEM;
+    r->rng = d->vcpu->rng;
+    r->nr_writes = d->vcpu->nr_writes;
+    r->cur_pfn = d->vcpu->cur_pfn;
+    r->cur_gen = d->vcpu->cur_gen;
+    r->busy = d->vcpu->busy;
+    *buf_r = r;
+    *len_r = sizeof(*r);
+    return 0;
+}
+
+int libxlmig__sim_save(libxlmig__gc *gc, libxlmig__sim_dom *d, int fd,
+                       const libxlmig__engine_opts *o, libxlmig_stats *st)
+{
+    libxlmig__mig_source src;
+    char *config = NULL;
+    int rc;
+
+    rc = libxlmig__sim_config_to_json(gc, &d->cfg, &config);
+    if (rc) return rc;
+    memset(&src, 0, sizeof(src));
+    src.priv = d;
+    src.nr_pages = d->nr_pages;
+    src.mem = d->mem;
+    src.domid = d->domid;
+    src.config_json = config;
+    src.clean_dirty = src_clean;
+    src.clean_range = src_clean_range;
+    src.pause = src_pause;
+    src.unpause = src_unpause;
+    src.throttle = src_throttle;
+    src.vcpu_state = src_vcpu;
+    rc = libxlmig__engine_save(gc, &src, fd, o, st);
+    free(config);
+    return rc;
+}
+
+static yajl_gen_status stats_gen(yajl_gen g, void *arg)
+{
+    return libxlmig__stats_gen_json(g, arg);
+}
+
+static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    libxlmig__sim_dom *d = NULL;
+    libxlmig__engine_opts o;
+    libxlmig_stats st;
+    bool checkpoint = false, was_paused;
+    yajl_val params = NULL;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    memset(&st, 0, sizeof(st));
+    if (c->fd < 0) {
+        LOG(ERROR, "save request without a stream fd");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto out;
+    }
+    rc = libxlmig__json_get_bool(gc, req, "live", &o.live);
+    if (!rc) rc = libxlmig__json_get_bool(gc, req, "checkpoint", &checkpoint);
+    if (rc) goto out;
+    if (YAJL_IS_OBJECT(req)) {
+        size_t i;
+        for (i = 0; i < req->u.object.len; i++)
+            if (!strcmp(req->u.object.keys[i], "params"))
+                params = req->u.object.values[i];
+    }
+    rc = libxlmig__params_parse_json(gc, params, &o.params);
+    if (rc) goto out;
+    o.progress = progress_cb;
+    o.progress_user = c;
+    rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
+    if (rc) goto out;
+    was_paused = d->paused;
+    rc = libxlmig__sim_save(gc, d, c->fd, &o, &st);
+    if (rc) {
+        if (was_paused) libxlmig__sim_dom_pause(gc, d);
+        dom_put(d);
+        goto out;
+    }
+    if (checkpoint) {
+        if (!was_paused) libxlmig__sim_dom_unpause(gc, d);
+        dom_put(d);
+    } else {
+        dom_remove_destroy(d);
+    }
+ out:
+    send_result(gc, c, rc, stats_gen, &st);
+}
+
+typedef struct restore_sink {
+    libxlmig__gc *gc;
+    const char *new_name;
+    libxlmig__sim_dom *d;
+} restore_sink;
+
+static int sink_create(libxlmig__gc *gc, void *priv, const char *config,
+                       uint64_t nr_pages, uint8_t **mem_r)
+{
+    restore_sink *rs = priv;
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d = NULL;
+    int rc;
+
+    rc = libxlmig__sim_config_from_json(gc, config, &cfg);
+    if (rc) return rc;
+    if (rs->new_name && *rs->new_name)
+        snprintf(cfg.name, sizeof(cfg.name), "%s", rs->new_name);
+    if (cfg.memory_mib << (20 - LIBXLMIG__PAGE_SHIFT) != nr_pages) {
+        LOG(ERROR, "migration stream: %llu pages do not match the "
+            "domain's %llu MiB", (unsigned long long)nr_pages,
+            (unsigned long long)cfg.memory_mib);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    pthread_mutex_lock(&dom_lock);
+    rc = table_find(cfg.name) ? LIBXLMIG_ERROR_EXISTS : 0;
+    uint32_t domid = next_domid++;
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        LOG(ERROR, "a domain called %s already exists on this host "
+            "(restore it under another name)", cfg.name);
+        return rc;
+    }
+    rc = libxlmig__sim_dom_create(gc, &cfg, false, &d);
+    if (rc) return rc;
+    d->domid = domid;
+    d->busy = true;
+    pthread_mutex_lock(&dom_lock);
+    rc = table_insert(gc, d);
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        libxlmig__sim_dom_destroy(d);
+        return rc;
+    }
+    rs->d = d;
+    *mem_r = d->mem;
+    return 0;
+}
+
+static int sink_vcpu(libxlmig__gc *gc, void *priv, const void *buf,
+                     uint32_t len)
+{
+    restore_sink *rs = priv;
+    const libxlmig__sim_regs *r = buf;
+    libxlmig__sim_vcpu *v = rs->d->vcpu;
+
+    if (len != sizeof(*r) || (r->busy && r->cur_pfn >= v->nr_pages)) {
+        LOG(ERROR, "malformed vCPU state record (%u bytes)", len);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    v->rng = r->rng;
+    v->nr_writes = r->nr_writes;
+    v->cur_pfn = r->cur_pfn;
+    v->cur_gen = r->cur_gen;
+    v->busy = r->busy;
+    return 0;
+}
+
+static void sink_destroy(libxlmig__gc *gc, void *priv)
+{
+    restore_sink *rs = priv;
+
+    if (rs->d) {
+        LOGD(INFO, rs->d->domid, "destroying the partly restored domain %s",
+             rs->d->cfg.name);
+        dom_remove_destroy(rs->d);
+    }
+    rs->d = NULL;
+}
+
+typedef struct restore_result {
+    libxlmig_stats *st;
+    const char *name;
+} restore_result;
+
+static yajl_gen_status restore_gen(yajl_gen g, void *arg)
+{
+    restore_result *r = arg;
+    yajl_gen_status s;
+
+    s = yajl_gen_map_open(g);
+    if (s != yajl_gen_status_ok) return s;
+    s = libxlmig__yajl_gen_kv_str(g, "name", r->name);
+    if (s != yajl_gen_status_ok) return s;
+    s = libxlmig__yajl_gen_str(g, "stats");
+    if (s != yajl_gen_status_ok) return s;
+    s = libxlmig__stats_gen_json(g, r->st);
+    if (s != yajl_gen_status_ok) return s;
+    return yajl_gen_map_close(g);
+}
+
+static void op_restore(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    restore_sink rs = { gc, NULL, NULL };
+    libxlmig__mig_sink sink;
+    libxlmig__engine_opts o;
+    libxlmig_stats st;
+    restore_result res = { &st, NULL };
+    bool paused = false;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    memset(&st, 0, sizeof(st));
+    if (c->fd < 0) {
+        LOG(ERROR, "restore request without a stream fd");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto out;
+    }
+    rc = libxlmig__json_get_bool(gc, req, "paused", &paused);
+    if (rc) goto out;
+    rs.new_name = libxlmig__json_get_str(req, "name");
+    sink.priv = &rs;
+    sink.mem_zeroed = true;
+    sink.create = sink_create;
+    sink.vcpu_state = sink_vcpu;
+    sink.destroy = sink_destroy;
+    rc = libxlmig__engine_restore(gc, &sink, c->fd, &o, &st);
+    if (rc) goto out;
+    res.name = GCSTRDUP(rs.d->cfg.name);
+    if (!paused)
+        rc = libxlmig__sim_dom_unpause(gc, rs.d);
+    dom_put(rs.d);
+ out:
+    send_result(gc, c, rc, restore_gen, &res);
+}
+
+/* ---- connections --------------------------------------------------- */
+
+static int read_request(libxlmig__gc *gc, conn *c, char **line_r)
+{
+    char *buf = libxlmig__zalloc(gc, DAEMON_MAX_REQUEST + 1);
+    size_t len = 0;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct msghdr msg;
+    struct iovec iov;
+    struct cmsghdr *h;
+    ssize_t r;
+
+    while (!memchr(buf, '\n', len)) {
+        if (len >= DAEMON_MAX_REQUEST) {
+            LOG(ERROR, "request too long");
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        memset(&msg, 0, sizeof(msg));
+        iov.iov_base = buf + len;
+        iov.iov_len = DAEMON_MAX_REQUEST - len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cm.b;
+        msg.msg_controllen = sizeof(cm.b);
+        r = recvmsg(c->sock, &msg, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            LOG(ERROR, "client closed the connection");
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        for (h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+            if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+                c->fd < 0)
+                memcpy(&c->fd, CMSG_DATA(h), sizeof(int));
+        }
+        len += r;
+    }
+    *strchr(buf, '\n') = 0;
+    *line_r = buf;
+    return 0;
+}
+
+static void *conn_main(void *arg)
+{
+    conn *c = arg;
+    libxlmig_ctx *ctx = NULL;
+    yajl_val req;
+    const char *op;
+    char *line;
+    int rc;
+
+    if (libxlmig_ctx_alloc(&ctx, daemon_lg)) goto done;
+    {
+        GC_INIT(ctx);
+        rc = read_request(gc, c, &line);
+        if (!rc) rc = libxlmig__json_parse(gc, line, "request", &req);
+        if (!rc) rc = libxlmig__json_check_version(gc, req, "request", 1);
+        if (rc) {
+            send_result(gc, c, rc, NULL, NULL);
+            GC_FREE;
+            goto done;
+        }
+        op = libxlmig__json_get_str(req, "op");
+        if (!op) op = "";
+        if (!strcmp(op, "list")) op_list(gc, c, req);
+        else if (!strcmp(op, "create")) op_create(gc, c, req);
+        else if (!strcmp(op, "verify")) op_verify(gc, c, req);
+        else if (!strcmp(op, "pause") || !strcmp(op, "unpause") ||
+                 !strcmp(op, "destroy")) op_simple(gc, c, req, op);
+        else if (!strcmp(op, "save")) op_save(gc, c, req);
+        else if (!strcmp(op, "restore")) op_restore(gc, c, req);
+        else {
+            LOG(ERROR, "unknown request '%s'", op);
+            send_result(gc, c, LIBXLMIG_ERROR_PROTOCOL, NULL, NULL);
+        }
+        GC_FREE;
+    }
+ done:
+    if (c->fd >= 0) close(c->fd);
+    close(c->sock);
+    free(c);
+    if (ctx) libxlmig_ctx_free(ctx);
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    quit_requested = 1;
+}
+
+int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
+{
+    GC_INIT(ctx);
+    struct sockaddr_un sa;
+    struct sigaction act;
+    struct pollfd pfd;
+    char *dir, *slash;
+    pthread_attr_t attr;
+    pthread_t t;
+    conn *c;
+    int lfd = -1, s, i, rc;
+
+    daemon_lg = ctx->lg;
+    if (!path) path = libxlmig_sim_socket_path();
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        LOG(ERROR, "socket path %s is too long", path);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    dir = GCSTRDUP(path);
+    slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        if (mkdir(dir, 0755) && errno != EEXIST) {
+            LOGE(ERROR, "cannot create %s", dir);
+            rc = LIBXLMIG_ERROR_IO;
+            goto out;
+        }
+    }
+    memset(&act, 0, sizeof(act));
+    act.sa_handler = on_signal;
+    sigaction(SIGTERM, &act, NULL);
+    sigaction(SIGINT, &act, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (lfd >= 0 && connect(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        LOG(ERROR, "another xlmigd already listens on %s", path);
+        rc = LIBXLMIG_ERROR_BUSY;
+        goto out;
+    }
+    if (lfd >= 0) close(lfd);
+    unlink(path);
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+        chmod(path, 0600) || listen(lfd, 64)) {
+        LOGE(ERROR, "cannot listen on %s", path);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    LOG(INFO, "xlmigd (sim backend) listening on %s", path);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    while (!quit_requested) {
+        pfd.fd = lfd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, 200) <= 0) continue;
+        s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (s < 0) continue;
+        c = calloc(1, sizeof(*c));
+        if (!c) { close(s); continue; }
+        c->sock = s;
+        c->fd = -1;
+        if (pthread_create(&t, &attr, conn_main, c)) {
+            close(s);
+            free(c);
+        }
+    }
+    LOG(INFO, "xlmigd shutting down: destroying its domains");
+    pthread_mutex_lock(&dom_lock);
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
+        if (doms[i] && !doms[i]->busy) {
+            libxlmig__sim_dom_destroy(doms[i]);
+            doms[i] = NULL;
+        } else if (doms[i]) {
+            kill(doms[i]->pid, SIGKILL);
+        }
+    }
+    pthread_mutex_unlock(&dom_lock);
+    unlink(path);
+    rc = 0;
+ out:
+    if (lfd >= 0) close(lfd);
+    GC_FREE;
+    return rc;
+}

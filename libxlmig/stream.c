@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The migration stream (docs/stream.md): a header with magic, version and
+ * page size, then typed, length-prefixed records each protected by a
+ * CRC32C.  Writers batch pages and hand the kernel large scatter-gather
+ * writes straight from guest RAM; readers check everything and say what
+ * is wrong.  Works on any fd: file, pipe, socketpair, TCP.
+ */
+#include <limits.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "libxlmig_mig.h"
+
+int libxlmig__write_full(libxlmig__gc *gc, int fd, struct iovec *iov,
+                         int iovcnt)
+{
+    ssize_t r;
+
+    while (iovcnt > 0) {
+        r = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            LOGE(ERROR, "cannot write the migration stream");
+            return LIBXLMIG_ERROR_IO;
+        }
+        while (iovcnt > 0 && (size_t)r >= iov->iov_len) {
+            r -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + r;
+            iov->iov_len -= r;
+        }
+    }
+    return 0;
+}
+
+int libxlmig__read_full(libxlmig__gc *gc, int fd, void *buf, size_t len,
+                        const char *what)
+{
+    char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = read(fd, p, len);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            LOGE(ERROR, "cannot read the migration stream (%s)", what);
+            return LIBXLMIG_ERROR_IO;
+        }
+        if (r == 0) {
+            LOG(ERROR, "migration stream truncated: end of input inside "
+                "the %s", what);
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        p += r;
+        len -= r;
+    }
+    return 0;
+}
+
+int libxlmig__stream_write_header(libxlmig__gc *gc, int fd,
+                                  uint64_t nr_pages)
+{
+    libxlmig__stream_hdr h;
+    struct iovec iov;
+
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, LIBXLMIG__STREAM_MAGIC, 8);
+    h.version = LIBXLMIG__STREAM_VERSION;
+    h.page_size = LIBXLMIG__PAGE_SIZE;
+    h.nr_pages = nr_pages;
+    h.crc = libxlmig__crc32c(0, &h, offsetof(libxlmig__stream_hdr, crc));
+    iov.iov_base = &h;
+    iov.iov_len = sizeof(h);
+    return libxlmig__write_full(gc, fd, &iov, 1);
+}
+
+int libxlmig__stream_read_header(libxlmig__gc *gc, int fd,
+                                 uint64_t *nr_pages_r)
+{
+    libxlmig__stream_hdr h;
+    int rc;
+
+    rc = libxlmig__read_full(gc, fd, &h, sizeof(h), "stream header");
+    if (rc) return rc;
+    if (memcmp(h.magic, LIBXLMIG__STREAM_MAGIC, 8)) {
+        LOG(ERROR, "not an xlmig migration stream (bad magic)");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (h.version > LIBXLMIG__STREAM_VERSION || h.version == 0) {
+        LOG(ERROR, "migration stream version %u is not supported "
+            "(this xlmig reads version %d)", h.version,
+            LIBXLMIG__STREAM_VERSION);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (h.crc != libxlmig__crc32c(0, &h,
+                                  offsetof(libxlmig__stream_hdr, crc))) {
+        LOG(ERROR, "migration stream header checksum mismatch");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (h.page_size != LIBXLMIG__PAGE_SIZE) {
+        LOG(ERROR, "migration stream page size %u differs from ours (%lu)",
+            h.page_size, LIBXLMIG__PAGE_SIZE);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (!h.nr_pages || h.nr_pages > (1ULL << 40 >> LIBXLMIG__PAGE_SHIFT)) {
+        LOG(ERROR, "migration stream: %llu pages is out of range",
+            (unsigned long long)h.nr_pages);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    *nr_pages_r = h.nr_pages;
+    return 0;
+}
+
+int libxlmig__stream_write_record(libxlmig__gc *gc, int fd, uint32_t type,
+                                  const void *body, uint32_t len)
+{
+    libxlmig__rec_hdr h;
+    struct iovec iov[2];
+
+    memset(&h, 0, sizeof(h));
+    h.type = type;
+    h.body_len = len;
+    h.crc = libxlmig__crc32c(0, &h, 8);
+    h.crc = libxlmig__crc32c(h.crc, body, len);
+    iov[0].iov_base = &h;
+    iov[0].iov_len = sizeof(h);
+    iov[1].iov_base = (void *)body;
+    iov[1].iov_len = len;
+    return libxlmig__write_full(gc, fd, iov, len ? 2 : 1);
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+    const uint64_t *w = (const uint64_t *)p;
+    size_t i;
+
+    for (i = 0; i < LIBXLMIG__PAGE_SIZE / 8; i += 4)
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+            return false;
+    return true;
+}
+
+int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
+                        uint64_t pfn)
+{
+    const uint8_t *p = w->mem + (pfn << LIBXLMIG__PAGE_SHIFT);
+
+    if (page_is_zero(p)) {
+        w->pfns[w->npfn++] = pfn | LIBXLMIG__PFN_ZERO;
+        w->nzero++;
+        w->total_zero++;
+    } else {
+        /*
+         * While the guest runs a page may change under us: copy it so the
+         * checksum matches what is sent.  A torn copy is harmless, the
+         * write that tore it marked the page dirty for the next round.
+         */
+        if (!w->stable && !w->recheck)
+            memcpy(w->data + (w->ndata << LIBXLMIG__PAGE_SHIFT), p,
+                   LIBXLMIG__PAGE_SIZE);
+        w->pfns[w->npfn++] = pfn;
+        w->ndata++;
+        w->total_data++;
+    }
+    if (w->npfn == LIBXLMIG__BATCH_PAGES)
+        return libxlmig__batch_flush(gc, w);
+    return 0;
+}
+
+/*
+ * A batch: u32 count, u32 reserved, count u64 pfn entries (bit 63: zero
+ * page, no data), then the data pages in entry order.  When the guest is
+ * paused, runs of adjacent pages go as iovecs straight from guest RAM.
+ */
+/* Runs of adjacent pages of the batch as iovecs into guest RAM. */
+static int data_iovecs(const libxlmig__batch_writer *w, struct iovec *iov,
+                       int n)
+{
+    uint64_t i, pfn;
+    int first = n;
+
+    for (i = 0; i < w->npfn; i++) {
+        if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+        pfn = w->pfns[i];
+        if (n > first &&
+            (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
+            w->mem + (pfn << LIBXLMIG__PAGE_SHIFT)) {
+            iov[n - 1].iov_len += LIBXLMIG__PAGE_SIZE;
+        } else {
+            iov[n].iov_base = (void *)(w->mem + (pfn << LIBXLMIG__PAGE_SHIFT));
+            iov[n++].iov_len = LIBXLMIG__PAGE_SIZE;
+        }
+    }
+    return n;
+}
+
+/*
+ * Zero-copy flush while the guest runs: PAGE_DATA (its CRC covers the
+ * header and the pfn list) straight from RAM, then PAGE_CHECK with a CRC
+ * per data page and the pages that may have changed while being sent.
+ */
+static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
+{
+    struct {
+        libxlmig__rec_hdr h;
+        uint32_t count, reserved;
+    } head;
+    struct iovec iov[LIBXLMIG__BATCH_PAGES + 2];
+    uint64_t i, pfn, lo = UINT64_MAX, hi = 0;
+    uint32_t k = 0, nun = 0, *crcs = w->crcs + 2;
+    uint32_t *unstable = crcs + w->ndata;
+    int n = 0, rc;
+
+    memset(&head, 0, sizeof(head));
+    head.h.type = LIBXLMIG__REC_PAGE_DATA;
+    head.h.body_len = (uint32_t)(8 + w->npfn * 8 +
+                                 w->ndata * LIBXLMIG__PAGE_SIZE);
+    head.count = (uint32_t)w->npfn;
+    head.h.crc = libxlmig__crc32c(0, &head.h, 8);
+    head.h.crc = libxlmig__crc32c(head.h.crc, &head.count, 8);
+    head.h.crc = libxlmig__crc32c(head.h.crc, w->pfns, w->npfn * 8);
+    iov[n].iov_base = &head;
+    iov[n++].iov_len = sizeof(head);
+    iov[n].iov_base = w->pfns;
+    iov[n++].iov_len = w->npfn * 8;
+    n = data_iovecs(w, iov, n);
+    rc = libxlmig__write_full(gc, w->fd, iov, n);
+    if (rc) return rc;
+    w->bytes += sizeof(head.h) + head.h.body_len;
+
+    for (i = 0; i < w->npfn; i++) {
+        if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+        pfn = w->pfns[i];
+        crcs[k++] = libxlmig__crc32c(0, w->mem + (pfn << LIBXLMIG__PAGE_SHIFT),
+                                     LIBXLMIG__PAGE_SIZE);
+        if (pfn < lo) lo = pfn;
+        if (pfn > hi) hi = pfn;
+    }
+    rc = w->recheck(gc, w->recheck_priv, lo, hi + 1);
+    if (rc) return rc;
+    for (i = 0, k = 0; i < w->npfn; i++) {
+        if (w->pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+        if (bitmap_test(w->next, w->pfns[i]))
+            unstable[nun++] = k;
+        k++;
+    }
+    w->unstable += nun;
+    w->crcs[0] = (uint32_t)w->ndata;
+    w->crcs[1] = nun;
+    rc = libxlmig__stream_write_record(gc, w->fd, LIBXLMIG__REC_PAGE_CHECK,
+                                       w->crcs,
+                                       (2 + w->ndata + nun) * 4);
+    if (rc) return rc;
+    w->bytes += sizeof(libxlmig__rec_hdr) + (2 + w->ndata + nun) * 4;
+    w->npfn = w->nzero = w->ndata = 0;
+    return 0;
+}
+
+int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
+{
+    struct {
+        libxlmig__rec_hdr h;
+        uint32_t count, reserved;
+    } head;
+    struct iovec iov[LIBXLMIG__BATCH_PAGES + 2];
+    uint64_t i, len;
+    uint32_t crc;
+    int n = 0, rc;
+
+    if (!w->npfn) return 0;
+    if (!w->stable && w->recheck && w->ndata)
+        return batch_flush_live(gc, w);
+    len = 8 + w->npfn * 8 + w->ndata * LIBXLMIG__PAGE_SIZE;
+    memset(&head, 0, sizeof(head));
+    head.h.type = LIBXLMIG__REC_PAGE_BATCH;
+    head.h.body_len = (uint32_t)len;
+    head.count = (uint32_t)w->npfn;
+    iov[n].iov_base = &head;
+    iov[n++].iov_len = sizeof(head);
+    iov[n].iov_base = w->pfns;
+    iov[n++].iov_len = w->npfn * 8;
+    if (!w->stable && !w->recheck) {
+        if (w->ndata) {
+            iov[n].iov_base = w->data;
+            iov[n++].iov_len = w->ndata << LIBXLMIG__PAGE_SHIFT;
+        }
+    } else {
+        n = data_iovecs(w, iov, n);
+    }
+    crc = libxlmig__crc32c(0, &head.h, 8);
+    crc = libxlmig__crc32c(crc, &head.count, 8);
+    for (i = 1; i < (uint64_t)n; i++)
+        crc = libxlmig__crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+    head.h.crc = crc;
+    rc = libxlmig__write_full(gc, w->fd, iov, n);
+    if (rc) return rc;
+    w->bytes += sizeof(head.h) + len;
+    w->npfn = w->nzero = w->ndata = 0;
+    return 0;
+}

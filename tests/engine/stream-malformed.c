@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The stream reader refuses every malformed input with a clear error:
+ * bad magic, future version, header checksum, truncation at several
+ * points, a corrupted page, a page number out of range, an unknown record
+ * type, an oversized record.  The receiving domain is destroyed and the
+ * source keeps running.  A valid stream of the same live save restores
+ * and verifies.
+ */
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "libxlmig_mig.h"
+#include "tap.h"
+
+typedef struct sink_state {
+    libxlmig__sim_dom *d;
+    bool created, destroyed;
+} sink_state;
+
+static int t_create(libxlmig__gc *gc, void *priv, const char *config,
+                    uint64_t nr_pages, uint8_t **mem_r)
+{
+    sink_state *s = priv;
+    libxlmig__sim_config cfg;
+    int rc;
+
+    rc = libxlmig__sim_config_from_json(gc, config, &cfg);
+    if (rc) return rc;
+    snprintf(cfg.name, sizeof(cfg.name), "target");
+    rc = libxlmig__sim_dom_create(gc, &cfg, false, &s->d);
+    if (rc) return rc;
+    s->created = true;
+    *mem_r = s->d->mem;
+    return 0;
+}
+
+static int t_vcpu(libxlmig__gc *gc, void *priv, const void *buf,
+                  uint32_t len)
+{
+    sink_state *s = priv;
+    const libxlmig__sim_regs *r = buf;
+
+    if (len != sizeof(*r)) return LIBXLMIG_ERROR_PROTOCOL;
+    s->d->vcpu->rng = r->rng;
+    s->d->vcpu->cur_pfn = r->cur_pfn;
+    s->d->vcpu->cur_gen = r->cur_gen;
+    s->d->vcpu->busy = r->busy;
+    return 0;
+}
+
+static void t_destroy(libxlmig__gc *gc, void *priv)
+{
+    sink_state *s = priv;
+
+    libxlmig__sim_dom_destroy(s->d);
+    s->d = NULL;
+    s->destroyed = true;
+}
+
+static int restore_buf(libxlmig_ctx *ctx, const uint8_t *buf, size_t len,
+                       sink_state *s)
+{
+    GC_INIT(ctx);
+    libxlmig__mig_sink sink = { s, true, t_create, t_vcpu, t_destroy };
+    libxlmig__engine_opts o;
+    libxlmig_stats st;
+    int fd = memfd_create("stream", MFD_CLOEXEC), rc;
+
+    memset(&o, 0, sizeof(o));
+    if (fd < 0 || write(fd, buf, len) != (ssize_t)len ||
+        lseek(fd, 0, SEEK_SET))
+        bail("cannot stage the stream");
+    rc = libxlmig__engine_restore(gc, &sink, fd, &o, &st);
+    close(fd);
+    GC_FREE;
+    return rc;
+}
+
+/* Recompute a record's CRC (PAGE_DATA: header and pfn list only). */
+static void fix_crc(uint8_t *rec)
+{
+    libxlmig__rec_hdr *h = (libxlmig__rec_hdr *)rec;
+    uint32_t len = h->body_len;
+
+    if (h->type == LIBXLMIG__REC_PAGE_DATA)
+        len = 8 + 8 * *(uint32_t *)(rec + sizeof(*h));
+    h->crc = libxlmig__crc32c(0, h, 8);
+    h->crc = libxlmig__crc32c(h->crc, rec + sizeof(*h), len);
+}
+
+static uint32_t rec_len(const uint8_t *rec)
+{
+    return sizeof(libxlmig__rec_hdr) +
+           ((const libxlmig__rec_hdr *)rec)->body_len;
+}
+
+enum mut { M_MAGIC, M_VERSION, M_HDRCRC, M_TRUNC_HDR, M_TRUNC_BATCH,
+           M_TRUNC_END, M_DATA, M_PFN, M_TYPE, M_HUGE, M_NOCHECK,
+           M_NEVER_RESENT };
+
+static const struct {
+    const char *name;
+    enum mut m;
+    const char *msg;
+    bool creates;
+} cases[] = {
+    { "bad magic", M_MAGIC, "bad magic", false },
+    { "future version", M_VERSION, "version 2 is not supported", false },
+    { "header checksum", M_HDRCRC, "header checksum mismatch", false },
+    { "truncated header", M_TRUNC_HDR, "truncated", false },
+    { "truncated page batch", M_TRUNC_BATCH, "truncated", true },
+    { "truncated before the end record", M_TRUNC_END, "truncated", true },
+    { "corrupted page data", M_DATA, "checksum mismatch in page", true },
+    { "page number out of range", M_PFN, "out of range", true },
+    { "unknown record type", M_TYPE, "unknown record type 99", true },
+    { "oversized record", M_HUGE, "limit", true },
+    { "page data without its check", M_NOCHECK,
+      "without its page check record", true },
+    { "changing page never resent", M_NEVER_RESENT, "never resent", true },
+};
+
+int main(void)
+{
+    libxlmig_ctx *ctx;
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *src = NULL;
+    libxlmig__engine_opts o;
+    libxlmig_stats st;
+    uint8_t *stream, *b;
+    size_t len, cfg_len, batch;
+    uint64_t bad = 1, first;
+    sink_state s;
+    int fd, rc;
+    size_t i;
+
+    plan(4 + 4 * ARRAY_SIZE(cases));
+    if (libxlmig_ctx_alloc(&ctx, NULL)) bail("no context");
+    {
+        GC_INIT(ctx);
+        memset(&cfg, 0, sizeof(cfg));
+        snprintf(cfg.name, sizeof(cfg.name), "source");
+        cfg.memory_mib = 16;
+        cfg.dirty_rate = 2000;
+        cfg.zero_fraction = 0.25;
+        libxlmig__sim_config_complete(&cfg, 1);
+        rc = libxlmig__sim_dom_create(gc, &cfg, true, &src);
+        if (rc) skip_all("cannot create a sim domain: %s",
+                         libxlmig_last_error(ctx));
+        fd = memfd_create("saved", MFD_CLOEXEC);
+        memset(&o, 0, sizeof(o));
+        libxlmig_params_init(&o.params);
+        o.live = true;
+        rc = libxlmig__sim_save(gc, src, fd, &o, &st);
+        is_int(0, rc, "live save of a running 16 MiB domain");
+        libxlmig__sim_dom_unpause(gc, src);
+        len = lseek(fd, 0, SEEK_END);
+        stream = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        b = malloc(len);
+        if (stream == MAP_FAILED || !b) bail("cannot map the stream");
+        GC_FREE;
+    }
+    cfg_len = ((libxlmig__rec_hdr *)(stream + 32))->body_len;
+    batch = 32 + 16 + cfg_len;
+
+    memset(&s, 0, sizeof(s));
+    rc = restore_buf(ctx, stream, len, &s);
+    is_int(0, rc, "the valid stream restores");
+    {
+        GC_INIT(ctx);
+        if (s.d) libxlmig__sim_dom_verify(gc, s.d, &bad, &first);
+        is_int(0, bad, "and the restored domain verifies");
+        libxlmig__sim_dom_destroy(s.d);
+        GC_FREE;
+    }
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        size_t n = len;
+        libxlmig__rec_hdr *h = (libxlmig__rec_hdr *)(b + batch);
+        uint32_t count;
+
+        uint8_t *chk = b + batch + rec_len(stream + batch);
+        uint32_t *cb = (uint32_t *)(chk + 16), k;
+
+        memcpy(b, stream, len);
+        count = *(uint32_t *)(b + batch + 16);
+        if (h->type != LIBXLMIG__REC_PAGE_DATA ||
+            ((libxlmig__rec_hdr *)chk)->type != LIBXLMIG__REC_PAGE_CHECK)
+            bail("the live stream should start with PAGE_DATA+PAGE_CHECK");
+        switch (cases[i].m) {
+        case M_MAGIC: b[0] ^= 0xff; break;
+        case M_VERSION: b[8] = 2; break;
+        case M_HDRCRC: b[16] ^= 1; break;
+        case M_TRUNC_HDR: n = 20; break;
+        case M_TRUNC_BATCH: n = batch + 16 + 8 + count * 8 + 1000; break;
+        case M_TRUNC_END: n = len - 16; break;
+        case M_DATA:
+            /* A page sent stable (not flagged as changing). */
+            for (k = 0; k < cb[0]; k++) {
+                uint32_t u;
+                bool unstable = false;
+                for (u = 0; u < cb[1]; u++)
+                    if (cb[2 + cb[0] + u] == k) unstable = true;
+                if (!unstable) break;
+            }
+            b[batch + 16 + 8 + count * 8 + (size_t)k * 4096 + 100] ^= 0x40;
+            break;
+        case M_NOCHECK:
+            memmove(chk, chk + rec_len(chk), len - (chk - b) - rec_len(chk));
+            n = len - rec_len(stream + (chk - b));
+            break;
+        case M_NEVER_RESENT: {
+            /* Header, config, the first batch with every page flagged
+             * as changing, then vCPU state and END: nothing resent. */
+            size_t tail = 16 + sizeof(libxlmig__sim_regs) + 16;
+            uint32_t nd = cb[0];
+            uint8_t *p = chk + 16 + 8 + 4 * nd;
+            for (k = 0; k < nd; k++)
+                ((uint32_t *)p)[k] = k;
+            cb[1] = nd;
+            ((libxlmig__rec_hdr *)chk)->body_len = 8 + 8 * nd;
+            fix_crc(chk);
+            memcpy(chk + rec_len(chk), stream + len - tail, tail);
+            n = (chk - b) + rec_len(chk) + tail;
+            break;
+        }
+        case M_PFN:
+            *(uint64_t *)(b + batch + 16 + 8) = 1ULL << 40;
+            fix_crc(b + batch);
+            break;
+        case M_TYPE: h->type = 99; fix_crc(b + batch); break;
+        case M_HUGE: h->body_len = 1u << 30; break;
+        }
+        memset(&s, 0, sizeof(s));
+        rc = restore_buf(ctx, b, n, &s);
+        is_int(LIBXLMIG_ERROR_PROTOCOL, rc, "%s: refused", cases[i].name);
+        like_string(cases[i].msg, libxlmig_last_error(ctx),
+                    "%s: says why", cases[i].name);
+        ok(cases[i].creates ? s.created && s.destroyed && !s.d
+                            : !s.created,
+           "%s: %s", cases[i].name,
+           cases[i].creates ? "partial domain destroyed"
+                            : "refused before creating a domain");
+        ok(libxlmig__sim_dom_alive(src) && !src->paused,
+           "%s: source still running", cases[i].name);
+    }
+    ok(libxlmig__sim_dom_alive(src), "source alive at the end");
+    libxlmig__sim_dom_destroy(src);
+    libxlmig_ctx_free(ctx);
+    return 0;
+}

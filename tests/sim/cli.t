@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-only
+# The sim hypervisor through the CLI and xlmigd: create, list, pause,
+# unpause, verify, destroy, their errors and exit codes, and a malformed
+# saved file refused by restore with no domain left behind.
+. "$(dirname "$0")/../tap/tap.sh"
+. "$(dirname "$0")/daemon.sh"
+
+tap_cleanup() { daemon_stop; rm -f "$tmp"/*; rmdir "$tmp" 2>/dev/null; }
+tmp=$(mktemp -d)
+X() { "$XLMIG" -b sim "$@"; }
+
+plan 30
+
+XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim list
+is 1 "$rc" "list without a daemon exits 1"
+like "cannot reach the sim daemon at /nonexistent/xlmigd.sock" "$err" \
+    "and names the socket"
+
+daemon_start
+
+run X list
+is 0 "$rc" "list of an empty host exits 0"
+run X sim create a --memory 16 --dirty-rate 1000 --working-set 4
+is 0 "$rc" "sim create exits 0"
+run X sim create a --memory 16
+is 1 "$rc" "creating a duplicate name exits 1"
+like "already exists" "$err" "and says so"
+run X sim create b
+is 2 "$rc" "sim create without --memory exits 2"
+run X sim create b --memory 16 --zero-fraction 2
+is 2 "$rc" "a zero fraction above 1 exits 2"
+is running "$(state a)" "the new domain runs"
+
+run X --json list
+like '"name": "a"' "$out" "list --json names it"
+
+run X pause a
+is 0 "$rc" "pause exits 0"
+is paused "$(state a)" "list shows it paused"
+run X sim verify a
+is 0 "$rc" "a paused domain verifies"
+run X unpause a
+is 0 "$rc" "unpause exits 0"
+is running "$(state a)" "list shows it running again"
+run X sim verify a
+is 0 "$rc" "a running domain verifies"
+like "memory intact" "$out" "verify reports intact memory"
+
+run X save -c a "$tmp/a.sav"
+is 0 "$rc" "a non-live checkpoint save exits 0"
+is running "$(state a)" "the checkpointed domain runs on"
+
+# A truncated file: refused, nothing left behind, the source untouched.
+head -c 100000 "$tmp/a.sav" >"$tmp/trunc.sav"
+run X restore -n t "$tmp/trunc.sav"
+is 1 "$rc" "restore of a truncated file exits 1"
+like "truncated" "$err" "and says the stream is truncated"
+is absent "$(state t)" "no partial domain is left"
+is running "$(state a)" "the source still runs"
+
+run X restore -p -n a2 "$tmp/a.sav"
+is 0 "$rc" "restore -p of the saved file exits 0"
+is paused "$(state a2)" "the restored domain is paused"
+run X sim verify a2
+is 0 "$rc" "and verifies"
+
+run X save a "$tmp/a3.sav"
+is absent "$(state a)" "save without -c destroys the domain, as xl save"
+
+run X destroy a2
+is 0 "$rc" "destroy exits 0"
+is absent "$(state a2)" "the destroyed domain is gone"
+run X destroy nosuch
+like "not found" "$err" "destroying an unknown domain says not found"

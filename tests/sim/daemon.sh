@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: LGPL-2.1-only
+# Start a private xlmigd --backend=sim for one test: its socket is unique
+# to the test's PID, and tap_cleanup (call daemon_stop) ends it by PID.
+XLMIGD="$MIG_ROOT/xlmig/xlmigd"
+XLMIGD_SOCKET="${TMPDIR:-/tmp}/xlmigd-test-$$.sock"
+export XLMIGD_SOCKET
+_daemon_pid=""
+
+daemon_start() {   # daemon_start [ENV=VALUE...]
+    env "$@" "$XLMIGD" --backend=sim -s "$XLMIGD_SOCKET" \
+        2>"${TMPDIR:-/tmp}/xlmigd-test-$$.log" &
+    _daemon_pid=$!
+    for _ in $(seq 50); do
+        [ -S "$XLMIGD_SOCKET" ] && return 0
+        sleep 0.1
+    done
+    bail "xlmigd did not start: $(cat "${TMPDIR:-/tmp}/xlmigd-test-$$.log")"
+}
+
+daemon_stop() {
+    if [ -n "$_daemon_pid" ]; then
+        kill "$_daemon_pid" 2>/dev/null
+        wait "$_daemon_pid" 2>/dev/null
+        _daemon_pid=""
+    fi
+    rm -f "$XLMIGD_SOCKET" "${TMPDIR:-/tmp}/xlmigd-test-$$.log"
+}
+
+# state NAME: the domain's state column in `xlmig list`, or "absent".
+state() {
+    "$XLMIG" -b sim list 2>/dev/null |
+        awk -v n="$1" '$1 == n { print $5; f = 1 } END { if (!f) print "absent" }'
+}

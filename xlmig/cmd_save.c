@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * `xlmig save [-c] [--live] DOMAIN FILE|-`, like `xl save`, plus the
+ * progress output every migration command shares: a progress bar on a
+ * TTY, JSON lines with --json, and the final statistics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xlmig.h"
+
+/* Where progress and results go: stderr when the stream is on stdout. */
+FILE *cmd_report_stream(bool stream_on_stdout)
+{
+    return stream_on_stdout ? stderr : stdout;
+}
+
+void cmd_progress(void *user, const libxlmig_stats *st)
+{
+    FILE *f = user;
+    char *json = NULL;
+    double pct;
+
+    if (g.json) {
+        if (!libxlmig_stats_to_json(g.ctx, st, &json)) {
+            fprintf(f, "{\"type\":\"progress\",\"stats\":%s}\n", json);
+            fflush(f);
+            free(json);
+        }
+        return;
+    }
+    if (!isatty(fileno(stderr)))
+        return;
+    pct = st->nr_pages ? 100.0 * (st->nr_pages * 4096.0 -
+                                  (double)st->remaining_bytes) /
+                         (st->nr_pages * 4096.0) : 0;
+    if (pct < 0) pct = 0;
+    fprintf(stderr, "\r[%-30.*s] %5.1f%% round %u %s %7.1f MiB sent "
+            "%6.0f MiB/s dirty %llu p/s throttle %u%%  ",
+            (int)(pct * 30 / 100), "##############################", pct,
+            st->round, libxlmig_state_to_string(st->state),
+            st->total_bytes / 1048576.0, st->bandwidth / 1048576.0,
+            (unsigned long long)st->dirty_rate, st->throttle_pct);
+    if (st->state == LIBXLMIG_STATE_DONE ||
+        st->state == LIBXLMIG_STATE_ABORTED)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void cmd_print_stats(FILE *f, const char *what, const libxlmig_stats *st)
+{
+    char *json = NULL;
+
+    if (g.json) {
+        if (!libxlmig_stats_to_json(g.ctx, st, &json)) {
+            fprintf(f, "{\"type\":\"result\",\"op\":\"%s\",\"stats\":%s}\n",
+                    what, json);
+            free(json);
+        }
+        return;
+    }
+    fprintf(f, "%s: %s in %llu ms (setup %llu ms), downtime %.3f ms, "
+            "%u rounds\n", what, libxlmig_state_to_string(st->state),
+            (unsigned long long)st->total_time_ms,
+            (unsigned long long)st->setup_time_ms, st->downtime_us / 1000.0,
+            st->round + 1);
+    fprintf(f, "  %.1f MiB sent (%.1f MiB pre-copy, %.1f MiB in downtime), "
+            "%llu normal and %llu zero pages, %.0f MiB/s, throttle "
+            "max %u%%\n", st->total_bytes / 1048576.0,
+            st->precopy_bytes / 1048576.0, st->downtime_bytes / 1048576.0,
+            (unsigned long long)st->normal_pages,
+            (unsigned long long)st->zero_pages,
+            st->throughput / 1048576.0, st->throttle_max_pct);
+}
+
+int main_save(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "live", no_argument, NULL, 'l' },
+        { "checkpoint", no_argument, NULL, 'c' },
+        { "downtime", required_argument, NULL, 'd' },
+        { "bandwidth", required_argument, NULL, 'B' },
+        { "max-rounds", required_argument, NULL, 'r' },
+        { "on-limit", required_argument, NULL, 'L' },
+        { "no-auto-converge", no_argument, NULL, 'A' },
+        { 0, 0, 0, 0 },
+    };
+    libxlmig_params params;
+    libxlmig_stats st;
+    unsigned flags = 0;
+    unsigned long long v;
+    const char *dom, *file;
+    bool to_stdout;
+    FILE *rep;
+    int opt, fd = -1, rc, ret;
+
+    libxlmig_params_init(&params);
+    while ((opt = cmd_getopt(argc, argv, "lcd:B:r:L:A", lo, "save", 2))
+           != 0) {
+        switch (opt) {
+        case 'h': return EXIT_OK;
+        case 'l': flags |= LIBXLMIG_SAVE_LIVE; break;
+        case 'c': flags |= LIBXLMIG_SAVE_CHECKPOINT; break;
+        case 'd':
+            if (!cmd_parse_u64("save", "downtime", optarg, &v))
+                return EXIT_USAGE;
+            params.downtime_limit_ms = v;
+            break;
+        case 'B':
+            if (!cmd_parse_u64("save", "bandwidth", optarg, &v))
+                return EXIT_USAGE;
+            params.bandwidth_limit = v * 1048576ULL;
+            break;
+        case 'r':
+            if (!cmd_parse_u64("save", "round limit", optarg, &v))
+                return EXIT_USAGE;
+            params.max_rounds = (uint32_t)v;
+            break;
+        case 'L':
+            if (libxlmig_limit_action_from_string(optarg, &params.on_limit))
+                return cmd_usage_error("save", "--on-limit is abort or "
+                                       "force, not '%s'", optarg);
+            break;
+        case 'A': params.auto_converge = false; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2)
+        return cmd_usage_error("save", "need DOMAIN and FILE");
+    dom = argv[optind];
+    file = argv[optind + 1];
+    to_stdout = !strcmp(file, "-");
+    rep = cmd_report_stream(to_stdout);
+    ret = cmd_open_backend();
+    if (ret) return ret;
+    if (to_stdout) {
+        fd = STDOUT_FILENO;
+    } else {
+        fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return cmd_fail(0, "cannot create %s: %s", file,
+                            strerror(errno));
+    }
+    rc = libxlmig_domain_save(g.ctx, dom, fd, flags, &params, cmd_progress,
+                              rep, &st);
+    if (!to_stdout) close(fd);
+    if (rc) {
+        if (!to_stdout) unlink(file);
+        return cmd_fail(rc, "save of domain %s failed: %s; the domain "
+                        "keeps running", dom, libxlmig_last_error(g.ctx));
+    }
+    cmd_print_stats(rep, "save", &st);
+    return EXIT_OK;
+}
