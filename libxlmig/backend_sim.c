@@ -153,15 +153,16 @@ static int sim_call(libxlmig__gc *gc, const char *req, int fd,
         }
         rc = libxlmig__json_get_int(gc, v, "rc", &rcv);
         if (rc) goto out;
+        if (data_r) {
+            /* Also on failure: a migration reports how far it got. */
+            const char *keys[] = { "data", NULL };
+            *data_r = yajl_tree_get(v, keys, yajl_t_any);
+        }
         if (rcv) {
             const char *e = libxlmig__json_get_str(v, "error");
             LOG(ERROR, "%s", e && *e ? e : libxlmig_strerror((int)rcv));
             rc = (int)rcv;
             goto out;
-        }
-        if (data_r) {
-            const char *keys[] = { "data", NULL };
-            *data_r = yajl_tree_get(v, keys, yajl_t_any);
         }
         rc = 0;
         break;
@@ -395,3 +396,101 @@ const libxlmig__backend_ops libxlmig__backend_sim = {
     .save = sim_save,
     .restore = sim_restore,
 };
+
+/* ---- migrations between nodes, run by the local xlmigd -------------- */
+
+/* The report in data as malloc'd JSON text (caller frees), or NULL. */
+static void report_text(libxlmig__gc *gc, yajl_val data, char **report_r)
+{
+    yajl_gen g;
+
+    if (!report_r)
+        return;
+    *report_r = NULL;
+    if (!data)
+        return;
+    g = libxlmig__json_gen_alloc(gc, true);
+    if (libxlmig__yajl_gen_val(g, data) == yajl_gen_status_ok)
+        libxlmig__json_finish(gc, g, report_r);
+}
+
+int libxlmig_migrate_cluster(libxlmig_ctx *ctx, const char *domain,
+                             const char *target, const libxlmig_params *p,
+                             bool dry_run, libxlmig_progress_cb cb,
+                             void *user, char **report_r)
+{
+    GC_INIT(ctx);
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    libxlmig_params def;
+    yajl_val data = NULL;
+    char *json = NULL;
+    int rc;
+
+    if (!p) {
+        libxlmig_params_init(&def);
+        p = &def;
+    }
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_int(g, "version", 1);
+    libxlmig__yajl_gen_kv_str(g, "op", "migrate");
+    libxlmig__yajl_gen_kv_str(g, "domain", domain);
+    libxlmig__yajl_gen_kv_str(g, "target", target);
+    libxlmig__yajl_gen_kv_bool(g, "dry_run", dry_run);
+    libxlmig__yajl_gen_str(g, "params");
+    libxlmig__params_gen_json(g, p);
+    yajl_gen_map_close(g);
+    rc = libxlmig__json_finish(gc, g, &json);
+    if (rc) goto out;
+    libxlmig__ptr_add(gc, json);
+    rc = sim_call(gc, json, -1, cb, user, &data);
+    report_text(gc, data, report_r);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_migrate_cancel(libxlmig_ctx *ctx, const char *domain)
+{
+    GC_INIT(ctx);
+    int rc = sim_call(gc, simple_req(gc, "cancel", domain), -1, NULL, NULL,
+                      NULL);
+
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_migrate_recover(libxlmig_ctx *ctx, const char *domain,
+                             char **report_r)
+{
+    GC_INIT(ctx);
+    yajl_val data = NULL;
+    int rc;
+
+    rc = sim_call(gc, simple_req(gc, "recover", domain), -1, NULL, NULL,
+                  &data);
+    report_text(gc, data, report_r);
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_migration_report_stats(libxlmig_ctx *ctx, const char *report,
+                                    libxlmig_stats *st)
+{
+    GC_INIT(ctx);
+    const char *path[] = { "stats", NULL };
+    yajl_val v, sv;
+    int rc;
+
+    rc = libxlmig__json_parse(gc, report, "migration report", &v);
+    if (rc) goto out;
+    sv = yajl_tree_get(v, path, yajl_t_object);
+    if (!sv) {
+        LOG(ERROR, "the migration report has no statistics");
+        rc = LIBXLMIG_ERROR_NOTFOUND;
+        goto out;
+    }
+    rc = libxlmig__stats_parse_json(gc, sv, st);
+ out:
+    GC_FREE;
+    return rc;
+}

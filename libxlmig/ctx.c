@@ -140,6 +140,8 @@ static const struct {
     { LIBXLMIG_ERROR_EXISTS, "EXISTS", "already exists" },
     { LIBXLMIG_ERROR_UNSUPPORTED, "UNSUPPORTED", "not supported" },
     { LIBXLMIG_ERROR_BUSY, "BUSY", "busy" },
+    { LIBXLMIG_ERROR_AMBIGUOUS, "AMBIGUOUS",
+      "handoff outcome unknown; both copies paused" },
 };
 
 const char *libxlmig_strerror(int rc)

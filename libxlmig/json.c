@@ -222,3 +222,47 @@ int libxlmig__json_check_version(libxlmig__gc *gc, yajl_val obj,
     }
     return 0;
 }
+
+yajl_gen_status libxlmig__yajl_gen_val(yajl_gen g, yajl_val v)
+{
+    yajl_gen_status s;
+    size_t i;
+
+    if (!v || YAJL_IS_NULL(v))
+        return yajl_gen_null(g);
+    if (YAJL_IS_STRING(v))
+        return libxlmig__yajl_gen_str(g, YAJL_GET_STRING(v));
+    if (YAJL_IS_NUMBER(v))
+        return yajl_gen_number(g, YAJL_GET_NUMBER(v),
+                               strlen(YAJL_GET_NUMBER(v)));
+    if (YAJL_IS_TRUE(v))
+        return yajl_gen_bool(g, 1);
+    if (YAJL_IS_FALSE(v))
+        return yajl_gen_bool(g, 0);
+    if (YAJL_IS_ARRAY(v)) {
+        s = yajl_gen_array_open(g);
+        for (i = 0; s == yajl_gen_status_ok && i < v->u.array.len; i++)
+            s = libxlmig__yajl_gen_val(g, v->u.array.values[i]);
+        return s == yajl_gen_status_ok ? yajl_gen_array_close(g) : s;
+    }
+    s = yajl_gen_map_open(g);
+    for (i = 0; s == yajl_gen_status_ok && i < v->u.object.len; i++) {
+        s = libxlmig__yajl_gen_str(g, v->u.object.keys[i]);
+        if (s == yajl_gen_status_ok)
+            s = libxlmig__yajl_gen_val(g, v->u.object.values[i]);
+    }
+    return s == yajl_gen_status_ok ? yajl_gen_map_close(g) : s;
+}
+
+int libxlmig__json_gen_to_val(libxlmig__gc *gc, yajl_gen g, const char *what,
+                              yajl_val *v_r)
+{
+    const unsigned char *buf;
+    size_t len;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+        LOG(ERROR, "%s: cannot finish the JSON document", what);
+        return LIBXLMIG_ERROR_JSON;
+    }
+    return libxlmig__json_parse(gc, GCSTRDUP((const char *)buf), what, v_r);
+}

@@ -199,6 +199,11 @@ _hidden int libxlmig__json_get_bool(libxlmig__gc *gc, yajl_val obj,
                                     const char *key, bool *v_r);
 _hidden int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,
                                       const char *key, double *v_r);
+/* Generate a parsed value again (to embed one document in another). */
+_hidden yajl_gen_status libxlmig__yajl_gen_val(yajl_gen g, yajl_val v);
+/* The document built in g, parsed back (arena). */
+_hidden int libxlmig__json_gen_to_val(libxlmig__gc *gc, yajl_gen g,
+                                      const char *what, yajl_val *v_r);
 /* Checks {"version": N} with N <= max_version. */
 _hidden int libxlmig__json_check_version(libxlmig__gc *gc, yajl_val obj,
                                          const char *what,

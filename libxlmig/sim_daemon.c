@@ -18,7 +18,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <net/if.h>
+#include <arpa/inet.h>
+
+#include "garp.h"
 #include "libxlmig_mig.h"
+#include "migrate.h"
+#include "policy.h"
 
 #define DAEMON_MAX_DOMAINS 256
 #define DAEMON_MAX_REQUEST (64 * 1024)
@@ -651,6 +657,10 @@ static int read_request(libxlmig__gc *gc, conn *c, char **line_r)
     return 0;
 }
 
+static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req);
+static void op_cancel(libxlmig__gc *gc, conn *c, yajl_val req);
+static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req);
+
 static void *conn_main(void *arg)
 {
     conn *c = arg;
@@ -680,6 +690,9 @@ static void *conn_main(void *arg)
                  !strcmp(op, "destroy")) op_simple(gc, c, req, op);
         else if (!strcmp(op, "save")) op_save(gc, c, req);
         else if (!strcmp(op, "restore")) op_restore(gc, c, req);
+        else if (!strcmp(op, "migrate")) op_migrate(gc, c, req);
+        else if (!strcmp(op, "cancel")) op_cancel(gc, c, req);
+        else if (!strcmp(op, "recover")) op_recover(gc, c, req);
         else {
             LOG(ERROR, "unknown request '%s'", op);
             send_result(gc, c, LIBXLMIG_ERROR_PROTOCOL, NULL, NULL);
@@ -785,6 +798,476 @@ int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
     rc = 0;
  out:
     if (lfd >= 0) close(lfd);
+    GC_FREE;
+    return rc;
+}
+
+/* ---- the local host of migrations between nodes (migrate.h) -------- */
+
+static struct {
+    uint64_t capacity_kib;            /* memory for domains; 0: the host's */
+    bool cpu_override;
+    struct policy_cpuid cpu;          /* this node's CPU, when overridden */
+    char storage[256];                /* shared storage directory */
+    char pub_if[IF_NAMESIZE];         /* where announcements go */
+} simhost;
+
+static uint64_t used_kib_locked(void)
+{
+    uint64_t sum = 0;
+    int i;
+
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++)
+        if (doms[i])
+            sum += doms[i]->cfg.memory_mib * 1024;
+    return sum;
+}
+
+static int sh_host_info(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi)
+{
+    uint64_t used;
+    int rc;
+
+    rc = libxlmig__host_info_linux(gc, hi);
+    if (rc) return rc;
+    hi->backend = strdup("sim");
+    hi->hypervisor = strdup("xlmig-sim " LIBXLMIG_VERSION);
+    hi->scheduler = strdup("sim");
+    pthread_mutex_lock(&dom_lock);
+    used = used_kib_locked();
+    pthread_mutex_unlock(&dom_lock);
+    if (simhost.capacity_kib) {
+        hi->total_memory_kib = simhost.capacity_kib;
+        hi->free_memory_kib = simhost.capacity_kib > used
+                              ? simhost.capacity_kib - used : 0;
+    }
+    return 0;
+}
+
+static int sh_host_cpu(libxlmig__gc *gc, void *priv, struct policy_cpuid *p)
+{
+    if (simhost.cpu_override) {
+        *p = simhost.cpu;
+        return 0;
+    }
+    if (!policy_capture_native(p)) {
+        LOG(ERROR, "no cpuid instruction on this architecture");
+        return LIBXLMIG_ERROR_UNSUPPORTED;
+    }
+    return 0;
+}
+
+static int sh_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
+                   int *nr_r)
+{
+    libxlmig_dominfo *list;
+    int i, n = 0;
+
+    list = calloc(DAEMON_MAX_DOMAINS, sizeof(*list));
+    if (!list)
+        libxlmig__alloc_failed(CTX, __func__, DAEMON_MAX_DOMAINS,
+                               sizeof(*list));
+    pthread_mutex_lock(&dom_lock);
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
+        libxlmig__sim_dom *d = doms[i];
+
+        if (!d) continue;
+        list[n].name = strdup(d->cfg.name);
+        snprintf(list[n].uuid, sizeof(list[n].uuid), "%s", d->cfg.uuid);
+        list[n].domid = d->domid;
+        list[n].memory_kib = list[n].max_memory_kib =
+            d->cfg.memory_mib * 1024;
+        list[n].vcpus = 1;
+        list[n].state = d->paused ? LIBXLMIG_DOMAIN_PAUSED
+                                  : LIBXLMIG_DOMAIN_RUNNING;
+        n++;
+    }
+    pthread_mutex_unlock(&dom_lock);
+    *list_r = list;
+    *nr_r = n;
+    return 0;
+}
+
+static bool sh_exists(void *priv, const char *name)
+{
+    bool found;
+
+    pthread_mutex_lock(&dom_lock);
+    found = table_find(name) != NULL;
+    pthread_mutex_unlock(&dom_lock);
+    return found;
+}
+
+static int sh_facts(libxlmig__gc *gc, void *priv, const char *name,
+                    libxlmig__dom_facts *f)
+{
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d;
+    int rc;
+
+    pthread_mutex_lock(&dom_lock);
+    d = table_find(name);
+    if (d) cfg = d->cfg;
+    pthread_mutex_unlock(&dom_lock);
+    if (!d) {
+        LOG(ERROR, "domain '%s' not found on this host", name);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    rc = libxlmig__sim_config_to_json(gc, &cfg, &f->config_json);
+    if (rc) return rc;
+    f->memory_kib = cfg.memory_mib * 1024;
+    f->mac = strdup(cfg.mac);
+    f->ip = strdup(cfg.ip);
+    if (simhost.storage[0])
+        f->storage = strdup(simhost.storage);
+    return 0;
+}
+
+/* Sim domains run with their node's CPU policy. */
+static int sh_dom_cpu(libxlmig__gc *gc, void *priv, const char *name,
+                      struct policy_cpuid *p)
+{
+    return sh_host_cpu(gc, priv, p);
+}
+
+static int sh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
+                           int fd, const libxlmig__engine_opts *o,
+                           libxlmig_stats *st)
+{
+    libxlmig__sim_dom *d;
+    bool was_paused;
+    int rc;
+
+    rc = dom_get(gc, name, &d);
+    if (rc) return rc;
+    was_paused = d->paused;
+    rc = libxlmig__sim_save(gc, d, fd, o, st);
+    if (rc) {
+        /* The engine left it running; keep a paused one paused. */
+        if (was_paused) libxlmig__sim_dom_pause(gc, d);
+        dom_put(d);
+    }
+    return rc;      /* on success: paused and still reserved */
+}
+
+static int sh_rename(libxlmig__gc *gc, void *priv, const char *from,
+                     const char *to)
+{
+    libxlmig__sim_dom *d;
+    int rc = 0;
+
+    pthread_mutex_lock(&dom_lock);
+    d = table_find(from);
+    if (!d) {
+        LOG(ERROR, "cannot rename %s: no such domain", from);
+        rc = LIBXLMIG_ERROR_NOTFOUND;
+    } else if (table_find(to)) {
+        LOG(ERROR, "cannot rename %s to %s: the name is taken", from, to);
+        rc = LIBXLMIG_ERROR_EXISTS;
+    } else if (strlen(to) >= sizeof(d->cfg.name)) {
+        LOG(ERROR, "cannot rename %s to %s: name too long", from, to);
+        rc = LIBXLMIG_ERROR_INVAL;
+    } else {
+        snprintf(d->cfg.name, sizeof(d->cfg.name), "%s", to);
+    }
+    pthread_mutex_unlock(&dom_lock);
+    return rc;
+}
+
+/* Unpause a reserved domain and release it. */
+static int sh_unpause_release(libxlmig__gc *gc, void *priv, const char *name)
+{
+    libxlmig__sim_dom *d;
+    int rc;
+
+    pthread_mutex_lock(&dom_lock);
+    d = table_find(name);
+    pthread_mutex_unlock(&dom_lock);
+    if (!d) {
+        LOG(ERROR, "cannot resume %s: no such domain", name);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    rc = libxlmig__sim_dom_unpause(gc, d);
+    dom_put(d);
+    return rc;
+}
+
+static int sh_destroy(libxlmig__gc *gc, void *priv, const char *name)
+{
+    libxlmig__sim_dom *d;
+
+    pthread_mutex_lock(&dom_lock);
+    d = table_find(name);
+    if (d) table_remove(d);
+    pthread_mutex_unlock(&dom_lock);
+    if (!d) {
+        LOG(ERROR, "cannot destroy %s: no such domain", name);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    libxlmig__sim_dom_destroy(d);
+    return 0;
+}
+
+static int sh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
+                             const char *name, const libxlmig__engine_opts *o,
+                             libxlmig_stats *st)
+{
+    restore_sink rs = { gc, name, NULL };
+    libxlmig__mig_sink sink;
+
+    memset(&sink, 0, sizeof(sink));
+    sink.priv = &rs;
+    sink.mem_zeroed = true;
+    sink.create = sink_create;
+    sink.vcpu_state = sink_vcpu;
+    sink.destroy = sink_destroy;
+    return libxlmig__engine_restore(gc, &sink, fd, o, st);
+}
+
+static void sh_announce(libxlmig__gc *gc, void *priv, const char *name)
+{
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d;
+    struct in_addr ip;
+    const char *err = NULL;
+    uint8_t mac[6];
+
+    if (!simhost.pub_if[0])
+        return;
+    pthread_mutex_lock(&dom_lock);
+    d = table_find(name);
+    if (d) cfg = d->cfg;
+    pthread_mutex_unlock(&dom_lock);
+    if (!d || netcfg_mac_parse(cfg.mac, mac) ||
+        inet_pton(AF_INET, cfg.ip, &ip) != 1)
+        return;
+    if (netcfg_garp_send(simhost.pub_if, mac, ip, 3, 20, &err))
+        LOG(WARN, "announcing %s (%s, %s) on %s failed: %s", name, cfg.ip,
+            cfg.mac, simhost.pub_if, err);
+    else
+        LOG(INFO, "announced %s at %s (%s) on %s", name, cfg.ip, cfg.mac,
+            simhost.pub_if);
+}
+
+static const libxlmig__local_host sim_local_host = {
+    .backend = "sim",
+    .host_info = sh_host_info,
+    .host_cpu_policy = sh_host_cpu,
+    .list = sh_list,
+    .domain_exists = sh_exists,
+    .domain_facts = sh_facts,
+    .domain_cpu_policy = sh_dom_cpu,
+    .save_handoff = sh_save_handoff,
+    .rename = sh_rename,
+    .resume = sh_unpause_release,
+    .destroy = sh_destroy,
+    .restore_paused = sh_restore_paused,
+    .unpause_release = sh_unpause_release,
+    .announce = sh_announce,
+};
+
+/* ---- migrations this node sends ------------------------------------- */
+
+#define DAEMON_MAX_OUTGOING 32
+
+static libxlmig_cluster *daemon_cluster;
+static struct outgoing {
+    char domain[64];
+    libxlmig__migration *m;
+    volatile int cancel;
+} outgoing[DAEMON_MAX_OUTGOING];
+
+static struct outgoing *outgoing_add(const char *domain,
+                                     libxlmig__migration *m)
+{
+    struct outgoing *o = NULL;
+    int i;
+
+    pthread_mutex_lock(&dom_lock);
+    for (i = 0; i < DAEMON_MAX_OUTGOING; i++) {
+        if (outgoing[i].m && !strcmp(outgoing[i].domain, domain)) {
+            o = NULL;
+            break;
+        }
+        if (!outgoing[i].m && !o)
+            o = &outgoing[i];
+    }
+    if (o) {
+        snprintf(o->domain, sizeof(o->domain), "%s", domain);
+        o->m = m;
+        o->cancel = 0;
+        m->cancel = &o->cancel;
+    }
+    pthread_mutex_unlock(&dom_lock);
+    return o;
+}
+
+static void outgoing_remove(struct outgoing *o)
+{
+    pthread_mutex_lock(&dom_lock);
+    o->m = NULL;
+    pthread_mutex_unlock(&dom_lock);
+}
+
+typedef struct report_arg { yajl_val v; } report_arg;
+
+static yajl_gen_status report_gen(yajl_gen g, void *arg)
+{
+    return libxlmig__yajl_gen_val(g, ((report_arg *)arg)->v);
+}
+
+/* The result line carries the report even when the migration failed. */
+static void send_report(libxlmig__gc *gc, conn *c, int rc, yajl_gen rep)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    report_arg ra = { NULL };
+    char *json = NULL;
+
+    if (libxlmig__json_gen_to_val(gc, rep, "migration report", &ra.v)) {
+        send_result(gc, c, rc ? rc : LIBXLMIG_ERROR_JSON, NULL, NULL);
+        return;
+    }
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_int(g, "version", 1);
+    libxlmig__yajl_gen_kv_str(g, "type", "result");
+    libxlmig__yajl_gen_kv_int(g, "rc", rc);
+    libxlmig__yajl_gen_kv_str(g, "error", rc ? libxlmig_last_error(CTX) : "");
+    libxlmig__yajl_gen_str(g, "data");
+    report_gen(g, &ra);
+    yajl_gen_map_close(g);
+    if (!libxlmig__json_finish(gc, g, &json)) {
+        send_line(c, json);
+        free(json);
+    }
+}
+
+static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    const char *path_params[] = { "params", NULL };
+    libxlmig__migration m;
+    struct outgoing *og;
+    yajl_gen rep = libxlmig__json_gen_alloc(gc, false);
+    bool dry = false;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    yajl_gen_map_open(rep);
+    libxlmig__yajl_gen_kv_int(rep, "version", 1);
+    if (!daemon_cluster) {
+        LOG(ERROR, "this xlmigd runs without a cluster config (start it "
+            "with -c CONFIG) and cannot migrate");
+        rc = LIBXLMIG_ERROR_CONFIG;
+        goto out;
+    }
+    m.cl = daemon_cluster;
+    m.host = &sim_local_host;
+    m.domain = libxlmig__json_get_str(req, "domain");
+    m.target = libxlmig__json_get_str(req, "target");
+    libxlmig__json_get_bool(gc, req, "dry_run", &dry);
+    m.dry_run = dry;
+    rc = libxlmig__params_parse_json(gc, yajl_tree_get(req, path_params,
+                                                       yajl_t_object),
+                                     &m.params);
+    if (rc) goto out;
+    if (!m.domain || !m.target) {
+        LOG(ERROR, "migrate request without a domain or a target");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto out;
+    }
+    m.progress = progress_cb;
+    m.progress_user = c;
+    m.report = rep;
+    og = outgoing_add(m.domain, &m);
+    if (!og) {
+        LOG(ERROR, "%s is already being migrated (or too many migrations "
+            "run)", m.domain);
+        rc = LIBXLMIG_ERROR_BUSY;
+        goto out;
+    }
+    rc = libxlmig__migrate(gc, &m);
+    outgoing_remove(og);
+ out:
+    yajl_gen_map_close(rep);
+    send_report(gc, c, rc, rep);
+}
+
+static void op_cancel(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    const char *domain = libxlmig__json_get_str(req, "domain");
+    int i, rc = LIBXLMIG_ERROR_NOTFOUND;
+
+    pthread_mutex_lock(&dom_lock);
+    for (i = 0; domain && i < DAEMON_MAX_OUTGOING; i++) {
+        if (outgoing[i].m && !strcmp(outgoing[i].domain, domain)) {
+            outgoing[i].cancel = 1;
+            if (outgoing[i].m->fd_in_use >= 0)
+                shutdown(outgoing[i].m->fd_in_use, SHUT_RDWR);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&dom_lock);
+    if (rc)
+        LOG(ERROR, "no migration of '%s' is running here",
+            domain ? domain : "");
+    send_result(gc, c, rc, NULL, NULL);
+}
+
+static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    yajl_gen rep = libxlmig__json_gen_alloc(gc, false);
+    const char *domain = libxlmig__json_get_str(req, "domain");
+    int rc;
+
+    yajl_gen_map_open(rep);
+    libxlmig__yajl_gen_kv_int(rep, "version", 1);
+    if (!daemon_cluster || !domain) {
+        LOG(ERROR, "%s", !domain ? "recover request without a domain"
+            : "this xlmigd runs without a cluster config");
+        rc = LIBXLMIG_ERROR_CONFIG;
+    } else {
+        rc = libxlmig__migrate_recover(gc, daemon_cluster, &sim_local_host,
+                                       domain, rep);
+    }
+    yajl_gen_map_close(rep);
+    send_report(gc, c, rc, rep);
+}
+
+int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
+{
+    GC_INIT(ctx);
+    libxlmig_cluster *cl = NULL;
+    char err[256];
+    int rc;
+
+    memset(&simhost, 0, sizeof(simhost));
+    simhost.capacity_kib = o->memory_mib * 1024;
+    if (o->cpu_policy) {
+        rc = libxlmig_baseline_load(CTX, o->cpu_policy, &simhost.cpu);
+        if (rc == LIBXLMIG_ERROR_NOTFOUND) {
+            CTX->last_error[0] = '\0';
+            rc = libxlmig_cpu_policy_load(CTX, o->cpu_policy, &simhost.cpu);
+        }
+        if (rc) goto out;
+        simhost.cpu_override = true;
+    }
+    if (o->config) {
+        rc = libxlmig_cluster_open(CTX, o->config, o->node, &cl);
+        if (rc) goto out;
+        snprintf(simhost.storage, sizeof(simhost.storage), "%s",
+                 libxlmig_cluster_cfg(cl)->sim_storage_dir);
+        if (o->public_if)
+            snprintf(simhost.pub_if, sizeof(simhost.pub_if), "%s",
+                     o->public_if);
+        daemon_cluster = cl;
+        rc = libxlmig__node_service_start(gc, cl, &sim_local_host);
+        if (rc) goto out;
+    }
+    (void)err;
+    rc = libxlmig_sim_daemon_run(CTX, o->socket);
+    libxlmig__node_service_stop();
+ out:
+    daemon_cluster = NULL;
+    libxlmig_cluster_free(cl);
     GC_FREE;
     return rc;
 }

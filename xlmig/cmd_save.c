@@ -76,56 +76,67 @@ void cmd_print_stats(FILE *f, const char *what, const libxlmig_stats *st)
             st->throughput / 1048576.0, st->throttle_max_pct);
 }
 
+int cmd_param_opt(const char *cmd, int opt, const char *arg,
+                  libxlmig_params *params)
+{
+    unsigned long long v;
+
+    switch (opt) {
+    case 'd':
+        if (!cmd_parse_u64(cmd, "downtime", arg, &v))
+            return -1;
+        params->downtime_limit_ms = v;
+        return 1;
+    case 'B':
+        if (!cmd_parse_u64(cmd, "bandwidth", arg, &v))
+            return -1;
+        params->bandwidth_limit = v * 1048576ULL;
+        return 1;
+    case 'r':
+        if (!cmd_parse_u64(cmd, "round limit", arg, &v))
+            return -1;
+        params->max_rounds = (uint32_t)v;
+        return 1;
+    case 'L':
+        if (libxlmig_limit_action_from_string(arg, &params->on_limit)) {
+            cmd_usage_error(cmd, "--on-limit is abort or force, not '%s'",
+                            arg);
+            return -1;
+        }
+        return 1;
+    case 'A':
+        params->auto_converge = false;
+        return 1;
+    }
+    return 0;
+}
+
 int main_save(int argc, char **argv)
 {
     static const struct option lo[] = {
         { "live", no_argument, NULL, 'l' },
         { "checkpoint", no_argument, NULL, 'c' },
-        { "downtime", required_argument, NULL, 'd' },
-        { "bandwidth", required_argument, NULL, 'B' },
-        { "max-rounds", required_argument, NULL, 'r' },
-        { "on-limit", required_argument, NULL, 'L' },
-        { "no-auto-converge", no_argument, NULL, 'A' },
+        CMD_PARAM_LONGOPTS,
         { 0, 0, 0, 0 },
     };
     libxlmig_params params;
     libxlmig_stats st;
     unsigned flags = 0;
-    unsigned long long v;
     const char *dom, *file;
     bool to_stdout;
     FILE *rep;
     int opt, fd = -1, rc, ret;
 
     libxlmig_params_init(&params);
-    while ((opt = cmd_getopt(argc, argv, "lcd:B:r:L:A", lo, "save", 2))
-           != 0) {
+    while ((opt = cmd_getopt(argc, argv, "lc" CMD_PARAM_OPTS, lo, "save",
+                             2)) != 0) {
         switch (opt) {
         case 'h': return EXIT_OK;
         case 'l': flags |= LIBXLMIG_SAVE_LIVE; break;
         case 'c': flags |= LIBXLMIG_SAVE_CHECKPOINT; break;
-        case 'd':
-            if (!cmd_parse_u64("save", "downtime", optarg, &v))
+        default:
+            if (cmd_param_opt("save", opt, optarg, &params) <= 0)
                 return EXIT_USAGE;
-            params.downtime_limit_ms = v;
-            break;
-        case 'B':
-            if (!cmd_parse_u64("save", "bandwidth", optarg, &v))
-                return EXIT_USAGE;
-            params.bandwidth_limit = v * 1048576ULL;
-            break;
-        case 'r':
-            if (!cmd_parse_u64("save", "round limit", optarg, &v))
-                return EXIT_USAGE;
-            params.max_rounds = (uint32_t)v;
-            break;
-        case 'L':
-            if (libxlmig_limit_action_from_string(optarg, &params.on_limit))
-                return cmd_usage_error("save", "--on-limit is abort or "
-                                       "force, not '%s'", optarg);
-            break;
-        case 'A': params.auto_converge = false; break;
-        default: return EXIT_USAGE;
         }
     }
     if (argc - optind != 2)

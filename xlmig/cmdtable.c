@@ -8,6 +8,22 @@
 #include "xlmig.h"
 
 const struct cmd_spec cmd_table[] = {
+    { "migrate-cluster", main_migrate_cluster,
+      "Live-migrate a domain to another node of the cluster",
+      "[-n] [-d MS] [-B MIBPS] [-r N] [-L abort|force] [-A] DOMAIN TARGET",
+      "  -n, --dry-run         run the pre-flight checks only\n"
+      CMD_PARAM_HELP
+      "Exit status: 0 migrated, 1 failed (the domain runs here), 2 bad "
+      "usage,\n3 handoff ambiguous (both copies paused: xlmig recover).\n" },
+    { "cancel", main_cancel,
+      "Cancel the running migration of a domain (it stays here)",
+      "DOMAIN",
+      "" },
+    { "recover", main_recover,
+      "Settle a handoff left ambiguous: ask the target, then destroy or "
+      "resume the paused copy here",
+      "DOMAIN",
+      "" },
     { "help", main_help,
       "Show the commands, or the usage of one",
       "[COMMAND]",
@@ -80,11 +96,7 @@ const struct cmd_spec cmd_table[] = {
       "DOMAIN FILE|-",
       "  -l, --live            pre-copy while the domain runs\n"
       "  -c, --checkpoint      leave the domain running afterwards\n"
-      "  -d, --downtime MS     downtime limit (default 100)\n"
-      "  -B, --bandwidth MIBPS bandwidth limit in MiB/s (none)\n"
-      "  -r, --max-rounds N    pre-copy round limit (default 30)\n"
-      "  -L, --on-limit ACT    at the limit: force (default) or abort\n"
-      "  -A, --no-auto-converge  never throttle the guest\n" },
+      CMD_PARAM_HELP },
     { "restore", main_restore,
       "Restore a domain from a saved state file or stdin",
       "[-p] [-n NAME] FILE|-",

@@ -97,6 +97,30 @@ int main_restore(int argc, char **argv);
 int main_destroy(int argc, char **argv);
 int main_pause(int argc, char **argv);
 int main_unpause(int argc, char **argv);
+int main_migrate_cluster(int argc, char **argv);
+int main_cancel(int argc, char **argv);
+int main_recover(int argc, char **argv);
+
+/*
+ * The migration parameters every migrating command takes (cmd_save.c):
+ * -d MS, -B MIBPS, -r N, -L abort|force, -A.  cmd_param_opt returns 1 if
+ * opt was one of them, 0 if not, -1 after reporting a bad value.
+ */
+#define CMD_PARAM_OPTS "d:B:r:L:A"
+#define CMD_PARAM_LONGOPTS \
+    { "downtime", required_argument, NULL, 'd' }, \
+    { "bandwidth", required_argument, NULL, 'B' }, \
+    { "max-rounds", required_argument, NULL, 'r' }, \
+    { "on-limit", required_argument, NULL, 'L' }, \
+    { "no-auto-converge", no_argument, NULL, 'A' }
+#define CMD_PARAM_HELP \
+    "  -d, --downtime MS     downtime limit (default 100)\n" \
+    "  -B, --bandwidth MIBPS bandwidth limit in MiB/s (none)\n" \
+    "  -r, --max-rounds N    pre-copy round limit (default 30)\n" \
+    "  -L, --on-limit ACT    at the limit: force (default) or abort\n" \
+    "  -A, --no-auto-converge  never throttle the guest\n"
+int cmd_param_opt(const char *cmd, int opt, const char *arg,
+                  libxlmig_params *params);
 
 /* Migration progress (cmd_save.c): user is the FILE to report to. */
 void cmd_progress(void *user, const libxlmig_stats *st);

@@ -4,6 +4,8 @@
  * of this node and runs the migration engine for them; it stays in the
  * foreground (run it under systemd or with &) and listens on a unix
  * socket (default /run/xlmig/xlmigd.sock; -s PATH or $XLMIGD_SOCKET).
+ * With a cluster config (-c) it also serves the other nodes on this
+ * node's migration networks: queries, and migrations in and out.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +16,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xlmigd [-v] [-F] [-s SOCKET] --backend=sim\n");
+    fprintf(f, "usage: xlmigd [-v] [-F] [-s SOCKET] [-c CONFIG [-n NODE]] "
+            "[-m MIB] [-C CPU] [-P IF] --backend=sim\n"
+            "  -c, --config FILE     cluster config: serve the other nodes\n"
+            "  -n, --node NODE       this node (default: by its addresses)\n"
+            "  -m, --memory MIB      sim: memory for domains (default: "
+            "the host's)\n"
+            "  -C, --cpu-policy CPU  sim: act as a node with this CPU "
+            "(baseline name\n"
+            "                        or policy file)\n"
+            "  -P, --public-if IF    announce arriving domains on IF\n");
 }
 
 int main(int argc, char **argv)
@@ -22,20 +33,41 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         { "backend", required_argument, NULL, 'b' },
         { "socket", required_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },
+        { "node", required_argument, NULL, 'n' },
+        { "memory", required_argument, NULL, 'm' },
+        { "cpu-policy", required_argument, NULL, 'C' },
+        { "public-if", required_argument, NULL, 'P' },
         { "foreground", no_argument, NULL, 'F' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
-    const char *backend = NULL, *sock = NULL;
+    const char *backend = NULL;
+    libxlmig_daemon_opts o;
+    char *end;
     xentoollog_logger *lg;
     libxlmig_ctx *ctx = NULL;
     int opt, verbose = 0, rc;
 
-    while ((opt = getopt_long(argc, argv, "b:s:Fvh", lo, NULL)) != -1) {
+    memset(&o, 0, sizeof(o));
+    while ((opt = getopt_long(argc, argv, "b:s:c:n:m:C:P:Fvh", lo,
+                              NULL)) != -1) {
         switch (opt) {
         case 'b': backend = optarg; break;
-        case 's': sock = optarg; break;
+        case 's': o.socket = optarg; break;
+        case 'c': o.config = optarg; break;
+        case 'n': o.node = optarg; break;
+        case 'C': o.cpu_policy = optarg; break;
+        case 'P': o.public_if = optarg; break;
+        case 'm':
+            o.memory_mib = strtoull(optarg, &end, 10);
+            if (!*optarg || *end) {
+                fprintf(stderr, "xlmigd: invalid memory '%s'\n", optarg);
+                usage(stderr);
+                return 2;
+            }
+            break;
         case 'F': break;               /* always in the foreground */
         case 'v': verbose++; break;
         case 'h': usage(stdout); return 0;
@@ -58,7 +90,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "xlmigd: cannot allocate a context\n");
         return 1;
     }
-    rc = libxlmig_sim_daemon_run(ctx, sock);
+    rc = libxlmig_daemon_run(ctx, &o);
     if (rc)
         fprintf(stderr, "xlmigd: %s\n", libxlmig_last_error(ctx));
     libxlmig_ctx_free(ctx);

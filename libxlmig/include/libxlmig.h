@@ -45,7 +45,9 @@ enum libxlmig_error {
     LIBXLMIG_ERROR_EXISTS = -1015,    /* object already exists */
     LIBXLMIG_ERROR_UNSUPPORTED = -1016, /* not supported here */
     LIBXLMIG_ERROR_BUSY = -1017,      /* resource busy or locked */
-    LIBXLMIG_ERROR__LAST = -1018,
+    LIBXLMIG_ERROR_AMBIGUOUS = -1018, /* handoff outcome unknown: both
+                                         copies paused; xlmig recover */
+    LIBXLMIG_ERROR__LAST = -1019,
 };
 
 /* Static string describing rc (ours or libxl's); never NULL. */
@@ -562,6 +564,54 @@ LIBXLMIG_API int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
                                      uint64_t *bad_r, uint64_t *first_bad_r);
 /* The unix socket of xlmigd: $XLMIGD_SOCKET or the default. */
 #define LIBXLMIG_SIM_SOCKET_DEFAULT "/run/xlmig/xlmigd.sock"
+
+/*
+ * Live-migrate domain to the cluster node target through this node's
+ * xlmigd (migrate.c): pre-flight, stream over the private migration
+ * networks, handoff.  dry_run: pre-flight only.  Progress goes to cb.
+ * *report_r (may be NULL; caller frees) is the JSON report, also on
+ * failure.  Returns 0 when the domain runs on target; on failure it runs
+ * here, except LIBXLMIG_ERROR_AMBIGUOUS (see libxlmig_migrate_recover).
+ */
+LIBXLMIG_API int libxlmig_migrate_cluster(libxlmig_ctx *ctx,
+                                          const char *domain,
+                                          const char *target,
+                                          const libxlmig_params *p,
+                                          bool dry_run,
+                                          libxlmig_progress_cb cb,
+                                          void *user, char **report_r);
+/* The engine statistics of a migration report. */
+LIBXLMIG_API int libxlmig_migration_report_stats(libxlmig_ctx *ctx,
+                                                 const char *report,
+                                                 libxlmig_stats *st);
+/* Cancel the running migration of domain; it keeps running here. */
+LIBXLMIG_API int libxlmig_migrate_cancel(libxlmig_ctx *ctx,
+                                         const char *domain);
+/*
+ * Settle a handoff left ambiguous (both copies paused): ask the target
+ * again and destroy or resume the copy here.  Caller frees *report_r.
+ */
+LIBXLMIG_API int libxlmig_migrate_recover(libxlmig_ctx *ctx,
+                                          const char *domain,
+                                          char **report_r);
+
+/* How xlmigd runs (libxlmig_daemon_run). */
+typedef struct libxlmig_daemon_opts {
+    const char *socket;        /* control socket; NULL: the default */
+    const char *config;        /* cluster config; NULL: no node service */
+    const char *node;          /* this node's name; NULL: by address */
+    uint64_t memory_mib;       /* sim: memory for domains; 0: the host's */
+    const char *cpu_policy;    /* sim: baseline name or policy file this
+                                  node's CPU pretends to be; NULL: real */
+    const char *public_if;     /* interface for announcements, or NULL */
+} libxlmig_daemon_opts;
+
+/*
+ * Run the node daemon until SIGTERM/SIGINT: the control socket and, with
+ * a cluster config, the node service on the migration networks.
+ */
+LIBXLMIG_API int libxlmig_daemon_run(libxlmig_ctx *ctx,
+                                     const libxlmig_daemon_opts *o);
 LIBXLMIG_API const char *libxlmig_sim_socket_path(void);
 /* Run the node daemon on socket_path until SIGTERM/SIGINT. */
 LIBXLMIG_API int libxlmig_sim_daemon_run(libxlmig_ctx *ctx,

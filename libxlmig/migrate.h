@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Live migration between nodes (migrate.c: the source's job; node.c: the
+ * node service that answers peers and receives migrations).  Both run in
+ * the node daemon and reach the local hypervisor through
+ * libxlmig__local_host, which each backend implements in-process (sim:
+ * the daemon's domain table; xen: libxl).
+ */
+#ifndef LIBXLMIG_MIGRATE_H
+#define LIBXLMIG_MIGRATE_H
+
+#include "libxlmig_mig.h"
+#include "peer.h"
+
+struct policy_cpuid;
+
+/* What the source knows of the domain it sends. */
+typedef struct libxlmig__dom_facts {
+    uint64_t memory_kib;         /* KiB the target must provide */
+    char *config_json;           /* the domain config record (malloc'd) */
+    char *storage;               /* shared storage path it needs, or NULL */
+    char *mac, *ip;              /* for the announcement (malloc'd) */
+} libxlmig__dom_facts;
+
+_hidden void libxlmig__dom_facts_init(libxlmig__dom_facts *f);
+_hidden void libxlmig__dom_facts_dispose(libxlmig__dom_facts *f);
+
+/*
+ * The local hypervisor as the migration job needs it.  Each call is
+ * synchronous; names are domain names.  A domain being migrated is
+ * reserved: no other request may use it until resume or destroy.
+ */
+typedef struct libxlmig__local_host {
+    void *priv;
+    const char *backend;                 /* "sim", "xen" */
+    int (*host_info)(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi);
+    int (*host_cpu_policy)(libxlmig__gc *gc, void *priv,
+                           struct policy_cpuid *p);
+    /* All domains here, as libxlmig_domain_list gives them. */
+    int (*list)(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
+                int *nr_r);
+    /* Does a domain of that name exist here (any state)? */
+    bool (*domain_exists)(void *priv, const char *name);
+    int (*domain_facts)(libxlmig__gc *gc, void *priv, const char *name,
+                        libxlmig__dom_facts *f);
+    /* The domain's CPU policy as it runs here. */
+    int (*domain_cpu_policy)(libxlmig__gc *gc, void *priv, const char *name,
+                             struct policy_cpuid *p);
+    /*
+     * Live-save to fd and leave the domain paused and reserved on
+     * success; on failure it runs again, unreserved.  *cancel set makes
+     * the save stop at the next batch.
+     */
+    int (*save_handoff)(libxlmig__gc *gc, void *priv, const char *name,
+                        int fd, const libxlmig__engine_opts *o,
+                        libxlmig_stats *st);
+    /* Rename a reserved or running domain. */
+    int (*rename)(libxlmig__gc *gc, void *priv, const char *from,
+                  const char *to);
+    /* Unpause a reserved domain and release it (failed handoff). */
+    int (*resume)(libxlmig__gc *gc, void *priv, const char *name);
+    /* Destroy a domain (reserved or not). */
+    int (*destroy)(libxlmig__gc *gc, void *priv, const char *name);
+    /*
+     * Restore a domain called name from fd, paused and reserved.  On
+     * failure nothing is left behind.
+     */
+    int (*restore_paused)(libxlmig__gc *gc, void *priv, int fd,
+                          const char *name, const libxlmig__engine_opts *o,
+                          libxlmig_stats *st);
+    /* Unpause a reserved domain and release it (committed handoff). */
+    int (*unpause_release)(libxlmig__gc *gc, void *priv, const char *name);
+    /* Announce the domain's new location (gratuitous ARP). */
+    void (*announce)(libxlmig__gc *gc, void *priv, const char *name);
+} libxlmig__local_host;
+
+/* A migration the source runs; the caller sets the caller-set part. */
+typedef struct libxlmig__migration {
+    /* caller-set */
+    libxlmig_cluster *cl;
+    const libxlmig__local_host *host;
+    const char *domain;
+    const char *target;
+    libxlmig_params params;
+    bool dry_run;                 /* pre-flight only */
+    libxlmig_progress_cb progress;
+    void *progress_user;
+    volatile int *cancel;         /* set non-zero to cancel */
+    /* shared: the report, built as the job runs */
+    yajl_gen report;              /* JSON object being written */
+    libxlmig_stats stats;
+    char id[33];                  /* migration id, hex */
+    char outcome[64];             /* "migrated", "refused", "resumed", ... */
+    int fd_in_use;                /* the stream socket, for cancel; -1 */
+} libxlmig__migration;
+
+/*
+ * Run the migration: pre-flight (every check, reported), stream with
+ * fail-over to the next network, and the handoff.  The report (JSON
+ * object members) is written into m->report as it goes.  Returns 0 when
+ * the domain runs on the target, or the error (logged) with the domain
+ * running on the source, or LIBXLMIG_ERROR_TIMEOUT... see handoff.h for
+ * the ambiguous case (outcome "ambiguous").
+ */
+_hidden int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m);
+
+/*
+ * Resolve a domain left paused after an ambiguous handoff: ask its
+ * target what it decided, then destroy or resume the local copy.
+ */
+_hidden int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                      const libxlmig__local_host *host,
+                                      const char *domain, yajl_gen report);
+
+/* The node service: listen on the migration networks and serve peers. */
+_hidden int libxlmig__node_service_start(libxlmig__gc *gc,
+                                         libxlmig_cluster *cl,
+                                         const libxlmig__local_host *host);
+_hidden void libxlmig__node_service_stop(void);
+
+/* Suffixes of the two copies during a handoff, as xl names them. */
+#define LIBXLMIG_SUFFIX_INCOMING    "--incoming"
+#define LIBXLMIG_SUFFIX_MIGRATEDAWAY "--migratedaway"
+
+/* How long each handoff step may wait, ms ($XLMIG_HANDOFF_TIMEOUT_MS). */
+_hidden int libxlmig__handoff_timeout_ms(void);
+
+/* Socket options for node connections: keepalive and user timeout. */
+_hidden void libxlmig__tune_socket(int fd);
+
+#endif /* LIBXLMIG_MIGRATE_H */

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * `xlmig migrate-cluster DOMAIN TARGET` (also `xl-migrate-cluster`): live
+ * migration to another node of the cluster through this node's xlmigd,
+ * with every pre-flight verdict, progress, the final statistics and the
+ * outcome; Ctrl-C cancels.  `xlmig cancel DOMAIN` cancels from elsewhere;
+ * `xlmig recover DOMAIN` settles a handoff left ambiguous.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "xlmig.h"
+
+/* Exit status when both copies are paused and recover must settle it. */
+#define EXIT_AMBIGUOUS 3
+
+static const char *migrate_domain;
+
+/* Ctrl-C and SIGTERM ask xlmigd to cancel; the migration then ends. */
+static void *cancel_thread(void *arg)
+{
+    sigset_t *set = arg;
+    libxlmig_ctx *ctx = NULL;
+    int sig;
+
+    for (;;) {
+        if (sigwait(set, &sig))
+            continue;
+        fprintf(stderr, "\n%s: cancelling the migration of %s\n",
+                g.progname, migrate_domain);
+        if (libxlmig_ctx_alloc(&ctx, NULL) == 0) {
+            libxlmig_migrate_cancel(ctx, migrate_domain);
+            libxlmig_ctx_free(ctx);
+            ctx = NULL;
+        }
+    }
+    return NULL;
+}
+
+static yajl_val jget(yajl_val v, const char *key, yajl_type t)
+{
+    const char *path[] = { key, NULL };
+
+    return yajl_tree_get(v, path, t);
+}
+
+static const char *jstr(yajl_val v, const char *key)
+{
+    yajl_val s = jget(v, key, yajl_t_string);
+
+    return s ? YAJL_GET_STRING(s) : NULL;
+}
+
+/* The human-readable report: checks, attempts, handoff, outcome. */
+static void print_report(FILE *f, const char *text)
+{
+    yajl_val v, a, e;
+    char err[256];
+    size_t i;
+
+    v = yajl_tree_parse(text, err, sizeof(err));
+    if (!v)
+        return;
+    a = jget(v, "preflight", yajl_t_array);
+    if (a)
+        fprintf(f, "pre-flight, %s -> %s:\n", jstr(v, "source"),
+                jstr(v, "target"));
+    for (i = 0; a && i < a->u.array.len; i++) {
+        e = a->u.array.values[i];
+        fprintf(f, "  %-4s %-11s %s\n",
+                YAJL_IS_TRUE(jget(e, "ok", yajl_t_any)) ? "ok" : "FAIL",
+                jstr(e, "check"), jstr(e, "detail"));
+    }
+    a = jget(v, "attempts", yajl_t_array);
+    for (i = 0; a && i < a->u.array.len; i++) {
+        e = a->u.array.values[i];
+        fprintf(f, "stream over %s (%s -> %s): %s%s%s\n",
+                jstr(e, "network"), jstr(e, "local"), jstr(e, "peer"),
+                jstr(e, "result"), jstr(e, "error") ? ": " : "",
+                jstr(e, "error") ? jstr(e, "error") : "");
+    }
+    if (jstr(v, "resolved_via"))
+        fprintf(f, "handoff settled by asking %s over %s\n",
+                jstr(v, "target"), jstr(v, "resolved_via"));
+    if (jstr(v, "outcome"))
+        fprintf(f, "outcome: %s\n", jstr(v, "outcome"));
+    yajl_tree_free(v);
+}
+
+int main_migrate_cluster(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "dry-run", no_argument, NULL, 'n' },
+        CMD_PARAM_LONGOPTS,
+        { 0, 0, 0, 0 },
+    };
+    static sigset_t set;
+    libxlmig_params params;
+    libxlmig_stats st;
+    const char *target;
+    char *report = NULL;
+    bool dry = g.dry_run;
+    pthread_t t;
+    int opt, rc, ret;
+
+    libxlmig_params_init(&params);
+    while ((opt = cmd_getopt(argc, argv, "n" CMD_PARAM_OPTS, lo,
+                             "migrate-cluster", 2)) != 0) {
+        if (opt == 'h') return EXIT_OK;
+        if (opt == 'n') {
+            dry = true;
+            continue;
+        }
+        ret = cmd_param_opt("migrate-cluster", opt, optarg, &params);
+        if (ret <= 0) return EXIT_USAGE;
+    }
+    if (argc - optind != 2)
+        return cmd_usage_error("migrate-cluster", "need DOMAIN and TARGET");
+    migrate_domain = argv[optind];
+    target = argv[optind + 1];
+
+    /* The migration runs in xlmigd; this process shows it. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_create(&t, NULL, cancel_thread, &set);
+    pthread_detach(t);
+
+    rc = libxlmig_migrate_cluster(g.ctx, migrate_domain, target, &params,
+                                  dry, cmd_progress, stdout, &report);
+    if (g.json) {
+        if (report)
+            printf("{\"type\":\"report\",\"report\":%s}\n", report);
+    } else if (report) {
+        print_report(stdout, report);
+        if (!dry && !libxlmig_migration_report_stats(g.ctx, report, &st) &&
+            st.total_bytes)
+            cmd_print_stats(stdout, "migrate-cluster", &st);
+    }
+    free(report);
+    if (rc == LIBXLMIG_ERROR_AMBIGUOUS) {
+        cmd_fail(rc, "%s: both copies of %s are paused; run `xlmig "
+                 "recover %s` when a migration network to %s works",
+                 libxlmig_last_error(g.ctx), migrate_domain,
+                 migrate_domain, target);
+        return EXIT_AMBIGUOUS;
+    }
+    if (rc)
+        return cmd_fail(rc, "migration of %s to %s failed: %s; %s runs on "
+                        "this node", migrate_domain, target,
+                        libxlmig_last_error(g.ctx), migrate_domain);
+    if (!g.json)
+        printf("%s %s\n", migrate_domain,
+               dry ? "passed the pre-flight checks" : "now runs on the "
+               "target");
+    return EXIT_OK;
+}
+
+int main_cancel(int argc, char **argv)
+{
+    int opt, rc;
+
+    while ((opt = cmd_getopt(argc, argv, "", NULL, "cancel", 1)) != 0)
+        return opt == 'h' ? EXIT_OK : EXIT_USAGE;
+    if (argc - optind != 1)
+        return cmd_usage_error("cancel", "need DOMAIN");
+    rc = libxlmig_migrate_cancel(g.ctx, argv[optind]);
+    if (rc)
+        return cmd_fail(rc, NULL);
+    if (!g.json)
+        printf("cancel sent: %s stays on this node\n", argv[optind]);
+    return EXIT_OK;
+}
+
+int main_recover(int argc, char **argv)
+{
+    char *report = NULL;
+    int opt, rc;
+
+    while ((opt = cmd_getopt(argc, argv, "", NULL, "recover", 1)) != 0)
+        return opt == 'h' ? EXIT_OK : EXIT_USAGE;
+    if (argc - optind != 1)
+        return cmd_usage_error("recover", "need DOMAIN");
+    rc = libxlmig_migrate_recover(g.ctx, argv[optind], &report);
+    if (report) {
+        if (g.json)
+            printf("{\"type\":\"report\",\"report\":%s}\n", report);
+        else
+            print_report(stdout, report);
+    }
+    free(report);
+    if (rc)
+        return rc == LIBXLMIG_ERROR_AMBIGUOUS
+               ? (cmd_fail(rc, NULL), EXIT_AMBIGUOUS) : cmd_fail(rc, NULL);
+    return EXIT_OK;
+}
