@@ -409,7 +409,7 @@ static void report_text(libxlmig__gc *gc, yajl_val data, char **report_r)
     *report_r = NULL;
     if (!data)
         return;
-    g = libxlmig__json_gen_alloc(gc, true);
+    g = libxlmig__json_gen_alloc(gc, false);
     if (libxlmig__yajl_gen_val(g, data) == yajl_gen_status_ok)
         libxlmig__json_finish(gc, g, report_r);
 }

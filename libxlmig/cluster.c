@@ -6,6 +6,7 @@
  * first allowed network that answers, bound to it, then authenticating
  * with the cluster key.
  */
+#include <pthread.h>
 #include <unistd.h>
 
 #include "netcfg.h"
@@ -18,6 +19,7 @@ struct libxlmig_cluster {
     netcfg_status *st;         /* [cfg.num_networks] */
     libxlmig__key key;
     bool key_loaded;
+    pthread_mutex_t lock;      /* snap, st and the key, between threads */
 };
 
 static int cluster_find_self(const libxlmig_cluster *cl)
@@ -51,6 +53,7 @@ int libxlmig_cluster_refresh(libxlmig_ctx *ctx, libxlmig_cluster *cl)
         rc = LIBXLMIG_ERROR_IO;
         goto out;
     }
+    pthread_mutex_lock(&cl->lock);
     netcfg_snapshot_free(cl->snap);
     cl->snap = snap;
     if (cl->self < 0)
@@ -65,6 +68,7 @@ int libxlmig_cluster_refresh(libxlmig_ctx *ctx, libxlmig_cluster *cl)
         netcfg_classify(cl->snap, s, c->allow_public, c->file);
     }
  done:
+    pthread_mutex_unlock(&cl->lock);
     rc = 0;
  out:
     GC_FREE;
@@ -83,6 +87,7 @@ int libxlmig_cluster_open(libxlmig_ctx *ctx, const char *path,
         libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*cl));
     libxlmig_cluster_config_init(&cl->cfg);
     libxlmig__key_init(&cl->key);
+    pthread_mutex_init(&cl->lock, NULL);
     cl->self = -1;
     rc = libxlmig_cluster_config_load(CTX, path, &cl->cfg);
     if (rc) goto out;
@@ -130,6 +135,7 @@ void libxlmig_cluster_free(libxlmig_cluster *cl)
     netcfg_snapshot_free(cl->snap);
     free(cl->st);
     libxlmig__key_dispose(&cl->key);
+    pthread_mutex_destroy(&cl->lock);
     free(cl);
 }
 
@@ -159,11 +165,14 @@ int libxlmig__cluster_key(libxlmig__gc *gc, libxlmig_cluster *cl,
 {
     int rc;
 
+    pthread_mutex_lock(&cl->lock);
+    rc = 0;
     if (!cl->key_loaded) {
         rc = libxlmig__key_load(gc, cl->cfg.key_file, &cl->key);
-        if (rc) return rc;
-        cl->key_loaded = true;
+        cl->key_loaded = rc == 0;
     }
+    pthread_mutex_unlock(&cl->lock);
+    if (rc) return rc;
     *key_r = &cl->key;
     return 0;
 }
@@ -242,17 +251,28 @@ int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
     GCNEW_ARRAY(st, c->num_networks + 1);
     GCNEW_ARRAY(peer_addrs, c->num_networks + 1);
     GCNEW_ARRAY(cand, c->num_networks + 1);
+    pthread_mutex_lock(&cl->lock);
     for (i = 0; i < c->num_networks; i++) {
         st[i] = cl->st[i];
         if (i < first_net)
             st[i].allowed = false;
         netcfg_addr_parse(c->nodes[pi].mig_addrs[i], &peer_addrs[i], NULL);
     }
+    pthread_mutex_unlock(&cl->lock);
     n = netcfg_candidates(st, c->num_networks, peer_addrs, cand,
                           c->num_networks);
     if (n == 0) {
-        LOG(ERROR, "no allowed migration network of node %s can reach %s "
-            "(see xlmig net show)", libxlmig__cluster_self_name(cl), node);
+        char why[1024] = "";
+        size_t len = 0;
+
+        for (i = first_net; i < c->num_networks && len < sizeof(why); i++)
+            len += (size_t)snprintf(why + len, sizeof(why) - len, "; %s: %s",
+                                    st[i].name,
+                                    !st[i].allowed ? st[i].reason
+                                    : !st[i].present ? "no local address"
+                                    : "link down");
+        LOG(ERROR, "no allowed migration network of node %s can reach %s"
+            "%s", libxlmig__cluster_self_name(cl), node, why);
         rc = LIBXLMIG_ERROR_REFUSED;
         goto out;
     }

@@ -233,9 +233,8 @@ typedef struct preflight {
  * LIBXLMIG_ERROR_REFUSED (first failure logged) otherwise.
  */
 static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
-                            libxlmig__peer *p, preflight *pf)
+                            libxlmig__peer *p, preflight *pf, yajl_gen g)
 {
-    yajl_gen g = m->report;
     const char *path_cpu[] = { "cpu_policy", NULL };
     const char *path_doms[] = { "domains", NULL };
     const char *first_fail = NULL, *incoming;
@@ -344,6 +343,24 @@ static void new_id(char id[33])
         snprintf(id + 2 * i, 3, "%02x", r[i]);
 }
 
+/*
+ * Test only: $XLMIG_TEST_LOSE_GO="DOMAIN[:MS]" cuts the connection just
+ * before go for migrations of DOMAIN, and waits MS before resolving.
+ * Returns MS (0 if not given), or -1 when not asked for.
+ */
+static int test_lose_go(const char *domain)
+{
+    const char *s = getenv("XLMIG_TEST_LOSE_GO");
+    size_t n;
+
+    if (!s || !*s)
+        return -1;
+    n = strcspn(s, ":");
+    if (strlen(domain) != n || strncmp(s, domain, n))
+        return -1;
+    return s[n] == ':' ? atoi(s + n + 1) : 0;
+}
+
 static bool cancelled(const libxlmig__migration *m)
 {
     return m->cancel && *m->cancel;
@@ -376,7 +393,9 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
     }
     if (rc) goto out;
     libxlmig__tune_socket(p->t->fd);
-    rc = preflight_checks(gc, m, p, pf);
+    /* Checks again after a fail-over are not reported a second time. */
+    rc = preflight_checks(gc, m, p, pf, report_checks
+                          ? g : libxlmig__json_gen_alloc(gc, false));
  out:
     if (report_checks)
         yajl_gen_array_close(g);
@@ -398,6 +417,8 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
     int rc;
 
     *retry_r = false;
+    /* Each attempt is a migration of its own for the target. */
+    new_id(m->id);
     cg = libxlmig__json_gen_alloc(gc, false);
     if (policy_gen_json(cg, &pf->dom_cpu) != yajl_gen_status_ok ||
         libxlmig__json_finish(gc, cg, &cpu_json)) {
@@ -460,14 +481,12 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
     const char *event, *why, *away;
     bool retry, running;
     char *via = NULL;
-    int net, rc, r2, attempts = 0;
+    int net, rc, r2, attempts = 0, hold_ms = -1;
 
     libxlmig__peer_init(&p);
     libxlmig__dom_facts_init(&pf.facts);
     m->fd_in_use = -1;
-    new_id(m->id);
     snprintf(m->outcome, sizeof(m->outcome), "refused");
-    rep_str(m, "id", m->id);
     rep_str(m, "domain", m->domain);
     rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
     rep_str(m, "target", m->target);
@@ -478,6 +497,9 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         rc = LIBXLMIG_ERROR_INVAL;
         goto out;
     }
+    /* Links and routes may have changed since the daemon started. */
+    rc = libxlmig_cluster_refresh(CTX, m->cl);
+    if (rc) goto out;
     rc = m->host->domain_facts(gc, m->host->priv, m->domain, &pf.facts);
     if (rc) goto out;
     rc = m->host->domain_cpu_policy(gc, m->host->priv, m->domain,
@@ -499,6 +521,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         net = libxlmig__peer_network_index(m->cl, &p);
         rc = stream_once(gc, m, &p, &pf, &retry);
         yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "id", m->id);
         libxlmig__yajl_gen_kv_str(g, "network", p.network);
         libxlmig__yajl_gen_kv_str(g, "local", p.local_addr);
         libxlmig__yajl_gen_kv_str(g, "peer", p.peer_addr);
@@ -566,8 +589,9 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         goto resume;
     }
     act = libxlmig__hsrc_step(&hs, HSRC_EV_READY);
-    if (getenv("XLMIG_TEST_LOSE_GO"))
-        shutdown(p.t->fd, SHUT_RDWR);   /* test only: go never arrives */
+    hold_ms = test_lose_go(m->domain);
+    if (hold_ms >= 0)
+        shutdown(p.t->fd, SHUT_RDWR);
     rc = send_event(gc, &p, "go", m->id);
     if (!rc)
         rc = await_event(gc, &p, &event, &why);
@@ -582,6 +606,8 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         act = libxlmig__hsrc_step(&hs, HSRC_EV_FAILURE);   /* RESOLVE */
         LOG(WARN, "lost %s after go (%s); asking it over every migration "
             "network", m->target, libxlmig_last_error(CTX));
+        if (hold_ms > 0)
+            usleep((useconds_t)hold_ms * 1000);
         libxlmig__peer_dispose(&p);
         libxlmig_cluster_refresh(CTX, m->cl);
         r2 = resolve(gc, m->cl, m->target, m->id, &running, &via);
