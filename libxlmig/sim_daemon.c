@@ -454,6 +454,9 @@ static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
     rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
     if (rc) goto out;
     was_paused = d->paused;
+    /* A paused guest dirties nothing: one stop-and-copy pass, and no
+     * throttle that would let it run. */
+    if (was_paused) o.live = false;
     rc = libxlmig__sim_save(gc, d, c->fd, &o, &st);
     if (rc) {
         if (was_paused) libxlmig__sim_dom_pause(gc, d);
