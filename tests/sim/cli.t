@@ -10,7 +10,7 @@ tap_cleanup() { daemon_stop; rm -f "$tmp"/*; rmdir "$tmp" 2>/dev/null; }
 tmp=$(mktemp -d)
 X() { "$XLMIG" -b sim "$@"; }
 
-plan 30
+plan 35
 
 XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim list
 is 1 "$rc" "list without a daemon exits 1"
@@ -46,6 +46,16 @@ is running "$(state a)" "list shows it running again"
 run X sim verify a
 is 0 "$rc" "a running domain verifies"
 like "memory intact" "$out" "verify reports intact memory"
+
+run X --json save -c --live a "$tmp/live.sav"
+is 0 "$rc" "a live checkpoint save exits 0"
+like '{"type":"progress","stats":{"version":1,"state":"precopy","round":0' \
+    "$out" "--json prints a progress line per round"
+like '{"type":"result","op":"save","stats":{"version":1,"state":"done"' \
+    "$out" "and the final stats"
+run X save -c --live a "$tmp/live.sav"
+like "save: done in" "$out" "without --json the stats are text"
+like "downtime" "$out" "naming the downtime"
 
 run X save -c a "$tmp/a.sav"
 is 0 "$rc" "a non-live checkpoint save exits 0"
