@@ -307,6 +307,9 @@ typedef struct libxlmig__engine_opts {
     bool live;
     libxlmig_progress_cb progress;
     void *progress_user;
+    /* Polled between rounds (may be NULL): true aborts the save, the
+     * source keeps running. */
+    bool (*cancelled)(void *progress_user);
 } libxlmig__engine_opts;
 
 /* Save src to fd.  On success the source is left paused (the caller

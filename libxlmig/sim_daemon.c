@@ -32,6 +32,7 @@ static xentoollog_logger *daemon_lg;
 typedef struct conn {
     int sock;
     int fd;                  /* passed fd or -1 */
+    bool gone;               /* the client closed its end */
 } conn;
 
 /* ---- the table (call with dom_lock held) ------------------------- */
@@ -125,6 +126,7 @@ static void send_line(conn *c, const char *s)
         r = send(c->sock, s + off, len - off, MSG_NOSIGNAL);
         if (r <= 0) {
             if (r < 0 && errno == EINTR) continue;
+            c->gone = true;
             return;
         }
         off += r;
@@ -133,15 +135,24 @@ static void send_line(conn *c, const char *s)
         ;
 }
 
+/* A client that hung up (Ctrl-C) cancels its save. */
+static bool client_gone(void *user)
+{
+    conn *c = user;
+    char b;
+
+    if (!c->gone && recv(c->sock, &b, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+        c->gone = true;
+    return c->gone;
+}
+
 static void progress_cb(void *user, const libxlmig_stats *st)
 {
     conn *c = user;
-    libxlmig_ctx *ctx = NULL;
     yajl_gen g = yajl_gen_alloc(NULL);
     const unsigned char *buf;
     size_t len;
 
-    (void)ctx;
     if (!g) return;
     if (yajl_gen_map_open(g) == yajl_gen_status_ok &&
         libxlmig__yajl_gen_kv_str(g, "type", "progress") ==
@@ -451,6 +462,7 @@ static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
     if (rc) goto out;
     o.progress = progress_cb;
     o.progress_user = c;
+    o.cancelled = client_gone;
     rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
     if (rc) goto out;
     was_paused = d->paused;

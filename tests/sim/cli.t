@@ -10,7 +10,7 @@ tap_cleanup() { daemon_stop; rm -f "$tmp"/*; rmdir "$tmp" 2>/dev/null; }
 tmp=$(mktemp -d)
 X() { "$XLMIG" -b sim "$@"; }
 
-plan 35
+plan 36
 
 XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim list
 is 1 "$rc" "list without a daemon exits 1"
@@ -77,6 +77,17 @@ is 0 "$rc" "and verifies"
 
 run X save a "$tmp/a3.sav"
 is absent "$(state a)" "save without -c destroys the domain, as xl save"
+
+# Ctrl-C of the client cancels the save: the domain is not destroyed.
+X sim create c --memory 64 --dirty-rate 1000
+"$XLMIG" -b sim save --live -B 40 c "$tmp/c.sav" 2>/dev/null &
+client=$!
+sleep 0.5
+kill -TERM "$client"
+wait "$client"
+sleep 2
+is running "$(state c)" "a cancelled save leaves the domain running"
+run X destroy c
 
 run X destroy a2
 is 0 "$rc" "destroy exits 0"
