@@ -110,6 +110,8 @@ _hidden int libxlmig__sim_dom_create(libxlmig__gc *gc,
  */
 _hidden int libxlmig__sim_dom_adopt(libxlmig__gc *gc, libxlmig__sim_dom *d,
                                     const libxlmig__sim_config *cfg);
+/* Check the kernel has what dirty tracking needs; clear message if not. */
+_hidden int libxlmig__sim_probe(libxlmig__gc *gc);
 /* Kill the process, unmap, close; frees dom.  NULL is a no-op. */
 _hidden void libxlmig__sim_dom_destroy(libxlmig__sim_dom *dom);
 /* SIGSTOP and wait until stopped / SIGCONT. */

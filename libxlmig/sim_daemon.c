@@ -727,6 +727,8 @@ int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
     int lfd = -1, s, i, rc;
 
     daemon_lg = ctx->lg;
+    rc = libxlmig__sim_probe(gc);
+    if (rc) goto out;
     if (!path) path = libxlmig_sim_socket_path();
     if (strlen(path) >= sizeof(sa.sun_path)) {
         LOG(ERROR, "socket path %s is too long", path);
