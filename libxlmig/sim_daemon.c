@@ -204,20 +204,29 @@ static void send_result(libxlmig__gc *gc, conn *c, int rc,
 
 /* ---- operations ---------------------------------------------------- */
 
+typedef struct list_entry {
+    libxlmig__sim_config cfg;
+    uint32_t domid;
+    pid_t pid;
+    const char *state;
+} list_entry;
+
+typedef struct list_snapshot {
+    int n;
+    list_entry e[DAEMON_MAX_DOMAINS];
+} list_snapshot;
+
 static yajl_gen_status list_gen(yajl_gen g, void *arg)
 {
+    list_snapshot *ls = arg;
     yajl_gen_status s;
     int i;
 
     s = yajl_gen_array_open(g);
     if (s != yajl_gen_status_ok) return s;
-    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
-        libxlmig__sim_dom *d = doms[i];
-        const char *state;
+    for (i = 0; i < ls->n; i++) {
+        const list_entry *d = &ls->e[i];
 
-        if (!d) continue;
-        state = !libxlmig__sim_dom_alive(d) ? "shutdown"
-              : d->paused ? "paused" : "running";
         s = yajl_gen_map_open(g);
         if (s != yajl_gen_status_ok) return s;
         s = libxlmig__yajl_gen_kv_str(g, "name", d->cfg.name);
@@ -229,7 +238,7 @@ static yajl_gen_status list_gen(yajl_gen g, void *arg)
         s = libxlmig__yajl_gen_kv_uint(g, "memory_kib",
                                        d->cfg.memory_mib * 1024);
         if (s != yajl_gen_status_ok) return s;
-        s = libxlmig__yajl_gen_kv_str(g, "state", state);
+        s = libxlmig__yajl_gen_kv_str(g, "state", d->state);
         if (s != yajl_gen_status_ok) return s;
         s = libxlmig__yajl_gen_kv_str(g, "mac", d->cfg.mac);
         if (s != yajl_gen_status_ok) return s;
@@ -243,11 +252,28 @@ static yajl_gen_status list_gen(yajl_gen g, void *arg)
     return yajl_gen_array_close(g);
 }
 
+/* Snapshot the table under the lock; reply without it. */
 static void op_list(libxlmig__gc *gc, conn *c, yajl_val req)
 {
+    list_snapshot *ls;
+    int i;
+
+    GCNEW(ls);
     pthread_mutex_lock(&dom_lock);
-    send_result(gc, c, 0, list_gen, NULL);
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
+        libxlmig__sim_dom *d = doms[i];
+        list_entry *e;
+
+        if (!d) continue;
+        e = &ls->e[ls->n++];
+        e->cfg = d->cfg;
+        e->domid = d->domid;
+        e->pid = d->pid;
+        e->state = !libxlmig__sim_dom_alive(d) ? "shutdown"
+                 : d->paused ? "paused" : "running";
+    }
     pthread_mutex_unlock(&dom_lock);
+    send_result(gc, c, 0, list_gen, ls);
 }
 
 static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
