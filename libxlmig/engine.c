@@ -246,6 +246,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     }
     w->fd = fd;
     w->mem = src->mem;
+    w->nr_pages = src->nr_pages;
     sc.gc = gc;
     sc.src = src;
     sc.w = w;

@@ -192,6 +192,7 @@ _hidden int libxlmig__stream_write_record(libxlmig__gc *gc, int fd,
 typedef struct libxlmig__batch_writer {
     int fd;
     const uint8_t *mem;
+    uint64_t nr_pages;       /* of mem */
     bool stable;             /* guest paused: send from RAM, no copy */
     /*
      * Zero-copy while the guest runs: a PAGE_DATA record straight from
