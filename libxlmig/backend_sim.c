@@ -262,8 +262,10 @@ static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
         params = &def;
     }
     s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_kv_str(g, "op", "save");
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_str(g, "op", "save");
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "domain", name);
     if (s == yajl_gen_status_ok)
@@ -301,7 +303,8 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
     int rc;
 
     s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "op", "restore");
     if (s == yajl_gen_status_ok && new_name)
@@ -335,10 +338,12 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
     int rc;
 
     s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "op", "create");
-    if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_kv_str(g, "name", p->name);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_str(g, "name", p->name);
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_uint(g, "memory_mib", p->memory_mib);
     if (s == yajl_gen_status_ok)

@@ -246,6 +246,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     }
     w->fd = fd;
     w->mem = src->mem;
+    w->nr_pages = src->nr_pages;
     sc.gc = gc;
     sc.src = src;
     sc.w = w;
@@ -307,6 +308,16 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
 
     while (!paused) {
         uint64_t t_scan = libxlmig__now_us();
+
+        if (o->cancelled && o->cancelled(o->progress_user)) {
+            throttle_stop(&thr);
+            mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
+                          LIBXLMIG_STATE_ABORTED);
+            LOGD(ERROR, src->domid, "migration cancelled: the requester "
+                 "went away");
+            rc = LIBXLMIG_ERROR_CANCELLED;
+            goto out;
+        }
 
         rc = src->clean_dirty(gc, src->priv, bitmap, &count);
         if (rc) goto out;

@@ -110,6 +110,8 @@ _hidden int libxlmig__sim_dom_create(libxlmig__gc *gc,
  */
 _hidden int libxlmig__sim_dom_adopt(libxlmig__gc *gc, libxlmig__sim_dom *d,
                                     const libxlmig__sim_config *cfg);
+/* Check the kernel has what dirty tracking needs; clear message if not. */
+_hidden int libxlmig__sim_probe(libxlmig__gc *gc);
 /* Kill the process, unmap, close; frees dom.  NULL is a no-op. */
 _hidden void libxlmig__sim_dom_destroy(libxlmig__sim_dom *dom);
 /* SIGSTOP and wait until stopped / SIGCONT. */
@@ -189,6 +191,7 @@ _hidden int libxlmig__stream_write_record(libxlmig__gc *gc, int fd,
 typedef struct libxlmig__batch_writer {
     int fd;
     const uint8_t *mem;
+    uint64_t nr_pages;       /* of mem */
     bool stable;             /* guest paused: send from RAM, no copy */
     /*
      * Zero-copy while the guest runs: a PAGE_DATA record straight from
@@ -306,6 +309,9 @@ typedef struct libxlmig__engine_opts {
     bool live;
     libxlmig_progress_cb progress;
     void *progress_user;
+    /* Polled between rounds (may be NULL): true aborts the save, the
+     * source keeps running. */
+    bool (*cancelled)(void *progress_user);
 } libxlmig__engine_opts;
 
 /* Save src to fd.  On success the source is left paused (the caller

@@ -38,6 +38,7 @@ static xentoollog_logger *daemon_lg;
 typedef struct conn {
     int sock;
     int fd;                  /* passed fd or -1 */
+    bool gone;               /* the client closed its end */
 } conn;
 
 /* ---- the table (call with dom_lock held) ------------------------- */
@@ -131,6 +132,7 @@ static void send_line(conn *c, const char *s)
         r = send(c->sock, s + off, len - off, MSG_NOSIGNAL);
         if (r <= 0) {
             if (r < 0 && errno == EINTR) continue;
+            c->gone = true;
             return;
         }
         off += r;
@@ -139,15 +141,24 @@ static void send_line(conn *c, const char *s)
         ;
 }
 
+/* A client that hung up (Ctrl-C) cancels its save. */
+static bool client_gone(void *user)
+{
+    conn *c = user;
+    char b;
+
+    if (!c->gone && recv(c->sock, &b, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+        c->gone = true;
+    return c->gone;
+}
+
 static void progress_cb(void *user, const libxlmig_stats *st)
 {
     conn *c = user;
-    libxlmig_ctx *ctx = NULL;
     yajl_gen g = yajl_gen_alloc(NULL);
     const unsigned char *buf;
     size_t len;
 
-    (void)ctx;
     if (!g) return;
     if (yajl_gen_map_open(g) == yajl_gen_status_ok &&
         libxlmig__yajl_gen_kv_str(g, "type", "progress") ==
@@ -199,20 +210,29 @@ static void send_result(libxlmig__gc *gc, conn *c, int rc,
 
 /* ---- operations ---------------------------------------------------- */
 
+typedef struct list_entry {
+    libxlmig__sim_config cfg;
+    uint32_t domid;
+    pid_t pid;
+    const char *state;
+} list_entry;
+
+typedef struct list_snapshot {
+    int n;
+    list_entry e[DAEMON_MAX_DOMAINS];
+} list_snapshot;
+
 static yajl_gen_status list_gen(yajl_gen g, void *arg)
 {
+    list_snapshot *ls = arg;
     yajl_gen_status s;
     int i;
 
     s = yajl_gen_array_open(g);
     if (s != yajl_gen_status_ok) return s;
-    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
-        libxlmig__sim_dom *d = doms[i];
-        const char *state;
+    for (i = 0; i < ls->n; i++) {
+        const list_entry *d = &ls->e[i];
 
-        if (!d) continue;
-        state = !libxlmig__sim_dom_alive(d) ? "shutdown"
-              : d->paused ? "paused" : "running";
         s = yajl_gen_map_open(g);
         if (s != yajl_gen_status_ok) return s;
         s = libxlmig__yajl_gen_kv_str(g, "name", d->cfg.name);
@@ -224,7 +244,7 @@ static yajl_gen_status list_gen(yajl_gen g, void *arg)
         s = libxlmig__yajl_gen_kv_uint(g, "memory_kib",
                                        d->cfg.memory_mib * 1024);
         if (s != yajl_gen_status_ok) return s;
-        s = libxlmig__yajl_gen_kv_str(g, "state", state);
+        s = libxlmig__yajl_gen_kv_str(g, "state", d->state);
         if (s != yajl_gen_status_ok) return s;
         s = libxlmig__yajl_gen_kv_str(g, "mac", d->cfg.mac);
         if (s != yajl_gen_status_ok) return s;
@@ -238,11 +258,28 @@ static yajl_gen_status list_gen(yajl_gen g, void *arg)
     return yajl_gen_array_close(g);
 }
 
+/* Snapshot the table under the lock; reply without it. */
 static void op_list(libxlmig__gc *gc, conn *c, yajl_val req)
 {
+    list_snapshot *ls;
+    int i;
+
+    GCNEW(ls);
     pthread_mutex_lock(&dom_lock);
-    send_result(gc, c, 0, list_gen, NULL);
+    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
+        libxlmig__sim_dom *d = doms[i];
+        list_entry *e;
+
+        if (!d) continue;
+        e = &ls->e[ls->n++];
+        e->cfg = d->cfg;
+        e->domid = d->domid;
+        e->pid = d->pid;
+        e->state = !libxlmig__sim_dom_alive(d) ? "shutdown"
+                 : d->paused ? "paused" : "running";
+    }
     pthread_mutex_unlock(&dom_lock);
+    send_result(gc, c, 0, list_gen, ls);
 }
 
 static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
@@ -457,9 +494,13 @@ static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
     if (rc) goto out;
     o.progress = progress_cb;
     o.progress_user = c;
+    o.cancelled = client_gone;
     rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
     if (rc) goto out;
     was_paused = d->paused;
+    /* A paused guest dirties nothing: one stop-and-copy pass, and no
+     * throttle that would let it run. */
+    if (was_paused) o.live = false;
     rc = libxlmig__sim_save(gc, d, c->fd, &o, &st);
     if (rc) {
         if (was_paused) libxlmig__sim_dom_pause(gc, d);
@@ -725,6 +766,8 @@ int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
     int lfd = -1, s, i, rc;
 
     daemon_lg = ctx->lg;
+    rc = libxlmig__sim_probe(gc);
+    if (rc) goto out;
     if (!path) path = libxlmig_sim_socket_path();
     if (strlen(path) >= sizeof(sa.sun_path)) {
         LOG(ERROR, "socket path %s is too long", path);

@@ -292,6 +292,75 @@ domain_main(libxlmig__sim_vcpu *v, int memfd, bool fresh, pid_t parent)
     workload_run(v, mem, parent);
 }
 
+int libxlmig__sim_probe(libxlmig__gc *gc)
+{
+    struct uffdio_api api;
+    struct uffdio_register reg;
+    struct uffdio_writeprotect wp;
+    struct page_region vec[4];
+    struct pm_scan_arg arg;
+    size_t len = 4 * LIBXLMIG__PAGE_SIZE;
+    uint8_t *m = MAP_FAILED;
+    int uffd = -1, pm = -1, rc;
+    long r;
+
+    m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
+                   UFFD_USER_MODE_ONLY);
+    if (uffd < 0 && errno == EINVAL)
+        uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (m == MAP_FAILED || uffd < 0) {
+        LOGE(ERROR, "sim backend: userfaultfd is not available");
+        rc = LIBXLMIG_ERROR_UNSUPPORTED;
+        goto out;
+    }
+    memset(&api, 0, sizeof(api));
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+    memset(&reg, 0, sizeof(reg));
+    reg.range.start = (uintptr_t)m;
+    reg.range.len = len;
+    reg.mode = UFFDIO_REGISTER_MODE_WP;
+    memset(&wp, 0, sizeof(wp));
+    wp.range = reg.range;
+    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+    if (ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+        ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+        LOGE(ERROR, "sim backend: the kernel lacks userfaultfd asynchronous "
+             "write-protect (UFFD_FEATURE_WP_ASYNC, Linux 6.7 or later), "
+             "needed for dirty tracking");
+        rc = LIBXLMIG_ERROR_UNSUPPORTED;
+        goto out;
+    }
+    m[LIBXLMIG__PAGE_SIZE] = 1;    /* write one page */
+    pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    memset(&arg, 0, sizeof(arg));
+    arg.size = sizeof(arg);
+    arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+    arg.start = (uintptr_t)m;
+    arg.end = (uintptr_t)m + len;
+    arg.vec = (uintptr_t)vec;
+    arg.vec_len = 4;
+    arg.category_mask = PAGE_IS_WRITTEN;
+    arg.return_mask = PAGE_IS_WRITTEN;
+    r = pm < 0 ? -1 : ioctl(pm, PAGEMAP_SCAN, &arg);
+    if (r != 1 || vec[0].start != (uintptr_t)m + LIBXLMIG__PAGE_SIZE ||
+        vec[0].end != (uintptr_t)m + 2 * LIBXLMIG__PAGE_SIZE) {
+        LOGE(ERROR, "sim backend: the kernel lacks the PAGEMAP_SCAN ioctl "
+             "with write-protect (Linux 6.7 or later), needed for dirty "
+             "tracking");
+        rc = LIBXLMIG_ERROR_UNSUPPORTED;
+        goto out;
+    }
+    rc = 0;
+ out:
+    if (pm >= 0) close(pm);
+    if (uffd >= 0) close(uffd);
+    if (m != MAP_FAILED) munmap(m, len);
+    return rc;
+}
+
 static char proc_state(pid_t pid)
 {
     char path[64], buf[256], *p;

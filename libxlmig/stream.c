@@ -149,6 +149,9 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
 {
     const uint8_t *p = w->mem + (pfn << LIBXLMIG__PAGE_SHIFT);
 
+    /* Pages mostly come in order: start loading the next ones. */
+    if (pfn + 8 < w->nr_pages)
+        __builtin_prefetch(p + 8 * LIBXLMIG__PAGE_SIZE);
     if (page_is_zero(p)) {
         w->pfns[w->npfn++] = pfn | LIBXLMIG__PFN_ZERO;
         w->nzero++;

@@ -92,7 +92,7 @@ const struct cmd_spec cmd_table[] = {
       "  --hot PCT             PCT% of writes go to a tenth of the set\n" },
     { "save", main_save,
       "Save a domain's state to a file or stdout",
-      "[-c] [--live] [-d MS] [-B MIBPS] [-r N] [-L abort|force] "
+      "[-cA] [--live] [-d MS] [-B MIBPS] [-r N] [-L abort|force] "
       "DOMAIN FILE|-",
       "  -l, --live            pre-copy while the domain runs\n"
       "  -c, --checkpoint      leave the domain running afterwards\n"

@@ -10,7 +10,7 @@ tap_cleanup() { daemon_stop; rm -f "$tmp"/*; rmdir "$tmp" 2>/dev/null; }
 tmp=$(mktemp -d)
 X() { "$XLMIG" -b sim "$@"; }
 
-plan 30
+plan 36
 
 XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim list
 is 1 "$rc" "list without a daemon exits 1"
@@ -47,6 +47,16 @@ run X sim verify a
 is 0 "$rc" "a running domain verifies"
 like "memory intact" "$out" "verify reports intact memory"
 
+run X --json save -c --live a "$tmp/live.sav"
+is 0 "$rc" "a live checkpoint save exits 0"
+like '{"type":"progress","stats":{"version":1,"state":"precopy","round":0' \
+    "$out" "--json prints a progress line per round"
+like '{"type":"result","op":"save","stats":{"version":1,"state":"done"' \
+    "$out" "and the final stats"
+run X save -c --live a "$tmp/live.sav"
+like "save: done in" "$out" "without --json the stats are text"
+like "downtime" "$out" "naming the downtime"
+
 run X save -c a "$tmp/a.sav"
 is 0 "$rc" "a non-live checkpoint save exits 0"
 is running "$(state a)" "the checkpointed domain runs on"
@@ -67,6 +77,17 @@ is 0 "$rc" "and verifies"
 
 run X save a "$tmp/a3.sav"
 is absent "$(state a)" "save without -c destroys the domain, as xl save"
+
+# Ctrl-C of the client cancels the save: the domain is not destroyed.
+X sim create c --memory 64 --dirty-rate 1000
+"$XLMIG" -b sim save --live -B 40 c "$tmp/c.sav" 2>/dev/null &
+client=$!
+sleep 0.5
+kill -TERM "$client"
+wait "$client"
+sleep 2
+is running "$(state c)" "a cancelled save leaves the domain running"
+run X destroy c
 
 run X destroy a2
 is 0 "$rc" "destroy exits 0"
