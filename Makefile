@@ -11,7 +11,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig
 
 PROVE_FLAGS ?=
 
-.PHONY: all check test deps install uninstall clean distclean fuzz \
+.PHONY: all check test deps install uninstall clean distclean fuzz demo \
         $(SUBDIRS) tests xen-check bench
 
 all: xlmig
@@ -29,6 +29,11 @@ tests: xlmig
 # pkg-config lookups in Config.mk need them, hence the sub-make.
 deps:
 	@$(MIG_ROOT)/tools/install-deps
+
+# The main job on the built-in simulated cluster (root).
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(MIG_ROOT)/tools/demo
 
 check test: deps
 	@$(MAKE) --no-print-directory tests

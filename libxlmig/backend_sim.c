@@ -355,6 +355,10 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
         s = libxlmig__yajl_gen_kv_double(g, "zero_fraction", p->zero_fraction);
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_int(g, "hot_pct", p->hot_pct);
+    if (s == yajl_gen_status_ok && p->ip)
+        s = libxlmig__yajl_gen_kv_str(g, "ip", p->ip);
+    if (s == yajl_gen_status_ok && p->mac)
+        s = libxlmig__yajl_gen_kv_str(g, "mac", p->mac);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
     if (s != yajl_gen_status_ok) {
         LOG(ERROR, "cannot encode a create request");

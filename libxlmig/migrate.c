@@ -29,7 +29,7 @@
 #define KEEPALIVE_IDLE_S  2
 #define KEEPALIVE_INTVL_S 1
 #define KEEPALIVE_CNT     3
-#define USER_TIMEOUT_MS   5000             /* unacknowledged data, ms */
+#define USER_TIMEOUT_MS   15000            /* unacknowledged data, ms */
 
 void libxlmig__dom_facts_init(libxlmig__dom_facts *f)
 {
@@ -49,10 +49,16 @@ void libxlmig__tune_socket(int fd)
 {
     int one = 1, idle = KEEPALIVE_IDLE_S, intvl = KEEPALIVE_INTVL_S;
     int cnt = KEEPALIVE_CNT;
-    unsigned int uto = USER_TIMEOUT_MS;
+    const char *env = getenv("XLMIG_USER_TIMEOUT_MS");
+    unsigned int uto = env && atoi(env) > 0 ? (unsigned)atoi(env)
+                                            : USER_TIMEOUT_MS;
     int buf = 4 << 20;
 
-    /* A dead peer or link is noticed in seconds, not TCP's minutes. */
+    /*
+     * A dead peer or link is noticed in seconds, not TCP's minutes: data
+     * unacknowledged (or a zero window) for the user timeout ends the
+     * connection ($XLMIG_USER_TIMEOUT_MS; tests shorten it).
+     */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include "garp.h"
+#include "macvlan.h"
 #include "libxlmig_mig.h"
 #include "migrate.h"
 #include "policy.h"
@@ -114,11 +115,15 @@ static void dom_put(libxlmig__sim_dom *d)
     pthread_mutex_unlock(&dom_lock);
 }
 
+static void dom_attach(libxlmig__gc *gc, libxlmig__sim_dom *d);
+static void dom_detach(libxlmig__sim_dom *d);
+
 static void dom_remove_destroy(libxlmig__sim_dom *d)
 {
     pthread_mutex_lock(&dom_lock);
     table_remove(d);
     pthread_mutex_unlock(&dom_lock);
+    dom_detach(d);
     libxlmig__sim_dom_destroy(d);
 }
 
@@ -308,6 +313,26 @@ static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
     if (!rc) rc = libxlmig__json_get_int(gc, req, "hot_pct", &hot);
     if (rc) goto out;
     cfg.hot_pct = (uint32_t)hot;
+    {
+        const char *ip = libxlmig__json_get_str(req, "ip");
+        const char *mac = libxlmig__json_get_str(req, "mac");
+        struct in_addr a;
+        uint8_t m[6];
+
+        if (ip && (strlen(ip) >= sizeof(cfg.ip) ||
+                   inet_pton(AF_INET, ip, &a) != 1)) {
+            LOG(ERROR, "invalid IPv4 address '%s'", ip);
+            rc = LIBXLMIG_ERROR_INVAL;
+            goto out;
+        }
+        if (mac && netcfg_mac_parse(mac, m)) {
+            LOG(ERROR, "invalid MAC address '%s' (aa:bb:cc:dd:ee:ff)", mac);
+            rc = LIBXLMIG_ERROR_INVAL;
+            goto out;
+        }
+        if (ip) snprintf(cfg.ip, sizeof(cfg.ip), "%s", ip);
+        if (mac) snprintf(cfg.mac, sizeof(cfg.mac), "%s", mac);
+    }
     if (cfg.zero_fraction < 0 || cfg.zero_fraction > 1) {
         LOG(ERROR, "zero fraction %g is not between 0 and 1",
             cfg.zero_fraction);
@@ -333,6 +358,7 @@ static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
         libxlmig__sim_dom_destroy(d);
         goto out;
     }
+    dom_attach(gc, d);
     LOGD(INFO, domid, "created sim domain %s (%llu MiB)", name,
          (unsigned long long)cfg.memory_mib);
  out:
@@ -646,8 +672,10 @@ static void op_restore(libxlmig__gc *gc, conn *c, yajl_val req)
     rc = libxlmig__engine_restore(gc, &sink, c->fd, &o, &st);
     if (rc) goto out;
     res.name = GCSTRDUP(rs.d->cfg.name);
-    if (!paused)
+    if (!paused) {
         rc = libxlmig__sim_dom_unpause(gc, rs.d);
+        dom_attach(gc, rs.d);
+    }
     dom_put(rs.d);
  out:
     send_result(gc, c, rc, restore_gen, &res);
@@ -830,6 +858,7 @@ int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
     pthread_mutex_lock(&dom_lock);
     for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
         if (doms[i] && !doms[i]->busy) {
+            dom_detach(doms[i]);
             libxlmig__sim_dom_destroy(doms[i]);
             doms[i] = NULL;
         } else if (doms[i]) {
@@ -1047,6 +1076,7 @@ static int sh_destroy(libxlmig__gc *gc, void *priv, const char *name)
         LOG(ERROR, "cannot destroy %s: no such domain", name);
         return LIBXLMIG_ERROR_NOTFOUND;
     }
+    dom_detach(d);
     libxlmig__sim_dom_destroy(d);
     return 0;
 }
@@ -1084,12 +1114,54 @@ static void sh_announce(libxlmig__gc *gc, void *priv, const char *name)
     if (!d || netcfg_mac_parse(cfg.mac, mac) ||
         inet_pton(AF_INET, cfg.ip, &ip) != 1)
         return;
+    dom_attach(gc, d);
     if (netcfg_garp_send(simhost.pub_if, mac, ip, 3, 20, &err))
         LOG(WARN, "announcing %s (%s, %s) on %s failed: %s", name, cfg.ip,
             cfg.mac, simhost.pub_if, err);
     else
         LOG(INFO, "announced %s at %s (%s) on %s", name, cfg.ip, cfg.mac,
             simhost.pub_if);
+}
+
+static void dom_ifname(const libxlmig__sim_dom *d, char name[IF_NAMESIZE])
+{
+    snprintf(name, IF_NAMESIZE, "xd%u", d->domid);
+}
+
+/*
+ * Give a running domain its own interface on the public network (when
+ * xlmigd has one, -P): a macvlan with its MAC and IP, which its process
+ * answers on.  A failure is logged; the domain runs without it.
+ */
+static void dom_attach(libxlmig__gc *gc, libxlmig__sim_dom *d)
+{
+    char name[IF_NAMESIZE];
+    struct in_addr ip;
+    netcfg_err err;
+    uint8_t mac[6];
+    int plen;
+
+    if (!simhost.pub_if[0] || netcfg_mac_parse(d->cfg.mac, mac) ||
+        inet_pton(AF_INET, d->cfg.ip, &ip) != 1)
+        return;
+    dom_ifname(d, name);
+    if (if_nametoindex(name))
+        return;
+    plen = netcfg_if_prefixlen(simhost.pub_if);
+    if (netcfg_macvlan_add(simhost.pub_if, name, mac, ip,
+                           plen > 0 ? (unsigned)plen : 32, &err))
+        LOGD(WARN, d->domid, "%s gets no interface on %s: %s",
+             d->cfg.name, simhost.pub_if, err.msg);
+}
+
+static void dom_detach(libxlmig__sim_dom *d)
+{
+    char name[IF_NAMESIZE];
+
+    if (!simhost.pub_if[0])
+        return;
+    dom_ifname(d, name);
+    netcfg_link_del(name, NULL);
 }
 
 static const libxlmig__local_host sim_local_host = {
@@ -1298,9 +1370,24 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
         if (rc) goto out;
         snprintf(simhost.storage, sizeof(simhost.storage), "%s",
                  libxlmig_cluster_cfg(cl)->sim_storage_dir);
-        if (o->public_if)
+        if (o->public_if) {
+            char *path = GCSPRINTF("/proc/sys/net/ipv4/conf/%s/arp_ignore",
+                                   o->public_if);
+            FILE *f = fopen(path, "w");
+
+            if (!if_nametoindex(o->public_if)) {
+                LOG(ERROR, "no public interface %s on this node",
+                    o->public_if);
+                rc = LIBXLMIG_ERROR_CONFIG;
+                goto out;
+            }
+            /* Only each domain's own interface answers for its address. */
+            if (!f || fputs("1\n", f) < 0)
+                LOGE(WARN, "cannot set %s", path);
+            if (f) fclose(f);
             snprintf(simhost.pub_if, sizeof(simhost.pub_if), "%s",
                      o->public_if);
+        }
         daemon_cluster = cl;
         rc = libxlmig__node_service_start(gc, cl, &sim_local_host);
         if (rc) goto out;

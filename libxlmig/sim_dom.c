@@ -11,6 +11,9 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -233,9 +236,40 @@ workload_run(libxlmig__sim_vcpu *v, uint8_t *mem, pid_t parent)
     }
 }
 
+/* The domain's echo service, for its clients (echo.c). */
+static void *echo_main(void *arg)
+{
+    libxlmig_echo_serve((int)(intptr_t)arg);
+    return NULL;
+}
+
+/*
+ * Answer the echo service on ip, from this process, so that the domain
+ * falls silent while paused.  IP_FREEBIND: the address comes up on this
+ * host only when the domain runs here (its interface, sim_daemon.c).
+ */
+static void echo_start(const char *ip)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_port = htons(LIBXLMIG_ECHO_PORT) };
+    pthread_t t;
+    int one = 1, fd;
+
+    if (!ip || !*ip || inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
+        return;
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
+        pthread_create(&t, NULL, echo_main, (void *)(intptr_t)fd))
+        close(fd);
+}
+
 /* The domain process: set up tracking, then run (or wait paused). */
 static void __attribute__((noreturn))
-domain_main(libxlmig__sim_vcpu *v, int memfd, bool fresh, pid_t parent)
+domain_main(libxlmig__sim_vcpu *v, int memfd, bool fresh, pid_t parent,
+            const char *ip)
 {
     size_t size = v->nr_pages << LIBXLMIG__PAGE_SHIFT;
     struct uffdio_api api;
@@ -285,6 +319,7 @@ domain_main(libxlmig__sim_vcpu *v, int memfd, bool fresh, pid_t parent)
         _exit(1);
     }
     v->guest_base = (uintptr_t)mem;
+    echo_start(ip);
     barrier();
     v->ready = 1;
     if (!fresh)
@@ -509,9 +544,7 @@ void libxlmig__sim_config_complete(libxlmig__sim_config *c, uint32_t domid)
         snprintf(c->mac, sizeof(c->mac), "00:16:3e:%02x:%02x:%02x",
                  (unsigned)(r2 >> 8) & 0x7f, (unsigned)(r2 >> 16) & 0xff,
                  (unsigned)(r2 >> 24) & 0xff);
-    if (!c->ip[0])
-        snprintf(c->ip, sizeof(c->ip), "10.254.%u.%u",
-                 (unsigned)(domid >> 8) & 0xff, (unsigned)domid & 0xff);
+    /* No default IP: a domain is on the public network only if told. */
 }
 
 void libxlmig__sim_dom_destroy(libxlmig__sim_dom *d)
@@ -599,7 +632,7 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
         goto out;
     }
     if (d->pid == 0)
-        domain_main(v, d->memfd, fresh, parent);
+        domain_main(v, d->memfd, fresh, parent, cfg->ip);
 
     t0 = libxlmig__now_us();
     while (!v->ready) {

@@ -16,6 +16,8 @@ static int sim_create(int argc, char **argv)
         { "working-set", required_argument, NULL, 'w' },
         { "zero-fraction", required_argument, NULL, 'z' },
         { "hot", required_argument, NULL, 'H' },
+        { "ip", required_argument, NULL, 'i' },
+        { "mac", required_argument, NULL, 'M' },
         { 0, 0, 0, 0 },
     };
     libxlmig_sim_params p;
@@ -32,7 +34,7 @@ static int sim_create(int argc, char **argv)
         argc--;
         argv++;
     }
-    while ((opt = cmd_getopt(argc, argv, "m:r:w:z:H:", lo, "sim", 0))
+    while ((opt = cmd_getopt(argc, argv, "m:r:w:z:H:i:M:", lo, "sim", 0))
            != 0) {
         switch (opt) {
         case 'h': return EXIT_OK;
@@ -62,6 +64,8 @@ static int sim_create(int argc, char **argv)
                 return EXIT_USAGE;
             p.hot_pct = (uint32_t)v;
             break;
+        case 'i': p.ip = optarg; break;
+        case 'M': p.mac = optarg; break;
         default: return EXIT_USAGE;
         }
     }

@@ -84,12 +84,15 @@ const struct cmd_spec cmd_table[] = {
     { "sim", main_sim,
       "Create or verify a simulated domain (xlmigd --backend=sim)",
       "create NAME --memory MIB [--dirty-rate PAGES_PER_S] "
-      "[--working-set MIB] [--zero-fraction F] [--hot PCT] | verify NAME",
+      "[--working-set MIB] [--zero-fraction F] [--hot PCT] [--ip ADDR] "
+      "[--mac MAC] | verify NAME",
       "  --memory MIB          guest RAM\n"
       "  --dirty-rate N        pages the workload rewrites per second\n"
       "  --working-set MIB     span of RAM the workload writes (all)\n"
       "  --zero-fraction F     share of pages that start zero (0..1)\n"
-      "  --hot PCT             PCT% of writes go to a tenth of the set\n" },
+      "  --hot PCT             PCT% of writes go to a tenth of the set\n"
+      "  --ip ADDR             its IPv4 address on the public network\n"
+      "  --mac MAC             its MAC address (default 00:16:3e:...)\n" },
     { "save", main_save,
       "Save a domain's state to a file or stdout",
       "[-cA] [--live] [-d MS] [-B MIBPS] [-r N] [-L abort|force] "

@@ -171,6 +171,8 @@ typedef struct libxlmig_echo_result {
     uint64_t duration_ns;     /* whole probe, ns */
 } libxlmig_echo_result;
 
+#define LIBXLMIG_ECHO_PORT 7       /* UDP port of a sim domain's service */
+
 LIBXLMIG_API void libxlmig_echo_result_init(libxlmig_echo_result *r);
 /*
  * Answer echo requests on the bound UDP socket fd until an error; for the
@@ -555,6 +557,8 @@ typedef struct libxlmig_sim_params {
     uint64_t working_set_mib;  /* MiB; 0: all of RAM */
     double zero_fraction;      /* 0..1 of pages initially zero */
     uint32_t hot_pct;          /* 0: uniform; else % of writes to 10% */
+    const char *ip;            /* IPv4 on the public network, or NULL */
+    const char *mac;           /* MAC, or NULL: generated */
 } libxlmig_sim_params;
 
 LIBXLMIG_API int libxlmig_sim_create(libxlmig_ctx *ctx,

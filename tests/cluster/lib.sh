@@ -33,6 +33,7 @@ daemon() {
     "$TB" stop "$n" xlmigd >/dev/null 2>&1
     "$TB" start "$n" xlmigd env XLMIG_STATE_DIR="$TESTBED/state-$n" \
         XLMIG_HANDOFF_TIMEOUT_MS="${HANDOFF_TIMEOUT_MS:-5000}" \
+        XLMIG_USER_TIMEOUT_MS="${USER_TIMEOUT_MS:-5000}" \
         ${DAEMON_ENV:-} "$XD" -v --backend=sim -c "${DAEMON_CFG:-$CFG}" \
         -n "$n" -s "$TESTBED/$n.sock" -m "${MEM:-8192}" "$@"
     for _ in $(seq 50); do
