@@ -55,9 +55,14 @@ tools/bench-engine: tools/bench-engine.c libxlmig/libxlmig.a
 	$(call quiet,CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(YAJL_CFLAGS) \
 	    $(XEN_CFLAGS) -o $@ $< libxlmig/libxlmig.a $(LIBXLMIG_DEPLIBS)
 libxlmig/libxlmig.a: libxlmig
+tools/bench-tcp: tools/bench-tcp.c
+	$(call quiet,CC)$(CC) $(CFLAGS) -o $@ $<
+# Benchmarks (not tests): the engine through a socketpair, then live
+# migration between namespace hosts (root).  JSON figures on stdout.
 bench: deps xlmig
-	@$(MAKE) --no-print-directory tools/bench-engine
+	@$(MAKE) --no-print-directory tools/bench-engine tools/bench-tcp
 	tools/bench-engine $(BENCH_ARGS)
+	tools/bench-cluster
 
 install: all
 	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d install || exit 1; done
@@ -68,6 +73,6 @@ uninstall:
 clean:
 	@for d in $(SUBDIRS) tests tests/fuzz; do \
 	    $(MAKE) -s -C $$d clean || exit 1; done
-	rm -f tools/bench-engine
+	rm -f tools/bench-engine tools/bench-tcp
 
 distclean: clean

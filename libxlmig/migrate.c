@@ -442,6 +442,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
                                   libxlmig__cluster_self_name(m->cl));
         libxlmig__yajl_gen_kv_uint(ag, "memory_kib", pf->facts.memory_kib);
         libxlmig__yajl_gen_kv_str(ag, "storage", pf->facts.storage);
+        libxlmig__yajl_gen_kv_str(ag, "config", pf->facts.config_json);
         yajl_gen_map_close(ag);
         if (libxlmig__json_finish(gc, ag, &args))
             return LIBXLMIG_ERROR_JSON;

@@ -62,8 +62,16 @@ typedef struct libxlmig__local_host {
     /* Destroy a domain (reserved or not). */
     int (*destroy)(libxlmig__gc *gc, void *priv, const char *name);
     /*
-     * Restore a domain called name from fd, paused and reserved.  On
-     * failure nothing is left behind.
+     * Optional: create the empty, paused, reserved domain name for an
+     * incoming migration from its config, before the stream starts (as
+     * libxl does from the config xl sends first), so that allocating its
+     * memory does not stall the stream.  restore_paused then fills it.
+     */
+    int (*prepare_incoming)(libxlmig__gc *gc, void *priv, const char *name,
+                            const char *config_json);
+    /*
+     * Restore a domain called name from fd, paused and reserved (into the
+     * prepared domain if there is one).  On failure nothing is left.
      */
     int (*restore_paused)(libxlmig__gc *gc, void *priv, int fd,
                           const char *name, const libxlmig__engine_opts *o,

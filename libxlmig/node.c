@@ -32,6 +32,7 @@ typedef struct incoming {
     char domain[64];
     char source[64];
     uint64_t memory_kib;          /* KiB promised to it */
+    bool prepared;                /* its domain exists (counts as used) */
     libxlmig__htgt_state state;
     int fd;                       /* its stream connection, or -1 */
 } incoming;
@@ -124,7 +125,8 @@ static uint64_t in_promised_kib(void)
     int i;
 
     for (i = 0; i < NODE_MAX_INCOMING; i++)
-        if (in_table[i].used && !libxlmig__htgt_is_final(in_table[i].state))
+        if (in_table[i].used && !in_table[i].prepared &&
+            !libxlmig__htgt_is_final(in_table[i].state))
             sum += in_table[i].memory_kib;
     return sum;
 }
@@ -332,6 +334,30 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     }
     pthread_mutex_unlock(&in_lock);
     if (rc) goto out;
+    if (h->prepare_incoming) {
+        const char *config = libxlmig__json_get_str(args, "config");
+
+        rc = config ? h->prepare_incoming(gc, h->priv,
+                                          GCSPRINTF("%s%s", dom,
+                                                    LIBXLMIG_SUFFIX_INCOMING),
+                                          config)
+                    : LIBXLMIG_ERROR_PROTOCOL;
+        pthread_mutex_lock(&in_lock);
+        if (rc) {
+            in->state = HTGT_ABORTED;
+            in->fd = -1;
+            nc->pending = NULL;
+        } else {
+            in->prepared = true;
+        }
+        pthread_mutex_unlock(&in_lock);
+        if (rc) {
+            if (!config)
+                LOG(ERROR, "migration request from %s without the domain "
+                    "config", nc->node);
+            goto out;
+        }
+    }
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_bool(g, "accepted", true);
     yajl_gen_map_close(g);

@@ -567,6 +567,13 @@ static int sink_create(libxlmig__gc *gc, void *priv, const char *config,
             (unsigned long long)cfg.memory_mib);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
+    if (rs->d) {
+        /* Prepared before the stream: it takes the stream's state. */
+        rc = libxlmig__sim_dom_adopt(gc, rs->d, &cfg);
+        if (rc) return rc;
+        *mem_r = rs->d->mem;
+        return 0;
+    }
     pthread_mutex_lock(&dom_lock);
     rc = table_find(cfg.name) ? LIBXLMIG_ERROR_EXISTS : 0;
     uint32_t domid = next_domid++;
@@ -1081,12 +1088,52 @@ static int sh_destroy(libxlmig__gc *gc, void *priv, const char *name)
     return 0;
 }
 
+static int sh_prepare_incoming(libxlmig__gc *gc, void *priv,
+                               const char *name, const char *config_json)
+{
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d = NULL;
+    uint32_t domid;
+    int rc;
+
+    rc = libxlmig__sim_config_from_json(gc, config_json, &cfg);
+    if (rc) return rc;
+    if (strlen(name) >= sizeof(cfg.name)) {
+        LOG(ERROR, "domain name %s is too long", name);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    snprintf(cfg.name, sizeof(cfg.name), "%s", name);
+    pthread_mutex_lock(&dom_lock);
+    rc = table_find(name) ? LIBXLMIG_ERROR_EXISTS : 0;
+    domid = next_domid++;
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        LOG(ERROR, "a domain called %s already exists on this host", name);
+        return rc;
+    }
+    rc = libxlmig__sim_dom_create(gc, &cfg, false, &d);
+    if (rc) return rc;
+    d->domid = domid;
+    d->busy = true;
+    pthread_mutex_lock(&dom_lock);
+    rc = table_insert(gc, d);
+    pthread_mutex_unlock(&dom_lock);
+    if (rc)
+        libxlmig__sim_dom_destroy(d);
+    return rc;
+}
+
 static int sh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
                              const char *name, const libxlmig__engine_opts *o,
                              libxlmig_stats *st)
 {
     restore_sink rs = { gc, name, NULL };
     libxlmig__mig_sink sink;
+
+    /* The domain prepared for it, if any. */
+    pthread_mutex_lock(&dom_lock);
+    rs.d = table_find(name);
+    pthread_mutex_unlock(&dom_lock);
 
     memset(&sink, 0, sizeof(sink));
     sink.priv = &rs;
@@ -1176,6 +1223,7 @@ static const libxlmig__local_host sim_local_host = {
     .rename = sh_rename,
     .resume = sh_unpause_release,
     .destroy = sh_destroy,
+    .prepare_incoming = sh_prepare_incoming,
     .restore_paused = sh_restore_paused,
     .unpause_release = sh_unpause_release,
     .announce = sh_announce,
