@@ -5,18 +5,22 @@
 # pkg-config, linked both ways.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 12
+plan 15
 
 dest=$(mktemp -d)
 tap_cleanup() { rm -rf "$dest"; }
 
 run make -s -C "$MIG_ROOT" install DESTDIR="$dest" prefix=/usr/local
 is 0 "$rc" "make install DESTDIR exits 0"
-for f in sbin/xlmig sbin/xl-migrate-cluster lib/libxlmig.a \
-         lib/libxlmig.so.0 include/libxlmig.h lib/pkgconfig/libxlmig.pc; do
+for f in sbin/xlmig sbin/xl-migrate-cluster sbin/xlmigd lib/libxlmig.a \
+         lib/libxlmig.so.0 include/libxlmig.h lib/pkgconfig/libxlmig.pc \
+         lib/systemd/system/xlmigd.service; do
     [ -e "$dest/usr/local/$f" ]; ok $? "installed $f"
 done
 
+grep -q "^ExecStart=/usr/local/sbin/xlmigd " \
+    "$dest/usr/local/lib/systemd/system/xlmigd.service"
+ok $? "the unit starts the installed xlmigd"
 soname=$(objdump -p "$dest/usr/local/lib/libxlmig.so" | awk '/SONAME/ {print $2}')
 is "libxlmig.so.0" "$soname" "shared library has its soname"
 
