@@ -7,7 +7,7 @@
 # mid-transfer completing over mig1; a lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 62
+plan 66
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -105,6 +105,13 @@ is 1 "$rc" "a cancelled migration exits 1"
 like "cancelled" "$out$err" "and says it was cancelled"
 one_copy slow node1 "after cancel"
 is "" "$(copies slow | grep -o 'node2[^ ]*')" "nothing is left on the target"
+
+# ---- Ctrl-C cancels ----
+run on node1 timeout --preserve-status -s INT 1.5 "$X" -c "$CFG" -b sim \
+    migrate-cluster -B 64 slow node2
+is 1 "$rc" "Ctrl-C cancels the migration (exit 1)"
+like "cancelling the migration of slow" "$err" "and says so"
+one_copy slow node1 "after Ctrl-C"
 
 # ---- mig0 cut during pre-copy: restart over mig1 ----
 (sleep 1.5; on node1 ip link set mig0 down) &
