@@ -23,6 +23,9 @@
 
 #include "libxlmig_mig.h"
 
+/* Downtime limit given to the engine, ms (argument 4). */
+static uint64_t bench_downtime_ms = 40;
+
 #define SOCKBUF (4 << 20)
 #define RAW_CHUNK (2 << 20)
 
@@ -210,6 +213,7 @@ static int one_run(libxlmig_ctx *ctx, libxlmig__sim_dom *d, uint64_t mem_mib,
         return -1;
     memset(&o, 0, sizeof(o));
     libxlmig_params_init(&o.params);
+    o.params.downtime_limit_ms = bench_downtime_ms;
     o.live = true;
     rc = libxlmig__sim_save(gc, d, sv[0], &o, st);
     if (rc)
@@ -245,6 +249,10 @@ int main(int argc, char **argv)
     uint64_t rate = argc > 2 ? strtoull(argv[2], NULL, 0) : 20000;
     uint64_t ws = argc > 3 ? strtoull(argv[3], NULL, 0) : 256;
     libxlmig_ctx *ctx;
+
+    /* The downtime limit the saves get (ms); the target is under 50. */
+    if (argc > 4)
+        bench_downtime_ms = strtoull(argv[4], NULL, 0);
     libxlmig__sim_config cfg;
     libxlmig__sim_dom *d = NULL;
     libxlmig_stats st[RUNS];
