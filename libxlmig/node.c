@@ -230,6 +230,48 @@ static bool name_ok(const char *s)
     return true;
 }
 
+/*
+ * A new migration of dom from source supersedes any unfinished earlier
+ * one from the same source: that source has given the old one up (it
+ * restarts after a network failure, or it resumed the domain and tries
+ * again), so it will never send go for it.  Abort it and wait, a bounded
+ * time, until its partial domain is gone.
+ */
+static void supersede(libxlmig__gc *gc, const char *dom, const char *source)
+{
+    const libxlmig__local_host *h = svc.host;
+    char *name = GCSPRINTF("%s%s", dom, LIBXLMIG_SUFFIX_INCOMING);
+    libxlmig__htgt_action act;
+    incoming copy;
+    bool destroy = false;
+    int i, tries;
+
+    for (i = 0; i < NODE_MAX_INCOMING; i++) {
+        pthread_mutex_lock(&in_lock);
+        act = HTGT_ACT_NONE;
+        if (in_table[i].used && !strcmp(in_table[i].domain, dom) &&
+            !strcmp(in_table[i].source, source) &&
+            !libxlmig__htgt_is_final(in_table[i].state)) {
+            bool receiving = in_table[i].state == HTGT_RECEIVING;
+
+            act = libxlmig__htgt_step(&in_table[i].state, HTGT_EV_ABORT);
+            if (in_table[i].fd >= 0)
+                shutdown(in_table[i].fd, SHUT_RDWR);
+            copy = in_table[i];
+            /* A restore in progress cleans up after itself. */
+            destroy = !receiving;
+        }
+        pthread_mutex_unlock(&in_lock);
+        if (act == HTGT_ACT_DESTROY) {
+            LOG(INFO, "migration %s of %s from %s is superseded by a new "
+                "attempt", copy.id, dom, source);
+            abort_incoming(gc, &copy, destroy);
+        }
+    }
+    for (tries = 0; tries < 100 && h->domain_exists(h->priv, name); tries++)
+        usleep(50000);
+}
+
 static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
                            yajl_gen g)
 {
@@ -289,6 +331,7 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     }
     rc = h->host_info(gc, h->priv, &hi);
     if (rc) goto out;
+    supersede(gc, dom, nc->node);
 
     pthread_mutex_lock(&in_lock);
     if (h->domain_exists(h->priv, dom) ||
