@@ -586,6 +586,17 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
         goto out;
     }
 
+    /* libxlutil's lexer asserts on a NUL inside a quoted string: a
+     * config file is text, so refuse any NUL before it sees one. */
+    if (memchr(text, '\0', tlen)) {
+        nl = memchr(text, '\0', tlen);
+        for (r = 1; nl > text; nl--)
+            if (nl[-1] == '\n') r++;
+        LOG(ERROR, "%s:%d: a NUL byte: the cluster config must be text",
+            path, r);
+        rc = LIBXLMIG_ERROR_CONFIG;
+        goto out;
+    }
     report = open_memstream(&rbuf, &rlen);
     if (!report)
         libxlmig__alloc_failed(ctx, __func__, 1, 1);

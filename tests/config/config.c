@@ -18,6 +18,7 @@ static const struct {
     const char *what;        /* part of the message */
 } bad[] = {
     { "bad-syntax.cfg", ":3:", "config parsing error near `node'" },
+    { "bad-nul.cfg", ":2:", "a NUL byte: the cluster config must be text" },
     { "bad-no-cluster.cfg", ": cluster", "missing (required)" },
     { "bad-cluster-list.cfg", ":1: cluster", "single string, not a list" },
     { "bad-no-network.cfg", ": network", "missing (required)" },

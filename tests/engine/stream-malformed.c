@@ -77,14 +77,22 @@ static int restore_buf(libxlmig_ctx *ctx, const uint8_t *buf, size_t len,
     return rc;
 }
 
+/* Records follow each other unpadded: access them through types of
+ * alignment 1 (a plain cast would be undefined behaviour). */
+typedef uint32_t u32u __attribute__((aligned(1), may_alias));
+typedef uint64_t u64u __attribute__((aligned(1), may_alias));
+typedef struct __attribute__((packed, may_alias)) hdr_u {
+    uint32_t type, body_len, crc, reserved;   /* libxlmig__rec_hdr */
+} hdr_u;
+
 /* Recompute a record's CRC (PAGE_DATA: header and pfn list only). */
 static void fix_crc(uint8_t *rec)
 {
-    libxlmig__rec_hdr *h = (libxlmig__rec_hdr *)rec;
+    hdr_u *h = (hdr_u *)rec;
     uint32_t len = h->body_len;
 
     if (h->type == LIBXLMIG__REC_PAGE_DATA)
-        len = 8 + 8 * *(uint32_t *)(rec + sizeof(*h));
+        len = 8 + 8 * *(u32u *)(rec + sizeof(*h));
     h->crc = libxlmig__crc32c(0, h, 8);
     h->crc = libxlmig__crc32c(h->crc, rec + sizeof(*h), len);
 }
@@ -92,7 +100,7 @@ static void fix_crc(uint8_t *rec)
 static uint32_t rec_len(const uint8_t *rec)
 {
     return sizeof(libxlmig__rec_hdr) +
-           ((const libxlmig__rec_hdr *)rec)->body_len;
+           ((const hdr_u *)rec)->body_len;
 }
 
 enum mut { M_MAGIC, M_VERSION, M_HDRCRC, M_TRUNC_HDR, M_TRUNC_BATCH,
@@ -160,7 +168,7 @@ int main(void)
         if (stream == MAP_FAILED || !b) bail("cannot map the stream");
         GC_FREE;
     }
-    cfg_len = ((libxlmig__rec_hdr *)(stream + 32))->body_len;
+    cfg_len = ((hdr_u *)(stream + 32))->body_len;
     batch = 32 + 16 + cfg_len;
 
     memset(&s, 0, sizeof(s));
@@ -176,16 +184,17 @@ int main(void)
 
     for (i = 0; i < ARRAY_SIZE(cases); i++) {
         size_t n = len;
-        libxlmig__rec_hdr *h = (libxlmig__rec_hdr *)(b + batch);
+        hdr_u *h = (hdr_u *)(b + batch);
         uint32_t count;
 
         uint8_t *chk = b + batch + rec_len(stream + batch);
-        uint32_t *cb = (uint32_t *)(chk + 16), k;
+        u32u *cb = (u32u *)(chk + 16);
+        uint32_t k;
 
         memcpy(b, stream, len);
-        count = *(uint32_t *)(b + batch + 16);
+        count = *(u32u *)(b + batch + 16);
         if (h->type != LIBXLMIG__REC_PAGE_DATA ||
-            ((libxlmig__rec_hdr *)chk)->type != LIBXLMIG__REC_PAGE_CHECK)
+            ((hdr_u *)chk)->type != LIBXLMIG__REC_PAGE_CHECK)
             bail("the live stream should start with PAGE_DATA+PAGE_CHECK");
         switch (cases[i].m) {
         case M_MAGIC: b[0] ^= 0xff; break;
@@ -216,16 +225,16 @@ int main(void)
             uint32_t nd = cb[0];
             uint8_t *p = chk + 16 + 8 + 4 * nd;
             for (k = 0; k < nd; k++)
-                ((uint32_t *)p)[k] = k;
+                ((u32u *)p)[k] = k;
             cb[1] = nd;
-            ((libxlmig__rec_hdr *)chk)->body_len = 8 + 8 * nd;
+            ((hdr_u *)chk)->body_len = 8 + 8 * nd;
             fix_crc(chk);
             memcpy(chk + rec_len(chk), stream + len - tail, tail);
             n = (chk - b) + rec_len(chk) + tail;
             break;
         }
         case M_PFN:
-            *(uint64_t *)(b + batch + 16 + 8) = 1ULL << 40;
+            *(u64u *)(b + batch + 16 + 8) = 1ULL << 40;
             fix_crc(b + batch);
             break;
         case M_TYPE: h->type = 99; fix_crc(b + batch); break;
