@@ -32,6 +32,9 @@
 
 #define DRAIN_SAMPLE_MS  1000      /* dirty-log sample per domain (ms) */
 #define DRAIN_PROBE_MIB  32        /* bandwidth probe per target (MiB) */
+#define DRAIN_RETRIES    1         /* more attempts after a failure that
+                                      left the domain running here */
+#define DRAIN_RETRY_WAIT_S 2       /* pause before retrying (s) */
 
 struct ddom {
     char name[64];
@@ -50,6 +53,7 @@ struct ddom {
     bool have_stats;
     unsigned long long start_ms, end_ms;  /* since the drain started */
     bool earlier;                /* moved by an earlier, interrupted run */
+    unsigned attempts;           /* migrations tried */
     char earlier_target[64];
 };
 
@@ -169,7 +173,8 @@ static void report_write(FILE *f, const char *result, bool complete)
 
         fprintf(f, "%s{\"name\":", i ? "," : "");
         json_str(f, d->name);
-        fprintf(f, ",\"memory_kib\":%llu,\"target\":", d->memory_kib);
+        fprintf(f, ",\"memory_kib\":%llu,\"attempts\":%u,\"target\":",
+                d->memory_kib, d->attempts);
         if (target_name(d)) json_str(f, target_name(d));
         else fprintf(f, "null");
         fprintf(f, ",\"outcome\":");
@@ -517,8 +522,27 @@ static void *worker_main(void *arg)
         tname = D.nodes[D.tmap[s->target]].name;
         d->start_ms = (now_us() - D.t0_us) / 1000;
         say("%s -> %s: started\n", d->name, tname);
-        rc = libxlmig_migrate_cluster(ctx, d->name, tname, &D.params, false,
-                                      NULL, NULL, &report);
+        for (;;) {
+            d->attempts++;
+            rc = libxlmig_migrate_cluster(ctx, d->name, tname, &D.params,
+                                          false, NULL, NULL, &report);
+            /* A transient failure (the stream broke, the target was
+             * busy) leaves the domain running here: try once more.  A
+             * refusal, an incompatibility or an ambiguous handoff is
+             * final. */
+            if (!rc || D.stop || d->attempts > DRAIN_RETRIES ||
+                rc == LIBXLMIG_ERROR_AMBIGUOUS ||
+                rc == LIBXLMIG_ERROR_INCOMPATIBLE ||
+                rc == LIBXLMIG_ERROR_CANCELLED ||
+                rc == LIBXLMIG_ERROR_NOTFOUND ||
+                rc == LIBXLMIG_ERROR_REFUSED)
+                break;
+            fprintf(stderr, "%s drain: %s -> %s failed (%s); retrying\n",
+                    g.progname, d->name, tname, libxlmig_last_error(ctx));
+            free(report);
+            report = NULL;
+            sleep(DRAIN_RETRY_WAIT_S);
+        }
         pthread_mutex_lock(&D.lock);
         d->end_ms = (now_us() - D.t0_us) / 1000;
         if (report && !libxlmig_migration_report_stats(ctx, report, &d->st))
