@@ -32,9 +32,11 @@
 
 #define DRAIN_SAMPLE_MS  1000      /* dirty-log sample per domain (ms) */
 #define DRAIN_PROBE_MIB  32        /* bandwidth probe per target (MiB) */
-#define DRAIN_RETRIES    1         /* more attempts after a failure that
+#define DRAIN_RETRIES    2         /* more attempts after a failure that
                                       left the domain running here */
-#define DRAIN_RETRY_WAIT_S 2       /* pause before retrying (s) */
+#define DRAIN_RETRY_WAIT_S 5       /* pause before retrying (s): the target
+                                      may still be removing the partial
+                                      copy of the failed attempt */
 
 struct ddom {
     char name[64];
@@ -527,15 +529,16 @@ static void *worker_main(void *arg)
             rc = libxlmig_migrate_cluster(ctx, d->name, tname, &D.params,
                                           false, NULL, NULL, &report);
             /* A transient failure (the stream broke, the target was
-             * busy) leaves the domain running here: try once more.  A
+             * busy) leaves the domain running here: try again.  A first
              * refusal, an incompatibility or an ambiguous handoff is
-             * final. */
+             * final; a refusal after a failed attempt may be the target
+             * still removing that attempt's partial copy. */
             if (!rc || D.stop || d->attempts > DRAIN_RETRIES ||
                 rc == LIBXLMIG_ERROR_AMBIGUOUS ||
                 rc == LIBXLMIG_ERROR_INCOMPATIBLE ||
                 rc == LIBXLMIG_ERROR_CANCELLED ||
                 rc == LIBXLMIG_ERROR_NOTFOUND ||
-                rc == LIBXLMIG_ERROR_REFUSED)
+                (rc == LIBXLMIG_ERROR_REFUSED && d->attempts == 1))
                 break;
             fprintf(stderr, "%s drain: %s -> %s failed (%s); retrying\n",
                     g.progname, d->name, tname, libxlmig_last_error(ctx));
