@@ -59,6 +59,7 @@ ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
 LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) \
                    -lpthread
 LIBXLMIG_DEPLIBS += $(MNL_LIBS)
+LIBXLMIG_DEPLIBS += -lm
 
 ifeq ($(V),1)
 quiet =

@@ -392,6 +392,39 @@ int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
     return rc;
 }
 
+int libxlmig_dirty_sample_take(libxlmig_ctx *ctx, const char *domain,
+                               unsigned ms, libxlmig_dirty_sample *s)
+{
+    GC_INIT(ctx);
+    const char *path[] = { "points", NULL };
+    yajl_val data, pts;
+    size_t i;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    rc = sim_call(gc, GCSPRINTF("{\"version\":1,\"op\":\"sample_dirty\","
+                                "\"domain\":\"%s\",\"ms\":%u}", domain, ms),
+                  -1, NULL, NULL, &data);
+    if (rc) goto out;
+    rc = libxlmig__json_get_u64(gc, data, "nr_pages", &s->nr_pages);
+    if (rc) goto out;
+    pts = yajl_tree_get(data, path, yajl_t_array);
+    for (i = 0; pts && i < pts->u.array.len &&
+                i < LIBXLMIG_DIRTY_SAMPLE_POINTS; i++) {
+        yajl_val pt = pts->u.array.values[i];
+
+        if (libxlmig__json_get_u64(gc, pt, "ms", &s->ms[i]) ||
+            libxlmig__json_get_u64(gc, pt, "pages", &s->pages[i])) {
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
+        s->nr_points++;
+    }
+ out:
+    GC_FREE;
+    return rc;
+}
+
 const libxlmig__backend_ops libxlmig__backend_sim = {
     .name = "sim",
     .open = sim_open,

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 
 #include "handoff.h"
+#include "ops.h"
 #include "migrate.h"
 #include "policy.h"
 
@@ -56,6 +57,7 @@ typedef struct node_conn {
     char peer[96];
     char node[64];               /* authenticated peer */
     incoming *pending;           /* set by migrate_begin */
+    uint64_t sink_bytes;         /* set by sink: raw bytes to read next */
 } node_conn;
 
 /* ---- decisions on disk --------------------------------------------- */
@@ -211,6 +213,16 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
         libxlmig__yajl_gen_kv_bool(g, "storage_ok",
                                    stat(storage, &st) == 0 &&
                                    S_ISDIR(st.st_mode));
+    libxlmig__yajl_gen_str(g, "domain_info");
+    yajl_gen_array_open(g);
+    for (i = 0; i < nr; i++) {
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "name", list[i].name);
+        libxlmig__yajl_gen_kv_uint(g, "memory_kib", list[i].memory_kib);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    libxlmig__node_facts_gen(gc, svc.cl, g);
     yajl_gen_map_close(g);
  out:
     libxlmig_dominfo_list_free(list, nr);
@@ -452,8 +464,46 @@ static int h_resolve(libxlmig__gc *gc, void *opaque, yajl_val args,
     return 0;
 }
 
+/* Enter or leave maintenance mode at a peer's request. */
+static int h_set_maintenance(libxlmig__gc *gc, void *opaque, yajl_val args,
+                             yajl_gen g)
+{
+    node_conn *nc = opaque;
+    bool on = false;
+    int rc;
+
+    rc = libxlmig__json_get_bool(gc, args, "maintenance", &on);
+    if (rc) return rc;
+    rc = libxlmig__maintenance_write(gc, on, nc->node);
+    if (rc) return rc;
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_bool(g, "maintenance", in_maintenance(gc));
+    yajl_gen_map_close(g);
+    return 0;
+}
+
+/* A bandwidth probe: the peer sends that many raw bytes after the reply. */
+static int h_sink(libxlmig__gc *gc, void *opaque, yajl_val args, yajl_gen g)
+{
+    node_conn *nc = opaque;
+    uint64_t bytes = 0;
+
+    if (libxlmig__json_get_u64(gc, args, "bytes", &bytes) || !bytes ||
+        bytes > LIBXLMIG_SINK_MAX) {
+        LOG(ERROR, "bandwidth probe from %s: bad size", nc->node);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    nc->sink_bytes = bytes;
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_uint(g, "bytes", bytes);
+    yajl_gen_map_close(g);
+    return 0;
+}
+
 static const libxlmig__rpc_op node_ops[] = {
     { "node_info", h_node_info },
+    { "set_maintenance", h_set_maintenance },
+    { "sink", h_sink },
     { "migrate_begin", h_migrate_begin },
     { "resolve", h_resolve },
 };
@@ -562,6 +612,39 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     pthread_mutex_unlock(&in_lock);
 }
 
+/* Read the probe's raw bytes, then report how long they took. */
+static int run_sink(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
+{
+    size_t chunk = 1 << 20;
+    char *buf = libxlmig__zalloc(gc, chunk);
+    uint64_t left = nc->sink_bytes, t0 = libxlmig__now_us();
+    size_t n;
+    int rc;
+
+    nc->sink_bytes = 0;
+    while (left) {
+        n = left < chunk ? (size_t)left : chunk;
+        rc = libxlmig__transport_read_all(gc, c->t, buf, n);
+        if (rc) return rc;
+        left -= n;
+    }
+    {
+        yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+        char *json = NULL;
+
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_int(g, "version", 1);
+        libxlmig__yajl_gen_kv_str(g, "event", "sunk");
+        libxlmig__yajl_gen_kv_uint(g, "us", libxlmig__now_us() - t0);
+        yajl_gen_map_close(g);
+        rc = libxlmig__json_finish(gc, g, &json);
+        if (rc) return rc;
+        libxlmig__ptr_add(gc, json);
+        return libxlmig__msg_send(gc, c, LIBXLMIG_MSG_EVENT, json,
+                                  (uint32_t)strlen(json));
+    }
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 static void *conn_main(void *arg)
@@ -611,6 +694,8 @@ static void *conn_main(void *arg)
                 run_incoming(gc, nc, &c);
                 break;
             }
+            if (nc->sink_bytes && run_sink(gc, nc, &c))
+                break;
         }
      done:
         libxlmig__chan_dispose(&c);

@@ -418,6 +418,70 @@ static void op_verify(libxlmig__gc *gc, conn *c, yajl_val req)
     send_result(gc, c, rc, verify_gen, &v);
 }
 
+/* The dirty-log sample of xlmig estimate: distinct pages written by the
+ * domain between the start and each of three points (ms/4, ms/2, ms). */
+typedef struct sample_result {
+    uint64_t nr_pages;
+    uint64_t ms[LIBXLMIG_DIRTY_SAMPLE_POINTS];
+    uint64_t pages[LIBXLMIG_DIRTY_SAMPLE_POINTS];
+} sample_result;
+
+static yajl_gen_status sample_gen(yajl_gen g, void *arg)
+{
+    sample_result *r = arg;
+    int i;
+
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_uint(g, "nr_pages", r->nr_pages);
+    libxlmig__yajl_gen_str(g, "points");
+    yajl_gen_array_open(g);
+    for (i = 0; i < LIBXLMIG_DIRTY_SAMPLE_POINTS; i++) {
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_uint(g, "ms", r->ms[i]);
+        libxlmig__yajl_gen_kv_uint(g, "pages", r->pages[i]);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    return yajl_gen_map_close(g);
+}
+
+static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    const unsigned div[LIBXLMIG_DIRTY_SAMPLE_POINTS] = { 4, 2, 1 };
+    libxlmig__sim_dom *d = NULL;
+    unsigned long *bm = NULL;
+    sample_result r;
+    uint64_t ms = LIBXLMIG_DEFAULT_SAMPLE_MS, t0, at, now, n, sum = 0;
+    int i, rc;
+
+    memset(&r, 0, sizeof(r));
+    libxlmig__json_get_u64(gc, req, "ms", &ms);
+    if (ms < 40 || ms > 60000) {
+        LOG(ERROR, "dirty sample: duration must be 40 ms to 60 s");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
+    if (rc) goto out;
+    r.nr_pages = d->nr_pages;
+    bm = libxlmig__calloc(gc, bitmap_longs(d->nr_pages), sizeof(*bm));
+    /* Write-protect everything: the sample starts now. */
+    rc = libxlmig__sim_dom_clean_dirty(gc, d, NULL, NULL);
+    t0 = libxlmig__now_us();
+    for (i = 0; !rc && i < LIBXLMIG_DIRTY_SAMPLE_POINTS; i++) {
+        at = t0 + ms * 1000 / div[i];
+        while ((now = libxlmig__now_us()) < at)
+            usleep((useconds_t)(at - now));
+        rc = libxlmig__sim_dom_clean_dirty(gc, d, bm, &n);
+        sum += n;
+        r.ms[i] = (libxlmig__now_us() - t0) / 1000;
+        r.pages[i] = sum;
+    }
+    dom_put(d);
+ out:
+    send_result(gc, c, rc, sample_gen, &r);
+}
+
 /* The engine's view of a sim domain. */
 static int src_clean(libxlmig__gc *gc, void *priv, unsigned long *bm,
                      uint64_t *n)
@@ -769,6 +833,7 @@ static void *conn_main(void *arg)
         else if (!strcmp(op, "migrate")) op_migrate(gc, c, req);
         else if (!strcmp(op, "cancel")) op_cancel(gc, c, req);
         else if (!strcmp(op, "recover")) op_recover(gc, c, req);
+        else if (!strcmp(op, "sample_dirty")) op_sample_dirty(gc, c, req);
         else {
             LOG(ERROR, "unknown request '%s'", op);
             send_result(gc, c, LIBXLMIG_ERROR_PROTOCOL, NULL, NULL);

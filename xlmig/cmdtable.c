@@ -24,6 +24,45 @@ const struct cmd_spec cmd_table[] = {
       "resume the paused copy here",
       "DOMAIN",
       "" },
+    { "maintenance", main_maintenance,
+      "Put a node in maintenance mode (no migrations or placements), take "
+      "it out, or show its mode",
+      "enter|exit|status [NODE]",
+      "NODE defaults to this node; another node is asked over a migration "
+      "network.\n" },
+    { "drain", main_drain,
+      "Enter maintenance and live-migrate every domain of this node away",
+      "[-n] [--cron] [--report FILE] [-d MS] [-B MIBPS] [NODE]",
+      "  -n, --dry-run         print the plan with estimated times only\n"
+      "  --cron                no output but errors; syslog per domain; "
+      "JSON report\n"
+      "  --report FILE         write the JSON report to FILE (--cron: "
+      "default\n"
+      "                        STATE_DIR/drain-report.json)\n"
+      CMD_PARAM_HELP
+      "Exit status: 0 all moved, 1 some could not move, 3 could not "
+      "start\n(another drain runs, no daemon), 4 interrupted (run it "
+      "again to continue).\n" },
+    { "estimate", main_estimate,
+      "Predict a live migration: total time, rounds and downtime",
+      "[-s MS] [-S MIB] [-d MS] [-B MIBPS] DOMAIN [TARGET]",
+      "  -s, --sample MS       dirty-log sample time (default 2000)\n"
+      "  -S, --probe MIB       bandwidth probe size (default 32)\n"
+      CMD_PARAM_HELP },
+    { "validate", main_validate,
+      "Check the whole cluster: daemons, keys, config, versions, CPUs, "
+      "networks, clocks, storage",
+      "[--clock-skew MS]",
+      "  --clock-skew MS       largest clock difference allowed "
+      "(default 2000)\n"
+      "  --json                JSON output (also a global option)\n"
+      "Exit status: 0 when every check passes, 1 when any fails.\n" },
+    { "balance", main_balance,
+      "Propose (or perform) migrations that bring every node under a "
+      "memory-use threshold",
+      "[--apply] [--threshold PCT]",
+      "  --apply               perform the moves that start on this node\n"
+      "  -t, --threshold PCT   memory use to stay under (default 80)\n" },
     { "help", main_help,
       "Show the commands, or the usage of one",
       "[COMMAND]",

@@ -100,6 +100,11 @@ int main_unpause(int argc, char **argv);
 int main_migrate_cluster(int argc, char **argv);
 int main_cancel(int argc, char **argv);
 int main_recover(int argc, char **argv);
+int main_maintenance(int argc, char **argv);
+int main_drain(int argc, char **argv);
+int main_estimate(int argc, char **argv);
+int main_validate(int argc, char **argv);
+int main_balance(int argc, char **argv);
 
 /*
  * The migration parameters every migrating command takes (cmd_save.c):

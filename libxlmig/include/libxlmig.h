@@ -621,6 +621,94 @@ LIBXLMIG_API const char *libxlmig_sim_socket_path(void);
 LIBXLMIG_API int libxlmig_sim_daemon_run(libxlmig_ctx *ctx,
                                          const char *socket_path);
 
+/* ---- Cluster operations (ops.c) ---------------------------------- */
+
+/* Where node state lives: $XLMIG_STATE_DIR, else /var/lib/xlmig. */
+#define LIBXLMIG_DEFAULT_STATE_DIR "/var/lib/xlmig"
+LIBXLMIG_API const char *libxlmig_state_dir(void);
+
+/*
+ * Maintenance mode of node (NULL or this node's name: this node, read or
+ * written under the state directory; else asked of node's xlmigd over an
+ * authenticated migration network, which needs cl).  A node in
+ * maintenance takes no migrations and no placements.
+ */
+LIBXLMIG_API int libxlmig_maintenance_get(libxlmig_ctx *ctx,
+                                          libxlmig_cluster *cl,
+                                          const char *node, bool *on_r);
+LIBXLMIG_API int libxlmig_maintenance_set(libxlmig_ctx *ctx,
+                                          libxlmig_cluster *cl,
+                                          const char *node, bool on);
+
+/*
+ * node_info of node's xlmigd as JSON text (caller frees *json_r): over
+ * migration network net (its index in the config), or over the first
+ * that answers when net < 0.  *network_r (may be NULL; caller frees)
+ * names the network used.  Fails (logged) when node is unreachable or
+ * cannot prove membership.
+ */
+LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                     const char *node, int net,
+                                     char **json_r, char **network_r);
+
+/*
+ * Raw throughput to node over the migration network the migration would
+ * use: bytes sent over one authenticated connection as the stream is.
+ * *bps_r in bytes/s.
+ */
+LIBXLMIG_API int libxlmig_bandwidth_probe(libxlmig_ctx *ctx,
+                                          libxlmig_cluster *cl,
+                                          const char *node, uint64_t bytes,
+                                          double *bps_r, char **network_r);
+
+/*
+ * A dirty-log sample of a running domain: the distinct pages it wrote
+ * from the start of the sample until each of the sample points (sim:
+ * the kernel's write-protect dirty tracking; Xen: log-dirty mode).
+ */
+#define LIBXLMIG_DIRTY_SAMPLE_POINTS 3
+typedef struct libxlmig_dirty_sample {
+    uint64_t nr_pages;            /* guest RAM (pages of 4 KiB) */
+    uint32_t nr_points;
+    uint64_t ms[LIBXLMIG_DIRTY_SAMPLE_POINTS];    /* ms since start */
+    uint64_t pages[LIBXLMIG_DIRTY_SAMPLE_POINTS]; /* distinct pages */
+} libxlmig_dirty_sample;
+
+#define LIBXLMIG_DEFAULT_SAMPLE_MS 2000   /* ms */
+/* Sample domain's writes for ms milliseconds (points at ms/4, /2, 1). */
+LIBXLMIG_API int libxlmig_dirty_sample_take(libxlmig_ctx *ctx,
+                                            const char *domain, unsigned ms,
+                                            libxlmig_dirty_sample *s);
+
+/* A predicted migration. */
+typedef struct libxlmig_estimate {
+    double dirty_rate;            /* fitted write rate (pages/s) */
+    uint64_t working_set_pages;   /* fitted span it writes (pages) */
+    double bandwidth;             /* assumed (bytes/s) */
+    uint64_t total_ms;            /* predicted total time (ms) */
+    uint64_t downtime_ms;         /* predicted downtime (ms) */
+    uint32_t rounds;              /* pre-copy rounds after the full copy */
+    uint64_t bytes;               /* predicted stream bytes */
+    uint32_t throttle_pct;        /* highest throttle predicted (%) */
+    bool converges;               /* false: the policy would abort */
+} libxlmig_estimate;
+
+/*
+ * Predict a migration from the domain's size and dirty sample and the
+ * bandwidth (bytes/s): run the pre-copy policy the engine uses (same
+ * parameters p, NULL: defaults) over simulated rounds in which the
+ * guest dirties pages as the sample's fitted model says.
+ */
+LIBXLMIG_API int libxlmig_estimate_compute(libxlmig_ctx *ctx,
+                                           const libxlmig_params *p,
+                                           const libxlmig_dirty_sample *s,
+                                           double bandwidth,
+                                           libxlmig_estimate *e);
+/* The estimate as a JSON object with "version".  Caller frees. */
+LIBXLMIG_API int libxlmig_estimate_to_json(libxlmig_ctx *ctx,
+                                           const libxlmig_estimate *e,
+                                           char **json_r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-only
+# Cluster operations besides drain, on the namespace cluster: xlmig
+# estimate against the measured migration of a steadily dirtying guest;
+# xlmig validate on a sound cluster, then with a gateway on a migration
+# network and with a node holding another key; xlmig balance proposing,
+# then performing, the move that brings a node under the threshold;
+# maintenance mode usage errors.
+. "$(dirname "$0")/lib.sh"
+
+plan 28
+
+jget() {   # jget JSON PERL-EXPR, $r the parsed JSON
+    perl -MJSON::PP -e 'my $r = decode_json($ARGV[0]); print eval $ARGV[1]' \
+        "$1" "$2"
+}
+
+cluster_up
+MEM=512 daemon node1 && MEM=1024 daemon node2 && MEM=1024 daemon node3 ||
+    bail "daemons did not start"
+
+# ---- estimate ----
+xl node1 sim create steady --memory 64 --dirty-rate 3000
+xl node1 --json estimate -B 32 steady node2
+is 0 "$rc" "estimate of a 64 MiB guest dirtying 3000 pages/s at 32 MiB/s"
+est=$(jget "$out" '$r->{estimate}{total_ms}')
+like '"rounds":' "$out" "the estimate predicts rounds"
+like '"downtime_ms":' "$out" "and the downtime"
+ok "$([ "$(jget "$out" '$r->{raw_bandwidth}')" -gt 0 ] && echo 0 || echo 1)" \
+   "the bandwidth to node2 was measured"
+xl node1 --json migrate-cluster -B 32 steady node2
+is 0 "$rc" "the same guest migrates"
+meas=$(printf '%s\n' "$out" | grep '"type":"report"' |
+       perl -MJSON::PP -ne 'print decode_json($_)->{report}{stats}{total_time_ms}')
+err_pct=$(( (est - meas) * 100 / meas ))
+diag "estimate ${est} ms, measured ${meas} ms, error ${err_pct}%"
+ok "$([ "${err_pct#-}" -le 25 ] && echo 0 || echo 1)" \
+   "the estimate is within 25% of the measured time (${err_pct}%)"
+one_copy steady node2 "after the estimated migration"
+xl node1 estimate nosuch node2
+is 1 "$rc" "estimate of a domain that does not exist fails"
+xl node1 estimate
+is 2 "$rc" "estimate without a domain is a usage error"
+
+# ---- validate ----
+xl node1 validate
+is 0 "$rc" "validate passes on a sound cluster"
+like "0 failed" "$out" "every check passes"
+like "reach        node3/mig1       ok" "$out" "each node is checked on each network"
+xl node1 --json validate
+like '"ok":true' "$out" "validate --json"
+
+on node2 ip route add 10.99.0.0/24 via 10.10.0.3 dev mig0
+xl node1 validate
+is 1 "$rc" "validate fails when a migration network has a gateway"
+like "network      node2/mig0       FAIL public: gateway 10.10.0.3" "$out" \
+     "the node, the network and the gateway are named"
+like "network      node3/mig0       ok" "$out" "the other nodes pass"
+on node2 ip route del 10.99.0.0/24 via 10.10.0.3 dev mig0
+
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TESTBED/other.key"
+chmod 600 "$TESTBED/other.key"
+sed "s|^key_file = .*|key_file = \"$TESTBED/other.key\"|" "$CFG" \
+    >"$TESTBED/other.cfg"
+DAEMON_CFG=$TESTBED/other.cfg daemon node3 -m 1024 || bail "node3 daemon"
+xl node1 validate
+is 1 "$rc" "validate fails when a node has another key"
+like "node3/mig0       FAIL" "$out" "node3 fails on mig0"
+like "failed to prove cluster membership" "$out" "authentication is named"
+like "daemon       node3            FAIL" "$out" "node3 counts as unreachable"
+MEM=1024 daemon node3 || bail "node3 daemon"
+
+# ---- balance ----
+for i in 1 2 3; do xl node1 sim create "b$i" --memory 140; done
+xl node1 balance
+is 0 "$rc" "balance proposes moves"
+like "move b" "$out" "a move off node1 is proposed"
+is "node1:b1:running" "$(copies b1)" "without --apply nothing moves"
+xl node1 balance --apply
+is 0 "$rc" "balance --apply performs the move"
+like "done: b" "$out" "and says so"
+xl node1 balance
+like "nothing to do" "$out" "afterwards every node is under 80%"
+
+# ---- maintenance usage ----
+xl node1 maintenance sideways
+is 2 "$rc" "an unknown maintenance action is a usage error"

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers of the cluster-operation commands (maintenance, drain,
+ * estimate, validate, balance): opening this node's view of the cluster
+ * and gathering every node's facts (node_info) into plain structs.  Not
+ * a command itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "opsutil.h"
+
+int ops_open_cluster(libxlmig_cluster **cl_r)
+{
+    int rc = libxlmig_cluster_open(g.ctx, g.config_file, NULL, cl_r);
+
+    if (rc)
+        cmd_fail(rc, "cannot open the cluster config %s: %s",
+                 g.config_file, libxlmig_last_error(g.ctx));
+    return rc;
+}
+
+yajl_val ops_jget(yajl_val v, const char *key, yajl_type t)
+{
+    const char *path[] = { key, NULL };
+
+    return v ? yajl_tree_get(v, path, t) : NULL;
+}
+
+const char *ops_jstr(yajl_val v, const char *key)
+{
+    yajl_val s = ops_jget(v, key, yajl_t_string);
+
+    return s ? YAJL_GET_STRING(s) : NULL;
+}
+
+unsigned long long ops_ju64(yajl_val v, const char *key)
+{
+    yajl_val n = ops_jget(v, key, yajl_t_number);
+
+    return n && YAJL_IS_INTEGER(n) && YAJL_GET_INTEGER(n) > 0
+           ? (unsigned long long)YAJL_GET_INTEGER(n) : 0;
+}
+
+bool ops_jbool(yajl_val v, const char *key)
+{
+    return YAJL_IS_TRUE(ops_jget(v, key, yajl_t_any));
+}
+
+void ops_node_dispose(struct ops_node *n)
+{
+    if (n->info)
+        yajl_tree_free(n->info);
+    free(n->network);
+    memset(n, 0, sizeof(*n));
+}
+
+int ops_node_query(libxlmig_cluster *cl, const char *name, int net,
+                   struct ops_node *n)
+{
+    char err[256], *json = NULL;
+    yajl_val cpu;
+    int rc;
+
+    memset(n, 0, sizeof(*n));
+    n->name = name;
+    rc = libxlmig_node_query(g.ctx, cl, name, net, &json, &n->network);
+    if (rc) {
+        snprintf(n->error, sizeof(n->error), "%s",
+                 libxlmig_last_error(g.ctx));
+        return rc;
+    }
+    n->info = yajl_tree_parse(json, err, sizeof(err));
+    free(json);
+    if (!n->info) {
+        snprintf(n->error, sizeof(n->error), "bad node_info: %s", err);
+        return LIBXLMIG_ERROR_JSON;
+    }
+    n->reachable = true;
+    n->total_kib = ops_ju64(n->info, "total_memory_kib");
+    n->free_kib = ops_ju64(n->info, "free_memory_kib");
+    n->maintenance = ops_jbool(n->info, "maintenance");
+    cpu = ops_jget(n->info, "cpu_policy", yajl_t_object);
+    n->cpu_ok = cpu && policy_parse_json(cpu, "CPU policy", &n->cpu, err,
+                                         sizeof(err));
+    return 0;
+}
+
+int ops_gather(libxlmig_cluster *cl, struct ops_node **nodes_r)
+{
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
+    struct ops_node *nodes = calloc((size_t)c->num_nodes, sizeof(*nodes));
+    int i;
+
+    if (!nodes) {
+        fprintf(stderr, "%s: out of memory\n", g.progname);
+        exit(EXIT_FAILED);
+    }
+    for (i = 0; i < c->num_nodes; i++)
+        ops_node_query(cl, c->nodes[i].name, -1, &nodes[i]);
+    *nodes_r = nodes;
+    return c->num_nodes;
+}
+
+void ops_nodes_free(struct ops_node *nodes, int nr)
+{
+    int i;
+
+    for (i = 0; i < nr; i++)
+        ops_node_dispose(&nodes[i]);
+    free(nodes);
+}
+
+bool ops_cpu_compatible(const struct ops_node *from,
+                        const struct ops_node *to, char *why, size_t len)
+{
+    struct policy_check chk;
+    char *sum;
+    bool ok;
+
+    if (!from->cpu_ok || !to->cpu_ok) {
+        snprintf(why, len, "CPU policy unknown");
+        return false;
+    }
+    ok = policy_check(&from->cpu, &to->cpu, &chk);
+    sum = ok ? NULL : policy_check_summary(&chk);
+    snprintf(why, len, "%s", ok ? "compatible" : sum ? sum : "incompatible");
+    free(sum);
+    return ok;
+}
+
+bool ops_is_transient(const char *name)
+{
+    size_t n = strlen(name);
+
+    return (n > 10 && !strcmp(name + n - 10, "--incoming")) ||
+           (n > 14 && !strcmp(name + n - 14, "--migratedaway"));
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers shared by the cluster-operation commands (cmd_opsutil.c): one
+ * node's facts as its xlmigd reports them, and small JSON accessors.
+ */
+#ifndef XLMIG_OPSUTIL_H
+#define XLMIG_OPSUTIL_H
+
+#include <yajl/yajl_tree.h>
+
+#include "policy.h"
+#include "xlmig.h"
+
+/* One node as node_info describes it. */
+struct ops_node {
+    const char *name;            /* not owned */
+    bool reachable;              /* answered and authenticated */
+    char error[512];             /* why not, when !reachable */
+    char *network;               /* network used (malloc'd) */
+    yajl_val info;               /* the node_info reply (owned) */
+    unsigned long long total_kib, free_kib;  /* KiB; free counts
+                                                migrations in flight */
+    bool maintenance;
+    bool cpu_ok;                 /* cpu is valid */
+    struct policy_cpuid cpu;
+};
+
+/* Open the cluster of -c; reports failure (returns rc). */
+int ops_open_cluster(libxlmig_cluster **cl_r);
+/* node_info of name over network net (-1: any); fills n even on failure. */
+int ops_node_query(libxlmig_cluster *cl, const char *name, int net,
+                   struct ops_node *n);
+void ops_node_dispose(struct ops_node *n);
+/* Every node of the config, in config order (also this one). */
+int ops_gather(libxlmig_cluster *cl, struct ops_node **nodes_r);
+void ops_nodes_free(struct ops_node *nodes, int nr);
+/* May a domain running with from's CPU run on to?  why: the verdict. */
+bool ops_cpu_compatible(const struct ops_node *from,
+                        const struct ops_node *to, char *why, size_t len);
+/* NAME--incoming or NAME--migratedaway: a copy mid-handoff. */
+bool ops_is_transient(const char *name);
+
+/* Config defaults (downtime, bandwidth) for parameters left unset. */
+void ops_params_from_config(libxlmig_cluster *cl, libxlmig_params *p);
+/* The estimate, indented, one figure per line. */
+void ops_print_estimate(FILE *f, const libxlmig_estimate *e);
+
+yajl_val ops_jget(yajl_val v, const char *key, yajl_type t);
+const char *ops_jstr(yajl_val v, const char *key);
+unsigned long long ops_ju64(yajl_val v, const char *key);
+bool ops_jbool(yajl_val v, const char *key);
+
+#endif /* XLMIG_OPSUTIL_H */
