@@ -3,8 +3,22 @@
  * The Xen backend: drives a real Xen 4.17 host through libxl and
  * libxenctrl.  This is the only file of libxlmig that includes their
  * headers.  libxl logs through the context's own xentoollog logger.
+ *
+ * It also implements the node daemon's local host (migrate.h) for Xen:
+ * the migration job and the node service reach libxl through it.  The
+ * memory stream there is libxl's own migration stream (libxl_domain_
+ * suspend on the source, libxl_domain_create_restore on the target), sent
+ * after a small header of ours carrying the domain's libxl config as JSON,
+ * as xl sends its config before the stream.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include <libxl.h>
@@ -13,6 +27,7 @@
 #include <xenguest.h>
 
 #include "libxlmig_internal.h"
+#include "migrate.h"
 #include "policy.h"
 
 /* Our error table mirrors libxl's codes by value; keep them honest. */
@@ -297,3 +312,455 @@ const libxlmig__backend_ops libxlmig__backend_xen = {
     .host_cpu_policy = xen_host_cpu_policy,
     .domain_cpu_policy = xen_domain_cpu_policy,
 };
+
+/* ---- the node daemon's local host (migrate.h) ----------------------- */
+
+/*
+ * Header of our own in front of libxl's stream: magic, version, length
+ * of the config JSON that follows (network byte order).
+ */
+#define XEN_HDR_MAGIC   "XLMIGXC\n"
+#define XEN_HDR_VERSION 1
+#define XEN_HDR_MAX_CONFIG (1u << 20)      /* bytes of config JSON */
+/* libxl's migration stream as xl sends it (libxl stream format v2). */
+#define XEN_STREAM_VERSION 2
+
+typedef struct xen_hdr {
+    char magic[8];
+    uint32_t version;
+    uint32_t config_len;
+} xen_hdr;
+
+static xen_priv *xh_priv;                 /* the daemon's, while open */
+static pthread_mutex_t xh_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Name -> domid; logs "not found" as the error. */
+static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                    uint32_t *domid_r)
+{
+    if (libxl_name_to_domid(xp->lctx, name, domid_r)) {
+        LOG(ERROR, "domain '%s' not found on this host", name);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = write(fd, p, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = read(fd, p, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = ECONNRESET;
+            return -1;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* libxl and libxc write with blocking calls: clear O_NONBLOCK. */
+static int fd_blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fl;
+}
+
+/* Bytes handed to TCP on fd so far (acknowledged plus queued), or 0. */
+static uint64_t sock_bytes_sent(int fd)
+{
+    struct tcp_info ti;
+    socklen_t sl = sizeof(ti);
+    int outq = 0;
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
+        return 0;
+    if (ioctl(fd, SIOCOUTQ, &outq))
+        outq = 0;
+    return ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
+}
+
+static uint64_t sock_bytes_received(int fd)
+{
+    struct tcp_info ti;
+    socklen_t sl = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+static int xh_host_info(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi)
+{
+    int rc = xen_host_info(gc, priv, hi);
+
+    if (!rc && !hi->backend)
+        hi->backend = strdup("xen");
+    return rc;
+}
+
+static bool xh_exists(void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+
+    return libxl_name_to_domid(xp->lctx, name, &domid) == 0;
+}
+
+static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
+                    libxlmig__dom_facts *f)
+{
+    xen_priv *xp = priv;
+    libxl_domain_config dc;
+    libxl_dominfo di;
+    uint32_t domid;
+    char *json = NULL;
+    int r, rc;
+
+    libxl_domain_config_init(&dc);
+    libxl_dominfo_init(&di);
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) goto out;
+    if (domid == 0) {
+        LOG(ERROR, "Domain-0 cannot be migrated");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    r = libxl_domain_info(xp->lctx, &di, domid);
+    if (r) {
+        LOGD(ERROR, domid, "libxl_domain_info failed: %s",
+             libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    r = libxl_retrieve_domain_configuration(xp->lctx, domid, &dc, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "cannot retrieve the configuration of %s: %s",
+             name, libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    json = libxl_domain_config_to_json(xp->lctx, &dc);
+    if (!json) {
+        LOGD(ERROR, domid, "cannot encode the configuration of %s", name);
+        rc = LIBXLMIG_ERROR_JSON;
+        goto out;
+    }
+    f->config_json = json;
+    json = NULL;
+    f->memory_kib = di.max_memkb > di.current_memkb ? di.max_memkb
+                                                    : di.current_memkb;
+    rc = 0;
+ out:
+    free(json);
+    libxl_dominfo_dispose(&di);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+static int xh_dom_cpu(libxlmig__gc *gc, void *priv, const char *name,
+                      struct policy_cpuid *p)
+{
+    uint32_t domid;
+    int rc;
+
+    rc = xh_domid(gc, priv, name, &domid);
+    if (rc) return rc;
+    return xen_domain_cpu_policy(gc, priv, domid, p);
+}
+
+static int xh_resume(libxlmig__gc *gc, void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    /* Co-operative resume: the guest carries on from its suspend. */
+    r = libxl_domain_resume(xp->lctx, domid, 1, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "libxl_domain_resume of %s failed: %s", name,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
+                           int fd, const libxlmig__engine_opts *o,
+                           libxlmig_stats *st)
+{
+    xen_priv *xp = priv;
+    libxlmig__dom_facts f;
+    xen_hdr hdr;
+    uint32_t domid, len;
+    uint64_t t0, t1, b0;
+    int fl = -1, r, rc;
+
+    libxlmig__dom_facts_init(&f);
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) goto out;
+    rc = xh_facts(gc, xp, name, &f);
+    if (rc) goto out;
+    len = (uint32_t)strlen(f.config_json) + 1;
+    if (len > XEN_HDR_MAX_CONFIG) {
+        LOGD(ERROR, domid, "the configuration of %s is too large (%u "
+             "bytes)", name, len);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    memcpy(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic));
+    hdr.version = htonl(XEN_HDR_VERSION);
+    hdr.config_len = htonl(len);
+    fl = fd_blocking(fd);
+    t0 = libxlmig__now_us();
+    b0 = sock_bytes_sent(fd);
+    if (write_all(fd, &hdr, sizeof(hdr)) ||
+        write_all(fd, f.config_json, len)) {
+        LOGE(ERROR, "cannot send the configuration of %s", name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    st->state = LIBXLMIG_STATE_PRECOPY;
+    /* libxl's live migration: pre-copy rounds, then the guest is
+     * suspended and the rest sent; it stays suspended on success. */
+    r = libxl_domain_suspend(xp->lctx, domid, fd, LIBXL_SUSPEND_LIVE, NULL);
+    t1 = libxlmig__now_us();
+    st->total_time_ms = (t1 - t0) / 1000;
+    st->total_bytes = sock_bytes_sent(fd) - b0;
+    st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;
+    if (r) {
+        LOGD(ERROR, domid, "libxl_domain_suspend (live) of %s failed: %s",
+             name, libxlmig_strerror(r));
+        /* Whatever state the failure left it in, make it run again. */
+        if (libxl_domain_resume(xp->lctx, domid, 1, NULL))
+            LOGD(WARN, domid, "%s: libxl_domain_resume after the failed "
+                 "save failed too (it may have been running already)",
+                 name);
+        st->state = LIBXLMIG_STATE_ABORTED;
+        rc = r == ERROR_FAIL ? LIBXLMIG_ERROR_IO : r;
+        goto out;
+    }
+    st->state = LIBXLMIG_STATE_DONE;
+    rc = 0;
+ out:
+    if (fl >= 0) fcntl(fd, F_SETFL, fl);
+    libxlmig__dom_facts_dispose(&f);
+    return rc;
+}
+
+static int xh_rename(libxlmig__gc *gc, void *priv, const char *from,
+                     const char *to)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, from, &domid);
+    if (rc) return rc;
+    r = libxl_domain_rename(xp->lctx, domid, from, to);
+    if (r) {
+        LOGD(ERROR, domid, "cannot rename %s to %s: %s", from, to,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+static int xh_destroy(libxlmig__gc *gc, void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    r = libxl_domain_destroy(xp->lctx, domid, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "cannot destroy %s: %s", name,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
+                             const char *name,
+                             const libxlmig__engine_opts *o,
+                             libxlmig_stats *st)
+{
+    xen_priv *xp = priv;
+    libxl_domain_config dc;
+    libxl_domain_restore_params params;
+    xen_hdr hdr;
+    uint32_t domid = INVALID_DOMID, len;
+    uint64_t t0, b0;
+    char *json = NULL;
+    int fl, r, rc;
+
+    libxl_domain_config_init(&dc);
+    libxl_domain_restore_params_init(&params);
+    fl = fd_blocking(fd);
+    t0 = libxlmig__now_us();
+    b0 = sock_bytes_received(fd);
+    if (read_all(fd, &hdr, sizeof(hdr))) {
+        LOGE(ERROR, "no stream header for %s", name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    len = ntohl(hdr.config_len);
+    if (memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) ||
+        ntohl(hdr.version) != XEN_HDR_VERSION || len == 0 ||
+        len > XEN_HDR_MAX_CONFIG) {
+        LOG(ERROR, "the stream for %s is not a Xen migration of this xlmig "
+            "(bad header: is the source another backend or version?)", name);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto out;
+    }
+    json = libxlmig__zalloc(gc, len + 1);
+    if (read_all(fd, json, len)) {
+        LOGE(ERROR, "the configuration of %s was cut short", name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    json[len] = '\0';
+    r = libxl_domain_config_from_json(xp->lctx, &dc, json);
+    if (r) {
+        LOG(ERROR, "cannot parse the configuration of %s: %s", name,
+            libxlmig_strerror(r));
+        rc = LIBXLMIG_ERROR_JSON;
+        goto out;
+    }
+    free(dc.c_info.name);
+    dc.c_info.name = strdup(name);
+    params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+    params.stream_version = XEN_STREAM_VERSION;
+    st->state = LIBXLMIG_STATE_PRECOPY;
+    /* libxl leaves the restored domain paused. */
+    r = libxl_domain_create_restore(xp->lctx, &dc, &domid, fd, -1, &params,
+                                    NULL, NULL);
+    st->total_time_ms = (libxlmig__now_us() - t0) / 1000;
+    st->total_bytes = sock_bytes_received(fd) - b0;
+    if (r) {
+        LOG(ERROR, "libxl could not restore %s: %s", name,
+            libxlmig_strerror(r));
+        /* libxl destroys a half-made domain itself; make sure. */
+        if (domid != (uint32_t)INVALID_DOMID && domid != 0)
+            libxl_domain_destroy(xp->lctx, domid, NULL);
+        else if (xh_exists(xp, name) &&
+                 !libxl_name_to_domid(xp->lctx, name, &domid) && domid)
+            libxl_domain_destroy(xp->lctx, domid, NULL);
+        st->state = LIBXLMIG_STATE_ABORTED;
+        rc = r;
+        goto out;
+    }
+    st->state = LIBXLMIG_STATE_DONE;
+    LOGD(INFO, domid, "restored %s (paused) in %llu ms, %llu bytes", name,
+         (unsigned long long)st->total_time_ms,
+         (unsigned long long)st->total_bytes);
+    rc = 0;
+ out:
+    if (fl >= 0) fcntl(fd, F_SETFL, fl);
+    libxl_domain_restore_params_dispose(&params);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+static int xh_unpause_release(libxlmig__gc *gc, void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    r = libxl_domain_unpause(xp->lctx, domid, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "cannot unpause %s: %s", name,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+/*
+ * Nothing to send: a Xen guest's netfront announces itself (gratuitous
+ * ARP) when it reconnects after the resume on the new host.
+ */
+static void xh_announce(libxlmig__gc *gc, void *priv, const char *name)
+{
+}
+
+static libxlmig__local_host xen_local_host = {
+    .backend = "xen",
+    .host_info = xh_host_info,
+    .host_cpu_policy = xen_host_cpu_policy,
+    .list = xen_list,
+    .domain_exists = xh_exists,
+    .domain_facts = xh_facts,
+    .domain_cpu_policy = xh_dom_cpu,
+    .save_handoff = xh_save_handoff,
+    .rename = xh_rename,
+    .resume = xh_resume,
+    .destroy = xh_destroy,
+    .restore_paused = xh_restore_paused,
+    .unpause_release = xh_unpause_release,
+    .announce = xh_announce,
+};
+
+int libxlmig__xen_local_host_open(libxlmig__gc *gc,
+                                  const libxlmig__local_host **host_r)
+{
+    void *priv = NULL;
+    int rc;
+
+    pthread_mutex_lock(&xh_lock);
+    if (xh_priv) {
+        LOG(ERROR, "the Xen local host is already open");
+        rc = LIBXLMIG_ERROR_BUSY;
+        goto out;
+    }
+    rc = xen_open(gc, &priv);
+    if (rc) goto out;
+    xh_priv = priv;
+    xen_local_host.priv = priv;
+    *host_r = &xen_local_host;
+ out:
+    pthread_mutex_unlock(&xh_lock);
+    return rc;
+}
+
+void libxlmig__xen_local_host_close(libxlmig_ctx *ctx)
+{
+    pthread_mutex_lock(&xh_lock);
+    if (xh_priv)
+        xen_close(ctx, xh_priv);
+    xh_priv = NULL;
+    xen_local_host.priv = NULL;
+    pthread_mutex_unlock(&xh_lock);
+}

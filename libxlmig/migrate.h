@@ -74,6 +74,15 @@ typedef struct libxlmig__local_host {
     void (*announce)(libxlmig__gc *gc, void *priv, const char *name);
 } libxlmig__local_host;
 
+/*
+ * The Xen local host (backend_xen.c): opens libxl and libxenctrl for the
+ * daemon; LIBXLMIG_ERROR_NOT_DOM0 (logged) outside a dom0.  One at a
+ * time; close it after the node service stopped.
+ */
+_hidden int libxlmig__xen_local_host_open(libxlmig__gc *gc,
+                                          const libxlmig__local_host **host_r);
+_hidden void libxlmig__xen_local_host_close(libxlmig_ctx *ctx);
+
 /* A migration the source runs; the caller sets the caller-set part. */
 typedef struct libxlmig__migration {
     /* caller-set */
