@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/sockios.h>
 #include <unistd.h>
 
@@ -29,6 +30,11 @@
 #include "libxlmig_internal.h"
 #include "migrate.h"
 #include "policy.h"
+#include "xen_save_shim.h"
+
+#ifndef XLMIG_SHIMDIR
+#define XLMIG_SHIMDIR "/usr/local/libexec/xlmig"
+#endif
 
 /* Our error table mirrors libxl's codes by value; keep them honest. */
 _Static_assert(ERROR_FAIL == -3, "libxl ERROR_FAIL changed");
@@ -40,6 +46,9 @@ typedef struct xen_priv {
     libxl_ctx *lctx;
     xc_interface *xch;
 } xen_priv;
+
+/* libxl serialises itself; our own libxenctrl calls go one at a time. */
+static pthread_mutex_t xc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Is this a Xen dom0?  On a dom0 privcmd exists and xenfs reports
@@ -251,30 +260,54 @@ static int xen_policy_convert(libxlmig__gc *gc, xen_priv *xp,
     return 0;
 }
 
-static int xen_host_cpu_policy(libxlmig__gc *gc, void *priv,
-                               struct policy_cpuid *p)
+/* One of Xen's system policies (XEN_SYSCTL_cpu_policy_*) as ours. */
+static int xen_system_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
+                                 uint32_t which, const char *name,
+                                 struct policy_cpuid *p)
 {
-    xen_priv *xp = priv;
     xc_cpu_policy_t *xcp = NULL;
     int r, rc;
 
     xcp = xc_cpu_policy_init();
     if (!xcp)
         libxlmig__alloc_failed(CTX, __func__, 1, 0);
-    r = xc_cpu_policy_get_system(xp->xch, XEN_SYSCTL_cpu_policy_host, xcp);
+    pthread_mutex_lock(&xc_lock);
+    r = xc_cpu_policy_get_system(xp->xch, which, xcp);
     if (r) {
-        LOGE(ERROR, "xc_cpu_policy_get_system(host) failed");
+        LOGE(ERROR, "xc_cpu_policy_get_system(%s) failed", name);
         rc = LIBXLMIG_ERROR_FAIL;
-        goto out;
+    } else {
+        rc = xen_policy_convert(gc, xp, xcp, p);
     }
-    rc = xen_policy_convert(gc, xp, xcp, p);
+    pthread_mutex_unlock(&xc_lock);
     if (rc) goto out;
-    snprintf(p->name, sizeof(p->name), "host");
+    snprintf(p->name, sizeof(p->name), "%s", name);
     snprintf(p->source, sizeof(p->source),
-             "Xen host policy (xc_cpu_policy_get_system)");
+             "Xen %s policy (xc_cpu_policy_get_system)", name);
  out:
     xc_cpu_policy_destroy(xcp);
     return rc;
+}
+
+static int xen_host_cpu_policy(libxlmig__gc *gc, void *priv,
+                               struct policy_cpuid *p)
+{
+    return xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_host,
+                                 "host", p);
+}
+
+/*
+ * What a migrating guest may use here: Xen's HVM maximum policy (HVM and
+ * PVH guests).  The raw host policy is the wrong yardstick: Xen gives
+ * guests features the host policy lacks (x2apic, sep for HVM, ...).
+ * PV guests would need the PV maximum; they cannot be live-migrated on
+ * the current Debian hypervisor (no shadow paging) and are not handled.
+ */
+static int xh_host_cpu_policy(libxlmig__gc *gc, void *priv,
+                              struct policy_cpuid *p)
+{
+    return xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_hvm_max,
+                                 "hvm_max", p);
 }
 
 static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
@@ -287,13 +320,15 @@ static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
     xcp = xc_cpu_policy_init();
     if (!xcp)
         libxlmig__alloc_failed(CTX, __func__, 1, 0);
+    pthread_mutex_lock(&xc_lock);
     r = xc_cpu_policy_get_domain(xp->xch, domid, xcp);
     if (r) {
         LOGED(ERROR, domid, "xc_cpu_policy_get_domain failed");
         rc = LIBXLMIG_ERROR_FAIL;
-        goto out;
+    } else {
+        rc = xen_policy_convert(gc, xp, xcp, p);
     }
-    rc = xen_policy_convert(gc, xp, xcp, p);
+    pthread_mutex_unlock(&xc_lock);
     if (rc) goto out;
     snprintf(p->name, sizeof(p->name), "domain %u", domid);
     snprintf(p->source, sizeof(p->source),
@@ -333,6 +368,162 @@ typedef struct xen_hdr {
 
 static xen_priv *xh_priv;                 /* the daemon's, while open */
 static pthread_mutex_t xh_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Domains whose log-dirty mode we own right now: saved or sampled. */
+#define XH_MAX_BUSY 16
+static struct { uint32_t domid; const char *what; } xh_busy[XH_MAX_BUSY];
+
+/* Claim domid's log-dirty mode for what; fails (logged) if taken. */
+static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what)
+{
+    int i, free_slot = -1, rc = 0;
+
+    pthread_mutex_lock(&xh_lock);
+    for (i = 0; i < XH_MAX_BUSY; i++) {
+        if (xh_busy[i].what && xh_busy[i].domid == domid) {
+            LOGD(ERROR, domid, "cannot %s domain %u: a %s of it runs", what,
+                 domid, xh_busy[i].what);
+            rc = LIBXLMIG_ERROR_BUSY;
+            break;
+        }
+        if (!xh_busy[i].what && free_slot < 0)
+            free_slot = i;
+    }
+    if (!rc && free_slot < 0) {
+        LOGD(ERROR, domid, "too many saves and samplings at once");
+        rc = LIBXLMIG_ERROR_BUSY;
+    }
+    if (!rc) {
+        xh_busy[free_slot].domid = domid;
+        xh_busy[free_slot].what = what;
+    }
+    pthread_mutex_unlock(&xh_lock);
+    return rc;
+}
+
+static void xh_busy_release(uint32_t domid)
+{
+    int i;
+
+    pthread_mutex_lock(&xh_lock);
+    for (i = 0; i < XH_MAX_BUSY; i++)
+        if (xh_busy[i].what && xh_busy[i].domid == domid)
+            xh_busy[i].what = NULL;
+    pthread_mutex_unlock(&xh_lock);
+}
+
+/* The pre-copy shim's directory of per-domain files, or "" (no shim). */
+static char xh_precopy_dir[256];
+
+/*
+ * Use the save-helper shim (xen_save_shim.c) when it is installed: libxl
+ * then runs our wrapper as its save helper.  $XLMIG_SAVE_HELPER names
+ * another wrapper; "none" keeps libxenguest's default policy.
+ */
+static void xh_shim_setup(libxlmig__gc *gc)
+{
+    const char *helper = getenv("XLMIG_SAVE_HELPER");
+    const char *run = getenv("XLMIG_RUN_DIR");
+    char *dir;
+
+    xh_precopy_dir[0] = '\0';
+    if (helper && !strcmp(helper, "none")) {
+        LOG(INFO, "pre-copy: libxenguest's default policy "
+            "(XLMIG_SAVE_HELPER=none)");
+        return;
+    }
+    if (!helper || !*helper)
+        helper = XLMIG_SHIMDIR "/" XLMIG_SHIM_HELPER;
+    if (access(helper, X_OK)) {
+        LOG(WARN, "pre-copy: %s missing, libxenguest's default policy "
+            "(5 rounds, downtime not bounded) will run", helper);
+        return;
+    }
+    dir = GCSPRINTF("%s/precopy", run && *run ? run : "/run/xlmig");
+    mkdir(run && *run ? run : "/run/xlmig", 0700);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        LOGE(WARN, "pre-copy: cannot create %s; default policy", dir);
+        return;
+    }
+    /* Before any thread starts: libxl reads it when it spawns helpers. */
+    setenv("LIBXL_SAVE_HELPER", helper, 1);
+    setenv(XLMIG_SHIM_ENV_DIR, dir, 1);
+    snprintf(xh_precopy_dir, sizeof(xh_precopy_dir), "%s", dir);
+    LOG(INFO, "pre-copy: xlmig's downtime-bounded policy through %s",
+        helper);
+}
+
+/* Hand the shim the parameters of domid's save. */
+static void xh_shim_params(libxlmig__gc *gc, uint32_t domid,
+                           const libxlmig_params *p)
+{
+    char *path;
+    FILE *f;
+
+    if (!xh_precopy_dir[0])
+        return;
+    path = GCSPRINTF("%s/%u.progress", xh_precopy_dir, domid);
+    unlink(path);
+    path = GCSPRINTF("%s/%u.params", xh_precopy_dir, domid);
+    f = fopen(path, "w");
+    if (!f) {
+        LOGE(WARN, "cannot write %s: this save runs libxenguest's default "
+             "policy", path);
+        return;
+    }
+    fprintf(f, "downtime_limit_ms=%llu\nmax_rounds=%u\nmax_time_ms=%llu\n"
+            "abort_on_limit=%d\n",
+            (unsigned long long)p->downtime_limit_ms, p->max_rounds,
+            (unsigned long long)p->max_time_ms,
+            p->on_limit == LIBXLMIG_LIMIT_ABORT);
+    fclose(f);
+}
+
+/*
+ * Read what the shim reported on domid's save into st (and the log);
+ * remove its files.  Without them nothing is known of the rounds.
+ */
+static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
+                            libxlmig_stats *st)
+{
+    char *params, *path, line[512];
+    unsigned long long ms, fin, wire, exp;
+    unsigned rounds, round;
+    long dirty;
+    FILE *f;
+
+    if (!xh_precopy_dir[0])
+        return;
+    params = GCSPRINTF("%s/%u.params", xh_precopy_dir, domid);
+    path = GCSPRINTF("%s/%u.progress", xh_precopy_dir, domid);
+    f = fopen(path, "r");
+    if (!f) {
+        LOGD(WARN, domid, "the pre-copy shim left no report (%s): was it "
+             "loaded?", path);
+        unlink(params);
+        return;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        LOGD(INFO, domid, "pre-copy: %s", line);
+        if (sscanf(line, "round=%u dirty_pages=%ld wire_bytes=%*u "
+                   "bandwidth=%*f expected_downtime_ms=%llu", &round, &dirty,
+                   &exp) == 3) {
+            st->round = round;
+            st->remaining_bytes = dirty > 0 ? (uint64_t)dirty * 4096 : 0;
+            st->expected_downtime_ms = exp;
+        } else if (sscanf(line, "done rc=%*d rounds=%u total_ms=%llu "
+                          "final_us=%llu wire_bytes=%llu", &rounds, &ms,
+                          &fin, &wire) == 4) {
+            st->round = rounds;
+            /* From the stop decision to the end of the save: the guest's
+             * pause is within it (an upper bound). */
+            st->downtime_us = fin;
+        }
+    }
+    fclose(f);
+    unlink(path);
+    unlink(params);
+}
 
 /* Name -> domid; logs "not found" as the error. */
 static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
@@ -547,10 +738,15 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         goto out;
     }
     st->state = LIBXLMIG_STATE_PRECOPY;
+    rc = xh_busy_claim(gc, domid, "save");
+    if (rc) goto out;
+    xh_shim_params(gc, domid, &o->params);
     /* libxl's live migration: pre-copy rounds, then the guest is
      * suspended and the rest sent; it stays suspended on success. */
     r = libxl_domain_suspend(xp->lctx, domid, fd, LIBXL_SUSPEND_LIVE, NULL);
     t1 = libxlmig__now_us();
+    xh_busy_release(domid);
+    xh_shim_collect(gc, domid, st);
     st->total_time_ms = (t1 - t0) / 1000;
     st->total_bytes = sock_bytes_sent(fd) - b0;
     st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;
@@ -719,7 +915,7 @@ static void xh_announce(libxlmig__gc *gc, void *priv, const char *name)
 static libxlmig__local_host xen_local_host = {
     .backend = "xen",
     .host_info = xh_host_info,
-    .host_cpu_policy = xen_host_cpu_policy,
+    .host_cpu_policy = xh_host_cpu_policy,
     .list = xen_list,
     .domain_exists = xh_exists,
     .domain_facts = xh_facts,
@@ -732,6 +928,160 @@ static libxlmig__local_host xen_local_host = {
     .unpause_release = xh_unpause_release,
     .announce = xh_announce,
 };
+
+/* ---- dirty-rate sampling and throttling (for estimate) ------------- */
+
+int libxlmig__xen_dirty_rate(libxlmig__gc *gc, const char *name,
+                             unsigned interval_ms, unsigned samples,
+                             uint64_t *pages_per_s_r)
+{
+    xen_priv *xp = xh_priv;
+    xc_shadow_op_stats_t stats;
+    uint64_t total = 0, t0, t1;
+    uint32_t domid;
+    unsigned i;
+    bool on = false;
+    long long r;
+    int rc;
+
+    if (!xp) {
+        LOG(ERROR, "the Xen local host is not open");
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    if (!samples || !interval_ms) {
+        LOG(ERROR, "dirty-rate sampling needs samples and an interval");
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    rc = xh_busy_claim(gc, domid, "dirty-rate sampling");
+    if (rc) return rc;
+    pthread_mutex_lock(&xc_lock);
+    r = xc_shadow_control(xp->xch, domid,
+                          XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0);
+    pthread_mutex_unlock(&xc_lock);
+    if (r) {
+        LOGED(ERROR, domid, "cannot enable log-dirty mode on %s (a save "
+              "running elsewhere, or no HAP/shadow paging?)", name);
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    on = true;
+    /* The first CLEAN resets the log; each later one counts a period. */
+    t0 = libxlmig__now_us();
+    for (i = 0; i <= samples; i++) {
+        memset(&stats, 0, sizeof(stats));
+        pthread_mutex_lock(&xc_lock);
+        r = xc_logdirty_control(xp->xch, domid,
+                                XEN_DOMCTL_SHADOW_OP_CLEAN, NULL, 0, 0,
+                                &stats);
+        pthread_mutex_unlock(&xc_lock);
+        if (r < 0) {
+            LOGED(ERROR, domid, "reading the dirty log of %s failed", name);
+            rc = LIBXLMIG_ERROR_FAIL;
+            goto out;
+        }
+        if (i == 0)
+            t0 = libxlmig__now_us();
+        else
+            total += stats.dirty_count;
+        if (i < samples)
+            usleep(interval_ms * 1000u);
+    }
+    t1 = libxlmig__now_us();
+    *pages_per_s_r = t1 > t0 ? total * 1000000 / (t1 - t0) : 0;
+    rc = 0;
+ out:
+    if (on) {
+        pthread_mutex_lock(&xc_lock);
+        r = xc_shadow_control(xp->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF,
+                              NULL, 0);
+        pthread_mutex_unlock(&xc_lock);
+        if (r)
+            LOGED(WARN, domid, "cannot turn log-dirty mode off on %s", name);
+    }
+    xh_busy_release(domid);
+    return rc;
+}
+
+int libxlmig__xen_throttle_apply(libxlmig__gc *gc, const char *name,
+                                 uint32_t pct, libxlmig__xen_throttle *t)
+{
+    xen_priv *xp = xh_priv;
+    libxl_domain_sched_params sp;
+    libxl_dominfo di;
+    uint32_t domid;
+    int r, rc;
+
+    libxl_domain_sched_params_init(&sp);
+    libxl_dominfo_init(&di);
+    if (!xp || pct > 99) {
+        LOG(ERROR, !xp ? "the Xen local host is not open"
+                       : "a throttle is 0-99 %%");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) goto out;
+    r = libxl_domain_info(xp->lctx, &di, domid);
+    if (!r)
+        r = libxl_domain_sched_params_get(xp->lctx, domid, &sp);
+    if (r) {
+        LOGD(ERROR, domid, "cannot read the scheduling of %s: %s", name,
+             libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    if (!t->active) {
+        /* Remember the setting from before the first throttle only. */
+        t->domid = domid;
+        t->cap = sp.cap;
+        t->active = true;
+    }
+    /* The cap is in % of one CPU for the whole domain. */
+    sp.cap = (int)((100 - pct) * (di.vcpu_online ? di.vcpu_online : 1));
+    r = libxl_domain_sched_params_set(xp->lctx, domid, &sp);
+    if (r) {
+        LOGD(ERROR, domid, "cannot cap %s at %d %%: %s", name, sp.cap,
+             libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    rc = 0;
+ out:
+    libxl_dominfo_dispose(&di);
+    libxl_domain_sched_params_dispose(&sp);
+    return rc;
+}
+
+int libxlmig__xen_throttle_restore(libxlmig__gc *gc, libxlmig__xen_throttle *t)
+{
+    xen_priv *xp = xh_priv;
+    libxl_domain_sched_params sp;
+    int r, rc = 0;
+
+    if (!t->active)
+        return 0;
+    if (!xp) {
+        LOG(ERROR, "the Xen local host is not open");
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    libxl_domain_sched_params_init(&sp);
+    r = libxl_domain_sched_params_get(xp->lctx, t->domid, &sp);
+    if (!r) {
+        sp.cap = t->cap;
+        r = libxl_domain_sched_params_set(xp->lctx, t->domid, &sp);
+    }
+    if (r) {
+        LOGD(ERROR, t->domid, "cannot restore the scheduler cap %d of "
+             "domain %u: %s", t->cap, t->domid, libxlmig_strerror(r));
+        rc = r;
+    } else {
+        t->active = false;
+    }
+    libxl_domain_sched_params_dispose(&sp);
+    return rc;
+}
 
 int libxlmig__xen_local_host_open(libxlmig__gc *gc,
                                   const libxlmig__local_host **host_r)
@@ -747,6 +1097,7 @@ int libxlmig__xen_local_host_open(libxlmig__gc *gc,
     }
     rc = xen_open(gc, &priv);
     if (rc) goto out;
+    xh_shim_setup(gc);
     xh_priv = priv;
     xen_local_host.priv = priv;
     *host_r = &xen_local_host;
