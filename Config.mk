@@ -11,6 +11,7 @@ exec_prefix ?= $(prefix)
 bindir      ?= $(exec_prefix)/bin
 sbindir     ?= $(exec_prefix)/sbin
 libdir      ?= $(exec_prefix)/lib
+libexecdir  ?= $(exec_prefix)/libexec
 includedir  ?= $(prefix)/include
 pkgconfigdir ?= $(libdir)/pkgconfig
 datadir     ?= $(prefix)/share

@@ -82,6 +82,45 @@ typedef struct libxlmig__local_host {
     void (*announce)(libxlmig__gc *gc, void *priv, const char *name);
 } libxlmig__local_host;
 
+/*
+ * The Xen local host (backend_xen.c): opens libxl and libxenctrl for the
+ * daemon; LIBXLMIG_ERROR_NOT_DOM0 (logged) outside a dom0.  One at a
+ * time; close it after the node service stopped.
+ */
+_hidden int libxlmig__xen_local_host_open(libxlmig__gc *gc,
+                                          const libxlmig__local_host **host_r);
+_hidden void libxlmig__xen_local_host_close(libxlmig_ctx *ctx);
+
+/*
+ * Dirty-rate sampling for `estimate` (Xen local host open): log-dirty
+ * mode on, samples periods of interval_ms each counted with
+ * xc_logdirty_control(CLEAN), log-dirty off again whatever happens.
+ * Refused (BUSY) while a save of the domain runs, and a save is refused
+ * while it samples.  *pages_per_s_r: pages dirtied per second.
+ */
+_hidden int libxlmig__xen_dirty_rate(libxlmig__gc *gc, const char *name,
+                                     unsigned interval_ms, unsigned samples,
+                                     uint64_t *pages_per_s_r);
+
+/* A throttle in force: what to put back (init with {0}). */
+typedef struct libxlmig__xen_throttle {
+    uint32_t domid;
+    int cap;                      /* scheduler cap before the throttle */
+    bool active;
+} libxlmig__xen_throttle;
+
+/*
+ * Throttle a domain to (100 - pct) % of each vCPU through the scheduler
+ * cap (libxl_domain_sched_params_set); may be called again to change the
+ * throttle.  libxlmig__xen_throttle_restore puts the first-seen cap back;
+ * call it whatever happened (it is a no-op when nothing is in force).
+ */
+_hidden int libxlmig__xen_throttle_apply(libxlmig__gc *gc, const char *name,
+                                         uint32_t pct,
+                                         libxlmig__xen_throttle *t);
+_hidden int libxlmig__xen_throttle_restore(libxlmig__gc *gc,
+                                           libxlmig__xen_throttle *t);
+
 /* A migration the source runs; the caller sets the caller-set part. */
 typedef struct libxlmig__migration {
     /* caller-set */

@@ -798,6 +798,9 @@ static int read_request(libxlmig__gc *gc, conn *c, char **line_r)
 }
 
 static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req);
+/* The local host migrations use: the sim one, or Xen's (daemon_run). */
+static const libxlmig__local_host *daemon_host;
+static const libxlmig__local_host sim_local_host;
 static void op_cancel(libxlmig__gc *gc, conn *c, yajl_val req);
 static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req);
 
@@ -823,7 +826,17 @@ static void *conn_main(void *arg)
         }
         op = libxlmig__json_get_str(req, "op");
         if (!op) op = "";
-        if (!strcmp(op, "list")) op_list(gc, c, req);
+        if (strcmp(daemon_host->backend, "sim") &&
+            strcmp(op, "migrate") && strcmp(op, "cancel") &&
+            strcmp(op, "recover")) {
+            /* Xen domains are created, saved and listed with xl or
+             * xlmig's backend ops; the daemon only migrates them. */
+            LOG(ERROR, "request '%s' is for sim domains; this xlmigd runs "
+                "the %s backend (use xl or `xlmig --backend %s`)", op,
+                daemon_host->backend, daemon_host->backend);
+            send_result(gc, c, LIBXLMIG_ERROR_UNSUPPORTED, NULL, NULL);
+        }
+        else if (!strcmp(op, "list")) op_list(gc, c, req);
         else if (!strcmp(op, "create")) op_create(gc, c, req);
         else if (!strcmp(op, "verify")) op_verify(gc, c, req);
         else if (!strcmp(op, "pause") || !strcmp(op, "unpause") ||
@@ -853,7 +866,15 @@ static void on_signal(int sig)
     quit_requested = 1;
 }
 
+static int daemon_serve(libxlmig_ctx *ctx, const char *path, bool sim);
+
 int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
+{
+    return daemon_serve(ctx, path, true);
+}
+
+/* The control socket; sim: also the sim domains (probed first). */
+static int daemon_serve(libxlmig_ctx *ctx, const char *path, bool sim)
 {
     GC_INIT(ctx);
     struct sockaddr_un sa;
@@ -866,8 +887,12 @@ int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
     int lfd = -1, s, i, rc;
 
     daemon_lg = ctx->lg;
-    rc = libxlmig__sim_probe(gc);
-    if (rc) goto out;
+    if (!daemon_host)
+        daemon_host = &sim_local_host;
+    if (sim) {
+        rc = libxlmig__sim_probe(gc);
+        if (rc) goto out;
+    }
     if (!path) path = libxlmig_sim_socket_path();
     if (strlen(path) >= sizeof(sa.sun_path)) {
         LOG(ERROR, "socket path %s is too long", path);
@@ -908,7 +933,8 @@ int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
         rc = LIBXLMIG_ERROR_IO;
         goto out;
     }
-    LOG(INFO, "xlmigd (sim backend) listening on %s", path);
+    LOG(INFO, "xlmigd (%s backend) listening on %s",
+        sim ? "sim" : daemon_host->backend, path);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     while (!quit_requested) {
@@ -1388,7 +1414,7 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
         goto out;
     }
     m.cl = daemon_cluster;
-    m.host = &sim_local_host;
+    m.host = daemon_host;
     m.domain = libxlmig__json_get_str(req, "domain");
     m.target = libxlmig__json_get_str(req, "target");
     libxlmig__json_get_bool(gc, req, "dry_run", &dry);
@@ -1453,7 +1479,7 @@ static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req)
             : "this xlmigd runs without a cluster config");
         rc = LIBXLMIG_ERROR_CONFIG;
     } else {
-        rc = libxlmig__migrate_recover(gc, daemon_cluster, &sim_local_host,
+        rc = libxlmig__migrate_recover(gc, daemon_cluster, daemon_host,
                                        domain, rep);
     }
     yajl_gen_map_close(rep);
@@ -1464,9 +1490,26 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
 {
     GC_INIT(ctx);
     libxlmig_cluster *cl = NULL;
+    const libxlmig__local_host *xen = NULL;
+    bool sim = !o->backend || !strcmp(o->backend, "sim");
     char err[256];
     int rc;
 
+    if (!sim && strcmp(o->backend, "xen")) {
+        LOG(ERROR, "unknown backend '%s' (xen or sim)", o->backend);
+        rc = LIBXLMIG_ERROR_BACKEND;
+        goto out;
+    }
+    if (!sim && (o->memory_mib || o->cpu_policy)) {
+        LOG(ERROR, "--memory and --cpu-policy are for the sim backend");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    if (!sim) {
+        rc = libxlmig__xen_local_host_open(gc, &xen);
+        if (rc) goto out;
+    }
+    daemon_host = sim ? &sim_local_host : xen;
     memset(&simhost, 0, sizeof(simhost));
     simhost.capacity_kib = o->memory_mib * 1024;
     if (o->cpu_policy) {
@@ -1502,13 +1545,16 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
                      o->public_if);
         }
         daemon_cluster = cl;
-        rc = libxlmig__node_service_start(gc, cl, &sim_local_host);
+        rc = libxlmig__node_service_start(gc, cl, daemon_host);
         if (rc) goto out;
     }
     (void)err;
-    rc = libxlmig_sim_daemon_run(CTX, o->socket);
+    rc = daemon_serve(CTX, o->socket, sim);
     libxlmig__node_service_stop();
  out:
+    if (xen)
+        libxlmig__xen_local_host_close(CTX);
+    daemon_host = NULL;
     daemon_cluster = NULL;
     libxlmig_cluster_free(cl);
     GC_FREE;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * xlmigd: the node daemon.  With --backend=sim it hosts the sim domains
- * of this node and runs the migration engine for them; it stays in the
+ * of this node and runs the migration engine for them; with --backend=xen
+ * it migrates this dom0's Xen domains through libxl; it stays in the
  * foreground (run it under systemd or with &) and listens on a unix
  * socket (default /run/xlmig/xlmigd.sock; -s PATH or $XLMIGD_SOCKET).
  * With a cluster config (-c) it also serves the other nodes on this
@@ -17,7 +18,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xlmigd [-v] [-F] [-s SOCKET] [-c CONFIG [-n NODE]] "
-            "[-m MIB] [-C CPU] [-P IF] --backend=sim\n"
+            "[-m MIB] [-C CPU] [-P IF] --backend=sim|xen\n"
             "  -c, --config FILE     cluster config: serve the other nodes\n"
             "  -n, --node NODE       this node (default: by its addresses)\n"
             "  -m, --memory MIB      sim: memory for domains (default: "
@@ -78,11 +79,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(backend, "sim")) {
-        fprintf(stderr, "xlmigd: backend '%s' is not supported yet "
-                "(only sim)\n", backend);
+    if (strcmp(backend, "sim") && strcmp(backend, "xen")) {
+        fprintf(stderr, "xlmigd: unknown backend '%s' (xen or sim)\n",
+                backend);
         return 2;
     }
+    o.backend = backend;
     lg = (xentoollog_logger *)xtl_createlogger_stdiostream(
         stderr, verbose >= 2 ? XTL_DEBUG : verbose ? XTL_INFO : XTL_WARN,
         XTL_STDIOSTREAM_SHOW_DATE);

@@ -608,6 +608,7 @@ typedef struct libxlmig_daemon_opts {
     const char *cpu_policy;    /* sim: baseline name or policy file this
                                   node's CPU pretends to be; NULL: real */
     const char *public_if;     /* interface for announcements, or NULL */
+    const char *backend;       /* "sim" (also NULL) or "xen" */
 } libxlmig_daemon_opts;
 
 /*

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # Build the per-run part of the testbed in RUNDIR: the guest initramfs
 # (busybox, memtest, init), a small cpio carrying the dom0 /init, the agent,
-# the guest files and the freshly built xlmig (and xlmigd when the tree has
-# one), and RUNDIR/dom0.img = the cached dom0 base cpio + that cpio (Linux
+# the guest files and the freshly built xlmig (and xlmigd and the save-helper
+# shim when the tree has them), and RUNDIR/dom0.img = the cached dom0 base cpio + that cpio (Linux
 # unpacks concatenated archives, later files win).
 # Usage: mkoverlay.sh RUNDIR
 set -euo pipefail
@@ -15,7 +15,7 @@ run=${1:?usage: mkoverlay.sh RUNDIR}
 die() { printf 'mkoverlay: error: %s\n' "$*" >&2; exit 1; }
 
 xlmig=$top/xlmig/xlmig
-xlmigd=$top/xlmigd/xlmigd
+xlmigd=$top/xlmig/xlmigd
 [ -x "$xlmig" ] || die "$xlmig is not built (run make)"
 [ -s "$cache/dom0-base.cpio.zst" ] || die "no dom0 base image (run setup.sh)"
 
@@ -60,6 +60,13 @@ install -m 755 "$here/dom0/agent" "$o/opt/xentb/agent"
 install -m 644 "$here/dom0/guest.cfg" "$o/etc/xen/xentb-guest.cfg"
 install -m 755 "$xlmig" "$o/usr/local/bin/xlmig"
 [ ! -x "$xlmigd" ] || install -m 755 "$xlmigd" "$o/usr/local/bin/xlmigd"
+# The pre-copy shim and the save-helper wrapper xlmigd hands to libxl
+# (built for prefix /usr/local, the default).
+if [ -x "$top/libxlmig/xlmig-save-helper" ]; then
+    mkdir -p "$o/usr/local/libexec/xlmig"
+    install -m 755 "$top/libxlmig/xlmig-save-helper" \
+        "$top/libxlmig/xlmig-save-shim.so" "$o/usr/local/libexec/xlmig/"
+fi
 (cd "$o" && find . -print0 | cpio --null -o -H newc --quiet) |
     gzip -6 >"$run/overlay.cpio.gz"
 cat "$cache/dom0-base.cpio.zst" "$run/overlay.cpio.gz" >"$run/dom0.img"
