@@ -12,7 +12,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz \
-        $(SUBDIRS) tests xen-check bench
+        $(SUBDIRS) tests xen-check bench soak
 
 all: xlmig
 
@@ -38,6 +38,11 @@ check test: deps
 fuzz: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) -s -C tests/fuzz run
+
+# One domain migrated back and forth SOAK_MOVES (100) times between two
+# namespace hosts, verified after each move; needs root, about 2 minutes.
+soak: all
+	$(PROVE) -v --exec '' tests/soak/soak.sh
 
 # Real Xen 4.17 on two emulated hosts (QEMU TCG); needs root, about 5 min
 # the first time (cached under XEN_TESTBED_CACHE), see docs/xen-testbed.md.
