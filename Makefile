@@ -12,7 +12,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz demo \
-        $(SUBDIRS) tests xen-check bench bench-drain
+        $(SUBDIRS) tests xen-check bench bench-drain soak
 
 all: xlmig
 
@@ -43,6 +43,11 @@ check test: deps
 fuzz: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) -s -C tests/fuzz run
+
+# One domain migrated back and forth SOAK_MOVES (100) times between two
+# namespace hosts, verified after each move; needs root, about 2 minutes.
+soak: all
+	$(PROVE) -v --exec '' tests/soak/soak.sh
 
 # Real Xen 4.17 on two emulated hosts (QEMU TCG); needs root, about 5 min
 # the first time (cached under XEN_TESTBED_CACHE), see docs/xen-testbed.md.

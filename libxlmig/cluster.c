@@ -304,6 +304,7 @@ int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
     fd = -1;
     if (rc) goto out;
     libxlmig__chan_init(&p->chan, p->t);
+    libxlmig__fault("src", "handshake", p->t->fd);
     rc = libxlmig__handshake_client(gc, &p->chan, key,
                                     libxlmig__cluster_self_name(cl), node,
                                     &peer_node);

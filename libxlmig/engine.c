@@ -287,6 +287,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     /* Round 0: every page. */
     sc.t_limit = t_round = libxlmig__now_us();
     sc.sent_before = w->bytes;
+    libxlmig__fault("src", "round", fd);
     for (n = 0; n < src->nr_pages; n++) {
         rc = send_page(&sc, n);
         if (rc) goto out;
@@ -362,6 +363,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
 
         t_round = libxlmig__now_us();
         bytes0 = w->bytes;
+        libxlmig__fault("src", "round", fd);
         rc = send_bitmap(&sc, bitmap, &n);
         if (rc) goto out;
         dt = libxlmig__now_us() - t_round;
@@ -387,6 +389,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
         if (rc) goto out;
         paused = true;
         w->stable = true;
+        libxlmig__fault("src", "stopcopy", fd);
         rc = src->clean_dirty(gc, src->priv, bitmap, &count);
         if (rc) goto out;
         count = merge_next(&sc, bitmap);
@@ -691,6 +694,8 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
             goto out;
         }
         crc = libxlmig__crc32c(0, &h, 8);
+        libxlmig__fault("dst", h.type == LIBXLMIG__REC_VCPU_STATE
+                        ? "stopcopy" : "round", fd);
         st->total_bytes += sizeof(h) + h.body_len;
         switch (h.type) {
         case LIBXLMIG__REC_PAGE_BATCH:

@@ -209,4 +209,8 @@ _hidden int libxlmig__json_check_version(libxlmig__gc *gc, yajl_val obj,
                                          const char *what,
                                          long long max_version);
 
+/* Test-only fault injection at protocol step point of side ("src" or
+ * "dst"), driven by $XLMIG_FAULT (fault.c); fd: the connection or -1. */
+_hidden void libxlmig__fault(const char *side, const char *point, int fd);
+
 #endif /* LIBXLMIG_INTERNAL_H */

@@ -399,6 +399,7 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
     }
     if (rc) goto out;
     libxlmig__tune_socket(p->t->fd);
+    libxlmig__fault("src", "preflight", p->t->fd);
     /* Checks again after a fail-over are not reported a second time. */
     rc = preflight_checks(gc, m, p, pf, report_checks
                           ? g : libxlmig__json_gen_alloc(gc, false));
@@ -451,6 +452,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
         args[strlen(args) - 1] = '\0';
         args = GCSPRINTF("%s,\"cpu_policy\":%s}", args, cpu_json);
     }
+    libxlmig__fault("src", "begin", p->t->fd);
     rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, &res);
     if (rc) return rc;          /* the target refused: no retry */
 
@@ -568,6 +570,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
     /* The stream is sent; the source is paused. */
     act = libxlmig__hsrc_step(&hs, HSRC_EV_STREAM_SENT);
     rc = await_event(gc, &p, &event, &why);
+    libxlmig__fault("src", "ready", p.t->fd);
     if (!rc && strcmp(event, "ready")) {
         LOG(ERROR, "%s could not restore %s: %s", m->target, m->domain,
             why ? why : event);
@@ -599,9 +602,12 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
     hold_ms = test_lose_go(m->domain);
     if (hold_ms >= 0)
         shutdown(p.t->fd, SHUT_RDWR);
+    libxlmig__fault("src", "go", p.t->fd);
     rc = send_event(gc, &p, "go", m->id);
     if (!rc)
         rc = await_event(gc, &p, &event, &why);
+    if (!rc)
+        libxlmig__fault("src", "confirm", p.t->fd);
     if (!rc && strcmp(event, "confirm")) {
         LOG(ERROR, "%s did not confirm: %s", m->target, why ? why : event);
         rc = LIBXLMIG_ERROR_PROTOCOL;
@@ -642,6 +648,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         }
     }
     /* act == DESTROY_SOURCE: the target runs the domain. */
+    libxlmig__fault("src", "destroy", -1);
     r2 = m->host->destroy(gc, m->host->priv, away);
     if (r2)
         LOG(WARN, "%s runs on %s, but its paused copy %s here could not be "

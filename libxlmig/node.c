@@ -142,6 +142,7 @@ static void commit(libxlmig__gc *gc, incoming *in)
     int rc;
 
     decision_record(gc, in->id, true);
+    libxlmig__fault("dst", "unpause", -1);
     rc = h->rename(gc, h->priv, incoming_name, in->domain);
     if (rc)
         LOG(ERROR, "committed migration %s: cannot rename %s to %s; it "
@@ -164,6 +165,7 @@ static void abort_incoming(libxlmig__gc *gc, incoming *in, bool destroy)
                                     LIBXLMIG_SUFFIX_INCOMING);
 
     decision_record(gc, in->id, false);
+    libxlmig__fault("dst", "destroy", -1);
     if (destroy && h->domain_exists(h->priv, incoming_name))
         h->destroy(gc, h->priv, incoming_name);
     LOG(INFO, "migration %s of %s from %s aborted; nothing of it is left "
@@ -185,6 +187,7 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     int i, nr = 0, rc;
 
     libxlmig_host_info_init(&hi);
+    libxlmig__fault("dst", "preflight", ((node_conn *)opaque)->fd);
     rc = h->host_info(gc, h->priv, &hi);
     if (!rc) rc = h->host_cpu_policy(gc, h->priv, &cpu);
     if (!rc) rc = h->list(gc, h->priv, &list, &nr);
@@ -560,6 +563,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     libxlmig_params_init(&o.params);
     LOG(INFO, "migration %s: receiving %s from %s", in->id, in->domain,
         in->source);
+    libxlmig__fault("dst", "begin", nc->fd);
     rc = h->restore_paused(gc, h->priv, nc->fd, name, &o, &st);
     if (rc) {
         act = step(in, HTGT_EV_FAILURE, &copy);
@@ -575,6 +579,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
         send_event(gc, c, "failed", "migration aborted by a resolve");
         goto out;
     }
+    libxlmig__fault("dst", "ready", nc->fd);
     send_event(gc, c, "ready", NULL);
 
     c->t->timeout_ms = libxlmig__handoff_timeout_ms();
@@ -586,6 +591,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     if (rc || !ev) {
         act = step(in, HTGT_EV_FAILURE, &copy);
     } else if (!strcmp(ev, "go")) {
+        libxlmig__fault("dst", "go", nc->fd);
         act = step(in, HTGT_EV_GO, &copy);
     } else {
         act = step(in, HTGT_EV_ABORT, &copy);
@@ -593,6 +599,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     switch (act) {
     case HTGT_ACT_UNPAUSE_CONFIRM:
         commit(gc, &copy);
+        libxlmig__fault("dst", "confirm", nc->fd);
         send_event(gc, c, "confirm", NULL);
         break;
     case HTGT_ACT_DESTROY:
@@ -675,6 +682,7 @@ static void *conn_main(void *arg)
         nc->fd = t->fd;
         t->timeout_ms = NODE_AUTH_TIMEOUT_MS;
         libxlmig__chan_init(&c, t);
+        libxlmig__fault("dst", "handshake", t->fd);
         rc = libxlmig__handshake_server(gc, &c, key,
                                         libxlmig__cluster_self_name(svc.cl),
                                         &peer_node);

@@ -150,10 +150,32 @@ int main_migrate_cluster(int argc, char **argv)
                  migrate_domain, target);
         return EXIT_AMBIGUOUS;
     }
-    if (rc)
-        return cmd_fail(rc, "migration of %s to %s failed: %s; %s runs on "
-                        "this node", migrate_domain, target,
-                        libxlmig_last_error(g.ctx), migrate_domain);
+    if (rc) {
+        /* Say where the domain is only after looking: xlmigd may have
+         * ended (crashed, killed) in the middle of the migration. */
+        char *why = strdup(libxlmig_last_error(g.ctx));
+        bool here = false;
+        uint32_t domid;
+        int r2 = libxlmig_backend_open(g.ctx, g.backend);
+
+        if (!r2)
+            r2 = libxlmig_domain_lookup(g.ctx, migrate_domain, &here,
+                                        &domid);
+        if (!r2 && here)
+            r2 = cmd_fail(rc, "migration of %s to %s failed: %s; %s runs "
+                          "on this node", migrate_domain, target,
+                          why ? why : "", migrate_domain);
+        else
+            r2 = cmd_fail(rc, "migration of %s to %s failed: %s; %s is not "
+                          "on this node now (did xlmigd end?): look for it "
+                          "on %s with `xlmig list`, and settle a %s%s copy "
+                          "left here with `xlmig recover %s`",
+                          migrate_domain, target, why ? why : "",
+                          migrate_domain, target, migrate_domain,
+                          "--migratedaway", migrate_domain);
+        free(why);
+        return r2;
+    }
     if (!g.json)
         printf("%s %s\n", migrate_domain,
                dry ? "passed the pre-flight checks" : "now runs on the "
