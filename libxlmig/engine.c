@@ -203,7 +203,7 @@ static void progress(send_ctx *sc)
 }
 
 int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
-                          int fd, const libxlmig__engine_opts *o,
+                          libxlmig__transport *t, const libxlmig__engine_opts *o,
                           libxlmig_stats *st)
 {
     mig_job job = { gc, src->domid, LIBXLMIG_STATE_SETUP };
@@ -244,7 +244,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
         rc = LIBXLMIG_ERROR_NOMEM;
         goto out;
     }
-    w->fd = fd;
+    w->t = t;
     w->mem = src->mem;
     w->nr_pages = src->nr_pages;
     sc.gc = gc;
@@ -256,9 +256,9 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
         w->recheck_priv = &sc;
     }
 
-    rc = libxlmig__stream_write_header(gc, fd, src->nr_pages);
+    rc = libxlmig__stream_write_header(gc, t, src->nr_pages);
     if (rc) goto out;
-    rc = libxlmig__stream_write_record(gc, fd, LIBXLMIG__REC_DOMAIN_CONFIG,
+    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_DOMAIN_CONFIG,
                                        src->config_json,
                                        strlen(src->config_json));
     if (rc) goto out;
@@ -287,7 +287,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     /* Round 0: every page. */
     sc.t_limit = t_round = libxlmig__now_us();
     sc.sent_before = w->bytes;
-    libxlmig__fault("src", "round", fd);
+    libxlmig__fault("src", "round", t->fd);
     for (n = 0; n < src->nr_pages; n++) {
         rc = send_page(&sc, n);
         if (rc) goto out;
@@ -363,7 +363,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
 
         t_round = libxlmig__now_us();
         bytes0 = w->bytes;
-        libxlmig__fault("src", "round", fd);
+        libxlmig__fault("src", "round", t->fd);
         rc = send_bitmap(&sc, bitmap, &n);
         if (rc) goto out;
         dt = libxlmig__now_us() - t_round;
@@ -389,7 +389,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
         if (rc) goto out;
         paused = true;
         w->stable = true;
-        libxlmig__fault("src", "stopcopy", fd);
+        libxlmig__fault("src", "stopcopy", t->fd);
         rc = src->clean_dirty(gc, src->priv, bitmap, &count);
         if (rc) goto out;
         count = merge_next(&sc, bitmap);
@@ -406,10 +406,10 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
     }
     rc = src->vcpu_state(gc, src->priv, &vcpu, &vcpu_len);
     if (rc) goto out;
-    rc = libxlmig__stream_write_record(gc, fd, LIBXLMIG__REC_VCPU_STATE,
+    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_VCPU_STATE,
                                        vcpu, vcpu_len);
     if (rc) goto out;
-    rc = libxlmig__stream_write_record(gc, fd, LIBXLMIG__REC_END, NULL, 0);
+    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_END, NULL, 0);
     if (rc) goto out;
     st->downtime_us = libxlmig__now_us() - t_pause;
     mig_set_state(&job, LIBXLMIG_STATE_STOP_AND_COPY, LIBXLMIG_STATE_DONE);
@@ -481,7 +481,8 @@ typedef struct pending_check {
     uint64_t pfns[RESTORE_MAX_BATCH];
 } pending_check;
 
-static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
+static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
+                         uint32_t body_len,
                          uint8_t *mem, uint64_t nr_pages, uint64_t *pfns,
                          uint32_t *crc_r, libxlmig_stats *st,
                          unsigned long *must_resend, pending_check *pc,
@@ -497,7 +498,7 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
         LOG(ERROR, "malformed page batch record: %u bytes", body_len);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    rc = libxlmig__read_full(gc, fd, head, 8, "page batch record");
+    rc = libxlmig__read_full(gc, t, head, 8, "page batch record");
     if (rc) return rc;
     if (!head[0] || head[0] > RESTORE_MAX_BATCH ||
         8 + (uint64_t)head[0] * 8 > body_len) {
@@ -505,7 +506,7 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
             head[0], body_len);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    rc = libxlmig__read_full(gc, fd, pfns, head[0] * 8ULL,
+    rc = libxlmig__read_full(gc, t, pfns, head[0] * 8ULL,
                              "page batch record");
     if (rc) return rc;
     crc = libxlmig__crc32c(crc, head, 8);
@@ -567,7 +568,7 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
 
         memcpy(saved, iov, n * sizeof(*iov));
         while (left > 0) {
-            r = readv(fd, v, left > IOV_MAX ? IOV_MAX : left);
+            r = t->ops->readv(t, v, left > IOV_MAX ? IOV_MAX : left);
             if (r < 0) {
                 if (errno == EINTR) continue;
                 LOGE(ERROR, "cannot read the migration stream");
@@ -578,6 +579,7 @@ static int restore_batch(libxlmig__gc *gc, int fd, uint32_t body_len,
                     "the page batch record");
                 return LIBXLMIG_ERROR_PROTOCOL;
             }
+            t->bytes_received += (uint64_t)r;
             while (left > 0 && (size_t)r >= v->iov_len) {
                 r -= v->iov_len;
                 v++;
@@ -645,7 +647,7 @@ static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
 }
 
 int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
-                             int fd, const libxlmig__engine_opts *o,
+                             libxlmig__transport *t, const libxlmig__engine_opts *o,
                              libxlmig_stats *st)
 {
     mig_job job = { gc, -1, LIBXLMIG_STATE_SETUP };
@@ -664,7 +666,7 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     pfns = malloc(RESTORE_MAX_BATCH * sizeof(*pfns));
     pc = calloc(1, sizeof(*pc));
     if (!pfns || !pc) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
-    rc = libxlmig__stream_read_header(gc, fd, &nr_pages);
+    rc = libxlmig__stream_read_header(gc, t, &nr_pages);
     if (rc) goto out;
     must_resend = calloc(bitmap_longs(nr_pages), sizeof(*must_resend));
     written = calloc(bitmap_longs(nr_pages), sizeof(*written));
@@ -672,7 +674,7 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     st->nr_pages = nr_pages;
     st->total_bytes = sizeof(libxlmig__stream_hdr);
     for (;;) {
-        rc = libxlmig__read_full(gc, fd, &h, sizeof(h), "record header");
+        rc = libxlmig__read_full(gc, t, &h, sizeof(h), "record header");
         if (rc) goto out;
         if (h.body_len > LIBXLMIG__REC_MAX_BODY) {
             LOG(ERROR, "malformed migration stream: %s of %u bytes "
@@ -695,12 +697,12 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
         }
         crc = libxlmig__crc32c(0, &h, 8);
         libxlmig__fault("dst", h.type == LIBXLMIG__REC_VCPU_STATE
-                        ? "stopcopy" : "round", fd);
+                        ? "stopcopy" : "round", t->fd);
         st->total_bytes += sizeof(h) + h.body_len;
         switch (h.type) {
         case LIBXLMIG__REC_PAGE_BATCH:
         case LIBXLMIG__REC_PAGE_DATA:
-            rc = restore_batch(gc, fd, h.body_len, mem, nr_pages, pfns,
+            rc = restore_batch(gc, t, h.body_len, mem, nr_pages, pfns,
                                &crc, st, must_resend,
                                h.type == LIBXLMIG__REC_PAGE_DATA ? pc : NULL,
                                sink->mem_zeroed ? written : NULL);
@@ -721,7 +723,7 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
             free(body);
             body = malloc(h.body_len + 1);
             if (!body) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
-            rc = libxlmig__read_full(gc, fd, body, h.body_len,
+            rc = libxlmig__read_full(gc, t, body, h.body_len,
                                      rec_name(h.type));
             if (rc) goto out;
             body[h.body_len] = 0;
@@ -793,5 +795,20 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
     free(pc);
     free(must_resend);
     free(written);
+    return rc;
+}
+
+int libxlmig__engine_restore_fd(libxlmig__gc *gc,
+                                const libxlmig__mig_sink *sink, int fd,
+                                const libxlmig__engine_opts *o,
+                                libxlmig_stats *st)
+{
+    libxlmig__transport *t = NULL;
+    int rc;
+
+    rc = libxlmig__transport_fd_borrow(gc, fd, "the restore stream", &t);
+    if (rc) return rc;
+    rc = libxlmig__engine_restore(gc, sink, t, o, st);
+    libxlmig__transport_free(t);
     return rc;
 }

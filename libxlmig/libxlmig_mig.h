@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "libxlmig_internal.h"
+#include "peer.h"
 
 #define LIBXLMIG__PAGE_SHIFT 12
 #define LIBXLMIG__PAGE_SIZE  (1UL << LIBXLMIG__PAGE_SHIFT)
@@ -180,16 +181,18 @@ typedef struct libxlmig__rec_hdr {
 } libxlmig__rec_hdr;
 
 /* Write helpers: full writes, retried on EINTR/partial. */
-_hidden int libxlmig__write_full(libxlmig__gc *gc, int fd,
+_hidden int libxlmig__write_full(libxlmig__gc *gc, libxlmig__transport *t,
                                  struct iovec *iov, int iovcnt);
-_hidden int libxlmig__stream_write_header(libxlmig__gc *gc, int fd,
+_hidden int libxlmig__stream_write_header(libxlmig__gc *gc,
+                                          libxlmig__transport *t,
                                           uint64_t nr_pages);
-_hidden int libxlmig__stream_write_record(libxlmig__gc *gc, int fd,
+_hidden int libxlmig__stream_write_record(libxlmig__gc *gc,
+                                          libxlmig__transport *t,
                                           uint32_t type, const void *body,
                                           uint32_t len);
 
 typedef struct libxlmig__batch_writer {
-    int fd;
+    libxlmig__transport *t;  /* where the stream goes */
     const uint8_t *mem;
     uint64_t nr_pages;       /* of mem */
     bool stable;             /* guest paused: send from RAM, no copy */
@@ -220,9 +223,11 @@ _hidden int libxlmig__batch_flush(libxlmig__gc *gc,
                                   libxlmig__batch_writer *w);
 
 /* Reader: full reads with a clear error on EOF. */
-_hidden int libxlmig__read_full(libxlmig__gc *gc, int fd, void *buf,
+_hidden int libxlmig__read_full(libxlmig__gc *gc, libxlmig__transport *t,
+                                void *buf,
                                 size_t len, const char *what);
-_hidden int libxlmig__stream_read_header(libxlmig__gc *gc, int fd,
+_hidden int libxlmig__stream_read_header(libxlmig__gc *gc,
+                                         libxlmig__transport *t,
                                          uint64_t *nr_pages_r);
 
 /* ---- parameters, policy, stats ------------------------------------ */
@@ -317,22 +322,36 @@ typedef struct libxlmig__engine_opts {
 /* Save src to fd.  On success the source is left paused (the caller
  * destroys, resumes or hands it off); on abort it runs as before. */
 _hidden int libxlmig__engine_save(libxlmig__gc *gc,
-                                  const libxlmig__mig_source *src, int fd,
+                                  const libxlmig__mig_source *src,
+                                  libxlmig__transport *t,
                                   const libxlmig__engine_opts *o,
                                   libxlmig_stats *st);
 /* Read a stream from fd into sink.  On any error the sink's domain is
  * destroyed and the error logged. */
 _hidden int libxlmig__engine_restore(libxlmig__gc *gc,
-                                     const libxlmig__mig_sink *sink, int fd,
+                                     const libxlmig__mig_sink *sink,
+                                     libxlmig__transport *t,
                                      const libxlmig__engine_opts *o,
                                      libxlmig_stats *st);
+
+/* The same on an fd the caller keeps (files, pipes, tests, benches). */
+_hidden int libxlmig__engine_restore_fd(libxlmig__gc *gc,
+                                        const libxlmig__mig_sink *sink,
+                                        int fd,
+                                        const libxlmig__engine_opts *o,
+                                        libxlmig_stats *st);
 
 _hidden uint64_t libxlmig__now_us(void);
 
 /* Run the engine's save side on a sim domain (sim_daemon.c). */
 _hidden int libxlmig__sim_save(libxlmig__gc *gc, libxlmig__sim_dom *d,
-                               int fd, const libxlmig__engine_opts *o,
+                               libxlmig__transport *t,
+                               const libxlmig__engine_opts *o,
                                libxlmig_stats *st);
+
+_hidden int libxlmig__sim_save_fd(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                                  int fd, const libxlmig__engine_opts *o,
+                                  libxlmig_stats *st);
 
 /* ---- the daemon client (backend_sim.c) ---------------------------- */
 _hidden const char *libxlmig__sim_socket_path(void);

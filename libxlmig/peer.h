@@ -27,6 +27,8 @@ typedef struct libxlmig__transport_ops {
     ssize_t (*writev)(libxlmig__transport *t, const struct iovec *iov,
                       int iovcnt);
     ssize_t (*read)(libxlmig__transport *t, void *buf, size_t len);
+    ssize_t (*readv)(libxlmig__transport *t, const struct iovec *iov,
+                     int iovcnt);
     void (*close)(libxlmig__transport *t);
 } libxlmig__transport_ops;
 
@@ -53,6 +55,13 @@ struct libxlmig__transport {
 _hidden int libxlmig__transport_fd_open(libxlmig__gc *gc, int fd,
                                         const char *peer,
                                         libxlmig__transport **t_r);
+/*
+ * The same for an fd the caller keeps: libxlmig__transport_free leaves it
+ * open.  For streams on files, pipes and fds passed in by callers.
+ */
+_hidden int libxlmig__transport_fd_borrow(libxlmig__gc *gc, int fd,
+                                          const char *peer,
+                                          libxlmig__transport **t_r);
 _hidden void libxlmig__transport_free(libxlmig__transport *t);
 
 /* Write or read exactly len bytes, honouring timeout_ms; logged errors. */

@@ -524,7 +524,8 @@ static int src_vcpu(libxlmig__gc *gc, void *priv, void **buf_r,
     return 0;
 }
 
-int libxlmig__sim_save(libxlmig__gc *gc, libxlmig__sim_dom *d, int fd,
+int libxlmig__sim_save(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                       libxlmig__transport *t,
                        const libxlmig__engine_opts *o, libxlmig_stats *st)
 {
     libxlmig__mig_source src;
@@ -545,8 +546,21 @@ int libxlmig__sim_save(libxlmig__gc *gc, libxlmig__sim_dom *d, int fd,
     src.unpause = src_unpause;
     src.throttle = src_throttle;
     src.vcpu_state = src_vcpu;
-    rc = libxlmig__engine_save(gc, &src, fd, o, st);
+    rc = libxlmig__engine_save(gc, &src, t, o, st);
     free(config);
+    return rc;
+}
+
+int libxlmig__sim_save_fd(libxlmig__gc *gc, libxlmig__sim_dom *d, int fd,
+                          const libxlmig__engine_opts *o, libxlmig_stats *st)
+{
+    libxlmig__transport *t = NULL;
+    int rc;
+
+    rc = libxlmig__transport_fd_borrow(gc, fd, "the save stream", &t);
+    if (rc) return rc;
+    rc = libxlmig__sim_save(gc, d, t, o, st);
+    libxlmig__transport_free(t);
     return rc;
 }
 
@@ -557,6 +571,7 @@ static yajl_gen_status stats_gen(yajl_gen g, void *arg)
 
 static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
 {
+    libxlmig__transport *t = NULL;
     libxlmig__sim_dom *d = NULL;
     libxlmig__engine_opts o;
     libxlmig_stats st;
@@ -591,7 +606,9 @@ static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
     /* A paused guest dirties nothing: one stop-and-copy pass, and no
      * throttle that would let it run. */
     if (was_paused) o.live = false;
-    rc = libxlmig__sim_save(gc, d, c->fd, &o, &st);
+    libxlmig__transport_fd_borrow(gc, c->fd, "the save stream", &t);
+    rc = libxlmig__sim_save(gc, d, t, &o, &st);
+    libxlmig__transport_free(t);
     if (rc) {
         if (was_paused) libxlmig__sim_dom_pause(gc, d);
         dom_put(d);
@@ -717,6 +734,7 @@ static yajl_gen_status restore_gen(yajl_gen g, void *arg)
 
 static void op_restore(libxlmig__gc *gc, conn *c, yajl_val req)
 {
+    libxlmig__transport *t = NULL;
     restore_sink rs = { gc, NULL, NULL };
     libxlmig__mig_sink sink;
     libxlmig__engine_opts o;
@@ -740,7 +758,9 @@ static void op_restore(libxlmig__gc *gc, conn *c, yajl_val req)
     sink.create = sink_create;
     sink.vcpu_state = sink_vcpu;
     sink.destroy = sink_destroy;
-    rc = libxlmig__engine_restore(gc, &sink, c->fd, &o, &st);
+    libxlmig__transport_fd_borrow(gc, c->fd, "the restore stream", &t);
+    rc = libxlmig__engine_restore(gc, &sink, t, &o, &st);
+    libxlmig__transport_free(t);
     if (rc) goto out;
     res.name = GCSTRDUP(rs.d->cfg.name);
     if (!paused) {
@@ -1104,6 +1124,7 @@ static int sh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
                            int fd, const libxlmig__engine_opts *o,
                            libxlmig_stats *st)
 {
+    libxlmig__transport *t = NULL;
     libxlmig__sim_dom *d;
     bool was_paused;
     int rc;
@@ -1111,7 +1132,9 @@ static int sh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     rc = dom_get(gc, name, &d);
     if (rc) return rc;
     was_paused = d->paused;
-    rc = libxlmig__sim_save(gc, d, fd, o, st);
+    libxlmig__transport_fd_borrow(gc, fd, "the migration stream", &t);
+    rc = libxlmig__sim_save(gc, d, t, o, st);
+    libxlmig__transport_free(t);
     if (rc) {
         /* The engine left it running; keep a paused one paused. */
         if (was_paused) libxlmig__sim_dom_pause(gc, d);
@@ -1218,6 +1241,8 @@ static int sh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
                              const char *name, const libxlmig__engine_opts *o,
                              libxlmig_stats *st)
 {
+    libxlmig__transport *t = NULL;
+    int rc;
     restore_sink rs = { gc, name, NULL };
     libxlmig__mig_sink sink;
 
@@ -1232,7 +1257,10 @@ static int sh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
     sink.create = sink_create;
     sink.vcpu_state = sink_vcpu;
     sink.destroy = sink_destroy;
-    return libxlmig__engine_restore(gc, &sink, fd, o, st);
+    libxlmig__transport_fd_borrow(gc, fd, "the migration stream", &t);
+    rc = libxlmig__engine_restore(gc, &sink, t, o, st);
+    libxlmig__transport_free(t);
+    return rc;
 }
 
 static void sh_announce(libxlmig__gc *gc, void *priv, const char *name)

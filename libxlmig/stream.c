@@ -4,7 +4,9 @@
  * page size, then typed, length-prefixed records each protected by a
  * CRC32C.  Writers batch pages and hand the kernel large scatter-gather
  * writes straight from guest RAM; readers check everything and say what
- * is wrong.  Works on any fd: file, pipe, socketpair, TCP.
+ * is wrong.  All I/O goes through a transport (peer.h): the fd one works
+ * on a file, pipe, socketpair or TCP connection; others (TLS, parallel
+ * streams) plug in without touching this file or the engine.
  */
 #include <limits.h>
 #include <sys/uio.h>
@@ -12,18 +14,19 @@
 
 #include "libxlmig_mig.h"
 
-int libxlmig__write_full(libxlmig__gc *gc, int fd, struct iovec *iov,
-                         int iovcnt)
+int libxlmig__write_full(libxlmig__gc *gc, libxlmig__transport *t,
+                         struct iovec *iov, int iovcnt)
 {
     ssize_t r;
 
     while (iovcnt > 0) {
-        r = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        r = t->ops->writev(t, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
         if (r < 0) {
             if (errno == EINTR) continue;
             LOGE(ERROR, "cannot write the migration stream");
             return LIBXLMIG_ERROR_IO;
         }
+        t->bytes_sent += (uint64_t)r;
         while (iovcnt > 0 && (size_t)r >= iov->iov_len) {
             r -= iov->iov_len;
             iov++;
@@ -37,14 +40,14 @@ int libxlmig__write_full(libxlmig__gc *gc, int fd, struct iovec *iov,
     return 0;
 }
 
-int libxlmig__read_full(libxlmig__gc *gc, int fd, void *buf, size_t len,
-                        const char *what)
+int libxlmig__read_full(libxlmig__gc *gc, libxlmig__transport *t, void *buf,
+                        size_t len, const char *what)
 {
     char *p = buf;
     ssize_t r;
 
     while (len) {
-        r = read(fd, p, len);
+        r = t->ops->read(t, p, len);
         if (r < 0) {
             if (errno == EINTR) continue;
             LOGE(ERROR, "cannot read the migration stream (%s)", what);
@@ -55,13 +58,14 @@ int libxlmig__read_full(libxlmig__gc *gc, int fd, void *buf, size_t len,
                 "the %s", what);
             return LIBXLMIG_ERROR_PROTOCOL;
         }
+        t->bytes_received += (uint64_t)r;
         p += r;
         len -= r;
     }
     return 0;
 }
 
-int libxlmig__stream_write_header(libxlmig__gc *gc, int fd,
+int libxlmig__stream_write_header(libxlmig__gc *gc, libxlmig__transport *t,
                                   uint64_t nr_pages)
 {
     libxlmig__stream_hdr h;
@@ -75,16 +79,16 @@ int libxlmig__stream_write_header(libxlmig__gc *gc, int fd,
     h.crc = libxlmig__crc32c(0, &h, offsetof(libxlmig__stream_hdr, crc));
     iov.iov_base = &h;
     iov.iov_len = sizeof(h);
-    return libxlmig__write_full(gc, fd, &iov, 1);
+    return libxlmig__write_full(gc, t, &iov, 1);
 }
 
-int libxlmig__stream_read_header(libxlmig__gc *gc, int fd,
+int libxlmig__stream_read_header(libxlmig__gc *gc, libxlmig__transport *t,
                                  uint64_t *nr_pages_r)
 {
     libxlmig__stream_hdr h;
     int rc;
 
-    rc = libxlmig__read_full(gc, fd, &h, sizeof(h), "stream header");
+    rc = libxlmig__read_full(gc, t, &h, sizeof(h), "stream header");
     if (rc) return rc;
     if (memcmp(h.magic, LIBXLMIG__STREAM_MAGIC, 8)) {
         LOG(ERROR, "not an xlmig migration stream (bad magic)");
@@ -115,7 +119,8 @@ int libxlmig__stream_read_header(libxlmig__gc *gc, int fd,
     return 0;
 }
 
-int libxlmig__stream_write_record(libxlmig__gc *gc, int fd, uint32_t type,
+int libxlmig__stream_write_record(libxlmig__gc *gc, libxlmig__transport *t,
+                                  uint32_t type,
                                   const void *body, uint32_t len)
 {
     libxlmig__rec_hdr h;
@@ -130,7 +135,7 @@ int libxlmig__stream_write_record(libxlmig__gc *gc, int fd, uint32_t type,
     iov[0].iov_len = sizeof(h);
     iov[1].iov_base = (void *)body;
     iov[1].iov_len = len;
-    return libxlmig__write_full(gc, fd, iov, len ? 2 : 1);
+    return libxlmig__write_full(gc, t, iov, len ? 2 : 1);
 }
 
 static bool page_is_zero(const uint8_t *p)
@@ -231,7 +236,7 @@ static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
     iov[n].iov_base = w->pfns;
     iov[n++].iov_len = w->npfn * 8;
     n = data_iovecs(w, iov, n);
-    rc = libxlmig__write_full(gc, w->fd, iov, n);
+    rc = libxlmig__write_full(gc, w->t, iov, n);
     if (rc) return rc;
     w->bytes += sizeof(head.h) + head.h.body_len;
 
@@ -254,7 +259,7 @@ static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
     w->unstable += nun;
     w->crcs[0] = (uint32_t)w->ndata;
     w->crcs[1] = nun;
-    rc = libxlmig__stream_write_record(gc, w->fd, LIBXLMIG__REC_PAGE_CHECK,
+    rc = libxlmig__stream_write_record(gc, w->t, LIBXLMIG__REC_PAGE_CHECK,
                                        w->crcs,
                                        (2 + w->ndata + nun) * 4);
     if (rc) return rc;
@@ -299,7 +304,7 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
     for (i = 1; i < (uint64_t)n; i++)
         crc = libxlmig__crc32c(crc, iov[i].iov_base, iov[i].iov_len);
     head.h.crc = crc;
-    rc = libxlmig__write_full(gc, w->fd, iov, n);
+    rc = libxlmig__write_full(gc, w->t, iov, n);
     if (rc) return rc;
     w->bytes += sizeof(head.h) + len;
     w->npfn = w->nzero = w->ndata = 0;

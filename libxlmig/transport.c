@@ -22,6 +22,12 @@ static ssize_t fd_read(libxlmig__transport *t, void *buf, size_t len)
     return read(t->fd, buf, len);
 }
 
+static ssize_t fd_readv(libxlmig__transport *t, const struct iovec *iov,
+                        int iovcnt)
+{
+    return readv(t->fd, iov, iovcnt);
+}
+
 static void fd_close(libxlmig__transport *t)
 {
     if (t->fd >= 0)
@@ -29,11 +35,25 @@ static void fd_close(libxlmig__transport *t)
     t->fd = -1;
 }
 
+static void fd_forget(libxlmig__transport *t)
+{
+    t->fd = -1;
+}
+
 static const libxlmig__transport_ops fd_ops = {
     .name = "fd",
     .writev = fd_writev,
     .read = fd_read,
+    .readv = fd_readv,
     .close = fd_close,
+};
+
+static const libxlmig__transport_ops fd_borrowed_ops = {
+    .name = "fd (borrowed)",
+    .writev = fd_writev,
+    .read = fd_read,
+    .readv = fd_readv,
+    .close = fd_forget,
 };
 
 int libxlmig__transport_fd_open(libxlmig__gc *gc, int fd, const char *peer,
@@ -51,6 +71,18 @@ int libxlmig__transport_fd_open(libxlmig__gc *gc, int fd, const char *peer,
         libxlmig__alloc_failed(CTX, __func__, 1, 64);
     *t_r = t;
     return 0;
+}
+
+int libxlmig__transport_fd_borrow(libxlmig__gc *gc, int fd, const char *peer,
+                                  libxlmig__transport **t_r)
+{
+    int rc = libxlmig__transport_fd_open(gc, fd, peer, t_r);
+
+    if (!rc) {
+        (*t_r)->ops = &fd_borrowed_ops;
+        (*t_r)->timeout_ms = -1;
+    }
+    return rc;
 }
 
 void libxlmig__transport_free(libxlmig__transport *t)

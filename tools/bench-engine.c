@@ -168,7 +168,7 @@ static void __attribute__((noreturn)) receiver(int fd, int out,
         t0 = libxlmig__now_us() - t0;
         if (write(out, &t0, sizeof(t0)) != sizeof(t0)) rc = -1;
         if (!rc)
-            rc = libxlmig__engine_restore(gc, &sink, fd, &o, &st);
+            rc = libxlmig__engine_restore_fd(gc, &sink, fd, &o, &st);
         if (!rc)
             rc = libxlmig__sim_dom_verify(gc, bs.d, &bad, &first);
         snprintf(line, sizeof(line), "%d %llu %llu\n", rc,
@@ -215,7 +215,7 @@ static int one_run(libxlmig_ctx *ctx, libxlmig__sim_dom *d, uint64_t mem_mib,
     libxlmig_params_init(&o.params);
     o.params.downtime_limit_ms = bench_downtime_ms;
     o.live = true;
-    rc = libxlmig__sim_save(gc, d, sv[0], &o, st);
+    rc = libxlmig__sim_save_fd(gc, d, sv[0], &o, st);
     if (rc)
         fprintf(stderr, "bench: save failed: %s\n", libxlmig_last_error(ctx));
     else

@@ -71,7 +71,7 @@ static int restore_buf(libxlmig_ctx *ctx, const uint8_t *buf, size_t len,
     if (fd < 0 || write(fd, buf, len) != (ssize_t)len ||
         lseek(fd, 0, SEEK_SET))
         bail("cannot stage the stream");
-    rc = libxlmig__engine_restore(gc, &sink, fd, &o, &st);
+    rc = libxlmig__engine_restore_fd(gc, &sink, fd, &o, &st);
     close(fd);
     GC_FREE;
     return rc;
@@ -159,7 +159,7 @@ int main(void)
         memset(&o, 0, sizeof(o));
         libxlmig_params_init(&o.params);
         o.live = true;
-        rc = libxlmig__sim_save(gc, src, fd, &o, &st);
+        rc = libxlmig__sim_save_fd(gc, src, fd, &o, &st);
         is_int(0, rc, "live save of a running 16 MiB domain");
         libxlmig__sim_dom_unpause(gc, src);
         len = lseek(fd, 0, SEEK_END);

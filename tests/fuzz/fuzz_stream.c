@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         GC_INIT(ctx);
 
-        rc = libxlmig__engine_restore(gc, &sink, sv[0], NULL, &st);
+        rc = libxlmig__engine_restore_fd(gc, &sink, sv[0], NULL, &st);
         if (getenv("FUZZ_VERBOSE"))
             fprintf(stderr, "restore: rc %d\n", rc);
         GC_FREE;
