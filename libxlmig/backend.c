@@ -122,9 +122,9 @@ int libxlmig_host_info_get(libxlmig_ctx *ctx, libxlmig_host_info *hi)
     return rc;
 }
 
-static yajl_gen_status host_info_gen_json(yajl_gen g,
-                                          const libxlmig_host_info *hi)
+static yajl_gen_status host_info_gen_json(yajl_gen g, const void *obj)
 {
+    const libxlmig_host_info *hi = obj;
     yajl_gen_status s;
 
     s = yajl_gen_map_open(g);
@@ -158,17 +158,6 @@ static yajl_gen_status host_info_gen_json(yajl_gen g,
 int libxlmig_host_info_to_json(libxlmig_ctx *ctx,
                                const libxlmig_host_info *hi, char **json_r)
 {
-    GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, true);
-    int rc;
-
-    if (host_info_gen_json(g, hi) != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode host information");
-        rc = LIBXLMIG_ERROR_JSON;
-        goto out;
-    }
-    rc = libxlmig__json_finish(gc, g, json_r);
- out:
-    GC_FREE;
-    return rc;
+    return libxlmig__json_encode(ctx, host_info_gen_json, hi, true,
+                                 "host information", json_r);
 }

@@ -369,22 +369,16 @@ int libxlmig_cpu_check(libxlmig_ctx *ctx, const struct policy_cpuid *dom,
     return rc;
 }
 
+static yajl_gen_status cpu_policy_gen(yajl_gen g, const void *p)
+{
+    return policy_gen_json(g, p);
+}
+
 int libxlmig_cpu_policy_to_json(libxlmig_ctx *ctx,
                                 const struct policy_cpuid *p, char **json_r)
 {
-    GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, true);
-    int rc;
-
-    if (policy_gen_json(g, p) != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode CPU policy");
-        rc = LIBXLMIG_ERROR_JSON;
-        goto out;
-    }
-    rc = libxlmig__json_finish(gc, g, json_r);
- out:
-    GC_FREE;
-    return rc;
+    return libxlmig__json_encode(ctx, cpu_policy_gen, p, true, "CPU policy",
+                                 json_r);
 }
 
 /*

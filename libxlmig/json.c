@@ -266,3 +266,22 @@ int libxlmig__json_gen_to_val(libxlmig__gc *gc, yajl_gen g, const char *what,
     }
     return libxlmig__json_parse(gc, GCSTRDUP((const char *)buf), what, v_r);
 }
+
+int libxlmig__json_encode(libxlmig_ctx *ctx, libxlmig__json_gen_fn *fn,
+                          const void *obj, bool pretty, const char *what,
+                          char **json_r)
+{
+    GC_INIT(ctx);
+    yajl_gen g = libxlmig__json_gen_alloc(gc, pretty);
+    int rc;
+
+    if (fn(g, obj) != yajl_gen_status_ok) {
+        LOG(ERROR, "cannot encode %s", what);
+        rc = LIBXLMIG_ERROR_JSON;
+        goto out;
+    }
+    rc = libxlmig__json_finish(gc, g, json_r);
+ out:
+    GC_FREE;
+    return rc;
+}

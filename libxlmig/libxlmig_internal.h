@@ -199,6 +199,14 @@ _hidden int libxlmig__json_get_bool(libxlmig__gc *gc, yajl_val obj,
                                     const char *key, bool *v_r);
 _hidden int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,
                                       const char *key, double *v_r);
+/*
+ * Encode obj with its generator into malloc'd JSON text for a public
+ * *_to_json function; what names it in the error.  Caller frees *json_r.
+ */
+typedef yajl_gen_status libxlmig__json_gen_fn(yajl_gen g, const void *obj);
+_hidden int libxlmig__json_encode(libxlmig_ctx *ctx, libxlmig__json_gen_fn *fn,
+                                  const void *obj, bool pretty,
+                                  const char *what, char **json_r);
 /* Generate a parsed value again (to embed one document in another). */
 _hidden yajl_gen_status libxlmig__yajl_gen_val(yajl_gen g, yajl_val v);
 /* The document built in g, parsed back (arena). */

@@ -70,20 +70,14 @@ int libxlmig__stats_parse_json(libxlmig__gc *gc, yajl_val v,
     return 0;
 }
 
+static yajl_gen_status stats_gen(yajl_gen g, const void *st)
+{
+    return libxlmig__stats_gen_json(g, st);
+}
+
 int libxlmig_stats_to_json(libxlmig_ctx *ctx, const libxlmig_stats *st,
                            char **json_r)
 {
-    GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
-    int rc;
-
-    if (libxlmig__stats_gen_json(g, st) != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode migration stats");
-        rc = LIBXLMIG_ERROR_JSON;
-        goto out;
-    }
-    rc = libxlmig__json_finish(gc, g, json_r);
- out:
-    GC_FREE;
-    return rc;
+    return libxlmig__json_encode(ctx, stats_gen, st, false,
+                                 "migration stats", json_r);
 }
