@@ -254,6 +254,8 @@ int main(void)
            "%s: source still running", cases[i].name);
     }
     ok(libxlmig__sim_dom_alive(src), "source alive at the end");
+    free(b);
+    munmap(stream, len);
     libxlmig__sim_dom_destroy(src);
     libxlmig_ctx_free(ctx);
     return 0;

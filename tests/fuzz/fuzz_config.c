@@ -21,7 +21,9 @@ static libxlmig_ctx *ctx;
  * bytes once per failed load, outside this project.  LeakSanitizer reads
  * this hook, so fuzzing and the replay under SANITIZE=1 ignore it.
  */
-const char *__lsan_default_suppressions(void);
+/* Default visibility: Config.mk builds with -fvisibility=hidden. */
+const char *__lsan_default_suppressions(void)
+    __attribute__((visibility("default")));
 const char *__lsan_default_suppressions(void)
 {
     return "leak:libxlutil.so\n";
