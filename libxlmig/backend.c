@@ -81,6 +81,23 @@ int libxlmig__backend_get(libxlmig__gc *gc,
     return 0;
 }
 
+int libxlmig__backend_need(libxlmig__gc *gc, size_t op_offset,
+                           const char *what,
+                           const libxlmig__backend_ops **ops_r, void **priv_r)
+{
+    void (*const *op)(void);
+    int rc;
+
+    rc = libxlmig__backend_get(gc, ops_r, priv_r);
+    if (rc) return rc;
+    op = (void (*const *)(void))((const char *)*ops_r + op_offset);
+    if (!*op) {
+        LOG(ERROR, "backend %s cannot %s", (*ops_r)->name, what);
+        return LIBXLMIG_ERROR_UNSUPPORTED;
+    }
+    return 0;
+}
+
 void libxlmig_host_info_init(libxlmig_host_info *hi)
 {
     memset(hi, 0, sizeof(*hi));
@@ -102,13 +119,8 @@ int libxlmig_host_info_get(libxlmig_ctx *ctx, libxlmig_host_info *hi)
     void *priv;
     int rc;
 
-    rc = libxlmig__backend_get(gc, &ops, &priv);
+    rc = BACKEND_NEED(host_info, "report host information");
     if (rc) goto out;
-    if (!ops->host_info) {
-        LOG(ERROR, "backend %s cannot report host information", ops->name);
-        rc = LIBXLMIG_ERROR_UNSUPPORTED;
-        goto out;
-    }
     libxlmig_host_info_dispose(hi);
     rc = ops->host_info(gc, priv, hi);
     if (rc) {

@@ -28,14 +28,6 @@ static const char *const baseline_order[] = {
     "x86-64-v2", "x86-64-v3", "x86-64-v4",
 };
 
-static int backend_op_missing(libxlmig__gc *gc,
-                              const libxlmig__backend_ops *ops,
-                              const char *what)
-{
-    LOG(ERROR, "backend %s cannot %s", ops->name, what);
-    return LIBXLMIG_ERROR_UNSUPPORTED;
-}
-
 int libxlmig_host_cpu_policy(libxlmig_ctx *ctx, struct policy_cpuid *p)
 {
     GC_INIT(ctx);
@@ -43,12 +35,8 @@ int libxlmig_host_cpu_policy(libxlmig_ctx *ctx, struct policy_cpuid *p)
     void *priv;
     int rc;
 
-    rc = libxlmig__backend_get(gc, &ops, &priv);
+    rc = BACKEND_NEED(host_cpu_policy, "report the host CPU policy");
     if (rc) goto out;
-    if (!ops->host_cpu_policy) {
-        rc = backend_op_missing(gc, ops, "report the host CPU policy");
-        goto out;
-    }
     policy_init(p);
     rc = ops->host_cpu_policy(gc, priv, p);
  out:
@@ -64,12 +52,8 @@ int libxlmig_domain_cpu_policy(libxlmig_ctx *ctx, uint32_t domid,
     void *priv;
     int rc;
 
-    rc = libxlmig__backend_get(gc, &ops, &priv);
+    rc = BACKEND_NEED(domain_cpu_policy, "report a domain's CPU policy");
     if (rc) goto out;
-    if (!ops->domain_cpu_policy) {
-        rc = backend_op_missing(gc, ops, "report a domain's CPU policy");
-        goto out;
-    }
     policy_init(p);
     rc = ops->domain_cpu_policy(gc, priv, domid, p);
  out:

@@ -49,13 +49,8 @@ int libxlmig_domain_list(libxlmig_ctx *ctx, libxlmig_dominfo **list_r,
 
     *list_r = NULL;
     *nr_r = 0;
-    rc = libxlmig__backend_get(gc, &ops, &priv);
+    rc = BACKEND_NEED(list, "list domains");
     if (rc) goto out;
-    if (!ops->list) {
-        LOG(ERROR, "backend %s cannot list domains", ops->name);
-        rc = LIBXLMIG_ERROR_UNSUPPORTED;
-        goto out;
-    }
     rc = ops->list(gc, priv, list_r, nr_r);
  out:
     GC_FREE;

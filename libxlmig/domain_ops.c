@@ -5,14 +5,6 @@
  */
 #include "libxlmig_internal.h"
 
-#define OP_GET(op, what) \
-    rc = libxlmig__backend_get(gc, &ops, &priv); \
-    if (rc) goto out; \
-    if (!ops->op) { \
-        LOG(ERROR, "backend %s cannot %s", ops->name, what); \
-        rc = LIBXLMIG_ERROR_UNSUPPORTED; \
-        goto out; \
-    }
 
 int libxlmig_domain_pause(libxlmig_ctx *ctx, const char *name)
 {
@@ -21,7 +13,8 @@ int libxlmig_domain_pause(libxlmig_ctx *ctx, const char *name)
     void *priv;
     int rc;
 
-    OP_GET(pause, "pause domains");
+    rc = BACKEND_NEED(pause, "pause domains");
+    if (rc) goto out;
     rc = ops->pause(gc, priv, name);
  out:
     GC_FREE;
@@ -35,7 +28,8 @@ int libxlmig_domain_unpause(libxlmig_ctx *ctx, const char *name)
     void *priv;
     int rc;
 
-    OP_GET(unpause, "unpause domains");
+    rc = BACKEND_NEED(unpause, "unpause domains");
+    if (rc) goto out;
     rc = ops->unpause(gc, priv, name);
  out:
     GC_FREE;
@@ -49,7 +43,8 @@ int libxlmig_domain_destroy(libxlmig_ctx *ctx, const char *name)
     void *priv;
     int rc;
 
-    OP_GET(destroy, "destroy domains");
+    rc = BACKEND_NEED(destroy, "destroy domains");
+    if (rc) goto out;
     rc = ops->destroy(gc, priv, name);
  out:
     GC_FREE;
@@ -66,7 +61,8 @@ int libxlmig_domain_save(libxlmig_ctx *ctx, const char *name, int fd,
     void *priv;
     int rc;
 
-    OP_GET(save, "save domains");
+    rc = BACKEND_NEED(save, "save domains");
+    if (rc) goto out;
     rc = ops->save(gc, priv, name, fd, flags, params, cb, user, st);
  out:
     GC_FREE;
@@ -82,7 +78,8 @@ int libxlmig_domain_restore(libxlmig_ctx *ctx, int fd, const char *new_name,
     void *priv;
     int rc;
 
-    OP_GET(restore, "restore domains");
+    rc = BACKEND_NEED(restore, "restore domains");
+    if (rc) goto out;
     rc = ops->restore(gc, priv, fd, new_name, paused, cb, user, st, name_r);
  out:
     GC_FREE;

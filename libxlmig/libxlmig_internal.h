@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,6 +158,18 @@ _hidden extern const libxlmig__backend_ops libxlmig__backend_sim;
 _hidden int libxlmig__backend_get(libxlmig__gc *gc,
                                   const libxlmig__backend_ops **ops_r,
                                   void **priv_r);
+/*
+ * The opened backend if it has the op at op_offset in its table, else
+ * LIBXLMIG_ERROR_UNSUPPORTED with "backend NAME cannot WHAT" logged.
+ * Use through BACKEND_NEED(op, what), which fills ops and priv.
+ */
+_hidden int libxlmig__backend_need(libxlmig__gc *gc, size_t op_offset,
+                                   const char *what,
+                                   const libxlmig__backend_ops **ops_r,
+                                   void **priv_r);
+#define BACKEND_NEED(op, what) \
+    libxlmig__backend_need(gc, offsetof(libxlmig__backend_ops, op), (what), \
+                           &ops, &priv)
 
 /* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
 _hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
