@@ -82,6 +82,19 @@ one_copy() {
     is "$2:$1:running" "$c" "$3: exactly one running copy, on $2"
     run on "$2" "$X" sim verify "$1"
     is 0 "$rc" "$3: the copy on $2 verifies its memory"
+    [ "$rc" = 0 ] || diag "$out" "$err" "$(tail -5 "$TESTBED/$2.xlmigd.log")"
+}
+
+# wait_streaming NAME NODE: wait (up to 30 s) until NODE prepares the
+# incoming copy of NAME, that is until its migration streams.
+wait_streaming() {
+    local i
+    for i in $(seq 300); do
+        copies "$1" | grep -q "$2:$1--incoming" && return 0
+        sleep 0.1
+    done
+    diag "no incoming copy of $1 appeared on $2"
+    return 1
 }
 
 # tx_bytes NODE IF: bytes sent on IF inside NODE
