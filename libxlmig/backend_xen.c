@@ -486,8 +486,9 @@ static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
                             libxlmig_stats *st)
 {
     char *params, *path, line[512];
-    unsigned long long ms, fin, wire, exp;
+    unsigned long long ms, fin, wire, exp, stop_wire = 0;
     unsigned rounds, round;
+    double bw;
     long dirty;
     FILE *f;
 
@@ -505,12 +506,14 @@ static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
     while (fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = '\0';
         LOGD(INFO, domid, "pre-copy: %s", line);
-        if (sscanf(line, "round=%u dirty_pages=%ld wire_bytes=%*u "
-                   "bandwidth=%*f expected_downtime_ms=%llu", &round, &dirty,
-                   &exp) == 3) {
+        if (sscanf(line, "round=%u dirty_pages=%ld wire_bytes=%llu "
+                   "bandwidth=%lf expected_downtime_ms=%llu", &round, &dirty,
+                   &stop_wire, &bw, &exp) == 5) {
             st->round = round;
             st->remaining_bytes = dirty > 0 ? (uint64_t)dirty * 4096 : 0;
             st->expected_downtime_ms = exp;
+            st->bandwidth = (uint64_t)bw;
+            st->round_pages = dirty > 0 ? (uint64_t)dirty : 0;
         } else if (sscanf(line, "done rc=%*d rounds=%u total_ms=%llu "
                           "final_us=%llu wire_bytes=%llu", &rounds, &ms,
                           &fin, &wire) == 4) {
@@ -518,6 +521,9 @@ static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
             /* From the stop decision to the end of the save: the guest's
              * pause is within it (an upper bound). */
             st->downtime_us = fin;
+            /* Bytes after the stop decision: the last batches. */
+            if (stop_wire && wire >= stop_wire)
+                st->downtime_bytes = wire - stop_wire;
         }
     }
     fclose(f);
@@ -592,6 +598,29 @@ static uint64_t sock_bytes_sent(int fd)
     if (ioctl(fd, SIOCOUTQ, &outq))
         outq = 0;
     return ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
+}
+
+/* Is the TCP connection on fd still established (a peer may be gone)? */
+static bool sock_established(int fd)
+{
+    enum { XH_TCP_ESTABLISHED = 1 };    /* linux/tcp_states.h */
+    struct tcp_info ti;
+    socklen_t sl = sizeof(ti);
+    ssize_t r;
+    char c;
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
+        return true;                /* not TCP: cannot tell */
+    if (ti.tcpi_state != XH_TCP_ESTABLISHED)
+        return false;
+    /* EOF or a reset from the peer shows on a peek. */
+    r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0)
+        return false;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return false;
+    return true;
 }
 
 static uint64_t sock_bytes_received(int fd)
@@ -749,10 +778,20 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     xh_shim_collect(gc, domid, st);
     st->total_time_ms = (t1 - t0) / 1000;
     st->total_bytes = sock_bytes_sent(fd) - b0;
+    st->precopy_bytes = st->total_bytes > st->downtime_bytes
+                        ? st->total_bytes - st->downtime_bytes : 0;
     st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;
     if (r) {
-        LOGD(ERROR, domid, "libxl_domain_suspend (live) of %s failed: %s",
-             name, libxlmig_strerror(r));
+        /* libxl says "guest timed out" for any save that failed before
+         * the guest was asked to suspend: tell a broken stream apart. */
+        if (!sock_established(fd)) {
+            LOGD(ERROR, domid, "the stream of %s to the target broke "
+                 "(libxl_domain_suspend: %s)", name, libxlmig_strerror(r));
+            r = LIBXLMIG_ERROR_IO;
+        } else {
+            LOGD(ERROR, domid, "libxl_domain_suspend (live) of %s failed: "
+                 "%s", name, libxlmig_strerror(r));
+        }
         /* Whatever state the failure left it in, make it run again. */
         if (libxl_domain_resume(xp->lctx, domid, 1, NULL))
             LOGD(WARN, domid, "%s: libxl_domain_resume after the failed "
