@@ -696,6 +696,19 @@ static void *conn_main(void *arg)
         while (!svc.stop) {
             rc = libxlmig__rpc_serve_one(gc, &c, node_ops,
                                          ARRAY_SIZE(node_ops), nc);
+            if (rc && nc->pending) {
+                /* Accepted, but the acceptance never reached the source:
+                 * nothing will stream; drop what was prepared. */
+                incoming copy;
+
+                if (step(nc->pending, HTGT_EV_FAILURE, &copy) ==
+                    HTGT_ACT_DESTROY)
+                    abort_incoming(gc, &copy, true);
+                pthread_mutex_lock(&in_lock);
+                nc->pending->fd = -1;
+                pthread_mutex_unlock(&in_lock);
+                break;
+            }
             if (rc)
                 break;
             if (nc->pending) {

@@ -1260,6 +1260,10 @@ static int sh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
     libxlmig__transport_fd_borrow(gc, fd, "the migration stream", &t);
     rc = libxlmig__engine_restore(gc, &sink, t, o, st);
     libxlmig__transport_free(t);
+    /* A stream that failed before its config leaves the prepared domain
+     * to us: nothing of a failed restore may stay. */
+    if (rc && rs.d)
+        sink_destroy(gc, &rs);
     return rc;
 }
 
