@@ -827,21 +827,29 @@ static int xh_rename(libxlmig__gc *gc, void *priv, const char *from,
     return 0;
 }
 
-static int xh_destroy(libxlmig__gc *gc, void *priv, const char *name)
+/* Look name up and apply a synchronous libxl domain operation to it. */
+static int xh_domain_op(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                        int (*op)(libxl_ctx *, uint32_t,
+                                  const libxl_asyncop_how *),
+                        const char *what)
 {
-    xen_priv *xp = priv;
     uint32_t domid;
     int r, rc;
 
     rc = xh_domid(gc, xp, name, &domid);
     if (rc) return rc;
-    r = libxl_domain_destroy(xp->lctx, domid, NULL);
+    r = op(xp->lctx, domid, NULL);
     if (r) {
-        LOGD(ERROR, domid, "cannot destroy %s: %s", name,
+        LOGD(ERROR, domid, "cannot %s %s: %s", what, name,
              libxlmig_strerror(r));
         return r;
     }
     return 0;
+}
+
+static int xh_destroy(libxlmig__gc *gc, void *priv, const char *name)
+{
+    return xh_domain_op(gc, priv, name, libxl_domain_destroy, "destroy");
 }
 
 static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
@@ -928,19 +936,7 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
 
 static int xh_unpause_release(libxlmig__gc *gc, void *priv, const char *name)
 {
-    xen_priv *xp = priv;
-    uint32_t domid;
-    int r, rc;
-
-    rc = xh_domid(gc, xp, name, &domid);
-    if (rc) return rc;
-    r = libxl_domain_unpause(xp->lctx, domid, NULL);
-    if (r) {
-        LOGD(ERROR, domid, "cannot unpause %s: %s", name,
-             libxlmig_strerror(r));
-        return r;
-    }
-    return 0;
+    return xh_domain_op(gc, priv, name, libxl_domain_unpause, "unpause");
 }
 
 /*
