@@ -189,6 +189,27 @@ static char *simple_req(libxlmig__gc *gc, const char *op, const char *name)
     return libxlmig__ptr_add(gc, json);
 }
 
+/*
+ * Send the request built in g (s: the status of building it) with fd
+ * attached, as sim_call does.  what names the request in the error.
+ */
+static int sim_send(libxlmig__gc *gc, yajl_gen g, yajl_gen_status s,
+                    const char *what, int fd, libxlmig_progress_cb cb,
+                    void *user, yajl_val *data_r)
+{
+    char *json = NULL;
+    int rc;
+
+    if (s != yajl_gen_status_ok) {
+        LOG(ERROR, "cannot encode a %s request", what);
+        return LIBXLMIG_ERROR_JSON;
+    }
+    rc = libxlmig__json_finish(gc, g, &json);
+    if (rc) return rc;
+    libxlmig__ptr_add(gc, json);
+    return sim_call(gc, json, fd, cb, user, data_r);
+}
+
 static int sim_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
                     int *nr_r)
 {
@@ -254,7 +275,6 @@ static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
     yajl_gen_status s;
     libxlmig_params def;
     yajl_val data;
-    char *json = NULL;
     int rc;
 
     if (!params) {
@@ -276,14 +296,7 @@ static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
     if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_str(g, "params");
     if (s == yajl_gen_status_ok) s = libxlmig__params_gen_json(g, params);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
-    if (s != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode a save request");
-        return LIBXLMIG_ERROR_JSON;
-    }
-    rc = libxlmig__json_finish(gc, g, &json);
-    if (rc) return rc;
-    libxlmig__ptr_add(gc, json);
-    rc = sim_call(gc, json, fd, cb, user, &data);
+    rc = sim_send(gc, g, s, "save", fd, cb, user, &data);
     if (rc) return rc;
     if (st && data)
         rc = libxlmig__stats_parse_json(gc, data, st);
@@ -299,7 +312,6 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
     yajl_gen_status s;
     yajl_val data, sv;
     const char *keys[] = { "stats", NULL };
-    char *json = NULL;
     int rc;
 
     s = yajl_gen_map_open(g);
@@ -312,14 +324,7 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_bool(g, "paused", paused);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
-    if (s != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode a restore request");
-        return LIBXLMIG_ERROR_JSON;
-    }
-    rc = libxlmig__json_finish(gc, g, &json);
-    if (rc) return rc;
-    libxlmig__ptr_add(gc, json);
-    rc = sim_call(gc, json, fd, cb, user, &data);
+    rc = sim_send(gc, g, s, "restore", fd, cb, user, &data);
     if (rc) return rc;
     sv = yajl_tree_get(data, keys, yajl_t_object);
     if (st && sv)
@@ -334,7 +339,6 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
     GC_INIT(ctx);
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     yajl_gen_status s;
-    char *json = NULL;
     int rc;
 
     s = yajl_gen_map_open(g);
@@ -360,16 +364,7 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
     if (s == yajl_gen_status_ok && p->mac)
         s = libxlmig__yajl_gen_kv_str(g, "mac", p->mac);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
-    if (s != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode a create request");
-        rc = LIBXLMIG_ERROR_JSON;
-        goto out;
-    }
-    rc = libxlmig__json_finish(gc, g, &json);
-    if (rc) goto out;
-    libxlmig__ptr_add(gc, json);
-    rc = sim_call(gc, json, -1, NULL, NULL, NULL);
- out:
+    rc = sim_send(gc, g, s, "create", -1, NULL, NULL, NULL);
     GC_FREE;
     return rc;
 }
@@ -465,7 +460,6 @@ int libxlmig_migrate_cluster(libxlmig_ctx *ctx, const char *domain,
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     libxlmig_params def;
     yajl_val data = NULL;
-    char *json = NULL;
     int rc;
 
     if (!p) {
@@ -480,13 +474,9 @@ int libxlmig_migrate_cluster(libxlmig_ctx *ctx, const char *domain,
     libxlmig__yajl_gen_kv_bool(g, "dry_run", dry_run);
     libxlmig__yajl_gen_str(g, "params");
     libxlmig__params_gen_json(g, p);
-    yajl_gen_map_close(g);
-    rc = libxlmig__json_finish(gc, g, &json);
-    if (rc) goto out;
-    libxlmig__ptr_add(gc, json);
-    rc = sim_call(gc, json, -1, cb, user, &data);
+    rc = sim_send(gc, g, yajl_gen_map_close(g), "migrate", -1, cb, user,
+                  &data);
     report_text(gc, data, report_r);
- out:
     GC_FREE;
     return rc;
 }
