@@ -479,7 +479,44 @@ typedef struct pending_check {
     bool open;
     uint32_t ndata;
     uint64_t pfns[RESTORE_MAX_BATCH];
+    uint32_t crcs[RESTORE_MAX_BATCH];   /* of each page as it arrived */
 } pending_check;
+
+/* Data pages read, then checksummed, at a time: small enough to be still
+ * in the CPU's cache when checksummed right after the kernel's copy. */
+#define RESTORE_SLICE_PAGES 64
+
+/* Read exactly the bytes iov[0..n) describes; iov is consumed. */
+static int readv_full(libxlmig__gc *gc, libxlmig__transport *t,
+                      struct iovec *v, int left)
+{
+    ssize_t r;
+
+    while (left > 0) {
+        r = t->ops->readv(t, v, left > IOV_MAX ? IOV_MAX : left);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            LOGE(ERROR, "cannot read the migration stream");
+            return LIBXLMIG_ERROR_IO;
+        }
+        if (r == 0) {
+            LOG(ERROR, "migration stream truncated: end of input inside "
+                "the page batch record");
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        t->bytes_received += (uint64_t)r;
+        while (left > 0 && (size_t)r >= v->iov_len) {
+            r -= v->iov_len;
+            v++;
+            left--;
+        }
+        if (left > 0) {
+            v->iov_base = (char *)v->iov_base + r;
+            v->iov_len -= r;
+        }
+    }
+    return 0;
+}
 
 static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
                          uint32_t body_len,
@@ -488,11 +525,11 @@ static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
                          unsigned long *must_resend, pending_check *pc,
                          unsigned long *written)
 {
-    struct iovec iov[RESTORE_MAX_BATCH];
-    uint32_t head[2], i, ndata = 0, crc = *crc_r;
+    struct iovec iov[RESTORE_SLICE_PAGES];
+    uint8_t *sp[RESTORE_SLICE_PAGES];
+    uint32_t head[2], i, ndata = 0, crc = *crc_r, slice, j;
     uint64_t pfn, want;
-    ssize_t r;
-    int n = 0, k, rc;
+    int n, rc;
 
     if (body_len < 8) {
         LOG(ERROR, "malformed page batch record: %u bytes", body_len);
@@ -531,67 +568,53 @@ static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
         pc->open = true;
         pc->ndata = 0;
     }
+    /*
+     * Zero pages first (no data), then the data straight into place, a
+     * slice at a time, each checksummed while the CPU still has it: into
+     * the record's CRC, or (PAGE_DATA) one CRC per page for PAGE_CHECK.
+     */
     for (i = 0; i < head[0]; i++) {
-        if (pfns[i] & LIBXLMIG__PFN_ZERO) {
-            uint8_t *p = mem + (pfns[i] & LIBXLMIG__PFN_MASK) *
-                               LIBXLMIG__PAGE_SIZE;
-            /* Untouched RAM of a fresh domain is zero already. */
-            if ((!written ||
-                 bitmap_test(written, pfns[i] & LIBXLMIG__PFN_MASK)) &&
-                !mem_is_zero(p))
-                memset(p, 0, LIBXLMIG__PAGE_SIZE);
-            bitmap_clear(must_resend, pfns[i] & LIBXLMIG__PFN_MASK);
-            st->zero_pages++;
-            continue;
-        }
-        pfn = pfns[i];
-        if (written)
-            bitmap_set(written, pfn);
-        if (pc)
-            pc->pfns[pc->ndata++] = pfn;
-        else
-            bitmap_clear(must_resend, pfn);
-        st->normal_pages++;
-        if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
-                 mem + (pfn << LIBXLMIG__PAGE_SHIFT)) {
-            iov[n - 1].iov_len += LIBXLMIG__PAGE_SIZE;
-        } else {
-            iov[n].iov_base = mem + (pfn << LIBXLMIG__PAGE_SHIFT);
-            iov[n++].iov_len = LIBXLMIG__PAGE_SIZE;
-        }
+        if (!(pfns[i] & LIBXLMIG__PFN_ZERO)) continue;
+        pfn = pfns[i] & LIBXLMIG__PFN_MASK;
+        /* Untouched RAM of a fresh domain is zero already. */
+        if ((!written || bitmap_test(written, pfn)) &&
+            !mem_is_zero(mem + pfn * LIBXLMIG__PAGE_SIZE))
+            memset(mem + pfn * LIBXLMIG__PAGE_SIZE, 0, LIBXLMIG__PAGE_SIZE);
+        bitmap_clear(must_resend, pfn);
+        st->zero_pages++;
     }
-    /* Read the data into place, then checksum it there. */
-    {
-        struct iovec *v = iov;
-        int left = n;
-        struct iovec saved[RESTORE_MAX_BATCH];
-
-        memcpy(saved, iov, n * sizeof(*iov));
-        while (left > 0) {
-            r = t->ops->readv(t, v, left > IOV_MAX ? IOV_MAX : left);
-            if (r < 0) {
-                if (errno == EINTR) continue;
-                LOGE(ERROR, "cannot read the migration stream");
-                return LIBXLMIG_ERROR_IO;
-            }
-            if (r == 0) {
-                LOG(ERROR, "migration stream truncated: end of input inside "
-                    "the page batch record");
-                return LIBXLMIG_ERROR_PROTOCOL;
-            }
-            t->bytes_received += (uint64_t)r;
-            while (left > 0 && (size_t)r >= v->iov_len) {
-                r -= v->iov_len;
-                v++;
-                left--;
-            }
-            if (left > 0) {
-                v->iov_base = (char *)v->iov_base + r;
-                v->iov_len -= r;
+    i = 0;
+    while (i < head[0]) {
+        for (n = 0, slice = 0; i < head[0] && slice < RESTORE_SLICE_PAGES;
+             i++) {
+            if (pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+            pfn = pfns[i];
+            if (written)
+                bitmap_set(written, pfn);
+            if (pc)
+                pc->pfns[pc->ndata + slice] = pfn;
+            else
+                bitmap_clear(must_resend, pfn);
+            st->normal_pages++;
+            sp[slice++] = mem + (pfn << LIBXLMIG__PAGE_SHIFT);
+            if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
+                     sp[slice - 1]) {
+                iov[n - 1].iov_len += LIBXLMIG__PAGE_SIZE;
+            } else {
+                iov[n].iov_base = sp[slice - 1];
+                iov[n++].iov_len = LIBXLMIG__PAGE_SIZE;
             }
         }
-        for (k = 0; k < n && !pc; k++)
-            crc = libxlmig__crc32c(crc, saved[k].iov_base, saved[k].iov_len);
+        if (!slice) break;
+        rc = readv_full(gc, t, iov, n);
+        if (rc) return rc;
+        for (j = 0; j < slice; j++) {
+            if (pc)
+                pc->crcs[pc->ndata++] = libxlmig__crc32c(0, sp[j],
+                                                         LIBXLMIG__PAGE_SIZE);
+            else
+                crc = libxlmig__crc32c(crc, sp[j], LIBXLMIG__PAGE_SIZE);
+        }
     }
     *crc_r = crc;
     return 0;
@@ -630,8 +653,7 @@ static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
             u++;
             continue;
         }
-        if (libxlmig__crc32c(0, mem + (pfn << LIBXLMIG__PAGE_SHIFT),
-                             LIBXLMIG__PAGE_SIZE) != crcs[k]) {
+        if (pc->crcs[k] != crcs[k]) {
             LOG(ERROR, "migration stream corrupted: checksum mismatch in "
                 "page %llu", (unsigned long long)pfn);
             return LIBXLMIG_ERROR_PROTOCOL;

@@ -4,8 +4,10 @@
  * 1 GiB, then a live save of a 1 GiB sim domain dirtying 20,000 pages/s
  * over a 256 MiB working set, streamed through a socketpair to a
  * receiver process that restores it into a new sim domain and verifies
- * every page.  Five interleaved runs (the machine is shared): JSON with
- * every run, the best and the median.  Raw throughput moves 1 GiB between
+ * every page.  Nine interleaved runs (the machine is shared): JSON with
+ * every run, the best and the median, and the engine/raw ratio of each
+ * run (a raw measurement and an engine run back to back) with its median:
+ * the figure the 85% target is judged on.  Raw throughput moves 1 GiB between
  * two shared-memory buffers (guest RAM is shared memory on both sides);
  * the hot-buffer figure reuses one 2 MiB buffer.  Engine throughput is
  * stream bytes over the time spent sending rounds (scans and setup
@@ -15,6 +17,7 @@
  * Not a test: figures depend on the machine.
  * Usage: bench-engine [MEMORY_MIB [DIRTY_RATE [WORKING_SET_MIB]]]
  */
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -27,6 +30,23 @@
 static uint64_t bench_downtime_ms = 40;
 
 #define SOCKBUF (4 << 20)
+
+/*
+ * Where the two ends run.  On a small machine the scheduler sometimes puts
+ * writer and reader on one CPU, and a socketpair's throughput then swings
+ * by a factor of five between runs; the raw yardstick and the engine get
+ * the same placement (writer on CPU 0, reader on CPU 1) so that their
+ * ratio measures the engine, not the scheduler.
+ */
+static void pin_to(int cpu)
+{
+    cpu_set_t set;
+
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof(set), &set);
+}
 #define RAW_CHUNK (2 << 20)
 
 static void big_buffers(int fd)
@@ -63,6 +83,7 @@ static double raw_throughput(uint64_t total, bool whole)
     pid = fork();
     if (pid == 0) {
         uint64_t got = 0;
+        pin_to(1);
         close(sv[0]);
         if (whole) {
             /* Guest RAM is shared memory on both sides: so is this. */
@@ -202,6 +223,7 @@ static int one_run(libxlmig_ctx *ctx, libxlmig__sim_dom *d, uint64_t mem_mib,
     big_buffers(sv[1]);
     pid = fork();
     if (pid == 0) {
+        pin_to(1);
         close(sv[0]);
         close(res[0]);
         receiver(sv[1], res[1], mem_mib);
@@ -241,7 +263,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-#define RUNS 5
+#define RUNS 9
 
 int main(int argc, char **argv)
 {
@@ -257,6 +279,7 @@ int main(int argc, char **argv)
     libxlmig__sim_dom *d = NULL;
     libxlmig_stats st[RUNS];
     double raw[RUNS], hot[RUNS], eng[RUNS], sraw[RUNS], seng[RUNS];
+    double ratio[RUNS];
     double max_down = 0;
     uint64_t bad[RUNS], setup_us[RUNS];
     int rc[RUNS], rrc[RUNS], i, failed = 0;
@@ -279,6 +302,7 @@ int main(int argc, char **argv)
         }
         GC_FREE;
     }
+    pin_to(0);   /* after the domain's fork: it runs where it likes */
     /* Interleaved runs: the machine is shared, so report best and median. */
     for (i = 0; i < RUNS; i++) {
         hot[i] = raw_throughput(mem_mib << 20, false);
@@ -287,12 +311,14 @@ int main(int argc, char **argv)
         rc[i] = one_run(ctx, d, mem_mib, &st[i], &rrc[i], &bad[i],
                         &setup_us[i]);
         eng[i] = st[i].throughput;
+        ratio[i] = raw[i] > 0 ? 100 * eng[i] / raw[i] : 0;
         if (rc[i] || rrc[i] || bad[i]) { all_ok = false; failed++; }
         if (st[i].downtime_us / 1000.0 > max_down)
             max_down = st[i].downtime_us / 1000.0;
         fprintf(stderr, "run %d: raw %.0f MiB/s (hot buffer %.0f), engine "
-                "%.0f MiB/s, downtime %.3f ms, %u rounds, verify %s\n", i + 1,
-                raw[i] / 1048576, hot[i] / 1048576, eng[i] / 1048576,
+                "%.0f MiB/s (%.0f%%), downtime %.3f ms, %u rounds, verify %s\n",
+                i + 1, raw[i] / 1048576, hot[i] / 1048576, eng[i] / 1048576,
+                ratio[i],
                 st[i].downtime_us / 1000.0, st[i].round + 1,
                 rc[i] || rrc[i] || bad[i] ? "FAILED" : "ok");
     }
@@ -301,6 +327,7 @@ int main(int argc, char **argv)
     memcpy(seng, eng, sizeof(eng));
     qsort(sraw, RUNS, sizeof(double), cmp_double);
     qsort(seng, RUNS, sizeof(double), cmp_double);
+    qsort(ratio, RUNS, sizeof(double), cmp_double);
 
     printf("{\"version\":1,\"memory_mib\":%llu,\"dirty_rate\":%llu,"
            "\"working_set_mib\":%llu,\"runs\":[",
@@ -314,7 +341,8 @@ int main(int argc, char **argv)
                "\"precopy_bytes\":%llu,\"downtime_bytes\":%llu,"
                "\"normal_pages\":%llu,\"zero_pages\":%llu,"
                "\"throttle_max_pct\":%u,\"target_setup_ms\":%llu,"
-               "\"save_rc\":%d,\"restore_rc\":%d,\"bad_pages\":%llu}",
+               "\"save_rc\":%d,\"restore_rc\":%d,\"bad_pages\":%llu,"
+               "\"engine_vs_raw_pct\":%.1f}",
                i ? "," : "", raw[i] / 1048576, hot[i] / 1048576,
                eng[i] / 1048576,
                st[i].total_time_ms ? st[i].total_bytes * 1000.0 /
@@ -327,20 +355,26 @@ int main(int argc, char **argv)
                (unsigned long long)st[i].normal_pages,
                (unsigned long long)st[i].zero_pages, st[i].throttle_max_pct,
                (unsigned long long)(setup_us[i] / 1000), rc[i], rrc[i],
-               (unsigned long long)bad[i]);
+               (unsigned long long)bad[i],
+               raw[i] > 0 ? 100 * eng[i] / raw[i] : 0);
     printf("],\"best\":{\"raw_mib_s\":%.1f,\"engine_mib_s\":%.1f,"
            "\"engine_vs_raw_pct\":%.1f},"
            "\"median\":{\"raw_mib_s\":%.1f,\"engine_mib_s\":%.1f,"
-           "\"engine_vs_raw_pct\":%.1f},\"max_downtime_ms\":%.3f,"
+           "\"engine_vs_raw_pct\":%.1f},"
+           "\"paired_ratio_pct\":{\"min\":%.1f,\"median\":%.1f,"
+           "\"max\":%.1f},\"max_downtime_ms\":%.3f,"
            "\"targets\":{\"throughput_85pct_best\":%s,"
-           "\"throughput_85pct_median\":%s,\"downtime_under_50ms\":%s,"
-           "\"verifies\":%s}}\n",
+           "\"throughput_85pct_median\":%s,"
+           "\"throughput_85pct_paired_median\":%s,"
+           "\"downtime_under_50ms\":%s,\"verifies\":%s}}\n",
            sraw[RUNS - 1] / 1048576, seng[RUNS - 1] / 1048576,
            100 * seng[RUNS - 1] / sraw[RUNS - 1],
            sraw[RUNS / 2] / 1048576, seng[RUNS / 2] / 1048576,
-           100 * seng[RUNS / 2] / sraw[RUNS / 2], max_down,
+           100 * seng[RUNS / 2] / sraw[RUNS / 2],
+           ratio[0], ratio[RUNS / 2], ratio[RUNS - 1], max_down,
            seng[RUNS - 1] >= 0.85 * sraw[RUNS - 1] ? "true" : "false",
            seng[RUNS / 2] >= 0.85 * sraw[RUNS / 2] ? "true" : "false",
+           ratio[RUNS / 2] >= 85 ? "true" : "false",
            max_down < 50 ? "true" : "false", all_ok ? "true" : "false");
     libxlmig_ctx_free(ctx);
     return failed ? 1 : 0;
