@@ -387,10 +387,9 @@ int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
     return rc;
 }
 
-int libxlmig_dirty_sample_take(libxlmig_ctx *ctx, const char *domain,
-                               unsigned ms, libxlmig_dirty_sample *s)
+static int sim_dirty_sample(libxlmig__gc *gc, void *priv, const char *domain,
+                            unsigned ms, libxlmig_dirty_sample *s)
 {
-    GC_INIT(ctx);
     const char *path[] = { "points", NULL };
     yajl_val data, pts;
     size_t i;
@@ -416,7 +415,6 @@ int libxlmig_dirty_sample_take(libxlmig_ctx *ctx, const char *domain,
         s->nr_points++;
     }
  out:
-    GC_FREE;
     return rc;
 }
 
@@ -432,6 +430,7 @@ const libxlmig__backend_ops libxlmig__backend_sim = {
     .destroy = sim_destroy,
     .save = sim_save,
     .restore = sim_restore,
+    .dirty_sample = sim_dirty_sample,
 };
 
 /* ---- migrations between nodes, run by the local xlmigd -------------- */

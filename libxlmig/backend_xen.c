@@ -338,6 +338,91 @@ static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
     return rc;
 }
 
+static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what);
+static void xh_busy_release(uint32_t domid);
+
+/*
+ * The dirty sample through log-dirty mode, as the save does it: on, a
+ * CLEAN to start from an empty log, a PEEK at each point (its dirty_count
+ * is the distinct pages marked since the CLEAN), off again whatever
+ * happens.  Refused while a save of the domain runs in this process
+ * (Xen refuses a second log-dirty user anyway).
+ */
+static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
+                            unsigned ms, libxlmig_dirty_sample *s)
+{
+    const unsigned div[LIBXLMIG_DIRTY_SAMPLE_POINTS] = { 4, 2, 1 };
+    xen_priv *xp = priv;
+    xc_shadow_op_stats_t stats;
+    libxl_dominfo di;
+    uint64_t t0 = 0, at, now;
+    uint32_t domid;
+    bool on = false;
+    long long r;
+    int i, rc;
+
+    libxl_dominfo_init(&di);
+    if (libxl_name_to_domid(xp->lctx, name, &domid) ||
+        libxl_domain_info(xp->lctx, &di, domid)) {
+        LOG(ERROR, "domain '%s' not found on this host", name);
+        libxl_dominfo_dispose(&di);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    s->nr_pages = di.max_memkb / 4;
+    libxl_dominfo_dispose(&di);
+    rc = xh_busy_claim(gc, domid, "dirty sample");
+    if (rc) return rc;
+    pthread_mutex_lock(&xc_lock);
+    r = xc_shadow_control(xp->xch, domid,
+                          XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0);
+    pthread_mutex_unlock(&xc_lock);
+    if (r) {
+        LOGED(ERROR, domid, "cannot turn log-dirty mode on for %s (is a "
+              "migration or save of it running?)", name);
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    on = true;
+    for (i = -1; i < LIBXLMIG_DIRTY_SAMPLE_POINTS; i++) {
+        if (i >= 0) {
+            at = t0 + (uint64_t)ms * 1000 / div[i];
+            while ((now = libxlmig__now_us()) < at)
+                usleep((useconds_t)(at - now));
+        }
+        memset(&stats, 0, sizeof(stats));
+        pthread_mutex_lock(&xc_lock);
+        r = xc_logdirty_control(xp->xch, domid,
+                                i < 0 ? XEN_DOMCTL_SHADOW_OP_CLEAN
+                                      : XEN_DOMCTL_SHADOW_OP_PEEK,
+                                NULL, 0, 0, &stats);
+        pthread_mutex_unlock(&xc_lock);
+        if (r < 0) {
+            LOGED(ERROR, domid, "reading the dirty log of %s failed", name);
+            rc = LIBXLMIG_ERROR_FAIL;
+            goto out;
+        }
+        if (i < 0) {
+            t0 = libxlmig__now_us();
+            continue;
+        }
+        s->ms[i] = (libxlmig__now_us() - t0) / 1000;
+        s->pages[i] = stats.dirty_count;
+        s->nr_points++;
+    }
+    rc = 0;
+ out:
+    if (on) {
+        pthread_mutex_lock(&xc_lock);
+        r = xc_shadow_control(xp->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF,
+                              NULL, 0);
+        pthread_mutex_unlock(&xc_lock);
+        if (r)
+            LOGED(WARN, domid, "cannot turn log-dirty mode off for %s", name);
+    }
+    xh_busy_release(domid);
+    return rc;
+}
+
 const libxlmig__backend_ops libxlmig__backend_xen = {
     .name = "xen",
     .open = xen_open,
@@ -346,6 +431,7 @@ const libxlmig__backend_ops libxlmig__backend_xen = {
     .list = xen_list,
     .host_cpu_policy = xen_host_cpu_policy,
     .domain_cpu_policy = xen_domain_cpu_policy,
+    .dirty_sample = xen_dirty_sample,
 };
 
 /* ---- the node daemon's local host (migrate.h) ----------------------- */
@@ -964,80 +1050,7 @@ static libxlmig__local_host xen_local_host = {
     .announce = xh_announce,
 };
 
-/* ---- dirty-rate sampling and throttling (for estimate) ------------- */
-
-int libxlmig__xen_dirty_rate(libxlmig__gc *gc, const char *name,
-                             unsigned interval_ms, unsigned samples,
-                             uint64_t *pages_per_s_r)
-{
-    xen_priv *xp = xh_priv;
-    xc_shadow_op_stats_t stats;
-    uint64_t total = 0, t0, t1;
-    uint32_t domid;
-    unsigned i;
-    bool on = false;
-    long long r;
-    int rc;
-
-    if (!xp) {
-        LOG(ERROR, "the Xen local host is not open");
-        return LIBXLMIG_ERROR_INVAL;
-    }
-    if (!samples || !interval_ms) {
-        LOG(ERROR, "dirty-rate sampling needs samples and an interval");
-        return LIBXLMIG_ERROR_INVAL;
-    }
-    rc = xh_domid(gc, xp, name, &domid);
-    if (rc) return rc;
-    rc = xh_busy_claim(gc, domid, "dirty-rate sampling");
-    if (rc) return rc;
-    pthread_mutex_lock(&xc_lock);
-    r = xc_shadow_control(xp->xch, domid,
-                          XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0);
-    pthread_mutex_unlock(&xc_lock);
-    if (r) {
-        LOGED(ERROR, domid, "cannot enable log-dirty mode on %s (a save "
-              "running elsewhere, or no HAP/shadow paging?)", name);
-        rc = LIBXLMIG_ERROR_FAIL;
-        goto out;
-    }
-    on = true;
-    /* The first CLEAN resets the log; each later one counts a period. */
-    t0 = libxlmig__now_us();
-    for (i = 0; i <= samples; i++) {
-        memset(&stats, 0, sizeof(stats));
-        pthread_mutex_lock(&xc_lock);
-        r = xc_logdirty_control(xp->xch, domid,
-                                XEN_DOMCTL_SHADOW_OP_CLEAN, NULL, 0, 0,
-                                &stats);
-        pthread_mutex_unlock(&xc_lock);
-        if (r < 0) {
-            LOGED(ERROR, domid, "reading the dirty log of %s failed", name);
-            rc = LIBXLMIG_ERROR_FAIL;
-            goto out;
-        }
-        if (i == 0)
-            t0 = libxlmig__now_us();
-        else
-            total += stats.dirty_count;
-        if (i < samples)
-            usleep(interval_ms * 1000u);
-    }
-    t1 = libxlmig__now_us();
-    *pages_per_s_r = t1 > t0 ? total * 1000000 / (t1 - t0) : 0;
-    rc = 0;
- out:
-    if (on) {
-        pthread_mutex_lock(&xc_lock);
-        r = xc_shadow_control(xp->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF,
-                              NULL, 0);
-        pthread_mutex_unlock(&xc_lock);
-        if (r)
-            LOGED(WARN, domid, "cannot turn log-dirty mode off on %s", name);
-    }
-    xh_busy_release(domid);
-    return rc;
-}
+/* ---- throttling ------------------------------------------------------ */
 
 int libxlmig__xen_throttle_apply(libxlmig__gc *gc, const char *name,
                                  uint32_t pct, libxlmig__xen_throttle *t)

@@ -85,3 +85,25 @@ int libxlmig_domain_restore(libxlmig_ctx *ctx, int fd, const char *new_name,
     GC_FREE;
     return rc;
 }
+
+int libxlmig_dirty_sample_take(libxlmig_ctx *ctx, const char *domain,
+                               unsigned ms, libxlmig_dirty_sample *s)
+{
+    GC_INIT(ctx);
+    const libxlmig__backend_ops *ops;
+    void *priv;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    rc = BACKEND_NEED(dirty_sample, "sample a domain's dirty pages");
+    if (rc) goto out;
+    if (ms < 40 || ms > 60000) {
+        LOG(ERROR, "dirty sample: duration must be 40 ms to 60 s");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    rc = ops->dirty_sample(gc, priv, domain, ms, s);
+ out:
+    GC_FREE;
+    return rc;
+}

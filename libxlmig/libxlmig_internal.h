@@ -149,6 +149,11 @@ typedef struct libxlmig__backend_ops {
                    const char *new_name, bool paused,
                    libxlmig_progress_cb cb, void *user, libxlmig_stats *st,
                    char **name_r);
+    /* Distinct pages written from now until each of the sample points
+     * (ms/4, ms/2, ms): the dirty log (sim: the kernel's; Xen: log-dirty
+     * mode). */
+    int (*dirty_sample)(libxlmig__gc *gc, void *priv, const char *name,
+                        unsigned ms, libxlmig_dirty_sample *s);
 } libxlmig__backend_ops;
 
 _hidden extern const libxlmig__backend_ops libxlmig__backend_xen;

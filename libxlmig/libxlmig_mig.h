@@ -85,13 +85,18 @@ typedef struct libxlmig__sim_dom {
     libxlmig__sim_config cfg;
     uint32_t domid;
     pid_t pid;                   /* the domain process; -1 when gone */
+    int pidfd;                   /* pidfd_open(pid), or -1 */
+    bool adopted;                /* not our child: a restarted daemon's */
     int memfd;
+    int vcpufd;                  /* memfd of the vCPU page */
     int pagemap_fd;              /* /proc/PID/pagemap, for PAGEMAP_SCAN */
     uint8_t *mem;                /* the controller's mapping of RAM */
     uint64_t nr_pages;
     libxlmig__sim_vcpu *vcpu;    /* shared page */
     bool paused;
     bool busy;                   /* a save or restore is using it */
+    bool user_paused;            /* xlmigd: paused by xlmig pause */
+    uint64_t start_time;         /* xlmigd: of the process, /proc/PID/stat */
 } libxlmig__sim_dom;
 
 /*
@@ -111,6 +116,26 @@ _hidden int libxlmig__sim_dom_create(libxlmig__gc *gc,
  */
 _hidden int libxlmig__sim_dom_adopt(libxlmig__gc *gc, libxlmig__sim_dom *d,
                                     const libxlmig__sim_config *cfg);
+/*
+ * Domains that outlive the process that created them (xlmigd): created
+ * in their own session, they do not end with their creator, and keep
+ * their RAM and vCPU page at fds 3 and 4 so that another process can
+ * take them over (sim_dom_adopt_pid).  Default off: a test program's or
+ * a benchmark's domains end with it.
+ */
+_hidden void libxlmig__sim_set_persistent(bool on);
+/*
+ * Take over a running or paused domain process started by an earlier
+ * xlmigd: pid, its start time (field 22 of /proc/PID/stat, against pid
+ * reuse) and its config.  Reopens RAM and vCPU page through /proc/PID/fd
+ * and checks they are what cfg says.
+ */
+_hidden int libxlmig__sim_dom_adopt_pid(libxlmig__gc *gc, pid_t pid,
+                                        uint64_t start_time,
+                                        const libxlmig__sim_config *cfg,
+                                        libxlmig__sim_dom **dom_r);
+/* The start time of a process (field 22 of /proc/PID/stat); 0: none. */
+_hidden uint64_t libxlmig__proc_start_time(pid_t pid);
 /* Check the kernel has what dirty tracking needs; clear message if not. */
 _hidden int libxlmig__sim_probe(libxlmig__gc *gc);
 /* Kill the process, unmap, close; frees dom.  NULL is a no-op. */

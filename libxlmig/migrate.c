@@ -96,28 +96,23 @@ static void rep_check(yajl_gen g, const char *check, bool ok,
 
 /* ---- handoff records: what a paused source copy is waiting for ----- */
 
-static const char *state_dir(void)
-{
-    const char *s = getenv("XLMIG_STATE_DIR");
 
-    return s && *s ? s : "/var/lib/xlmig";
-}
 
 static char *record_path(libxlmig__gc *gc, const char *domain)
 {
-    return GCSPRINTF("%s/handoff/%s.json", state_dir(), domain);
+    return GCSPRINTF("%s/handoff/%s.json", libxlmig_state_dir(), domain);
 }
 
 static int record_write(libxlmig__gc *gc, const char *domain,
                         const char *target, const char *id)
 {
-    char *dir = GCSPRINTF("%s/handoff", state_dir());
+    char *dir = GCSPRINTF("%s/handoff", libxlmig_state_dir());
     char *path = record_path(gc, domain);
     char *tmp = GCSPRINTF("%s.tmp", path);
     char *text;
     FILE *f;
 
-    mkdir(state_dir(), 0700);
+    mkdir(libxlmig_state_dir(), 0700);
     mkdir(dir, 0700);
     f = fopen(tmp, "w");
     if (!f) {
@@ -142,6 +137,23 @@ static int record_write(libxlmig__gc *gc, const char *domain,
 static void record_remove(libxlmig__gc *gc, const char *domain)
 {
     unlink(record_path(gc, domain));
+}
+
+bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name)
+{
+    return access(record_path(gc, name), F_OK) == 0;
+}
+
+bool libxlmig__migration_name(const char *name)
+{
+    static const char *const sfx[] = { LIBXLMIG_SUFFIX_INCOMING,
+                                       LIBXLMIG_SUFFIX_MIGRATEDAWAY };
+    size_t l = strlen(name), i;
+
+    for (i = 0; i < 2; i++)
+        if (l > strlen(sfx[i]) && !strcmp(name + l - strlen(sfx[i]), sfx[i]))
+            return true;
+    return false;
 }
 
 /* ---- talking to the target ----------------------------------------- */

@@ -91,17 +91,6 @@ _hidden int libxlmig__xen_local_host_open(libxlmig__gc *gc,
                                           const libxlmig__local_host **host_r);
 _hidden void libxlmig__xen_local_host_close(libxlmig_ctx *ctx);
 
-/*
- * Dirty-rate sampling for `estimate` (Xen local host open): log-dirty
- * mode on, samples periods of interval_ms each counted with
- * xc_logdirty_control(CLEAN), log-dirty off again whatever happens.
- * Refused (BUSY) while a save of the domain runs, and a save is refused
- * while it samples.  *pages_per_s_r: pages dirtied per second.
- */
-_hidden int libxlmig__xen_dirty_rate(libxlmig__gc *gc, const char *name,
-                                     unsigned interval_ms, unsigned samples,
-                                     uint64_t *pages_per_s_r);
-
 /* A throttle in force: what to put back (init with {0}). */
 typedef struct libxlmig__xen_throttle {
     uint32_t domid;
@@ -164,6 +153,19 @@ _hidden int libxlmig__node_service_start(libxlmig__gc *gc,
                                          libxlmig_cluster *cl,
                                          const libxlmig__local_host *host);
 _hidden void libxlmig__node_service_stop(void);
+/*
+ * At a daemon's start, after the node service: settle the copies that
+ * migrations left when the previous daemon ended (docs/protocol.md,
+ * "Restarts"): each NAME--incoming by its recorded decision, each
+ * NAME--migratedaway by resolving with its target (in the background,
+ * retrying) or, if go was never sent, by resuming it.
+ */
+_hidden void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                   const libxlmig__local_host *host);
+/* Whether a handoff record for the (--migratedaway) domain exists. */
+_hidden bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name);
+/* Whether name is a copy in a handoff (--incoming, --migratedaway). */
+_hidden bool libxlmig__migration_name(const char *name);
 
 /* Suffixes of the two copies during a handoff, as xl names them. */
 #define LIBXLMIG_SUFFIX_INCOMING    "--incoming"

@@ -64,9 +64,7 @@ typedef struct node_conn {
 
 static const char *decision_dir(libxlmig__gc *gc)
 {
-    const char *s = getenv("XLMIG_STATE_DIR");
-
-    return GCSPRINTF("%s/decisions", s && *s ? s : "/var/lib/xlmig");
+    return GCSPRINTF("%s/decisions", libxlmig_state_dir());
 }
 
 static void decision_record(libxlmig__gc *gc, const char *id, bool committed)
@@ -103,10 +101,56 @@ static const char *decision_lookup(libxlmig__gc *gc, const char *id)
 
 static bool in_maintenance(libxlmig__gc *gc)
 {
-    const char *s = getenv("XLMIG_STATE_DIR");
+    return access(GCSPRINTF("%s/maintenance", libxlmig_state_dir()),
+                  F_OK) == 0;
+}
 
-    return access(GCSPRINTF("%s/maintenance", s && *s ? s
-                            : "/var/lib/xlmig"), F_OK) == 0;
+/*
+ * The incoming record, $XLMIG_STATE_DIR/incoming/DOMAIN: the id of the
+ * migration whose DOMAIN--incoming this node holds, from the moment it is
+ * accepted until it commits or aborts.  After a restart it tells which
+ * decision settles a DOMAIN--incoming found here (node_settle).
+ */
+static char *incoming_path(libxlmig__gc *gc, const char *dom)
+{
+    return GCSPRINTF("%s/incoming/%s", libxlmig_state_dir(), dom);
+}
+
+static void incoming_record(libxlmig__gc *gc, const char *dom,
+                            const char *id)
+{
+    char *path = incoming_path(gc, dom), *tmp = GCSPRINTF("%s.tmp", path);
+    FILE *f;
+
+    mkdir(libxlmig_state_dir(), 0700);
+    mkdir(GCSPRINTF("%s/incoming", libxlmig_state_dir()), 0700);
+    f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s\n", id) < 0 || fflush(f) ||
+        fsync(fileno(f)) || rename(tmp, path))
+        LOGE(WARN, "cannot record incoming migration %s in %s", id, path);
+    if (f) fclose(f);
+}
+
+/* The id in DOMAIN's incoming record, or NULL. */
+static const char *incoming_lookup(libxlmig__gc *gc, const char *dom)
+{
+    char buf[64] = "";
+    FILE *f = fopen(incoming_path(gc, dom), "r");
+
+    if (!f) return NULL;
+    if (!fgets(buf, sizeof(buf), f)) buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf[0] ? GCSTRDUP(buf) : NULL;
+}
+
+/* Remove DOMAIN's incoming record if it is still id's. */
+static void incoming_forget(libxlmig__gc *gc, const char *dom, const char *id)
+{
+    const char *cur = incoming_lookup(gc, dom);
+
+    if (cur && !strcmp(cur, id))
+        unlink(incoming_path(gc, dom));
 }
 
 /* ---- the incoming table (in_lock held) --------------------------------- */
@@ -154,6 +198,7 @@ static void commit(libxlmig__gc *gc, incoming *in)
             in->domain);
     if (h->announce)
         h->announce(gc, h->priv, in->domain);
+    incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s: %s from %s runs here", in->id, in->domain,
         in->source);
 }
@@ -168,6 +213,7 @@ static void abort_incoming(libxlmig__gc *gc, incoming *in, bool destroy)
     libxlmig__fault("dst", "destroy", -1);
     if (destroy && h->domain_exists(h->priv, incoming_name))
         h->destroy(gc, h->priv, incoming_name);
+    incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s of %s from %s aborted; nothing of it is left "
         "here", in->id, in->domain, in->source);
 }
@@ -392,6 +438,7 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     }
     pthread_mutex_unlock(&in_lock);
     if (rc) goto out;
+    incoming_record(gc, dom, id);
     if (h->prepare_incoming) {
         const char *config = libxlmig__json_get_str(args, "config");
 
@@ -410,6 +457,7 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
         }
         pthread_mutex_unlock(&in_lock);
         if (rc) {
+            incoming_forget(gc, dom, id);
             if (!config)
                 LOG(ERROR, "migration request from %s without the domain "
                     "config", nc->node);
@@ -783,6 +831,136 @@ static void *accept_main(void *arg)
     }
     pthread_attr_destroy(&attr);
     return NULL;
+}
+
+/* ---- after a restart ------------------------------------------------ */
+
+/* A DOMAIN--incoming found at start: its decision settles it. */
+static void settle_incoming(libxlmig__gc *gc, const libxlmig__local_host *h,
+                            const char *name)
+{
+    char *dom = GCSTRDUP(name);
+    const char *id, *decision;
+
+    dom[strlen(dom) - strlen(LIBXLMIG_SUFFIX_INCOMING)] = '\0';
+    id = incoming_lookup(gc, dom);
+    decision = id ? decision_lookup(gc, id) : NULL;
+    if (decision && !strcmp(decision, "committed")) {
+        incoming in;
+
+        memset(&in, 0, sizeof(in));
+        snprintf(in.id, sizeof(in.id), "%s", id);
+        snprintf(in.domain, sizeof(in.domain), "%s", dom);
+        snprintf(in.source, sizeof(in.source), "%s", "its source");
+        LOG(INFO, "migration %s of %s was committed before xlmigd ended: "
+            "finishing it", id, dom);
+        commit(gc, &in);
+        return;
+    }
+    /* Never decided: decide now, so a source that asks hears it. */
+    if (id && !decision)
+        decision_record(gc, id, false);
+    LOG(INFO, "%s: its migration%s%s was not committed when xlmigd ended: "
+        "destroying the partial copy", name, id ? " " : "", id ? id : "");
+    h->destroy(gc, h->priv, name);
+    if (id)
+        incoming_forget(gc, dom, id);
+}
+
+typedef struct settle_job {
+    const libxlmig__local_host *h;
+    libxlmig_cluster *cl;
+    char name[80];
+} settle_job;
+
+/* Resolve a DOMAIN--migratedaway with its target, until it is settled. */
+static void *recover_main(void *arg)
+{
+    settle_job *j = arg;
+    libxlmig_ctx *ctx = NULL;
+    int tries = 0, rc;
+
+    if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc.ctx))) {
+        free(j);
+        return NULL;
+    }
+    while (!svc.stop) {
+        GC_INIT(ctx);
+        yajl_gen rep = yajl_gen_alloc(NULL);
+
+        if (!libxlmig__handoff_pending(gc, j->name)) {
+            GC_FREE;
+            if (rep) yajl_gen_free(rep);
+            break;   /* settled (xlmig recover, or gone) */
+        }
+        rc = rep ? (yajl_gen_map_open(rep),
+                    libxlmig__migrate_recover(gc, j->cl, j->h, j->name, rep))
+                 : LIBXLMIG_ERROR_NOMEM;
+        if (rep) yajl_gen_free(rep);
+        if (!rc)
+            LOG(INFO, "%s: the handoff left when xlmigd ended is settled",
+                j->name);
+        else if (tries == 0)
+            LOG(WARN, "%s stays paused until its target answers (retrying; "
+                "or run xlmig recover): %s", j->name, libxlmig_last_error(ctx));
+        GC_FREE;
+        if (!rc) break;
+        tries++;
+        sleep(2);
+    }
+    libxlmig_ctx_free(ctx);
+    free(j);
+    return NULL;
+}
+
+void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
+                           const libxlmig__local_host *h)
+{
+    libxlmig_dominfo *list = NULL;
+    size_t li = strlen(LIBXLMIG_SUFFIX_INCOMING);
+    size_t lm = strlen(LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+    pthread_attr_t attr;
+    pthread_t t;
+    int i, nr = 0;
+
+    if (h->list(gc, h->priv, &list, &nr))
+        return;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (i = 0; i < nr; i++) {
+        const char *n = list[i].name;
+        size_t l = n ? strlen(n) : 0;
+
+        if (l > li && !strcmp(n + l - li, LIBXLMIG_SUFFIX_INCOMING)) {
+            settle_incoming(gc, h, n);
+        } else if (l > lm && !strcmp(n + l - lm,
+                                     LIBXLMIG_SUFFIX_MIGRATEDAWAY)) {
+            char *base = GCSTRDUP(n);
+
+            base[l - lm] = '\0';
+            if (!libxlmig__handoff_pending(gc, n)) {
+                /* Renamed, but go was never sent: take it back. */
+                LOG(INFO, "%s: the previous xlmigd ended before its "
+                    "handoff; resuming it as %s", n, base);
+                if (!h->rename(gc, h->priv, n, base))
+                    h->resume(gc, h->priv, base);
+            } else if (cl) {
+                settle_job *j = calloc(1, sizeof(*j));
+
+                if (!j) continue;
+                j->h = h;
+                j->cl = cl;
+                snprintf(j->name, sizeof(j->name), "%s", n);
+                if (pthread_create(&t, &attr, recover_main, j))
+                    free(j);
+            } else {
+                LOG(WARN, "%s waits for xlmig recover (no cluster "
+                    "configured here)", n);
+            }
+        }
+    }
+    pthread_attr_destroy(&attr);
+    libxlmig_dominfo_list_free(list, nr);
 }
 
 int libxlmig__node_service_start(libxlmig__gc *gc, libxlmig_cluster *cl,

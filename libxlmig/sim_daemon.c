@@ -9,7 +9,9 @@
  * "error":"...","data":{...}}.  Each connection is served by its own
  * thread; the domain table is protected by one mutex.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +44,54 @@ typedef struct conn {
     bool gone;               /* the client closed its end */
 } conn;
 
+/*
+ * ---- the registry: what a restarted xlmigd takes over ------------------
+ *
+ * Sim domains outlive their xlmigd, as Xen domains outlive the toolstack:
+ * each is recorded in $XLMIG_STATE_DIR/sim-domains/DOMID.json with its
+ * process (pid and start time), its config and whether a user paused it.
+ * The next xlmigd reopens them (sim_adopt_all) and settles what a
+ * migration left half done (libxlmig__node_settle).  Written under
+ * dom_lock, atomically (temporary file, rename).
+ */
+static char *reg_path(char *buf, size_t n, uint32_t domid, const char *ext)
+{
+    snprintf(buf, n, "%s/sim-domains/%u.json%s", libxlmig_state_dir(),
+             domid, ext);
+    return buf;
+}
+
+static void reg_write(libxlmig__gc *gc, const libxlmig__sim_dom *d)
+{
+    char path[PATH_MAX], tmp[PATH_MAX], *cfg = NULL;
+    FILE *f;
+
+    if (libxlmig__sim_config_to_json(gc, &d->cfg, &cfg))
+        return;
+    mkdir(libxlmig_state_dir(), 0700);
+    mkdir(GCSPRINTF("%s/sim-domains", libxlmig_state_dir()), 0700);
+    reg_path(tmp, sizeof(tmp), d->domid, ".tmp");
+    f = fopen(tmp, "w");
+    if (!f || fprintf(f, "{\"version\":1,\"domid\":%u,\"pid\":%d,"
+                      "\"start_time\":%llu,\"user_paused\":%s,"
+                      "\"config\":%s}\n", d->domid, (int)d->pid,
+                      (unsigned long long)d->start_time,
+                      d->user_paused ? "true" : "false", cfg) < 0 ||
+        fflush(f) || rename(tmp, reg_path(path, sizeof(path), d->domid, ""))) {
+        LOGED(WARN, d->domid, "cannot record domain %s in %s: a restarted "
+              "xlmigd will not find it", d->cfg.name, tmp);
+        unlink(tmp);
+    }
+    if (f) fclose(f);
+}
+
+static void reg_remove(const libxlmig__sim_dom *d)
+{
+    char path[PATH_MAX];
+
+    unlink(reg_path(path, sizeof(path), d->domid, ""));
+}
+
 /* ---- the table (call with dom_lock held) ------------------------- */
 static libxlmig__sim_dom *table_find(const char *name)
 {
@@ -69,6 +119,9 @@ static int table_insert(libxlmig__gc *gc, libxlmig__sim_dom *d)
     for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
         if (!doms[i]) {
             doms[i] = d;
+            if (!d->start_time)
+                d->start_time = libxlmig__proc_start_time(d->pid);
+            reg_write(gc, d);
             return 0;
         }
     }
@@ -82,6 +135,7 @@ static void table_remove(libxlmig__sim_dom *d)
 
     for (i = 0; i < DAEMON_MAX_DOMAINS; i++)
         if (doms[i] == d) doms[i] = NULL;
+    reg_remove(d);
 }
 
 /* Find name and mark it busy; fails if missing or busy. */
@@ -382,6 +436,13 @@ static void op_simple(libxlmig__gc *gc, conn *c, yajl_val req,
         rc = libxlmig__sim_dom_pause(gc, d);
     else
         rc = libxlmig__sim_dom_unpause(gc, d);
+    if (!rc) {
+        /* A restarted xlmigd keeps it as the user left it. */
+        pthread_mutex_lock(&dom_lock);
+        d->user_paused = !strcmp(op, "pause");
+        reg_write(gc, d);
+        pthread_mutex_unlock(&dom_lock);
+    }
     dom_put(d);
  out:
     send_result(gc, c, rc, NULL, NULL);
@@ -652,6 +713,9 @@ static int sink_create(libxlmig__gc *gc, void *priv, const char *config,
         /* Prepared before the stream: it takes the stream's state. */
         rc = libxlmig__sim_dom_adopt(gc, rs->d, &cfg);
         if (rc) return rc;
+        pthread_mutex_lock(&dom_lock);
+        reg_write(gc, rs->d);
+        pthread_mutex_unlock(&dom_lock);
         *mem_r = rs->d->mem;
         return 0;
     }
@@ -881,6 +945,102 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
+/* One registry entry: take its domain over; false if it is gone. */
+static bool adopt_one(libxlmig__gc *gc, const char *path)
+{
+    char text[8192];
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d = NULL;
+    uint64_t domid = 0, pid = 0, start = 0;
+    bool user_paused = false;
+    const unsigned char *buf;
+    yajl_val v, cv;
+    yajl_gen g;
+    size_t n, len;
+    FILE *f;
+    int rc;
+
+    f = fopen(path, "r");
+    if (!f) return false;
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    rc = libxlmig__json_parse(gc, text, path, &v);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "domid", &domid);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "pid", &pid);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "start_time", &start);
+    if (!rc) rc = libxlmig__json_get_bool(gc, v, "user_paused", &user_paused);
+    cv = rc ? NULL : yajl_tree_get(v, (const char *[]){ "config", NULL },
+                                   yajl_t_object);
+    if (!cv) {
+        LOG(WARN, "%s is not a domain record; ignored", path);
+        return false;
+    }
+    g = yajl_gen_alloc(NULL);
+    if (!g) return false;
+    libxlmig__yajl_gen_val(g, cv);
+    yajl_gen_get_buf(g, &buf, &len);
+    rc = libxlmig__sim_config_from_json(gc, GCSTRDUP((const char *)buf), &cfg);
+    yajl_gen_free(g);
+    if (rc) return false;
+    rc = libxlmig__sim_dom_adopt_pid(gc, (pid_t)pid, start, &cfg, &d);
+    if (rc) {
+        LOG(WARN, "domain %s (%s) is not there any more: %s", cfg.name, path,
+            libxlmig_last_error(CTX));
+        return false;
+    }
+    d->domid = (uint32_t)domid;
+    d->user_paused = user_paused;
+    d->start_time = start;
+    pthread_mutex_lock(&dom_lock);
+    rc = table_insert(gc, d);
+    if (!rc && d->domid >= next_domid)
+        next_domid = d->domid + 1;
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        d->pid = -1;   /* leave the process alone */
+        libxlmig__sim_dom_destroy(d);
+        return true;
+    }
+    LOGD(INFO, d->domid, "took over domain %s (process %d, %s)", cfg.name,
+         (int)pid, d->paused ? "paused" : "running");
+    if (d->paused && !d->user_paused && !libxlmig__migration_name(cfg.name)) {
+        /* Paused by a migration (stop-and-copy, a throttle, a commit's
+         * unpause) that ended with the daemon before the handoff: nothing
+         * else runs this domain, and nobody asked for it paused. */
+        if (!libxlmig__sim_dom_unpause(gc, d))
+            LOGD(INFO, d->domid, "resumed %s: a migration had paused it "
+                 "when the previous xlmigd ended", cfg.name);
+    }
+    if (!d->paused)
+        dom_attach(gc, d);
+    return true;
+}
+
+/*
+ * Take over the sim domains an earlier xlmigd of this state directory
+ * left running (xlmigd ended, crashed or was restarted); forget those
+ * whose process is gone.
+ */
+static void sim_adopt_all(libxlmig__gc *gc)
+{
+    const char *dir = GCSPRINTF("%s/sim-domains", libxlmig_state_dir());
+    struct dirent *e;
+    DIR *dp = opendir(dir);
+    char *path;
+    size_t l;
+
+    if (!dp) return;
+    while ((e = readdir(dp))) {
+        l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".json")) continue;
+        path = GCSPRINTF("%s/%s", dir, e->d_name);
+        if (!adopt_one(gc, path))
+            unlink(path);
+    }
+    closedir(dp);
+}
+
 static void on_signal(int sig)
 {
     quit_requested = 1;
@@ -890,7 +1050,11 @@ static int daemon_serve(libxlmig_ctx *ctx, const char *path, bool sim);
 
 int libxlmig_sim_daemon_run(libxlmig_ctx *ctx, const char *path)
 {
-    return daemon_serve(ctx, path, true);
+    libxlmig_daemon_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.socket = path;
+    return libxlmig_daemon_run(ctx, &o);
 }
 
 /* The control socket; sim: also the sim domains (probed first). */
@@ -972,18 +1136,13 @@ static int daemon_serve(libxlmig_ctx *ctx, const char *path, bool sim)
             free(c);
         }
     }
-    LOG(INFO, "xlmigd shutting down: destroying its domains");
+    /* Domains outlive the daemon: the next one takes them over. */
     pthread_mutex_lock(&dom_lock);
-    for (i = 0; i < DAEMON_MAX_DOMAINS; i++) {
-        if (doms[i] && !doms[i]->busy) {
-            dom_detach(doms[i]);
-            libxlmig__sim_dom_destroy(doms[i]);
-            doms[i] = NULL;
-        } else if (doms[i]) {
-            kill(doms[i]->pid, SIGKILL);
-        }
-    }
+    for (i = 0, s = 0; i < DAEMON_MAX_DOMAINS; i++)
+        if (doms[i]) s++;
     pthread_mutex_unlock(&dom_lock);
+    LOG(INFO, "xlmigd shutting down; %d domain(s) keep running for the "
+        "next xlmigd to take over", s);
     unlink(path);
     rc = 0;
  out:
@@ -1162,6 +1321,7 @@ static int sh_rename(libxlmig__gc *gc, void *priv, const char *from,
         rc = LIBXLMIG_ERROR_INVAL;
     } else {
         snprintf(d->cfg.name, sizeof(d->cfg.name), "%s", to);
+        reg_write(gc, d);
     }
     pthread_mutex_unlock(&dom_lock);
     return rc;
@@ -1577,9 +1737,16 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
                      o->public_if);
         }
         daemon_cluster = cl;
+    }
+    if (sim) {
+        libxlmig__sim_set_persistent(true);
+        sim_adopt_all(gc);
+    }
+    if (cl) {
         rc = libxlmig__node_service_start(gc, cl, daemon_host);
         if (rc) goto out;
     }
+    libxlmig__node_settle(gc, cl, daemon_host);
     (void)err;
     rc = daemon_serve(CTX, o->socket, sim);
     libxlmig__node_service_stop();

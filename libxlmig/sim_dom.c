@@ -10,6 +10,7 @@
  * PAGEMAP_SCAN ioctl on /proc/PID/pagemap (our log-dirty CLEAN).
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <pthread.h>
 #include <arpa/inet.h>
@@ -214,7 +215,7 @@ workload_run(libxlmig__sim_vcpu *v, uint8_t *mem, pid_t parent)
              : (double)v->dirty_rate * SIM_TICK_NS / 1e9;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (;;) {
-        if (++ticks % 64 == 0 && getppid() != parent)
+        if (parent && ++ticks % 64 == 0 && getppid() != parent)
             _exit(0);
         if (v->dirty_rate == UINT64_MAX) {
             int k;
@@ -266,10 +267,27 @@ static void echo_start(const char *ip)
         close(fd);
 }
 
-/* The domain process: set up tracking, then run (or wait paused). */
+static bool sim_persistent;
+
+void libxlmig__sim_set_persistent(bool on)
+{
+    sim_persistent = on;
+}
+
+/* Where a domain process keeps its RAM and vCPU page (sim_dom_adopt_pid). */
+#define SIM_FD_RAM  3
+#define SIM_FD_VCPU 4
+
+/*
+ * The domain process: set up tracking, then run (or wait paused).
+ * parent 0: a persistent domain, in its own session (a stopped domain in
+ * an orphaned process group would get SIGHUP and SIGCONT from the kernel
+ * when its creator ends), keeping RAM and vCPU page at SIM_FD_RAM and
+ * SIM_FD_VCPU; else it ends when parent does.
+ */
 static void __attribute__((noreturn))
-domain_main(libxlmig__sim_vcpu *v, int memfd, bool fresh, pid_t parent,
-            const char *ip)
+domain_main(libxlmig__sim_vcpu *v, int memfd, int vcpufd, bool fresh,
+            pid_t parent, const char *ip)
 {
     size_t size = v->nr_pages << LIBXLMIG__PAGE_SHIFT;
     struct uffdio_api api;
@@ -279,14 +297,28 @@ domain_main(libxlmig__sim_vcpu *v, int memfd, bool fresh, pid_t parent,
     uint64_t pfn;
     int uffd;
 
-    setpgid(0, 0);   /* stopped and orphaned: the kernel sends SIGHUP */
+    if (parent)
+        setpgid(0, 0);   /* stopped and orphaned: the kernel sends SIGHUP */
+    else
+        setsid();
     signal(SIGHUP, SIG_DFL);
     mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
     if (mem == MAP_FAILED) {
         v->ready = -errno;
         _exit(1);
     }
-    syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (!parent) {
+        int a = fcntl(memfd, F_DUPFD, 16), b = fcntl(vcpufd, F_DUPFD, 16);
+
+        if (a < 0 || b < 0 || dup2(a, SIM_FD_RAM) < 0 ||
+            dup2(b, SIM_FD_VCPU) < 0) {
+            v->ready = -errno;
+            _exit(1);
+        }
+        syscall(SYS_close_range, (unsigned)SIM_FD_VCPU + 1, ~0U, 0U);
+    } else {
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+    }
     if (fresh) {
         for (pfn = v->gen_pages; pfn < v->nr_pages; pfn++)
             page_fill(v, mem, pfn, 0);
@@ -413,6 +445,36 @@ static char proc_state(pid_t pid)
     return p && p[1] == ' ' ? p[2] : 0;
 }
 
+uint64_t libxlmig__proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long t = 0;
+    ssize_t n;
+    int fd, field;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    p = strrchr(buf, ')');   /* after the command name: field 3 on */
+    for (field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p || sscanf(p + 1, "%llu", &t) != 1) return 0;
+    return t;
+}
+
+/* Signal the domain process; through its pidfd when it has one, which
+ * cannot hit a process that reused the pid. */
+static int dom_kill(libxlmig__sim_dom *d, int sig)
+{
+    if (d->pidfd >= 0)
+        return (int)syscall(SYS_pidfd_send_signal, d->pidfd, sig, NULL, 0);
+    return kill(d->pid, sig);
+}
+
 bool libxlmig__sim_dom_alive(libxlmig__sim_dom *d)
 {
     char s;
@@ -445,7 +507,7 @@ static int wait_stopped(libxlmig__gc *gc, libxlmig__sim_dom *d)
 
 int libxlmig__sim_dom_pause(libxlmig__gc *gc, libxlmig__sim_dom *d)
 {
-    if (kill(d->pid, SIGSTOP)) {
+    if (dom_kill(d, SIGSTOP)) {
         LOGED(ERROR, d->domid, "cannot stop domain process %d", (int)d->pid);
         return LIBXLMIG_ERROR_FAIL;
     }
@@ -455,7 +517,7 @@ int libxlmig__sim_dom_pause(libxlmig__gc *gc, libxlmig__sim_dom *d)
 
 int libxlmig__sim_dom_unpause(libxlmig__gc *gc, libxlmig__sim_dom *d)
 {
-    if (kill(d->pid, SIGCONT)) {
+    if (dom_kill(d, SIGCONT)) {
         LOGED(ERROR, d->domid, "cannot continue domain process %d",
               (int)d->pid);
         return LIBXLMIG_ERROR_FAIL;
@@ -551,9 +613,18 @@ void libxlmig__sim_dom_destroy(libxlmig__sim_dom *d)
 {
     if (!d) return;
     if (d->pid > 0) {
-        kill(d->pid, SIGKILL);
-        waitpid(d->pid, NULL, 0);
+        dom_kill(d, SIGKILL);
+        if (!d->adopted) {
+            waitpid(d->pid, NULL, 0);
+        } else if (d->pidfd >= 0) {
+            /* Not our child: its end shows on the pidfd. */
+            struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
+
+            poll(&pfd, 1, 5000);
+        }
     }
+    if (d->pidfd >= 0) close(d->pidfd);
+    if (d->vcpufd >= 0) close(d->vcpufd);
     if (d->pagemap_fd >= 0) close(d->pagemap_fd);
     if (d->mem && d->mem != MAP_FAILED)
         munmap(d->mem, d->nr_pages << LIBXLMIG__PAGE_SHIFT);
@@ -586,7 +657,7 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
     }
     d = calloc(1, sizeof(*d));
     if (!d) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
-    d->memfd = d->pagemap_fd = -1;
+    d->memfd = d->pagemap_fd = d->vcpufd = d->pidfd = -1;
     d->pid = -1;
     d->cfg = *cfg;
     d->nr_pages = cfg->memory_mib << (20 - LIBXLMIG__PAGE_SHIFT);
@@ -606,8 +677,14 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
         rc = LIBXLMIG_ERROR_NOMEM;
         goto out;
     }
+    d->vcpufd = memfd_create("xlmig-sim-vcpu", MFD_CLOEXEC);
+    if (d->vcpufd < 0 || ftruncate(d->vcpufd, LIBXLMIG__PAGE_SIZE)) {
+        LOGE(ERROR, "cannot create the vCPU page of domain %s", cfg->name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
     d->vcpu = mmap(NULL, LIBXLMIG__PAGE_SIZE, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                   MAP_SHARED, d->vcpufd, 0);
     d->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
                   d->memfd, 0);
     if (d->vcpu == MAP_FAILED || d->mem == MAP_FAILED) {
@@ -632,7 +709,9 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
         goto out;
     }
     if (d->pid == 0)
-        domain_main(v, d->memfd, fresh, parent, cfg->ip);
+        domain_main(v, d->memfd, d->vcpufd, fresh,
+                    sim_persistent ? 0 : parent, cfg->ip);
+    d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
 
     t0 = libxlmig__now_us();
     while (!v->ready) {
@@ -722,6 +801,99 @@ int libxlmig__sim_dom_adopt(libxlmig__gc *gc, libxlmig__sim_dom *d,
     if (rc) return rc;
     d->cfg = *cfg;
     return 0;
+}
+
+int libxlmig__sim_dom_adopt_pid(libxlmig__gc *gc, pid_t pid,
+                                uint64_t start_time,
+                                const libxlmig__sim_config *cfg,
+                                libxlmig__sim_dom **dom_r)
+{
+    libxlmig__sim_dom *d = NULL;
+    char path[64], link[128];
+    struct stat st;
+    ssize_t n;
+    char s;
+    int rc;
+
+    d = calloc(1, sizeof(*d));
+    if (!d) return LIBXLMIG_ERROR_NOMEM;
+    d->memfd = d->pagemap_fd = d->vcpufd = d->pidfd = -1;
+    d->pid = -1;
+    d->adopted = true;
+    d->cfg = *cfg;
+    d->nr_pages = cfg->memory_mib << (20 - LIBXLMIG__PAGE_SHIFT);
+    /* The pidfd first: from here on the pid cannot be another process. */
+    d->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    s = proc_state(pid);
+    if (d->pidfd < 0 || !s || s == 'Z' || s == 'X' ||
+        libxlmig__proc_start_time(pid) != start_time) {
+        LOG(ERROR, "the process %d of domain %s is gone", (int)pid,
+            cfg->name);
+        rc = LIBXLMIG_ERROR_NOTFOUND;
+        goto out;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, SIM_FD_RAM);
+    n = readlink(path, link, sizeof(link) - 1);
+    link[n > 0 ? n : 0] = '\0';
+    if (strncmp(link, "/memfd:", 7)) {
+        LOG(ERROR, "process %d is not the domain %s (its fd %d is '%s')",
+            (int)pid, cfg->name, SIM_FD_RAM, link);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    d->memfd = open(path, O_RDWR | O_CLOEXEC);
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, SIM_FD_VCPU);
+    d->vcpufd = open(path, O_RDWR | O_CLOEXEC);
+    if (d->memfd < 0 || d->vcpufd < 0 || fstat(d->memfd, &st)) {
+        LOGE(ERROR, "cannot reopen the memory of domain %s (process %d)",
+             cfg->name, (int)pid);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    if ((uint64_t)st.st_size != d->nr_pages << LIBXLMIG__PAGE_SHIFT) {
+        LOG(ERROR, "domain %s (process %d) has %llu bytes of RAM, its "
+            "config says %llu MiB", cfg->name, (int)pid,
+            (unsigned long long)st.st_size,
+            (unsigned long long)cfg->memory_mib);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    d->vcpu = mmap(NULL, LIBXLMIG__PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, d->vcpufd, 0);
+    d->mem = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  d->memfd, 0);
+    if (d->vcpu == MAP_FAILED || d->mem == MAP_FAILED) {
+        LOGE(ERROR, "cannot map the memory of domain %s", cfg->name);
+        rc = LIBXLMIG_ERROR_NOMEM;
+        goto out;
+    }
+    if (d->vcpu->magic != LIBXLMIG__SIM_VCPU_MAGIC ||
+        d->vcpu->nr_pages != d->nr_pages || d->vcpu->ready != 1) {
+        LOG(ERROR, "domain %s (process %d): its vCPU page does not match "
+            "its config", cfg->name, (int)pid);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    d->pid = pid;
+    snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+    d->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (d->pagemap_fd < 0) {
+        LOGE(ERROR, "cannot open %s", path);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    madvise(d->mem, st.st_size, MADV_POPULATE_READ);
+    s = proc_state(pid);   /* again: the domain may have run on */
+    d->paused = s == 'T' || s == 't';
+    *dom_r = d;
+    d = NULL;
+    rc = 0;
+ out:
+    if (d) {
+        d->pid = -1;    /* never kill what we failed to take over */
+        libxlmig__sim_dom_destroy(d);
+    }
+    return rc;
 }
 
 int libxlmig__sim_dom_verify(libxlmig__gc *gc, libxlmig__sim_dom *d,

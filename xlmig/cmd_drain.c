@@ -281,7 +281,8 @@ static void *sample_main(void *arg)
 
     if (libxlmig_ctx_alloc(&ctx, NULL))
         return NULL;
-    d->sampled = !libxlmig_dirty_sample_take(ctx, d->name, DRAIN_SAMPLE_MS,
+    d->sampled = !libxlmig_backend_open(ctx, g.backend) &&
+                 !libxlmig_dirty_sample_take(ctx, d->name, DRAIN_SAMPLE_MS,
                                              &d->sample);
     libxlmig_ctx_free(ctx);
     return NULL;

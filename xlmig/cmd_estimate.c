@@ -84,6 +84,8 @@ int main_estimate(int argc, char **argv)
     domain = argv[optind];
     if (argc - optind == 2)
         target = argv[optind + 1];
+    ret = cmd_open_backend();   /* the dirty sample goes through it */
+    if (ret) return ret;
     if (ops_open_cluster(&cl))
         return EXIT_FAILED;
     c = libxlmig_cluster_cfg(cl);

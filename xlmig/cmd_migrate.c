@@ -165,11 +165,19 @@ int main_migrate_cluster(int argc, char **argv)
             r2 = cmd_fail(rc, "migration of %s to %s failed: %s; %s runs "
                           "on this node", migrate_domain, target,
                           why ? why : "", migrate_domain);
+        else if (r2)
+            r2 = cmd_fail(rc, "migration of %s to %s failed: %s; xlmigd on "
+                          "this node does not answer (did it end?): its "
+                          "domains keep running, and when it is back it "
+                          "settles what this migration left; see where %s "
+                          "runs with `xlmig list` here and on %s",
+                          migrate_domain, target, why ? why : "",
+                          migrate_domain, target);
         else
             r2 = cmd_fail(rc, "migration of %s to %s failed: %s; %s is not "
-                          "on this node now (did xlmigd end?): look for it "
-                          "on %s with `xlmig list`, and settle a %s%s copy "
-                          "left here with `xlmig recover %s`",
+                          "on this node now: look for it on %s with `xlmig "
+                          "list`, and settle a %s%s copy left here with "
+                          "`xlmig recover %s`",
                           migrate_domain, target, why ? why : "",
                           migrate_domain, target, migrate_domain,
                           "--migratedaway", migrate_domain);

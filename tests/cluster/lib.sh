@@ -31,6 +31,7 @@ daemon() {
     shift
     mkdir -p "$TESTBED/state-$n"
     "$TB" stop "$n" xlmigd >/dev/null 2>&1
+    rm -f "$TESTBED/$n.sock"   # a crashed daemon's: wait for the new one
     "$TB" start "$n" xlmigd env XLMIG_STATE_DIR="$TESTBED/state-$n" \
         XLMIG_HANDOFF_TIMEOUT_MS="${HANDOFF_TIMEOUT_MS:-5000}" \
         XLMIG_USER_TIMEOUT_MS="${USER_TIMEOUT_MS:-5000}" \
