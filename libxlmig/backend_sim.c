@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "libxlmig_mig.h"
+#include "ops.h"
 
 const char *libxlmig_sim_socket_path(void)
 {
@@ -455,6 +456,17 @@ int libxlmig_migrate_cluster(libxlmig_ctx *ctx, const char *domain,
                              bool dry_run, libxlmig_progress_cb cb,
                              void *user, char **report_r)
 {
+    return libxlmig_migrate_cluster_predicted(ctx, domain, target, p, NULL,
+                                              dry_run, cb, user, report_r);
+}
+
+int libxlmig_migrate_cluster_predicted(libxlmig_ctx *ctx, const char *domain,
+                                       const char *target,
+                                       const libxlmig_params *p,
+                                       const libxlmig_estimate *prediction,
+                                       bool dry_run, libxlmig_progress_cb cb,
+                                       void *user, char **report_r)
+{
     GC_INIT(ctx);
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     libxlmig_params def;
@@ -473,6 +485,10 @@ int libxlmig_migrate_cluster(libxlmig_ctx *ctx, const char *domain,
     libxlmig__yajl_gen_kv_bool(g, "dry_run", dry_run);
     libxlmig__yajl_gen_str(g, "params");
     libxlmig__params_gen_json(g, p);
+    if (prediction) {
+        libxlmig__yajl_gen_str(g, "prediction");
+        libxlmig__estimate_gen(g, prediction);
+    }
     rc = sim_send(gc, g, yajl_gen_map_close(g), "migrate", -1, cb, user,
                   &data);
     report_text(gc, data, report_r);

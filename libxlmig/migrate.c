@@ -22,6 +22,7 @@
 
 #include "handoff.h"
 #include "migrate.h"
+#include "ops.h"
 #include "netcfg.h"
 #include "policy.h"
 
@@ -491,6 +492,58 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
     return rc;
 }
 
+/*
+ * The forecast recorded beside the result: a short dirty sample of the
+ * domain and a bandwidth probe to the target over a connection of its
+ * own, fed to the estimator `xlmig estimate` uses, with this migration's
+ * parameters.  It runs after the pre-flight and before any memory moves;
+ * a failure only leaves the report without a prediction.  A caller that
+ * has its own (a drain) hands it in: then that one is recorded.
+ */
+static void predict(libxlmig__gc *gc, libxlmig__migration *m)
+{
+    libxlmig_dirty_sample s;
+    libxlmig__peer p;
+    double bps = 0;
+    int rc;
+
+    if (m->predicted)
+        goto report;
+    if (!m->host->dirty_sample)
+        return;
+    memset(&s, 0, sizeof(s));
+    rc = m->host->dirty_sample(gc, m->host->priv, m->domain,
+                               LIBXLMIG_PREDICT_SAMPLE_MS, &s);
+    libxlmig__peer_init(&p);
+    if (!rc)
+        rc = libxlmig__peer_connect(gc, m->cl, m->target, 0,
+                                    LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
+    if (!rc)
+        rc = libxlmig__peer_probe(gc, &p, LIBXLMIG_PREDICT_PROBE_BYTES, &bps);
+    libxlmig__peer_dispose(&p);
+    if (!rc && m->params.bandwidth_limit &&
+        (double)m->params.bandwidth_limit < bps)
+        bps = (double)m->params.bandwidth_limit;
+    if (!rc)
+        rc = libxlmig_estimate_compute(CTX, &m->params, &s, bps,
+                                       &m->prediction);
+    if (rc) {
+        LOG(WARN, "no prediction for the migration of %s: %s", m->domain,
+            libxlmig_last_error(CTX));
+        return;
+    }
+    m->predicted = true;
+    LOG(INFO, "migration of %s to %s: predicted %llu ms, %u rounds, "
+        "downtime %llu ms (%.0f pages/s dirtied, %.1f MiB/s)", m->domain,
+        m->target, (unsigned long long)m->prediction.total_ms,
+        m->prediction.rounds,
+        (unsigned long long)m->prediction.downtime_ms,
+        m->prediction.dirty_rate, bps / 1048576);
+ report:
+    libxlmig__yajl_gen_str(m->report, "prediction");
+    libxlmig__estimate_gen(m->report, &m->prediction);
+}
+
 int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
 {
     const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
@@ -529,6 +582,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
 
     rc = connect_and_check(gc, m, 0, true, &p, &pf);
     if (rc) goto out;
+    predict(gc, m);
     if (m->dry_run) {
         snprintf(m->outcome, sizeof(m->outcome), "dry-run: would migrate");
         rc = 0;
@@ -686,6 +740,10 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
              rc == LIBXLMIG_ERROR_CANCELLED ? "cancelled" : "failed");
  out:
     rep_str(m, "outcome", m->outcome);
+    if (m->predicted && !rc && m->stats.total_time_ms)
+        libxlmig__yajl_gen_kv_double(g, "prediction_error_pct",
+            ((double)m->prediction.total_ms - (double)m->stats.total_time_ms)
+            * 100.0 / (double)m->stats.total_time_ms);
     rep_str(m, "handoff", libxlmig__hsrc_state_to_string(hs));
     libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)attempts);
     libxlmig__yajl_gen_str(g, "stats");

@@ -80,6 +80,9 @@ typedef struct libxlmig__local_host {
     int (*unpause_release)(libxlmig__gc *gc, void *priv, const char *name);
     /* Announce the domain's new location (gratuitous ARP). */
     void (*announce)(libxlmig__gc *gc, void *priv, const char *name);
+    /* Optional: the domain's dirty sample (libxlmig_dirty_sample_take). */
+    int (*dirty_sample)(libxlmig__gc *gc, void *priv, const char *name,
+                        unsigned ms, libxlmig_dirty_sample *s);
 } libxlmig__local_host;
 
 /*
@@ -128,7 +131,14 @@ typedef struct libxlmig__migration {
     char id[33];                  /* migration id, hex */
     char outcome[64];             /* "migrated", "refused", "resumed", ... */
     int fd_in_use;                /* the stream socket, for cancel; -1 */
+    bool predicted;               /* prediction holds the forecast */
+    libxlmig_estimate prediction;
 } libxlmig__migration;
+
+/* The forecast every migration records beside its result: a dirty sample
+ * of this long (ms) and a bandwidth probe of this many bytes. */
+#define LIBXLMIG_PREDICT_SAMPLE_MS 400
+#define LIBXLMIG_PREDICT_PROBE_BYTES (8ULL << 20)
 
 /*
  * Run the migration: pre-flight (every check, reported), stream with

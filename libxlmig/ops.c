@@ -250,16 +250,49 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     return rc;
 }
 
+int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p, uint64_t bytes,
+                         double *bps_r)
+{
+    size_t chunk = 1 << 20, n;
+    char *buf, *payload;
+    uint64_t left = bytes, t0, us;
+    yajl_val res;
+    int rc;
+
+    if (!bytes || bytes > LIBXLMIG_SINK_MAX) {
+        LOG(ERROR, "bandwidth probe: size must be 1 byte to 1 GiB");
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    buf = libxlmig__zalloc(gc, chunk);
+    /* Not all zeros: a compressing path must not flatter the figure. */
+    for (n = 0; n < chunk; n++)
+        buf[n] = (char)(n * 2654435761u >> 13);
+    libxlmig__tune_socket(p->t->fd);
+    rc = libxlmig__rpc_call(gc, &p->chan, "sink",
+                            GCSPRINTF("{\"bytes\":%llu}",
+                                      (unsigned long long)bytes), &res);
+    if (rc) return rc;
+    t0 = libxlmig__now_us();
+    while (left) {
+        n = left < chunk ? (size_t)left : chunk;
+        rc = libxlmig__transport_write_all(gc, p->t, buf, n);
+        if (rc) return rc;
+        left -= n;
+    }
+    rc = libxlmig__msg_expect(gc, &p->chan, LIBXLMIG_MSG_EVENT, &payload,
+                              NULL);
+    if (rc) return rc;
+    us = libxlmig__now_us() - t0;
+    *bps_r = us ? (double)bytes * 1e6 / (double)us : 0;
+    return 0;
+}
+
 int libxlmig_bandwidth_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                              const char *node, uint64_t bytes,
                              double *bps_r, char **network_r)
 {
     GC_INIT(ctx);
-    size_t chunk = 1 << 20, n;
-    char *buf = libxlmig__zalloc(gc, chunk), *payload;
-    uint64_t left = bytes, t0, us;
     libxlmig__peer p;
-    yajl_val res;
     int rc;
 
     libxlmig__peer_init(&p);
@@ -269,30 +302,11 @@ int libxlmig_bandwidth_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
         rc = LIBXLMIG_ERROR_INVAL;
         goto out;
     }
-    /* Not all zeros: a compressing path must not flatter the figure. */
-    for (n = 0; n < chunk; n++)
-        buf[n] = (char)(n * 2654435761u >> 13);
     rc = libxlmig__peer_connect(gc, cl, node, 0,
                                 LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
-    if (rc) goto out;
-    libxlmig__tune_socket(p.t->fd);
-    rc = libxlmig__rpc_call(gc, &p.chan, "sink",
-                            GCSPRINTF("{\"bytes\":%llu}",
-                                      (unsigned long long)bytes), &res);
-    if (rc) goto out;
-    t0 = libxlmig__now_us();
-    while (left) {
-        n = left < chunk ? (size_t)left : chunk;
-        rc = libxlmig__transport_write_all(gc, p.t, buf, n);
-        if (rc) goto out;
-        left -= n;
-    }
-    rc = libxlmig__msg_expect(gc, &p.chan, LIBXLMIG_MSG_EVENT, &payload,
-                              NULL);
-    if (rc) goto out;
-    us = libxlmig__now_us() - t0;
-    *bps_r = us ? (double)bytes * 1e6 / (double)us : 0;
-    if (network_r)
+    if (!rc)
+        rc = libxlmig__peer_probe(gc, &p, bytes, bps_r);
+    if (!rc && network_r)
         *network_r = strdup(p.network);
  out:
     libxlmig__peer_dispose(&p);
@@ -315,7 +329,8 @@ static void fit(const libxlmig_dirty_sample *s, double *rate_r, double *ws_r)
 
     *rate_r = 0;
     *ws_r = (double)s->nr_pages;
-    if (last < 0 || !s->ms[0] || !s->pages[last])
+    if (last < 0 || last >= LIBXLMIG_DIRTY_SAMPLE_POINTS || !s->ms[0] ||
+        !s->pages[last])
         return;
     t1 = s->ms[0] / 1000.0;
     c1 = (double)s->pages[0];
@@ -423,13 +438,8 @@ int libxlmig_estimate_compute(libxlmig_ctx *ctx, const libxlmig_params *p,
     return rc;
 }
 
-int libxlmig_estimate_to_json(libxlmig_ctx *ctx, const libxlmig_estimate *e,
-                              char **json_r)
+void libxlmig__estimate_gen(yajl_gen g, const libxlmig_estimate *e)
 {
-    GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
-    int rc;
-
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_int(g, "version", 1);
     libxlmig__yajl_gen_kv_uint(g, "total_ms", e->total_ms);
@@ -442,6 +452,47 @@ int libxlmig_estimate_to_json(libxlmig_ctx *ctx, const libxlmig_estimate *e,
     libxlmig__yajl_gen_kv_uint(g, "throttle_pct", e->throttle_pct);
     libxlmig__yajl_gen_kv_bool(g, "converges", e->converges);
     yajl_gen_map_close(g);
+}
+
+int libxlmig__estimate_parse(libxlmig__gc *gc, yajl_val v,
+                            libxlmig_estimate *e)
+{
+    long long rounds = 0, thr = 0;
+    int rc;
+
+    memset(e, 0, sizeof(*e));
+    rc = libxlmig__json_check_version(gc, v, "prediction", 1);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "total_ms", &e->total_ms);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "downtime_ms",
+                                         &e->downtime_ms);
+    if (!rc) rc = libxlmig__json_get_int(gc, v, "rounds", &rounds);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "bytes", &e->bytes);
+    if (!rc) rc = libxlmig__json_get_double(gc, v, "dirty_rate",
+                                            &e->dirty_rate);
+    if (!rc) rc = libxlmig__json_get_u64(gc, v, "working_set_pages",
+                                         &e->working_set_pages);
+    if (!rc) rc = libxlmig__json_get_double(gc, v, "bandwidth",
+                                            &e->bandwidth);
+    if (!rc) rc = libxlmig__json_get_int(gc, v, "throttle_pct", &thr);
+    if (!rc) rc = libxlmig__json_get_bool(gc, v, "converges",
+                                          &e->converges);
+    if (!rc && (rounds < 0 || rounds > UINT32_MAX || thr < 0 || thr > 100)) {
+        LOG(ERROR, "prediction: rounds or throttle out of range");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    }
+    e->rounds = (uint32_t)rounds;
+    e->throttle_pct = (uint32_t)thr;
+    return rc;
+}
+
+int libxlmig_estimate_to_json(libxlmig_ctx *ctx, const libxlmig_estimate *e,
+                              char **json_r)
+{
+    GC_INIT(ctx);
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    int rc;
+
+    libxlmig__estimate_gen(g, e);
     rc = libxlmig__json_finish(gc, g, json_r);
     GC_FREE;
     return rc;

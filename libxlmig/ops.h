@@ -9,6 +9,7 @@
 #define LIBXLMIG_OPS_H
 
 #include "libxlmig_internal.h"
+#include "peer.h"
 
 struct libxlmig_cluster;
 
@@ -29,6 +30,13 @@ _hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
  * gateway and whether migration may use it, inspected now).  Generates
  * key/value pairs into an open map.
  */
+/* The estimate as a JSON object (with "version") into g, and back. */
+_hidden void libxlmig__estimate_gen(yajl_gen g, const libxlmig_estimate *e);
+_hidden int libxlmig__estimate_parse(libxlmig__gc *gc, yajl_val v,
+                                     libxlmig_estimate *e);
+/* Send bytes into the peer's sink over its connection; *bps_r measured. */
+_hidden int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p,
+                                 uint64_t bytes, double *bps_r);
 _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
                                       struct libxlmig_cluster *cl,
                                       yajl_gen g);

@@ -27,6 +27,7 @@
 #include "macvlan.h"
 #include "libxlmig_mig.h"
 #include "migrate.h"
+#include "ops.h"
 #include "policy.h"
 
 #define DAEMON_MAX_DOMAINS 256
@@ -481,22 +482,16 @@ static void op_verify(libxlmig__gc *gc, conn *c, yajl_val req)
 
 /* The dirty-log sample of xlmig estimate: distinct pages written by the
  * domain between the start and each of three points (ms/4, ms/2, ms). */
-typedef struct sample_result {
-    uint64_t nr_pages;
-    uint64_t ms[LIBXLMIG_DIRTY_SAMPLE_POINTS];
-    uint64_t pages[LIBXLMIG_DIRTY_SAMPLE_POINTS];
-} sample_result;
-
 static yajl_gen_status sample_gen(yajl_gen g, void *arg)
 {
-    sample_result *r = arg;
-    int i;
+    const libxlmig_dirty_sample *r = arg;
+    uint32_t i;
 
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_uint(g, "nr_pages", r->nr_pages);
     libxlmig__yajl_gen_str(g, "points");
     yajl_gen_array_open(g);
-    for (i = 0; i < LIBXLMIG_DIRTY_SAMPLE_POINTS; i++) {
+    for (i = 0; i < r->nr_points; i++) {
         yajl_gen_map_open(g);
         libxlmig__yajl_gen_kv_uint(g, "ms", r->ms[i]);
         libxlmig__yajl_gen_kv_uint(g, "pages", r->pages[i]);
@@ -506,25 +501,18 @@ static yajl_gen_status sample_gen(yajl_gen g, void *arg)
     return yajl_gen_map_close(g);
 }
 
-static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
+/* The sample itself (d reserved): distinct pages written from now until
+ * ms/4, ms/2 and ms. */
+static int sim_sample(libxlmig__gc *gc, libxlmig__sim_dom *d, uint64_t ms,
+                      libxlmig_dirty_sample *s)
 {
     const unsigned div[LIBXLMIG_DIRTY_SAMPLE_POINTS] = { 4, 2, 1 };
-    libxlmig__sim_dom *d = NULL;
-    unsigned long *bm = NULL;
-    sample_result r;
-    uint64_t ms = LIBXLMIG_DEFAULT_SAMPLE_MS, t0, at, now, n, sum = 0;
+    unsigned long *bm;
+    uint64_t t0, at, now, n, sum = 0;
     int i, rc;
 
-    memset(&r, 0, sizeof(r));
-    libxlmig__json_get_u64(gc, req, "ms", &ms);
-    if (ms < 40 || ms > 60000) {
-        LOG(ERROR, "dirty sample: duration must be 40 ms to 60 s");
-        rc = LIBXLMIG_ERROR_INVAL;
-        goto out;
-    }
-    rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
-    if (rc) goto out;
-    r.nr_pages = d->nr_pages;
+    memset(s, 0, sizeof(*s));
+    s->nr_pages = d->nr_pages;
     bm = libxlmig__calloc(gc, bitmap_longs(d->nr_pages), sizeof(*bm));
     /* Write-protect everything: the sample starts now. */
     rc = libxlmig__sim_dom_clean_dirty(gc, d, NULL, NULL);
@@ -535,12 +523,33 @@ static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
             usleep((useconds_t)(at - now));
         rc = libxlmig__sim_dom_clean_dirty(gc, d, bm, &n);
         sum += n;
-        r.ms[i] = (libxlmig__now_us() - t0) / 1000;
-        r.pages[i] = sum;
+        s->ms[i] = (libxlmig__now_us() - t0) / 1000;
+        s->pages[i] = sum;
+        s->nr_points++;
     }
+    return rc;
+}
+
+static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    libxlmig__sim_dom *d = NULL;
+    libxlmig_dirty_sample s;
+    uint64_t ms = LIBXLMIG_DEFAULT_SAMPLE_MS;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    libxlmig__json_get_u64(gc, req, "ms", &ms);
+    if (ms < 40 || ms > 60000) {
+        LOG(ERROR, "dirty sample: duration must be 40 ms to 60 s");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
+    if (rc) goto out;
+    rc = sim_sample(gc, d, ms, &s);
     dom_put(d);
  out:
-    send_result(gc, c, rc, sample_gen, &r);
+    send_result(gc, c, rc, sample_gen, &s);
 }
 
 /* The engine's view of a sim domain. */
@@ -1279,6 +1288,19 @@ static int sh_dom_cpu(libxlmig__gc *gc, void *priv, const char *name,
     return sh_host_cpu(gc, priv, p);
 }
 
+static int sh_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
+                           unsigned ms, libxlmig_dirty_sample *s)
+{
+    libxlmig__sim_dom *d;
+    int rc;
+
+    rc = dom_get(gc, name, &d);
+    if (rc) return rc;
+    rc = sim_sample(gc, d, ms, s);
+    dom_put(d);
+    return rc;
+}
+
 static int sh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
                            int fd, const libxlmig__engine_opts *o,
                            libxlmig_stats *st)
@@ -1510,6 +1532,7 @@ static const libxlmig__local_host sim_local_host = {
     .restore_paused = sh_restore_paused,
     .unpause_release = sh_unpause_release,
     .announce = sh_announce,
+    .dirty_sample = sh_dirty_sample,
 };
 
 /* ---- migrations this node sends ------------------------------------- */
@@ -1615,6 +1638,16 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
                                                        yajl_t_object),
                                      &m.params);
     if (rc) goto out;
+    {
+        const char *path_pred[] = { "prediction", NULL };
+        yajl_val pv = yajl_tree_get(req, path_pred, yajl_t_object);
+
+        if (pv) {
+            rc = libxlmig__estimate_parse(gc, pv, &m.prediction);
+            if (rc) goto out;
+            m.predicted = true;
+        }
+    }
     if (!m.domain || !m.target) {
         LOG(ERROR, "migrate request without a domain or a target");
         rc = LIBXLMIG_ERROR_PROTOCOL;

@@ -527,8 +527,13 @@ static void *worker_main(void *arg)
         say("%s -> %s: started\n", d->name, tname);
         for (;;) {
             d->attempts++;
-            rc = libxlmig_migrate_cluster(ctx, d->name, tname, &D.params,
-                                          false, NULL, NULL, &report);
+            /* The plan's estimate is the prediction its report records. */
+            rc = libxlmig_migrate_cluster_predicted(ctx, d->name, tname,
+                                                    &D.params,
+                                                    d->sampled ? &d->est
+                                                               : NULL,
+                                                    false, NULL, NULL,
+                                                    &report);
             /* A transient failure (the stream broke, the target was
              * busy) leaves the domain running here: try again.  A first
              * refusal, an incompatibility or an ambiguous handoff is

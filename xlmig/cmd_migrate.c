@@ -75,6 +75,15 @@ static void print_report(FILE *f, const char *text)
                 YAJL_IS_TRUE(jget(e, "ok", yajl_t_any)) ? "ok" : "FAIL",
                 jstr(e, "check"), jstr(e, "detail"));
     }
+    e = jget(v, "prediction", yajl_t_object);
+    if (e && YAJL_IS_NUMBER(jget(e, "total_ms", yajl_t_any)))
+        fprintf(f, "predicted: %lld ms, %lld round(s) after the first, "
+                "downtime %lld ms (%.0f pages/s dirtied, %.1f MiB/s)\n",
+                YAJL_GET_INTEGER(jget(e, "total_ms", yajl_t_any)),
+                YAJL_GET_INTEGER(jget(e, "rounds", yajl_t_any)),
+                YAJL_GET_INTEGER(jget(e, "downtime_ms", yajl_t_any)),
+                YAJL_GET_DOUBLE(jget(e, "dirty_rate", yajl_t_any)),
+                YAJL_GET_DOUBLE(jget(e, "bandwidth", yajl_t_any)) / 1048576);
     a = jget(v, "attempts", yajl_t_array);
     for (i = 0; a && i < a->u.array.len; i++) {
         e = a->u.array.values[i];
@@ -88,6 +97,10 @@ static void print_report(FILE *f, const char *text)
                 jstr(v, "target"), jstr(v, "resolved_via"));
     if (jstr(v, "outcome"))
         fprintf(f, "outcome: %s\n", jstr(v, "outcome"));
+    e = jget(v, "prediction_error_pct", yajl_t_any);
+    if (e && YAJL_IS_NUMBER(e))
+        fprintf(f, "prediction error: %+.0f%% of the measured time\n",
+                YAJL_GET_DOUBLE(e));
     yajl_tree_free(v);
 }
 

@@ -584,6 +584,16 @@ LIBXLMIG_API int libxlmig_migrate_cluster(libxlmig_ctx *ctx,
                                           bool dry_run,
                                           libxlmig_progress_cb cb,
                                           void *user, char **report_r);
+/*
+ * The same, recording the caller's prediction beside the result (a drain
+ * plans with its own estimates) instead of taking a new one; NULL:
+ * predict as libxlmig_migrate_cluster does.
+ */
+struct libxlmig_estimate;
+LIBXLMIG_API int libxlmig_migrate_cluster_predicted(
+    libxlmig_ctx *ctx, const char *domain, const char *target,
+    const libxlmig_params *p, const struct libxlmig_estimate *prediction,
+    bool dry_run, libxlmig_progress_cb cb, void *user, char **report_r);
 /* The engine statistics of a migration report. */
 LIBXLMIG_API int libxlmig_migration_report_stats(libxlmig_ctx *ctx,
                                                  const char *report,

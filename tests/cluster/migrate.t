@@ -7,7 +7,7 @@
 # mid-transfer completing over mig1; a lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 67
+plan 71
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -28,6 +28,8 @@ is "node1:small:running" "$(copies small)" "dry run moves nothing"
 xl node1 migrate-cluster small node2
 is 0 "$rc" "64 MiB idle domain migrates"
 like "outcome: migrated" "$out" "report says migrated"
+like "predicted: " "$out" "the report gives the prediction"
+like "prediction error: " "$out" "and its error against the measured time"
 one_copy small node2 "64 MiB idle"
 
 xl node1 migrate-cluster busy node3
@@ -38,6 +40,8 @@ one_copy busy node3 "256 MiB dirtying"
 xl node1 --json migrate-cluster big node2
 is 0 "$rc" "1 GiB domain migrates"
 like '"outcome":"migrated"' "$out" "JSON report"
+like '"prediction":{"version":1,"total_ms":' "$out" "the JSON report records the prediction"
+like '"prediction_error_pct":' "$out" "beside the result"
 like '"type":"progress"' "$out" "JSON progress lines"
 one_copy big node2 "1 GiB"
 

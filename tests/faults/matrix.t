@@ -205,7 +205,11 @@ net_case "net 100 Mbit/s" \
     "on node1 tc qdisc add dev mig0 root tbf rate 100mbit burst 64kb latency 50ms" \
     "on node1 tc qdisc del dev mig0 root"
 
-diag ""
-diag "$(printf '%-30s %-28s %-36s %8s  %s' case outcome 'where it ended' \
-    recovery 'first line the tool printed')"
-for r in "${ROWS[@]}"; do diag "$r"; done
+# The table goes to stderr too, so that `make check` (prove, not verbose)
+# shows it.
+{
+    diag ""
+    diag "$(printf '%-30s %-28s %-36s %8s  %s' case outcome 'where it ended' \
+        recovery 'first line the tool printed')"
+    for r in "${ROWS[@]}"; do diag "$r"; done
+} | tee /dev/stderr

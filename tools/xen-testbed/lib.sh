@@ -17,7 +17,11 @@
 XENTB_QEMU=${XENTB_QEMU:-qemu-system-x86_64}
 # -rdtscp: else "SVM Insn len emulation failed" for PVH guests under TCG;
 # -pcid,-invpcid gave the cleanest runs.
-XENTB_CPU=${XENTB_CPU:-max,-rdtscp,-pcid,-invpcid}
+# qemu64 with SVM/NPT (HAP for the PVH guest) and the SSE4 family, but no
+# XSAVE: with `-cpu max` dom0 processes died now and then of corrupted
+# state (ld.so inconsistencies, malloc aborts, garbage in libxenguest's
+# pfn types), the same failures the B->A hops hit; this model ran clean.
+XENTB_CPU=${XENTB_CPU:-qemu64,+svm,+npt,-rdtscp,+ssse3,+sse4.1,+sse4.2,+popcnt}
 # smap=0 smep=0 are required under TCG (dom0 faults in create_bounce_frame
 # without them); one dom0 vCPU avoids soft lockups; no boot scrub saves RSS.
 XENTB_XEN_CMDLINE=${XENTB_XEN_CMDLINE:-smap=0 smep=0 dom0_mem=1024M,max:1024M \
