@@ -251,8 +251,15 @@ typedef struct preflight {
  * goes into the report's "preflight" array.  Returns 0 when all pass,
  * LIBXLMIG_ERROR_REFUSED (first failure logged) otherwise.
  */
+/*
+ * failover: the checks again before the next attempt over another
+ * network.  The target may still hold the failed attempt's NAME--incoming
+ * (and its memory) until it notices the loss; migrate_begin supersedes
+ * that attempt, so neither counts against the new one.
+ */
 static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
-                            libxlmig__peer *p, preflight *pf, yajl_gen g)
+                            libxlmig__peer *p, preflight *pf, yajl_gen g,
+                            bool failover)
 {
     const char *path_cpu[] = { "cpu_policy", NULL };
     const char *path_doms[] = { "domains", NULL };
@@ -304,6 +311,8 @@ static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
 
     /* Memory. */
     libxlmig__json_get_u64(gc, info, "free_memory_kib", &free_kib);
+    if (failover)
+        free_kib += pf->facts.memory_kib;   /* the superseded attempt's */
     ok = free_kib >= pf->facts.memory_kib;
     detail = GCSPRINTF("%s needs %llu MiB, %s has %llu MiB free", m->domain,
                        (unsigned long long)(pf->facts.memory_kib / 1024),
@@ -318,7 +327,8 @@ static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
     for (i = 0; doms && i < doms->u.array.len; i++) {
         const char *n = YAJL_GET_STRING(doms->u.array.values[i]);
 
-        if (n && (!strcmp(n, m->domain) || !strcmp(n, incoming)))
+        if (n && (!strcmp(n, m->domain) ||
+                  (!failover && !strcmp(n, incoming))))
             exists = true;
     }
     detail = exists ? GCSPRINTF("a domain called %s already exists on %s",
@@ -415,7 +425,8 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
     libxlmig__fault("src", "preflight", p->t->fd);
     /* Checks again after a fail-over are not reported a second time. */
     rc = preflight_checks(gc, m, p, pf, report_checks
-                          ? g : libxlmig__json_gen_alloc(gc, false));
+                          ? g : libxlmig__json_gen_alloc(gc, false),
+                          !report_checks);
  out:
     if (report_checks)
         yajl_gen_array_close(g);
