@@ -558,10 +558,13 @@ static void xh_shim_params(libxlmig__gc *gc, uint32_t domid,
         return;
     }
     fprintf(f, "downtime_limit_ms=%llu\nmax_rounds=%u\nmax_time_ms=%llu\n"
-            "abort_on_limit=%d\n",
+            "abort_on_limit=%d\nauto_converge=%d\nthrottle_initial_pct=%u\n"
+            "throttle_step_pct=%u\nthrottle_max_pct=%u\n",
             (unsigned long long)p->downtime_limit_ms, p->max_rounds,
             (unsigned long long)p->max_time_ms,
-            p->on_limit == LIBXLMIG_LIMIT_ABORT);
+            p->on_limit == LIBXLMIG_LIMIT_ABORT, p->auto_converge,
+            p->throttle_initial_pct, p->throttle_step_pct,
+            p->throttle_max_pct);
     fclose(f);
 }
 
@@ -574,7 +577,7 @@ static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
 {
     char *params, *path, line[512];
     unsigned long long ms, fin, wire, exp, stop_wire = 0;
-    unsigned rounds, round;
+    unsigned rounds, round, pct;
     double bw;
     long dirty;
     FILE *f;
@@ -611,6 +614,10 @@ static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
             /* Bytes after the stop decision: the last batches. */
             if (stop_wire && wire >= stop_wire)
                 st->downtime_bytes = wire - stop_wire;
+        } else if (sscanf(line, "throttle=%u cap=", &pct) == 1) {
+            st->throttle_pct = pct;
+            if (pct > st->throttle_max_pct)
+                st->throttle_max_pct = pct;
         }
     }
     fclose(f);
@@ -824,6 +831,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
 {
     xen_priv *xp = priv;
     libxlmig__dom_facts f;
+    libxlmig__xen_throttle guard = { 0, 0, false };
     xen_hdr hdr;
     uint32_t domid, len;
     uint64_t t0, t1, b0;
@@ -856,6 +864,18 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     st->state = LIBXLMIG_STATE_PRECOPY;
     rc = xh_busy_claim(gc, domid, "save");
     if (rc) goto out;
+    /* The cap to put back if the shim's throttle outlives its helper. */
+    {
+        libxl_domain_sched_params sp;
+
+        libxl_domain_sched_params_init(&sp);
+        if (!libxl_domain_sched_params_get(xp->lctx, domid, &sp)) {
+            guard.domid = domid;
+            guard.cap = sp.cap;
+            guard.active = true;
+        }
+        libxl_domain_sched_params_dispose(&sp);
+    }
     xh_shim_params(gc, domid, &o->params);
     /* libxl's live migration: pre-copy rounds, then the guest is
      * suspended and the rest sent; it stays suspended on success. */
@@ -863,6 +883,19 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     t1 = libxlmig__now_us();
     xh_busy_release(domid);
     xh_shim_collect(gc, domid, st);
+    if (guard.active) {
+        libxl_domain_sched_params sp;
+        int cap = guard.cap;
+
+        libxl_domain_sched_params_init(&sp);
+        if (!libxl_domain_sched_params_get(xp->lctx, domid, &sp) &&
+            sp.cap != guard.cap) {
+            LOGD(WARN, domid, "%s: the throttle's scheduler cap %d outlived "
+                 "the save helper; putting %d back", name, sp.cap, cap);
+            libxlmig__xen_throttle_restore(gc, &guard);
+        }
+        libxl_domain_sched_params_dispose(&sp);
+    }
     st->total_time_ms = (t1 - t0) / 1000;
     st->total_bytes = sock_bytes_sent(fd) - b0;
     st->precopy_bytes = st->total_bytes > st->downtime_bytes
@@ -1059,56 +1092,6 @@ static libxlmig__local_host xen_local_host = {
 };
 
 /* ---- throttling ------------------------------------------------------ */
-
-int libxlmig__xen_throttle_apply(libxlmig__gc *gc, const char *name,
-                                 uint32_t pct, libxlmig__xen_throttle *t)
-{
-    xen_priv *xp = xh_priv;
-    libxl_domain_sched_params sp;
-    libxl_dominfo di;
-    uint32_t domid;
-    int r, rc;
-
-    libxl_domain_sched_params_init(&sp);
-    libxl_dominfo_init(&di);
-    if (!xp || pct > 99) {
-        LOG(ERROR, !xp ? "the Xen local host is not open"
-                       : "a throttle is 0-99 %%");
-        rc = LIBXLMIG_ERROR_INVAL;
-        goto out;
-    }
-    rc = xh_domid(gc, xp, name, &domid);
-    if (rc) goto out;
-    r = libxl_domain_info(xp->lctx, &di, domid);
-    if (!r)
-        r = libxl_domain_sched_params_get(xp->lctx, domid, &sp);
-    if (r) {
-        LOGD(ERROR, domid, "cannot read the scheduling of %s: %s", name,
-             libxlmig_strerror(r));
-        rc = r;
-        goto out;
-    }
-    if (!t->active) {
-        /* Remember the setting from before the first throttle only. */
-        t->domid = domid;
-        t->cap = sp.cap;
-        t->active = true;
-    }
-    /* The cap is in % of one CPU for the whole domain. */
-    sp.cap = (int)((100 - pct) * (di.vcpu_online ? di.vcpu_online : 1));
-    r = libxl_domain_sched_params_set(xp->lctx, domid, &sp);
-    if (r) {
-        LOGD(ERROR, domid, "cannot cap %s at %d %%: %s", name, sp.cap,
-             libxlmig_strerror(r));
-        rc = r;
-        goto out;
-    }
-    rc = 0;
- out:
-    libxl_dominfo_dispose(&di);
-    libxl_domain_sched_params_dispose(&sp);
-    return rc;
-}
 
 int libxlmig__xen_throttle_restore(libxlmig__gc *gc, libxlmig__xen_throttle *t)
 {

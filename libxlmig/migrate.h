@@ -102,14 +102,10 @@ typedef struct libxlmig__xen_throttle {
 } libxlmig__xen_throttle;
 
 /*
- * Throttle a domain to (100 - pct) % of each vCPU through the scheduler
- * cap (libxl_domain_sched_params_set); may be called again to change the
- * throttle.  libxlmig__xen_throttle_restore puts the first-seen cap back;
- * call it whatever happened (it is a no-op when nothing is in force).
+ * Put the scheduler cap a throttle replaced back (the shim throttles the
+ * guest during a save and restores the cap itself; xlmigd does it when the
+ * helper died first).  A no-op when nothing is in force.
  */
-_hidden int libxlmig__xen_throttle_apply(libxlmig__gc *gc, const char *name,
-                                         uint32_t pct,
-                                         libxlmig__xen_throttle *t);
 _hidden int libxlmig__xen_throttle_restore(libxlmig__gc *gc,
                                            libxlmig__xen_throttle *t);
 

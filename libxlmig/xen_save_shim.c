@@ -62,6 +62,12 @@ static struct {
     uint64_t prev_dirty_bytes;
     uint32_t stalled, throttle;
     unsigned rounds;
+    /* the throttle: the guest's scheduler cap while it is in force */
+    xc_interface *xch;
+    uint32_t dom;
+    int sched;                    /* XEN_SCHEDULER_*, or -1 */
+    bool capped;                  /* orig_cap must be put back */
+    uint16_t orig_cap;
 } shim;
 
 static uint64_t now_us(void)
@@ -99,6 +105,80 @@ static void say(const char *fmt, ...)
     fflush(shim.progress);
 }
 
+/* The domain's scheduler cap (% of one pCPU, 0: none): get or set. */
+static int sched_cap(bool set, uint16_t *cap)
+{
+    struct xen_domctl_sched_credit c1;
+    struct xen_domctl_sched_credit2 c2;
+
+    if (shim.sched == XEN_SCHEDULER_CREDIT2) {
+        if (xc_sched_credit2_domain_get(shim.xch, shim.dom, &c2))
+            return -1;
+        if (!set) { *cap = c2.cap; return 0; }
+        c2.cap = *cap;
+        return xc_sched_credit2_domain_set(shim.xch, shim.dom, &c2);
+    }
+    if (shim.sched == XEN_SCHEDULER_CREDIT) {
+        if (xc_sched_credit_domain_get(shim.xch, shim.dom, &c1))
+            return -1;
+        if (!set) { *cap = c1.cap; return 0; }
+        c1.cap = *cap;
+        return xc_sched_credit_domain_set(shim.xch, shim.dom, &c1);
+    }
+    errno = EOPNOTSUPP;
+    return -1;
+}
+
+/*
+ * Throttle the guest to (100 - pct) % of each vCPU through its scheduler
+ * cap, as the sim engine's auto-converge stops its process part of the
+ * time; never looser than a cap the guest already had, which is put back
+ * when the save ends (throttle_end), whatever its outcome.
+ */
+static void throttle_to(uint32_t pct)
+{
+    xc_dominfo_t info;
+    uint32_t vcpus = 1, cap;
+    uint16_t c;
+
+    if (pct == shim.throttle || shim.sched < 0)
+        return;
+    if (!shim.capped) {
+        if (sched_cap(false, &shim.orig_cap)) {
+            say("throttle=unavailable errno=%d (scheduler %d has no cap)\n",
+                errno, shim.sched);
+            shim.sched = -1;
+            return;
+        }
+        shim.capped = true;
+    }
+    if (xc_domain_getinfo(shim.xch, shim.dom, 1, &info) == 1 &&
+        info.domid == shim.dom)
+        vcpus = info.max_vcpu_id + 1;
+    cap = pct ? vcpus * (100 - pct) : shim.orig_cap;
+    if (pct && !cap) cap = 1;
+    if (pct && shim.orig_cap && cap > shim.orig_cap) cap = shim.orig_cap;
+    c = (uint16_t)(cap > 65535 ? 65535 : cap);
+    if (sched_cap(true, &c)) {
+        say("throttle=%u failed errno=%d\n", pct, errno);
+        return;
+    }
+    shim.throttle = pct;
+    say("throttle=%u cap=%u vcpus=%u\n", pct, c, vcpus);
+}
+
+static void throttle_end(void)
+{
+    if (!shim.capped)
+        return;
+    if (sched_cap(true, &shim.orig_cap))
+        say("throttle=restore-failed errno=%d cap=%u\n", errno,
+            shim.orig_cap);
+    else
+        say("throttle=restored cap=%u\n", shim.orig_cap);
+    shim.capped = false;
+}
+
 /*
  * libxenguest asks twice per round: after sending it (dirty_count -1)
  * and after reading the dirty bitmap (dirty_count = pages to send next).
@@ -133,7 +213,6 @@ static int shim_policy(struct precopy_stats s, void *data)
     d = libxlmig__precopy_decide(&shim.p, &in);
     shim.prev_dirty_bytes = in.dirty_bytes;
     shim.stalled = d.stalled_rounds;
-    /* The helper has no libxl to cap the guest with: no throttle. */
     say("round=%u dirty_pages=%ld wire_bytes=%llu bandwidth=%.0f "
         "expected_downtime_ms=%llu elapsed_ms=%llu action=%s reason=%s\n",
         s.iteration, s.dirty_count, (unsigned long long)w, shim.bandwidth,
@@ -145,6 +224,8 @@ static int shim_policy(struct precopy_stats s, void *data)
     /* The next round's pages go out from now on. */
     shim.t_round_us = now_us();
     shim.wire_round = w;
+    if (d.action == LIBXLMIG__PRECOPY_CONTINUE)
+        throttle_to(d.throttle_pct);
     switch (d.action) {
     case LIBXLMIG__PRECOPY_STOP_AND_COPY:
         shim.t_stop_us = now_us();
@@ -176,6 +257,10 @@ static bool load_params(uint32_t dom)
     shim.p.max_rounds = LIBXLMIG_DEFAULT_MAX_ROUNDS;
     shim.p.max_time_ms = LIBXLMIG_DEFAULT_MAX_TIME_MS;
     shim.p.on_limit = LIBXLMIG_LIMIT_FORCE;
+    shim.p.auto_converge = true;
+    shim.p.throttle_initial_pct = LIBXLMIG_DEFAULT_THROTTLE_INITIAL;
+    shim.p.throttle_step_pct = LIBXLMIG_DEFAULT_THROTTLE_STEP;
+    shim.p.throttle_max_pct = LIBXLMIG_DEFAULT_THROTTLE_MAX;
     while (fgets(line, sizeof(line), f)) {
         eq = strchr(line, '=');
         if (!eq) continue;
@@ -186,6 +271,13 @@ static bool load_params(uint32_t dom)
         else if (!strcmp(line, "max_time_ms")) shim.p.max_time_ms = v;
         else if (!strcmp(line, "abort_on_limit"))
             shim.p.on_limit = v ? LIBXLMIG_LIMIT_ABORT : LIBXLMIG_LIMIT_FORCE;
+        else if (!strcmp(line, "auto_converge")) shim.p.auto_converge = v;
+        else if (!strcmp(line, "throttle_initial_pct"))
+            shim.p.throttle_initial_pct = (uint32_t)v;
+        else if (!strcmp(line, "throttle_step_pct"))
+            shim.p.throttle_step_pct = (uint32_t)v;
+        else if (!strcmp(line, "throttle_max_pct"))
+            shim.p.throttle_max_pct = (uint32_t)v;
     }
     fclose(f);
     snprintf(path, sizeof(path), "%s/%u.progress", dir, dom);
@@ -220,12 +312,20 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
     }
     callbacks->precopy_policy = shim_policy;
     shim.io_fd = io_fd;
+    shim.xch = xch;
+    shim.dom = dom;
+    {
+        uint32_t id = 0;
+
+        shim.sched = xc_sched_id(xch, (int *)&id) ? -1 : (int)id;
+    }
     shim.t0_us = shim.t_round_us = now_us();
     shim.wire_round = wire_bytes(io_fd);
     say("start domid=%u downtime_limit_ms=%llu max_rounds=%u\n", dom,
         (unsigned long long)shim.p.downtime_limit_ms, shim.p.max_rounds);
     r = real(xch, io_fd, dom, flags, callbacks, stream_type, recv_fd);
     saved_errno = errno;
+    throttle_end();
     t_end = now_us();
     say("done rc=%d rounds=%u total_ms=%llu final_us=%llu wire_bytes=%llu\n",
         r, shim.rounds, (unsigned long long)((t_end - shim.t0_us) / 1000),

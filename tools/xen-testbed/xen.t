@@ -10,9 +10,9 @@
 #
 # Scenarios: boot (dom0s up, xlmig info/list on real Xen, guest created),
 # xl-baseline (plain `xl migrate` A->B->A over mig1, guest verifies),
-# xlmig-migrate, xlmig-killed, xlmig-public, xlmig-cpu (`xlmig
-# migrate-cluster` through xlmigd --backend=xen; XENTB_ONLY=xlmig names
-# the four).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
+# xlmig-migrate, xlmig-throttle, xlmig-killed, xlmig-public, xlmig-cpu
+# (`xlmig migrate-cluster` through xlmigd --backend=xen; XENTB_ONLY=xlmig
+# names the five).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
 #
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
@@ -330,6 +330,8 @@ reset_xl_baseline() {
 #   xlmig-migrate  A->B and back with `xlmig migrate-cluster` (the guest
 #                  runs on one host only and verifies its memory after each
 #                  hop; xlmig's stats printed);
+#   xlmig-throttle A->B under a 1 ms downtime limit: throttled through the
+#                  credit2 cap, forced at 12 rounds, cap restored;
 #   xlmig-killed   B's xlmigd killed mid-stream: the migration fails, the
 #                  guest runs on A and verifies;
 #   xlmig-public   A's private links down: refused, the public network is
@@ -407,12 +409,12 @@ tx_bytes() {   # tx_bytes H: bytes sent on mig1+mig2+pub by H's dom0
 # One xlmig hop SRC -> DST with checks: exits 0 (time, MiB), runs on DST
 # only, guest verifies there.
 xlmig_hop() {
-    local src=$1 dst=$2 t0 t r mout lastpass tx0 mib
+    local src=$1 dst=$2 opts=${3:-} t0 t r mout lastpass tx0 mib
     guest_wait_verified "$src" "$A_SEED" 0
     lastpass=${G_PASS:-0}
     tx0=$(tx_bytes "$src")
     t0=$(xentb_now)
-    dom0 "$src" "$MIGRATE_TIMEOUT" "xlmig migrate-cluster $GUEST $dst"
+    dom0 "$src" "$MIGRATE_TIMEOUT" "xlmig migrate-cluster $opts $GUEST $dst"
     r=$rc mout=$out
     t=$(xentb_elapsed "$t0")
     XLMIG_HOP_MS=$(sed -n "s/.*migrate-cluster: [a-z]* in \([0-9]*\) ms.*/\1/p" <<<"$mout" | head -n 1)
@@ -513,6 +515,18 @@ sleep 3; kill -9 -- -\$(cat /run/xlmigd.pid) && xl list"
     check "$rc" "the restarted xlmigd on B destroyed the partial $GUEST--incoming" "$out"
 }
 
+# A guest that cannot converge under a 1 ms downtime limit: the policy
+# throttles it through its scheduler cap, step by step, forces the stop
+# at the round limit, and the cap is put back whatever happens.
+xlmig_throttled() {
+    xlmig_hop A B "-d 1 -r 12" || return
+    dom0 A 10 "grep -a -e 'pre-copy: throttle' -e 'pre-copy: done' /var/log/xlmigd.log | tail -n 12 | sed 's/.*pre-copy: //'"
+    diag "throttle steps on A:" "$out"
+    grep -q '^throttle=20 cap=80' <<<"$out" && grep -q '^throttle=restored cap=0' <<<"$out"
+    check $? "A throttled the guest through its credit2 cap (20% first) and put the cap back" \
+        "$out"
+}
+
 xlmig_public_refused() {
     local tx0 r mout sent
     tx0=$(tx_bytes A)
@@ -553,6 +567,7 @@ xlmig_cpu_incompatible() {
 scen_xlmig_migrate() { xlmig_ready; xlmig_migrate; }
 scen_xlmig_killed() { xlmig_ready; xlmig_target_killed; }
 scen_xlmig_public() { xlmig_ready; xlmig_public_refused; }
+scen_xlmig_throttle() { xlmig_ready; xlmig_throttled; }
 scen_xlmig_cpu() { xlmig_ready; xlmig_cpu_incompatible; }
 # The scenarios prepare their own state (xlmig_ready); B stays narrow
 # after xlmig-cpu, which therefore runs last.
@@ -573,7 +588,7 @@ tap_cleanup() {
 
 only=${XENTB_ONLY:-boot xl-baseline xlmig}
 only=$(for s in $only; do
-    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-killed xlmig-public xlmig-cpu"
+    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
     echo "$s"
 done)
 n=0
@@ -582,6 +597,7 @@ for s in $only; do
     boot) n=$((n + 10)) ;;
     xl-baseline) n=$((n + 8)) ;;
     xlmig-migrate) n=$((n + 8)) ;;
+    xlmig-throttle) n=$((n + 4)) ;;
     xlmig-killed) n=$((n + 6)) ;;
     xlmig-public) n=$((n + 2)) ;;
     xlmig-cpu) n=$((n + 4)) ;;
@@ -593,6 +609,7 @@ for s in $only; do
     boot) scenario boot 10 scen_boot reset_boot ;;
     xl-baseline) scenario xl-baseline 8 scen_xl_baseline reset_xl_baseline ;;
     xlmig-migrate) scenario xlmig-migrate 8 scen_xlmig_migrate reset_none ;;
+    xlmig-throttle) scenario xlmig-throttle 4 scen_xlmig_throttle reset_none ;;
     xlmig-killed) scenario xlmig-killed 6 scen_xlmig_killed reset_none ;;
     xlmig-public) scenario xlmig-public 2 scen_xlmig_public reset_none ;;
     xlmig-cpu) scenario xlmig-cpu 4 scen_xlmig_cpu reset_none ;;
