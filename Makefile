@@ -35,9 +35,14 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(MIG_ROOT)/tools/demo
 
+# The tests, then the Xen testbed (real Xen 4.17 on two emulated hosts,
+# about 5 minutes, root; it skips itself otherwise).  XENTB=0 leaves the
+# testbed out of a quick local run.
+XENTB ?= 1
+XENTB_T := $(if $(filter 0,$(XENTB)),,tools/xen-testbed/xen.t)
 check test: deps
 	@$(MAKE) --no-print-directory tests
-	$(PROVE) $(PROVE_FLAGS) --exec '' -r tests/
+	$(PROVE) $(PROVE_FLAGS) --exec '' -r tests/ $(XENTB_T)
 
 # libFuzzer harnesses under ASan+UBSan; FUZZ_SECONDS per harness.
 fuzz: deps

@@ -505,15 +505,7 @@ static int readv_full(libxlmig__gc *gc, libxlmig__transport *t,
             return LIBXLMIG_ERROR_PROTOCOL;
         }
         t->bytes_received += (uint64_t)r;
-        while (left > 0 && (size_t)r >= v->iov_len) {
-            r -= v->iov_len;
-            v++;
-            left--;
-        }
-        if (left > 0) {
-            v->iov_base = (char *)v->iov_base + r;
-            v->iov_len -= r;
-        }
+        libxlmig__iov_advance(&v, &left, (size_t)r);
     }
     return 0;
 }

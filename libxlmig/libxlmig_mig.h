@@ -206,6 +206,9 @@ typedef struct libxlmig__rec_hdr {
 } libxlmig__rec_hdr;
 
 /* Write helpers: full writes, retried on EINTR/partial. */
+/* Step iov/iovcnt past done bytes (a partial writev or readv). */
+_hidden void libxlmig__iov_advance(struct iovec **iov, int *iovcnt,
+                                   size_t done);
 _hidden int libxlmig__write_full(libxlmig__gc *gc, libxlmig__transport *t,
                                  struct iovec *iov, int iovcnt);
 _hidden int libxlmig__stream_write_header(libxlmig__gc *gc,

@@ -511,8 +511,10 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
  * a failure only leaves the report without a prediction.  A caller that
  * has its own (a drain) hands it in: then that one is recorded.
  */
-static void predict(libxlmig__gc *gc, libxlmig__migration *m)
+static void predict(libxlmig__gc *gc, libxlmig__migration *m,
+                    const preflight *pf)
 {
+    uint64_t probe = pf->facts.memory_kib * 1024 / 8;
     libxlmig_dirty_sample s;
     libxlmig__peer p;
     double bps = 0;
@@ -530,7 +532,11 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m)
         rc = libxlmig__peer_connect(gc, m->cl, m->target, 0,
                                     LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
     if (!rc)
-        rc = libxlmig__peer_probe(gc, &p, LIBXLMIG_PREDICT_PROBE_BYTES, &bps);
+        rc = libxlmig__peer_probe(gc, &p,
+                                  probe < LIBXLMIG_PREDICT_PROBE_MIN
+                                  ? LIBXLMIG_PREDICT_PROBE_MIN
+                                  : probe > LIBXLMIG_PREDICT_PROBE_MAX
+                                  ? LIBXLMIG_PREDICT_PROBE_MAX : probe, &bps);
     libxlmig__peer_dispose(&p);
     if (!rc && m->params.bandwidth_limit &&
         (double)m->params.bandwidth_limit < bps)
@@ -593,7 +599,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
 
     rc = connect_and_check(gc, m, 0, true, &p, &pf);
     if (rc) goto out;
-    predict(gc, m);
+    predict(gc, m, &pf);
     if (m->dry_run) {
         snprintf(m->outcome, sizeof(m->outcome), "dry-run: would migrate");
         rc = 0;

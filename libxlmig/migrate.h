@@ -132,9 +132,12 @@ typedef struct libxlmig__migration {
 } libxlmig__migration;
 
 /* The forecast every migration records beside its result: a dirty sample
- * of this long (ms) and a bandwidth probe of this many bytes. */
+ * of this long (ms) and a bandwidth probe of an eighth of the domain's
+ * memory, between these bounds (bytes; a few MiB measure latency more
+ * than bandwidth). */
 #define LIBXLMIG_PREDICT_SAMPLE_MS 400
-#define LIBXLMIG_PREDICT_PROBE_BYTES (8ULL << 20)
+#define LIBXLMIG_PREDICT_PROBE_MIN (8ULL << 20)
+#define LIBXLMIG_PREDICT_PROBE_MAX (64ULL << 20)
 
 /*
  * Run the migration: pre-flight (every check, reported), stream with

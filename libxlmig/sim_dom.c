@@ -428,38 +428,39 @@ int libxlmig__sim_probe(libxlmig__gc *gc)
     return rc;
 }
 
-static char proc_state(pid_t pid)
+/* /proc/PID/stat into buf; returns what follows the command name (") S
+ * ..."), or NULL. */
+static const char *proc_stat(pid_t pid, char *buf, size_t size)
 {
-    char path[64], buf[256], *p;
+    char path[64];
     ssize_t n;
     int fd;
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
+    if (fd < 0) return NULL;
+    n = read(fd, buf, size - 1);
     close(fd);
-    if (n <= 0) return 0;
+    if (n <= 0) return NULL;
     buf[n] = 0;
-    p = strrchr(buf, ')');
+    return strrchr(buf, ')');
+}
+
+static char proc_state(pid_t pid)
+{
+    char buf[256];
+    const char *p = proc_stat(pid, buf, sizeof(buf));
+
     return p && p[1] == ' ' ? p[2] : 0;
 }
 
 uint64_t libxlmig__proc_start_time(pid_t pid)
 {
-    char path[64], buf[1024], *p;
+    char buf[1024];
+    const char *p = proc_stat(pid, buf, sizeof(buf));   /* field 3 on */
     unsigned long long t = 0;
-    ssize_t n;
-    int fd, field;
+    int field;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    p = strrchr(buf, ')');   /* after the command name: field 3 on */
     for (field = 2; p && field < 22; field++)
         p = strchr(p + 1, ' ');
     if (!p || sscanf(p + 1, "%llu", &t) != 1) return 0;

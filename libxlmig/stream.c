@@ -14,6 +14,19 @@
 
 #include "libxlmig_mig.h"
 
+void libxlmig__iov_advance(struct iovec **iov, int *iovcnt, size_t done)
+{
+    while (*iovcnt > 0 && done >= (*iov)->iov_len) {
+        done -= (*iov)->iov_len;
+        (*iov)++;
+        (*iovcnt)--;
+    }
+    if (*iovcnt > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + done;
+        (*iov)->iov_len -= done;
+    }
+}
+
 int libxlmig__write_full(libxlmig__gc *gc, libxlmig__transport *t,
                          struct iovec *iov, int iovcnt)
 {
@@ -27,15 +40,7 @@ int libxlmig__write_full(libxlmig__gc *gc, libxlmig__transport *t,
             return LIBXLMIG_ERROR_IO;
         }
         t->bytes_sent += (uint64_t)r;
-        while (iovcnt > 0 && (size_t)r >= iov->iov_len) {
-            r -= iov->iov_len;
-            iov++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= r;
-        }
+        libxlmig__iov_advance(&iov, &iovcnt, (size_t)r);
     }
     return 0;
 }

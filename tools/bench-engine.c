@@ -4,7 +4,8 @@
  * 1 GiB, then a live save of a 1 GiB sim domain dirtying 20,000 pages/s
  * over a 256 MiB working set, streamed through a socketpair to a
  * receiver process that restores it into a new sim domain and verifies
- * every page.  Nine interleaved runs (the machine is shared): JSON with
+ * every page.  Nine interleaved runs (the machine is shared; the raw
+ * figure of each is the better of two measurements): JSON with
  * every run, the best and the median, and the engine/raw ratio of each
  * run (a raw measurement and an engine run back to back) with its median:
  * the figure the 85% target is judged on.  Raw throughput moves 1 GiB between
@@ -306,7 +307,14 @@ int main(int argc, char **argv)
     /* Interleaved runs: the machine is shared, so report best and median. */
     for (i = 0; i < RUNS; i++) {
         hot[i] = raw_throughput(mem_mib << 20, false);
+        /* The better of two: the yardstick is what the socketpair can do,
+         * not one unlucky measurement of it. */
         raw[i] = raw_throughput(mem_mib << 20, true);
+        {
+            double again = raw_throughput(mem_mib << 20, true);
+
+            if (again > raw[i]) raw[i] = again;
+        }
         usleep(300000);   /* the workload dirties pages again */
         rc[i] = one_run(ctx, d, mem_mib, &st[i], &rrc[i], &bad[i],
                         &setup_us[i]);
