@@ -679,21 +679,6 @@ static int fd_blocking(int fd)
     return fl;
 }
 
-/* Bytes handed to TCP on fd so far (acknowledged plus queued), or 0. */
-static uint64_t sock_bytes_sent(int fd)
-{
-    struct tcp_info ti;
-    socklen_t sl = sizeof(ti);
-    int outq = 0;
-
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
-        return 0;
-    if (ioctl(fd, SIOCOUTQ, &outq))
-        outq = 0;
-    return ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
-}
-
 /* Is the TCP connection on fd still established (a peer may be gone)? */
 static bool sock_established(int fd)
 {
@@ -854,7 +839,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     hdr.config_len = htonl(len);
     fl = fd_blocking(fd);
     t0 = libxlmig__now_us();
-    b0 = sock_bytes_sent(fd);
+    b0 = xlmig_sock_bytes_sent(fd);
     if (write_all(fd, &hdr, sizeof(hdr)) ||
         write_all(fd, f.config_json, len)) {
         LOGE(ERROR, "cannot send the configuration of %s", name);
@@ -897,7 +882,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         libxl_domain_sched_params_dispose(&sp);
     }
     st->total_time_ms = (t1 - t0) / 1000;
-    st->total_bytes = sock_bytes_sent(fd) - b0;
+    st->total_bytes = xlmig_sock_bytes_sent(fd) - b0;
     st->precopy_bytes = st->total_bytes > st->downtime_bytes
                         ? st->total_bytes - st->downtime_bytes : 0;
     st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;

@@ -136,6 +136,10 @@ _hidden int libxlmig__sim_dom_adopt_pid(libxlmig__gc *gc, pid_t pid,
                                         libxlmig__sim_dom **dom_r);
 /* The start time of a process (field 22 of /proc/PID/stat); 0: none. */
 _hidden uint64_t libxlmig__proc_start_time(pid_t pid);
+/* Load a vCPU state record (libxlmig__sim_regs) into the paused d;
+ * PROTOCOL (logged) if malformed. */
+_hidden int libxlmig__sim_dom_set_regs(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                                       const void *buf, uint32_t len);
 /* Check the kernel has what dirty tracking needs; clear message if not. */
 _hidden int libxlmig__sim_probe(libxlmig__gc *gc);
 /* Kill the process, unmap, close; frees dom.  NULL is a no-op. */

@@ -438,7 +438,7 @@ int libxlmig_estimate_compute(libxlmig_ctx *ctx, const libxlmig_params *p,
     return rc;
 }
 
-void libxlmig__estimate_gen(yajl_gen g, const libxlmig_estimate *e)
+yajl_gen_status libxlmig__estimate_gen(yajl_gen g, const libxlmig_estimate *e)
 {
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_int(g, "version", 1);
@@ -451,7 +451,12 @@ void libxlmig__estimate_gen(yajl_gen g, const libxlmig_estimate *e)
     libxlmig__yajl_gen_kv_double(g, "bandwidth", e->bandwidth);
     libxlmig__yajl_gen_kv_uint(g, "throttle_pct", e->throttle_pct);
     libxlmig__yajl_gen_kv_bool(g, "converges", e->converges);
-    yajl_gen_map_close(g);
+    return yajl_gen_map_close(g);
+}
+
+static yajl_gen_status estimate_gen(yajl_gen g, const void *e)
+{
+    return libxlmig__estimate_gen(g, e);
 }
 
 int libxlmig__estimate_parse(libxlmig__gc *gc, yajl_val v,
@@ -488,12 +493,6 @@ int libxlmig__estimate_parse(libxlmig__gc *gc, yajl_val v,
 int libxlmig_estimate_to_json(libxlmig_ctx *ctx, const libxlmig_estimate *e,
                               char **json_r)
 {
-    GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
-    int rc;
-
-    libxlmig__estimate_gen(g, e);
-    rc = libxlmig__json_finish(gc, g, json_r);
-    GC_FREE;
-    return rc;
+    return libxlmig__json_encode(ctx, estimate_gen, e, false, "estimate",
+                                 json_r);
 }

@@ -31,7 +31,8 @@ _hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
  * key/value pairs into an open map.
  */
 /* The estimate as a JSON object (with "version") into g, and back. */
-_hidden void libxlmig__estimate_gen(yajl_gen g, const libxlmig_estimate *e);
+_hidden yajl_gen_status libxlmig__estimate_gen(yajl_gen g,
+                                               const libxlmig_estimate *e);
 _hidden int libxlmig__estimate_parse(libxlmig__gc *gc, yajl_val v,
                                      libxlmig_estimate *e);
 /* Send bytes into the peer's sink over its connection; *bps_r measured. */

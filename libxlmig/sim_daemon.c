@@ -342,6 +342,45 @@ static void op_list(libxlmig__gc *gc, conn *c, yajl_val req)
     send_result(gc, c, 0, list_gen, ls);
 }
 
+/*
+ * A new domain of cfg, in the table under a fresh domid.  fresh: filled
+ * and running (cfg completed with the domid first); else empty, paused and
+ * reserved (busy) for a restore.  hint ends the "already exists" error.
+ */
+static int dom_new(libxlmig__gc *gc, libxlmig__sim_config *cfg, bool fresh,
+                   const char *hint, libxlmig__sim_dom **d_r)
+{
+    libxlmig__sim_dom *d = NULL;
+    uint32_t domid;
+    bool exists;
+    int rc;
+
+    pthread_mutex_lock(&dom_lock);
+    exists = table_find(cfg->name) != NULL;
+    domid = next_domid++;
+    pthread_mutex_unlock(&dom_lock);
+    if (exists) {
+        LOG(ERROR, "a domain called %s already exists on this host%s",
+            cfg->name, hint);
+        return LIBXLMIG_ERROR_EXISTS;
+    }
+    if (fresh)
+        libxlmig__sim_config_complete(cfg, domid);
+    rc = libxlmig__sim_dom_create(gc, cfg, fresh, &d);
+    if (rc) return rc;
+    d->domid = domid;
+    d->busy = !fresh;
+    pthread_mutex_lock(&dom_lock);
+    rc = table_insert(gc, d);
+    pthread_mutex_unlock(&dom_lock);
+    if (rc) {
+        libxlmig__sim_dom_destroy(d);
+        return rc;
+    }
+    *d_r = d;
+    return 0;
+}
+
 static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
 {
     libxlmig__sim_config cfg;
@@ -394,27 +433,10 @@ static void op_create(libxlmig__gc *gc, conn *c, yajl_val req)
         rc = LIBXLMIG_ERROR_INVAL;
         goto out;
     }
-    pthread_mutex_lock(&dom_lock);
-    rc = table_find(name) ? LIBXLMIG_ERROR_EXISTS : 0;
-    uint32_t domid = next_domid++;
-    pthread_mutex_unlock(&dom_lock);
-    if (rc) {
-        LOG(ERROR, "a domain called %s already exists on this host", name);
-        goto out;
-    }
-    libxlmig__sim_config_complete(&cfg, domid);
-    rc = libxlmig__sim_dom_create(gc, &cfg, true, &d);
+    rc = dom_new(gc, &cfg, true, "", &d);
     if (rc) goto out;
-    d->domid = domid;
-    pthread_mutex_lock(&dom_lock);
-    rc = table_insert(gc, d);
-    pthread_mutex_unlock(&dom_lock);
-    if (rc) {
-        libxlmig__sim_dom_destroy(d);
-        goto out;
-    }
     dom_attach(gc, d);
-    LOGD(INFO, domid, "created sim domain %s (%llu MiB)", name,
+    LOGD(INFO, d->domid, "created sim domain %s (%llu MiB)", name,
          (unsigned long long)cfg.memory_mib);
  out:
     send_result(gc, c, rc, NULL, NULL);
@@ -728,26 +750,8 @@ static int sink_create(libxlmig__gc *gc, void *priv, const char *config,
         *mem_r = rs->d->mem;
         return 0;
     }
-    pthread_mutex_lock(&dom_lock);
-    rc = table_find(cfg.name) ? LIBXLMIG_ERROR_EXISTS : 0;
-    uint32_t domid = next_domid++;
-    pthread_mutex_unlock(&dom_lock);
-    if (rc) {
-        LOG(ERROR, "a domain called %s already exists on this host "
-            "(restore it under another name)", cfg.name);
-        return rc;
-    }
-    rc = libxlmig__sim_dom_create(gc, &cfg, false, &d);
+    rc = dom_new(gc, &cfg, false, " (restore it under another name)", &d);
     if (rc) return rc;
-    d->domid = domid;
-    d->busy = true;
-    pthread_mutex_lock(&dom_lock);
-    rc = table_insert(gc, d);
-    pthread_mutex_unlock(&dom_lock);
-    if (rc) {
-        libxlmig__sim_dom_destroy(d);
-        return rc;
-    }
     rs->d = d;
     *mem_r = d->mem;
     return 0;
@@ -757,19 +761,8 @@ static int sink_vcpu(libxlmig__gc *gc, void *priv, const void *buf,
                      uint32_t len)
 {
     restore_sink *rs = priv;
-    const libxlmig__sim_regs *r = buf;
-    libxlmig__sim_vcpu *v = rs->d->vcpu;
 
-    if (len != sizeof(*r) || (r->busy && r->cur_pfn >= v->nr_pages)) {
-        LOG(ERROR, "malformed vCPU state record (%u bytes)", len);
-        return LIBXLMIG_ERROR_PROTOCOL;
-    }
-    v->rng = r->rng;
-    v->nr_writes = r->nr_writes;
-    v->cur_pfn = r->cur_pfn;
-    v->cur_gen = r->cur_gen;
-    v->busy = r->busy;
-    return 0;
+    return libxlmig__sim_dom_set_regs(gc, rs->d, buf, len);
 }
 
 static void sink_destroy(libxlmig__gc *gc, void *priv)
@@ -1389,7 +1382,6 @@ static int sh_prepare_incoming(libxlmig__gc *gc, void *priv,
 {
     libxlmig__sim_config cfg;
     libxlmig__sim_dom *d = NULL;
-    uint32_t domid;
     int rc;
 
     rc = libxlmig__sim_config_from_json(gc, config_json, &cfg);
@@ -1399,24 +1391,7 @@ static int sh_prepare_incoming(libxlmig__gc *gc, void *priv,
         return LIBXLMIG_ERROR_INVAL;
     }
     snprintf(cfg.name, sizeof(cfg.name), "%s", name);
-    pthread_mutex_lock(&dom_lock);
-    rc = table_find(name) ? LIBXLMIG_ERROR_EXISTS : 0;
-    domid = next_domid++;
-    pthread_mutex_unlock(&dom_lock);
-    if (rc) {
-        LOG(ERROR, "a domain called %s already exists on this host", name);
-        return rc;
-    }
-    rc = libxlmig__sim_dom_create(gc, &cfg, false, &d);
-    if (rc) return rc;
-    d->domid = domid;
-    d->busy = true;
-    pthread_mutex_lock(&dom_lock);
-    rc = table_insert(gc, d);
-    pthread_mutex_unlock(&dom_lock);
-    if (rc)
-        libxlmig__sim_dom_destroy(d);
-    return rc;
+    return dom_new(gc, &cfg, false, "", &d);
 }
 
 static int sh_restore_paused(libxlmig__gc *gc, void *priv, int fd,

@@ -267,6 +267,46 @@ static void echo_start(const char *ip)
         close(fd);
 }
 
+/* A userfaultfd for this process's own memory; -1 (errno) if none. */
+static int uffd_open(void)
+{
+    int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
+                            UFFD_USER_MODE_ONLY);
+
+    if (uffd < 0 && errno == EINVAL)
+        uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    return uffd;
+}
+
+/*
+ * Register addr..addr+len on uffd for asynchronous write-protect and
+ * write-protect it all: from now on the kernel logs every first write,
+ * for PAGEMAP_SCAN.  0, or -errno (-ENOSYS: no UFFD_FEATURE_WP_ASYNC).
+ */
+static int uffd_wp_arm(int uffd, void *addr, size_t len)
+{
+    struct uffdio_api api;
+    struct uffdio_register reg;
+    struct uffdio_writeprotect wp;
+
+    memset(&api, 0, sizeof(api));
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+    if (ioctl(uffd, UFFDIO_API, &api))
+        return -(errno == EINVAL ? ENOSYS : errno);
+    memset(&reg, 0, sizeof(reg));
+    reg.range.start = (uintptr_t)addr;
+    reg.range.len = len;
+    reg.mode = UFFDIO_REGISTER_MODE_WP;
+    memset(&wp, 0, sizeof(wp));
+    wp.range = reg.range;
+    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+    if (ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+        ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+        return -errno;
+    return 0;
+}
+
 static bool sim_persistent;
 
 void libxlmig__sim_set_persistent(bool on)
@@ -290,12 +330,9 @@ domain_main(libxlmig__sim_vcpu *v, int memfd, int vcpufd, bool fresh,
             pid_t parent, const char *ip)
 {
     size_t size = v->nr_pages << LIBXLMIG__PAGE_SHIFT;
-    struct uffdio_api api;
-    struct uffdio_register reg;
-    struct uffdio_writeprotect wp;
     uint8_t *mem;
     uint64_t pfn;
-    int uffd;
+    int uffd, r;
 
     if (parent)
         setpgid(0, 0);   /* stopped and orphaned: the kernel sends SIGHUP */
@@ -323,31 +360,14 @@ domain_main(libxlmig__sim_vcpu *v, int memfd, int vcpufd, bool fresh,
         for (pfn = v->gen_pages; pfn < v->nr_pages; pfn++)
             page_fill(v, mem, pfn, 0);
     }
-    uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
-                   UFFD_USER_MODE_ONLY);
-    if (uffd < 0 && errno == EINVAL)
-        uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    uffd = uffd_open();
     if (uffd < 0) {
         v->ready = -errno;
         _exit(1);
     }
-    memset(&api, 0, sizeof(api));
-    api.api = UFFD_API;
-    api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
-    if (ioctl(uffd, UFFDIO_API, &api)) {
-        v->ready = -(errno == EINVAL ? ENOSYS : errno);
-        _exit(1);
-    }
-    memset(&reg, 0, sizeof(reg));
-    reg.range.start = (uintptr_t)mem;
-    reg.range.len = size;
-    reg.mode = UFFDIO_REGISTER_MODE_WP;
-    memset(&wp, 0, sizeof(wp));
-    wp.range = reg.range;
-    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-    if (ioctl(uffd, UFFDIO_REGISTER, &reg) ||
-        ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
-        v->ready = -errno;
+    r = uffd_wp_arm(uffd, mem, size);
+    if (r) {
+        v->ready = r;
         _exit(1);
     }
     v->guest_base = (uintptr_t)mem;
@@ -361,9 +381,6 @@ domain_main(libxlmig__sim_vcpu *v, int memfd, int vcpufd, bool fresh,
 
 int libxlmig__sim_probe(libxlmig__gc *gc)
 {
-    struct uffdio_api api;
-    struct uffdio_register reg;
-    struct uffdio_writeprotect wp;
     struct page_region vec[4];
     struct pm_scan_arg arg;
     size_t len = 4 * LIBXLMIG__PAGE_SIZE;
@@ -373,27 +390,13 @@ int libxlmig__sim_probe(libxlmig__gc *gc)
 
     m = mmap(NULL, len, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
-                   UFFD_USER_MODE_ONLY);
-    if (uffd < 0 && errno == EINVAL)
-        uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    uffd = uffd_open();
     if (m == MAP_FAILED || uffd < 0) {
         LOGE(ERROR, "sim backend: userfaultfd is not available");
         rc = LIBXLMIG_ERROR_UNSUPPORTED;
         goto out;
     }
-    memset(&api, 0, sizeof(api));
-    api.api = UFFD_API;
-    api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
-    memset(&reg, 0, sizeof(reg));
-    reg.range.start = (uintptr_t)m;
-    reg.range.len = len;
-    reg.mode = UFFDIO_REGISTER_MODE_WP;
-    memset(&wp, 0, sizeof(wp));
-    wp.range = reg.range;
-    wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-    if (ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
-        ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+    if (uffd_wp_arm(uffd, m, len)) {
         LOGE(ERROR, "sim backend: the kernel lacks userfaultfd asynchronous "
              "write-protect (UFFD_FEATURE_WP_ASYNC, Linux 6.7 or later), "
              "needed for dirty tracking");
@@ -895,6 +898,24 @@ int libxlmig__sim_dom_adopt_pid(libxlmig__gc *gc, pid_t pid,
         libxlmig__sim_dom_destroy(d);
     }
     return rc;
+}
+
+int libxlmig__sim_dom_set_regs(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                               const void *buf, uint32_t len)
+{
+    const libxlmig__sim_regs *r = buf;
+    libxlmig__sim_vcpu *v = d->vcpu;
+
+    if (len != sizeof(*r) || (r->busy && r->cur_pfn >= v->nr_pages)) {
+        LOG(ERROR, "malformed vCPU state record (%u bytes)", len);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    v->rng = r->rng;
+    v->nr_writes = r->nr_writes;
+    v->cur_pfn = r->cur_pfn;
+    v->cur_gen = r->cur_gen;
+    v->busy = r->busy;
+    return 0;
 }
 
 int libxlmig__sim_dom_verify(libxlmig__gc *gc, libxlmig__sim_dom *d,

@@ -78,21 +78,6 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Bytes written into the stream socket so far, or 0 if not a socket. */
-static uint64_t wire_bytes(int fd)
-{
-    struct tcp_info ti;
-    socklen_t sl = sizeof(ti);
-    int outq = 0;
-
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
-        return 0;
-    if (ioctl(fd, SIOCOUTQ, &outq))
-        outq = 0;
-    return ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
-}
-
 static void say(const char *fmt, ...)
 {
     va_list ap;
@@ -187,7 +172,7 @@ static int shim_policy(struct precopy_stats s, void *data)
 {
     libxlmig__precopy_input in;
     libxlmig__precopy_decision d;
-    uint64_t t = now_us(), w = wire_bytes(shim.io_fd), dt;
+    uint64_t t = now_us(), w = xlmig_sock_bytes_sent(shim.io_fd), dt;
 
     if (s.dirty_count < 0) {
         dt = t - shim.t_round_us;
@@ -320,7 +305,7 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
         shim.sched = xc_sched_id(xch, (int *)&id) ? -1 : (int)id;
     }
     shim.t0_us = shim.t_round_us = now_us();
-    shim.wire_round = wire_bytes(io_fd);
+    shim.wire_round = xlmig_sock_bytes_sent(io_fd);
     say("start domid=%u downtime_limit_ms=%llu max_rounds=%u\n", dom,
         (unsigned long long)shim.p.downtime_limit_ms, shim.p.max_rounds);
     r = real(xch, io_fd, dom, flags, callbacks, stream_type, recv_fd);
@@ -330,7 +315,7 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
     say("done rc=%d rounds=%u total_ms=%llu final_us=%llu wire_bytes=%llu\n",
         r, shim.rounds, (unsigned long long)((t_end - shim.t0_us) / 1000),
         (unsigned long long)(shim.t_stop_us ? t_end - shim.t_stop_us : 0),
-        (unsigned long long)wire_bytes(io_fd));
+        (unsigned long long)xlmig_sock_bytes_sent(io_fd));
     if (shim.progress)
         fclose(shim.progress);
     shim.progress = NULL;

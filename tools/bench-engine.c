@@ -141,15 +141,8 @@ static int bs_vcpu(libxlmig__gc *gc, void *priv, const void *buf,
                    uint32_t len)
 {
     bench_sink *bs = priv;
-    const libxlmig__sim_regs *r = buf;
 
-    if (len != sizeof(*r)) return LIBXLMIG_ERROR_PROTOCOL;
-    bs->d->vcpu->rng = r->rng;
-    bs->d->vcpu->nr_writes = r->nr_writes;
-    bs->d->vcpu->cur_pfn = r->cur_pfn;
-    bs->d->vcpu->cur_gen = r->cur_gen;
-    bs->d->vcpu->busy = r->busy;
-    return 0;
+    return libxlmig__sim_dom_set_regs(gc, bs->d, buf, len);
 }
 
 static void bs_destroy(libxlmig__gc *gc, void *priv)
