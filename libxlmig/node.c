@@ -279,18 +279,6 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     return rc;
 }
 
-static bool name_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0, i;
-
-    if (!n || n >= 48)
-        return false;
-    for (i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || strchr("._-", s[i])))
-            return false;
-    return true;
-}
-
 /*
  * A new migration of dom from source supersedes any unfinished earlier
  * one from the same source: that source has given the old one up (it
@@ -353,7 +341,7 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     int i, rc;
 
     libxlmig_host_info_init(&hi);
-    if (!id || strlen(id) != 32 || !name_ok(dom) ||
+    if (!id || strlen(id) != 32 || !libxlmig__name_ok(dom) ||
         libxlmig__json_get_u64(gc, args, "memory_kib", &mem)) {
         LOG(ERROR, "malformed migration request from %s", nc->node);
         rc = LIBXLMIG_ERROR_PROTOCOL;
@@ -551,12 +539,34 @@ static int h_sink(libxlmig__gc *gc, void *opaque, yajl_val args, yajl_gen g)
     return 0;
 }
 
+static int h_job_start(libxlmig__gc *gc, void *opaque, yajl_val args,
+                       yajl_gen g)
+{
+    return libxlmig__job_start(gc, svc.cl, ((node_conn *)opaque)->node,
+                               args, g);
+}
+
+static int h_job_status(libxlmig__gc *gc, void *opaque, yajl_val args,
+                        yajl_gen g)
+{
+    return libxlmig__job_status(gc, args, g);
+}
+
+static int h_job_stop(libxlmig__gc *gc, void *opaque, yajl_val args,
+                      yajl_gen g)
+{
+    return libxlmig__job_stop(gc, ((node_conn *)opaque)->node, args, g);
+}
+
 static const libxlmig__rpc_op node_ops[] = {
     { "node_info", h_node_info },
     { "set_maintenance", h_set_maintenance },
     { "sink", h_sink },
     { "migrate_begin", h_migrate_begin },
     { "resolve", h_resolve },
+    { "job_start", h_job_start },
+    { "job_status", h_job_status },
+    { "job_stop", h_job_stop },
 };
 
 /* ---- receiving a migration ------------------------------------------- */

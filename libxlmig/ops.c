@@ -145,6 +145,105 @@ int libxlmig_maintenance_set(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     return rc;
 }
 
+/* ---- jobs on other nodes (jobs.c runs them) ------------------------ */
+
+/* peer_call with args from generator a; the reply as JSON text. */
+static int peer_call_gen(libxlmig__gc *gc, libxlmig_cluster *cl,
+                         const char *node, const char *op, yajl_gen a,
+                         yajl_val *res_r)
+{
+    char *args = NULL;
+    int rc = libxlmig__json_finish(gc, a, &args);
+
+    if (rc) return rc;
+    libxlmig__ptr_add(gc, args);
+    return peer_call(gc, cl, node, -1, op, args, res_r, NULL);
+}
+
+int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                       const char *node, const char *kind,
+                       const libxlmig_params *params, bool dry_run,
+                       bool cron, const char *domain, const char *target,
+                       char **job_r)
+{
+    GC_INIT(ctx);
+    yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+    libxlmig_params def;
+    const char *id;
+    yajl_val res;
+    int rc;
+
+    *job_r = NULL;
+    libxlmig_params_init(&def);
+    yajl_gen_map_open(a);
+    libxlmig__yajl_gen_kv_str(a, "kind", kind);
+    libxlmig__yajl_gen_kv_bool(a, "dry_run", dry_run);
+    libxlmig__yajl_gen_kv_bool(a, "cron", cron);
+    libxlmig__yajl_gen_str(a, "params");
+    libxlmig__params_gen_json(a, params ? params : &def);
+    if (domain)
+        libxlmig__yajl_gen_kv_str(a, "domain", domain);
+    if (target)
+        libxlmig__yajl_gen_kv_str(a, "target", target);
+    yajl_gen_map_close(a);
+    rc = peer_call_gen(gc, cl, node, "job_start", a, &res);
+    if (rc) goto out;
+    id = libxlmig__json_get_str(res, "job");
+    if (!id || !(*job_r = strdup(id))) {
+        LOG(ERROR, "%s started a job but sent no id", node);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    }
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                        const char *node, const char *job,
+                        uint64_t out_offset, uint64_t err_offset,
+                        char **json_r)
+{
+    GC_INIT(ctx);
+    yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    yajl_val res;
+    int rc;
+
+    *json_r = NULL;
+    yajl_gen_map_open(a);
+    libxlmig__yajl_gen_kv_str(a, "job", job);
+    libxlmig__yajl_gen_kv_uint(a, "out_offset", out_offset);
+    libxlmig__yajl_gen_kv_uint(a, "err_offset", err_offset);
+    yajl_gen_map_close(a);
+    rc = peer_call_gen(gc, cl, node, "job_status", a, &res);
+    if (rc) goto out;
+    if (libxlmig__yajl_gen_val(g, res) != yajl_gen_status_ok) {
+        LOG(ERROR, "cannot encode the job state from %s", node);
+        rc = LIBXLMIG_ERROR_JSON;
+        goto out;
+    }
+    rc = libxlmig__json_finish(gc, g, json_r);
+ out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                      const char *node, const char *job)
+{
+    GC_INIT(ctx);
+    yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+    yajl_val res;
+    int rc;
+
+    yajl_gen_map_open(a);
+    libxlmig__yajl_gen_kv_str(a, "job", job);
+    yajl_gen_map_close(a);
+    rc = peer_call_gen(gc, cl, node, "job_stop", a, &res);
+    GC_FREE;
+    return rc;
+}
+
 /* ---- node facts for node_info ------------------------------------- */
 
 static void sha256_file(const char *path, char out[65])

@@ -42,4 +42,28 @@ _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
                                       struct libxlmig_cluster *cl,
                                       yajl_gen g);
 
+/* A domain or node name as the protocol allows it: [A-Za-z0-9._-]{1,47}. */
+_hidden bool libxlmig__name_ok(const char *s);
+
+/*
+ * Jobs other nodes start here (jobs.c): a drain of this node or the
+ * migration of one of its domains, run as the xlmig command next to
+ * xlmigd with its control socket, config and backend.  jobs_init turns
+ * them on (or logs why not); the three requests of the node service
+ * "job_start" ({kind: drain|migrate, params, dry_run, cron, domain,
+ * target} -> {job}), "job_status" ({job, out_offset, err_offset} ->
+ * {running, out, err, offsets, exit_status|signal, report}) and
+ * "job_stop" ({job}) answer into g.
+ */
+_hidden int libxlmig__jobs_init(libxlmig__gc *gc, const char *socket,
+                                const char *config, const char *backend);
+_hidden int libxlmig__job_start(libxlmig__gc *gc,
+                                struct libxlmig_cluster *cl,
+                                const char *asked_by, yajl_val args,
+                                yajl_gen g);
+_hidden int libxlmig__job_status(libxlmig__gc *gc, yajl_val args,
+                                 yajl_gen g);
+_hidden int libxlmig__job_stop(libxlmig__gc *gc, const char *asked_by,
+                               yajl_val args, yajl_gen g);
+
 #endif /* LIBXLMIG_OPS_H */

@@ -1753,6 +1753,9 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     if (cl) {
         rc = libxlmig__node_service_start(gc, cl, daemon_host);
         if (rc) goto out;
+        libxlmig__jobs_init(gc, o->socket ? o->socket
+                                          : libxlmig_sim_socket_path(),
+                            o->config, sim ? "sim" : "xen");
     }
     libxlmig__node_settle(gc, cl, daemon_host);
     (void)err;

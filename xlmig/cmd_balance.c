@@ -4,8 +4,9 @@
  * For every node above PCT% memory use, propose moving its largest
  * domains, each to the least-loaded node outside maintenance whose CPU
  * fits and which stays under PCT% with it.  Without --apply it only
- * prints; with --apply it performs the moves that start on this node
- * (through its xlmigd) and prints the command for the others.
+ * prints; with --apply it performs the moves, one after the other, each
+ * run by its source node's xlmigd: this node's directly, another's as a
+ * job started over the migration network (jobs.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,47 @@ static double pct(unsigned long long used, unsigned long long total)
     return total ? used * 100.0 / total : 100.0;
 }
 
+/*
+ * Migrate dom from node from to node to: through this node's xlmigd when
+ * from is this node, else as a job of from's xlmigd (the source runs every
+ * migration).  0 once dom runs on to; failures are said on stderr.
+ */
+static int move(libxlmig_cluster *cl, const struct ops_node *from,
+                bool here, const char *dom, const char *to)
+{
+    char *report = NULL, *job = NULL;
+    yajl_val last = NULL;
+    bool started = false;
+    int rc;
+
+    if (here) {
+        rc = libxlmig_migrate_cluster(g.ctx, dom, to, NULL, false, NULL,
+                                      NULL, &report);
+        free(report);
+    } else {
+        rc = libxlmig_job_start(g.ctx, cl, from->name, "migrate", NULL,
+                                false, false, dom, to, &job);
+        if (!rc) {
+            /* The job's stdout is its JSON report; its errors show. */
+            started = true;
+            rc = ops_job_follow(cl, from->name, job, false, NULL, &last);
+        }
+        if (last)
+            yajl_tree_free(last);
+        free(job);
+    }
+    if (rc) {
+        fprintf(stderr, "%s balance: moving %s from %s to %s failed%s%s\n",
+                g.progname, dom, from->name, to, started ? "" : ": ",
+                started ? " (its errors above)"
+                        : libxlmig_last_error(g.ctx));
+        return -1;
+    }
+    if (!g.json)
+        printf("  done: %s runs on %s\n", dom, to);
+    return 0;
+}
+
 int main_balance(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -46,9 +88,9 @@ int main_balance(int argc, char **argv)
     struct ops_node *nodes;
     struct bdom *doms = NULL;
     bool apply = false;
-    char why[256], *report = NULL;
+    char why[256];
     int opt, i, j, k, nr, nd = 0, best, self, moves = 0, stuck = 0;
-    int failed = 0, rc;
+    int failed = 0;
 
     while ((opt = cmd_getopt(argc, argv, "at:", lo, "balance", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
@@ -142,25 +184,10 @@ int main_balance(int argc, char **argv)
                        pct(used[best], nodes[best].total_kib),
                        pct(used[best] + doms[k].kib,
                            nodes[best].total_kib));
-            if (apply && i == self) {
-                rc = libxlmig_migrate_cluster(g.ctx, doms[k].name,
-                                              nodes[best].name, NULL, false,
-                                              NULL, NULL, &report);
-                free(report);
-                report = NULL;
-                if (rc) {
-                    fprintf(stderr, "%s balance: moving %s to %s failed: "
-                            "%s\n", g.progname, doms[k].name,
-                            nodes[best].name, libxlmig_last_error(g.ctx));
-                    failed++;
-                    continue;
-                }
-                if (!g.json)
-                    printf("  done: %s runs on %s\n", doms[k].name,
-                           nodes[best].name);
-            } else if (apply && !g.json) {
-                printf("  run on %s: xlmig migrate-cluster %s %s\n",
-                       nodes[i].name, doms[k].name, nodes[best].name);
+            if (apply && move(cl, &nodes[i], i == self, doms[k].name,
+                              nodes[best].name)) {
+                failed++;
+                continue;
             }
             used[i] -= doms[k].kib;
             used[best] += doms[k].kib;

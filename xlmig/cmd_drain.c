@@ -634,6 +634,69 @@ static void recover_leftovers(void)
     libxlmig_dominfo_list_free(list, nr);
 }
 
+/*
+ * The drain of another node: that node's xlmigd runs `xlmig drain` there
+ * (its lock, maintenance, progress file, syslog and report are that
+ * node's) and this command follows it: the plan, each migration, the
+ * errors, the report and the exit status are the remote drain's.
+ */
+static int drain_remote(const char *node, bool dry)
+{
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(D.cl);
+    yajl_val last = NULL;
+    const char *report;
+    struct sigaction sa;
+    char *job = NULL;
+    int i, rc, st;
+
+    for (i = 0; i < c->num_nodes; i++)
+        if (!strcmp(c->nodes[i].name, node))
+            break;
+    if (i == c->num_nodes) {
+        cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "no node %s in the cluster %s",
+                 node, c->file);
+        return DRAIN_EXIT_NOT_STARTED;
+    }
+    rc = libxlmig_job_start(g.ctx, D.cl, node, "drain", &D.params, dry,
+                            D.cron, NULL, NULL, &job);
+    if (rc) {
+        cmd_fail(rc, "cannot start the drain of %s: %s", node,
+                 libxlmig_last_error(g.ctx));
+        return DRAIN_EXIT_NOT_STARTED;
+    }
+    say("the drain of %s runs there (job %s); following it\n", node, job);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    st = ops_job_follow(D.cl, node, job, !D.cron && !g.json, &D.stop,
+                        &last);
+    report = ops_jstr(last, "report");
+    if (report && D.report_file) {
+        char tmp[1100];
+        FILE *f;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", D.report_file);
+        f = fopen(tmp, "w");
+        if (!f || fputs(report, f) < 0 || fclose(f) ||
+            rename(tmp, D.report_file))
+            fprintf(stderr, "%s drain: cannot write %s: %m\n", g.progname,
+                    D.report_file);
+    }
+    if (report && g.json)
+        fputs(report, stdout);
+    if (st < 0)
+        fprintf(stderr, "%s drain: the drain of %s may still run there; "
+                "its report is drain-report.json in %s's state directory\n",
+                g.progname, node, node);
+    if (last)
+        yajl_tree_free(last);
+    free(job);
+    if (st < 0 || st > 4)
+        return DRAIN_EXIT_INTERRUPTED;
+    return st;
+}
+
 int main_drain(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -667,12 +730,8 @@ int main_drain(int argc, char **argv)
         return DRAIN_EXIT_NOT_STARTED;
     c = libxlmig_cluster_cfg(D.cl);
     D.self = c->nodes[libxlmig_cluster_self(D.cl)].name;
-    if (argc - optind == 1 && strcmp(argv[optind], D.self)) {
-        cmd_fail(LIBXLMIG_ERROR_UNSUPPORTED, "drain runs on the node it "
-                 "drains: run `xlmig drain` on %s (this is %s)",
-                 argv[optind], D.self);
-        return DRAIN_EXIT_NOT_STARTED;
-    }
+    if (argc - optind == 1 && strcmp(argv[optind], D.self))
+        return drain_remote(argv[optind], dry);
     ops_params_from_config(D.cl, &D.params);
     D.per_source = c->max_outgoing ? c->max_outgoing : 1;
     D.per_target = c->max_incoming ? c->max_incoming : 1;

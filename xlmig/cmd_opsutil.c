@@ -7,6 +7,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <yajl/yajl_tree.h>
 
@@ -137,4 +139,94 @@ bool ops_is_transient(const char *name)
 
     return (n > 10 && !strcmp(name + n - 10, "--incoming")) ||
            (n > 14 && !strcmp(name + n - 14, "--migratedaway"));
+}
+
+/* ---- following a job on another node -------------------------------- */
+
+#define JOB_POLL_MS       500
+#define JOB_CONTACT_S     60     /* give up after this long unanswered */
+
+static void write_all(FILE *f, const char *s, size_t len)
+{
+    if (len && fwrite(s, 1, len, f) != len)
+        return;
+    fflush(f);
+}
+
+int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
+                   bool show_out, volatile sig_atomic_t *stop,
+                   yajl_val *final_r)
+{
+    unsigned long long out_off = 0, err_off = 0;
+    struct timespec nap = { 0, JOB_POLL_MS * 1000000L };
+    time_t lost_since = 0;
+    bool stop_sent = false, running;
+    const char *out, *errs;
+    char err[256], *json;
+    yajl_val v;
+    int rc;
+
+    *final_r = NULL;
+    for (;;) {
+        if (stop && *stop && !stop_sent) {
+            fprintf(stderr, "%s: stopping the job on %s\n", g.progname,
+                    node);
+            if (!libxlmig_job_stop(g.ctx, cl, node, job))
+                stop_sent = true;
+        }
+        rc = libxlmig_job_status(g.ctx, cl, node, job, out_off, err_off,
+                                 &json);
+        if (rc == LIBXLMIG_ERROR_NOTFOUND) {
+            fprintf(stderr, "%s: %s no longer knows the job: %s\n",
+                    g.progname, node, libxlmig_last_error(g.ctx));
+            return -1;
+        }
+        if (rc) {
+            if (!lost_since)
+                lost_since = time(NULL);
+            if (time(NULL) - lost_since > JOB_CONTACT_S) {
+                fprintf(stderr, "%s: lost contact with %s (%s); the job "
+                        "goes on there\n", g.progname, node,
+                        libxlmig_last_error(g.ctx));
+                return -1;
+            }
+            sleep(1);
+            continue;
+        }
+        lost_since = 0;
+        v = yajl_tree_parse(json, err, sizeof(err));
+        free(json);
+        if (!v) {
+            fprintf(stderr, "%s: bad job state from %s: %s\n", g.progname,
+                    node, err);
+            return -1;
+        }
+        out = ops_jstr(v, "out");
+        errs = ops_jstr(v, "err");
+        if (!out || !errs || ops_ju64(v, "out_offset") < out_off ||
+            ops_ju64(v, "err_offset") < err_off) {
+            fprintf(stderr, "%s: bad job state from %s\n", g.progname,
+                    node);
+            yajl_tree_free(v);
+            return -1;
+        }
+        if (show_out)
+            write_all(stdout, out, strlen(out));
+        write_all(stderr, errs, strlen(errs));
+        out_off = ops_ju64(v, "out_offset");
+        err_off = ops_ju64(v, "err_offset");
+        /* An ended job's output is complete once a reply brings none. */
+        if (!ops_jbool(v, "running") && !out[0] && !errs[0]) {
+            yajl_val x = ops_jget(v, "exit_status", yajl_t_number);
+
+            *final_r = v;
+            if (x && YAJL_IS_INTEGER(x))
+                return (int)YAJL_GET_INTEGER(x);
+            return 128 + (int)ops_ju64(v, "signal");
+        }
+        running = ops_jbool(v, "running");
+        yajl_tree_free(v);
+        if (running)
+            nanosleep(&nap, NULL);
+    }
 }

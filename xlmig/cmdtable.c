@@ -31,7 +31,7 @@ const struct cmd_spec cmd_table[] = {
       "NODE defaults to this node; another node is asked over a migration "
       "network.\n" },
     { "drain", main_drain,
-      "Enter maintenance and live-migrate every domain of this node away",
+      "Enter maintenance and live-migrate every domain of a node away",
       "[-n] [--cron] [--report FILE] [-d MS] [-B MIBPS] [NODE]",
       "  -n, --dry-run         print the plan with estimated times only\n"
       "  --cron                no output but errors; syslog per domain; "
@@ -40,6 +40,8 @@ const struct cmd_spec cmd_table[] = {
       "default\n"
       "                        STATE_DIR/drain-report.json)\n"
       CMD_PARAM_HELP
+      "NODE defaults to this node; another node's xlmigd drains it and "
+      "this\ncommand follows (Ctrl-C stops that drain).\n"
       "Exit status: 0 all moved, 1 some could not move, 3 could not "
       "start\n(another drain runs, no daemon), 4 interrupted (run it "
       "again to continue).\n" },
@@ -61,7 +63,8 @@ const struct cmd_spec cmd_table[] = {
       "Propose (or perform) migrations that bring every node under a "
       "memory-use threshold",
       "[--apply] [--threshold PCT]",
-      "  --apply               perform the moves that start on this node\n"
+      "  --apply               perform the moves (each by its source's "
+      "xlmigd)\n"
       "  -t, --threshold PCT   memory use to stay under (default 80)\n" },
     { "help", main_help,
       "Show the commands, or the usage of one",

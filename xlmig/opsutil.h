@@ -6,6 +6,8 @@
 #ifndef XLMIG_OPSUTIL_H
 #define XLMIG_OPSUTIL_H
 
+#include <signal.h>
+
 #include <yajl/yajl_tree.h>
 
 #include "policy.h"
@@ -44,6 +46,17 @@ bool ops_is_transient(const char *name);
 void ops_params_from_config(libxlmig_cluster *cl, libxlmig_params *p);
 /* The estimate, indented, one figure per line. */
 void ops_print_estimate(FILE *f, const libxlmig_estimate *e);
+
+/*
+ * Follow job on node until it ends: print what it writes to stdout (when
+ * show_out) and to stderr as it comes; stop it once *stop is set (stop
+ * may be NULL).  Returns its exit status (128 + signal if killed), with
+ * its last state in *final_r (caller frees with yajl_tree_free), or -1,
+ * said on stderr, when node no longer answers or forgot the job.
+ */
+int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
+                   bool show_out, volatile sig_atomic_t *stop,
+                   yajl_val *final_r);
 
 yajl_val ops_jget(yajl_val v, const char *key, yajl_type t);
 const char *ops_jstr(yajl_val v, const char *key);

@@ -663,6 +663,37 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      char **json_r, char **network_r);
 
 /*
+ * Jobs on another node (docs/drain.md, "From another node").  node's
+ * xlmigd runs, as the xlmig command there, the drain of that node (kind
+ * "drain": dry_run, cron) or the migration of one of its domains to
+ * target (kind "migrate"); params that differ from the named defaults
+ * become the command's options.  The job belongs to node: it goes on when
+ * the caller ends.  *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY
+ * when a drain of node runs already.
+ */
+LIBXLMIG_API int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                    const char *node, const char *kind,
+                                    const libxlmig_params *params,
+                                    bool dry_run, bool cron,
+                                    const char *domain, const char *target,
+                                    char **job_r);
+/*
+ * A job's state as JSON text (caller frees *json_r): "running"; "out" and
+ * "err", what the command wrote to stdout and stderr from out_offset and
+ * err_offset on (at most 64 KiB each), with "out_offset" and
+ * "err_offset" to ask from next; once it ended "exit_status" (or
+ * "signal") and, for a drain, its "report".
+ */
+LIBXLMIG_API int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                     const char *node, const char *job,
+                                     uint64_t out_offset, uint64_t err_offset,
+                                     char **json_r);
+/* Stop a job as SIGTERM stops the command (a drain lets migrations in
+ * flight finish; a migration is cancelled). */
+LIBXLMIG_API int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                   const char *node, const char *job);
+
+/*
  * Raw throughput to node over the migration network the migration would
  * use: bytes sent over one authenticated connection as the stream is.
  * *bps_r in bytes/s.
