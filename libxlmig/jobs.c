@@ -388,8 +388,14 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
         memset(j, 0, sizeof(*j));
         goto out;
     }
-    LOG(INFO, "job %s for %s: %s%s (pid %d)", j->id, asked_by, kind,
-        dry ? " (dry run)" : "", (int)j->pid);
+    {
+        char *cmd = GCSTRDUP("");
+
+        for (i = 1; argv[i]; i++)
+            cmd = GCSPRINTF("%s %s", cmd, argv[i]);
+        LOG(INFO, "job %s for %s (pid %d): xlmig%s", j->id, asked_by,
+            (int)j->pid, cmd);
+    }
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_str(g, "job", j->id);
     libxlmig__yajl_gen_kv_str(g, "node", self);

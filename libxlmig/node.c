@@ -267,6 +267,7 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     for (i = 0; i < nr; i++) {
         yajl_gen_map_open(g);
         libxlmig__yajl_gen_kv_str(g, "name", list[i].name);
+        libxlmig__yajl_gen_kv_uint(g, "domid", list[i].domid);
         libxlmig__yajl_gen_kv_uint(g, "memory_kib", list[i].memory_kib);
         yajl_gen_map_close(g);
     }

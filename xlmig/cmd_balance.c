@@ -127,7 +127,9 @@ int main_balance(int argc, char **argv)
             yajl_val e = list->u.array.values[n];
             const char *name = ops_jstr(e, "name");
 
-            if (!name || ops_is_transient(name))
+            yajl_val id = ops_jget(e, "domid", yajl_t_number);
+
+            if (!ops_movable(name, id ? (uint32_t)ops_ju64(e, "domid") : 1))
                 continue;
             doms = realloc(doms, sizeof(*doms) * (size_t)(nd + 1));
             doms[nd].name = name;

@@ -323,7 +323,7 @@ static int gather(void)
     for (i = 0; i < nr; i++) {
         struct ddom *d;
 
-        if (ops_is_transient(list[i].name))
+        if (!ops_movable(list[i].name, list[i].domid))
             continue;
         for (j = 0; j < first; j++)
             if (!strcmp(D.doms[j].name, list[i].name))

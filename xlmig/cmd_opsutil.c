@@ -141,6 +141,13 @@ bool ops_is_transient(const char *name)
            (n > 14 && !strcmp(name + n - 14, "--migratedaway"));
 }
 
+bool ops_movable(const char *name, uint32_t domid)
+{
+    /* Domain 0 is the host's own (Xen's control domain): it never
+     * moves; sim domains are numbered from 1. */
+    return name && domid != 0 && !ops_is_transient(name);
+}
+
 /* ---- following a job on another node -------------------------------- */
 
 #define JOB_POLL_MS       500

@@ -41,6 +41,8 @@ bool ops_cpu_compatible(const struct ops_node *from,
                         const struct ops_node *to, char *why, size_t len);
 /* NAME--incoming or NAME--migratedaway: a copy mid-handoff. */
 bool ops_is_transient(const char *name);
+/* A domain a drain or balance may move: not domain 0, not mid-handoff. */
+bool ops_movable(const char *name, uint32_t domid);
 
 /* Config defaults (downtime, bandwidth) for parameters left unset. */
 void ops_params_from_config(libxlmig_cluster *cl, libxlmig_params *p);

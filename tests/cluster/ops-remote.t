@@ -9,7 +9,7 @@
 # moves a domain off node1 through node1's xlmigd.
 . "$(dirname "$0")/lib.sh"
 
-plan 31
+plan 32
 
 jfield() {   # jfield FILE PERL-EXPR, $r the parsed JSON report
     perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die;
@@ -86,6 +86,8 @@ on node2 sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$TESTBED/f.pid" \
 bg=$!
 running_drain
 ok "$?" "the drain of node1 runs"
+like " drain -B 8 --report" "$(grep 'job .* for node2' "$TESTBED/node1.xlmigd.log")" \
+     "node1 runs it with the bandwidth limit asked for"
 xl node3 drain node1
 is 3 "$rc" "a second drain of node1, from node3, exits 3"
 like "another drain of node1 is running" "$err" "and says why"

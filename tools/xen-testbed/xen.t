@@ -10,9 +10,9 @@
 #
 # Scenarios: boot (dom0s up, xlmig info/list on real Xen, guest created),
 # xl-baseline (plain `xl migrate` A->B->A over mig1, guest verifies),
-# xlmig-migrate, xlmig-throttle, xlmig-killed, xlmig-public, xlmig-cpu
-# (`xlmig migrate-cluster` through xlmigd --backend=xen; XENTB_ONLY=xlmig
-# names the five).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
+# xlmig-migrate, xlmig-drain, xlmig-throttle, xlmig-killed, xlmig-public,
+# xlmig-cpu (`xlmig migrate-cluster` and `xlmig drain` through xlmigd
+# --backend=xen; XENTB_ONLY=xlmig names the six).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
 #
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
@@ -330,6 +330,8 @@ reset_xl_baseline() {
 #   xlmig-migrate  A->B and back with `xlmig migrate-cluster` (the guest
 #                  runs on one host only and verifies its memory after each
 #                  hop; xlmig's stats printed);
+#   xlmig-drain    A->B, then `xlmig drain B` run on A: B's xlmigd
+#                  drains B as a job, the guest is back on A, verified;
 #   xlmig-throttle A->B under a 1 ms downtime limit: throttled through the
 #                  credit2 cap, forced at 12 rounds, cap restored;
 #   xlmig-killed   B's xlmigd killed mid-stream: the migration fails, the
@@ -452,6 +454,9 @@ xlmig_ready() {
     fi
     for h in A B; do
         xlmigd_running "$h" || xlmigd_start "$h" || return
+        # A drain that failed half way may have left its node in
+        # maintenance: every scenario starts with both in service.
+        dom0 "$h" 30 "xlmig maintenance exit >/dev/null" || return
     done
 }
 
@@ -564,7 +569,33 @@ xlmig_cpu_incompatible() {
         "$out"
 }
 
+# The guest moved to B (restored there), then B drained from A: B's
+# xlmigd runs `xlmig drain` as a job (a log-dirty sample of the guest,
+# the plan, the migration back to A) and A follows it.
+xlmig_drain_remote() {
+    local r dout
+    xlmig_hop A B || return
+    dom0 A "$MIGRATE_TIMEOUT" "xlmig drain --report /tmp/drain-B.json B"
+    r=$rc dout=$out
+    diag "xlmig drain B, run on A:" "$dout"
+    dom0 A 10 "cat /tmp/drain-B.json"
+    diag "B's drain report:" "$out"
+    [ "$r" -eq 0 ] && grep -q '"result":"all moved"' <<<"$out" &&
+        grep -q '"prediction":' <<<"$out" && ! grep -q 'Domain-0' <<<"$out"
+    check $? "A drains B: exit $r, all moved (Domain-0 not among them), with B's prediction" \
+        "$dout"$'\n'"$out" || return
+    runs_only_on A
+    check $? "$GUEST runs on A only after the drain" "$out" || return
+    guest_wait_verified A "$A_SEED" 0
+    check $? "guest verified its memory on A after the drain (pass ${G_PASS:-?})" \
+        "$G_LINE"
+    dom0 A 30 "xlmig maintenance exit B && xlmig maintenance status B"
+    grep -q "in service" <<<"$out"
+    check $? "B taken out of maintenance from A" "$out"
+}
+
 scen_xlmig_migrate() { xlmig_ready; xlmig_migrate; }
+scen_xlmig_drain() { xlmig_ready; xlmig_drain_remote; }
 scen_xlmig_killed() { xlmig_ready; xlmig_target_killed; }
 scen_xlmig_public() { xlmig_ready; xlmig_public_refused; }
 scen_xlmig_throttle() { xlmig_ready; xlmig_throttled; }
@@ -588,7 +619,7 @@ tap_cleanup() {
 
 only=${XENTB_ONLY:-boot xl-baseline xlmig}
 only=$(for s in $only; do
-    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
+    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-drain xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
     echo "$s"
 done)
 n=0
@@ -597,6 +628,7 @@ for s in $only; do
     boot) n=$((n + 10)) ;;
     xl-baseline) n=$((n + 8)) ;;
     xlmig-migrate) n=$((n + 8)) ;;
+    xlmig-drain) n=$((n + 7)) ;;
     xlmig-throttle) n=$((n + 4)) ;;
     xlmig-killed) n=$((n + 6)) ;;
     xlmig-public) n=$((n + 2)) ;;
@@ -609,6 +641,7 @@ for s in $only; do
     boot) scenario boot 10 scen_boot reset_boot ;;
     xl-baseline) scenario xl-baseline 8 scen_xl_baseline reset_xl_baseline ;;
     xlmig-migrate) scenario xlmig-migrate 8 scen_xlmig_migrate reset_none ;;
+    xlmig-drain) scenario xlmig-drain 7 scen_xlmig_drain reset_none ;;
     xlmig-throttle) scenario xlmig-throttle 4 scen_xlmig_throttle reset_none ;;
     xlmig-killed) scenario xlmig-killed 6 scen_xlmig_killed reset_none ;;
     xlmig-public) scenario xlmig-public 2 scen_xlmig_public reset_none ;;
