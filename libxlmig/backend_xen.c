@@ -1067,13 +1067,9 @@ static libxlmig__local_host xen_local_host = {
     .restore_paused = xh_restore_paused,
     .unpause_release = xh_unpause_release,
     .announce = xh_announce,
-    /*
-     * No dirty sample before each migration: on the testbed a save that
-     * followed a log-dirty sample of a just-restored guest failed in
-     * libxenguest ("Mapping of pfn ... failed -22"); until that is
-     * understood a Xen migration predicts only when asked (xlmig
-     * estimate, which samples through the backend op above).
-     */
+    /* The prediction before each migration samples through log-dirty
+     * mode like xlmig estimate; the save claims it after that. */
+    .dirty_sample = xen_dirty_sample,
 };
 
 /* ---- throttling ------------------------------------------------------ */
