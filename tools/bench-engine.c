@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libxlmig_mig.h"
@@ -49,6 +50,15 @@ static void pin_to(int cpu)
     sched_setaffinity(0, sizeof(set), &set);
 }
 #define RAW_CHUNK (2 << 20)
+
+/* CPU time of the calling thread (user + system), us. */
+static uint64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static void big_buffers(int fd)
 {
@@ -165,7 +175,8 @@ static void __attribute__((noreturn)) receiver(int fd, int out,
     libxlmig__mig_sink sink = { &bs, true, bs_create, bs_vcpu, bs_destroy };
     libxlmig__engine_opts o;
     libxlmig_stats st;
-    uint64_t bad = UINT64_MAX, first = 0, t0;
+    uint64_t bad = UINT64_MAX, first = 0, t0, cpu0, wall0;
+    double busy = 0;
     libxlmig__sim_config cfg;
     char line[256];
     int rc;
@@ -182,13 +193,17 @@ static void __attribute__((noreturn)) receiver(int fd, int out,
         rc = libxlmig__sim_dom_create(gc, &cfg, false, &bs.d);
         t0 = libxlmig__now_us() - t0;
         if (write(out, &t0, sizeof(t0)) != sizeof(t0)) rc = -1;
+        cpu0 = thread_cpu_us();
+        wall0 = libxlmig__now_us();
         if (!rc)
             rc = libxlmig__engine_restore_fd(gc, &sink, fd, &o, &st);
+        busy = 100.0 * (double)(thread_cpu_us() - cpu0) /
+               (double)(libxlmig__now_us() - wall0 + 1);
         if (!rc)
             rc = libxlmig__sim_dom_verify(gc, bs.d, &bad, &first);
-        snprintf(line, sizeof(line), "%d %llu %llu\n", rc,
+        snprintf(line, sizeof(line), "%d %llu %llu %.1f\n", rc,
                  (unsigned long long)bad,
-                 (unsigned long long)st.total_time_ms);
+                 (unsigned long long)st.total_time_ms, busy);
         if (write(out, line, strlen(line)) < 0) rc = -1;
         if (rc) fprintf(stderr, "bench receiver: %s\n",
                         libxlmig_last_error(ctx));
@@ -201,8 +216,9 @@ static void __attribute__((noreturn)) receiver(int fd, int out,
 /* One live save into a fresh receiver process.  Returns the save rc. */
 static int one_run(libxlmig_ctx *ctx, libxlmig__sim_dom *d, uint64_t mem_mib,
                    libxlmig_stats *st, int *rrc_r, uint64_t *bad_r,
-                   uint64_t *setup_us_r)
+                   uint64_t *setup_us_r, double *sbusy_r, double *rbusy_r)
 {
+    uint64_t cpu0, wall0;
     GC_INIT(ctx);
     libxlmig__engine_opts o;
     unsigned long long bad = UINT64_MAX, rtime = 0;
@@ -231,7 +247,11 @@ static int one_run(libxlmig_ctx *ctx, libxlmig__sim_dom *d, uint64_t mem_mib,
     libxlmig_params_init(&o.params);
     o.params.downtime_limit_ms = bench_downtime_ms;
     o.live = true;
+    cpu0 = thread_cpu_us();
+    wall0 = libxlmig__now_us();
     rc = libxlmig__sim_save_fd(gc, d, sv[0], &o, st);
+    *sbusy_r = 100.0 * (double)(thread_cpu_us() - cpu0) /
+               (double)(libxlmig__now_us() - wall0 + 1);
     if (rc)
         fprintf(stderr, "bench: save failed: %s\n", libxlmig_last_error(ctx));
     else
@@ -240,7 +260,7 @@ static int one_run(libxlmig_ctx *ctx, libxlmig__sim_dom *d, uint64_t mem_mib,
     n = read(res[0], line, sizeof(line) - 1);
     if (n > 0) {
         line[n] = 0;
-        sscanf(line, "%d %llu %llu", &rrc, &bad, &rtime);
+        sscanf(line, "%d %llu %llu %lf", &rrc, &bad, &rtime, rbusy_r);
     }
     close(res[0]);
     waitpid(pid, NULL, 0);
@@ -273,7 +293,7 @@ int main(int argc, char **argv)
     libxlmig__sim_dom *d = NULL;
     libxlmig_stats st[RUNS];
     double raw[RUNS], hot[RUNS], eng[RUNS], sraw[RUNS], seng[RUNS];
-    double ratio[RUNS];
+    double ratio[RUNS], sbusy[RUNS], rbusy[RUNS];
     double max_down = 0;
     uint64_t bad[RUNS], setup_us[RUNS];
     int rc[RUNS], rrc[RUNS], i, failed = 0;
@@ -310,16 +330,17 @@ int main(int argc, char **argv)
         }
         usleep(300000);   /* the workload dirties pages again */
         rc[i] = one_run(ctx, d, mem_mib, &st[i], &rrc[i], &bad[i],
-                        &setup_us[i]);
+                        &setup_us[i], &sbusy[i], &rbusy[i]);
         eng[i] = st[i].throughput;
         ratio[i] = raw[i] > 0 ? 100 * eng[i] / raw[i] : 0;
         if (rc[i] || rrc[i] || bad[i]) { all_ok = false; failed++; }
         if (st[i].downtime_us / 1000.0 > max_down)
             max_down = st[i].downtime_us / 1000.0;
         fprintf(stderr, "run %d: raw %.0f MiB/s (hot buffer %.0f), engine "
-                "%.0f MiB/s (%.0f%%), downtime %.3f ms, %u rounds, verify %s\n",
+                "%.0f MiB/s (%.0f%%; CPU busy: sender %.0f%%, receiver "
+                "%.0f%%), downtime %.3f ms, %u rounds, verify %s\n",
                 i + 1, raw[i] / 1048576, hot[i] / 1048576, eng[i] / 1048576,
-                ratio[i],
+                ratio[i], sbusy[i], rbusy[i],
                 st[i].downtime_us / 1000.0, st[i].round + 1,
                 rc[i] || rrc[i] || bad[i] ? "FAILED" : "ok");
     }
@@ -343,6 +364,8 @@ int main(int argc, char **argv)
                "\"normal_pages\":%llu,\"zero_pages\":%llu,"
                "\"throttle_max_pct\":%u,\"target_setup_ms\":%llu,"
                "\"save_rc\":%d,\"restore_rc\":%d,\"bad_pages\":%llu,"
+               "\"sender_cpu_busy_pct\":%.1f,"
+               "\"receiver_cpu_busy_pct\":%.1f,"
                "\"engine_vs_raw_pct\":%.1f}",
                i ? "," : "", raw[i] / 1048576, hot[i] / 1048576,
                eng[i] / 1048576,
@@ -356,7 +379,7 @@ int main(int argc, char **argv)
                (unsigned long long)st[i].normal_pages,
                (unsigned long long)st[i].zero_pages, st[i].throttle_max_pct,
                (unsigned long long)(setup_us[i] / 1000), rc[i], rrc[i],
-               (unsigned long long)bad[i],
+               (unsigned long long)bad[i], sbusy[i], rbusy[i],
                raw[i] > 0 ? 100 * eng[i] / raw[i] : 0);
     printf("],\"best\":{\"raw_mib_s\":%.1f,\"engine_mib_s\":%.1f,"
            "\"engine_vs_raw_pct\":%.1f},"
