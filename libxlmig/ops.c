@@ -147,17 +147,30 @@ int libxlmig_maintenance_set(libxlmig_ctx *ctx, libxlmig_cluster *cl,
 
 /* ---- jobs on other nodes (jobs.c runs them) ------------------------ */
 
-/* peer_call with args from generator a; the reply as JSON text. */
+/* peer_call with the arguments built in generator a. */
 static int peer_call_gen(libxlmig__gc *gc, libxlmig_cluster *cl,
-                         const char *node, const char *op, yajl_gen a,
-                         yajl_val *res_r)
+                         const char *node, int net, const char *op,
+                         yajl_gen a, yajl_val *res_r, char **network_r)
 {
     char *args = NULL;
     int rc = libxlmig__json_finish(gc, a, &args);
 
     if (rc) return rc;
     libxlmig__ptr_add(gc, args);
-    return peer_call(gc, cl, node, -1, op, args, res_r, NULL);
+    return peer_call(gc, cl, node, net, op, args, res_r, network_r);
+}
+
+/* A reply as JSON text for the caller (who frees *json_r). */
+static int reply_text(libxlmig__gc *gc, yajl_val res, const char *what,
+                      const char *node, char **json_r)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+
+    if (libxlmig__yajl_gen_val(g, res) != yajl_gen_status_ok) {
+        LOG(ERROR, "cannot encode the %s of %s", what, node);
+        return LIBXLMIG_ERROR_JSON;
+    }
+    return libxlmig__json_finish(gc, g, json_r);
 }
 
 int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
@@ -186,7 +199,7 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     if (target)
         libxlmig__yajl_gen_kv_str(a, "target", target);
     yajl_gen_map_close(a);
-    rc = peer_call_gen(gc, cl, node, "job_start", a, &res);
+    rc = peer_call_gen(gc, cl, node, -1, "job_start", a, &res, NULL);
     if (rc) goto out;
     id = libxlmig__json_get_str(res, "job");
     if (!id || !(*job_r = strdup(id))) {
@@ -205,7 +218,6 @@ int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
 {
     GC_INIT(ctx);
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     yajl_val res;
     int rc;
 
@@ -215,15 +227,9 @@ int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     libxlmig__yajl_gen_kv_uint(a, "out_offset", out_offset);
     libxlmig__yajl_gen_kv_uint(a, "err_offset", err_offset);
     yajl_gen_map_close(a);
-    rc = peer_call_gen(gc, cl, node, "job_status", a, &res);
-    if (rc) goto out;
-    if (libxlmig__yajl_gen_val(g, res) != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode the job state from %s", node);
-        rc = LIBXLMIG_ERROR_JSON;
-        goto out;
-    }
-    rc = libxlmig__json_finish(gc, g, json_r);
- out:
+    rc = peer_call_gen(gc, cl, node, -1, "job_status", a, &res, NULL);
+    if (!rc)
+        rc = reply_text(gc, res, "job state", node, json_r);
     GC_FREE;
     return rc;
 }
@@ -239,7 +245,7 @@ int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     yajl_gen_map_open(a);
     libxlmig__yajl_gen_kv_str(a, "job", job);
     yajl_gen_map_close(a);
-    rc = peer_call_gen(gc, cl, node, "job_stop", a, &res);
+    rc = peer_call_gen(gc, cl, node, -1, "job_stop", a, &res, NULL);
     GC_FREE;
     return rc;
 }
@@ -317,14 +323,11 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                         char **network_r)
 {
     GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
-    yajl_val res;
-    int rc;
-
     const char *storage = cl ? libxlmig_cluster_cfg(cl)->sim_storage_dir
                              : NULL;
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
-    char *args = NULL;
+    yajl_val res;
+    int rc;
 
     *json_r = NULL;
     if (network_r) *network_r = NULL;
@@ -333,18 +336,9 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     if (storage && *storage)
         libxlmig__yajl_gen_kv_str(a, "storage", storage);
     yajl_gen_map_close(a);
-    rc = libxlmig__json_finish(gc, a, &args);
-    if (rc) goto out;
-    libxlmig__ptr_add(gc, args);
-    rc = peer_call(gc, cl, node, net, "node_info", args, &res, network_r);
-    if (rc) goto out;
-    if (libxlmig__yajl_gen_val(g, res) != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode the node_info of %s", node);
-        rc = LIBXLMIG_ERROR_JSON;
-        goto out;
-    }
-    rc = libxlmig__json_finish(gc, g, json_r);
- out:
+    rc = peer_call_gen(gc, cl, node, net, "node_info", a, &res, network_r);
+    if (!rc)
+        rc = reply_text(gc, res, "node_info", node, json_r);
     GC_FREE;
     return rc;
 }

@@ -103,4 +103,24 @@ tx_bytes() {
     on "$1" cat "/sys/class/net/$2/statistics/tx_bytes"
 }
 
+# jfield FILE PERL-EXPR: evaluate EXPR with $r the parsed JSON report
+jfield() {
+    perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die;
+        my $r = decode_json(<$f>); print eval $ARGV[1]' "$1" "$2"
+}
+
+# moved_ok NAME NOT_NODE DESC: one running copy, not on NOT_NODE, verified
+moved_ok() {
+    local c n
+    c=$(copies "$1")
+    n=${c%%:*}
+    if [ "$c" = "$n:$1:running" ] && [ "$n" != "$2" ] &&
+       on "$n" "$X" sim verify "$1" >/dev/null 2>&1; then
+        ok 0 "$3 ($c)"
+    else
+        ok 1 "$3"
+        diag "copies: $c"
+    fi
+}
+
 tap_cleanup() { cluster_down; }

@@ -11,25 +11,6 @@
 
 plan 32
 
-jfield() {   # jfield FILE PERL-EXPR, $r the parsed JSON report
-    perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die;
-        my $r = decode_json(<$f>); print eval $ARGV[1]' "$1" "$2"
-}
-
-# moved_ok NAME: one running copy, not on node1, verified
-moved_ok() {
-    local c n
-    c=$(copies "$1")
-    n=${c%%:*}
-    if [ "$c" = "$n:$1:running" ] && [ "$n" != node1 ] &&
-       on "$n" "$X" sim verify "$1" >/dev/null 2>&1; then
-        ok 0 "$1 moved off node1, one copy, verified ($c)"
-    else
-        ok 1 "$1 moved off node1, one copy, verified"
-        diag "copies: $c"
-    fi
-}
-
 # running_drain: wait (up to 10 s) until node1's drain put it in
 # maintenance (right after taking its lock)
 running_drain() {
@@ -69,7 +50,9 @@ xl node2 drain --report "$TESTBED/r1.json" node1
 is 0 "$rc" "node2 drains node1 (exit 0)"
 like "a3 -> node" "$out" "each migration shows as it happens"
 like "drain of node1: all moved" "$out" "the summary is node1's"
-for i in 1 2 3; do moved_ok "a$i"; done
+for i in 1 2 3; do
+    moved_ok "a$i" node1 "a$i moved off node1, one copy, verified"
+done
 is "all moved" "$(jfield "$TESTBED/r1.json" '$r->{result}')" \
    "node1's report is saved on node2"
 is "node1" "$(jfield "$TESTBED/state-node1/drain-report.json" '$r->{node}')" \
@@ -134,4 +117,4 @@ xl node2 balance --apply
 is 0 "$rc" "balance --apply on node2, node1 at 88%"
 like "move c1 (500 MiB) node1 -> " "$out" "moves c1 off node1"
 like "done: c1 runs on" "$out" "through node1's xlmigd"
-moved_ok c1
+moved_ok c1 node1 "c1 moved off node1, one copy, verified"
