@@ -9,7 +9,7 @@
 # moves a domain off node1 through node1's xlmigd.
 . "$(dirname "$0")/lib.sh"
 
-plan 32
+plan 34
 
 # running_drain: wait (up to 10 s) until node1's drain put it in
 # maintenance (right after taking its lock)
@@ -39,6 +39,10 @@ like "planned drain time" "$out" "the plan with its estimates comes back"
 is "node1:a1:running" "$(copies a1)" "the dry run moves nothing"
 xl node2 maintenance status node1
 like "in service" "$out" "node1 stays in service"
+
+xl node2 drain -n --cron node1
+is 0 "$rc" "the same with --cron"
+is "" "$out" "--cron prints nothing on stdout"
 
 # ---- usage errors ----
 xl node2 drain nosuch
