@@ -479,6 +479,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
     libxlmig__fault("src", "begin", p->t->fd);
     rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, &res);
     if (rc) return rc;          /* the target refused: no retry */
+    m->t_prepared = libxlmig__now_us();
 
     memset(&o, 0, sizeof(o));
     o.params = m->params;
@@ -561,6 +562,34 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
     libxlmig__estimate_gen(m->report, &m->prediction);
 }
 
+/*
+ * How long each phase took, in the report's "phases_ms" (those reached):
+ * checks (pre-flight), prediction, target_prepare (migrate_begin: the
+ * target checks again and creates the empty domain; with a retry, the
+ * last attempt's), stream (the engine, last attempt), handoff (ready, go,
+ * confirm) and cleanup (destroying the source's copy).
+ */
+static void report_phases(libxlmig__migration *m)
+{
+    const struct { const char *name; uint64_t from, to; } ph[] = {
+        { "checks", m->t_start, m->t_checked },
+        { "prediction", m->t_checked, m->t_predicted },
+        { "target_prepare", m->t_predicted, m->t_prepared },
+        { "stream", m->t_prepared, m->t_sent },
+        { "handoff", m->t_sent, m->t_handed_off },
+        { "cleanup", m->t_handed_off, m->t_done },
+    };
+    size_t i;
+
+    libxlmig__yajl_gen_str(m->report, "phases_ms");
+    yajl_gen_map_open(m->report);
+    for (i = 0; i < ARRAY_SIZE(ph); i++)
+        if (ph[i].from && ph[i].to >= ph[i].from)
+            libxlmig__yajl_gen_kv_uint(m->report, ph[i].name,
+                                       (ph[i].to - ph[i].from) / 1000);
+    yajl_gen_map_close(m->report);
+}
+
 int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
 {
     const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
@@ -577,6 +606,9 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
     libxlmig__peer_init(&p);
     libxlmig__dom_facts_init(&pf.facts);
     m->fd_in_use = -1;
+    m->t_start = libxlmig__now_us();
+    m->t_checked = m->t_predicted = m->t_prepared = m->t_sent = 0;
+    m->t_handed_off = m->t_done = 0;
     snprintf(m->outcome, sizeof(m->outcome), "refused");
     rep_str(m, "domain", m->domain);
     rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
@@ -599,7 +631,9 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
 
     rc = connect_and_check(gc, m, 0, true, &p, &pf);
     if (rc) goto out;
+    m->t_checked = libxlmig__now_us();
     predict(gc, m, &pf);
+    m->t_predicted = libxlmig__now_us();
     if (m->dry_run) {
         snprintf(m->outcome, sizeof(m->outcome), "dry-run: would migrate");
         rc = 0;
@@ -649,6 +683,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         goto out;
     }
     rep_str(m, "network", p.network);
+    m->t_sent = libxlmig__now_us();
 
     /* The stream is sent; the source is paused. */
     act = libxlmig__hsrc_step(&hs, HSRC_EV_STREAM_SENT);
@@ -731,12 +766,14 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         }
     }
     /* act == DESTROY_SOURCE: the target runs the domain. */
+    m->t_handed_off = libxlmig__now_us();
     libxlmig__fault("src", "destroy", -1);
     r2 = m->host->destroy(gc, m->host->priv, away);
     if (r2)
         LOG(WARN, "%s runs on %s, but its paused copy %s here could not be "
             "destroyed: destroy it by hand", m->domain, m->target, away);
     record_remove(gc, away);
+    m->t_done = libxlmig__now_us();
     snprintf(m->outcome, sizeof(m->outcome), "migrated");
     rc = 0;
     goto out;
@@ -762,6 +799,7 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
             ((double)m->prediction.total_ms - (double)m->stats.total_time_ms)
             * 100.0 / (double)m->stats.total_time_ms);
     rep_str(m, "handoff", libxlmig__hsrc_state_to_string(hs));
+    report_phases(m);
     libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)attempts);
     libxlmig__yajl_gen_str(g, "stats");
     libxlmig__stats_gen_json(g, &m->stats);

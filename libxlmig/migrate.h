@@ -128,6 +128,10 @@ typedef struct libxlmig__migration {
     char outcome[64];             /* "migrated", "refused", "resumed", ... */
     int fd_in_use;                /* the stream socket, for cancel; -1 */
     bool predicted;               /* prediction holds the forecast */
+    /* When each phase ended (us, libxlmig__now_us; 0: not reached), for
+     * the report's "phases_ms". */
+    uint64_t t_start, t_checked, t_predicted, t_prepared, t_sent,
+             t_handed_off, t_done;
     libxlmig_estimate prediction;
 } libxlmig__migration;
 
