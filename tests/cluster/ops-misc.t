@@ -8,7 +8,7 @@
 # maintenance mode usage errors.
 . "$(dirname "$0")/lib.sh"
 
-plan 28
+plan 29
 
 jget() {   # jget JSON PERL-EXPR, $r the parsed JSON
     perl -MJSON::PP -e 'my $r = decode_json($ARGV[0]); print eval $ARGV[1]' \
@@ -32,6 +32,11 @@ xl node1 --json migrate-cluster -B 32 steady node2
 is 0 "$rc" "the same guest migrates"
 meas=$(printf '%s\n' "$out" | grep '"type":"report"' |
        perl -MJSON::PP -ne 'print decode_json($_)->{report}{stats}{total_time_ms}')
+stream=$(printf '%s\n' "$out" | grep '"type":"report"' |
+         perl -MJSON::PP -ne 'print decode_json($_)->{report}{phases_ms}{stream} // -1')
+ok "$([ "$stream" -ge $((meas - 10)) ] && [ "$stream" -le $((meas + 2000)) ] &&
+      echo 0 || echo 1)" \
+   "the report's phases: the stream phase (${stream} ms) holds the engine's ${meas} ms"
 err_pct=$(( (est - meas) * 100 / meas ))
 diag "estimate ${est} ms, measured ${meas} ms, error ${err_pct}%"
 ok "$([ "${err_pct#-}" -le 25 ] && echo 0 || echo 1)" \
