@@ -1751,11 +1751,12 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
         sim_adopt_all(gc);
     }
     if (cl) {
-        rc = libxlmig__node_service_start(gc, cl, daemon_host);
-        if (rc) goto out;
+        /* Jobs first: the node service may take a job_start at once. */
         libxlmig__jobs_init(gc, o->socket ? o->socket
                                           : libxlmig_sim_socket_path(),
                             o->config, sim ? "sim" : "xen");
+        rc = libxlmig__node_service_start(gc, cl, daemon_host);
+        if (rc) goto out;
     }
     libxlmig__node_settle(gc, cl, daemon_host);
     (void)err;
