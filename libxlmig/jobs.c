@@ -281,7 +281,7 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
     char *argv[JOB_ARGV_MAX];
     unsigned char rnd[8];
     libxlmig_params p;
-    bool dry = false, cron = false;
+    bool dry = false, cron = false, json = false;
     job *j = NULL;
     int n = 0, i, rc;
 
@@ -298,6 +298,9 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
     if (!rc &&
         yajl_tree_get(args, (const char *[]){ "cron", NULL }, yajl_t_any))
         rc = libxlmig__json_get_bool(gc, args, "cron", &cron);
+    if (!rc &&
+        yajl_tree_get(args, (const char *[]){ "json", NULL }, yajl_t_any))
+        rc = libxlmig__json_get_bool(gc, args, "json", &json);
     if (rc) return rc;
     if (!J.ready) {
         LOG(ERROR, "xlmigd on %s runs no jobs for other nodes (see its log "
@@ -323,7 +326,8 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
                 : "the target is not a node of this cluster");
             return LIBXLMIG_ERROR_INVAL;
         }
-        argv[n++] = "-j";
+        if (json)
+            argv[n++] = "-j";
         argv[n++] = "migrate-cluster";
         if (dry)
             argv[n++] = "-n";

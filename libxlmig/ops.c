@@ -176,8 +176,8 @@ static int reply_text(libxlmig__gc *gc, yajl_val res, const char *what,
 int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                        const char *node, const char *kind,
                        const libxlmig_params *params, bool dry_run,
-                       bool cron, const char *domain, const char *target,
-                       char **job_r)
+                       bool cron, bool json, const char *domain,
+                       const char *target, char **job_r)
 {
     GC_INIT(ctx);
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
@@ -192,6 +192,7 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     libxlmig__yajl_gen_kv_str(a, "kind", kind);
     libxlmig__yajl_gen_kv_bool(a, "dry_run", dry_run);
     libxlmig__yajl_gen_kv_bool(a, "cron", cron);
+    libxlmig__yajl_gen_kv_bool(a, "json", json);
     libxlmig__yajl_gen_str(a, "params");
     libxlmig__params_gen_json(a, params ? params : &def);
     if (domain)

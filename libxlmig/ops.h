@@ -50,8 +50,8 @@ _hidden bool libxlmig__name_ok(const char *s);
  * migration of one of its domains, run as the xlmig command next to
  * xlmigd with its control socket, config and backend.  jobs_init turns
  * them on (or logs why not); the three requests of the node service
- * "job_start" ({kind: drain|migrate, params, dry_run, cron, domain,
- * target} -> {job}), "job_status" ({job, out_offset, err_offset} ->
+ * "job_start" ({kind: drain|migrate, params, dry_run, cron, json,
+ * domain, target} -> {job}), "job_status" ({job, out_offset, err_offset} ->
  * {running, out, err, offsets, exit_status|signal, report}) and
  * "job_stop" ({job}) answer into g.
  */

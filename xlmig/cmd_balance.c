@@ -53,7 +53,7 @@ static int move(libxlmig_cluster *cl, const struct ops_node *from,
         free(report);
     } else {
         rc = libxlmig_job_start(g.ctx, cl, from->name, "migrate", NULL,
-                                false, false, dom, to, &job);
+                                false, false, true, dom, to, &job);
         if (!rc) {
             /* The job's stdout is its JSON report; its errors show. */
             started = true;

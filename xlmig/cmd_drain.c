@@ -658,7 +658,7 @@ static int drain_remote(const char *node, bool dry)
         return DRAIN_EXIT_NOT_STARTED;
     }
     rc = libxlmig_job_start(g.ctx, D.cl, node, "drain", &D.params, dry,
-                            D.cron, NULL, NULL, &job);
+                            D.cron, false, NULL, NULL, &job);
     if (rc) {
         cmd_fail(rc, "cannot start the drain of %s: %s", node,
                  libxlmig_last_error(g.ctx));

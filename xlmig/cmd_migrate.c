@@ -13,7 +13,7 @@
 
 #include <yajl/yajl_tree.h>
 
-#include "xlmig.h"
+#include "opsutil.h"
 
 /* Exit status when both copies are paused and recover must settle it. */
 #define EXIT_AMBIGUOUS 3
@@ -104,13 +104,69 @@ static void print_report(FILE *f, const char *text)
     yajl_tree_free(v);
 }
 
+static volatile sig_atomic_t remote_stop;
+
+static void on_remote_stop(int sig)
+{
+    remote_stop = 1;
+}
+
+/*
+ * --from NODE: the migration of DOMAIN, which runs on NODE, as a job of
+ * NODE's xlmigd (`xlmig migrate-cluster` there, jobs.c), followed here:
+ * its output, its exit status; Ctrl-C cancels it there.
+ */
+static int migrate_remote(const char *from, const char *dom,
+                          const char *target, const libxlmig_params *params,
+                          bool dry)
+{
+    libxlmig_cluster *cl = NULL;
+    struct sigaction sa;
+    yajl_val last = NULL;
+    char *job = NULL;
+    int rc, st;
+
+    rc = ops_open_cluster(&cl);
+    if (rc) return EXIT_FAILED;
+    if (!strcmp(from, libxlmig_cluster_cfg(cl)->nodes[
+                          libxlmig_cluster_self(cl)].name)) {
+        libxlmig_cluster_free(cl);
+        return -1;                      /* this node: the usual way */
+    }
+    rc = libxlmig_job_start(g.ctx, cl, from, "migrate", params, dry, false,
+                            g.json, dom, target, &job);
+    if (rc) {
+        cmd_fail(rc, "cannot start the migration of %s on %s: %s", dom,
+                 from, libxlmig_last_error(g.ctx));
+        libxlmig_cluster_free(cl);
+        return EXIT_FAILED;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_remote_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    st = ops_job_follow(cl, from, job, true, &remote_stop, &last);
+    if (last)
+        yajl_tree_free(last);
+    free(job);
+    libxlmig_cluster_free(cl);
+    if (st < 0) {
+        fprintf(stderr, "%s: see where %s runs with `xlmig list` on %s and "
+                "on %s\n", g.progname, dom, from, target);
+        return EXIT_FAILED;
+    }
+    return st > 128 ? EXIT_FAILED : st;
+}
+
 int main_migrate_cluster(int argc, char **argv)
 {
     static const struct option lo[] = {
         { "dry-run", no_argument, NULL, 'n' },
+        { "from", required_argument, NULL, 'F' },
         CMD_PARAM_LONGOPTS,
         { 0, 0, 0, 0 },
     };
+    const char *from = NULL;
     static sigset_t set;
     libxlmig_params params;
     libxlmig_stats st;
@@ -128,6 +184,10 @@ int main_migrate_cluster(int argc, char **argv)
             dry = true;
             continue;
         }
+        if (opt == 'F') {
+            from = optarg;
+            continue;
+        }
         ret = cmd_param_opt("migrate-cluster", opt, optarg, &params);
         if (ret <= 0) return EXIT_USAGE;
     }
@@ -135,6 +195,11 @@ int main_migrate_cluster(int argc, char **argv)
         return cmd_usage_error("migrate-cluster", "need DOMAIN and TARGET");
     migrate_domain = argv[optind];
     target = argv[optind + 1];
+    if (from) {
+        ret = migrate_remote(from, migrate_domain, target, &params, dry);
+        if (ret >= 0)
+            return ret;
+    }
 
     /* The migration runs in xlmigd; this process shows it. */
     sigemptyset(&set);

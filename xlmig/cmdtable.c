@@ -10,8 +10,11 @@
 const struct cmd_spec cmd_table[] = {
     { "migrate-cluster", main_migrate_cluster,
       "Live-migrate a domain to another node of the cluster",
-      "[-n] [-d MS] [-B MIBPS] [-r N] [-L abort|force] [-A] DOMAIN TARGET",
+      "[-n] [--from NODE] [-d MS] [-B MIBPS] [-r N] [-L abort|force] [-A] "
+      "DOMAIN TARGET",
       "  -n, --dry-run         run the pre-flight checks only\n"
+      "  --from NODE           DOMAIN runs on NODE: its xlmigd migrates it "
+      "and\n                        this command follows\n"
       CMD_PARAM_HELP
       "Exit status: 0 migrated, 1 failed (the domain runs here), 2 bad "
       "usage,\n3 handoff ambiguous (both copies paused: xlmig recover).\n" },

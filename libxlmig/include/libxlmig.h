@@ -666,15 +666,16 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
  * Jobs on another node (docs/drain.md, "From another node").  node's
  * xlmigd runs, as the xlmig command there, the drain of that node (kind
  * "drain": dry_run, cron) or the migration of one of its domains to
- * target (kind "migrate"); params that differ from the named defaults
- * become the command's options.  The job belongs to node: it goes on when
- * the caller ends.  *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY
- * when a drain of node runs already.
+ * target (kind "migrate"; json: its output is the JSON report, as with
+ * --json); params that differ from the named defaults become the
+ * command's options.  The job belongs to node: it goes on when the caller
+ * ends.  *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain
+ * of node runs already.
  */
 LIBXLMIG_API int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                     const char *node, const char *kind,
                                     const libxlmig_params *params,
-                                    bool dry_run, bool cron,
+                                    bool dry_run, bool cron, bool json,
                                     const char *domain, const char *target,
                                     char **job_r);
 /*

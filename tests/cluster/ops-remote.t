@@ -6,10 +6,11 @@
 # any node, is refused while it runs; stopping the follower stops the
 # drain cleanly and running it again finishes it; a follower killed
 # outright leaves the drain going on node1; `balance --apply` on node2
-# moves a domain off node1 through node1's xlmigd.
+# moves a domain off node1 through node1's xlmigd; `migrate-cluster
+# --from node1` on node2 migrates one of node1's domains.
 . "$(dirname "$0")/lib.sh"
 
-plan 34
+plan 42
 
 # running_drain: wait (up to 10 s) until node1's drain put it in
 # maintenance (right after taking its lock)
@@ -122,3 +123,15 @@ is 0 "$rc" "balance --apply on node2, node1 at 88%"
 like "move c1 (500 MiB) node1 -> " "$out" "moves c1 off node1"
 like "done: c1 runs on" "$out" "through node1's xlmigd"
 moved_ok c1 node1 "c1 moved off node1, one copy, verified"
+
+# ---- migrate-cluster --from: a migration of another node's domain ----
+xl node2 migrate-cluster --from node1 c2 node3
+is 0 "$rc" "node2 has node1 migrate c2 to node3"
+like "c2 now runs on the target" "$out" "node1's output shows on node2"
+one_copy c2 node3 "c2 after migrate-cluster --from node1"
+xl node2 migrate-cluster --from node1 nosuch node3
+is 1 "$rc" "a domain node1 does not have: exit 1"
+like "nosuch" "$err" "node1's error is shown"
+xl node2 migrate-cluster --from node9 c2 node1
+is 1 "$rc" "a node the cluster does not have: exit 1"
+like "node9" "$err" "and names it"
