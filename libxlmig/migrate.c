@@ -97,8 +97,6 @@ static void rep_check(yajl_gen g, const char *check, bool ok,
 
 /* ---- handoff records: what a paused source copy is waiting for ----- */
 
-
-
 static char *record_path(libxlmig__gc *gc, const char *domain)
 {
     return GCSPRINTF("%s/handoff/%s.json", libxlmig_state_dir(), domain);
@@ -145,16 +143,17 @@ bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name)
     return access(record_path(gc, name), F_OK) == 0;
 }
 
-bool libxlmig__migration_name(const char *name)
+size_t libxlmig__suffix_base(const char *name, const char *sfx)
 {
-    static const char *const sfx[] = { LIBXLMIG_SUFFIX_INCOMING,
-                                       LIBXLMIG_SUFFIX_MIGRATEDAWAY };
-    size_t l = strlen(name), i;
+    size_t l = name ? strlen(name) : 0, ls = strlen(sfx);
 
-    for (i = 0; i < 2; i++)
-        if (l > strlen(sfx[i]) && !strcmp(name + l - strlen(sfx[i]), sfx[i]))
-            return true;
-    return false;
+    return l > ls && !strcmp(name + l - ls, sfx) ? l - ls : 0;
+}
+
+bool libxlmig_handoff_copy(const char *name)
+{
+    return libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_INCOMING) ||
+           libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
 }
 
 /* ---- talking to the target ----------------------------------------- */
@@ -814,17 +813,16 @@ int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
 {
     const char *name = domain, *target, *id;
     char *text = NULL, *via = NULL, *base;
-    size_t n, sl = strlen(LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+    size_t n;
     bool running = false;
     yajl_val v;
     FILE *f;
     int rc;
 
-    if (strlen(name) <= sl ||
-        strcmp(name + strlen(name) - sl, LIBXLMIG_SUFFIX_MIGRATEDAWAY))
+    if (!libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY))
         name = GCSPRINTF("%s%s", domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
     base = GCSTRDUP(name);
-    base[strlen(base) - sl] = '\0';
+    base[libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY)] = '\0';
     f = fopen(record_path(gc, name), "r");
     if (!f) {
         LOG(ERROR, "no handoff of %s is waiting here (no %s)", domain,

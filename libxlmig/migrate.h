@@ -177,8 +177,9 @@ _hidden void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
                                    const libxlmig__local_host *host);
 /* Whether a handoff record for the (--migratedaway) domain exists. */
 _hidden bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name);
-/* Whether name is a copy in a handoff (--incoming, --migratedaway). */
-_hidden bool libxlmig__migration_name(const char *name);
+/* The length of name without suffix sfx, or 0 when it does not end so
+ * (or is nothing else). */
+_hidden size_t libxlmig__suffix_base(const char *name, const char *sfx);
 
 /* Suffixes of the two copies during a handoff, as xl names them. */
 #define LIBXLMIG_SUFFIX_INCOMING    "--incoming"

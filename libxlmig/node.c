@@ -853,7 +853,7 @@ static void settle_incoming(libxlmig__gc *gc, const libxlmig__local_host *h,
     char *dom = GCSTRDUP(name);
     const char *id, *decision;
 
-    dom[strlen(dom) - strlen(LIBXLMIG_SUFFIX_INCOMING)] = '\0';
+    dom[libxlmig__suffix_base(dom, LIBXLMIG_SUFFIX_INCOMING)] = '\0';
     id = incoming_lookup(gc, dom);
     decision = id ? decision_lookup(gc, id) : NULL;
     if (decision && !strcmp(decision, "committed")) {
@@ -928,8 +928,6 @@ void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
                            const libxlmig__local_host *h)
 {
     libxlmig_dominfo *list = NULL;
-    size_t li = strlen(LIBXLMIG_SUFFIX_INCOMING);
-    size_t lm = strlen(LIBXLMIG_SUFFIX_MIGRATEDAWAY);
     pthread_attr_t attr;
     pthread_t t;
     int i, nr = 0;
@@ -940,15 +938,14 @@ void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     for (i = 0; i < nr; i++) {
         const char *n = list[i].name;
-        size_t l = n ? strlen(n) : 0;
+        size_t bl = libxlmig__suffix_base(n, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
 
-        if (l > li && !strcmp(n + l - li, LIBXLMIG_SUFFIX_INCOMING)) {
+        if (libxlmig__suffix_base(n, LIBXLMIG_SUFFIX_INCOMING)) {
             settle_incoming(gc, h, n);
-        } else if (l > lm && !strcmp(n + l - lm,
-                                     LIBXLMIG_SUFFIX_MIGRATEDAWAY)) {
+        } else if (bl) {
             char *base = GCSTRDUP(n);
 
-            base[l - lm] = '\0';
+            base[bl] = '\0';
             if (!libxlmig__handoff_pending(gc, n)) {
                 /* Renamed, but go was never sent: take it back. */
                 LOG(INFO, "%s: the previous xlmigd ended before its "

@@ -1006,7 +1006,7 @@ static bool adopt_one(libxlmig__gc *gc, const char *path)
     }
     LOGD(INFO, d->domid, "took over domain %s (process %d, %s)", cfg.name,
          (int)pid, d->paused ? "paused" : "running");
-    if (d->paused && !d->user_paused && !libxlmig__migration_name(cfg.name)) {
+    if (d->paused && !d->user_paused && !libxlmig_handoff_copy(cfg.name)) {
         /* Paused by a migration (stop-and-copy, a throttle, a commit's
          * unpause) that ended with the daemon before the handoff: nothing
          * else runs this domain, and nobody asked for it paused. */

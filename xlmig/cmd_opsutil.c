@@ -133,19 +133,11 @@ bool ops_cpu_compatible(const struct ops_node *from,
     return ok;
 }
 
-bool ops_is_transient(const char *name)
-{
-    size_t n = strlen(name);
-
-    return (n > 10 && !strcmp(name + n - 10, "--incoming")) ||
-           (n > 14 && !strcmp(name + n - 14, "--migratedaway"));
-}
-
 bool ops_movable(const char *name, uint32_t domid)
 {
     /* Domain 0 is the host's own (Xen's control domain): it never
      * moves; sim domains are numbered from 1. */
-    return name && domid != 0 && !ops_is_transient(name);
+    return name && domid != 0 && !libxlmig_handoff_copy(name);
 }
 
 /* ---- following a job on another node -------------------------------- */

@@ -39,8 +39,6 @@ void ops_nodes_free(struct ops_node *nodes, int nr);
 /* May a domain running with from's CPU run on to?  why: the verdict. */
 bool ops_cpu_compatible(const struct ops_node *from,
                         const struct ops_node *to, char *why, size_t len);
-/* NAME--incoming or NAME--migratedaway: a copy mid-handoff. */
-bool ops_is_transient(const char *name);
 /* A domain a drain or balance may move: not domain 0, not mid-handoff. */
 bool ops_movable(const char *name, uint32_t domid);
 

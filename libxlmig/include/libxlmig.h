@@ -594,6 +594,12 @@ LIBXLMIG_API int libxlmig_migrate_cluster_predicted(
     libxlmig_ctx *ctx, const char *domain, const char *target,
     const libxlmig_params *p, const struct libxlmig_estimate *prediction,
     bool dry_run, libxlmig_progress_cb cb, void *user, char **report_r);
+/*
+ * Whether name is one of the two copies of a domain in a handoff,
+ * NAME--incoming (target) or NAME--migratedaway (source): not a domain of
+ * its own to list, move or balance.
+ */
+LIBXLMIG_API bool libxlmig_handoff_copy(const char *name);
 /* The engine statistics of a migration report. */
 LIBXLMIG_API int libxlmig_migration_report_stats(libxlmig_ctx *ctx,
                                                  const char *report,
