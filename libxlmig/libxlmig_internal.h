@@ -177,6 +177,14 @@ _hidden int libxlmig__backend_need(libxlmig__gc *gc, size_t op_offset,
                            &ops, &priv)
 
 /* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
+/*
+ * Replace STATE_DIR[/sub]/leaf (libxlmig_state_dir) with text durably: a
+ * temporary file, fsync, rename; the directories are created.  -1 with
+ * errno set on failure (the caller says what it was writing).
+ */
+_hidden int libxlmig__state_file_write(libxlmig__gc *gc, const char *sub,
+                                       const char *leaf, const char *text);
+
 _hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
                                       libxlmig_host_info *hi);
 

@@ -105,29 +105,12 @@ static char *record_path(libxlmig__gc *gc, const char *domain)
 static int record_write(libxlmig__gc *gc, const char *domain,
                         const char *target, const char *id)
 {
-    char *dir = GCSPRINTF("%s/handoff", libxlmig_state_dir());
-    char *path = record_path(gc, domain);
-    char *tmp = GCSPRINTF("%s.tmp", path);
-    char *text;
-    FILE *f;
-
-    mkdir(libxlmig_state_dir(), 0700);
-    mkdir(dir, 0700);
-    f = fopen(tmp, "w");
-    if (!f) {
-        LOGE(ERROR, "cannot write the handoff record %s", tmp);
-        return LIBXLMIG_ERROR_IO;
-    }
-    text = GCSPRINTF("{\"version\":1,\"domain\":\"%s\",\"target\":\"%s\","
-                     "\"id\":\"%s\"}\n", domain, target, id);
-    if (fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
-        fclose(f);
-        LOGE(ERROR, "cannot write the handoff record %s", tmp);
-        return LIBXLMIG_ERROR_IO;
-    }
-    fclose(f);
-    if (rename(tmp, path)) {
-        LOGE(ERROR, "cannot install the handoff record %s", path);
+    if (libxlmig__state_file_write(gc, "handoff",
+            GCSPRINTF("%s.json", domain),
+            GCSPRINTF("{\"version\":1,\"domain\":\"%s\",\"target\":\"%s\","
+                      "\"id\":\"%s\"}\n", domain, target, id))) {
+        LOGE(ERROR, "cannot write the handoff record %s",
+             record_path(gc, domain));
         return LIBXLMIG_ERROR_IO;
     }
     return 0;

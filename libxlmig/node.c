@@ -69,20 +69,10 @@ static const char *decision_dir(libxlmig__gc *gc)
 
 static void decision_record(libxlmig__gc *gc, const char *id, bool committed)
 {
-    const char *dir = decision_dir(gc);
-    char *path = GCSPRINTF("%s/%s", dir, id);
-    FILE *f;
-
-    mkdir(GCSTRDUP(dir), 0700);
-    *strrchr(path, '/') = '\0';
-    mkdir(path, 0700);
-    path = GCSPRINTF("%s/%s", dir, id);
-    f = fopen(path, "w");
-    if (!f || fputs(committed ? "committed\n" : "aborted\n", f) < 0 ||
-        fflush(f) || fsync(fileno(f)))
-        LOGE(ERROR, "cannot record the decision on migration %s in %s", id,
-             path);
-    if (f) fclose(f);
+    if (libxlmig__state_file_write(gc, "decisions", id,
+                                   committed ? "committed\n" : "aborted\n"))
+        LOGE(ERROR, "cannot record the decision on migration %s in %s/%s",
+             id, decision_dir(gc), id);
 }
 
 /* "committed", "aborted", or NULL if this node never decided id. */
@@ -119,16 +109,10 @@ static char *incoming_path(libxlmig__gc *gc, const char *dom)
 static void incoming_record(libxlmig__gc *gc, const char *dom,
                             const char *id)
 {
-    char *path = incoming_path(gc, dom), *tmp = GCSPRINTF("%s.tmp", path);
-    FILE *f;
-
-    mkdir(libxlmig_state_dir(), 0700);
-    mkdir(GCSPRINTF("%s/incoming", libxlmig_state_dir()), 0700);
-    f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n", id) < 0 || fflush(f) ||
-        fsync(fileno(f)) || rename(tmp, path))
-        LOGE(WARN, "cannot record incoming migration %s in %s", id, path);
-    if (f) fclose(f);
+    if (libxlmig__state_file_write(gc, "incoming", dom,
+                                   GCSPRINTF("%s\n", id)))
+        LOGE(WARN, "cannot record incoming migration %s in %s", id,
+             incoming_path(gc, dom));
 }
 
 /* The id in DOMAIN's incoming record, or NULL. */

@@ -34,14 +34,45 @@ const char *libxlmig_state_dir(void)
     return s && *s ? s : LIBXLMIG_DEFAULT_STATE_DIR;
 }
 
+int libxlmig__state_file_write(libxlmig__gc *gc, const char *sub,
+                               const char *leaf, const char *text)
+{
+    const char *dir = libxlmig_state_dir();
+    char *path, *tmp;
+    FILE *f;
+    int e;
+
+    mkdir(dir, 0755);
+    if (sub) {
+        dir = GCSPRINTF("%s/%s", dir, sub);
+        mkdir(dir, 0700);
+    }
+    path = GCSPRINTF("%s/%s", dir, leaf);
+    tmp = GCSPRINTF("%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    if (fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
+        e = errno;
+        fclose(f);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    if (fclose(f) || rename(tmp, path)) {
+        e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- maintenance ---------------------------------------------------- */
 
 int libxlmig__maintenance_write(libxlmig__gc *gc, bool on, const char *who)
 {
-    const char *dir = libxlmig_state_dir();
-    char *path = GCSPRINTF("%s/maintenance", dir);
-    char *tmp = GCSPRINTF("%s.tmp", path);
-    FILE *f;
+    char *path = GCSPRINTF("%s/maintenance", libxlmig_state_dir());
 
     if (!on) {
         if (unlink(path) && errno != ENOENT) {
@@ -51,20 +82,10 @@ int libxlmig__maintenance_write(libxlmig__gc *gc, bool on, const char *who)
         LOG(INFO, "maintenance mode off (by %s)", who);
         return 0;
     }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        LOGE(ERROR, "cannot create the state directory %s", dir);
-        return LIBXLMIG_ERROR_IO;
-    }
-    f = fopen(tmp, "w");
-    if (!f || fprintf(f, "since %lld by %s\n", (long long)time(NULL),
-                      who) < 0 || fflush(f) || fsync(fileno(f))) {
-        LOGE(ERROR, "cannot enter maintenance mode: writing %s", tmp);
-        if (f) fclose(f);
-        return LIBXLMIG_ERROR_IO;
-    }
-    fclose(f);
-    if (rename(tmp, path)) {
-        LOGE(ERROR, "cannot enter maintenance mode: renaming %s", tmp);
+    if (libxlmig__state_file_write(gc, NULL, "maintenance",
+                                   GCSPRINTF("since %lld by %s\n",
+                                             (long long)time(NULL), who))) {
+        LOGE(ERROR, "cannot enter maintenance mode: writing %s", path);
         return LIBXLMIG_ERROR_IO;
     }
     LOG(INFO, "maintenance mode on (by %s)", who);

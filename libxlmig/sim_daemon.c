@@ -64,26 +64,21 @@ static char *reg_path(char *buf, size_t n, uint32_t domid, const char *ext)
 
 static void reg_write(libxlmig__gc *gc, const libxlmig__sim_dom *d)
 {
-    char path[PATH_MAX], tmp[PATH_MAX], *cfg = NULL;
-    FILE *f;
+    char path[PATH_MAX], *cfg = NULL;
 
     if (libxlmig__sim_config_to_json(gc, &d->cfg, &cfg))
         return;
-    mkdir(libxlmig_state_dir(), 0700);
-    mkdir(GCSPRINTF("%s/sim-domains", libxlmig_state_dir()), 0700);
-    reg_path(tmp, sizeof(tmp), d->domid, ".tmp");
-    f = fopen(tmp, "w");
-    if (!f || fprintf(f, "{\"version\":1,\"domid\":%u,\"pid\":%d,"
+    if (libxlmig__state_file_write(gc, "sim-domains",
+            GCSPRINTF("%u.json", d->domid),
+            GCSPRINTF("{\"version\":1,\"domid\":%u,\"pid\":%d,"
                       "\"start_time\":%llu,\"user_paused\":%s,"
                       "\"config\":%s}\n", d->domid, (int)d->pid,
                       (unsigned long long)d->start_time,
-                      d->user_paused ? "true" : "false", cfg) < 0 ||
-        fflush(f) || rename(tmp, reg_path(path, sizeof(path), d->domid, ""))) {
+                      d->user_paused ? "true" : "false", cfg)))
         LOGED(WARN, d->domid, "cannot record domain %s in %s: a restarted "
-              "xlmigd will not find it", d->cfg.name, tmp);
-        unlink(tmp);
-    }
-    if (f) fclose(f);
+              "xlmigd will not find it", d->cfg.name,
+              reg_path(path, sizeof(path), d->domid, ""));
+    free(cfg);
 }
 
 static void reg_remove(const libxlmig__sim_dom *d)
@@ -552,9 +547,11 @@ static int sim_sample(libxlmig__gc *gc, libxlmig__sim_dom *d, uint64_t ms,
     return rc;
 }
 
+static int sh_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
+                           unsigned ms, libxlmig_dirty_sample *s);
+
 static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
 {
-    libxlmig__sim_dom *d = NULL;
     libxlmig_dirty_sample s;
     uint64_t ms = LIBXLMIG_DEFAULT_SAMPLE_MS;
     int rc;
@@ -566,10 +563,8 @@ static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
         rc = LIBXLMIG_ERROR_INVAL;
         goto out;
     }
-    rc = dom_get(gc, libxlmig__json_get_str(req, "domain"), &d);
-    if (rc) goto out;
-    rc = sim_sample(gc, d, ms, &s);
-    dom_put(d);
+    rc = sh_dirty_sample(gc, NULL, libxlmig__json_get_str(req, "domain"),
+                         (unsigned)ms, &s);
  out:
     send_result(gc, c, rc, sample_gen, &s);
 }

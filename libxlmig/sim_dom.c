@@ -449,25 +449,34 @@ static const char *proc_stat(pid_t pid, char *buf, size_t size)
     return strrchr(buf, ')');
 }
 
-static char proc_state(pid_t pid)
-{
-    char buf[256];
-    const char *p = proc_stat(pid, buf, sizeof(buf));
-
-    return p && p[1] == ' ' ? p[2] : 0;
-}
-
-uint64_t libxlmig__proc_start_time(pid_t pid)
+/* The process's start time (field 22), 0 if unknown, and its state
+ * (field 3) into *state_r (0 if unknown; state_r may be NULL). */
+static uint64_t proc_stat_fields(pid_t pid, char *state_r)
 {
     char buf[1024];
     const char *p = proc_stat(pid, buf, sizeof(buf));   /* field 3 on */
     unsigned long long t = 0;
     int field;
 
+    if (state_r)
+        *state_r = p && p[1] == ' ' ? p[2] : 0;
     for (field = 2; p && field < 22; field++)
         p = strchr(p + 1, ' ');
     if (!p || sscanf(p + 1, "%llu", &t) != 1) return 0;
     return t;
+}
+
+static char proc_state(pid_t pid)
+{
+    char s;
+
+    proc_stat_fields(pid, &s);
+    return s;
+}
+
+uint64_t libxlmig__proc_start_time(pid_t pid)
+{
+    return proc_stat_fields(pid, NULL);
 }
 
 /* Signal the domain process; through its pidfd when it has one, which
@@ -828,9 +837,8 @@ int libxlmig__sim_dom_adopt_pid(libxlmig__gc *gc, pid_t pid,
     d->nr_pages = cfg->memory_mib << (20 - LIBXLMIG__PAGE_SHIFT);
     /* The pidfd first: from here on the pid cannot be another process. */
     d->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    s = proc_state(pid);
-    if (d->pidfd < 0 || !s || s == 'Z' || s == 'X' ||
-        libxlmig__proc_start_time(pid) != start_time) {
+    if (d->pidfd < 0 || proc_stat_fields(pid, &s) != start_time || !s ||
+        s == 'Z' || s == 'X') {
         LOG(ERROR, "the process %d of domain %s is gone", (int)pid,
             cfg->name);
         rc = LIBXLMIG_ERROR_NOTFOUND;
