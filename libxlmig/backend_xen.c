@@ -16,10 +16,8 @@
 #include <netinet/in.h>
 #include <linux/tcp.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <linux/sockios.h>
 #include <unistd.h>
 
 #include <libxl.h>
@@ -340,6 +338,8 @@ static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
 
 static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what);
 static void xh_busy_release(uint32_t domid);
+static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                    uint32_t *domid_r);
 
 /*
  * The dirty sample through log-dirty mode, as the save does it: on, a
@@ -362,9 +362,10 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
     int i, rc;
 
     memset(s, 0, sizeof(*s));
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
     libxl_dominfo_init(&di);
-    if (libxl_name_to_domid(xp->lctx, name, &domid) ||
-        libxl_domain_info(xp->lctx, &di, domid)) {
+    if (libxl_domain_info(xp->lctx, &di, domid)) {
         LOG(ERROR, "domain '%s' not found on this host", name);
         libxl_dominfo_dispose(&di);
         return LIBXLMIG_ERROR_NOTFOUND;
@@ -868,19 +869,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     t1 = libxlmig__now_us();
     xh_busy_release(domid);
     xh_shim_collect(gc, domid, st);
-    if (guard.active) {
-        libxl_domain_sched_params sp;
-        int cap = guard.cap;
-
-        libxl_domain_sched_params_init(&sp);
-        if (!libxl_domain_sched_params_get(xp->lctx, domid, &sp) &&
-            sp.cap != guard.cap) {
-            LOGD(WARN, domid, "%s: the throttle's scheduler cap %d outlived "
-                 "the save helper; putting %d back", name, sp.cap, cap);
-            libxlmig__xen_throttle_restore(gc, &guard);
-        }
-        libxl_domain_sched_params_dispose(&sp);
-    }
+    libxlmig__xen_throttle_restore(gc, &guard);
     st->total_time_ms = (t1 - t0) / 1000;
     st->total_bytes = xlmig_sock_bytes_sent(fd) - b0;
     st->precopy_bytes = st->total_bytes > st->downtime_bytes
@@ -1088,7 +1077,10 @@ int libxlmig__xen_throttle_restore(libxlmig__gc *gc, libxlmig__xen_throttle *t)
     }
     libxl_domain_sched_params_init(&sp);
     r = libxl_domain_sched_params_get(xp->lctx, t->domid, &sp);
-    if (!r) {
+    if (!r && sp.cap != t->cap) {
+        LOGD(WARN, t->domid, "the throttle's scheduler cap %d of domain %u "
+             "outlived the save helper; putting %d back", sp.cap, t->domid,
+             t->cap);
         sp.cap = t->cap;
         r = libxl_domain_sched_params_set(xp->lctx, t->domid, &sp);
     }

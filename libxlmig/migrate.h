@@ -104,7 +104,8 @@ typedef struct libxlmig__xen_throttle {
 /*
  * Put the scheduler cap a throttle replaced back (the shim throttles the
  * guest during a save and restores the cap itself; xlmigd does it when the
- * helper died first).  A no-op when nothing is in force.
+ * helper died first).  A no-op when nothing is in force or the cap is
+ * back already.
  */
 _hidden int libxlmig__xen_throttle_restore(libxlmig__gc *gc,
                                            libxlmig__xen_throttle *t);
