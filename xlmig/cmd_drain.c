@@ -213,7 +213,13 @@ static void report_write(FILE *f, const char *result, bool complete)
 }
 
 /* Atomically replace path with the report. */
-static void report_save(const char *path, const char *result, bool complete)
+struct report_args {
+    const char *result, *text;
+    bool complete;
+};
+
+/* Replace path with the report (args->text as it is, or this drain's). */
+static void report_save_as(const char *path, const struct report_args *a)
 {
     char tmp[1100];
     FILE *f;
@@ -224,9 +230,19 @@ static void report_save(const char *path, const char *result, bool complete)
         fprintf(stderr, "%s drain: cannot write %s: %m\n", g.progname, tmp);
         return;
     }
-    report_write(f, result, complete);
+    if (a->text)
+        fputs(a->text, f);
+    else
+        report_write(f, a->result, a->complete);
     if (fclose(f) || rename(tmp, path))
         fprintf(stderr, "%s drain: cannot write %s: %m\n", g.progname, path);
+}
+
+static void report_save(const char *path, const char *result, bool complete)
+{
+    const struct report_args a = { result, NULL, complete };
+
+    report_save_as(path, &a);
 }
 
 /* The progress file of an interrupted drain: who moved where. */
@@ -673,15 +689,9 @@ static int drain_remote(const char *node, bool dry)
                         &last);
     report = ops_jstr(last, "report");
     if (report && D.report_file) {
-        char tmp[1100];
-        FILE *f;
+        const struct report_args a = { NULL, report, true };
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", D.report_file);
-        f = fopen(tmp, "w");
-        if (!f || fputs(report, f) < 0 || fclose(f) ||
-            rename(tmp, D.report_file))
-            fprintf(stderr, "%s drain: cannot write %s: %m\n", g.progname,
-                    D.report_file);
+        report_save_as(D.report_file, &a);
     }
     if (report && g.json)
         fputs(report, stdout);
