@@ -197,6 +197,7 @@ static void progress(send_ctx *sc)
         sc->st->total_bytes = sc->w->bytes + sizeof(libxlmig__stream_hdr);
         sc->st->normal_pages = sc->w->total_data;
         sc->st->zero_pages = sc->w->total_zero;
+        sc->st->by_ref_bytes = sc->w->t->bytes_by_ref;
     }
     if (sc->o->progress)
         sc->o->progress(sc->o->progress_user, sc->st);
@@ -245,6 +246,7 @@ int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
         goto out;
     }
     w->t = t;
+    w->by_ref = o->pages_by_ref;
     w->mem = src->mem;
     w->nr_pages = src->nr_pages;
     sc.gc = gc;
@@ -473,10 +475,10 @@ static bool mem_is_zero(const uint8_t *p)
     return true;
 }
 
-/* Read one batch body straight into guest RAM; *crc_r continues crc. */
 /* Pages a PAGE_DATA record brought, awaiting their PAGE_CHECK. */
 typedef struct pending_check {
     bool open;
+    bool by_ref;                        /* LIBXLMIG__BATCH_BY_REF */
     uint32_t ndata;
     uint64_t pfns[RESTORE_MAX_BATCH];
     uint32_t crcs[RESTORE_MAX_BATCH];   /* of each page as it arrived */
@@ -510,6 +512,7 @@ static int readv_full(libxlmig__gc *gc, libxlmig__transport *t,
     return 0;
 }
 
+/* Read one batch body straight into guest RAM; *crc_r continues crc. */
 static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
                          uint32_t body_len,
                          uint8_t *mem, uint64_t nr_pages, uint64_t *pfns,
@@ -535,6 +538,11 @@ static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
             head[0], body_len);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
+    if (head[1] & ~(pc ? LIBXLMIG__BATCH_BY_REF : 0)) {
+        LOG(ERROR, "malformed page batch record: unknown flags 0x%x",
+            head[1]);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
     rc = libxlmig__read_full(gc, t, pfns, head[0] * 8ULL,
                              "page batch record");
     if (rc) return rc;
@@ -558,6 +566,7 @@ static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
     }
     if (pc) {
         pc->open = true;
+        pc->by_ref = head[1] & LIBXLMIG__BATCH_BY_REF;
         pc->ndata = 0;
     }
     /*
@@ -643,6 +652,12 @@ static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
             /* Changed while sent: a later record must bring it. */
             bitmap_set(must_resend, pfn);
             u++;
+            continue;
+        }
+        if (pc->crcs[k] != crcs[k] && pc->by_ref) {
+            /* Written after the sender's recheck, before we read it:
+             * in the dirty log, so a later record must bring it. */
+            bitmap_set(must_resend, pfn);
             continue;
         }
         if (pc->crcs[k] != crcs[k]) {

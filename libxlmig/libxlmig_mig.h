@@ -178,7 +178,7 @@ _hidden void libxlmig__sim_config_complete(libxlmig__sim_config *c,
 
 /* ---- the stream (stream.c, docs/stream.md) ---------------------- */
 #define LIBXLMIG__STREAM_MAGIC   "XLMIGSTR"
-#define LIBXLMIG__STREAM_VERSION 1
+#define LIBXLMIG__STREAM_VERSION 2
 enum {
     LIBXLMIG__REC_END = 0,
     LIBXLMIG__REC_DOMAIN_CONFIG = 1,
@@ -191,6 +191,8 @@ enum {
 #define LIBXLMIG__REC_MAX_BODY   (16u << 20)
 #define LIBXLMIG__BATCH_PAGES    512      /* 2 MiB of data per batch */
 #define LIBXLMIG__PFN_ZERO       (1ULL << 63)
+/* Batch flags (the word after the count; PAGE_DATA only): */
+#define LIBXLMIG__BATCH_BY_REF   (1u << 0)  /* pages may change until read */
 #define LIBXLMIG__PFN_MASK       ((1ULL << 52) - 1)
 
 typedef struct libxlmig__stream_hdr {
@@ -228,6 +230,7 @@ typedef struct libxlmig__batch_writer {
     const uint8_t *mem;
     uint64_t nr_pages;       /* of mem */
     bool stable;             /* guest paused: send from RAM, no copy */
+    bool by_ref;             /* live pages by reference if t can */
     /*
      * Zero-copy while the guest runs: a PAGE_DATA record straight from
      * RAM, then recheck() collects (and re-arms) the pages of
@@ -344,6 +347,15 @@ typedef struct libxlmig__mig_sink {
 typedef struct libxlmig__engine_opts {
     libxlmig_params params;
     bool live;
+    /*
+     * Send live pages by reference where the transport can (a socket;
+     * docs/stream.md).  Only for callers that, after a successful save,
+     * keep the source paused or destroy it until the receiver has read
+     * the whole stream, as a migration's handoff and a save without
+     * checkpoint do: a page the guest writes before the receiver reads
+     * it fails the restore.
+     */
+    bool pages_by_ref;
     libxlmig_progress_cb progress;
     void *progress_user;
     /* Polled between rounds (may be NULL): true aborts the save, the

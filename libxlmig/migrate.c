@@ -466,6 +466,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
     memset(&o, 0, sizeof(o));
     o.params = m->params;
     o.live = true;
+    o.pages_by_ref = true;      /* the source stays paused until handoff */
     o.progress = m->progress;
     o.progress_user = m->progress_user;
     m->fd_in_use = p->t->fd;

@@ -40,9 +40,13 @@ struct libxlmig__transport {
     int fd;
     char *peer;                /* "10.10.0.2:8002 (mig0)", for messages */
     uint64_t bytes_sent;       /* bytes written */
+    uint64_t bytes_by_ref;     /* of them, sent by reference */
     uint64_t bytes_received;   /* bytes read */
     /* private to the ops */
     void *priv;
+    /* private to transport.c: guest pages sent by reference */
+    int by_ref;                /* 0: not tried yet, 1: on, -1: off */
+    int pipe_fd[2];            /* vmsplice() into [1], splice() from [0] */
 };
 
 #define LIBXLMIG_DEFAULT_IO_TIMEOUT_MS 30000
@@ -74,6 +78,22 @@ _hidden int libxlmig__transport_writev_all(libxlmig__gc *gc,
 _hidden int libxlmig__transport_read_all(libxlmig__gc *gc,
                                          libxlmig__transport *t,
                                          void *buf, size_t len);
+
+/*
+ * Guest pages by reference (zero-copy): when the fd is a socket, pages go
+ * through a pipe with vmsplice() and splice(), and the socket's buffers
+ * refer to the pages instead of holding a copy, until the peer reads them.
+ * A page written meanwhile arrives with the new content, so only guest RAM
+ * whose changes the stream tolerates may be sent so (docs/stream.md,
+ * PAGE_DATA flags).  _by_ref says whether _send_pages will do so (it sets
+ * up the pipe on first use; XLMIG_ENGINE_NO_SPLICE=1 turns it off);
+ * _send_pages writes exactly iov's bytes, by reference if it can, else by
+ * copying, like libxlmig__write_full.
+ */
+_hidden bool libxlmig__transport_by_ref(libxlmig__transport *t);
+_hidden int libxlmig__transport_send_pages(libxlmig__gc *gc,
+                                           libxlmig__transport *t,
+                                           struct iovec *iov, int iovcnt);
 
 /* ---- framed messages ---- */
 

@@ -693,6 +693,9 @@ static void op_save(libxlmig__gc *gc, conn *c, yajl_val req)
     /* A paused guest dirties nothing: one stop-and-copy pass, and no
      * throttle that would let it run. */
     if (was_paused) o.live = false;
+    /* The domain is destroyed after the save, or runs on (checkpoint),
+     * perhaps before the reader has read all: then pages are copied. */
+    o.pages_by_ref = !checkpoint;
     libxlmig__transport_fd_borrow(gc, c->fd, "the save stream", &t);
     rc = libxlmig__sim_save(gc, d, t, &o, &st);
     libxlmig__transport_free(t);

@@ -23,7 +23,7 @@ const char *libxlmig_state_to_string(libxlmig_state s)
     X(nr_pages) X(total_time_ms) X(setup_time_ms) X(downtime_us) \
     X(precopy_bytes) X(downtime_bytes) X(total_bytes) X(normal_pages) \
     X(zero_pages) X(round_pages) X(remaining_bytes) X(dirty_rate) \
-    X(bandwidth) X(expected_downtime_ms) X(throughput)
+    X(bandwidth) X(expected_downtime_ms) X(throughput) X(by_ref_bytes)
 #define STATS_U32(X) X(round) X(throttle_pct) X(throttle_max_pct)
 
 yajl_gen_status libxlmig__stats_gen_json(yajl_gen g, const libxlmig_stats *st)

@@ -510,6 +510,7 @@ typedef struct libxlmig_stats {
     uint64_t throughput;          /* total_bytes / transfer time (bytes/s) */
     uint32_t throttle_pct;        /* current throttle (%) */
     uint32_t throttle_max_pct;    /* highest throttle reached (%) */
+    uint64_t by_ref_bytes;        /* page data sent by reference (bytes) */
 } libxlmig_stats;
 
 /* Called after each round and at the end; st is valid for the call. */

@@ -7,7 +7,7 @@
 # mid-transfer completing over mig1; a lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 71
+plan 72
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -43,6 +43,9 @@ like '"outcome":"migrated"' "$out" "JSON report"
 like '"prediction":{"version":1,"total_ms":' "$out" "the JSON report records the prediction"
 like '"prediction_error_pct":' "$out" "beside the result"
 like '"type":"progress"' "$out" "JSON progress lines"
+ref=$(grep -o '"by_ref_bytes":[0-9]*' <<<"$out" | tail -1 | cut -d: -f2)
+ok "$([ "${ref:-0}" -gt $((512 << 20)) ]; echo $?)" \
+   "the pages went by reference over TCP (${ref:-?} bytes)"
 one_copy big node2 "1 GiB"
 
 xl node2 migrate-cluster small node1

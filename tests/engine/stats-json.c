@@ -57,6 +57,7 @@ int main(void)
     a.throughput = 2900000000ULL;
     a.throttle_pct = 0;
     a.throttle_max_pct = 40;
+    a.by_ref_bytes = 1ULL << 32;
     is_int(0, libxlmig_stats_to_json(ctx, &a, &json), "stats encode");
     like_string("\"downtime_us\":12345", json, "downtime in microseconds");
     like_string("\"state\":\"done\"", json, "state by name");

@@ -3,9 +3,11 @@
  * The stream reader refuses every malformed input with a clear error:
  * bad magic, future version, header checksum, truncation at several
  * points, a corrupted page, a page number out of range, an unknown record
- * type, an oversized record.  The receiving domain is destroyed and the
- * source keeps running.  A valid stream of the same live save restores
- * and verifies.
+ * type, an oversized record, unknown batch flags, a page sent by
+ * reference that changed and never came again.  The receiving domain is
+ * destroyed and the source keeps running.  A valid stream of the same live
+ * save restores and verifies, and so does one where a page sent by
+ * reference changed in flight and came again.
  */
 #include <sys/mman.h>
 #include <unistd.h>
@@ -105,7 +107,7 @@ static uint32_t rec_len(const uint8_t *rec)
 
 enum mut { M_MAGIC, M_VERSION, M_HDRCRC, M_TRUNC_HDR, M_TRUNC_BATCH,
            M_TRUNC_END, M_DATA, M_PFN, M_TYPE, M_HUGE, M_NOCHECK,
-           M_NEVER_RESENT };
+           M_NEVER_RESENT, M_FLAGS, M_REF_NEVER_RESENT };
 
 static const struct {
     const char *name;
@@ -114,7 +116,7 @@ static const struct {
     bool creates;
 } cases[] = {
     { "bad magic", M_MAGIC, "bad magic", false },
-    { "future version", M_VERSION, "version 2 is not supported", false },
+    { "future version", M_VERSION, "version 3 is not supported", false },
     { "header checksum", M_HDRCRC, "header checksum mismatch", false },
     { "truncated header", M_TRUNC_HDR, "truncated", false },
     { "truncated page batch", M_TRUNC_BATCH, "truncated", true },
@@ -126,7 +128,34 @@ static const struct {
     { "page data without its check", M_NOCHECK,
       "without its page check record", true },
     { "changing page never resent", M_NEVER_RESENT, "never resent", true },
+    { "unknown batch flags", M_FLAGS, "unknown flags 0x6", true },
+    { "page changed by reference, never resent", M_REF_NEVER_RESENT,
+      "never resent", true },
 };
+
+/* The index of the first data page of a PAGE_CHECK not flagged unstable. */
+static uint32_t stable_page(const u32u *cb)
+{
+    uint32_t k, u;
+
+    for (k = 0; k < cb[0]; k++) {
+        for (u = 0; u < cb[1]; u++)
+            if (cb[2 + cb[0] + u] == k) break;
+        if (u == cb[1]) return k;
+    }
+    bail("no stable page in the first batch");
+}
+
+/* In the PAGE_DATA at rec: flag it sent by reference and damage data
+ * page k, as if the guest wrote it before the receiver read it. */
+static void changed_by_ref(uint8_t *rec, uint32_t k)
+{
+    uint32_t count = *(u32u *)(rec + 16);
+
+    *(u32u *)(rec + 20) = LIBXLMIG__BATCH_BY_REF;
+    fix_crc(rec);
+    rec[16 + 8 + count * 8 + (size_t)k * 4096 + 100] ^= 0x40;
+}
 
 int main(void)
 {
@@ -142,7 +171,7 @@ int main(void)
     int fd, rc;
     size_t i;
 
-    plan(4 + 4 * ARRAY_SIZE(cases));
+    plan(6 + 4 * ARRAY_SIZE(cases));
     if (libxlmig_ctx_alloc(&ctx, NULL)) bail("no context");
     {
         GC_INIT(ctx);
@@ -198,22 +227,28 @@ int main(void)
             bail("the live stream should start with PAGE_DATA+PAGE_CHECK");
         switch (cases[i].m) {
         case M_MAGIC: b[0] ^= 0xff; break;
-        case M_VERSION: b[8] = 2; break;
+        case M_VERSION: b[8] = 3; break;
         case M_HDRCRC: b[16] ^= 1; break;
         case M_TRUNC_HDR: n = 20; break;
         case M_TRUNC_BATCH: n = batch + 16 + 8 + count * 8 + 1000; break;
         case M_TRUNC_END: n = len - 16; break;
         case M_DATA:
             /* A page sent stable (not flagged as changing). */
-            for (k = 0; k < cb[0]; k++) {
-                uint32_t u;
-                bool unstable = false;
-                for (u = 0; u < cb[1]; u++)
-                    if (cb[2 + cb[0] + u] == k) unstable = true;
-                if (!unstable) break;
-            }
+            k = stable_page(cb);
             b[batch + 16 + 8 + count * 8 + (size_t)k * 4096 + 100] ^= 0x40;
             break;
+        case M_FLAGS:
+            *(u32u *)(b + batch + 20) = 6;
+            fix_crc(b + batch);
+            break;
+        case M_REF_NEVER_RESENT: {
+            /* The damaged batch, its check, vCPU state and END. */
+            size_t tail = 16 + sizeof(libxlmig__sim_regs) + 16;
+            changed_by_ref(b + batch, stable_page(cb));
+            memcpy(chk + rec_len(chk), stream + len - tail, tail);
+            n = (chk - b) + rec_len(chk) + tail;
+            break;
+        }
         case M_NOCHECK:
             memmove(chk, chk + rec_len(chk), len - (chk - b) - rec_len(chk));
             n = len - rec_len(stream + (chk - b));
@@ -252,6 +287,30 @@ int main(void)
                             : "refused before creating a domain");
         ok(libxlmig__sim_dom_alive(src) && !src->paused,
            "%s: source still running", cases[i].name);
+    }
+
+    /* Changed in flight and sent again: the second copy is checked. */
+    {
+        size_t end1 = batch + rec_len(stream + batch);
+        size_t end2 = end1 + rec_len(stream + end1);
+        uint8_t *r = malloc(len + (end2 - batch));
+
+        if (!r) bail("out of memory");
+        memcpy(r, stream, end2);
+        changed_by_ref(r + batch, stable_page((u32u *)(r + end1 + 16)));
+        memcpy(r + end2, stream + batch, len - batch);
+        memset(&s, 0, sizeof(s));
+        rc = restore_buf(ctx, r, len + (end2 - batch), &s);
+        is_int(0, rc, "a page changed by reference and resent: restores");
+        {
+            GC_INIT(ctx);
+            bad = 1;
+            if (s.d) libxlmig__sim_dom_verify(gc, s.d, &bad, &first);
+            is_int(0, bad, "and the restored domain verifies");
+            libxlmig__sim_dom_destroy(s.d);
+            GC_FREE;
+        }
+        free(r);
     }
     ok(libxlmig__sim_dom_alive(src), "source alive at the end");
     free(b);
