@@ -7,9 +7,16 @@
  * reference that changed and never came again.  The receiving domain is
  * destroyed and the source keeps running.  A valid stream of the same live
  * save restores and verifies, and so does one where a page sent by
- * reference changed in flight and came again.
+ * reference changed in flight and came again.  Live saves of a busy
+ * domain into a receiver process restore and verify: over a socketpair
+ * with its pages by reference (a slow reader: many of them changed before
+ * it read them), over a pipe and with
+ * XLMIG_ENGINE_NO_SPLICE=1 by copying.
  */
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libxlmig_mig.h"
@@ -157,6 +164,105 @@ static void changed_by_ref(uint8_t *rec, uint32_t k)
     rec[16 + 8 + count * 8 + (size_t)k * 4096 + 100] ^= 0x40;
 }
 
+/*
+ * A reader that takes its time, 256 KiB a millisecond: pages sent by
+ * reference wait in the socket while the guest rewrites its working set,
+ * so many arrive changed and must come again.
+ */
+#define SLOW_READ (256 << 10)
+
+static ssize_t slow_read(libxlmig__transport *t, void *buf, size_t len)
+{
+    usleep(1000);
+    return read(t->fd, buf, len > SLOW_READ ? SLOW_READ : len);
+}
+
+static ssize_t slow_readv(libxlmig__transport *t, const struct iovec *iov,
+                          int iovcnt)
+{
+    struct iovec v[64];
+    size_t left = SLOW_READ;
+    int n;
+
+    usleep(1000);
+    for (n = 0; n < iovcnt && n < 64 && left; n++) {
+        v[n] = iov[n];
+        if (v[n].iov_len > left) v[n].iov_len = left;
+        left -= v[n].iov_len;
+    }
+    return readv(t->fd, v, n);
+}
+
+static void slow_close(libxlmig__transport *t)
+{
+    t->fd = -1;   /* the caller's */
+}
+
+static const libxlmig__transport_ops slow_ops = {
+    .name = "slow reader",
+    .read = slow_read,
+    .readv = slow_readv,
+    .close = slow_close,
+};
+
+/*
+ * A live save of d into a receiver process over a socketpair or a pipe,
+ * pages by reference where the transport can.  Returns the save's rc;
+ * *rrc_r: the receiver's exit status (0: restored, and it verifies).
+ */
+static int live_over(libxlmig_ctx *ctx, libxlmig__sim_dom *d, bool sock,
+                     libxlmig_stats *st, int *rrc_r)
+{
+    GC_INIT(ctx);
+    libxlmig__engine_opts o;
+    int fds[2], status = -1, rc;
+    pid_t pid;
+
+    /* fds[0] reads, fds[1] writes. */
+    if (sock ? socketpair(AF_UNIX, SOCK_STREAM, 0, fds) : pipe(fds))
+        sysbail("cannot create the stream");
+    if (sock) {
+        int sz = 4 << 20;
+        setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+        setsockopt(fds[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+    }
+    memset(&o, 0, sizeof(o));
+    pid = fork();
+    if (pid < 0) sysbail("fork");
+    if (pid == 0) {
+        sink_state s;
+        libxlmig__mig_sink sink = { &s, true, t_create, t_vcpu, t_destroy };
+        libxlmig_stats rst;
+        uint64_t bad = 1, first;
+
+        close(fds[1]);
+        memset(&s, 0, sizeof(s));
+        libxlmig__transport *t = NULL;
+
+        if (libxlmig__transport_fd_borrow(gc, fds[0], "the test", &t))
+            _exit(1);
+        t->ops = &slow_ops;
+        if (libxlmig__engine_restore(gc, &sink, t, &o, &rst) || !s.d)
+            _exit(1);
+        libxlmig__transport_free(t);
+        libxlmig__sim_dom_verify(gc, s.d, &bad, &first);
+        libxlmig__sim_dom_destroy(s.d);
+        _exit(bad ? 2 : 0);
+    }
+    close(fds[0]);
+    libxlmig_params_init(&o.params);
+    o.live = true;
+    o.pages_by_ref = true;
+    rc = libxlmig__sim_save_fd(gc, d, fds[1], &o, st);
+    close(fds[1]);
+    waitpid(pid, &status, 0);
+    *rrc_r = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    /* Runs on once the receiver has read all it was sent. */
+    if (!rc) libxlmig__sim_dom_unpause(gc, d);
+    GC_FREE;
+    return rc;
+}
+
 int main(void)
 {
     libxlmig_ctx *ctx;
@@ -171,7 +277,8 @@ int main(void)
     int fd, rc;
     size_t i;
 
-    plan(6 + 4 * ARRAY_SIZE(cases));
+    plan(15 + 4 * ARRAY_SIZE(cases));
+    signal(SIGPIPE, SIG_IGN);   /* a receiver that gives up: EPIPE */
     if (libxlmig_ctx_alloc(&ctx, NULL)) bail("no context");
     {
         GC_INIT(ctx);
@@ -316,6 +423,45 @@ int main(void)
     free(b);
     munmap(stream, len);
     libxlmig__sim_dom_destroy(src);
+
+    /* A busy guest, many of its pages written while in flight. */
+    {
+        static const struct {
+            const char *name;
+            bool sock, no_splice, by_ref;
+        } runs[] = {
+            { "socketpair", true, false, true },
+            { "pipe", false, false, false },
+            { "socketpair, XLMIG_ENGINE_NO_SPLICE=1", true, true, false },
+        };
+        GC_INIT(ctx);
+        int rrc;
+
+        memset(&cfg, 0, sizeof(cfg));
+        snprintf(cfg.name, sizeof(cfg.name), "busy");
+        cfg.memory_mib = 64;
+        cfg.dirty_rate = 400000;
+        cfg.working_set_mib = 4;
+        libxlmig__sim_config_complete(&cfg, 1);
+        if (libxlmig__sim_dom_create(gc, &cfg, true, &src))
+            bail("cannot create a sim domain: %s", libxlmig_last_error(ctx));
+        for (i = 0; i < ARRAY_SIZE(runs); i++) {
+            if (runs[i].no_splice) setenv("XLMIG_ENGINE_NO_SPLICE", "1", 1);
+            rc = live_over(ctx, src, runs[i].sock, &st, &rrc);
+            unsetenv("XLMIG_ENGINE_NO_SPLICE");
+            is_int(0, rc, "live save of a busy domain over a %s",
+                   runs[i].name);
+            is_int(0, rrc, "%s: restored, and the copy verifies",
+                   runs[i].name);
+            ok(runs[i].by_ref ? st.by_ref_bytes > st.precopy_bytes / 2
+                              : st.by_ref_bytes == 0,
+               "%s: %llu of %llu bytes by reference", runs[i].name,
+               (unsigned long long)st.by_ref_bytes,
+               (unsigned long long)st.total_bytes);
+        }
+        libxlmig__sim_dom_destroy(src);
+        GC_FREE;
+    }
     libxlmig_ctx_free(ctx);
     return 0;
 }
