@@ -87,6 +87,26 @@ static void say(const char *fmt, ...)
     fflush(shim.progress);
 }
 
+/*
+ * The scheduler that runs the domain: its cpupool's, which need not be
+ * the host's default (XEN_SCHEDULER_*), or -1 if it cannot be told.
+ */
+static int domain_sched(xc_interface *xch, uint32_t dom)
+{
+    xc_cpupoolinfo_t *pool;
+    xc_dominfo_t info;
+    int id = -1;
+
+    if (xc_domain_getinfo(xch, dom, 1, &info) != 1 || info.domid != dom)
+        return -1;
+    /* The first pool from info.cpupool on: it must be that one. */
+    pool = xc_cpupool_getinfo(xch, info.cpupool);
+    if (pool && pool->cpupool_id == info.cpupool)
+        id = (int)pool->sched_id;
+    xc_cpupool_infofree(xch, pool);
+    return id;
+}
+
 /* The domain's scheduler cap (% of one pCPU, 0: none): get or set. */
 static int sched_cap(bool set, uint16_t *cap)
 {
@@ -296,11 +316,7 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
     shim.io_fd = io_fd;
     shim.xch = xch;
     shim.dom = dom;
-    {
-        uint32_t id = 0;
-
-        shim.sched = xc_sched_id(xch, (int *)&id) ? -1 : (int)id;
-    }
+    shim.sched = domain_sched(xch, dom);
     shim.t0_us = shim.t_round_us = now_us();
     shim.wire_round = xlmig_sock_bytes_sent(io_fd);
     say("start domid=%u downtime_limit_ms=%llu max_rounds=%u\n", dom,
