@@ -67,12 +67,15 @@ void cmd_print_stats(FILE *f, const char *what, const libxlmig_stats *st)
             (unsigned long long)st->total_time_ms,
             (unsigned long long)st->setup_time_ms, st->downtime_us / 1000.0,
             st->round + 1);
-    fprintf(f, "  %.1f MiB sent (%.1f MiB pre-copy, %.1f MiB in downtime), "
-            "%llu normal and %llu zero pages, %.0f MiB/s, throttle "
-            "max %u%%\n", st->total_bytes / 1048576.0,
-            st->precopy_bytes / 1048576.0, st->downtime_bytes / 1048576.0,
-            (unsigned long long)st->normal_pages,
-            (unsigned long long)st->zero_pages,
+    fprintf(f, "  %.1f MiB sent (%.1f MiB pre-copy, %.1f MiB in downtime), ",
+            st->total_bytes / 1048576.0, st->precopy_bytes / 1048576.0,
+            st->downtime_bytes / 1048576.0);
+    /* Xen's own stream does not count its pages for us. */
+    if (st->normal_pages || st->zero_pages)
+        fprintf(f, "%llu normal and %llu zero pages, ",
+                (unsigned long long)st->normal_pages,
+                (unsigned long long)st->zero_pages);
+    fprintf(f, "%.0f MiB/s, throttle max %u%%\n",
             st->throughput / 1048576.0, st->throttle_max_pct);
 }
 
