@@ -263,10 +263,31 @@ static int live_over(libxlmig_ctx *ctx, libxlmig__sim_dom *d, bool sock,
     return rc;
 }
 
+/* A running sim domain (MiB, pages/s, working set MiB, zero pages). */
+static libxlmig__sim_dom *start_dom(libxlmig_ctx *ctx, const char *name,
+                                    uint64_t mib, uint64_t rate,
+                                    uint64_t ws_mib, double zero)
+{
+    GC_INIT(ctx);
+    libxlmig__sim_config cfg;
+    libxlmig__sim_dom *d = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(cfg.name, sizeof(cfg.name), "%s", name);
+    cfg.memory_mib = mib;
+    cfg.dirty_rate = rate;
+    cfg.working_set_mib = ws_mib;
+    cfg.zero_fraction = zero;
+    libxlmig__sim_config_complete(&cfg, 1);
+    if (libxlmig__sim_dom_create(gc, &cfg, true, &d))
+        d = NULL;
+    GC_FREE;
+    return d;
+}
+
 int main(void)
 {
     libxlmig_ctx *ctx;
-    libxlmig__sim_config cfg;
     libxlmig__sim_dom *src = NULL;
     libxlmig__engine_opts o;
     libxlmig_stats st;
@@ -282,15 +303,9 @@ int main(void)
     if (libxlmig_ctx_alloc(&ctx, NULL)) bail("no context");
     {
         GC_INIT(ctx);
-        memset(&cfg, 0, sizeof(cfg));
-        snprintf(cfg.name, sizeof(cfg.name), "source");
-        cfg.memory_mib = 16;
-        cfg.dirty_rate = 2000;
-        cfg.zero_fraction = 0.25;
-        libxlmig__sim_config_complete(&cfg, 1);
-        rc = libxlmig__sim_dom_create(gc, &cfg, true, &src);
-        if (rc) skip_all("cannot create a sim domain: %s",
-                         libxlmig_last_error(ctx));
+        src = start_dom(ctx, "source", 16, 2000, 0, 0.25);
+        if (!src) skip_all("cannot create a sim domain: %s",
+                           libxlmig_last_error(ctx));
         fd = memfd_create("saved", MFD_CLOEXEC);
         memset(&o, 0, sizeof(o));
         libxlmig_params_init(&o.params);
@@ -434,16 +449,10 @@ int main(void)
             { "pipe", false, false, false },
             { "socketpair, XLMIG_ENGINE_NO_SPLICE=1", true, true, false },
         };
-        GC_INIT(ctx);
         int rrc;
 
-        memset(&cfg, 0, sizeof(cfg));
-        snprintf(cfg.name, sizeof(cfg.name), "busy");
-        cfg.memory_mib = 64;
-        cfg.dirty_rate = 400000;
-        cfg.working_set_mib = 4;
-        libxlmig__sim_config_complete(&cfg, 1);
-        if (libxlmig__sim_dom_create(gc, &cfg, true, &src))
+        src = start_dom(ctx, "busy", 64, 400000, 4, 0);
+        if (!src)
             bail("cannot create a sim domain: %s", libxlmig_last_error(ctx));
         for (i = 0; i < ARRAY_SIZE(runs); i++) {
             if (runs[i].no_splice) setenv("XLMIG_ENGINE_NO_SPLICE", "1", 1);
@@ -460,7 +469,6 @@ int main(void)
                (unsigned long long)st.total_bytes);
         }
         libxlmig__sim_dom_destroy(src);
-        GC_FREE;
     }
     libxlmig_ctx_free(ctx);
     return 0;
