@@ -127,7 +127,7 @@ int libxlmig__key_load(libxlmig__gc *gc, const char *path, libxlmig__key *k)
     return rc;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
+void libxlmig__hex_encode(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     size_t i;
@@ -156,12 +156,12 @@ static bool hex_decode(const char *in, unsigned char *out, size_t n)
     return true;
 }
 
-static bool node_name_ok(const char *s)
+bool libxlmig__name_ok(const char *s, size_t max)
 {
     size_t n = s ? strlen(s) : 0;
     size_t i;
 
-    if (n == 0 || n > NODE_NAME_MAX)
+    if (n == 0 || n > max)
         return false;
     for (i = 0; i < n; i++)
         if (!(isalnum((unsigned char)s[i]) || strchr("._-", s[i])))
@@ -254,7 +254,7 @@ int libxlmig__handshake_client(libxlmig__gc *gc, libxlmig__chan *c,
 
     rc = random_nonce(gc, nc);
     if (rc) goto out;
-    hex_encode(nc, sizeof(nc), nc_hex);
+    libxlmig__hex_encode(nc, sizeof(nc), nc_hex);
     rc = send_json(gc, c, LIBXLMIG_MSG_HELLO,
                    GCSPRINTF("{\"version\":1,\"node\":\"%s\",\"nonce\":"
                              "\"%s\"}", my_node, nc_hex));
@@ -266,7 +266,7 @@ int libxlmig__handshake_client(libxlmig__gc *gc, libxlmig__chan *c,
                               GCSPRINTF("challenge from %s", c->t->peer), &v);
     if (rc) goto out;
     snode = libxlmig__json_get_str(v, "node");
-    if (!node_name_ok(snode) ||
+    if (!libxlmig__name_ok(snode, NODE_NAME_MAX) ||
         !hex_decode(libxlmig__json_get_str(v, "nonce"), ns, sizeof(ns)) ||
         !hex_decode(libxlmig__json_get_str(v, "proof"), ps, sizeof(ps))) {
         LOG(ERROR, "malformed challenge from %s", c->t->peer);
@@ -292,7 +292,7 @@ int libxlmig__handshake_client(libxlmig__gc *gc, libxlmig__chan *c,
     }
     rc = proof(gc, k, "xlmig-client-v1", nc, ns, my_node, snode, want);
     if (rc) goto out;
-    hex_encode(want, sizeof(want), pc_hex);
+    libxlmig__hex_encode(want, sizeof(want), pc_hex);
     rc = send_json(gc, c, LIBXLMIG_MSG_AUTH,
                    GCSPRINTF("{\"version\":1,\"proof\":\"%s\"}", pc_hex));
     if (rc) goto out;
@@ -329,7 +329,7 @@ int libxlmig__handshake_server(libxlmig__gc *gc, libxlmig__chan *c,
                               GCSPRINTF("hello from %s", c->t->peer), &v);
     if (rc) goto out;
     cnode = libxlmig__json_get_str(v, "node");
-    if (!node_name_ok(cnode) ||
+    if (!libxlmig__name_ok(cnode, NODE_NAME_MAX) ||
         !hex_decode(libxlmig__json_get_str(v, "nonce"), nc, sizeof(nc))) {
         LOG(ERROR, "malformed hello from %s", c->t->peer);
         refuse(gc, c, "malformed hello");
@@ -341,8 +341,8 @@ int libxlmig__handshake_server(libxlmig__gc *gc, libxlmig__chan *c,
     if (rc) goto out;
     rc = proof(gc, k, "xlmig-server-v1", nc, ns, cnode_copy, my_node, want);
     if (rc) goto out;
-    hex_encode(ns, sizeof(ns), ns_hex);
-    hex_encode(want, sizeof(want), ps_hex);
+    libxlmig__hex_encode(ns, sizeof(ns), ns_hex);
+    libxlmig__hex_encode(want, sizeof(want), ps_hex);
     rc = send_json(gc, c, LIBXLMIG_MSG_CHALLENGE,
                    GCSPRINTF("{\"version\":1,\"node\":\"%s\",\"nonce\":\"%s\","
                              "\"proof\":\"%s\"}", my_node, ns_hex, ps_hex));

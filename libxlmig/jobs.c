@@ -10,7 +10,6 @@
  * piece by piece; a drain also writes its JSON report.  The work stays on
  * this node: when the asking node goes away, the job goes on.
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,18 +54,6 @@ static struct {
     char backend[8];
     bool ready;
 } J = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-bool libxlmig__name_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0, i;
-
-    if (!n || n >= 48)
-        return false;
-    for (i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || strchr("._-", s[i])))
-            return false;
-    return true;
-}
 
 static char *jobs_dir(libxlmig__gc *gc)
 {
@@ -293,14 +280,9 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
     rc = libxlmig__params_parse_json(gc, yajl_tree_get(args, path_params,
                                                        yajl_t_object), &p);
     if (rc) return rc;
-    if (yajl_tree_get(args, (const char *[]){ "dry_run", NULL }, yajl_t_any))
-        rc = libxlmig__json_get_bool(gc, args, "dry_run", &dry);
-    if (!rc &&
-        yajl_tree_get(args, (const char *[]){ "cron", NULL }, yajl_t_any))
-        rc = libxlmig__json_get_bool(gc, args, "cron", &cron);
-    if (!rc &&
-        yajl_tree_get(args, (const char *[]){ "json", NULL }, yajl_t_any))
-        rc = libxlmig__json_get_bool(gc, args, "json", &json);
+    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "dry_run", &dry);
+    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "cron", &cron);
+    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "json", &json);
     if (rc) return rc;
     if (!J.ready) {
         LOG(ERROR, "xlmigd on %s runs no jobs for other nodes (see its log "
@@ -320,9 +302,11 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
         for (i = 0; target && i < c->num_nodes; i++)
             if (!strcmp(c->nodes[i].name, target))
                 break;
-        if (!libxlmig__name_ok(dom) || !target || i == c->num_nodes) {
+        bool dom_ok = libxlmig__name_ok(dom, LIBXLMIG__DOMAIN_NAME_MAX);
+
+        if (!dom_ok || !target || i == c->num_nodes) {
             LOG(ERROR, "migration job from %s: %s", asked_by,
-                !libxlmig__name_ok(dom) ? "bad domain name"
+                !dom_ok ? "bad domain name"
                 : "the target is not a node of this cluster");
             return LIBXLMIG_ERROR_INVAL;
         }
@@ -373,8 +357,7 @@ int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
         goto out;
     }
     memset(j, 0, sizeof(*j));
-    for (i = 0; i < 8; i++)
-        snprintf(j->id + 2 * i, 3, "%02x", rnd[i]);
+    libxlmig__hex_encode(rnd, sizeof(rnd), j->id);
     snprintf(j->kind, sizeof(j->kind), "%s", kind);
     snprintf(j->asked_by, sizeof(j->asked_by), "%s", asked_by);
     if (!strcmp(kind, "drain")) {

@@ -188,6 +188,13 @@ int libxlmig__json_get_bool(libxlmig__gc *gc, yajl_val obj, const char *key,
     return 0;
 }
 
+int libxlmig__json_get_bool_opt(libxlmig__gc *gc, yajl_val obj,
+                                const char *key, bool *v_r)
+{
+    return json_get(obj, key) ? libxlmig__json_get_bool(gc, obj, key, v_r)
+                              : 0;
+}
+
 int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,
                               const char *key, double *v_r)
 {

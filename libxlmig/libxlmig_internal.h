@@ -176,7 +176,6 @@ _hidden int libxlmig__backend_need(libxlmig__gc *gc, size_t op_offset,
     libxlmig__backend_need(gc, offsetof(libxlmig__backend_ops, op), (what), \
                            &ops, &priv)
 
-/* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
 /*
  * Replace STATE_DIR[/sub]/leaf (libxlmig_state_dir) with text durably: a
  * temporary file, fsync, rename; the directories are created.  -1 with
@@ -185,6 +184,15 @@ _hidden int libxlmig__backend_need(libxlmig__gc *gc, size_t op_offset,
 _hidden int libxlmig__state_file_write(libxlmig__gc *gc, const char *sub,
                                        const char *leaf, const char *text);
 
+/* A node or domain name as the protocol allows it: [A-Za-z0-9._-], 1 to
+ * max characters (auth.c). */
+#define LIBXLMIG__DOMAIN_NAME_MAX 47
+_hidden bool libxlmig__name_ok(const char *s, size_t max);
+/* n bytes as 2n lowercase hex digits and a NUL into out (auth.c). */
+_hidden void libxlmig__hex_encode(const unsigned char *in, size_t n,
+                                  char *out);
+
+/* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
 _hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
                                       libxlmig_host_info *hi);
 
@@ -221,6 +229,9 @@ _hidden int libxlmig__json_get_u64(libxlmig__gc *gc, yajl_val obj,
                                    const char *key, uint64_t *v_r);
 _hidden int libxlmig__json_get_int(libxlmig__gc *gc, yajl_val obj,
                                    const char *key, long long *v_r);
+/* The same, but an absent key leaves *v_r as it is and is no error. */
+_hidden int libxlmig__json_get_bool_opt(libxlmig__gc *gc, yajl_val obj,
+                                        const char *key, bool *v_r);
 _hidden int libxlmig__json_get_bool(libxlmig__gc *gc, yajl_val obj,
                                     const char *key, bool *v_r);
 _hidden int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,

@@ -350,8 +350,7 @@ static void new_id(char id[33])
     if (RAND_bytes(r, sizeof(r)) != 1)
         for (i = 0; i < 16; i++)
             r[i] = (unsigned char)(libxlmig__now_us() >> (i % 8));
-    for (i = 0; i < 16; i++)
-        snprintf(id + 2 * i, 3, "%02x", r[i]);
+    libxlmig__hex_encode(r, sizeof(r), id);
 }
 
 /*

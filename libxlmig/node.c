@@ -9,7 +9,6 @@
  * through the target state machine of handoff.h, and recorded on disk so
  * that a later resolve gets the same answer.
  */
-#include <ctype.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -326,7 +325,8 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     int i, rc;
 
     libxlmig_host_info_init(&hi);
-    if (!id || strlen(id) != 32 || !libxlmig__name_ok(dom) ||
+    if (!id || strlen(id) != 32 ||
+        !libxlmig__name_ok(dom, LIBXLMIG__DOMAIN_NAME_MAX) ||
         libxlmig__json_get_u64(gc, args, "memory_kib", &mem)) {
         LOG(ERROR, "malformed migration request from %s", nc->node);
         rc = LIBXLMIG_ERROR_PROTOCOL;

@@ -233,23 +233,35 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     return rc;
 }
 
+/* op for job at node: {"job": job[, "out_offset", "err_offset"]}. */
+static int job_call(libxlmig__gc *gc, libxlmig_cluster *cl, const char *node,
+                    const char *op, const char *job, const uint64_t *offsets,
+                    yajl_val *res_r)
+{
+    yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+
+    yajl_gen_map_open(a);
+    libxlmig__yajl_gen_kv_str(a, "job", job);
+    if (offsets) {
+        libxlmig__yajl_gen_kv_uint(a, "out_offset", offsets[0]);
+        libxlmig__yajl_gen_kv_uint(a, "err_offset", offsets[1]);
+    }
+    yajl_gen_map_close(a);
+    return peer_call_gen(gc, cl, node, -1, op, a, res_r, NULL);
+}
+
 int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                         const char *node, const char *job,
                         uint64_t out_offset, uint64_t err_offset,
                         char **json_r)
 {
     GC_INIT(ctx);
-    yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+    const uint64_t offsets[2] = { out_offset, err_offset };
     yajl_val res;
     int rc;
 
     *json_r = NULL;
-    yajl_gen_map_open(a);
-    libxlmig__yajl_gen_kv_str(a, "job", job);
-    libxlmig__yajl_gen_kv_uint(a, "out_offset", out_offset);
-    libxlmig__yajl_gen_kv_uint(a, "err_offset", err_offset);
-    yajl_gen_map_close(a);
-    rc = peer_call_gen(gc, cl, node, -1, "job_status", a, &res, NULL);
+    rc = job_call(gc, cl, node, "job_status", job, offsets, &res);
     if (!rc)
         rc = reply_text(gc, res, "job state", node, json_r);
     GC_FREE;
@@ -260,14 +272,10 @@ int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                       const char *node, const char *job)
 {
     GC_INIT(ctx);
-    yajl_gen a = libxlmig__json_gen_alloc(gc, false);
     yajl_val res;
     int rc;
 
-    yajl_gen_map_open(a);
-    libxlmig__yajl_gen_kv_str(a, "job", job);
-    yajl_gen_map_close(a);
-    rc = peer_call_gen(gc, cl, node, -1, "job_stop", a, &res, NULL);
+    rc = job_call(gc, cl, node, "job_stop", job, NULL, &res);
     GC_FREE;
     return rc;
 }

@@ -42,9 +42,6 @@ _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
                                       struct libxlmig_cluster *cl,
                                       yajl_gen g);
 
-/* A domain or node name as the protocol allows it: [A-Za-z0-9._-]{1,47}. */
-_hidden bool libxlmig__name_ok(const char *s);
-
 /*
  * Jobs other nodes start here (jobs.c): a drain of this node or the
  * migration of one of its domains, run as the xlmig command next to
