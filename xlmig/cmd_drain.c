@@ -212,7 +212,6 @@ static void report_write(FILE *f, const char *result, bool complete)
     fprintf(f, "],\"total_bytes\":%llu}\n", bytes);
 }
 
-/* Atomically replace path with the report. */
 struct report_args {
     const char *result, *text;
     bool complete;
@@ -661,7 +660,6 @@ static int drain_remote(const char *node, bool dry)
     const libxlmig_cluster_config *c = libxlmig_cluster_cfg(D.cl);
     yajl_val last = NULL;
     const char *report;
-    struct sigaction sa;
     char *job = NULL;
     int i, rc, st;
 
@@ -681,10 +679,7 @@ static int drain_remote(const char *node, bool dry)
         return DRAIN_EXIT_NOT_STARTED;
     }
     say("the drain of %s runs there (job %s); following it\n", node, job);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    ops_on_stop_signals(on_stop);
     st = ops_job_follow(D.cl, node, job, !D.cron && !g.json, &D.stop,
                         &last);
     report = ops_jstr(last, "report");
@@ -719,7 +714,6 @@ int main_drain(int argc, char **argv)
     const libxlmig_cluster_config *c;
     bool dry = g.dry_run;
     const char *result;
-    struct sigaction sa;
     int opt, ret, lockfd = -1, i, moved = 0, left = 0, exit_code;
 
     libxlmig_params_init(&D.params);
@@ -764,10 +758,7 @@ int main_drain(int argc, char **argv)
             return DRAIN_EXIT_NOT_STARTED;
         }
         say("%s is in maintenance mode\n", D.self);
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_stop;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        ops_on_stop_signals(on_stop);
         recover_leftovers();
         load_progress();
     }

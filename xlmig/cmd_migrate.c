@@ -121,7 +121,6 @@ static int migrate_remote(const char *from, const char *dom,
                           bool dry)
 {
     libxlmig_cluster *cl = NULL;
-    struct sigaction sa;
     yajl_val last = NULL;
     char *job = NULL;
     int rc, st;
@@ -141,10 +140,7 @@ static int migrate_remote(const char *from, const char *dom,
         libxlmig_cluster_free(cl);
         return EXIT_FAILED;
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_remote_stop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    ops_on_stop_signals(on_remote_stop);
     st = ops_job_follow(cl, from, job, true, &remote_stop, &last);
     if (last)
         yajl_tree_free(last);

@@ -140,6 +140,16 @@ bool ops_movable(const char *name, uint32_t domid)
     return name && domid != 0 && !libxlmig_handoff_copy(name);
 }
 
+void ops_on_stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* ---- following a job on another node -------------------------------- */
 
 #define JOB_POLL_MS       500

@@ -47,6 +47,9 @@ void ops_params_from_config(libxlmig_cluster *cl, libxlmig_params *p);
 /* The estimate, indented, one figure per line. */
 void ops_print_estimate(FILE *f, const libxlmig_estimate *e);
 
+/* handler for SIGINT and SIGTERM from now on (Ctrl-C, kill, cron). */
+void ops_on_stop_signals(void (*handler)(int));
+
 /*
  * Follow job on node until it ends: print what it writes to stdout (when
  * show_out) and to stderr as it comes; stop it once *stop is set (stop
