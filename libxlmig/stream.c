@@ -188,7 +188,8 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
          * sends, also finds the zero pages (only they have the zero
          * page's CRC; they are compared to make sure).  One pass over
          * the page instead of a zero check and a checksum, and it
-         * leaves the page in the cache for the copy into the socket.
+         * leaves the page in the cache for the copy into the socket
+         * (unless the pages go by reference).
          * A write after this is seen by the recheck (batch_flush_live).
          */
         crc = libxlmig__crc32c(0, p, LIBXLMIG__PAGE_SIZE);
