@@ -32,7 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libxlmig_mig.h"
+#include "engine/engine.h"
+#include "backend/sim/sim.h"
 
 /* Downtime limit given to the engine, ms (argument 4). */
 static uint64_t bench_downtime_ms = 40;

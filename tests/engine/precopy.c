@@ -5,7 +5,7 @@
  * steps when rounds stop shrinking, the round and time limits with both
  * actions, and the named defaults.
  */
-#include "libxlmig_mig.h"
+#include "engine/engine.h"
 #include "tap.h"
 
 #define MIB (1ULL << 20)

@@ -4,7 +4,7 @@
  * --json output carry them): every field round-trips, state names are
  * stable, bad limit actions are refused.
  */
-#include "libxlmig_mig.h"
+#include "engine/engine.h"
 #include "tap.h"
 
 static const struct {

@@ -19,7 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "libxlmig_mig.h"
+#include "engine/engine.h"
+#include "backend/sim/sim.h"
 #include "tap.h"
 
 typedef struct sink_state {

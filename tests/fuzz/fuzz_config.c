@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "libxlmig_internal.h"
+#include "core/core.h"
 
 static libxlmig_ctx *ctx;
 

@@ -8,7 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "peer.h"
+#include "net/net.h"
+#include "cluster/cluster.h"
 
 static libxlmig_ctx *ctx;
 

@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "libxlmig_mig.h"
+#include "engine/engine.h"
+#include "backend/sim/sim.h"
 
 /* Larger domains are refused by the sink, as a receiver refuses a
  * stream whose size does not match the domain it created. */

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "libxlmig_internal.h"
+#include "host/host.h"
 #include "policy.h"
 #include "tap.h"
 
@@ -46,7 +46,7 @@ static int fake_host_policy(libxlmig__gc *gc, void *priv,
     return 0;
 }
 
-static const libxlmig__backend_ops fake_backend = {
+static const libxlmig__host_ops fake_backend = {
     .name = "fake",
     .open = fake_open,
     .list = fake_list,

@@ -8,7 +8,8 @@
  */
 #include <unistd.h>
 
-#include "libxlmig_mig.h"
+#include "engine/engine.h"
+#include "backend/sim/sim.h"
 #include "tap.h"
 
 static libxlmig__sim_dom *make(libxlmig__gc *gc, const char *name,

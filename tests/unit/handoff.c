@@ -8,7 +8,7 @@
  * one copy runs; in every end state exactly one runs, or the source
  * reported the ambiguity and a later recover leaves exactly one.
  */
-#include "handoff.h"
+#include "cluster/handoff.h"
 #include "tap.h"
 
 static const struct {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libxlmig_internal.h"
+#include "core/core.h"
 #include "tap.h"
 
 static const struct {

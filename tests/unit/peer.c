@@ -12,7 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "peer.h"
+#include "net/net.h"
+#include "cluster/cluster.h"
 #include "tap.h"
 
 static libxlmig_ctx *ctx;
@@ -65,21 +66,22 @@ static void test_transport(void)
     make_pair(gc, &a, &b);
     is_int(0, libxlmig__transport_write_all(gc, a, "abcdefgh", 8),
            "write 8 bytes");
-    is_int(0, libxlmig__transport_read_all(gc, b, buf, 8), "read 8 bytes");
+    is_int(0, libxlmig__transport_read_all(gc, b, buf, 8, "message"),
+           "read 8 bytes");
     ok(!memcmp(buf, "abcdefgh", 8), "bytes arrive intact");
     is_int(8, (long long)a->bytes_sent, "sender counts bytes");
     is_int(8, (long long)b->bytes_received, "receiver counts bytes");
 
     b->timeout_ms = 50;
     is_int(LIBXLMIG_ERROR_TIMEOUT,
-           libxlmig__transport_read_all(gc, b, buf, 1),
+           libxlmig__transport_read_all(gc, b, buf, 1, "message"),
            "a silent peer times out");
     like_string("no progress for 50 ms", libxlmig_last_error(ctx),
                 "timeout message names the limit");
     libxlmig__transport_write_all(gc, a, "xy", 2);
     libxlmig__transport_free(a);
     is_int(LIBXLMIG_ERROR_PROTOCOL,
-           libxlmig__transport_read_all(gc, b, buf, 4),
+           libxlmig__transport_read_all(gc, b, buf, 4, "message"),
            "EOF inside a message is a protocol error");
     like_string("connection closed by peer-b (2 of 4 bytes",
                 libxlmig_last_error(ctx), "EOF message says how far it got");

@@ -1,0 +1,1130 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The Xen backend: drives a real Xen 4.17 host through libxl and
+ * libxenctrl.  This is the only file of libxlmig that includes their
+ * headers.  libxl logs through the context's own xentoollog logger.
+ *
+ * It also implements the node daemon's local host (migrate.h) for Xen:
+ * the migration job and the node service reach libxl through it.  The
+ * memory stream there is libxl's own migration stream (libxl_domain_
+ * suspend on the source, libxl_domain_create_restore on the target), sent
+ * after a small header of ours carrying the domain's libxl config as JSON,
+ * as xl sends its config before the stream.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xenctrl.h>
+#include <xenguest.h>
+
+#include "core/tunables.h"
+#include "core/core.h"
+#include "cluster/migrate.h"
+#include "policy.h"
+#include "backend/xen/xen_save_shim.h"
+
+#ifndef XLMIG_SHIMDIR
+#define XLMIG_SHIMDIR "/usr/local/libexec/xlmig"
+#endif
+
+/* Our error table mirrors libxl's codes by value; keep them honest. */
+_Static_assert(ERROR_FAIL == -3, "libxl ERROR_FAIL changed");
+_Static_assert(ERROR_INVAL == -6, "libxl ERROR_INVAL changed");
+_Static_assert(ERROR_DOMAIN_NOTFOUND == -21, "libxl ERROR_DOMAIN_NOTFOUND");
+_Static_assert(ERROR_QEMU_API == -32, "libxl ERROR_QEMU_API changed");
+
+typedef struct xen_priv {
+    libxl_ctx *lctx;
+    xc_interface *xch;
+} xen_priv;
+
+/* libxl serialises itself; our own libxenctrl calls go one at a time. */
+static pthread_mutex_t xc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Is this a Xen dom0?  On a dom0 privcmd exists and xenfs reports
+ * control_d.  *why_r says what is missing otherwise (arena string).
+ */
+static bool xen_is_dom0(libxlmig__gc *gc, const char **why_r)
+{
+    char caps[128];
+    ssize_t n;
+    int fd;
+
+    if (access("/dev/xen/privcmd", F_OK) != 0 &&
+        access("/proc/xen/privcmd", F_OK) != 0) {
+        *why_r = GCSPRINTF("/dev/xen/privcmd: %s", strerror(errno));
+        return false;
+    }
+    fd = open("/proc/xen/capabilities", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, caps, sizeof(caps) - 1);
+        close(fd);
+        if (n >= 0) {
+            caps[n] = '\0';
+            if (!strstr(caps, "control_d")) {
+                *why_r = "this is a Xen guest, not the control domain";
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void xen_close(libxlmig_ctx *ctx, void *priv)
+{
+    xen_priv *xp = priv;
+
+    if (!xp)
+        return;
+    if (xp->xch) xc_interface_close(xp->xch);
+    if (xp->lctx) libxl_ctx_free(xp->lctx);
+    free(xp);
+}
+
+static int xen_open(libxlmig__gc *gc, void **priv_r)
+{
+    xen_priv *xp = NULL;
+    const char *why = NULL;
+    int r, rc;
+
+    if (!xen_is_dom0(gc, &why)) {
+        LOG(ERROR, "not running in a Xen dom0: %s (use --backend=sim)", why);
+        rc = LIBXLMIG_ERROR_NOT_DOM0;
+        goto out;
+    }
+    xp = calloc(1, sizeof(*xp));
+    if (!xp)
+        libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*xp));
+
+    r = libxl_ctx_alloc(&xp->lctx, LIBXL_VERSION, 0, CTX->lg);
+    if (r) {
+        LOG(ERROR, "not running in a Xen dom0: cannot open libxl (%s) "
+            "(use --backend=sim)", libxlmig_strerror(r));
+        rc = LIBXLMIG_ERROR_NOT_DOM0;
+        goto out;
+    }
+    xp->xch = xc_interface_open(CTX->lg, CTX->lg, 0);
+    if (!xp->xch) {
+        LOGE(ERROR, "not running in a Xen dom0: cannot open libxenctrl "
+             "(use --backend=sim)");
+        rc = LIBXLMIG_ERROR_NOT_DOM0;
+        goto out;
+    }
+    *priv_r = xp;
+    xp = NULL;
+    rc = 0;
+ out:
+    if (xp) xen_close(CTX, xp);
+    return rc;
+}
+
+static int xen_host_info(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi)
+{
+    xen_priv *xp = priv;
+    const libxl_version_info *vi;
+    libxl_physinfo pi;
+    uint64_t pagekib;
+    int r, rc;
+
+    libxl_physinfo_init(&pi);
+    vi = libxl_get_version_info(xp->lctx);
+    if (!vi) {
+        LOG(ERROR, "libxl_get_version_info failed");
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    r = libxl_get_physinfo(xp->lctx, &pi);
+    if (r) {
+        LOG(ERROR, "libxl_get_physinfo failed: %s", libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    pagekib = (vi->pagesize > 0 ? (uint64_t)vi->pagesize : 4096) / 1024;
+    hi->hypervisor = libxlmig__sprintf(gc, "Xen %d.%d%s",
+                                       vi->xen_version_major,
+                                       vi->xen_version_minor,
+                                       vi->xen_version_extra
+                                       ? vi->xen_version_extra : "");
+    hi->hypervisor = strdup(hi->hypervisor);
+    r = libxl_get_scheduler(xp->lctx);
+    hi->scheduler = strdup(r >= 0 ? libxl_scheduler_to_string(r)
+                                  : "unknown");
+    hi->total_memory_kib = pi.total_pages * pagekib;
+    hi->free_memory_kib = pi.free_pages * pagekib;
+    hi->nr_cpus = pi.nr_cpus;
+    hi->nr_nodes = pi.nr_nodes;
+    hi->cpu_mhz = pi.cpu_khz / 1000;
+    {
+        char host[256];
+
+        if (gethostname(host, sizeof(host)) == 0) {
+            host[sizeof(host) - 1] = '\0';
+            hi->hostname = strdup(host);
+        }
+    }
+    rc = 0;
+ out:
+    libxl_physinfo_dispose(&pi);
+    return rc;
+}
+
+static int xen_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
+                    int *nr_r)
+{
+    xen_priv *xp = priv;
+    libxl_dominfo *info = NULL;
+    libxlmig_dominfo *list = NULL;
+    int i, nb = 0, rc;
+
+    info = libxl_list_domain(xp->lctx, &nb);
+    if (!info) {
+        LOG(ERROR, "libxl_list_domain failed");
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    list = calloc(nb ? nb : 1, sizeof(*list));
+    if (!list)
+        libxlmig__alloc_failed(CTX, __func__, nb, sizeof(*list));
+    for (i = 0; i < nb; i++) {
+        libxlmig_dominfo *d = &list[i];
+        const libxl_dominfo *x = &info[i];
+
+        d->name = libxl_domid_to_name(xp->lctx, x->domid);
+        snprintf(d->uuid, sizeof(d->uuid), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(x->uuid));
+        d->domid = x->domid;
+        d->memory_kib = x->current_memkb;
+        d->max_memory_kib = x->max_memkb;
+        d->vcpus = x->vcpu_online;
+        d->state = x->dying ? LIBXLMIG_DOMAIN_DYING
+                 : x->shutdown ? LIBXLMIG_DOMAIN_SHUTDOWN
+                 : x->paused ? LIBXLMIG_DOMAIN_PAUSED
+                 : LIBXLMIG_DOMAIN_RUNNING;
+    }
+    *list_r = list;
+    *nr_r = nb;
+    list = NULL;
+    rc = 0;
+ out:
+    if (info) libxl_dominfo_list_free(info, nb);
+    free(list);
+    return rc;
+}
+
+/*
+ * Convert a libxenguest policy object into ours: serialise its CPUID
+ * leaves (the MSRs are not needed) and read the words from them.
+ */
+static int xen_policy_convert(libxlmig__gc *gc, xen_priv *xp,
+                              const xc_cpu_policy_t *xcp,
+                              struct policy_cpuid *p)
+{
+    xen_cpuid_leaf_t *leaves;
+    struct policy_leaf *pl;
+    uint32_t nr_leaves, nr_msrs, i;
+    int r;
+
+    r = xc_cpu_policy_get_size(xp->xch, &nr_leaves, &nr_msrs);
+    if (r) {
+        LOGE(ERROR, "xc_cpu_policy_get_size failed");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    leaves = libxlmig__calloc(gc, nr_leaves, sizeof(*leaves));
+    r = xc_cpu_policy_serialise(xp->xch, xcp, leaves, &nr_leaves, NULL,
+                                NULL);
+    if (r) {
+        LOGE(ERROR, "xc_cpu_policy_serialise failed");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    pl = libxlmig__calloc(gc, nr_leaves ? nr_leaves : 1, sizeof(*pl));
+    for (i = 0; i < nr_leaves; i++) {
+        pl[i].leaf = leaves[i].leaf;
+        pl[i].subleaf = leaves[i].subleaf == XEN_CPUID_NO_SUBLEAF
+                        ? POLICY_NO_SUBLEAF : leaves[i].subleaf;
+        pl[i].a = leaves[i].a;
+        pl[i].b = leaves[i].b;
+        pl[i].c = leaves[i].c;
+        pl[i].d = leaves[i].d;
+    }
+    policy_from_leaves(p, pl, nr_leaves);
+    return 0;
+}
+
+/* One of Xen's system policies (XEN_SYSCTL_cpu_policy_*) as ours. */
+static int xen_system_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
+                                 uint32_t which, const char *name,
+                                 struct policy_cpuid *p)
+{
+    xc_cpu_policy_t *xcp = NULL;
+    int r, rc;
+
+    xcp = xc_cpu_policy_init();
+    if (!xcp)
+        libxlmig__alloc_failed(CTX, __func__, 1, 0);
+    pthread_mutex_lock(&xc_lock);
+    r = xc_cpu_policy_get_system(xp->xch, which, xcp);
+    if (r) {
+        LOGE(ERROR, "xc_cpu_policy_get_system(%s) failed", name);
+        rc = LIBXLMIG_ERROR_FAIL;
+    } else {
+        rc = xen_policy_convert(gc, xp, xcp, p);
+    }
+    pthread_mutex_unlock(&xc_lock);
+    if (rc) goto out;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->source, sizeof(p->source),
+             "Xen %s policy (xc_cpu_policy_get_system)", name);
+ out:
+    xc_cpu_policy_destroy(xcp);
+    return rc;
+}
+
+static int xen_host_cpu_policy(libxlmig__gc *gc, void *priv,
+                               struct policy_cpuid *p)
+{
+    return xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_host,
+                                 "host", p);
+}
+
+/*
+ * What a migrating guest may use here: Xen's HVM maximum policy (HVM and
+ * PVH guests).  The raw host policy is the wrong yardstick: Xen gives
+ * guests features the host policy lacks (x2apic, sep for HVM, ...).
+ * PV guests would need the PV maximum; they cannot be live-migrated on
+ * the current Debian hypervisor (no shadow paging) and are not handled.
+ */
+static int xh_host_cpu_policy(libxlmig__gc *gc, void *priv,
+                              struct policy_cpuid *p)
+{
+    return xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_hvm_max,
+                                 "hvm_max", p);
+}
+
+static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
+                                 uint32_t domid, struct policy_cpuid *p)
+{
+    xen_priv *xp = priv;
+    xc_cpu_policy_t *xcp = NULL;
+    int r, rc;
+
+    xcp = xc_cpu_policy_init();
+    if (!xcp)
+        libxlmig__alloc_failed(CTX, __func__, 1, 0);
+    pthread_mutex_lock(&xc_lock);
+    r = xc_cpu_policy_get_domain(xp->xch, domid, xcp);
+    if (r) {
+        LOGED(ERROR, domid, "xc_cpu_policy_get_domain failed");
+        rc = LIBXLMIG_ERROR_FAIL;
+    } else {
+        rc = xen_policy_convert(gc, xp, xcp, p);
+    }
+    pthread_mutex_unlock(&xc_lock);
+    if (rc) goto out;
+    snprintf(p->name, sizeof(p->name), "domain %u", domid);
+    snprintf(p->source, sizeof(p->source),
+             "Xen domain policy (xc_cpu_policy_get_domain)");
+ out:
+    xc_cpu_policy_destroy(xcp);
+    return rc;
+}
+
+static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what);
+static void xh_busy_release(uint32_t domid);
+static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                    uint32_t *domid_r);
+
+/*
+ * The dirty sample through log-dirty mode, as the save does it: on, a
+ * CLEAN to start from an empty log, a PEEK at each point (its dirty_count
+ * is the distinct pages marked since the CLEAN), off again whatever
+ * happens.  Refused while a save of the domain runs in this process
+ * (Xen refuses a second log-dirty user anyway).
+ */
+static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
+                            unsigned ms, libxlmig_dirty_sample *s)
+{
+    const unsigned div[LIBXLMIG_DIRTY_SAMPLE_POINTS] = { 4, 2, 1 };
+    xen_priv *xp = priv;
+    xc_shadow_op_stats_t stats;
+    libxl_dominfo di;
+    uint64_t t0 = 0, at, now;
+    uint32_t domid;
+    bool on = false;
+    long long r;
+    int i, rc;
+
+    memset(s, 0, sizeof(*s));
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    libxl_dominfo_init(&di);
+    if (libxl_domain_info(xp->lctx, &di, domid)) {
+        LOG(ERROR, "domain '%s' not found on this host", name);
+        libxl_dominfo_dispose(&di);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    s->nr_pages = di.max_memkb / 4;
+    libxl_dominfo_dispose(&di);
+    rc = xh_busy_claim(gc, domid, "dirty sample");
+    if (rc) return rc;
+    pthread_mutex_lock(&xc_lock);
+    r = xc_shadow_control(xp->xch, domid,
+                          XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0);
+    pthread_mutex_unlock(&xc_lock);
+    if (r) {
+        LOGED(ERROR, domid, "cannot turn log-dirty mode on for %s (is a "
+              "migration or save of it running?)", name);
+        rc = LIBXLMIG_ERROR_FAIL;
+        goto out;
+    }
+    on = true;
+    for (i = -1; i < LIBXLMIG_DIRTY_SAMPLE_POINTS; i++) {
+        if (i >= 0) {
+            at = t0 + (uint64_t)ms * 1000 / div[i];
+            while ((now = libxlmig__now_us()) < at)
+                usleep((useconds_t)(at - now));
+        }
+        memset(&stats, 0, sizeof(stats));
+        pthread_mutex_lock(&xc_lock);
+        r = xc_logdirty_control(xp->xch, domid,
+                                i < 0 ? XEN_DOMCTL_SHADOW_OP_CLEAN
+                                      : XEN_DOMCTL_SHADOW_OP_PEEK,
+                                NULL, 0, 0, &stats);
+        pthread_mutex_unlock(&xc_lock);
+        if (r < 0) {
+            LOGED(ERROR, domid, "reading the dirty log of %s failed", name);
+            rc = LIBXLMIG_ERROR_FAIL;
+            goto out;
+        }
+        if (i < 0) {
+            t0 = libxlmig__now_us();
+            continue;
+        }
+        s->ms[i] = (libxlmig__now_us() - t0) / 1000;
+        s->pages[i] = stats.dirty_count;
+        s->nr_points++;
+    }
+    rc = 0;
+ out:
+    if (on) {
+        pthread_mutex_lock(&xc_lock);
+        r = xc_shadow_control(xp->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF,
+                              NULL, 0);
+        pthread_mutex_unlock(&xc_lock);
+        if (r)
+            LOGED(WARN, domid, "cannot turn log-dirty mode off for %s", name);
+    }
+    xh_busy_release(domid);
+    return rc;
+}
+
+const libxlmig__host_ops libxlmig__backend_xen = {
+    .name = "xen",
+    .open = xen_open,
+    .close = xen_close,
+    .host_info = xen_host_info,
+    .list = xen_list,
+    .host_cpu_policy = xen_host_cpu_policy,
+    .domain_cpu_policy = xen_domain_cpu_policy,
+    .dirty_sample = xen_dirty_sample,
+};
+
+/* ---- the node daemon's local host (migrate.h) ----------------------- */
+
+/*
+ * Header of our own in front of libxl's stream: magic, version, length
+ * of the config JSON that follows (network byte order).
+ */
+#define XEN_HDR_MAGIC   "XLMIGXC\n"
+#define XEN_HDR_VERSION 1
+#define XEN_HDR_MAX_CONFIG (1u << 20)      /* bytes of config JSON */
+/* libxl's migration stream as xl sends it (libxl stream format v2). */
+#define XEN_STREAM_VERSION 2
+
+typedef struct xen_hdr {
+    char magic[8];
+    uint32_t version;
+    uint32_t config_len;
+} xen_hdr;
+
+static xen_priv *xh_priv;                 /* the daemon's, while open */
+static pthread_mutex_t xh_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Domains whose log-dirty mode we own right now: saved or sampled. */
+#define XH_MAX_BUSY 16
+static struct { uint32_t domid; const char *what; } xh_busy[XH_MAX_BUSY];
+
+/* Claim domid's log-dirty mode for what; fails (logged) if taken. */
+static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what)
+{
+    int i, free_slot = -1, rc = 0;
+
+    pthread_mutex_lock(&xh_lock);
+    for (i = 0; i < XH_MAX_BUSY; i++) {
+        if (xh_busy[i].what && xh_busy[i].domid == domid) {
+            LOGD(ERROR, domid, "cannot %s domain %u: a %s of it runs", what,
+                 domid, xh_busy[i].what);
+            rc = LIBXLMIG_ERROR_BUSY;
+            break;
+        }
+        if (!xh_busy[i].what && free_slot < 0)
+            free_slot = i;
+    }
+    if (!rc && free_slot < 0) {
+        LOGD(ERROR, domid, "too many saves and samplings at once");
+        rc = LIBXLMIG_ERROR_BUSY;
+    }
+    if (!rc) {
+        xh_busy[free_slot].domid = domid;
+        xh_busy[free_slot].what = what;
+    }
+    pthread_mutex_unlock(&xh_lock);
+    return rc;
+}
+
+static void xh_busy_release(uint32_t domid)
+{
+    int i;
+
+    pthread_mutex_lock(&xh_lock);
+    for (i = 0; i < XH_MAX_BUSY; i++)
+        if (xh_busy[i].what && xh_busy[i].domid == domid)
+            xh_busy[i].what = NULL;
+    pthread_mutex_unlock(&xh_lock);
+}
+
+/* The pre-copy shim's directory of per-domain files, or "" (no shim). */
+static char xh_precopy_dir[256];
+
+/*
+ * Use the save-helper shim (xen_save_shim.c) when it is installed: libxl
+ * then runs our wrapper as its save helper.  $XLMIG_SAVE_HELPER names
+ * another wrapper; "none" keeps libxenguest's default policy.
+ */
+static void xh_shim_setup(libxlmig__gc *gc)
+{
+    const char *helper = libxlmig__tunable_save_helper();
+    const char *run = libxlmig__tunable_run_dir();
+    char *dir;
+
+    xh_precopy_dir[0] = '\0';
+    if (helper && !strcmp(helper, "none")) {
+        LOG(INFO, "pre-copy: libxenguest's default policy "
+            "(XLMIG_SAVE_HELPER=none)");
+        return;
+    }
+    if (!helper || !*helper)
+        helper = XLMIG_SHIMDIR "/" XLMIG_SHIM_HELPER;
+    if (access(helper, X_OK)) {
+        LOG(WARN, "pre-copy: %s missing, libxenguest's default policy "
+            "(5 rounds, downtime not bounded) will run", helper);
+        return;
+    }
+    dir = GCSPRINTF("%s/precopy", run && *run ? run : "/run/xlmig");
+    mkdir(run && *run ? run : "/run/xlmig", 0700);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        LOGE(WARN, "pre-copy: cannot create %s; default policy", dir);
+        return;
+    }
+    /* Before any thread starts: libxl reads it when it spawns helpers. */
+    setenv("LIBXL_SAVE_HELPER", helper, 1);
+    setenv(XLMIG_SHIM_ENV_DIR, dir, 1);
+    snprintf(xh_precopy_dir, sizeof(xh_precopy_dir), "%s", dir);
+    LOG(INFO, "pre-copy: xlmig's downtime-bounded policy through %s",
+        helper);
+}
+
+/* Hand the shim the parameters of domid's save. */
+static void xh_shim_params(libxlmig__gc *gc, uint32_t domid,
+                           const libxlmig_params *p)
+{
+    char *path;
+    FILE *f;
+
+    if (!xh_precopy_dir[0])
+        return;
+    path = GCSPRINTF("%s/%u.progress", xh_precopy_dir, domid);
+    unlink(path);
+    path = GCSPRINTF("%s/%u.params", xh_precopy_dir, domid);
+    f = fopen(path, "w");
+    if (!f) {
+        LOGE(WARN, "cannot write %s: this save runs libxenguest's default "
+             "policy", path);
+        return;
+    }
+    fprintf(f, "downtime_limit_ms=%llu\nmax_rounds=%u\nmax_time_ms=%llu\n"
+            "abort_on_limit=%d\nauto_converge=%d\nthrottle_initial_pct=%u\n"
+            "throttle_step_pct=%u\nthrottle_max_pct=%u\n",
+            (unsigned long long)p->downtime_limit_ms, p->max_rounds,
+            (unsigned long long)p->max_time_ms,
+            p->on_limit == LIBXLMIG_LIMIT_ABORT, p->auto_converge,
+            p->throttle_initial_pct, p->throttle_step_pct,
+            p->throttle_max_pct);
+    fclose(f);
+}
+
+/*
+ * Read what the shim reported on domid's save into st (and the log);
+ * remove its files.  Without them nothing is known of the rounds.
+ */
+static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
+                            libxlmig_stats *st)
+{
+    char *params, *path, line[512];
+    unsigned long long ms, fin, wire, exp, stop_wire = 0;
+    unsigned rounds, round, pct;
+    double bw;
+    long dirty;
+    FILE *f;
+
+    if (!xh_precopy_dir[0])
+        return;
+    params = GCSPRINTF("%s/%u.params", xh_precopy_dir, domid);
+    path = GCSPRINTF("%s/%u.progress", xh_precopy_dir, domid);
+    f = fopen(path, "r");
+    if (!f) {
+        LOGD(WARN, domid, "the pre-copy shim left no report (%s): was it "
+             "loaded?", path);
+        unlink(params);
+        return;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        LOGD(INFO, domid, "pre-copy: %s", line);
+        if (sscanf(line, "round=%u dirty_pages=%ld wire_bytes=%llu "
+                   "bandwidth=%lf expected_downtime_ms=%llu", &round, &dirty,
+                   &stop_wire, &bw, &exp) == 5) {
+            st->round = round;
+            st->remaining_bytes = dirty > 0 ? (uint64_t)dirty * 4096 : 0;
+            st->expected_downtime_ms = exp;
+            st->bandwidth = (uint64_t)bw;
+            st->round_pages = dirty > 0 ? (uint64_t)dirty : 0;
+        } else if (sscanf(line, "done rc=%*d rounds=%u total_ms=%llu "
+                          "final_us=%llu wire_bytes=%llu", &rounds, &ms,
+                          &fin, &wire) == 4) {
+            st->round = rounds;
+            /* From the stop decision to the end of the save: the guest's
+             * pause is within it (an upper bound). */
+            st->downtime_us = fin;
+            /* Bytes after the stop decision: the last batches. */
+            if (stop_wire && wire >= stop_wire)
+                st->downtime_bytes = wire - stop_wire;
+        } else if (sscanf(line, "throttle=%u cap=", &pct) == 1) {
+            st->throttle_pct = pct;
+            if (pct > st->throttle_max_pct)
+                st->throttle_max_pct = pct;
+        }
+    }
+    fclose(f);
+    unlink(path);
+    unlink(params);
+}
+
+/* Name -> domid; logs "not found" as the error. */
+static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                    uint32_t *domid_r)
+{
+    if (libxl_name_to_domid(xp->lctx, name, domid_r)) {
+        LOG(ERROR, "domain '%s' not found on this host", name);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = write(fd, p, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    ssize_t r;
+
+    while (len) {
+        r = read(fd, p, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = ECONNRESET;
+            return -1;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* libxl and libxc write with blocking calls: clear O_NONBLOCK. */
+static int fd_blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fl;
+}
+
+/* Is the TCP connection on fd still established (a peer may be gone)? */
+static bool sock_established(int fd)
+{
+    enum { XH_TCP_ESTABLISHED = 1 };    /* linux/tcp_states.h */
+    struct tcp_info ti;
+    socklen_t sl = sizeof(ti);
+    ssize_t r;
+    char c;
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
+        return true;                /* not TCP: cannot tell */
+    if (ti.tcpi_state != XH_TCP_ESTABLISHED)
+        return false;
+    /* EOF or a reset from the peer shows on a peek. */
+    r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0)
+        return false;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return false;
+    return true;
+}
+
+static uint64_t sock_bytes_received(int fd)
+{
+    struct tcp_info ti;
+    socklen_t sl = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+static int xh_host_info(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi)
+{
+    int rc = xen_host_info(gc, priv, hi);
+
+    if (!rc && !hi->backend)
+        hi->backend = strdup("xen");
+    return rc;
+}
+
+static bool xh_exists(void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+
+    return libxl_name_to_domid(xp->lctx, name, &domid) == 0;
+}
+
+static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
+                    libxlmig__dom_facts *f)
+{
+    xen_priv *xp = priv;
+    libxl_domain_config dc;
+    libxl_dominfo di;
+    uint32_t domid;
+    char *json = NULL;
+    int r, rc;
+
+    libxl_domain_config_init(&dc);
+    libxl_dominfo_init(&di);
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) goto out;
+    if (domid == 0) {
+        LOG(ERROR, "Domain-0 cannot be migrated");
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    r = libxl_domain_info(xp->lctx, &di, domid);
+    if (r) {
+        LOGD(ERROR, domid, "libxl_domain_info failed: %s",
+             libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    r = libxl_retrieve_domain_configuration(xp->lctx, domid, &dc, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "cannot retrieve the configuration of %s: %s",
+             name, libxlmig_strerror(r));
+        rc = r;
+        goto out;
+    }
+    json = libxl_domain_config_to_json(xp->lctx, &dc);
+    if (!json) {
+        LOGD(ERROR, domid, "cannot encode the configuration of %s", name);
+        rc = LIBXLMIG_ERROR_JSON;
+        goto out;
+    }
+    f->config_json = json;
+    json = NULL;
+    f->memory_kib = di.max_memkb > di.current_memkb ? di.max_memkb
+                                                    : di.current_memkb;
+    rc = 0;
+ out:
+    free(json);
+    libxl_dominfo_dispose(&di);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+static int xh_dom_cpu(libxlmig__gc *gc, void *priv, const char *name,
+                      struct policy_cpuid *p)
+{
+    uint32_t domid;
+    int rc;
+
+    rc = xh_domid(gc, priv, name, &domid);
+    if (rc) return rc;
+    return xen_domain_cpu_policy(gc, priv, domid, p);
+}
+
+static int xh_resume(libxlmig__gc *gc, void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    /* Co-operative resume: the guest carries on from its suspend. */
+    r = libxl_domain_resume(xp->lctx, domid, 1, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "libxl_domain_resume of %s failed: %s", name,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
+                           int fd, const libxlmig__engine_opts *o,
+                           libxlmig_stats *st)
+{
+    xen_priv *xp = priv;
+    libxlmig__dom_facts f;
+    libxlmig__xen_throttle guard = { 0, 0, false };
+    xen_hdr hdr;
+    uint32_t domid, len;
+    uint64_t t0, t1, b0;
+    int fl = -1, r, rc;
+
+    libxlmig__dom_facts_init(&f);
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) goto out;
+    rc = xh_facts(gc, xp, name, &f);
+    if (rc) goto out;
+    len = (uint32_t)strlen(f.config_json) + 1;
+    if (len > XEN_HDR_MAX_CONFIG) {
+        LOGD(ERROR, domid, "the configuration of %s is too large (%u "
+             "bytes)", name, len);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    memcpy(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic));
+    hdr.version = htonl(XEN_HDR_VERSION);
+    hdr.config_len = htonl(len);
+    fl = fd_blocking(fd);
+    t0 = libxlmig__now_us();
+    b0 = xlmig_sock_bytes_sent(fd);
+    if (write_all(fd, &hdr, sizeof(hdr)) ||
+        write_all(fd, f.config_json, len)) {
+        LOGE(ERROR, "cannot send the configuration of %s", name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    st->state = LIBXLMIG_STATE_PRECOPY;
+    rc = xh_busy_claim(gc, domid, "save");
+    if (rc) goto out;
+    /* The cap to put back if the shim's throttle outlives its helper. */
+    {
+        libxl_domain_sched_params sp;
+
+        libxl_domain_sched_params_init(&sp);
+        if (!libxl_domain_sched_params_get(xp->lctx, domid, &sp)) {
+            guard.domid = domid;
+            guard.cap = sp.cap;
+            guard.active = true;
+        }
+        libxl_domain_sched_params_dispose(&sp);
+    }
+    xh_shim_params(gc, domid, &o->params);
+    /* libxl's live migration: pre-copy rounds, then the guest is
+     * suspended and the rest sent; it stays suspended on success. */
+    r = libxl_domain_suspend(xp->lctx, domid, fd, LIBXL_SUSPEND_LIVE, NULL);
+    t1 = libxlmig__now_us();
+    xh_busy_release(domid);
+    xh_shim_collect(gc, domid, st);
+    libxlmig__xen_throttle_restore(gc, &guard);
+    st->total_time_ms = (t1 - t0) / 1000;
+    st->total_bytes = xlmig_sock_bytes_sent(fd) - b0;
+    st->precopy_bytes = st->total_bytes > st->downtime_bytes
+                        ? st->total_bytes - st->downtime_bytes : 0;
+    st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;
+    if (r) {
+        /* libxl says "guest timed out" for any save that failed before
+         * the guest was asked to suspend: tell a broken stream apart. */
+        if (!sock_established(fd)) {
+            LOGD(ERROR, domid, "the stream of %s to the target broke "
+                 "(libxl_domain_suspend: %s)", name, libxlmig_strerror(r));
+            r = LIBXLMIG_ERROR_IO;
+        } else {
+            LOGD(ERROR, domid, "libxl_domain_suspend (live) of %s failed: "
+                 "%s", name, libxlmig_strerror(r));
+        }
+        /* Whatever state the failure left it in, make it run again. */
+        if (libxl_domain_resume(xp->lctx, domid, 1, NULL))
+            LOGD(WARN, domid, "%s: libxl_domain_resume after the failed "
+                 "save failed too (it may have been running already)",
+                 name);
+        st->state = LIBXLMIG_STATE_ABORTED;
+        rc = r == ERROR_FAIL ? LIBXLMIG_ERROR_IO : r;
+        goto out;
+    }
+    st->state = LIBXLMIG_STATE_DONE;
+    rc = 0;
+ out:
+    if (fl >= 0) fcntl(fd, F_SETFL, fl);
+    libxlmig__dom_facts_dispose(&f);
+    return rc;
+}
+
+static int xh_rename(libxlmig__gc *gc, void *priv, const char *from,
+                     const char *to)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, from, &domid);
+    if (rc) return rc;
+    r = libxl_domain_rename(xp->lctx, domid, from, to);
+    if (r) {
+        LOGD(ERROR, domid, "cannot rename %s to %s: %s", from, to,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+/* Look name up and apply a synchronous libxl domain operation to it. */
+static int xh_domain_op(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                        int (*op)(libxl_ctx *, uint32_t,
+                                  const libxl_asyncop_how *),
+                        const char *what)
+{
+    uint32_t domid;
+    int r, rc;
+
+    rc = xh_domid(gc, xp, name, &domid);
+    if (rc) return rc;
+    r = op(xp->lctx, domid, NULL);
+    if (r) {
+        LOGD(ERROR, domid, "cannot %s %s: %s", what, name,
+             libxlmig_strerror(r));
+        return r;
+    }
+    return 0;
+}
+
+static int xh_destroy(libxlmig__gc *gc, void *priv, const char *name)
+{
+    return xh_domain_op(gc, priv, name, libxl_domain_destroy, "destroy");
+}
+
+static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
+                             const char *name,
+                             const libxlmig__engine_opts *o,
+                             libxlmig_stats *st)
+{
+    xen_priv *xp = priv;
+    libxl_domain_config dc;
+    libxl_domain_restore_params params;
+    xen_hdr hdr;
+    uint32_t domid = INVALID_DOMID, len;
+    uint64_t t0, b0;
+    char *json = NULL;
+    int fl, r, rc;
+
+    libxl_domain_config_init(&dc);
+    libxl_domain_restore_params_init(&params);
+    fl = fd_blocking(fd);
+    t0 = libxlmig__now_us();
+    b0 = sock_bytes_received(fd);
+    if (read_all(fd, &hdr, sizeof(hdr))) {
+        LOGE(ERROR, "no stream header for %s", name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    len = ntohl(hdr.config_len);
+    if (memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) ||
+        ntohl(hdr.version) != XEN_HDR_VERSION || len == 0 ||
+        len > XEN_HDR_MAX_CONFIG) {
+        LOG(ERROR, "the stream for %s is not a Xen migration of this xlmig "
+            "(bad header: is the source another backend or version?)", name);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto out;
+    }
+    json = libxlmig__zalloc(gc, len + 1);
+    if (read_all(fd, json, len)) {
+        LOGE(ERROR, "the configuration of %s was cut short", name);
+        rc = LIBXLMIG_ERROR_IO;
+        goto out;
+    }
+    json[len] = '\0';
+    r = libxl_domain_config_from_json(xp->lctx, &dc, json);
+    if (r) {
+        LOG(ERROR, "cannot parse the configuration of %s: %s", name,
+            libxlmig_strerror(r));
+        rc = LIBXLMIG_ERROR_JSON;
+        goto out;
+    }
+    free(dc.c_info.name);
+    dc.c_info.name = strdup(name);
+    params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+    params.stream_version = XEN_STREAM_VERSION;
+    st->state = LIBXLMIG_STATE_PRECOPY;
+    /* libxl leaves the restored domain paused. */
+    r = libxl_domain_create_restore(xp->lctx, &dc, &domid, fd, -1, &params,
+                                    NULL, NULL);
+    st->total_time_ms = (libxlmig__now_us() - t0) / 1000;
+    st->total_bytes = sock_bytes_received(fd) - b0;
+    if (r) {
+        LOG(ERROR, "libxl could not restore %s: %s", name,
+            libxlmig_strerror(r));
+        /* libxl destroys a half-made domain itself; make sure. */
+        if (domid != (uint32_t)INVALID_DOMID && domid != 0)
+            libxl_domain_destroy(xp->lctx, domid, NULL);
+        else if (xh_exists(xp, name) &&
+                 !libxl_name_to_domid(xp->lctx, name, &domid) && domid)
+            libxl_domain_destroy(xp->lctx, domid, NULL);
+        st->state = LIBXLMIG_STATE_ABORTED;
+        rc = r;
+        goto out;
+    }
+    st->state = LIBXLMIG_STATE_DONE;
+    LOGD(INFO, domid, "restored %s (paused) in %llu ms, %llu bytes", name,
+         (unsigned long long)st->total_time_ms,
+         (unsigned long long)st->total_bytes);
+    rc = 0;
+ out:
+    if (fl >= 0) fcntl(fd, F_SETFL, fl);
+    libxl_domain_restore_params_dispose(&params);
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+static int xh_unpause_release(libxlmig__gc *gc, void *priv, const char *name)
+{
+    return xh_domain_op(gc, priv, name, libxl_domain_unpause, "unpause");
+}
+
+/*
+ * Nothing to send: a Xen guest's netfront announces itself (gratuitous
+ * ARP) when it reconnects after the resume on the new host.
+ */
+static void xh_announce(libxlmig__gc *gc, void *priv, const char *name)
+{
+}
+
+static libxlmig__local_host xen_local_host = {
+    .backend = "xen",
+    .host_info = xh_host_info,
+    .host_cpu_policy = xh_host_cpu_policy,
+    .list = xen_list,
+    .domain_exists = xh_exists,
+    .domain_facts = xh_facts,
+    .domain_cpu_policy = xh_dom_cpu,
+    .save_handoff = xh_save_handoff,
+    .rename = xh_rename,
+    .resume = xh_resume,
+    .destroy = xh_destroy,
+    .restore_paused = xh_restore_paused,
+    .unpause_release = xh_unpause_release,
+    .announce = xh_announce,
+    /* The prediction before each migration samples through log-dirty
+     * mode like xlmig estimate; the save claims it after that. */
+    .dirty_sample = xen_dirty_sample,
+};
+
+/* ---- throttling ------------------------------------------------------ */
+
+int libxlmig__xen_throttle_restore(libxlmig__gc *gc, libxlmig__xen_throttle *t)
+{
+    xen_priv *xp = xh_priv;
+    libxl_domain_sched_params sp;
+    int r, rc = 0;
+
+    if (!t->active)
+        return 0;
+    if (!xp) {
+        LOG(ERROR, "the Xen local host is not open");
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    libxl_domain_sched_params_init(&sp);
+    r = libxl_domain_sched_params_get(xp->lctx, t->domid, &sp);
+    if (!r && sp.cap != t->cap) {
+        LOGD(WARN, t->domid, "the throttle's scheduler cap %d of domain %u "
+             "outlived the save helper; putting %d back", sp.cap, t->domid,
+             t->cap);
+        sp.cap = t->cap;
+        r = libxl_domain_sched_params_set(xp->lctx, t->domid, &sp);
+    }
+    if (r) {
+        LOGD(ERROR, t->domid, "cannot restore the scheduler cap %d of "
+             "domain %u: %s", t->cap, t->domid, libxlmig_strerror(r));
+        rc = r;
+    } else {
+        t->active = false;
+    }
+    libxl_domain_sched_params_dispose(&sp);
+    return rc;
+}
+
+int libxlmig__xen_local_host_open(libxlmig__gc *gc,
+                                  const libxlmig__local_host **host_r)
+{
+    void *priv = NULL;
+    int rc;
+
+    pthread_mutex_lock(&xh_lock);
+    if (xh_priv) {
+        LOG(ERROR, "the Xen local host is already open");
+        rc = LIBXLMIG_ERROR_BUSY;
+        goto out;
+    }
+    rc = xen_open(gc, &priv);
+    if (rc) goto out;
+    xh_shim_setup(gc);
+    xh_priv = priv;
+    xen_local_host.priv = priv;
+    *host_r = &xen_local_host;
+ out:
+    pthread_mutex_unlock(&xh_lock);
+    return rc;
+}
+
+void libxlmig__xen_local_host_close(libxlmig_ctx *ctx)
+{
+    pthread_mutex_lock(&xh_lock);
+    if (xh_priv)
+        xen_close(ctx, xh_priv);
+    xh_priv = NULL;
+    xen_local_host.priv = NULL;
+    pthread_mutex_unlock(&xh_lock);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * This node's view of the cluster (cluster/cluster.c): which node it is,
+ * listening only on allowed migration addresses, the cluster key, and
+ * authenticated connections to other nodes over the allowed migration
+ * networks in the config's order.
+ */
+#ifndef LIBXLMIG_CLUSTER_H
+#define LIBXLMIG_CLUSTER_H
+
+#include "core/core.h"
+#include "net/net.h"
+
+#define LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS 1000
+
+/*
+ * An authenticated connection to another node over one migration
+ * network.  Ownership: the peer owns its transport.
+ */
+typedef struct libxlmig__peer {
+    libxlmig__transport *t;
+    libxlmig__chan chan;
+    char *node;              /* authenticated peer node name */
+    char *network;           /* network used ("mig0") */
+    char *local_addr;        /* our address on it */
+    char *peer_addr;         /* theirs */
+    char *tried;             /* "mig0: Connection timed out; " etc. */
+} libxlmig__peer;
+
+_hidden void libxlmig__peer_init(libxlmig__peer *p);
+_hidden void libxlmig__peer_dispose(libxlmig__peer *p);
+
+/*
+ * Connect to node over the first allowed migration network that answers,
+ * in the config's order, skipping networks before first_net (to fail over
+ * after a network broke: pass the index after the broken one), and
+ * authenticate both ways with the cluster key.  A network that does not
+ * connect is skipped; a peer that fails authentication is not (the error
+ * is returned).  LIBXLMIG_ERROR_REFUSED when no allowed network reaches it.
+ */
+_hidden int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                   const char *node, int first_net,
+                                   int timeout_ms, libxlmig__peer *p);
+/* Index of the network p uses in the config, or -1. */
+_hidden int libxlmig__peer_network_index(const libxlmig_cluster *cl,
+                                         const libxlmig__peer *p);
+
+/*
+ * Listening sockets on every allowed migration address of this node (never
+ * a wildcard).  Caller closes the *nr_r fds in fds.
+ */
+_hidden int libxlmig__cluster_listen(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                     int *fds, int max, int *nr_r);
+/* The cluster key, loaded once by cluster_open's first user. */
+_hidden int libxlmig__cluster_key(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                  const libxlmig__key **key_r);
+/* This node's name. */
+_hidden const char *libxlmig__cluster_self_name(const libxlmig_cluster *cl);
+
+/* Socket options for node connections: keepalive, TCP's user timeout
+ * (libxlmig__tunable_user_timeout_ms) and large buffers. */
+_hidden void libxlmig__tune_socket(int fd);
+
+#endif /* LIBXLMIG_CLUSTER_H */

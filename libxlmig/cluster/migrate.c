@@ -1,0 +1,783 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The source side of a live migration between nodes, run by the source's
+ * node daemon: pre-flight checks against the target (every verdict is
+ * reported, nothing moves unless all pass), the memory stream over the
+ * first allowed migration network with a restart over the next one if a
+ * network fails during pre-copy, and the handoff of handoff.h, so that
+ * the domain runs on exactly one host at every moment.
+ *
+ * The report is a JSON object the caller opened in m->report; this file
+ * adds members as they become known, so a failed migration still reports
+ * how far it got.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "core/tunables.h"
+#include "cluster/handoff.h"
+#include "cluster/migrate.h"
+#include "cluster/ops.h"
+#include "netcfg.h"
+#include "policy.h"
+
+
+/* ---- the report ---------------------------------------------------- */
+
+static void rep_str(libxlmig__migration *m, const char *k, const char *v)
+{
+    libxlmig__yajl_gen_kv_str(m->report, k, v);
+}
+
+static void rep_check(yajl_gen g, const char *check, bool ok,
+                      const char *detail)
+{
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_str(g, "check", check);
+    libxlmig__yajl_gen_kv_bool(g, "ok", ok);
+    libxlmig__yajl_gen_kv_str(g, "detail", detail);
+    yajl_gen_map_close(g);
+}
+
+/* ---- handoff records: what a paused source copy is waiting for ----- */
+
+static char *record_path(libxlmig__gc *gc, const char *domain)
+{
+    return GCSPRINTF("%s/handoff/%s.json", libxlmig_state_dir(), domain);
+}
+
+static int record_write(libxlmig__gc *gc, const char *domain,
+                        const char *target, const char *id)
+{
+    if (libxlmig__state_file_write(gc, "handoff",
+            GCSPRINTF("%s.json", domain),
+            GCSPRINTF("{\"version\":1,\"domain\":\"%s\",\"target\":\"%s\","
+                      "\"id\":\"%s\"}\n", domain, target, id))) {
+        LOGE(ERROR, "cannot write the handoff record %s",
+             record_path(gc, domain));
+        return LIBXLMIG_ERROR_IO;
+    }
+    return 0;
+}
+
+static void record_remove(libxlmig__gc *gc, const char *domain)
+{
+    unlink(record_path(gc, domain));
+}
+
+bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name)
+{
+    return access(record_path(gc, name), F_OK) == 0;
+}
+
+size_t libxlmig__suffix_base(const char *name, const char *sfx)
+{
+    size_t l = name ? strlen(name) : 0, ls = strlen(sfx);
+
+    return l > ls && !strcmp(name + l - ls, sfx) ? l - ls : 0;
+}
+
+bool libxlmig_handoff_copy(const char *name)
+{
+    return libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_INCOMING) ||
+           libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+}
+
+/* ---- talking to the target ----------------------------------------- */
+
+/* Wait for one handoff event from the target; *event_r is arena text. */
+static int await_event(libxlmig__gc *gc, libxlmig__peer *p,
+                       const char **event_r, const char **error_r)
+{
+    char *payload;
+    yajl_val v;
+    int rc;
+
+    p->t->timeout_ms = libxlmig__tunable_handoff_timeout_ms();
+    rc = libxlmig__msg_expect(gc, &p->chan, LIBXLMIG_MSG_EVENT, &payload,
+                              NULL);
+    if (rc) return rc;
+    rc = libxlmig__json_parse(gc, payload,
+                              GCSPRINTF("event from %s", p->node), &v);
+    if (rc) return rc;
+    *event_r = libxlmig__json_get_str(v, "event");
+    if (error_r)
+        *error_r = libxlmig__json_get_str(v, "error");
+    if (!*event_r) {
+        LOG(ERROR, "event from %s names no event", p->node);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    return 0;
+}
+
+static int send_event(libxlmig__gc *gc, libxlmig__peer *p, const char *event,
+                      const char *id)
+{
+    char *json = GCSPRINTF("{\"version\":1,\"event\":\"%s\",\"id\":\"%s\"}",
+                           event, id);
+
+    return libxlmig__msg_send(gc, &p->chan, LIBXLMIG_MSG_EVENT, json,
+                              (uint32_t)strlen(json));
+}
+
+/*
+ * Ask the target what it decided about migration id, over every allowed
+ * migration network in turn.  *running_r true: it committed (the domain
+ * runs there).  LIBXLMIG_ERROR_AMBIGUOUS if no network answers.
+ */
+static int resolve(libxlmig__gc *gc, libxlmig_cluster *cl, const char *target,
+                   const char *id, bool *running_r, char **via_r)
+{
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
+    libxlmig__peer p;
+    const char *decision;
+    yajl_val res;
+    int net, rc;
+
+    libxlmig__peer_init(&p);
+    for (net = 0; net < c->num_networks; net++) {
+        rc = libxlmig__peer_connect(gc, cl, target, net,
+                                    LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
+        if (rc) continue;
+        net = libxlmig__peer_network_index(cl, &p);
+        rc = libxlmig__rpc_call(gc, &p.chan, "resolve",
+                                GCSPRINTF("{\"id\":\"%s\"}", id), &res);
+        if (rc) {
+            libxlmig__peer_dispose(&p);
+            continue;
+        }
+        decision = libxlmig__json_get_str(res, "decision");
+        if (!decision || (strcmp(decision, "committed") &&
+                          strcmp(decision, "aborted"))) {
+            LOG(ERROR, "%s answered resolve without a decision", target);
+            libxlmig__peer_dispose(&p);
+            continue;
+        }
+        *running_r = !strcmp(decision, "committed");
+        if (via_r)
+            *via_r = GCSTRDUP(p.network);
+        libxlmig__peer_dispose(&p);
+        return 0;
+    }
+    LOG(ERROR, "no migration network reaches %s to learn whether it runs "
+        "the domain", target);
+    return LIBXLMIG_ERROR_AMBIGUOUS;
+}
+
+/* ---- pre-flight ------------------------------------------------------ */
+
+typedef struct preflight {
+    libxlmig__dom_facts facts;
+    struct policy_cpuid dom_cpu;
+    bool ok;
+} preflight;
+
+/*
+ * Ask the connected target for its facts and check them; every verdict
+ * goes into the report's "preflight" array.  Returns 0 when all pass,
+ * LIBXLMIG_ERROR_REFUSED (first failure logged) otherwise.
+ */
+/*
+ * failover: the checks again before the next attempt over another
+ * network.  The target may still hold the failed attempt's NAME--incoming
+ * (and its memory) until it notices the loss; migrate_begin supersedes
+ * that attempt, so neither counts against the new one.
+ */
+static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
+                            libxlmig__peer *p, preflight *pf, yajl_gen g,
+                            bool failover)
+{
+    const char *path_cpu[] = { "cpu_policy", NULL };
+    const char *path_doms[] = { "domains", NULL };
+    const char *first_fail = NULL, *incoming;
+    struct policy_cpuid host_cpu;
+    struct policy_check chk;
+    char err[256], *detail;
+    yajl_val info, cpu, doms;
+    uint64_t free_kib = 0;
+    bool maint = false, exists = false, storage_ok = false, ok;
+    size_t i;
+    int rc;
+
+    rc = libxlmig__rpc_call(gc, &p->chan, "node_info",
+                            pf->facts.storage
+                            ? GCSPRINTF("{\"storage\":\"%s\"}",
+                                        pf->facts.storage)
+                            : NULL, &info);
+    if (rc) return rc;
+
+    /* Not in maintenance. */
+    libxlmig__json_get_bool(gc, info, "maintenance", &maint);
+    rep_check(g, "maintenance", !maint,
+              maint ? GCSPRINTF("%s is in maintenance mode", m->target)
+                    : GCSPRINTF("%s accepts migrations", m->target));
+    if (maint && !first_fail)
+        first_fail = GCSPRINTF("%s is in maintenance mode", m->target);
+
+    /* CPU compatibility. */
+    cpu = yajl_tree_get(info, path_cpu, yajl_t_object);
+    if (!cpu || !policy_parse_json(cpu, GCSPRINTF("CPU policy of %s",
+                                                  m->target),
+                                   &host_cpu, err, sizeof(err))) {
+        LOG(ERROR, "%s sent no usable CPU policy: %s", m->target,
+            cpu ? err : "missing");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    ok = policy_check(&pf->dom_cpu, &host_cpu, &chk);
+    {
+        char *sum = policy_check_summary(&chk);
+
+        detail = GCSPRINTF("%s on %s: %s", m->domain, m->target,
+                           sum ? sum : (ok ? "compatible" : "incompatible"));
+        free(sum);
+    }
+    rep_check(g, "cpu", ok, detail);
+    if (!ok && !first_fail)
+        first_fail = detail;
+
+    /* Memory. */
+    libxlmig__json_get_u64(gc, info, "free_memory_kib", &free_kib);
+    if (failover)
+        free_kib += pf->facts.memory_kib;   /* the superseded attempt's */
+    ok = free_kib >= pf->facts.memory_kib;
+    detail = GCSPRINTF("%s needs %llu MiB, %s has %llu MiB free", m->domain,
+                       (unsigned long long)(pf->facts.memory_kib / 1024),
+                       m->target, (unsigned long long)(free_kib / 1024));
+    rep_check(g, "memory", ok, detail);
+    if (!ok && !first_fail)
+        first_fail = detail;
+
+    /* No domain of that name there. */
+    doms = yajl_tree_get(info, path_doms, yajl_t_array);
+    incoming = GCSPRINTF("%s%s", m->domain, LIBXLMIG_SUFFIX_INCOMING);
+    for (i = 0; doms && i < doms->u.array.len; i++) {
+        const char *n = YAJL_GET_STRING(doms->u.array.values[i]);
+
+        if (n && (!strcmp(n, m->domain) ||
+                  (!failover && !strcmp(n, incoming))))
+            exists = true;
+    }
+    detail = exists ? GCSPRINTF("a domain called %s already exists on %s",
+                                m->domain, m->target)
+                    : GCSPRINTF("no domain called %s on %s", m->domain,
+                                m->target);
+    rep_check(g, "name", !exists, detail);
+    if (exists && !first_fail)
+        first_fail = detail;
+
+    /* Shared storage. */
+    if (pf->facts.storage) {
+        libxlmig__json_get_bool(gc, info, "storage_ok", &storage_ok);
+        detail = GCSPRINTF("%s %s on %s", pf->facts.storage,
+                           storage_ok ? "is visible" : "is not visible",
+                           m->target);
+        rep_check(g, "storage", storage_ok, detail);
+        if (!storage_ok && !first_fail)
+            first_fail = detail;
+    }
+
+    if (first_fail) {
+        LOG(ERROR, "pre-flight refused the migration of %s to %s: %s",
+            m->domain, m->target, first_fail);
+        return LIBXLMIG_ERROR_REFUSED;
+    }
+    return 0;
+}
+
+/* ---- the job ----------------------------------------------------------- */
+
+static void new_id(char id[33])
+{
+    unsigned char r[16];
+    int i;
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        for (i = 0; i < 16; i++)
+            r[i] = (unsigned char)(libxlmig__now_us() >> (i % 8));
+    libxlmig__hex_encode(r, sizeof(r), id);
+}
+
+static bool cancelled(const libxlmig__migration *m)
+{
+    return m->cancel && *m->cancel;
+}
+
+/*
+ * Connect and run the pre-flight on the first network from first_net.
+ * The report gets "preflight" (first attempt only) and the attempt.
+ */
+static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
+                             int first_net, bool report_checks,
+                             libxlmig__peer *p, preflight *pf)
+{
+    yajl_gen g = m->report;
+    int rc;
+
+    rc = libxlmig__peer_connect(gc, m->cl, m->target, first_net,
+                                LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, p);
+    if (report_checks) {
+        libxlmig__yajl_gen_str(g, "preflight");
+        yajl_gen_array_open(g);
+        rep_check(g, "reachable", rc == 0,
+                  rc == 0 ? GCSPRINTF("%s authenticated over %s (%s -> %s)"
+                                      "%s%s", m->target, p->network,
+                                      p->local_addr, p->peer_addr,
+                                      p->tried && *p->tried ? "; skipped: "
+                                                            : "",
+                                      p->tried ? p->tried : "")
+                          : libxlmig_last_error(CTX));
+    }
+    if (rc) goto out;
+    libxlmig__tune_socket(p->t->fd);
+    libxlmig__fault("src", "preflight", p->t->fd);
+    /* Checks again after a fail-over are not reported a second time. */
+    rc = preflight_checks(gc, m, p, pf, report_checks
+                          ? g : libxlmig__json_gen_alloc(gc, false),
+                          !report_checks);
+ out:
+    if (report_checks)
+        yajl_gen_array_close(g);
+    return rc;
+}
+
+/*
+ * One attempt at streaming the domain over p.  Returns 0 with the source
+ * paused and the target restoring, or an error with the source running.
+ * *retry_r: the failure was the network's, another may work.
+ */
+static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
+                       libxlmig__peer *p, preflight *pf, bool *retry_r)
+{
+    libxlmig__engine_opts o;
+    char *args, *cpu_json = NULL;
+    yajl_gen cg;
+    yajl_val res;
+    int rc;
+
+    *retry_r = false;
+    /* Each attempt is a migration of its own for the target. */
+    new_id(m->id);
+    cg = libxlmig__json_gen_alloc(gc, false);
+    if (policy_gen_json(cg, &pf->dom_cpu) != yajl_gen_status_ok ||
+        libxlmig__json_finish(gc, cg, &cpu_json)) {
+        LOG(ERROR, "cannot encode the domain's CPU policy");
+        return LIBXLMIG_ERROR_JSON;
+    }
+    libxlmig__ptr_add(gc, cpu_json);
+    {
+        yajl_gen ag = libxlmig__json_gen_alloc(gc, false);
+
+        yajl_gen_map_open(ag);
+        libxlmig__yajl_gen_kv_str(ag, "id", m->id);
+        libxlmig__yajl_gen_kv_str(ag, "domain", m->domain);
+        libxlmig__yajl_gen_kv_str(ag, "source",
+                                  libxlmig__cluster_self_name(m->cl));
+        libxlmig__yajl_gen_kv_uint(ag, "memory_kib", pf->facts.memory_kib);
+        libxlmig__yajl_gen_kv_str(ag, "storage", pf->facts.storage);
+        libxlmig__yajl_gen_kv_str(ag, "config", pf->facts.config_json);
+        yajl_gen_map_close(ag);
+        if (libxlmig__json_finish(gc, ag, &args))
+            return LIBXLMIG_ERROR_JSON;
+        libxlmig__ptr_add(gc, args);
+        /* The CPU policy object goes in as raw JSON. */
+        args[strlen(args) - 1] = '\0';
+        args = GCSPRINTF("%s,\"cpu_policy\":%s}", args, cpu_json);
+    }
+    libxlmig__fault("src", "begin", p->t->fd);
+    rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, &res);
+    if (rc) return rc;          /* the target refused: no retry */
+    m->t_prepared = libxlmig__now_us();
+
+    memset(&o, 0, sizeof(o));
+    o.params = m->params;
+    o.live = true;
+    o.pages_by_ref = true;      /* the source stays paused until handoff */
+    o.progress = m->progress;
+    o.progress_user = m->progress_user;
+    m->fd_in_use = p->t->fd;
+    if (cancelled(m))
+        shutdown(p->t->fd, SHUT_RDWR);
+    memset(&m->stats, 0, sizeof(m->stats));
+    rc = m->host->save_handoff(gc, m->host->priv, m->domain, p->t->fd, &o,
+                               &m->stats);
+    m->fd_in_use = -1;
+    if (rc) {
+        if (cancelled(m)) {
+            LOG(ERROR, "migration of %s cancelled; it runs on %s as before",
+                m->domain, libxlmig__cluster_self_name(m->cl));
+            return LIBXLMIG_ERROR_CANCELLED;
+        }
+        *retry_r = rc == LIBXLMIG_ERROR_IO || rc == LIBXLMIG_ERROR_TIMEOUT;
+    }
+    return rc;
+}
+
+/*
+ * The forecast recorded beside the result: a short dirty sample of the
+ * domain and a bandwidth probe to the target over a connection of its
+ * own, fed to the estimator `xlmig estimate` uses, with this migration's
+ * parameters.  It runs after the pre-flight and before any memory moves;
+ * a failure only leaves the report without a prediction.  A caller that
+ * has its own (a drain) hands it in: then that one is recorded.
+ */
+static void predict(libxlmig__gc *gc, libxlmig__migration *m,
+                    const preflight *pf)
+{
+    uint64_t probe = pf->facts.memory_kib * 1024 / 8;
+    libxlmig_dirty_sample s;
+    libxlmig__peer p;
+    double bps = 0;
+    int rc;
+
+    if (m->predicted)
+        goto report;
+    if (!m->host->dirty_sample)
+        return;
+    memset(&s, 0, sizeof(s));
+    rc = m->host->dirty_sample(gc, m->host->priv, m->domain,
+                               LIBXLMIG_PREDICT_SAMPLE_MS, &s);
+    libxlmig__peer_init(&p);
+    if (!rc)
+        rc = libxlmig__peer_connect(gc, m->cl, m->target, 0,
+                                    LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
+    if (!rc)
+        rc = libxlmig__peer_probe(gc, &p,
+                                  probe < LIBXLMIG_PREDICT_PROBE_MIN
+                                  ? LIBXLMIG_PREDICT_PROBE_MIN
+                                  : probe > LIBXLMIG_PREDICT_PROBE_MAX
+                                  ? LIBXLMIG_PREDICT_PROBE_MAX : probe, &bps);
+    libxlmig__peer_dispose(&p);
+    if (!rc && m->params.bandwidth_limit &&
+        (double)m->params.bandwidth_limit < bps)
+        bps = (double)m->params.bandwidth_limit;
+    if (!rc)
+        rc = libxlmig_estimate_compute(CTX, &m->params, &s, bps,
+                                       &m->prediction);
+    if (rc) {
+        LOG(WARN, "no prediction for the migration of %s: %s", m->domain,
+            libxlmig_last_error(CTX));
+        return;
+    }
+    m->predicted = true;
+    LOG(INFO, "migration of %s to %s: predicted %llu ms, %u rounds, "
+        "downtime %llu ms (%.0f pages/s dirtied, %.1f MiB/s)", m->domain,
+        m->target, (unsigned long long)m->prediction.total_ms,
+        m->prediction.rounds,
+        (unsigned long long)m->prediction.downtime_ms,
+        m->prediction.dirty_rate, bps / 1048576);
+ report:
+    libxlmig__yajl_gen_str(m->report, "prediction");
+    libxlmig__estimate_gen(m->report, &m->prediction);
+}
+
+/*
+ * How long each phase took, in the report's "phases_ms" (those reached):
+ * checks (pre-flight), prediction, target_prepare (migrate_begin: the
+ * target checks again and creates the empty domain; with a retry, the
+ * last attempt's), stream (the engine, last attempt), handoff (ready, go,
+ * confirm) and cleanup (destroying the source's copy).
+ */
+static void report_phases(libxlmig__migration *m)
+{
+    const struct { const char *name; uint64_t from, to; } ph[] = {
+        { "checks", m->t_start, m->t_checked },
+        { "prediction", m->t_checked, m->t_predicted },
+        { "target_prepare", m->t_predicted, m->t_prepared },
+        { "stream", m->t_prepared, m->t_sent },
+        { "handoff", m->t_sent, m->t_handed_off },
+        { "cleanup", m->t_handed_off, m->t_done },
+    };
+    size_t i;
+
+    libxlmig__yajl_gen_str(m->report, "phases_ms");
+    yajl_gen_map_open(m->report);
+    for (i = 0; i < ARRAY_SIZE(ph); i++)
+        if (ph[i].from && ph[i].to >= ph[i].from)
+            libxlmig__yajl_gen_kv_uint(m->report, ph[i].name,
+                                       (ph[i].to - ph[i].from) / 1000);
+    yajl_gen_map_close(m->report);
+}
+
+int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
+{
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
+    libxlmig__hsrc_state hs = HSRC_PRECOPY;
+    libxlmig__hsrc_action act;
+    yajl_gen g = m->report;
+    libxlmig__peer p;
+    preflight pf;
+    const char *event, *why, *away;
+    bool retry, running;
+    char *via = NULL;
+    int net, rc, r2, attempts = 0, hold_ms = -1;
+
+    libxlmig__peer_init(&p);
+    libxlmig__dom_facts_init(&pf.facts);
+    m->fd_in_use = -1;
+    m->t_start = libxlmig__now_us();
+    m->t_checked = m->t_predicted = m->t_prepared = m->t_sent = 0;
+    m->t_handed_off = m->t_done = 0;
+    snprintf(m->outcome, sizeof(m->outcome), "refused");
+    rep_str(m, "domain", m->domain);
+    rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
+    rep_str(m, "target", m->target);
+    away = GCSPRINTF("%s%s", m->domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+
+    if (!strcmp(m->target, libxlmig__cluster_self_name(m->cl))) {
+        LOG(ERROR, "%s is this node: choose another target", m->target);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    /* Links and routes may have changed since the daemon started. */
+    rc = libxlmig_cluster_refresh(CTX, m->cl);
+    if (rc) goto out;
+    rc = m->host->domain_facts(gc, m->host->priv, m->domain, &pf.facts);
+    if (rc) goto out;
+    rc = m->host->domain_cpu_policy(gc, m->host->priv, m->domain,
+                                    &pf.dom_cpu);
+    if (rc) goto out;
+
+    rc = connect_and_check(gc, m, 0, true, &p, &pf);
+    if (rc) goto out;
+    m->t_checked = libxlmig__now_us();
+    predict(gc, m, &pf);
+    m->t_predicted = libxlmig__now_us();
+    if (m->dry_run) {
+        snprintf(m->outcome, sizeof(m->outcome), "dry-run: would migrate");
+        rc = 0;
+        goto out;
+    }
+
+    libxlmig__yajl_gen_str(g, "attempts");
+    yajl_gen_array_open(g);
+    for (;;) {
+        attempts++;
+        net = libxlmig__peer_network_index(m->cl, &p);
+        rc = stream_once(gc, m, &p, &pf, &retry);
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "id", m->id);
+        libxlmig__yajl_gen_kv_str(g, "network", p.network);
+        libxlmig__yajl_gen_kv_str(g, "local", p.local_addr);
+        libxlmig__yajl_gen_kv_str(g, "peer", p.peer_addr);
+        libxlmig__yajl_gen_kv_str(g, "result", rc ? "failed" : "sent");
+        libxlmig__yajl_gen_kv_str(g, "error", rc ? libxlmig_last_error(CTX)
+                                                 : NULL);
+        libxlmig__yajl_gen_kv_uint(g, "bytes", m->stats.total_bytes);
+        yajl_gen_map_close(g);
+        if (!rc || !retry || cancelled(m))
+            break;
+        /* The network failed during pre-copy: the source runs; restart
+         * the copy over the next allowed network. */
+        LOG(WARN, "migration of %s over %s failed (%s); restarting over "
+            "the next migration network", m->domain, p.network,
+            libxlmig_last_error(CTX));
+        libxlmig__peer_dispose(&p);
+        libxlmig_cluster_refresh(CTX, m->cl);
+        if (net + 1 >= c->num_networks ||
+            connect_and_check(gc, m, net + 1, false, &p, &pf)) {
+            LOG(ERROR, "migration of %s failed: no other migration network "
+                "reaches %s; it runs on %s as before", m->domain, m->target,
+                libxlmig__cluster_self_name(m->cl));
+            rc = LIBXLMIG_ERROR_IO;
+            break;
+        }
+    }
+    yajl_gen_array_close(g);
+    if (rc) {
+        libxlmig__hsrc_step(&hs, cancelled(m) ? HSRC_EV_CANCEL
+                                              : HSRC_EV_FAILURE);
+        snprintf(m->outcome, sizeof(m->outcome), "%s",
+                 cancelled(m) ? "cancelled" : "failed");
+        goto out;
+    }
+    rep_str(m, "network", p.network);
+    m->t_sent = libxlmig__now_us();
+
+    /* The stream is sent; the source is paused. */
+    act = libxlmig__hsrc_step(&hs, HSRC_EV_STREAM_SENT);
+    rc = await_event(gc, &p, &event, &why);
+    libxlmig__fault("src", "ready", p.t->fd);
+    if (!rc && strcmp(event, "ready")) {
+        LOG(ERROR, "%s could not restore %s: %s", m->target, m->domain,
+            why ? why : event);
+        rc = LIBXLMIG_ERROR_REFUSED;
+    }
+    if (!rc && cancelled(m)) {
+        LOG(ERROR, "migration of %s cancelled before the handoff",
+            m->domain);
+        rc = LIBXLMIG_ERROR_CANCELLED;
+    }
+    if (rc) {
+        act = libxlmig__hsrc_step(&hs, cancelled(m) ? HSRC_EV_CANCEL
+                                                    : HSRC_EV_FAILURE);
+        goto resume;
+    }
+    /* SEND_GO: rename the paused copy, remember the handoff, send go. */
+    rc = m->host->rename(gc, m->host->priv, m->domain, away);
+    if (!rc) {
+        rc = record_write(gc, away, m->target, m->id);
+        if (rc)
+            m->host->rename(gc, m->host->priv, away, m->domain);
+    }
+    if (rc) {
+        /* Go not sent: still before the handoff. */
+        act = libxlmig__hsrc_step(&hs, HSRC_EV_FAILURE);
+        goto resume;
+    }
+    act = libxlmig__hsrc_step(&hs, HSRC_EV_READY);
+    hold_ms = libxlmig__fault_lose_go(m->domain);
+    if (hold_ms >= 0)
+        shutdown(p.t->fd, SHUT_RDWR);
+    libxlmig__fault("src", "go", p.t->fd);
+    rc = send_event(gc, &p, "go", m->id);
+    if (!rc)
+        rc = await_event(gc, &p, &event, &why);
+    if (!rc)
+        libxlmig__fault("src", "confirm", p.t->fd);
+    if (!rc && strcmp(event, "confirm")) {
+        LOG(ERROR, "%s did not confirm: %s", m->target, why ? why : event);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (!rc) {
+        act = libxlmig__hsrc_step(&hs, HSRC_EV_CONFIRM);
+    } else {
+        /* After go: never guess; ask over every network. */
+        act = libxlmig__hsrc_step(&hs, HSRC_EV_FAILURE);   /* RESOLVE */
+        LOG(WARN, "lost %s after go (%s); asking it over every migration "
+            "network", m->target, libxlmig_last_error(CTX));
+        if (hold_ms > 0)
+            usleep((useconds_t)hold_ms * 1000);
+        libxlmig__peer_dispose(&p);
+        libxlmig_cluster_refresh(CTX, m->cl);
+        r2 = resolve(gc, m->cl, m->target, m->id, &running, &via);
+        if (r2) {
+            act = libxlmig__hsrc_step(&hs, HSRC_EV_UNREACHABLE);
+            snprintf(m->outcome, sizeof(m->outcome), "ambiguous");
+            LOG(ERROR, "cannot tell whether %s runs %s: the copy here stays "
+                "paused as %s; run `xlmig recover %s` once a migration "
+                "network to %s works", m->target, m->domain, away, away,
+                m->target);
+            rc = LIBXLMIG_ERROR_AMBIGUOUS;
+            goto out;
+        }
+        rep_str(m, "resolved_via", via);
+        act = libxlmig__hsrc_step(&hs, running ? HSRC_EV_TARGET_RUNNING
+                                               : HSRC_EV_TARGET_ABORTED);
+        if (act == HSRC_ACT_RESUME_SOURCE) {
+            m->host->rename(gc, m->host->priv, away, m->domain);
+            record_remove(gc, away);
+            LOG(ERROR, "%s never received go (resolved over %s); %s runs "
+                "on %s again", m->target, via, m->domain,
+                libxlmig__cluster_self_name(m->cl));
+            rc = LIBXLMIG_ERROR_IO;
+            goto resume;
+        }
+    }
+    /* act == DESTROY_SOURCE: the target runs the domain. */
+    m->t_handed_off = libxlmig__now_us();
+    libxlmig__fault("src", "destroy", -1);
+    r2 = m->host->destroy(gc, m->host->priv, away);
+    if (r2)
+        LOG(WARN, "%s runs on %s, but its paused copy %s here could not be "
+            "destroyed: destroy it by hand", m->domain, m->target, away);
+    record_remove(gc, away);
+    m->t_done = libxlmig__now_us();
+    snprintf(m->outcome, sizeof(m->outcome), "migrated");
+    rc = 0;
+    goto out;
+
+ resume:
+    /* act == RESUME_SOURCE: before go, or the target aborted. */
+    if (act == HSRC_ACT_RESUME_SOURCE) {
+        if (p.t)
+            (void)send_event(gc, &p, "abort", m->id);
+        r2 = m->host->resume(gc, m->host->priv, m->domain);
+        if (r2)
+            LOG(CRITICAL, "could not resume %s on %s after a failed "
+                "migration: %s", m->domain,
+                libxlmig__cluster_self_name(m->cl),
+                libxlmig_strerror(r2));
+    }
+    snprintf(m->outcome, sizeof(m->outcome), "%s",
+             rc == LIBXLMIG_ERROR_CANCELLED ? "cancelled" : "failed");
+ out:
+    rep_str(m, "outcome", m->outcome);
+    if (m->predicted && !rc && m->stats.total_time_ms)
+        libxlmig__yajl_gen_kv_double(g, "prediction_error_pct",
+            ((double)m->prediction.total_ms - (double)m->stats.total_time_ms)
+            * 100.0 / (double)m->stats.total_time_ms);
+    rep_str(m, "handoff", libxlmig__hsrc_state_to_string(hs));
+    report_phases(m);
+    libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)attempts);
+    libxlmig__yajl_gen_str(g, "stats");
+    libxlmig__stats_gen_json(g, &m->stats);
+    libxlmig__peer_dispose(&p);
+    libxlmig__dom_facts_dispose(&pf.facts);
+    return rc;
+}
+
+int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
+                              const libxlmig__local_host *host,
+                              const char *domain, yajl_gen report)
+{
+    const char *name = domain, *target, *id;
+    char *text = NULL, *via = NULL, *base;
+    size_t n;
+    bool running = false;
+    yajl_val v;
+    FILE *f;
+    int rc;
+
+    if (!libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY))
+        name = GCSPRINTF("%s%s", domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+    base = GCSTRDUP(name);
+    base[libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY)] = '\0';
+    f = fopen(record_path(gc, name), "r");
+    if (!f) {
+        LOG(ERROR, "no handoff of %s is waiting here (no %s)", domain,
+            record_path(gc, name));
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    text = libxlmig__zalloc(gc, 4096);
+    n = fread(text, 1, 4095, f);
+    fclose(f);
+    text[n] = '\0';
+    rc = libxlmig__json_parse(gc, text, record_path(gc, name), &v);
+    if (rc) return rc;
+    target = libxlmig__json_get_str(v, "target");
+    id = libxlmig__json_get_str(v, "id");
+    if (!target || !id) {
+        LOG(ERROR, "%s lacks the target or the migration id",
+            record_path(gc, name));
+        return LIBXLMIG_ERROR_CONFIG;
+    }
+    libxlmig__yajl_gen_kv_str(report, "domain", base);
+    libxlmig__yajl_gen_kv_str(report, "target", target);
+    libxlmig__yajl_gen_kv_str(report, "id", id);
+    rc = resolve(gc, cl, target, id, &running, &via);
+    if (rc) {
+        libxlmig__yajl_gen_kv_str(report, "outcome", "ambiguous");
+        return rc;
+    }
+    libxlmig__yajl_gen_kv_str(report, "resolved_via", via);
+    if (running) {
+        rc = host->destroy(gc, host->priv, name);
+        libxlmig__yajl_gen_kv_str(report, "outcome", "runs on target");
+        LOG(INFO, "%s runs on %s: destroyed the paused copy %s", base,
+            target, name);
+    } else {
+        rc = host->rename(gc, host->priv, name, base);
+        if (!rc)
+            rc = host->resume(gc, host->priv, base);
+        libxlmig__yajl_gen_kv_str(report, "outcome", "resumed here");
+    }
+    if (!rc)
+        record_remove(gc, name);
+    return rc;
+}

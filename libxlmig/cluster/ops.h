@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Cluster operations shared by the node service and the client side
+ * (ops.c): the maintenance flag on disk, the facts a node adds to its
+ * node_info reply (clock, config hash, network classes), and the size
+ * limit of the bandwidth probe.
+ */
+#ifndef LIBXLMIG_OPS_H
+#define LIBXLMIG_OPS_H
+
+#include "core/core.h"
+#include "net/net.h"
+#include "cluster/cluster.h"
+
+struct libxlmig_cluster;
+
+/* Largest bandwidth probe a node accepts (bytes). */
+#define LIBXLMIG_SINK_MAX (1ULL << 30)
+
+/*
+ * Set or clear this node's maintenance flag ($XLMIG_STATE_DIR or
+ * /var/lib/xlmig, file "maintenance"); who names the requester.
+ */
+_hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
+                                        const char *who);
+
+/*
+ * The node_info members describing this node beyond its domains:
+ * "time_ms" (wall clock, ms since the epoch), "config_sha256" (of the
+ * config file it runs with) and "networks" (each network's class,
+ * gateway and whether migration may use it, inspected now).  Generates
+ * key/value pairs into an open map.
+ */
+/* Send bytes into the peer's sink over its connection; *bps_r measured. */
+_hidden int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p,
+                                 uint64_t bytes, double *bps_r);
+_hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
+                                      struct libxlmig_cluster *cl,
+                                      yajl_gen g);
+
+/*
+ * Jobs other nodes start here (jobs.c): a drain of this node or the
+ * migration of one of its domains, run as the xlmig command next to
+ * xlmigd with its control socket, config and backend.  jobs_init turns
+ * them on (or logs why not); the three requests of the node service
+ * "job_start" ({kind: drain|migrate, params, dry_run, cron, json,
+ * domain, target} -> {job}), "job_status" ({job, out_offset, err_offset} ->
+ * {running, out, err, offsets, exit_status|signal, report}) and
+ * "job_stop" ({job}) answer into g.
+ */
+_hidden int libxlmig__jobs_init(libxlmig__gc *gc, const char *socket,
+                                const char *config, const char *backend);
+_hidden int libxlmig__job_start(libxlmig__gc *gc,
+                                struct libxlmig_cluster *cl,
+                                const char *asked_by, yajl_val args,
+                                yajl_gen g);
+_hidden int libxlmig__job_status(libxlmig__gc *gc, yajl_val args,
+                                 yajl_gen g);
+_hidden int libxlmig__job_stop(libxlmig__gc *gc, const char *asked_by,
+                               yajl_val args, yajl_gen g);
+
+#endif /* LIBXLMIG_OPS_H */

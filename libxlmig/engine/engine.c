@@ -1,0 +1,828 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The migration engine.  Sending: setup, round 0 (every page), pre-copy
+ * rounds driven by the dirty log and the pre-copy policy, with the guest
+ * throttled when rounds stop shrinking, then stop-and-copy (pause, the
+ * last dirty pages, vCPU state) and the end record.  Receiving: check and
+ * apply a stream into a paused domain, destroying it on any error.  The
+ * engine owns the job's state and is its only writer.
+ */
+#include <pthread.h>
+#include <limits.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/tunables.h"
+#include "engine/engine.h"
+
+/* Rounds smaller than this do not update the bandwidth estimate. */
+#define ENGINE_MIN_BW_SAMPLE (4ULL << 20)     /* bytes */
+#define THROTTLE_PERIOD_US 10000              /* duty cycle period (us) */
+#define RESTORE_MAX_BATCH 4096                /* pages per batch record */
+
+typedef struct mig_job {
+    libxlmig__gc *gc;
+    int64_t domid;
+    libxlmig_state state;          /* written only by mig_set_state */
+} mig_job;
+
+/* Sole writer of job->state; fails unless still in `from`. */
+static bool mig_set_state(mig_job *job, libxlmig_state from,
+                          libxlmig_state to)
+{
+    libxlmig__gc *gc = job->gc;
+
+    if (job->state != from)
+        return false;
+    job->state = to;
+    LOGD(DEBUG, job->domid, "state %s -> %s",
+         libxlmig_state_to_string(from), libxlmig_state_to_string(to));
+    return true;
+}
+
+/* ---- auto-converge: duty-cycled stop/continue of the guest -------- */
+typedef struct throttle {
+    const libxlmig__mig_source *src;
+    pthread_t thread;
+    bool started;
+    volatile uint32_t pct;
+    volatile bool quit;
+} throttle;
+
+static void *throttle_main(void *arg)
+{
+    throttle *t = arg;
+    uint32_t p;
+
+    while (!t->quit) {
+        p = t->pct;
+        if (!p) {
+            usleep(THROTTLE_PERIOD_US);
+            continue;
+        }
+        t->src->throttle(t->src->priv, true);
+        usleep(THROTTLE_PERIOD_US / 100 * p);
+        t->src->throttle(t->src->priv, false);
+        usleep(THROTTLE_PERIOD_US / 100 * (100 - p));
+    }
+    return NULL;
+}
+
+static void throttle_set(throttle *t, uint32_t pct)
+{
+    t->pct = pct;
+    if (pct && !t->started && t->src->throttle) {
+        t->quit = false;
+        t->started = !pthread_create(&t->thread, NULL, throttle_main, t);
+    }
+}
+
+/* Stops the thread; the guest is left running (continued). */
+static void throttle_stop(throttle *t)
+{
+    if (!t->started) return;
+    t->quit = true;
+    pthread_join(t->thread, NULL);
+    t->started = false;
+}
+
+/* ---- sending -------------------------------------------------------- */
+
+typedef struct send_ctx {
+    libxlmig__gc *gc;
+    const libxlmig__mig_source *src;
+    const libxlmig__engine_opts *o;
+    libxlmig__batch_writer *w;
+    libxlmig_stats *st;
+    uint64_t t_start;              /* us */
+    uint64_t sent_before;          /* w->bytes when the limiter started */
+    uint64_t t_limit;              /* us, when the limiter started */
+    uint64_t drop_pfn;             /* test knob; UINT64_MAX: off */
+} send_ctx;
+
+static void bandwidth_limit(send_ctx *sc)
+{
+    uint64_t lim = sc->o->params.bandwidth_limit, due, now;
+
+    if (!lim) return;
+    due = sc->t_limit + (sc->w->bytes - sc->sent_before) * 1000000ULL / lim;
+    now = libxlmig__now_us();
+    if (due > now)
+        usleep(due - now);
+}
+
+/* The writer's recheck: collect writes of first..last-1 into w->next. */
+static int engine_recheck(libxlmig__gc *gc, void *priv, uint64_t first,
+                          uint64_t last)
+{
+    send_ctx *sc = priv;
+
+    return sc->src->clean_range(gc, sc->src->priv, first, last, sc->w->next,
+                                NULL);
+}
+
+/* Move the writes collected while sending into bitmap; returns the
+ * number of pages set in bitmap. */
+static uint64_t merge_next(send_ctx *sc, unsigned long *bitmap)
+{
+    uint64_t i, n = 0, words = bitmap_longs(sc->src->nr_pages);
+
+    for (i = 0; i < words; i++) {
+        if (sc->w->next) {
+            bitmap[i] |= sc->w->next[i];
+            sc->w->next[i] = 0;
+        }
+        n += __builtin_popcountl(bitmap[i]);
+    }
+    return n;
+}
+
+static int send_page(send_ctx *sc, uint64_t pfn)
+{
+    uint64_t before = sc->w->bytes;
+    int rc;
+
+    if (pfn == sc->drop_pfn)
+        return 0;
+    rc = libxlmig__batch_add(sc->gc, sc->w, pfn);
+    if (rc) return rc;
+    if (sc->w->bytes != before)
+        bandwidth_limit(sc);
+    return 0;
+}
+
+/* Send every page set in bitmap, clearing it; counts into st. */
+static int send_bitmap(send_ctx *sc, unsigned long *bitmap, uint64_t *n_r)
+{
+    uint64_t i, b, n = 0;
+    unsigned long word;
+    int rc;
+
+    for (i = 0; i < bitmap_longs(sc->src->nr_pages); i++) {
+        word = bitmap[i];
+        if (!word) continue;
+        bitmap[i] = 0;
+        while (word) {
+            b = __builtin_ctzl(word);
+            word &= word - 1;
+            rc = send_page(sc, i * LIBXLMIG__BPL + b);
+            if (rc) return rc;
+            n++;
+        }
+    }
+    rc = libxlmig__batch_flush(sc->gc, sc->w);
+    if (rc) return rc;
+    *n_r = n;
+    return 0;
+}
+
+/* The first page in the upper half that holds data: what the test knob
+ * XLMIG_TEST_DROP_PAGE never sends, to prove verification catches it. */
+static uint64_t pick_drop_pfn(const libxlmig__mig_source *src)
+{
+    uint64_t pfn, i;
+    const uint64_t *p;
+
+    for (pfn = src->nr_pages / 2; pfn < src->nr_pages; pfn++) {
+        p = (const uint64_t *)(src->mem + (pfn << LIBXLMIG__PAGE_SHIFT));
+        for (i = 0; i < LIBXLMIG__PAGE_SIZE / 8; i++)
+            if (p[i]) return pfn;
+    }
+    return UINT64_MAX;
+}
+
+static void progress(send_ctx *sc)
+{
+    sc->st->total_time_ms = (libxlmig__now_us() - sc->t_start) / 1000;
+    if (sc->w) {
+        sc->st->total_bytes = sc->w->bytes + sizeof(libxlmig__stream_hdr);
+        sc->st->normal_pages = sc->w->total_data;
+        sc->st->zero_pages = sc->w->total_zero;
+        sc->st->by_ref_bytes = sc->w->t->bytes_by_ref;
+    }
+    if (sc->o->progress)
+        sc->o->progress(sc->o->progress_user, sc->st);
+}
+
+int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
+                          libxlmig__transport *t, const libxlmig__engine_opts *o,
+                          libxlmig_stats *st)
+{
+    mig_job job = { gc, src->domid, LIBXLMIG_STATE_SETUP };
+    libxlmig__batch_writer *w = NULL;
+    unsigned long *bitmap = NULL;
+    throttle thr;
+    send_ctx sc;
+    libxlmig__precopy_input in;
+    libxlmig__precopy_decision d;
+    void *vcpu = NULL;
+    uint32_t vcpu_len = 0;
+    uint64_t t_round, t_pause = 0, t_xfer = 0, n, count, bytes0, dt;
+    double bw = 0;
+    bool paused = false;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    memset(&sc, 0, sizeof(sc));
+    sc.o = o;
+    sc.st = st;
+    sc.t_start = libxlmig__now_us();
+    memset(&thr, 0, sizeof(thr));
+    memset(&in, 0, sizeof(in));
+    thr.src = src;
+    st->nr_pages = src->nr_pages;
+    st->state = job.state;
+    w = calloc(1, sizeof(*w));
+    bitmap = calloc(bitmap_longs(src->nr_pages), sizeof(*bitmap));
+    if (w) {
+        w->data = malloc(LIBXLMIG__BATCH_PAGES * LIBXLMIG__PAGE_SIZE);
+        w->crcs = malloc((2 * LIBXLMIG__BATCH_PAGES + 2) * sizeof(uint32_t));
+        w->next = calloc(bitmap_longs(src->nr_pages), sizeof(*bitmap));
+    }
+    if (!w || !bitmap || !w->data || !w->crcs || !w->next) {
+        LOG(ERROR, "out of memory for the migration of domain %lld",
+            (long long)src->domid);
+        rc = LIBXLMIG_ERROR_NOMEM;
+        goto out;
+    }
+    w->t = t;
+    w->by_ref = o->pages_by_ref;
+    w->mem = src->mem;
+    w->nr_pages = src->nr_pages;
+    sc.gc = gc;
+    sc.src = src;
+    sc.w = w;
+    sc.drop_pfn = UINT64_MAX;
+    if (o->live && src->clean_range && !libxlmig__tunable_engine_copy()) {
+        w->recheck = engine_recheck;
+        w->recheck_priv = &sc;
+    }
+
+    rc = libxlmig__stream_write_header(gc, t, src->nr_pages);
+    if (rc) goto out;
+    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_DOMAIN_CONFIG,
+                                       src->config_json,
+                                       strlen(src->config_json));
+    if (rc) goto out;
+    if (!o->live) {
+        rc = src->pause(gc, src->priv);
+        if (rc) goto out;
+        paused = true;
+        w->stable = true;
+        t_pause = libxlmig__now_us();
+    } else {
+        /* Start the dirty log: round 0 sends what is there now. */
+        rc = src->clean_dirty(gc, src->priv, NULL, NULL);
+        if (rc) goto out;
+    }
+    if (libxlmig__fault_drop_page()) {
+        sc.drop_pfn = pick_drop_pfn(src);
+        LOGD(WARN, src->domid, "test knob XLMIG_TEST_DROP_PAGE: page %llu "
+             "will never be sent", (unsigned long long)sc.drop_pfn);
+    }
+    st->setup_time_ms = (libxlmig__now_us() - sc.t_start) / 1000;
+    mig_set_state(&job, LIBXLMIG_STATE_SETUP,
+                  paused ? LIBXLMIG_STATE_STOP_AND_COPY
+                         : LIBXLMIG_STATE_PRECOPY);
+    st->state = job.state;
+
+    /* Round 0: every page. */
+    sc.t_limit = t_round = libxlmig__now_us();
+    sc.sent_before = w->bytes;
+    libxlmig__fault("src", "round", t->fd);
+    for (n = 0; n < src->nr_pages; n++) {
+        rc = send_page(&sc, n);
+        if (rc) goto out;
+    }
+    rc = libxlmig__batch_flush(gc, w);
+    if (rc) goto out;
+    dt = libxlmig__now_us() - t_round;
+    t_xfer += dt;
+    bw = dt ? w->bytes * 1e6 / dt : 0;
+    st->round_pages = src->nr_pages;
+    st->bandwidth = (uint64_t)bw;
+    in.last_round_bytes = w->bytes;
+    if (paused) {
+        st->downtime_bytes = w->bytes;
+    } else {
+        st->precopy_bytes = w->bytes;
+        progress(&sc);
+    }
+
+    while (!paused) {
+        uint64_t t_scan = libxlmig__now_us();
+
+        if (o->cancelled && o->cancelled(o->progress_user)) {
+            throttle_stop(&thr);
+            mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
+                          LIBXLMIG_STATE_ABORTED);
+            LOGD(ERROR, src->domid, "migration cancelled: the requester "
+                 "went away");
+            rc = LIBXLMIG_ERROR_CANCELLED;
+            goto out;
+        }
+
+        rc = src->clean_dirty(gc, src->priv, bitmap, &count);
+        if (rc) goto out;
+        count = merge_next(&sc, bitmap);
+        if (sc.drop_pfn != UINT64_MAX && bitmap_test(bitmap, sc.drop_pfn)) {
+            bitmap_clear(bitmap, sc.drop_pfn);
+            count--;
+        }
+        in.round = st->round + 1;
+        in.prev_dirty_bytes = in.dirty_bytes;
+        in.dirty_bytes = count * LIBXLMIG__PAGE_SIZE;
+        in.bandwidth_bps = bw;
+        in.elapsed_ms = (t_scan - sc.t_start) / 1000 - st->setup_time_ms;
+        in.throttle_pct = thr.pct;
+        d = libxlmig__precopy_decide(&o->params, &in);
+        in.stalled_rounds = d.stalled_rounds;
+        st->remaining_bytes = in.dirty_bytes;
+        st->expected_downtime_ms = d.expected_downtime_ms;
+        st->dirty_rate = dt ? count * 1000000ULL / (t_scan - t_round) : 0;
+        LOGD(DEBUG, src->domid, "round %u: %llu dirty pages; %s",
+             in.round, (unsigned long long)count, d.reason);
+        if (d.action == LIBXLMIG__PRECOPY_STOP_AND_COPY)
+            break;
+        if (d.action == LIBXLMIG__PRECOPY_ABORT) {
+            throttle_stop(&thr);
+            mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
+                          LIBXLMIG_STATE_ABORTED);
+            st->state = job.state;
+            LOGD(ERROR, src->domid, "migration aborted after %u rounds: %s",
+                 in.round, d.reason);
+            rc = LIBXLMIG_ERROR_TIMEOUT;
+            goto out;
+        }
+        if (d.throttle_pct != thr.pct) {
+            LOGD(INFO, src->domid, "throttling the guest to %u%%",
+                 d.throttle_pct);
+            throttle_set(&thr, d.throttle_pct);
+        }
+        st->throttle_pct = thr.pct;
+        if (thr.pct > st->throttle_max_pct)
+            st->throttle_max_pct = thr.pct;
+
+        t_round = libxlmig__now_us();
+        bytes0 = w->bytes;
+        libxlmig__fault("src", "round", t->fd);
+        rc = send_bitmap(&sc, bitmap, &n);
+        if (rc) goto out;
+        dt = libxlmig__now_us() - t_round;
+        t_xfer += dt;
+        if (w->bytes - bytes0 >= ENGINE_MIN_BW_SAMPLE && dt)
+            bw = (w->bytes - bytes0) * 1e6 / dt;
+        st->round++;
+        st->round_pages = n;
+        st->precopy_bytes = w->bytes;
+        st->bandwidth = (uint64_t)bw;
+        in.last_round_bytes = w->bytes - bytes0;
+        progress(&sc);
+    }
+
+    if (!paused) {
+        /* Stop and copy. */
+        throttle_stop(&thr);
+        mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
+                      LIBXLMIG_STATE_STOP_AND_COPY);
+        st->state = job.state;
+        t_pause = libxlmig__now_us();
+        rc = src->pause(gc, src->priv);
+        if (rc) goto out;
+        paused = true;
+        w->stable = true;
+        libxlmig__fault("src", "stopcopy", t->fd);
+        rc = src->clean_dirty(gc, src->priv, bitmap, &count);
+        if (rc) goto out;
+        count = merge_next(&sc, bitmap);
+        if (sc.drop_pfn != UINT64_MAX)
+            bitmap_clear(bitmap, sc.drop_pfn);
+        t_round = libxlmig__now_us();
+        bytes0 = w->bytes;
+        rc = send_bitmap(&sc, bitmap, &n);
+        if (rc) goto out;
+        t_xfer += libxlmig__now_us() - t_round;
+        st->round++;
+        st->round_pages = n;
+        st->downtime_bytes = w->bytes - bytes0;
+    }
+    rc = src->vcpu_state(gc, src->priv, &vcpu, &vcpu_len);
+    if (rc) goto out;
+    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_VCPU_STATE,
+                                       vcpu, vcpu_len);
+    if (rc) goto out;
+    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_END, NULL, 0);
+    if (rc) goto out;
+    st->downtime_us = libxlmig__now_us() - t_pause;
+    mig_set_state(&job, LIBXLMIG_STATE_STOP_AND_COPY, LIBXLMIG_STATE_DONE);
+    st->state = job.state;
+    st->remaining_bytes = 0;
+    rc = 0;
+
+ out:
+    throttle_stop(&thr);
+    if (w) {
+        st->total_bytes = w->bytes + sizeof(libxlmig__stream_hdr);
+        if (t_xfer)
+            st->throughput = (uint64_t)(w->bytes * 1e6 / t_xfer);
+    }
+    if (rc) {
+        /* Failed or aborted: the source keeps running as before. */
+        if (paused && o->live)
+            src->unpause(gc, src->priv);
+        mig_set_state(&job, job.state, LIBXLMIG_STATE_ABORTED);
+    }
+    st->state = job.state;
+    if (w) {
+        st->normal_pages = w->total_data;
+        st->zero_pages = w->total_zero;
+    }
+    progress(&sc);
+    free(vcpu);
+    if (w) {
+        free(w->data);
+        free(w->crcs);
+        free(w->next);
+    }
+    free(w);
+    free(bitmap);
+    return rc;
+}
+
+/* ---- receiving ------------------------------------------------------ */
+
+static const char *rec_name(uint32_t type)
+{
+    switch (type) {
+    case LIBXLMIG__REC_END: return "end record";
+    case LIBXLMIG__REC_DOMAIN_CONFIG: return "domain config record";
+    case LIBXLMIG__REC_PAGE_BATCH: return "page batch record";
+    case LIBXLMIG__REC_VCPU_STATE: return "vCPU state record";
+    case LIBXLMIG__REC_ROUND: return "round record";
+    case LIBXLMIG__REC_PAGE_DATA: return "page data record";
+    case LIBXLMIG__REC_PAGE_CHECK: return "page check record";
+    }
+    return "record";
+}
+
+static bool mem_is_zero(const uint8_t *p)
+{
+    const uint64_t *w = (const uint64_t *)p;
+    size_t i;
+
+    for (i = 0; i < LIBXLMIG__PAGE_SIZE / 8; i++)
+        if (w[i]) return false;
+    return true;
+}
+
+/* Pages a PAGE_DATA record brought, awaiting their PAGE_CHECK. */
+typedef struct pending_check {
+    bool open;
+    bool by_ref;                        /* LIBXLMIG__BATCH_BY_REF */
+    uint32_t ndata;
+    uint64_t pfns[RESTORE_MAX_BATCH];
+    uint32_t crcs[RESTORE_MAX_BATCH];   /* of each page as it arrived */
+} pending_check;
+
+/* Read a part of the stream; what names it in messages. */
+static int stream_read(libxlmig__gc *gc, libxlmig__transport *t, void *buf,
+                       size_t len, const char *part)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "migration stream (%s)", part);
+    return libxlmig__transport_read_all(gc, t, buf, len, what);
+}
+
+/* Data pages read, then checksummed, at a time: small enough to be still
+ * in the CPU's cache when checksummed right after the kernel's copy. */
+#define RESTORE_SLICE_PAGES 64
+
+/* Read one batch body straight into guest RAM; *crc_r continues crc. */
+static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
+                         uint32_t body_len,
+                         uint8_t *mem, uint64_t nr_pages, uint64_t *pfns,
+                         uint32_t *crc_r, libxlmig_stats *st,
+                         unsigned long *must_resend, pending_check *pc,
+                         unsigned long *written)
+{
+    struct iovec iov[RESTORE_SLICE_PAGES];
+    uint8_t *sp[RESTORE_SLICE_PAGES];
+    uint32_t head[2], i, ndata = 0, crc = *crc_r, slice, j;
+    uint64_t pfn, want;
+    int n, rc;
+
+    if (body_len < 8) {
+        LOG(ERROR, "malformed page batch record: %u bytes", body_len);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    rc = stream_read(gc, t, head, 8, "page batch record");
+    if (rc) return rc;
+    if (!head[0] || head[0] > RESTORE_MAX_BATCH ||
+        8 + (uint64_t)head[0] * 8 > body_len) {
+        LOG(ERROR, "malformed page batch record: %u pages in %u bytes",
+            head[0], body_len);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (head[1] & ~(pc ? LIBXLMIG__BATCH_BY_REF : 0)) {
+        LOG(ERROR, "malformed page batch record: unknown flags 0x%x",
+            head[1]);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    rc = stream_read(gc, t, pfns, head[0] * 8ULL, "page batch record");
+    if (rc) return rc;
+    crc = libxlmig__crc32c(crc, head, 8);
+    crc = libxlmig__crc32c(crc, pfns, head[0] * 8ULL);
+    for (i = 0; i < head[0]; i++) {
+        pfn = pfns[i] & ~LIBXLMIG__PFN_ZERO;
+        if (pfn >= nr_pages) {
+            LOG(ERROR, "migration stream: page %llu is out of range "
+                "(the domain has %llu pages)", (unsigned long long)pfn,
+                (unsigned long long)nr_pages);
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        if (!(pfns[i] & LIBXLMIG__PFN_ZERO)) ndata++;
+    }
+    want = 8 + head[0] * 8ULL + (uint64_t)ndata * LIBXLMIG__PAGE_SIZE;
+    if (want != body_len) {
+        LOG(ERROR, "malformed page batch record: %u bytes for %u pages "
+            "(%u with data)", body_len, head[0], ndata);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (pc) {
+        pc->open = true;
+        pc->by_ref = head[1] & LIBXLMIG__BATCH_BY_REF;
+        pc->ndata = 0;
+    }
+    /*
+     * Zero pages first (no data), then the data straight into place, a
+     * slice at a time, each checksummed while the CPU still has it: into
+     * the record's CRC, or (PAGE_DATA) one CRC per page for PAGE_CHECK.
+     */
+    for (i = 0; i < head[0]; i++) {
+        if (!(pfns[i] & LIBXLMIG__PFN_ZERO)) continue;
+        pfn = pfns[i] & LIBXLMIG__PFN_MASK;
+        /* Untouched RAM of a fresh domain is zero already. */
+        if ((!written || bitmap_test(written, pfn)) &&
+            !mem_is_zero(mem + pfn * LIBXLMIG__PAGE_SIZE))
+            memset(mem + pfn * LIBXLMIG__PAGE_SIZE, 0, LIBXLMIG__PAGE_SIZE);
+        bitmap_clear(must_resend, pfn);
+        st->zero_pages++;
+    }
+    i = 0;
+    while (i < head[0]) {
+        for (n = 0, slice = 0; i < head[0] && slice < RESTORE_SLICE_PAGES;
+             i++) {
+            if (pfns[i] & LIBXLMIG__PFN_ZERO) continue;
+            pfn = pfns[i];
+            if (written)
+                bitmap_set(written, pfn);
+            if (pc)
+                pc->pfns[pc->ndata + slice] = pfn;
+            else
+                bitmap_clear(must_resend, pfn);
+            st->normal_pages++;
+            sp[slice++] = mem + (pfn << LIBXLMIG__PAGE_SHIFT);
+            if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len ==
+                     sp[slice - 1]) {
+                iov[n - 1].iov_len += LIBXLMIG__PAGE_SIZE;
+            } else {
+                iov[n].iov_base = sp[slice - 1];
+                iov[n++].iov_len = LIBXLMIG__PAGE_SIZE;
+            }
+        }
+        if (!slice) break;
+        rc = libxlmig__transport_readv_all(gc, t, iov, n,
+                                           "migration stream (page data)");
+        if (rc) return rc;
+        for (j = 0; j < slice; j++) {
+            if (pc)
+                pc->crcs[pc->ndata++] = libxlmig__crc32c(0, sp[j],
+                                                         LIBXLMIG__PAGE_SIZE);
+            else
+                crc = libxlmig__crc32c(crc, sp[j], LIBXLMIG__PAGE_SIZE);
+        }
+    }
+    *crc_r = crc;
+    return 0;
+}
+
+/* A PAGE_CHECK body against the PAGE_DATA before it. */
+static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
+                         const uint8_t *mem, unsigned long *must_resend,
+                         pending_check *pc)
+{
+    uint32_t ndata, nun, k, u = 0;
+    const uint32_t *crcs, *unstable;
+    uint64_t pfn;
+
+    if (!pc->open || len < 8) {
+        LOG(ERROR, "malformed migration stream: page check record without "
+            "its page data record");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    pc->open = false;
+    ndata = b[0];
+    nun = b[1];
+    if (ndata != pc->ndata || nun > ndata ||
+        len != (2ULL + ndata + nun) * 4) {
+        LOG(ERROR, "malformed page check record: %u pages (%u unstable) "
+            "in %u bytes for %u data pages", ndata, nun, len, pc->ndata);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    crcs = b + 2;
+    unstable = crcs + ndata;
+    for (k = 0; k < ndata; k++) {
+        pfn = pc->pfns[k];
+        if (u < nun && unstable[u] == k) {
+            /* Changed while sent: a later record must bring it. */
+            bitmap_set(must_resend, pfn);
+            u++;
+            continue;
+        }
+        if (pc->crcs[k] != crcs[k] && pc->by_ref) {
+            /* Written after the sender's recheck, before we read it:
+             * in the dirty log, so a later record must bring it. */
+            bitmap_set(must_resend, pfn);
+            continue;
+        }
+        if (pc->crcs[k] != crcs[k]) {
+            LOG(ERROR, "migration stream corrupted: checksum mismatch in "
+                "page %llu", (unsigned long long)pfn);
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        bitmap_clear(must_resend, pfn);
+    }
+    if (u != nun) {
+        LOG(ERROR, "malformed page check record: unstable page list not "
+            "in order");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    return 0;
+}
+
+int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
+                             libxlmig__transport *t, const libxlmig__engine_opts *o,
+                             libxlmig_stats *st)
+{
+    mig_job job = { gc, -1, LIBXLMIG_STATE_SETUP };
+    libxlmig__rec_hdr h;
+    uint64_t nr_pages = 0, t0 = libxlmig__now_us(), *pfns = NULL;
+    uint8_t *mem = NULL;
+    char *body = NULL;
+    unsigned long *must_resend = NULL, *written = NULL;
+    pending_check *pc = NULL;
+    bool created = false, have_vcpu = false;
+    uint32_t crc;
+    uint64_t i;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    pfns = malloc(RESTORE_MAX_BATCH * sizeof(*pfns));
+    pc = calloc(1, sizeof(*pc));
+    if (!pfns || !pc) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
+    rc = libxlmig__stream_read_header(gc, t, &nr_pages);
+    if (rc) goto out;
+    must_resend = calloc(bitmap_longs(nr_pages), sizeof(*must_resend));
+    written = calloc(bitmap_longs(nr_pages), sizeof(*written));
+    if (!must_resend || !written) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
+    st->nr_pages = nr_pages;
+    st->total_bytes = sizeof(libxlmig__stream_hdr);
+    for (;;) {
+        rc = stream_read(gc, t, &h, sizeof(h), "record header");
+        if (rc) goto out;
+        if (h.body_len > LIBXLMIG__REC_MAX_BODY) {
+            LOG(ERROR, "malformed migration stream: %s of %u bytes "
+                "(limit %u)", rec_name(h.type), h.body_len,
+                LIBXLMIG__REC_MAX_BODY);
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
+        if (h.type != LIBXLMIG__REC_DOMAIN_CONFIG && !created) {
+            LOG(ERROR, "malformed migration stream: %s before the domain "
+                "config record", rec_name(h.type));
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
+        if (pc->open && h.type != LIBXLMIG__REC_PAGE_CHECK) {
+            LOG(ERROR, "malformed migration stream: page data record "
+                "without its page check record");
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
+        crc = libxlmig__crc32c(0, &h, 8);
+        libxlmig__fault("dst", h.type == LIBXLMIG__REC_VCPU_STATE
+                        ? "stopcopy" : "round", t->fd);
+        st->total_bytes += sizeof(h) + h.body_len;
+        switch (h.type) {
+        case LIBXLMIG__REC_PAGE_BATCH:
+        case LIBXLMIG__REC_PAGE_DATA:
+            rc = restore_batch(gc, t, h.body_len, mem, nr_pages, pfns,
+                               &crc, st, must_resend,
+                               h.type == LIBXLMIG__REC_PAGE_DATA ? pc : NULL,
+                               sink->mem_zeroed ? written : NULL);
+            if (rc) goto out;
+            break;
+        case LIBXLMIG__REC_PAGE_CHECK:
+        case LIBXLMIG__REC_DOMAIN_CONFIG:
+        case LIBXLMIG__REC_VCPU_STATE:
+        case LIBXLMIG__REC_ROUND:
+        case LIBXLMIG__REC_END:
+            if ((h.type == LIBXLMIG__REC_DOMAIN_CONFIG && created) ||
+                (h.type == LIBXLMIG__REC_END && h.body_len)) {
+                LOG(ERROR, "malformed migration stream: unexpected %s",
+                    rec_name(h.type));
+                rc = LIBXLMIG_ERROR_PROTOCOL;
+                goto out;
+            }
+            free(body);
+            body = malloc(h.body_len + 1);
+            if (!body) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
+            rc = stream_read(gc, t, body, h.body_len, rec_name(h.type));
+            if (rc) goto out;
+            body[h.body_len] = 0;
+            crc = libxlmig__crc32c(crc, body, h.body_len);
+            break;
+        default:
+            LOG(ERROR, "malformed migration stream: unknown record type %u",
+                h.type);
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
+        if (crc != h.crc) {
+            LOG(ERROR, "migration stream corrupted: checksum mismatch in "
+                "the %s", rec_name(h.type));
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            goto out;
+        }
+        if (h.type == LIBXLMIG__REC_DOMAIN_CONFIG) {
+            rc = sink->create(gc, sink->priv, body, nr_pages, &mem);
+            if (rc) goto out;
+            created = true;
+            mig_set_state(&job, LIBXLMIG_STATE_SETUP,
+                          LIBXLMIG_STATE_PRECOPY);
+            st->setup_time_ms = (libxlmig__now_us() - t0) / 1000;
+        } else if (h.type == LIBXLMIG__REC_PAGE_CHECK) {
+            rc = restore_check(gc, (const uint32_t *)body, h.body_len, mem,
+                               must_resend, pc);
+            if (rc) goto out;
+        } else if (h.type == LIBXLMIG__REC_VCPU_STATE) {
+            rc = sink->vcpu_state(gc, sink->priv, body, h.body_len);
+            if (rc) goto out;
+            have_vcpu = true;
+        } else if (h.type == LIBXLMIG__REC_END) {
+            if (!have_vcpu) {
+                LOG(ERROR, "malformed migration stream: end record without "
+                    "vCPU state");
+                rc = LIBXLMIG_ERROR_PROTOCOL;
+                goto out;
+            }
+            for (i = 0; i < bitmap_longs(nr_pages); i++) {
+                if (must_resend[i]) {
+                    LOG(ERROR, "malformed migration stream: page %llu "
+                        "changed while it was sent and was never resent",
+                        (unsigned long long)(i * LIBXLMIG__BPL +
+                                             __builtin_ctzl(must_resend[i])));
+                    rc = LIBXLMIG_ERROR_PROTOCOL;
+                    goto out;
+                }
+            }
+            break;
+        }
+    }
+    mig_set_state(&job, LIBXLMIG_STATE_PRECOPY, LIBXLMIG_STATE_DONE);
+    rc = 0;
+ out:
+    if (rc) {
+        mig_set_state(&job, job.state, LIBXLMIG_STATE_ABORTED);
+        if (created)
+            sink->destroy(gc, sink->priv);
+    }
+    st->state = job.state;
+    st->total_time_ms = (libxlmig__now_us() - t0) / 1000;
+    if (st->total_time_ms)
+        st->throughput = st->total_bytes * 1000 / st->total_time_ms;
+    if (o && o->progress)
+        o->progress(o->progress_user, st);
+    free(body);
+    free(pfns);
+    free(pc);
+    free(must_resend);
+    free(written);
+    return rc;
+}
+
+int libxlmig__engine_restore_fd(libxlmig__gc *gc,
+                                const libxlmig__mig_sink *sink, int fd,
+                                const libxlmig__engine_opts *o,
+                                libxlmig_stats *st)
+{
+    libxlmig__transport *t = NULL;
+    int rc;
+
+    rc = libxlmig__transport_fd_borrow(gc, fd, "the restore stream", &t);
+    if (rc) return rc;
+    rc = libxlmig__engine_restore(gc, sink, t, o, st);
+    libxlmig__transport_free(t);
+    return rc;
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The net layer: the transport (the only code that reads or writes a
+ * peer's socket or a stream's fd: exact reads and writes with timeouts
+ * and counters, so TLS or parallel streams can be added without touching
+ * the engine), framed control messages with magic, version, CRC32C and,
+ * once authenticated, an HMAC-SHA256 tag and sequence number, the mutual
+ * challenge-response handshake on the cluster key, and requests and
+ * replies.  Includes only the core.
+ *
+ * Ownership: a transport owns its fd and closes it in _free.  Not
+ * thread-safe; one thread uses a channel at a time.
+ */
+#ifndef LIBXLMIG_NET_H
+#define LIBXLMIG_NET_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/core.h"
+
+/* ---- transport ---- */
+
+typedef struct libxlmig__transport libxlmig__transport;
+
+typedef struct libxlmig__transport_ops {
+    const char *name;
+    /* Like writev(2)/read(2): may be partial; -1 with errno on error. */
+    ssize_t (*writev)(libxlmig__transport *t, const struct iovec *iov,
+                      int iovcnt);
+    ssize_t (*read)(libxlmig__transport *t, void *buf, size_t len);
+    ssize_t (*readv)(libxlmig__transport *t, const struct iovec *iov,
+                     int iovcnt);
+    void (*close)(libxlmig__transport *t);
+} libxlmig__transport_ops;
+
+struct libxlmig__transport {
+    /* caller-set */
+    int timeout_ms;            /* inactivity limit per operation; -1: none */
+    /* shared */
+    const libxlmig__transport_ops *ops;
+    int fd;
+    char *peer;                /* "10.10.0.2:8002 (mig0)", for messages */
+    uint64_t bytes_sent;       /* bytes written */
+    uint64_t bytes_by_ref;     /* of them, sent by reference */
+    uint64_t bytes_received;   /* bytes read */
+    /* private to the ops */
+    void *priv;
+    /* private to transport.c: guest pages sent by reference */
+    int by_ref;                /* 0: not tried yet, 1: on, -1: off */
+    int pipe_fd[2];            /* vmsplice() into [1], splice() from [0] */
+};
+
+#define LIBXLMIG_DEFAULT_IO_TIMEOUT_MS 30000
+
+/*
+ * Wrap a connected socket or pipe.  The transport owns fd from now on,
+ * also on failure.  peer names the other end in messages.  Caller frees
+ * *t_r with libxlmig__transport_free.
+ */
+_hidden int libxlmig__transport_fd_open(libxlmig__gc *gc, int fd,
+                                        const char *peer,
+                                        libxlmig__transport **t_r);
+/*
+ * The same for an fd the caller keeps: libxlmig__transport_free leaves it
+ * open.  For streams on files, pipes and fds passed in by callers.
+ */
+_hidden int libxlmig__transport_fd_borrow(libxlmig__gc *gc, int fd,
+                                          const char *peer,
+                                          libxlmig__transport **t_r);
+_hidden void libxlmig__transport_free(libxlmig__transport *t);
+
+/*
+ * Write or read exactly len bytes, honouring timeout_ms; logged errors.
+ * These are the only loops that write or read all of something: every
+ * layer above calls them.  writev_all consumes iov.  what names what is
+ * read in the messages ("message", "migration stream (record header)"):
+ * an end of input before len bytes is LIBXLMIG_ERROR_PROTOCOL, "WHAT
+ * truncated: connection closed by PEER (N of LEN bytes received)".
+ */
+_hidden int libxlmig__transport_write_all(libxlmig__gc *gc,
+                                          libxlmig__transport *t,
+                                          const void *buf, size_t len);
+_hidden int libxlmig__transport_writev_all(libxlmig__gc *gc,
+                                           libxlmig__transport *t,
+                                           struct iovec *iov, int iovcnt);
+_hidden int libxlmig__transport_read_all(libxlmig__gc *gc,
+                                         libxlmig__transport *t,
+                                         void *buf, size_t len,
+                                         const char *what);
+/* The same into the buffers of iov (consumed). */
+_hidden int libxlmig__transport_readv_all(libxlmig__gc *gc,
+                                          libxlmig__transport *t,
+                                          struct iovec *iov, int iovcnt,
+                                          const char *what);
+/* Step iov/iovcnt past done bytes (a partial writev or readv). */
+_hidden void libxlmig__iov_advance(struct iovec **iov, int *iovcnt,
+                                   size_t done);
+
+/*
+ * Guest pages by reference (zero-copy): when the fd is a socket, pages go
+ * through a pipe with vmsplice() and splice(), and the socket's buffers
+ * refer to the pages instead of holding a copy, until the peer reads them.
+ * A page written meanwhile arrives with the new content, so only guest RAM
+ * whose changes the stream tolerates may be sent so (docs/stream.md,
+ * PAGE_DATA flags).  _by_ref says whether _send_pages will do so (it sets
+ * up the pipe on first use; XLMIG_ENGINE_NO_SPLICE=1 turns it off);
+ * _send_pages writes exactly iov's bytes, by reference if it can, else by
+ * copying, like libxlmig__transport_writev_all.
+ */
+_hidden bool libxlmig__transport_by_ref(libxlmig__transport *t);
+_hidden int libxlmig__transport_send_pages(libxlmig__gc *gc,
+                                           libxlmig__transport *t,
+                                           struct iovec *iov, int iovcnt);
+
+/* ---- framed messages ---- */
+
+#define LIBXLMIG_MSG_MAGIC   0x584c4d50u  /* "XLMP" */
+#define LIBXLMIG_MSG_VERSION 1
+#define LIBXLMIG_MSG_MAX     (1u << 20)   /* payload bytes */
+#define LIBXLMIG_MAC_LEN     32           /* HMAC-SHA256 */
+#define LIBXLMIG_NONCE_LEN   32
+
+typedef enum libxlmig__msg_type {
+    LIBXLMIG_MSG_HELLO = 1,      /* client: node, nonce */
+    LIBXLMIG_MSG_CHALLENGE = 2,  /* server: node, nonce, server proof */
+    LIBXLMIG_MSG_AUTH = 3,       /* client: client proof */
+    LIBXLMIG_MSG_WELCOME = 4,    /* server: authenticated */
+    LIBXLMIG_MSG_REFUSED = 5,    /* either: reason; connection ends */
+    LIBXLMIG_MSG_REQUEST = 6,    /* JSON request */
+    LIBXLMIG_MSG_REPLY = 7,      /* JSON reply */
+    LIBXLMIG_MSG_EVENT = 8,      /* JSON progress or handoff event */
+    LIBXLMIG_MSG__MAX = 8,
+} libxlmig__msg_type;
+
+_hidden const char *libxlmig__msg_type_to_string(unsigned type);
+
+/*
+ * A framed, optionally authenticated message channel over a transport.
+ * Before libxlmig__chan_set_key messages carry only a CRC32C; after it
+ * every message carries HMAC-SHA256(session key, seq || header ||
+ * payload) and a receiver refuses a message without a valid tag.
+ */
+typedef struct libxlmig__chan {
+    libxlmig__transport *t;     /* not owned */
+    bool keyed;
+    unsigned char key[LIBXLMIG_MAC_LEN];
+    uint64_t send_seq, recv_seq;
+} libxlmig__chan;
+
+_hidden void libxlmig__chan_init(libxlmig__chan *c, libxlmig__transport *t);
+_hidden void libxlmig__chan_dispose(libxlmig__chan *c);
+_hidden void libxlmig__chan_set_key(libxlmig__chan *c,
+                                    const unsigned char key[LIBXLMIG_MAC_LEN]);
+
+_hidden int libxlmig__msg_send(libxlmig__gc *gc, libxlmig__chan *c,
+                               unsigned type, const void *payload,
+                               uint32_t len);
+/*
+ * Receive one message.  *payload_r is arena memory with a NUL after the
+ * payload (JSON payloads are C strings).  A REFUSED message is returned
+ * as such; the caller decides.
+ */
+_hidden int libxlmig__msg_recv(libxlmig__gc *gc, libxlmig__chan *c,
+                               unsigned *type_r, char **payload_r,
+                               uint32_t *len_r);
+/*
+ * Receive a message of type want.  A REFUSED message becomes
+ * LIBXLMIG_ERROR_REFUSED with the peer's reason logged; any other type is
+ * a protocol error.
+ */
+_hidden int libxlmig__msg_expect(libxlmig__gc *gc, libxlmig__chan *c,
+                                 unsigned want, char **payload_r,
+                                 uint32_t *len_r);
+
+/* ---- cluster key and handshake ---- */
+
+#define LIBXLMIG_KEY_MIN 16   /* bytes */
+#define LIBXLMIG_KEY_MAX 4096
+
+typedef struct libxlmig__key {
+    unsigned char *bytes;      /* malloc'd */
+    size_t len;
+} libxlmig__key;
+
+_hidden void libxlmig__key_init(libxlmig__key *k);
+_hidden void libxlmig__key_dispose(libxlmig__key *k);
+/*
+ * Load the cluster key.  Refuses a file that is not a regular file, that
+ * group or others may read or write, or that is shorter than
+ * LIBXLMIG_KEY_MIN bytes; each with a message naming the file.
+ */
+_hidden int libxlmig__key_load(libxlmig__gc *gc, const char *path,
+                               libxlmig__key *k);
+
+/*
+ * Mutual challenge-response.  The client proves the key only after the
+ * server has; each proof covers both fresh nonces, both node names and a
+ * role label, so neither a replay nor a reflection passes.  On success
+ * the channel is keyed with a session key derived from both nonces and
+ * *peer_node_r (arena) names the authenticated peer.
+ */
+_hidden int libxlmig__handshake_client(libxlmig__gc *gc, libxlmig__chan *c,
+                                       const libxlmig__key *k,
+                                       const char *my_node,
+                                       const char *want_peer,
+                                       char **peer_node_r);
+_hidden int libxlmig__handshake_server(libxlmig__gc *gc, libxlmig__chan *c,
+                                       const libxlmig__key *k,
+                                       const char *my_node,
+                                       char **peer_node_r);
+
+/* ---- requests and replies ---- */
+
+/*
+ * A request is {"version":1,"op":OP,"args":{...}}; a reply is
+ * {"version":1,"result":VALUE} or {"version":1,"error":{"code":rc,
+ * "name":...,"message":...}}.  A handler generates its result as one JSON
+ * value into g, or returns an error code after logging the reason, which
+ * is sent to the caller as the error message.
+ */
+typedef int libxlmig__rpc_handler(libxlmig__gc *gc, void *opaque,
+                                  yajl_val args, yajl_gen g);
+
+typedef struct libxlmig__rpc_op {
+    const char *op;
+    libxlmig__rpc_handler *fn;
+} libxlmig__rpc_op;
+
+/*
+ * Send op with args_json (a JSON object text, or NULL for {}) and wait for
+ * the reply.  *result_r is arena memory.  An error reply is logged with
+ * the peer's message and its code returned.
+ */
+_hidden int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c,
+                               const char *op, const char *args_json,
+                               yajl_val *result_r);
+/*
+ * Serve one request from c with the handlers in ops.  Returns 0 once a
+ * reply was sent, also an error reply (a failing handler, an unknown op).
+ * Returns the channel's error when it fails, and LIBXLMIG_ERROR_PROTOCOL
+ * for a malformed request after replying so.
+ */
+_hidden int libxlmig__rpc_serve_one(libxlmig__gc *gc, libxlmig__chan *c,
+                                    const libxlmig__rpc_op *ops, size_t nops,
+                                    void *opaque);
+
+#endif /* LIBXLMIG_NET_H */
