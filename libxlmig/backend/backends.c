@@ -4,13 +4,26 @@
  * exist (xen, sim), selecting one by name and opening it for a context.
  * It sits above both backends, which never know of each other.
  */
-#include "host/host.h"
+#include "backend/backends.h"
+#include "backend/xen/xen.h"
+#include "backend/sim/sim.h"
 
+/* What a CLI process (any process but xlmigd) opens for kind k. */
 static const libxlmig__host_ops *backend_ops_of(libxlmig_backend_kind k)
 {
     switch (k) {
-    case LIBXLMIG_BACKEND_XEN: return &libxlmig__backend_xen;
-    case LIBXLMIG_BACKEND_SIM: return &libxlmig__backend_sim;
+    case LIBXLMIG_BACKEND_XEN: return &libxlmig__host_xen;
+    case LIBXLMIG_BACKEND_SIM: return &libxlmig__host_sim_client;
+    }
+    return NULL;
+}
+
+const libxlmig__host_ops *libxlmig__backend_daemon_host(
+    libxlmig_backend_kind k)
+{
+    switch (k) {
+    case LIBXLMIG_BACKEND_XEN: return &libxlmig__host_xen;
+    case LIBXLMIG_BACKEND_SIM: return &libxlmig__host_sim;
     }
     return NULL;
 }

@@ -2,7 +2,7 @@
 /*
  * The handoff: how the source and the target of a migration agree on
  * which copy of a domain runs, so that exactly one does at every moment
- * (DESIGN.md invariants 1 and 2).  Both sides are pure state machines:
+ * (docs/architecture.md, invariants 1 and 2).  Both sides are pure state machines:
  * an event goes in, the next state and one action to perform come out.
  * The callers (engine, daemon, both backends) perform the action and feed
  * back its outcome as the next event.  No I/O here.

@@ -76,19 +76,6 @@ bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name)
     return access(record_path(gc, name), F_OK) == 0;
 }
 
-size_t libxlmig__suffix_base(const char *name, const char *sfx)
-{
-    size_t l = name ? strlen(name) : 0, ls = strlen(sfx);
-
-    return l > ls && !strcmp(name + l - ls, sfx) ? l - ls : 0;
-}
-
-bool libxlmig_handoff_copy(const char *name)
-{
-    return libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_INCOMING) ||
-           libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
-}
-
 /* ---- talking to the target ----------------------------------------- */
 
 /* Wait for one handoff event from the target; *event_r is arena text. */
@@ -303,9 +290,49 @@ static void new_id(char id[33])
     libxlmig__hex_encode(r, sizeof(r), id);
 }
 
-static bool cancelled(const libxlmig__migration *m)
+void libxlmig__migration_init(libxlmig__migration *m)
 {
-    return m->cancel && *m->cancel;
+    memset(m, 0, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+void libxlmig__migration_dispose(libxlmig__migration *m)
+{
+    pthread_mutex_destroy(&m->lock);
+}
+
+void libxlmig__migration_cancel(libxlmig__migration *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->cancelled = true;
+    if (m->t_in_use)
+        libxlmig__transport_shutdown(m->t_in_use);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static bool cancelled(libxlmig__migration *m)
+{
+    bool c;
+
+    pthread_mutex_lock(&m->lock);
+    c = m->cancelled;
+    pthread_mutex_unlock(&m->lock);
+    return c;
+}
+
+/*
+ * The transport the stream flows over from now (NULL: none any more), so
+ * that a cancel can stop it; one cancelled already stops it at once.  t
+ * must stay valid until it is replaced here.
+ */
+static void stream_transport_set(libxlmig__migration *m,
+                                 libxlmig__transport *t)
+{
+    pthread_mutex_lock(&m->lock);
+    m->t_in_use = t;
+    if (t && m->cancelled)
+        libxlmig__transport_shutdown(t);
+    pthread_mutex_unlock(&m->lock);
 }
 
 /*
@@ -379,6 +406,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
         libxlmig__yajl_gen_kv_str(ag, "source",
                                   libxlmig__cluster_self_name(m->cl));
         libxlmig__yajl_gen_kv_uint(ag, "memory_kib", pf->facts.memory_kib);
+        libxlmig__yajl_gen_kv_bool(ag, "pv", pf->facts.pv);
         libxlmig__yajl_gen_kv_str(ag, "storage", pf->facts.storage);
         libxlmig__yajl_gen_kv_str(ag, "config", pf->facts.config_json);
         yajl_gen_map_close(ag);
@@ -400,13 +428,11 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
     o.pages_by_ref = true;      /* the source stays paused until handoff */
     o.progress = m->progress;
     o.progress_user = m->progress_user;
-    m->fd_in_use = p->t->fd;
-    if (cancelled(m))
-        shutdown(p->t->fd, SHUT_RDWR);
+    stream_transport_set(m, p->t);
     memset(&m->stats, 0, sizeof(m->stats));
-    rc = m->host->save_handoff(gc, m->host->priv, m->domain, p->t->fd, &o,
-                               &m->stats);
-    m->fd_in_use = -1;
+    rc = m->host->ops->save_handoff(gc, m->host->priv, m->domain, p->t, &o,
+                                    &m->stats);
+    stream_transport_set(m, NULL);
     if (rc) {
         if (cancelled(m)) {
             LOG(ERROR, "migration of %s cancelled; it runs on %s as before",
@@ -437,10 +463,10 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
 
     if (m->predicted)
         goto report;
-    if (!m->host->dirty_sample)
+    if (!m->host->ops->dirty_sample)
         return;
     memset(&s, 0, sizeof(s));
-    rc = m->host->dirty_sample(gc, m->host->priv, m->domain,
+    rc = m->host->ops->dirty_sample(gc, m->host->priv, m->domain,
                                LIBXLMIG_PREDICT_SAMPLE_MS, &s);
     libxlmig__peer_init(&p);
     if (!rc)
@@ -504,67 +530,70 @@ static void report_phases(libxlmig__migration *m)
     yajl_gen_map_close(m->report);
 }
 
-int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
-{
-    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
-    libxlmig__hsrc_state hs = HSRC_PRECOPY;
-    libxlmig__hsrc_action act;
-    yajl_gen g = m->report;
-    libxlmig__peer p;
+/* What one run of a migration keeps between its phases. */
+typedef struct mig_run {
+    libxlmig__migration *m;
+    libxlmig__peer p;             /* the connection to the target */
     preflight pf;
-    const char *event, *why, *away;
-    bool retry, running;
-    char *via = NULL;
-    int net, rc, r2, attempts = 0, hold_ms = -1;
+    libxlmig__hsrc_state hs;      /* the source's handoff state */
+    libxlmig__hsrc_action act;    /* its last action */
+    const char *away;             /* NAME--migratedaway */
+    int attempts;                 /* streams started */
+    int hold_ms;                  /* test knob: lose go, wait, resolve */
+} mig_run;
 
-    libxlmig__peer_init(&p);
-    libxlmig__dom_facts_init(&pf.facts);
-    m->fd_in_use = -1;
-    m->t_start = libxlmig__now_us();
-    m->t_checked = m->t_predicted = m->t_prepared = m->t_sent = 0;
-    m->t_handed_off = m->t_done = 0;
-    snprintf(m->outcome, sizeof(m->outcome), "refused");
-    rep_str(m, "domain", m->domain);
-    rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
-    rep_str(m, "target", m->target);
-    away = GCSPRINTF("%s%s", m->domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+/* Facts, pre-flight over the first network that answers, forecast. */
+static int phase_check(libxlmig__gc *gc, mig_run *r)
+{
+    libxlmig__migration *m = r->m;
+    int rc;
 
     if (!strcmp(m->target, libxlmig__cluster_self_name(m->cl))) {
         LOG(ERROR, "%s is this node: choose another target", m->target);
-        rc = LIBXLMIG_ERROR_INVAL;
-        goto out;
+        return LIBXLMIG_ERROR_INVAL;
     }
     /* Links and routes may have changed since the daemon started. */
     rc = libxlmig_cluster_refresh(CTX, m->cl);
-    if (rc) goto out;
-    rc = m->host->domain_facts(gc, m->host->priv, m->domain, &pf.facts);
-    if (rc) goto out;
-    rc = m->host->domain_cpu_policy(gc, m->host->priv, m->domain,
-                                    &pf.dom_cpu);
-    if (rc) goto out;
-
-    rc = connect_and_check(gc, m, 0, true, &p, &pf);
-    if (rc) goto out;
+    if (rc) return rc;
+    rc = m->host->ops->domain_facts(gc, m->host->priv, m->domain,
+                                    &r->pf.facts);
+    if (rc) return rc;
+    rc = m->host->ops->domain_cpu_policy(gc, m->host->priv, m->domain,
+                                         &r->pf.dom_cpu);
+    if (rc) return rc;
+    rc = connect_and_check(gc, m, 0, true, &r->p, &r->pf);
+    if (rc) return rc;
     m->t_checked = libxlmig__now_us();
-    predict(gc, m, &pf);
+    predict(gc, m, &r->pf);
     m->t_predicted = libxlmig__now_us();
-    if (m->dry_run) {
-        snprintf(m->outcome, sizeof(m->outcome), "dry-run: would migrate");
-        rc = 0;
-        goto out;
-    }
+    return 0;
+}
+
+/*
+ * The stream, restarted over the next allowed network when one fails
+ * during pre-copy (the source runs meanwhile).  Each attempt goes into
+ * the report's "attempts".  0: the source is paused, the target has it
+ * all.
+ */
+static int phase_stream(libxlmig__gc *gc, mig_run *r)
+{
+    libxlmig__migration *m = r->m;
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
+    yajl_gen g = m->report;
+    bool retry;
+    int net, rc;
 
     libxlmig__yajl_gen_str(g, "attempts");
     yajl_gen_array_open(g);
     for (;;) {
-        attempts++;
-        net = libxlmig__peer_network_index(m->cl, &p);
-        rc = stream_once(gc, m, &p, &pf, &retry);
+        r->attempts++;
+        net = libxlmig__peer_network_index(m->cl, &r->p);
+        rc = stream_once(gc, m, &r->p, &r->pf, &retry);
         yajl_gen_map_open(g);
         libxlmig__yajl_gen_kv_str(g, "id", m->id);
-        libxlmig__yajl_gen_kv_str(g, "network", p.network);
-        libxlmig__yajl_gen_kv_str(g, "local", p.local_addr);
-        libxlmig__yajl_gen_kv_str(g, "peer", p.peer_addr);
+        libxlmig__yajl_gen_kv_str(g, "network", r->p.network);
+        libxlmig__yajl_gen_kv_str(g, "local", r->p.local_addr);
+        libxlmig__yajl_gen_kv_str(g, "peer", r->p.peer_addr);
         libxlmig__yajl_gen_kv_str(g, "result", rc ? "failed" : "sent");
         libxlmig__yajl_gen_kv_str(g, "error", rc ? libxlmig_last_error(CTX)
                                                  : NULL);
@@ -575,12 +604,12 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         /* The network failed during pre-copy: the source runs; restart
          * the copy over the next allowed network. */
         LOG(WARN, "migration of %s over %s failed (%s); restarting over "
-            "the next migration network", m->domain, p.network,
+            "the next migration network", m->domain, r->p.network,
             libxlmig_last_error(CTX));
-        libxlmig__peer_dispose(&p);
+        libxlmig__peer_dispose(&r->p);
         libxlmig_cluster_refresh(CTX, m->cl);
         if (net + 1 >= c->num_networks ||
-            connect_and_check(gc, m, net + 1, false, &p, &pf)) {
+            connect_and_check(gc, m, net + 1, false, &r->p, &r->pf)) {
             LOG(ERROR, "migration of %s failed: no other migration network "
                 "reaches %s; it runs on %s as before", m->domain, m->target,
                 libxlmig__cluster_self_name(m->cl));
@@ -590,19 +619,32 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
     }
     yajl_gen_array_close(g);
     if (rc) {
-        libxlmig__hsrc_step(&hs, cancelled(m) ? HSRC_EV_CANCEL
-                                              : HSRC_EV_FAILURE);
+        libxlmig__hsrc_step(&r->hs, cancelled(m) ? HSRC_EV_CANCEL
+                                                 : HSRC_EV_FAILURE);
         snprintf(m->outcome, sizeof(m->outcome), "%s",
                  cancelled(m) ? "cancelled" : "failed");
-        goto out;
+        return rc;
     }
-    rep_str(m, "network", p.network);
+    rep_str(m, "network", r->p.network);
     m->t_sent = libxlmig__now_us();
+    return 0;
+}
+
+/*
+ * Before go: wait for the target's ready, then rename the paused copy
+ * NAME--migratedaway and record the handoff.  An error leaves r->act at
+ * RESUME_SOURCE: nothing has been handed off.
+ */
+static int phase_ready(libxlmig__gc *gc, mig_run *r)
+{
+    libxlmig__migration *m = r->m;
+    const char *event, *why;
+    int rc;
 
     /* The stream is sent; the source is paused. */
-    act = libxlmig__hsrc_step(&hs, HSRC_EV_STREAM_SENT);
-    rc = await_event(gc, &p, &event, &why);
-    libxlmig__fault("src", "ready", p.t->fd);
+    r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_STREAM_SENT);
+    rc = await_event(gc, &r->p, &event, &why);
+    libxlmig__fault("src", "ready", r->p.t->fd);
     if (!rc && strcmp(event, "ready")) {
         LOG(ERROR, "%s could not restore %s: %s", m->target, m->domain,
             why ? why : event);
@@ -614,90 +656,118 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
         rc = LIBXLMIG_ERROR_CANCELLED;
     }
     if (rc) {
-        act = libxlmig__hsrc_step(&hs, cancelled(m) ? HSRC_EV_CANCEL
-                                                    : HSRC_EV_FAILURE);
-        goto resume;
+        r->act = libxlmig__hsrc_step(&r->hs, cancelled(m) ? HSRC_EV_CANCEL
+                                                          : HSRC_EV_FAILURE);
+        return rc;
     }
     /* SEND_GO: rename the paused copy, remember the handoff, send go. */
-    rc = m->host->rename(gc, m->host->priv, m->domain, away);
+    rc = m->host->ops->rename(gc, m->host->priv, m->domain, r->away);
     if (!rc) {
-        rc = record_write(gc, away, m->target, m->id);
+        rc = record_write(gc, r->away, m->target, m->id);
         if (rc)
-            m->host->rename(gc, m->host->priv, away, m->domain);
+            m->host->ops->rename(gc, m->host->priv, r->away, m->domain);
     }
+    if (rc)    /* go not sent: still before the handoff */
+        r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_FAILURE);
+    return rc;
+}
+
+/*
+ * After go was sent and no confirm came: never guess; ask the target
+ * over every migration network what it decided.  0 with r->act set
+ * (DESTROY_SOURCE or RESUME_SOURCE), or AMBIGUOUS when none answers.
+ */
+static int phase_resolve(libxlmig__gc *gc, mig_run *r)
+{
+    libxlmig__migration *m = r->m;
+    char *via = NULL;
+    bool running;
+    int rc;
+
+    r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_FAILURE);   /* RESOLVE */
+    LOG(WARN, "lost %s after go (%s); asking it over every migration "
+        "network", m->target, libxlmig_last_error(CTX));
+    if (r->hold_ms > 0)
+        usleep((useconds_t)r->hold_ms * 1000);
+    libxlmig__peer_dispose(&r->p);
+    libxlmig_cluster_refresh(CTX, m->cl);
+    rc = resolve(gc, m->cl, m->target, m->id, &running, &via);
     if (rc) {
-        /* Go not sent: still before the handoff. */
-        act = libxlmig__hsrc_step(&hs, HSRC_EV_FAILURE);
-        goto resume;
+        r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_UNREACHABLE);
+        snprintf(m->outcome, sizeof(m->outcome), "ambiguous");
+        LOG(ERROR, "cannot tell whether %s runs %s: the copy here stays "
+            "paused as %s; run `xlmig recover %s` once a migration "
+            "network to %s works", m->target, m->domain, r->away, r->away,
+            m->target);
+        return LIBXLMIG_ERROR_AMBIGUOUS;
     }
-    act = libxlmig__hsrc_step(&hs, HSRC_EV_READY);
-    hold_ms = libxlmig__fault_lose_go(m->domain);
-    if (hold_ms >= 0)
-        shutdown(p.t->fd, SHUT_RDWR);
-    libxlmig__fault("src", "go", p.t->fd);
-    rc = send_event(gc, &p, "go", m->id);
+    rep_str(m, "resolved_via", via);
+    r->act = libxlmig__hsrc_step(&r->hs, running ? HSRC_EV_TARGET_RUNNING
+                                                 : HSRC_EV_TARGET_ABORTED);
+    if (r->act == HSRC_ACT_RESUME_SOURCE) {
+        m->host->ops->rename(gc, m->host->priv, r->away, m->domain);
+        record_remove(gc, r->away);
+        LOG(ERROR, "%s never received go (resolved over %s); %s runs "
+            "on %s again", m->target, via, m->domain,
+            libxlmig__cluster_self_name(m->cl));
+        return LIBXLMIG_ERROR_IO;
+    }
+    return 0;
+}
+
+/* Go, and the target's confirm (or a resolve); 0: the target runs it. */
+static int phase_go(libxlmig__gc *gc, mig_run *r)
+{
+    libxlmig__migration *m = r->m;
+    const char *event, *why;
+    int rc;
+
+    r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_READY);
+    r->hold_ms = libxlmig__fault_lose_go(m->domain);
+    if (r->hold_ms >= 0)
+        libxlmig__transport_shutdown(r->p.t);
+    libxlmig__fault("src", "go", r->p.t->fd);
+    rc = send_event(gc, &r->p, "go", m->id);
     if (!rc)
-        rc = await_event(gc, &p, &event, &why);
+        rc = await_event(gc, &r->p, &event, &why);
     if (!rc)
-        libxlmig__fault("src", "confirm", p.t->fd);
+        libxlmig__fault("src", "confirm", r->p.t->fd);
     if (!rc && strcmp(event, "confirm")) {
         LOG(ERROR, "%s did not confirm: %s", m->target, why ? why : event);
         rc = LIBXLMIG_ERROR_PROTOCOL;
     }
     if (!rc) {
-        act = libxlmig__hsrc_step(&hs, HSRC_EV_CONFIRM);
-    } else {
-        /* After go: never guess; ask over every network. */
-        act = libxlmig__hsrc_step(&hs, HSRC_EV_FAILURE);   /* RESOLVE */
-        LOG(WARN, "lost %s after go (%s); asking it over every migration "
-            "network", m->target, libxlmig_last_error(CTX));
-        if (hold_ms > 0)
-            usleep((useconds_t)hold_ms * 1000);
-        libxlmig__peer_dispose(&p);
-        libxlmig_cluster_refresh(CTX, m->cl);
-        r2 = resolve(gc, m->cl, m->target, m->id, &running, &via);
-        if (r2) {
-            act = libxlmig__hsrc_step(&hs, HSRC_EV_UNREACHABLE);
-            snprintf(m->outcome, sizeof(m->outcome), "ambiguous");
-            LOG(ERROR, "cannot tell whether %s runs %s: the copy here stays "
-                "paused as %s; run `xlmig recover %s` once a migration "
-                "network to %s works", m->target, m->domain, away, away,
-                m->target);
-            rc = LIBXLMIG_ERROR_AMBIGUOUS;
-            goto out;
-        }
-        rep_str(m, "resolved_via", via);
-        act = libxlmig__hsrc_step(&hs, running ? HSRC_EV_TARGET_RUNNING
-                                               : HSRC_EV_TARGET_ABORTED);
-        if (act == HSRC_ACT_RESUME_SOURCE) {
-            m->host->rename(gc, m->host->priv, away, m->domain);
-            record_remove(gc, away);
-            LOG(ERROR, "%s never received go (resolved over %s); %s runs "
-                "on %s again", m->target, via, m->domain,
-                libxlmig__cluster_self_name(m->cl));
-            rc = LIBXLMIG_ERROR_IO;
-            goto resume;
-        }
+        r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_CONFIRM);
+        return 0;
     }
-    /* act == DESTROY_SOURCE: the target runs the domain. */
+    return phase_resolve(gc, r);
+}
+
+/* The target runs the domain: destroy the paused copy here. */
+static void phase_cleanup(libxlmig__gc *gc, mig_run *r)
+{
+    libxlmig__migration *m = r->m;
+
     m->t_handed_off = libxlmig__now_us();
     libxlmig__fault("src", "destroy", -1);
-    r2 = m->host->destroy(gc, m->host->priv, away);
-    if (r2)
+    if (m->host->ops->discard(gc, m->host->priv, r->away))
         LOG(WARN, "%s runs on %s, but its paused copy %s here could not be "
-            "destroyed: destroy it by hand", m->domain, m->target, away);
-    record_remove(gc, away);
+            "destroyed: destroy it by hand", m->domain, m->target, r->away);
+    record_remove(gc, r->away);
     m->t_done = libxlmig__now_us();
     snprintf(m->outcome, sizeof(m->outcome), "migrated");
-    rc = 0;
-    goto out;
+}
 
- resume:
-    /* act == RESUME_SOURCE: before go, or the target aborted. */
-    if (act == HSRC_ACT_RESUME_SOURCE) {
-        if (p.t)
-            (void)send_event(gc, &p, "abort", m->id);
-        r2 = m->host->resume(gc, m->host->priv, m->domain);
+/* Before go, or the target aborted: the domain runs here again. */
+static void phase_resume(libxlmig__gc *gc, mig_run *r, int rc)
+{
+    libxlmig__migration *m = r->m;
+    int r2;
+
+    if (r->act == HSRC_ACT_RESUME_SOURCE) {
+        if (r->p.t)
+            (void)send_event(gc, &r->p, "abort", m->id);
+        r2 = m->host->ops->resume(gc, m->host->priv, m->domain);
         if (r2)
             LOG(CRITICAL, "could not resume %s on %s after a failed "
                 "migration: %s", m->domain,
@@ -706,24 +776,72 @@ int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m)
     }
     snprintf(m->outcome, sizeof(m->outcome), "%s",
              rc == LIBXLMIG_ERROR_CANCELLED ? "cancelled" : "failed");
- out:
+}
+
+/* The report's closing members, whatever the outcome. */
+static void report_end(mig_run *r, int rc)
+{
+    libxlmig__migration *m = r->m;
+    yajl_gen g = m->report;
+
     rep_str(m, "outcome", m->outcome);
     if (m->predicted && !rc && m->stats.total_time_ms)
         libxlmig__yajl_gen_kv_double(g, "prediction_error_pct",
             ((double)m->prediction.total_ms - (double)m->stats.total_time_ms)
             * 100.0 / (double)m->stats.total_time_ms);
-    rep_str(m, "handoff", libxlmig__hsrc_state_to_string(hs));
+    rep_str(m, "handoff", libxlmig__hsrc_state_to_string(r->hs));
     report_phases(m);
-    libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)attempts);
+    libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)r->attempts);
     libxlmig__yajl_gen_str(g, "stats");
     libxlmig__stats_gen_json(g, &m->stats);
-    libxlmig__peer_dispose(&p);
-    libxlmig__dom_facts_dispose(&pf.facts);
+}
+
+int libxlmig__migration_run(libxlmig__gc *gc, libxlmig__migration *m)
+{
+    mig_run r;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.m = m;
+    r.hs = HSRC_PRECOPY;
+    r.hold_ms = -1;
+    libxlmig__peer_init(&r.p);
+    libxlmig__dom_facts_init(&r.pf.facts);
+    m->t_start = libxlmig__now_us();
+    m->t_checked = m->t_predicted = m->t_prepared = m->t_sent = 0;
+    m->t_handed_off = m->t_done = 0;
+    snprintf(m->outcome, sizeof(m->outcome), "refused");
+    rep_str(m, "domain", m->domain);
+    rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
+    rep_str(m, "target", m->target);
+    r.away = GCSPRINTF("%s%s", m->domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+
+    rc = phase_check(gc, &r);
+    if (rc) goto out;
+    if (m->dry_run) {
+        snprintf(m->outcome, sizeof(m->outcome), "dry-run: would migrate");
+        goto out;
+    }
+    rc = phase_stream(gc, &r);
+    if (rc) goto out;
+    rc = phase_ready(gc, &r);
+    if (!rc) rc = phase_go(gc, &r);
+    if (rc == LIBXLMIG_ERROR_AMBIGUOUS) goto out;
+    if (rc) {
+        phase_resume(gc, &r, rc);
+        goto out;
+    }
+    /* r.act == DESTROY_SOURCE: the target runs the domain. */
+    phase_cleanup(gc, &r);
+ out:
+    report_end(&r, rc);
+    libxlmig__peer_dispose(&r.p);
+    libxlmig__dom_facts_dispose(&r.pf.facts);
     return rc;
 }
 
 int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
-                              const libxlmig__local_host *host,
+                              const libxlmig__host *host,
                               const char *domain, yajl_gen report)
 {
     const char *name = domain, *target, *id;
@@ -767,14 +885,14 @@ int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
     }
     libxlmig__yajl_gen_kv_str(report, "resolved_via", via);
     if (running) {
-        rc = host->destroy(gc, host->priv, name);
+        rc = host->ops->discard(gc, host->priv, name);
         libxlmig__yajl_gen_kv_str(report, "outcome", "runs on target");
         LOG(INFO, "%s runs on %s: destroyed the paused copy %s", base,
             target, name);
     } else {
-        rc = host->rename(gc, host->priv, name, base);
+        rc = host->ops->rename(gc, host->priv, name, base);
         if (!rc)
-            rc = host->resume(gc, host->priv, base);
+            rc = host->ops->resume(gc, host->priv, base);
         libxlmig__yajl_gen_kv_str(report, "outcome", "resumed here");
     }
     if (!rc)

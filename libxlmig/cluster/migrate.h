@@ -8,36 +8,56 @@
 #ifndef LIBXLMIG_MIGRATE_H
 #define LIBXLMIG_MIGRATE_H
 
+#include <pthread.h>
+
 #include "core/core.h"
 #include "engine/engine.h"
 #include "host/host.h"
 #include "cluster/cluster.h"
 
-/* A migration the source runs; the caller sets the caller-set part. */
+/*
+ * A migration the source runs: one owned object, like libxl's
+ * libxl__stream_write_state.  _init it, set the caller-set part, _run it
+ * (in the thread that owns it); any other thread may _cancel it until
+ * _run returns; then _dispose it.
+ */
 typedef struct libxlmig__migration {
     /* caller-set */
     libxlmig_cluster *cl;
-    const libxlmig__local_host *host;
+    const libxlmig__host *host;
     const char *domain;
     const char *target;
     libxlmig_params params;
     bool dry_run;                 /* pre-flight only */
     libxlmig_progress_cb progress;
     void *progress_user;
-    volatile int *cancel;         /* set non-zero to cancel */
+    /* A forecast the caller made (a drain's), recorded instead of one of
+     * our own: set predicted and prediction. */
+    bool predicted;
+    libxlmig_estimate prediction;
     /* shared: the report, built as the job runs */
     yajl_gen report;              /* JSON object being written */
     libxlmig_stats stats;
     char id[33];                  /* migration id, hex */
     char outcome[64];             /* "migrated", "refused", "resumed", ... */
-    int fd_in_use;                /* the stream socket, for cancel; -1 */
-    bool predicted;               /* prediction holds the forecast */
     /* When each phase ended (us, libxlmig__now_us; 0: not reached), for
      * the report's "phases_ms". */
     uint64_t t_start, t_checked, t_predicted, t_prepared, t_sent,
              t_handed_off, t_done;
-    libxlmig_estimate prediction;
+    /* private: cancellation, under lock */
+    pthread_mutex_t lock;
+    bool cancelled;               /* _cancel was called */
+    libxlmig__transport *t_in_use;  /* the stream's, while it flows */
 } libxlmig__migration;
+
+_hidden void libxlmig__migration_init(libxlmig__migration *m);
+_hidden void libxlmig__migration_dispose(libxlmig__migration *m);
+/*
+ * Cancel m from any thread: a migration before the handoff stops at once
+ * (the stream's transport is shut down under m's lock) and its domain
+ * runs on here; one in the handoff finishes it.  Idempotent.
+ */
+_hidden void libxlmig__migration_cancel(libxlmig__migration *m);
 
 /* The forecast every migration records beside its result: a dirty sample
  * of this long (ms) and a bandwidth probe of an eighth of the domain's
@@ -55,38 +75,38 @@ typedef struct libxlmig__migration {
  * running on the source, or LIBXLMIG_ERROR_TIMEOUT... see handoff.h for
  * the ambiguous case (outcome "ambiguous").
  */
-_hidden int libxlmig__migrate(libxlmig__gc *gc, libxlmig__migration *m);
+_hidden int libxlmig__migration_run(libxlmig__gc *gc, libxlmig__migration *m);
 
 /*
  * Resolve a domain left paused after an ambiguous handoff: ask its
  * target what it decided, then destroy or resume the local copy.
  */
 _hidden int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
-                                      const libxlmig__local_host *host,
+                                      const libxlmig__host *host,
                                       const char *domain, yajl_gen report);
 
-/* The node service: listen on the migration networks and serve peers. */
-_hidden int libxlmig__node_service_start(libxlmig__gc *gc,
-                                         libxlmig_cluster *cl,
-                                         const libxlmig__local_host *host);
-_hidden void libxlmig__node_service_stop(void);
 /*
- * At a daemon's start, after the node service: settle the copies that
- * migrations left when the previous daemon ended (docs/protocol.md,
- * "Restarts"): each NAME--incoming by its recorded decision, each
- * NAME--migratedaway by resolving with its target (in the background,
- * retrying) or, if go was never sent, by resuming it.
+ * The node service (node.c): one per xlmigd.  _alloc makes it for this
+ * node's host; _start listens on the migration networks and serves peers
+ * (needs the cluster); _settle, at a daemon's start after _start, settles
+ * the copies that migrations left when the previous daemon ended
+ * (docs/protocol.md, "Restarts"): each NAME--incoming by its recorded
+ * decision, each NAME--migratedaway by resolving with its target (in the
+ * background, retrying) or, if go was never sent, by resuming it.  _free
+ * stops it; false when threads still use it (it is then left to the
+ * ending process).
  */
-_hidden void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
-                                   const libxlmig__local_host *host);
+typedef struct libxlmig__node_service libxlmig__node_service;
+_hidden int libxlmig__node_service_alloc(libxlmig__gc *gc,
+                                         libxlmig_cluster *cl,
+                                         const libxlmig__host *host,
+                                         libxlmig__node_service **svc_r);
+_hidden int libxlmig__node_service_start(libxlmig__gc *gc,
+                                         libxlmig__node_service *svc);
+_hidden void libxlmig__node_service_settle(libxlmig__gc *gc,
+                                           libxlmig__node_service *svc);
+_hidden bool libxlmig__node_service_free(libxlmig__node_service *svc);
 /* Whether a handoff record for the (--migratedaway) domain exists. */
 _hidden bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name);
-/* The length of name without suffix sfx, or 0 when it does not end so
- * (or is nothing else). */
-_hidden size_t libxlmig__suffix_base(const char *name, const char *sfx);
-
-/* Suffixes of the two copies during a handoff, as xl names them. */
-#define LIBXLMIG_SUFFIX_INCOMING    "--incoming"
-#define LIBXLMIG_SUFFIX_MIGRATEDAWAY "--migratedaway"
 
 #endif /* LIBXLMIG_MIGRATE_H */

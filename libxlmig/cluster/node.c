@@ -2,7 +2,7 @@
 /*
  * The node service: xlmigd listens only on this node's allowed migration
  * addresses, proves and checks cluster membership on every connection
- * (peer.h), answers the queries other nodes make before a migration, and
+ * (net/net.h), answers the queries other nodes make before a migration, and
  * receives migrations: it restores the domain paused as NAME--incoming,
  * reports ready, and unpauses it only on go (or on a resolve, which the
  * source sends only after go).  Each decision is made once, under a lock,
@@ -35,24 +35,32 @@ typedef struct incoming {
     uint64_t memory_kib;          /* KiB promised to it */
     bool prepared;                /* its domain exists (counts as used) */
     libxlmig__htgt_state state;
-    int fd;                       /* its stream connection, or -1 */
+    /* Its stream's connection while it is read (NULL: none); a resolve
+     * or a new attempt shuts it down under in_lock. */
+    libxlmig__transport *t;
 } incoming;
 
-static pthread_mutex_t in_lock = PTHREAD_MUTEX_INITIALIZER;
-static incoming in_table[NODE_MAX_INCOMING];
-
-static struct {
-    libxlmig_ctx *ctx;
-    libxlmig_cluster *cl;
-    const libxlmig__local_host *host;
-    int fds[NODE_MAX_LISTEN];
+/* The node service: one per xlmigd, made by _alloc, shared by its
+ * threads. */
+struct libxlmig__node_service {
+    libxlmig_ctx *ctx;                 /* the daemon's, for its logger */
+    libxlmig_cluster *cl;              /* NULL: settle only, no peers */
+    const libxlmig__host *host;
+    int fds[NODE_MAX_LISTEN];          /* listening sockets */
     int nfds;
-    pthread_t thread;
+    pthread_t thread;                  /* accept_main, while running */
     volatile sig_atomic_t stop;
     bool running;
-} svc;
+    int active;                        /* threads that use it */
+    /* Guards in_table: the migrations coming in. */
+    pthread_mutex_t in_lock;
+    incoming in_table[NODE_MAX_INCOMING];
+};
+typedef struct libxlmig__node_service node_service;
 
 typedef struct node_conn {
+    node_service *svc;
+    libxlmig__transport *t;      /* once the connection is set up */
     int fd;
     char peer[96];
     char node[64];               /* authenticated peer */
@@ -139,64 +147,65 @@ static void incoming_forget(libxlmig__gc *gc, const char *dom, const char *id)
 
 /* ---- the incoming table (in_lock held) --------------------------------- */
 
-static incoming *in_find(const char *id)
+static incoming *in_find(node_service *svc, const char *id)
 {
     int i;
 
     for (i = 0; i < NODE_MAX_INCOMING; i++)
-        if (in_table[i].used && !strcmp(in_table[i].id, id))
-            return &in_table[i];
+        if (svc->in_table[i].used && !strcmp(svc->in_table[i].id, id))
+            return &svc->in_table[i];
     return NULL;
 }
 
-static uint64_t in_promised_kib(void)
+static uint64_t in_promised_kib(node_service *svc)
 {
     uint64_t sum = 0;
     int i;
 
     for (i = 0; i < NODE_MAX_INCOMING; i++)
-        if (in_table[i].used && !in_table[i].prepared &&
-            !libxlmig__htgt_is_final(in_table[i].state))
-            sum += in_table[i].memory_kib;
+        if (svc->in_table[i].used && !svc->in_table[i].prepared &&
+            !libxlmig__htgt_is_final(svc->in_table[i].state))
+            sum += svc->in_table[i].memory_kib;
     return sum;
 }
 
 /* Commit: the domain takes its name and runs here. */
-static void commit(libxlmig__gc *gc, incoming *in)
+static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
 {
-    const libxlmig__local_host *h = svc.host;
+    const libxlmig__host *h = svc->host;
     char *incoming_name = GCSPRINTF("%s%s", in->domain,
                                     LIBXLMIG_SUFFIX_INCOMING);
     int rc;
 
     decision_record(gc, in->id, true);
     libxlmig__fault("dst", "unpause", -1);
-    rc = h->rename(gc, h->priv, incoming_name, in->domain);
+    rc = h->ops->rename(gc, h->priv, incoming_name, in->domain);
     if (rc)
         LOG(ERROR, "committed migration %s: cannot rename %s to %s; it "
             "runs under the temporary name", in->id, incoming_name,
             in->domain);
-    rc = h->unpause_release(gc, h->priv, rc ? incoming_name : in->domain);
+    rc = h->ops->unpause_release(gc, h->priv, rc ? incoming_name : in->domain);
     if (rc)
         LOG(CRITICAL, "committed migration %s: cannot unpause %s", in->id,
             in->domain);
-    if (h->announce)
-        h->announce(gc, h->priv, in->domain);
+    if (h->ops->announce)
+        h->ops->announce(gc, h->priv, in->domain);
     incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s: %s from %s runs here", in->id, in->domain,
         in->source);
 }
 
-static void abort_incoming(libxlmig__gc *gc, incoming *in, bool destroy)
+static void abort_incoming(libxlmig__gc *gc, node_service *svc,
+                           incoming *in, bool destroy)
 {
-    const libxlmig__local_host *h = svc.host;
+    const libxlmig__host *h = svc->host;
     char *incoming_name = GCSPRINTF("%s%s", in->domain,
                                     LIBXLMIG_SUFFIX_INCOMING);
 
     decision_record(gc, in->id, false);
     libxlmig__fault("dst", "destroy", -1);
-    if (destroy && h->domain_exists(h->priv, incoming_name))
-        h->destroy(gc, h->priv, incoming_name);
+    if (destroy && h->ops->domain_exists(h->priv, incoming_name))
+        h->ops->discard(gc, h->priv, incoming_name);
     incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s of %s from %s aborted; nothing of it is left "
         "here", in->id, in->domain, in->source);
@@ -207,7 +216,9 @@ static void abort_incoming(libxlmig__gc *gc, incoming *in, bool destroy)
 static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
                        yajl_gen g)
 {
-    const libxlmig__local_host *h = svc.host;
+    node_conn *nc = opaque;
+    node_service *svc = nc->svc;
+    const libxlmig__host *h = svc->host;
     libxlmig_host_info hi;
     libxlmig_dominfo *list = NULL;
     struct policy_cpuid cpu;
@@ -217,19 +228,19 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     int i, nr = 0, rc;
 
     libxlmig_host_info_init(&hi);
-    libxlmig__fault("dst", "preflight", ((node_conn *)opaque)->fd);
-    rc = h->host_info(gc, h->priv, &hi);
-    if (!rc) rc = h->host_cpu_policy(gc, h->priv, &cpu);
-    if (!rc) rc = h->list(gc, h->priv, &list, &nr);
+    libxlmig__fault("dst", "preflight", nc->fd);
+    rc = h->ops->host_info(gc, h->priv, &hi);
+    if (!rc) rc = h->ops->host_cpu_policy(gc, h->priv, false, &cpu);
+    if (!rc) rc = h->ops->list(gc, h->priv, &list, &nr);
     if (rc) goto out;
-    pthread_mutex_lock(&in_lock);
-    promised = in_promised_kib();
-    pthread_mutex_unlock(&in_lock);
+    pthread_mutex_lock(&svc->in_lock);
+    promised = in_promised_kib(svc);
+    pthread_mutex_unlock(&svc->in_lock);
 
     yajl_gen_map_open(g);
-    libxlmig__yajl_gen_kv_str(g, "node", libxlmig__cluster_self_name(svc.cl));
+    libxlmig__yajl_gen_kv_str(g, "node", libxlmig__cluster_self_name(svc->cl));
     libxlmig__yajl_gen_kv_str(g, "xlmig", LIBXLMIG_VERSION);
-    libxlmig__yajl_gen_kv_str(g, "backend", h->backend);
+    libxlmig__yajl_gen_kv_str(g, "backend", h->ops->name);
     libxlmig__yajl_gen_kv_uint(g, "total_memory_kib", hi.total_memory_kib);
     libxlmig__yajl_gen_kv_uint(g, "free_memory_kib",
                                hi.free_memory_kib > promised
@@ -256,7 +267,7 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
-    libxlmig__node_facts_gen(gc, svc.cl, g);
+    libxlmig__node_facts_gen(gc, svc->cl, g);
     yajl_gen_map_close(g);
  out:
     libxlmig_dominfo_list_free(list, nr);
@@ -271,9 +282,10 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
  * again), so it will never send go for it.  Abort it and wait, a bounded
  * time, until its partial domain is gone.
  */
-static void supersede(libxlmig__gc *gc, const char *dom, const char *source)
+static void supersede(libxlmig__gc *gc, node_service *svc, const char *dom,
+                      const char *source)
 {
-    const libxlmig__local_host *h = svc.host;
+    const libxlmig__host *h = svc->host;
     char *name = GCSPRINTF("%s%s", dom, LIBXLMIG_SUFFIX_INCOMING);
     libxlmig__htgt_action act;
     incoming copy;
@@ -281,49 +293,189 @@ static void supersede(libxlmig__gc *gc, const char *dom, const char *source)
     int i, tries;
 
     for (i = 0; i < NODE_MAX_INCOMING; i++) {
-        pthread_mutex_lock(&in_lock);
+        pthread_mutex_lock(&svc->in_lock);
         act = HTGT_ACT_NONE;
-        if (in_table[i].used && !strcmp(in_table[i].domain, dom) &&
-            !strcmp(in_table[i].source, source) &&
-            !libxlmig__htgt_is_final(in_table[i].state)) {
-            bool receiving = in_table[i].state == HTGT_RECEIVING;
+        if (svc->in_table[i].used && !strcmp(svc->in_table[i].domain, dom) &&
+            !strcmp(svc->in_table[i].source, source) &&
+            !libxlmig__htgt_is_final(svc->in_table[i].state)) {
+            bool receiving = svc->in_table[i].state == HTGT_RECEIVING;
 
-            act = libxlmig__htgt_step(&in_table[i].state, HTGT_EV_ABORT);
-            if (in_table[i].fd >= 0)
-                shutdown(in_table[i].fd, SHUT_RDWR);
-            copy = in_table[i];
+            act = libxlmig__htgt_step(&svc->in_table[i].state, HTGT_EV_ABORT);
+            libxlmig__transport_shutdown(svc->in_table[i].t);
+            copy = svc->in_table[i];
             /* A restore in progress cleans up after itself. */
             destroy = !receiving;
         }
-        pthread_mutex_unlock(&in_lock);
+        pthread_mutex_unlock(&svc->in_lock);
         if (act == HTGT_ACT_DESTROY) {
             LOG(INFO, "migration %s of %s from %s is superseded by a new "
                 "attempt", copy.id, dom, source);
-            abort_incoming(gc, &copy, destroy);
+            abort_incoming(gc, svc, &copy, destroy);
         }
     }
-    for (tries = 0; tries < 100 && h->domain_exists(h->priv, name); tries++)
+    for (tries = 0; tries < 100 && h->ops->domain_exists(h->priv, name);
+         tries++)
         usleep(50000);
 }
 
-static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
-                           yajl_gen g)
+/*
+ * What a migration asks of this node before it is accepted: not in
+ * maintenance, a CPU that covers the domain's (against the policy for
+ * its kind of guest), and its storage visible here.
+ */
+static int begin_checks(libxlmig__gc *gc, node_conn *nc, yajl_val args,
+                        const char *dom)
 {
     const char *path_cpu[] = { "cpu_policy", NULL };
-    const libxlmig__local_host *h = svc.host;
-    node_conn *nc = opaque;
-    const char *id = libxlmig__json_get_str(args, "id");
-    const char *dom = libxlmig__json_get_str(args, "domain");
+    node_service *svc = nc->svc;
+    const libxlmig__host *h = svc->host;
     const char *storage = libxlmig__json_get_str(args, "storage");
     struct policy_cpuid dcpu, hcpu;
     struct policy_check chk;
+    struct stat st;
+    char err[256];
+    bool pv = false;
+    yajl_val cpu;
+    int rc;
+
+    /* The target checks again: it alone knows its state right now. */
+    if (in_maintenance(gc)) {
+        LOG(ERROR, "%s is in maintenance mode and takes no migrations",
+            libxlmig__cluster_self_name(svc->cl));
+        return LIBXLMIG_ERROR_REFUSED;
+    }
+    cpu = yajl_tree_get(args, path_cpu, yajl_t_object);
+    /* Absent from sources that check every guest against the HVM
+     * maximum policy. */
+    rc = libxlmig__json_get_bool_opt(gc, args, "pv", &pv);
+    if (!rc) rc = h->ops->host_cpu_policy(gc, h->priv, pv, &hcpu);
+    if (rc) return rc;
+    if (!cpu || !policy_parse_json(cpu, "CPU policy of the domain", &dcpu,
+                                   err, sizeof(err))) {
+        LOG(ERROR, "migration request from %s: %s", nc->node,
+            cpu ? err : "no CPU policy");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (!policy_check(&dcpu, &hcpu, &chk)) {
+        char *sum = policy_check_summary(&chk);
+
+        LOG(ERROR, "%s cannot run here: %s", dom, sum ? sum : "CPU");
+        free(sum);
+        return LIBXLMIG_ERROR_INCOMPATIBLE;
+    }
+    if (storage && (stat(storage, &st) || !S_ISDIR(st.st_mode))) {
+        LOG(ERROR, "the storage of %s, %s, is not visible here", dom,
+            storage);
+        return LIBXLMIG_ERROR_REFUSED;
+    }
+    return 0;
+}
+
+/*
+ * Take a slot of the incoming table for migration id of dom (mem KiB
+ * promised), unless the name is taken, the id known, the memory short
+ * or the table full.  Call with in_lock held; *in_r the slot.
+ */
+static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
+                                const char *id, const char *dom,
+                                uint64_t mem, uint64_t free_kib,
+                                incoming **in_r)
+{
+    node_service *svc = nc->svc;
+    const libxlmig__host *h = svc->host;
+    uint64_t promised = in_promised_kib(svc);
+    incoming *in = NULL;
+    int i;
+
+    if (h->ops->domain_exists(h->priv, dom) ||
+        h->ops->domain_exists(h->priv, GCSPRINTF("%s%s", dom,
+                                                 LIBXLMIG_SUFFIX_INCOMING))) {
+        LOG(ERROR, "a domain called %s already exists on %s", dom,
+            libxlmig__cluster_self_name(svc->cl));
+        return LIBXLMIG_ERROR_EXISTS;
+    }
+    if (in_find(svc, id)) {
+        LOG(ERROR, "migration %s is already known here", id);
+        return LIBXLMIG_ERROR_EXISTS;
+    }
+    if (free_kib < promised + mem) {
+        LOG(ERROR, "%s needs %llu MiB; %s has %llu MiB free", dom,
+            (unsigned long long)(mem / 1024),
+            libxlmig__cluster_self_name(svc->cl),
+            (unsigned long long)((free_kib > promised
+                                  ? free_kib - promised : 0) / 1024));
+        return LIBXLMIG_ERROR_REFUSED;
+    }
+    for (i = 0; i < NODE_MAX_INCOMING && !in; i++)
+        if (!svc->in_table[i].used ||
+            (libxlmig__htgt_is_final(svc->in_table[i].state) &&
+             !svc->in_table[i].t))
+            in = &svc->in_table[i];
+    if (!in) {
+        LOG(ERROR, "too many migrations in progress here");
+        return LIBXLMIG_ERROR_BUSY;
+    }
+    memset(in, 0, sizeof(*in));
+    in->used = true;
+    snprintf(in->id, sizeof(in->id), "%s", id);
+    snprintf(in->domain, sizeof(in->domain), "%s", dom);
+    snprintf(in->source, sizeof(in->source), "%s", nc->node);
+    in->memory_kib = mem;
+    in->state = HTGT_RECEIVING;
+    in->t = nc->t;
+    *in_r = in;
+    return 0;
+}
+
+/* Create the empty DOM--incoming from the config the request carries,
+ * where the host can; a failure gives the slot up. */
+static int begin_prepare(libxlmig__gc *gc, node_conn *nc, yajl_val args,
+                         incoming *in)
+{
+    node_service *svc = nc->svc;
+    const libxlmig__host *h = svc->host;
+    const char *config = libxlmig__json_get_str(args, "config");
+    int rc;
+
+    if (!h->ops->prepare_incoming)
+        return 0;
+    rc = config ? h->ops->prepare_incoming(gc, h->priv,
+                                           GCSPRINTF("%s%s", in->domain,
+                                               LIBXLMIG_SUFFIX_INCOMING),
+                                           config)
+                : LIBXLMIG_ERROR_PROTOCOL;
+    pthread_mutex_lock(&svc->in_lock);
+    if (rc) {
+        in->state = HTGT_ABORTED;
+        in->t = NULL;
+        nc->pending = NULL;
+    } else {
+        in->prepared = true;
+    }
+    pthread_mutex_unlock(&svc->in_lock);
+    if (rc) {
+        incoming_forget(gc, in->domain, in->id);
+        if (!config)
+            LOG(ERROR, "migration request from %s without the domain "
+                "config", nc->node);
+    }
+    return rc;
+}
+
+/* migrate_begin {id, domain, source, memory_kib, pv, storage, config,
+ * cpu_policy} -> {accepted}: the stream follows on this connection. */
+static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
+                           yajl_gen g)
+{
+    node_conn *nc = opaque;
+    node_service *svc = nc->svc;
+    const libxlmig__host *h = svc->host;
+    const char *id = libxlmig__json_get_str(args, "id");
+    const char *dom = libxlmig__json_get_str(args, "domain");
     libxlmig_host_info hi;
     incoming *in = NULL;
     uint64_t mem = 0;
-    struct stat st;
-    char err[256];
-    yajl_val cpu;
-    int i, rc;
+    int rc;
 
     libxlmig_host_info_init(&hi);
     if (!id || strlen(id) != 32 ||
@@ -333,111 +485,20 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
         rc = LIBXLMIG_ERROR_PROTOCOL;
         goto out;
     }
-    /* The target checks again: it alone knows its state right now. */
-    if (in_maintenance(gc)) {
-        LOG(ERROR, "%s is in maintenance mode and takes no migrations",
-            libxlmig__cluster_self_name(svc.cl));
-        rc = LIBXLMIG_ERROR_REFUSED;
-        goto out;
-    }
-    cpu = yajl_tree_get(args, path_cpu, yajl_t_object);
-    rc = h->host_cpu_policy(gc, h->priv, &hcpu);
+    rc = begin_checks(gc, nc, args, dom);
     if (rc) goto out;
-    if (!cpu || !policy_parse_json(cpu, "CPU policy of the domain", &dcpu,
-                                   err, sizeof(err))) {
-        LOG(ERROR, "migration request from %s: %s", nc->node,
-            cpu ? err : "no CPU policy");
-        rc = LIBXLMIG_ERROR_PROTOCOL;
-        goto out;
-    }
-    if (!policy_check(&dcpu, &hcpu, &chk)) {
-        char *sum = policy_check_summary(&chk);
-
-        LOG(ERROR, "%s cannot run here: %s", dom, sum ? sum : "CPU");
-        free(sum);
-        rc = LIBXLMIG_ERROR_INCOMPATIBLE;
-        goto out;
-    }
-    if (storage && (stat(storage, &st) || !S_ISDIR(st.st_mode))) {
-        LOG(ERROR, "the storage of %s, %s, is not visible here", dom,
-            storage);
-        rc = LIBXLMIG_ERROR_REFUSED;
-        goto out;
-    }
-    rc = h->host_info(gc, h->priv, &hi);
+    rc = h->ops->host_info(gc, h->priv, &hi);
     if (rc) goto out;
-    supersede(gc, dom, nc->node);
-
-    pthread_mutex_lock(&in_lock);
-    if (h->domain_exists(h->priv, dom) ||
-        h->domain_exists(h->priv, GCSPRINTF("%s%s", dom,
-                                            LIBXLMIG_SUFFIX_INCOMING))) {
-        LOG(ERROR, "a domain called %s already exists on %s", dom,
-            libxlmig__cluster_self_name(svc.cl));
-        rc = LIBXLMIG_ERROR_EXISTS;
-    } else if (in_find(id)) {
-        LOG(ERROR, "migration %s is already known here", id);
-        rc = LIBXLMIG_ERROR_EXISTS;
-    } else if (hi.free_memory_kib < in_promised_kib() + mem) {
-        LOG(ERROR, "%s needs %llu MiB; %s has %llu MiB free", dom,
-            (unsigned long long)(mem / 1024),
-            libxlmig__cluster_self_name(svc.cl),
-            (unsigned long long)((hi.free_memory_kib > in_promised_kib()
-                                  ? hi.free_memory_kib - in_promised_kib()
-                                  : 0) / 1024));
-        rc = LIBXLMIG_ERROR_REFUSED;
-    } else {
-        for (i = 0; i < NODE_MAX_INCOMING; i++)
-            if (!in_table[i].used ||
-                (libxlmig__htgt_is_final(in_table[i].state) &&
-                 in_table[i].fd < 0)) {
-                in = &in_table[i];
-                break;
-            }
-        if (!in) {
-            LOG(ERROR, "too many migrations in progress here");
-            rc = LIBXLMIG_ERROR_BUSY;
-        } else {
-            memset(in, 0, sizeof(*in));
-            in->used = true;
-            snprintf(in->id, sizeof(in->id), "%s", id);
-            snprintf(in->domain, sizeof(in->domain), "%s", dom);
-            snprintf(in->source, sizeof(in->source), "%s", nc->node);
-            in->memory_kib = mem;
-            in->state = HTGT_RECEIVING;
-            in->fd = nc->fd;
-            nc->pending = in;
-            rc = 0;
-        }
-    }
-    pthread_mutex_unlock(&in_lock);
+    supersede(gc, svc, dom, nc->node);
+    pthread_mutex_lock(&svc->in_lock);
+    rc = begin_reserve_locked(gc, nc, id, dom, mem, hi.free_memory_kib, &in);
+    if (!rc)
+        nc->pending = in;
+    pthread_mutex_unlock(&svc->in_lock);
     if (rc) goto out;
     incoming_record(gc, dom, id);
-    if (h->prepare_incoming) {
-        const char *config = libxlmig__json_get_str(args, "config");
-
-        rc = config ? h->prepare_incoming(gc, h->priv,
-                                          GCSPRINTF("%s%s", dom,
-                                                    LIBXLMIG_SUFFIX_INCOMING),
-                                          config)
-                    : LIBXLMIG_ERROR_PROTOCOL;
-        pthread_mutex_lock(&in_lock);
-        if (rc) {
-            in->state = HTGT_ABORTED;
-            in->fd = -1;
-            nc->pending = NULL;
-        } else {
-            in->prepared = true;
-        }
-        pthread_mutex_unlock(&in_lock);
-        if (rc) {
-            incoming_forget(gc, dom, id);
-            if (!config)
-                LOG(ERROR, "migration request from %s without the domain "
-                    "config", nc->node);
-            goto out;
-        }
-    }
+    rc = begin_prepare(gc, nc, args, in);
+    if (rc) goto out;
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_bool(g, "accepted", true);
     yajl_gen_map_close(g);
@@ -452,28 +513,28 @@ static int h_resolve(libxlmig__gc *gc, void *opaque, yajl_val args,
     const char *id = libxlmig__json_get_str(args, "id");
     const char *decision;
     libxlmig__htgt_action act = HTGT_ACT_NONE;
+    node_conn *nc = opaque;
+    node_service *svc = nc->svc;
     incoming *in, copy;
-    int fd = -1;
 
     if (!id) {
         LOG(ERROR, "resolve without a migration id");
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    pthread_mutex_lock(&in_lock);
-    in = in_find(id);
+    pthread_mutex_lock(&svc->in_lock);
+    in = in_find(svc, id);
     if (in) {
         act = libxlmig__htgt_step(&in->state, HTGT_EV_RESOLVE);
         copy = *in;
-        fd = in->fd;
-        if (act == HTGT_ACT_DESTROY && fd >= 0)
-            shutdown(fd, SHUT_RDWR);   /* stop its restore */
+        if (act == HTGT_ACT_DESTROY)    /* stop its restore */
+            libxlmig__transport_shutdown(in->t);
     }
-    pthread_mutex_unlock(&in_lock);
+    pthread_mutex_unlock(&svc->in_lock);
     if (in) {
         if (act == HTGT_ACT_UNPAUSE_CONFIRM)
-            commit(gc, &copy);
+            commit(gc, svc, &copy);
         else if (act == HTGT_ACT_DESTROY)
-            abort_incoming(gc, &copy, false);
+            abort_incoming(gc, svc, &copy, false);
         decision = copy.state == HTGT_COMMITTED ? "committed" : "aborted";
     } else {
         /* Not in memory (the daemon restarted?): the record decides;
@@ -528,8 +589,9 @@ static int h_sink(libxlmig__gc *gc, void *opaque, yajl_val args, yajl_gen g)
 static int h_job_start(libxlmig__gc *gc, void *opaque, yajl_val args,
                        yajl_gen g)
 {
-    return libxlmig__job_start(gc, svc.cl, ((node_conn *)opaque)->node,
-                               args, g);
+    node_conn *nc = opaque;
+
+    return libxlmig__job_start(gc, nc->svc->cl, nc->node, args, g);
 }
 
 static int h_job_status(libxlmig__gc *gc, void *opaque, yajl_val args,
@@ -577,21 +639,22 @@ static void send_event(libxlmig__gc *gc, libxlmig__chan *c, const char *ev,
 }
 
 /* Step in's state under the lock; returns the action. */
-static libxlmig__htgt_action step(incoming *in, libxlmig__htgt_event ev,
-                                  incoming *copy_r)
+static libxlmig__htgt_action step(node_service *svc, incoming *in,
+                                  libxlmig__htgt_event ev, incoming *copy_r)
 {
     libxlmig__htgt_action act;
 
-    pthread_mutex_lock(&in_lock);
+    pthread_mutex_lock(&svc->in_lock);
     act = libxlmig__htgt_step(&in->state, ev);
     *copy_r = *in;
-    pthread_mutex_unlock(&in_lock);
+    pthread_mutex_unlock(&svc->in_lock);
     return act;
 }
 
 static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
 {
-    const libxlmig__local_host *h = svc.host;
+    node_service *svc = nc->svc;
+    const libxlmig__host *h = svc->host;
     incoming *in = nc->pending, copy;
     libxlmig__htgt_action act;
     libxlmig__engine_opts o;
@@ -608,18 +671,18 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     LOG(INFO, "migration %s: receiving %s from %s", in->id, in->domain,
         in->source);
     libxlmig__fault("dst", "begin", nc->fd);
-    rc = h->restore_paused(gc, h->priv, nc->fd, name, &o, &st);
+    rc = h->ops->restore_paused(gc, h->priv, c->t, name, &o, &st);
     if (rc) {
-        act = step(in, HTGT_EV_FAILURE, &copy);
+        act = step(svc, in, HTGT_EV_FAILURE, &copy);
         if (act == HTGT_ACT_DESTROY)
-            abort_incoming(gc, &copy, false);
+            abort_incoming(gc, svc, &copy, false);
         send_event(gc, c, "failed", libxlmig_last_error(CTX));
         goto out;
     }
-    act = step(in, HTGT_EV_STREAM_COMPLETE, &copy);
+    act = step(svc, in, HTGT_EV_STREAM_COMPLETE, &copy);
     if (act != HTGT_ACT_SEND_READY) {
         /* A resolve aborted it while the stream arrived. */
-        h->destroy(gc, h->priv, name);
+        h->ops->discard(gc, h->priv, name);
         send_event(gc, c, "failed", "migration aborted by a resolve");
         goto out;
     }
@@ -633,21 +696,21 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     if (!rc)
         ev = libxlmig__json_get_str(v, "event");
     if (rc || !ev) {
-        act = step(in, HTGT_EV_FAILURE, &copy);
+        act = step(svc, in, HTGT_EV_FAILURE, &copy);
     } else if (!strcmp(ev, "go")) {
         libxlmig__fault("dst", "go", nc->fd);
-        act = step(in, HTGT_EV_GO, &copy);
+        act = step(svc, in, HTGT_EV_GO, &copy);
     } else {
-        act = step(in, HTGT_EV_ABORT, &copy);
+        act = step(svc, in, HTGT_EV_ABORT, &copy);
     }
     switch (act) {
     case HTGT_ACT_UNPAUSE_CONFIRM:
-        commit(gc, &copy);
+        commit(gc, svc, &copy);
         libxlmig__fault("dst", "confirm", nc->fd);
         send_event(gc, c, "confirm", NULL);
         break;
     case HTGT_ACT_DESTROY:
-        abort_incoming(gc, &copy, true);
+        abort_incoming(gc, svc, &copy, true);
         break;
     case HTGT_ACT_ANSWER:
         send_event(gc, c, copy.state == HTGT_COMMITTED ? "confirm"
@@ -658,9 +721,9 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
         break;
     }
  out:
-    pthread_mutex_lock(&in_lock);
-    in->fd = -1;
-    pthread_mutex_unlock(&in_lock);
+    pthread_mutex_lock(&svc->in_lock);
+    in->t = NULL;
+    pthread_mutex_unlock(&svc->in_lock);
 }
 
 /* Read the probe's raw bytes, then report how long they took. */
@@ -701,6 +764,7 @@ static int run_sink(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
 static void *conn_main(void *arg)
 {
     node_conn *nc = arg;
+    node_service *svc = nc->svc;
     libxlmig_ctx *ctx = NULL;
     libxlmig__transport *t = NULL;
     const libxlmig__key *key;
@@ -709,26 +773,28 @@ static void *conn_main(void *arg)
     int rc;
 
     libxlmig__chan_init(&c, NULL);
-    if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc.ctx))) {
+    if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc->ctx))) {
         close(nc->fd);
         free(nc);
+        __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
         return NULL;
     }
     {
         GC_INIT(ctx);
 
-        rc = libxlmig__cluster_key(gc, svc.cl, &key);
+        rc = libxlmig__cluster_key(gc, svc->cl, &key);
         if (rc) goto done;
         libxlmig__tune_socket(nc->fd);
         rc = libxlmig__transport_fd_open(gc, nc->fd, nc->peer, &t);
         nc->fd = -1;
         if (rc) goto done;
         nc->fd = t->fd;
+        nc->t = t;
         t->timeout_ms = NODE_AUTH_TIMEOUT_MS;
         libxlmig__chan_init(&c, t);
         libxlmig__fault("dst", "handshake", t->fd);
         rc = libxlmig__handshake_server(gc, &c, key,
-                                        libxlmig__cluster_self_name(svc.cl),
+                                        libxlmig__cluster_self_name(svc->cl),
                                         &peer_node);
         if (rc) {
             LOG(WARN, "refused connection from %s: %s", nc->peer,
@@ -737,7 +803,7 @@ static void *conn_main(void *arg)
         }
         snprintf(nc->node, sizeof(nc->node), "%s", peer_node);
         t->timeout_ms = libxlmig__tunable_handoff_timeout_ms();
-        while (!svc.stop) {
+        while (!svc->stop) {
             rc = libxlmig__rpc_serve_one(gc, &c, node_ops,
                                          ARRAY_SIZE(node_ops), nc);
             if (rc && nc->pending) {
@@ -745,12 +811,12 @@ static void *conn_main(void *arg)
                  * nothing will stream; drop what was prepared. */
                 incoming copy;
 
-                if (step(nc->pending, HTGT_EV_FAILURE, &copy) ==
+                if (step(svc, nc->pending, HTGT_EV_FAILURE, &copy) ==
                     HTGT_ACT_DESTROY)
-                    abort_incoming(gc, &copy, true);
-                pthread_mutex_lock(&in_lock);
-                nc->pending->fd = -1;
-                pthread_mutex_unlock(&in_lock);
+                    abort_incoming(gc, svc, &copy, true);
+                pthread_mutex_lock(&svc->in_lock);
+                nc->pending->t = NULL;
+                pthread_mutex_unlock(&svc->in_lock);
                 break;
             }
             if (rc)
@@ -772,11 +838,13 @@ static void *conn_main(void *arg)
     }
     free(nc);
     libxlmig_ctx_free(ctx);
+    __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
 static void *accept_main(void *arg)
 {
+    node_service *svc = arg;
     struct pollfd pfd[NODE_MAX_LISTEN];
     struct sockaddr_storage ss;
     pthread_attr_t attr;
@@ -788,19 +856,19 @@ static void *accept_main(void *arg)
 
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    while (!svc.stop) {
-        for (i = 0; i < svc.nfds; i++) {
-            pfd[i].fd = svc.fds[i];
+    while (!svc->stop) {
+        for (i = 0; i < svc->nfds; i++) {
+            pfd[i].fd = svc->fds[i];
             pfd[i].events = POLLIN;
         }
-        n = poll(pfd, (nfds_t)svc.nfds, 200);
+        n = poll(pfd, (nfds_t)svc->nfds, 200);
         if (n <= 0)
             continue;
-        for (i = 0; i < svc.nfds; i++) {
+        for (i = 0; i < svc->nfds; i++) {
             if (!(pfd[i].revents & POLLIN))
                 continue;
             sl = sizeof(ss);
-            s = accept4(svc.fds[i], (struct sockaddr *)&ss, &sl,
+            s = accept4(svc->fds[i], (struct sockaddr *)&ss, &sl,
                         SOCK_CLOEXEC);
             if (s < 0)
                 continue;
@@ -809,6 +877,7 @@ static void *accept_main(void *arg)
                 close(s);
                 continue;
             }
+            nc->svc = svc;
             nc->fd = s;
             host[0] = '\0';
             if (ss.ss_family == AF_INET)
@@ -819,7 +888,9 @@ static void *accept_main(void *arg)
                           &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
                           sizeof(host));
             snprintf(nc->peer, sizeof(nc->peer), "%s", host);
+            __atomic_add_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
             if (pthread_create(&t, &attr, conn_main, nc)) {
+                __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
                 close(s);
                 free(nc);
             }
@@ -832,9 +903,10 @@ static void *accept_main(void *arg)
 /* ---- after a restart ------------------------------------------------ */
 
 /* A DOMAIN--incoming found at start: its decision settles it. */
-static void settle_incoming(libxlmig__gc *gc, const libxlmig__local_host *h,
+static void settle_incoming(libxlmig__gc *gc, node_service *svc,
                             const char *name)
 {
+    const libxlmig__host *h = svc->host;
     char *dom = GCSTRDUP(name);
     const char *id, *decision;
 
@@ -850,7 +922,7 @@ static void settle_incoming(libxlmig__gc *gc, const libxlmig__local_host *h,
         snprintf(in.source, sizeof(in.source), "%s", "its source");
         LOG(INFO, "migration %s of %s was committed before xlmigd ended: "
             "finishing it", id, dom);
-        commit(gc, &in);
+        commit(gc, svc, &in);
         return;
     }
     /* Never decided: decide now, so a source that asks hears it. */
@@ -858,14 +930,13 @@ static void settle_incoming(libxlmig__gc *gc, const libxlmig__local_host *h,
         decision_record(gc, id, false);
     LOG(INFO, "%s: its migration%s%s was not committed when xlmigd ended: "
         "destroying the partial copy", name, id ? " " : "", id ? id : "");
-    h->destroy(gc, h->priv, name);
+    h->ops->discard(gc, h->priv, name);
     if (id)
         incoming_forget(gc, dom, id);
 }
 
 typedef struct settle_job {
-    const libxlmig__local_host *h;
-    libxlmig_cluster *cl;
+    node_service *svc;
     char name[80];
 } settle_job;
 
@@ -873,14 +944,16 @@ typedef struct settle_job {
 static void *recover_main(void *arg)
 {
     settle_job *j = arg;
+    node_service *svc = j->svc;
     libxlmig_ctx *ctx = NULL;
     int tries = 0, rc;
 
-    if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc.ctx))) {
+    if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc->ctx))) {
         free(j);
+        __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
         return NULL;
     }
-    while (!svc.stop) {
+    while (!svc->stop) {
         GC_INIT(ctx);
         yajl_gen rep = yajl_gen_alloc(NULL);
 
@@ -890,7 +963,8 @@ static void *recover_main(void *arg)
             break;   /* settled (xlmig recover, or gone) */
         }
         rc = rep ? (yajl_gen_map_open(rep),
-                    libxlmig__migrate_recover(gc, j->cl, j->h, j->name, rep))
+                    libxlmig__migrate_recover(gc, svc->cl, svc->host,
+                                              j->name, rep))
                  : LIBXLMIG_ERROR_NOMEM;
         if (rep) yajl_gen_free(rep);
         if (!rc)
@@ -906,18 +980,19 @@ static void *recover_main(void *arg)
     }
     libxlmig_ctx_free(ctx);
     free(j);
+    __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
-void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
-                           const libxlmig__local_host *h)
+void libxlmig__node_service_settle(libxlmig__gc *gc, node_service *svc)
 {
+    const libxlmig__host *h = svc->host;
     libxlmig_dominfo *list = NULL;
     pthread_attr_t attr;
     pthread_t t;
     int i, nr = 0;
 
-    if (h->list(gc, h->priv, &list, &nr))
+    if (h->ops->list(gc, h->priv, &list, &nr))
         return;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -926,7 +1001,7 @@ void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
         size_t bl = libxlmig__suffix_base(n, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
 
         if (libxlmig__suffix_base(n, LIBXLMIG_SUFFIX_INCOMING)) {
-            settle_incoming(gc, h, n);
+            settle_incoming(gc, svc, n);
         } else if (bl) {
             char *base = GCSTRDUP(n);
 
@@ -935,17 +1010,19 @@ void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
                 /* Renamed, but go was never sent: take it back. */
                 LOG(INFO, "%s: the previous xlmigd ended before its "
                     "handoff; resuming it as %s", n, base);
-                if (!h->rename(gc, h->priv, n, base))
-                    h->resume(gc, h->priv, base);
-            } else if (cl) {
+                if (!h->ops->rename(gc, h->priv, n, base))
+                    h->ops->resume(gc, h->priv, base);
+            } else if (svc->cl) {
                 settle_job *j = calloc(1, sizeof(*j));
 
                 if (!j) continue;
-                j->h = h;
-                j->cl = cl;
+                j->svc = svc;
                 snprintf(j->name, sizeof(j->name), "%s", n);
-                if (pthread_create(&t, &attr, recover_main, j))
+                __atomic_add_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
+                if (pthread_create(&t, &attr, recover_main, j)) {
+                    __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
                     free(j);
+                }
             } else {
                 LOG(WARN, "%s waits for xlmig recover (no cluster "
                     "configured here)", n);
@@ -956,43 +1033,61 @@ void libxlmig__node_settle(libxlmig__gc *gc, libxlmig_cluster *cl,
     libxlmig_dominfo_list_free(list, nr);
 }
 
-int libxlmig__node_service_start(libxlmig__gc *gc, libxlmig_cluster *cl,
-                                 const libxlmig__local_host *host)
+int libxlmig__node_service_alloc(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                 const libxlmig__host *host,
+                                 node_service **svc_r)
+{
+    node_service *svc = calloc(1, sizeof(*svc));
+
+    if (!svc)
+        libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*svc));
+    svc->ctx = CTX;
+    svc->cl = cl;
+    svc->host = host;
+    pthread_mutex_init(&svc->in_lock, NULL);
+    *svc_r = svc;
+    return 0;
+}
+
+int libxlmig__node_service_start(libxlmig__gc *gc, node_service *svc)
 {
     const libxlmig__key *key;
     int rc;
 
     /* Refuse to start without a usable key: peers could not talk to us. */
-    rc = libxlmig__cluster_key(gc, cl, &key);
+    rc = libxlmig__cluster_key(gc, svc->cl, &key);
     if (rc) return rc;
-    svc.ctx = CTX;
-    svc.cl = cl;
-    svc.host = host;
-    svc.stop = 0;
-    rc = libxlmig__cluster_listen(gc, cl, svc.fds, NODE_MAX_LISTEN,
-                                  &svc.nfds);
+    svc->stop = 0;
+    rc = libxlmig__cluster_listen(gc, svc->cl, svc->fds, NODE_MAX_LISTEN,
+                                  &svc->nfds);
     if (rc) return rc;
-    if (pthread_create(&svc.thread, NULL, accept_main, NULL)) {
+    if (pthread_create(&svc->thread, NULL, accept_main, svc)) {
         LOGE(ERROR, "cannot start the node service");
         return LIBXLMIG_ERROR_FAIL;
     }
-    svc.running = true;
+    svc->running = true;
     LOG(INFO, "node %s serving peers on %d migration address(es), port %u",
-        libxlmig__cluster_self_name(cl), svc.nfds,
-        libxlmig_cluster_cfg(cl)->port);
+        libxlmig__cluster_self_name(svc->cl), svc->nfds,
+        libxlmig_cluster_cfg(svc->cl)->port);
     return 0;
 }
 
-void libxlmig__node_service_stop(void)
+bool libxlmig__node_service_free(node_service *svc)
 {
     int i;
 
-    if (!svc.running)
-        return;
-    svc.stop = 1;
-    pthread_join(svc.thread, NULL);
-    for (i = 0; i < svc.nfds; i++)
-        close(svc.fds[i]);
-    svc.nfds = 0;
-    svc.running = false;
+    if (!svc)
+        return true;
+    svc->stop = 1;
+    if (svc->running)
+        pthread_join(svc->thread, NULL);
+    for (i = 0; i < svc->nfds; i++)
+        close(svc->fds[i]);
+    svc->nfds = 0;
+    svc->running = false;
+    if (__atomic_load_n(&svc->active, __ATOMIC_SEQ_CST))
+        return false;     /* its threads still use it: the process ends */
+    pthread_mutex_destroy(&svc->in_lock);
+    free(svc);
+    return true;
 }

@@ -4,7 +4,7 @@
  * page size, then typed, length-prefixed records each protected by a
  * CRC32C.  Writers batch pages and hand the kernel large scatter-gather
  * writes straight from guest RAM; readers check everything and say what
- * is wrong.  All I/O goes through a transport (peer.h): the fd one works
+ * is wrong.  All I/O goes through a transport (net/net.h): the fd one works
  * on a file, pipe, socketpair or TCP connection; others (TLS, parallel
  * streams) plug in without touching this file or the engine.
  */

@@ -29,6 +29,10 @@ static const char *const baseline_order[] = {
     "x86-64-v2", "x86-64-v3", "x86-64-v4",
 };
 
+/*
+ * What HVM and PVH domains are checked against here (host/host.h): the
+ * same policy the target's pre-flight uses.
+ */
 int libxlmig_host_cpu_policy(libxlmig_ctx *ctx, struct policy_cpuid *p)
 {
     GC_INIT(ctx);
@@ -39,7 +43,7 @@ int libxlmig_host_cpu_policy(libxlmig_ctx *ctx, struct policy_cpuid *p)
     rc = BACKEND_NEED(host_cpu_policy, "report the host CPU policy");
     if (rc) goto out;
     policy_init(p);
-    rc = ops->host_cpu_policy(gc, priv, p);
+    rc = ops->host_cpu_policy(gc, priv, false, p);
  out:
     GC_FREE;
     return rc;
@@ -53,10 +57,27 @@ int libxlmig_domain_cpu_policy(libxlmig_ctx *ctx, uint32_t domid,
     void *priv;
     int rc;
 
+    libxlmig_dominfo *list = NULL;
+    const char *name = NULL;
+    int i, nr = 0;
+
     rc = BACKEND_NEED(domain_cpu_policy, "report a domain's CPU policy");
     if (rc) goto out;
+    rc = BACKEND_NEED(list, "list domains");
+    if (rc) goto out;
+    rc = ops->list(gc, priv, &list, &nr);
+    if (rc) goto out;
+    for (i = 0; i < nr && !name; i++)
+        if (list[i].domid == domid)
+            name = GCSTRDUP(list[i].name);
+    libxlmig_dominfo_list_free(list, nr);
+    if (!name) {
+        LOG(ERROR, "no domain %u on this host", domid);
+        rc = LIBXLMIG_ERROR_NOTFOUND;
+        goto out;
+    }
     policy_init(p);
-    rc = ops->domain_cpu_policy(gc, priv, domid, p);
+    rc = ops->domain_cpu_policy(gc, priv, name, p);
  out:
     GC_FREE;
     return rc;

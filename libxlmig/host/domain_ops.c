@@ -58,12 +58,21 @@ int libxlmig_domain_save(libxlmig_ctx *ctx, const char *name, int fd,
 {
     GC_INIT(ctx);
     const libxlmig__host_ops *ops;
+    libxlmig__engine_opts o;
     void *priv;
     int rc;
 
     rc = BACKEND_NEED(save, "save domains");
     if (rc) goto out;
-    rc = ops->save(gc, priv, name, fd, flags, params, cb, user, st);
+    memset(&o, 0, sizeof(o));
+    if (params)
+        o.params = *params;
+    else
+        libxlmig_params_init(&o.params);
+    o.live = flags & LIBXLMIG_SAVE_LIVE;
+    o.progress = cb;
+    o.progress_user = user;
+    rc = ops->save(gc, priv, name, fd, flags, &o, st);
  out:
     GC_FREE;
     return rc;
@@ -75,12 +84,17 @@ int libxlmig_domain_restore(libxlmig_ctx *ctx, int fd, const char *new_name,
 {
     GC_INIT(ctx);
     const libxlmig__host_ops *ops;
+    libxlmig__engine_opts o;
     void *priv;
     int rc;
 
     rc = BACKEND_NEED(restore, "restore domains");
     if (rc) goto out;
-    rc = ops->restore(gc, priv, fd, new_name, paused, cb, user, st, name_r);
+    memset(&o, 0, sizeof(o));
+    libxlmig_params_init(&o.params);
+    o.progress = cb;
+    o.progress_user = user;
+    rc = ops->restore(gc, priv, fd, new_name, paused, &o, st, name_r);
  out:
     GC_FREE;
     return rc;

@@ -126,3 +126,17 @@ void libxlmig__dom_facts_dispose(libxlmig__dom_facts *f)
     libxlmig__dom_facts_init(f);
 }
 
+size_t libxlmig__suffix_base(const char *name, const char *sfx)
+{
+    size_t l = name ? strlen(name) : 0, ls = strlen(sfx);
+
+    return l > ls && !strcmp(name + l - ls, sfx) ? l - ls : 0;
+}
+
+
+bool libxlmig_handoff_copy(const char *name)
+{
+    return libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_INCOMING) ||
+           libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
+}
+

@@ -634,10 +634,8 @@ typedef struct libxlmig_daemon_opts {
  */
 LIBXLMIG_API int libxlmig_daemon_run(libxlmig_ctx *ctx,
                                      const libxlmig_daemon_opts *o);
+/* xlmigd's control socket: $XLMIGD_SOCKET, else the default. */
 LIBXLMIG_API const char *libxlmig_sim_socket_path(void);
-/* Run the node daemon on socket_path until SIGTERM/SIGINT. */
-LIBXLMIG_API int libxlmig_sim_daemon_run(libxlmig_ctx *ctx,
-                                         const char *socket_path);
 
 /* ---- Cluster operations (ops.c) ---------------------------------- */
 

@@ -69,6 +69,12 @@ _hidden int libxlmig__transport_fd_borrow(libxlmig__gc *gc, int fd,
                                           const char *peer,
                                           libxlmig__transport **t_r);
 _hidden void libxlmig__transport_free(libxlmig__transport *t);
+/*
+ * Shut the connection down both ways: every read and write on it, in any
+ * thread, fails from now.  Only for a transport the caller knows is not
+ * freed meanwhile (a lock they share with its owner).
+ */
+_hidden void libxlmig__transport_shutdown(libxlmig__transport *t);
 
 /*
  * Write or read exactly len bytes, honouring timeout_ms; logged errors.

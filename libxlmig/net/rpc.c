@@ -2,7 +2,8 @@
 /*
  * Requests and replies over an authenticated channel: the queries nodes
  * answer for each other (node state, free memory, CPU policy, domains)
- * and the migration's control steps.  See peer.h for the message shapes.
+ * and the migration's control steps.  See net/net.h for the message
+ * shapes.
  */
 #include "net/net.h"
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +115,12 @@ void libxlmig__iov_advance(struct iovec **iov, int *iovcnt, size_t done)
     }
 }
 
+
+void libxlmig__transport_shutdown(libxlmig__transport *t)
+{
+    if (t && t->fd >= 0)
+        shutdown(t->fd, SHUT_RDWR);
+}
 
 /* Wait until fd is ready for events; LIBXLMIG_ERROR_TIMEOUT if not. */
 static int transport_wait(libxlmig__gc *gc, libxlmig__transport *t,

@@ -39,7 +39,7 @@ static int fake_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
     return 0;
 }
 
-static int fake_host_policy(libxlmig__gc *gc, void *priv,
+static int fake_host_policy(libxlmig__gc *gc, void *priv, bool pv,
                             struct policy_cpuid *p)
 {
     *p = fake_host;

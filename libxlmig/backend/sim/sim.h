@@ -166,6 +166,12 @@ _hidden int libxlmig__sim_save_fd(libxlmig__gc *gc, libxlmig__sim_dom *d,
                                   int fd, const libxlmig__engine_opts *o,
                                   libxlmig_stats *st);
 
+/* The sim host inside xlmigd, which owns the node's sim domains
+ * (sim_host.c), and what CLI processes open instead: its client over the
+ * control socket (sim_client.c). */
+_hidden extern const libxlmig__host_ops libxlmig__host_sim;
+_hidden extern const libxlmig__host_ops libxlmig__host_sim_client;
+
 /* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
 _hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
                                       libxlmig_host_info *hi);

@@ -1,22 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * The simulated hypervisor backend.  Domains are processes hosted by the
- * node daemon (xlmigd --backend=sim); this file is its client: each
- * operation is one connection to the daemon's unix socket carrying one
- * JSON request (and, for save/restore, the stream fd via SCM_RIGHTS), and
- * reading JSON lines back (progress, then the result).  Host facts are
- * the Linux machine's.
+ * The sim backend as CLI processes open it (the "sim (client)" table of
+ * host/host.h).  Domains are processes that xlmigd --backend=sim owns
+ * (sim_host.c); each operation here is one request to the daemon's
+ * control socket (host/ctl.h), with the stream fd attached for save and
+ * restore.  Host facts are the Linux machine's.
  */
-#include "core/tunables.h"
-#include "core/core.h"
-#include "policy.h"
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include "engine/engine.h"
+#include "host/ctl.h"
 #include "backend/sim/sim.h"
-#include "cluster/ops.h"
+#include "policy.h"
+
+/* {"version":1,"op":op[,"domain":name]} to xlmigd; *data_r as
+ * libxlmig__ctl_call gives it (may be NULL). */
+static int sim_request(libxlmig__gc *gc, const char *op, const char *name,
+                       yajl_val *data_r)
+{
+    return libxlmig__ctl_call(gc, LIBXLMIG_BACKEND_SIM,
+                              libxlmig__ctl_simple_request(gc, op, name), -1,
+                              NULL, NULL, data_r);
+}
 
 static int sim_open(libxlmig__gc *gc, void **priv_r)
 {
@@ -41,7 +43,7 @@ static int sim_host_info(libxlmig__gc *gc, void *priv,
 }
 
 /* The policy this kernel sees, from the cpuid instruction. */
-static int sim_host_cpu_policy(libxlmig__gc *gc, void *priv,
+static int sim_host_cpu_policy(libxlmig__gc *gc, void *priv, bool pv,
                                struct policy_cpuid *p)
 {
     if (!policy_capture_native(p)) {
@@ -49,156 +51,6 @@ static int sim_host_cpu_policy(libxlmig__gc *gc, void *priv,
         return LIBXLMIG_ERROR_UNSUPPORTED;
     }
     return 0;
-}
-
-/*
- * One request to the daemon.  req is the JSON text; fd (or -1) is passed
- * along.  Progress lines go to cb; *data_r (may be NULL) is the result's
- * "data", freed by GC_FREE.  A failed result is logged with the daemon's
- * message and its rc returned.
- */
-static int sim_call(libxlmig__gc *gc, const char *req, int fd,
-                    libxlmig_progress_cb cb, void *user, yajl_val *data_r)
-{
-    const char *path = libxlmig__tunable_control_socket();
-    struct sockaddr_un sa;
-    union {
-        struct cmsghdr h;
-        char b[CMSG_SPACE(sizeof(int))];
-    } cm;
-    struct msghdr msg;
-    struct iovec iov[2];
-    char *line = NULL, *buf = NULL, *nl;
-    size_t len = 0, cap = 0;
-    yajl_val v;
-    long long rcv;
-    ssize_t r;
-    int s = -1, rc;
-
-    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa))) {
-        LOGE(ERROR, "cannot reach the sim daemon at %s (start xlmigd "
-             "--backend=sim, or set XLMIGD_SOCKET)", path);
-        rc = LIBXLMIG_ERROR_BACKEND;
-        goto out;
-    }
-    memset(&msg, 0, sizeof(msg));
-    iov[0].iov_base = (void *)req;
-    iov[0].iov_len = strlen(req);
-    iov[1].iov_base = "\n";
-    iov[1].iov_len = 1;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 2;
-    if (fd >= 0) {
-        memset(&cm, 0, sizeof(cm));
-        msg.msg_control = cm.b;
-        msg.msg_controllen = sizeof(cm.b);
-        cm.h.cmsg_level = SOL_SOCKET;
-        cm.h.cmsg_type = SCM_RIGHTS;
-        cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
-    }
-    if (sendmsg(s, &msg, MSG_NOSIGNAL) != (ssize_t)(iov[0].iov_len + 1)) {
-        LOGE(ERROR, "cannot send a request to the sim daemon");
-        rc = LIBXLMIG_ERROR_IO;
-        goto out;
-    }
-    for (;;) {
-        nl = buf ? memchr(buf, '\n', len) : NULL;
-        if (!nl) {
-            if (len + 4096 > cap) {
-                cap = cap ? cap * 2 : 65536;
-                buf = libxlmig__realloc(gc, buf, cap);
-            }
-            r = read(s, buf + len, cap - len - 1);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) {
-                LOG(ERROR, "the sim daemon closed the connection without "
-                    "a result");
-                rc = LIBXLMIG_ERROR_PROTOCOL;
-                goto out;
-            }
-            len += r;
-            continue;
-        }
-        *nl = 0;
-        line = GCSTRDUP(buf);
-        memmove(buf, nl + 1, len - (nl + 1 - buf));
-        len -= nl + 1 - buf;
-        rc = libxlmig__json_parse(gc, line, "sim daemon reply", &v);
-        if (rc) goto out;
-        {
-            const char *type = libxlmig__json_get_str(v, "type");
-            const char *keys[] = { "stats", NULL };
-            yajl_val sv = yajl_tree_get(v, keys, yajl_t_object);
-
-            if (type && !strcmp(type, "progress")) {
-                libxlmig_stats st;
-                if (cb && sv && !libxlmig__stats_parse_json(gc, sv, &st))
-                    cb(user, &st);
-                continue;
-            }
-        }
-        rc = libxlmig__json_get_int(gc, v, "rc", &rcv);
-        if (rc) goto out;
-        if (data_r) {
-            /* Also on failure: a migration reports how far it got. */
-            const char *keys[] = { "data", NULL };
-            *data_r = yajl_tree_get(v, keys, yajl_t_any);
-        }
-        if (rcv) {
-            const char *e = libxlmig__json_get_str(v, "error");
-            LOG(ERROR, "%s", e && *e ? e : libxlmig_strerror((int)rcv));
-            rc = (int)rcv;
-            goto out;
-        }
-        rc = 0;
-        break;
-    }
- out:
-    if (s >= 0) close(s);
-    return rc;
-}
-
-/* {"version":1,"op":op[,"domain":name]} */
-static char *simple_req(libxlmig__gc *gc, const char *op, const char *name)
-{
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
-    char *json = NULL;
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok ||
-        libxlmig__yajl_gen_kv_int(g, "version", 1) != yajl_gen_status_ok ||
-        libxlmig__yajl_gen_kv_str(g, "op", op) != yajl_gen_status_ok ||
-        (name && libxlmig__yajl_gen_kv_str(g, "domain", name) !=
-                 yajl_gen_status_ok) ||
-        yajl_gen_map_close(g) != yajl_gen_status_ok ||
-        libxlmig__json_finish(gc, g, &json))
-        return NULL;
-    return libxlmig__ptr_add(gc, json);
-}
-
-/*
- * Send the request built in g (s: the status of building it) with fd
- * attached, as sim_call does.  what names the request in the error.
- */
-static int sim_send(libxlmig__gc *gc, yajl_gen g, yajl_gen_status s,
-                    const char *what, int fd, libxlmig_progress_cb cb,
-                    void *user, yajl_val *data_r)
-{
-    char *json = NULL;
-    int rc;
-
-    if (s != yajl_gen_status_ok) {
-        LOG(ERROR, "cannot encode a %s request", what);
-        return LIBXLMIG_ERROR_JSON;
-    }
-    rc = libxlmig__json_finish(gc, g, &json);
-    if (rc) return rc;
-    libxlmig__ptr_add(gc, json);
-    return sim_call(gc, json, fd, cb, user, data_r);
 }
 
 static int sim_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
@@ -209,7 +61,7 @@ static int sim_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
     size_t i, n;
     int rc;
 
-    rc = sim_call(gc, simple_req(gc, "list", NULL), -1, NULL, NULL, &data);
+    rc = sim_request(gc, "list", NULL, &data);
     if (rc) return rc;
     if (!YAJL_IS_ARRAY(data)) {
         LOG(ERROR, "the sim daemon sent a malformed domain list");
@@ -243,35 +95,29 @@ static int sim_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
 
 static int sim_pause(libxlmig__gc *gc, void *priv, const char *name)
 {
-    return sim_call(gc, simple_req(gc, "pause", name), -1, NULL, NULL, NULL);
+    return sim_request(gc, "pause", name, NULL);
 }
 
 static int sim_unpause(libxlmig__gc *gc, void *priv, const char *name)
 {
-    return sim_call(gc, simple_req(gc, "unpause", name), -1, NULL, NULL,
-                    NULL);
+    return sim_request(gc, "unpause", name, NULL);
 }
 
 static int sim_destroy(libxlmig__gc *gc, void *priv, const char *name)
 {
-    return sim_call(gc, simple_req(gc, "destroy", name), -1, NULL, NULL,
-                    NULL);
+    return sim_request(gc, "destroy", name, NULL);
 }
 
 static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
-                    unsigned flags, const libxlmig_params *params,
-                    libxlmig_progress_cb cb, void *user, libxlmig_stats *st)
+                    unsigned flags, const libxlmig__engine_opts *o,
+                    libxlmig_stats *st)
 {
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    const libxlmig_params *params = &o->params;
     yajl_gen_status s;
-    libxlmig_params def;
     yajl_val data;
     int rc;
 
-    if (!params) {
-        libxlmig_params_init(&def);
-        params = &def;
-    }
     s = yajl_gen_map_open(g);
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_int(g, "version", 1);
@@ -287,7 +133,8 @@ static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
     if (s == yajl_gen_status_ok) s = libxlmig__yajl_gen_str(g, "params");
     if (s == yajl_gen_status_ok) s = libxlmig__params_gen_json(g, params);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
-    rc = sim_send(gc, g, s, "save", fd, cb, user, &data);
+    rc = libxlmig__ctl_send(gc, LIBXLMIG_BACKEND_SIM, g, s, "save", fd,
+                            o->progress, o->progress_user, &data);
     if (rc) return rc;
     if (st && data)
         rc = libxlmig__stats_parse_json(gc, data, st);
@@ -296,8 +143,8 @@ static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
 
 static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
                        const char *new_name, bool paused,
-                       libxlmig_progress_cb cb, void *user,
-                       libxlmig_stats *st, char **name_r)
+                       const libxlmig__engine_opts *o, libxlmig_stats *st,
+                       char **name_r)
 {
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     yajl_gen_status s;
@@ -315,7 +162,8 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_bool(g, "paused", paused);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
-    rc = sim_send(gc, g, s, "restore", fd, cb, user, &data);
+    rc = libxlmig__ctl_send(gc, LIBXLMIG_BACKEND_SIM, g, s, "restore", fd,
+                            o->progress, o->progress_user, &data);
     if (rc) return rc;
     sv = yajl_tree_get(data, keys, yajl_t_object);
     if (st && sv)
@@ -355,7 +203,8 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
     if (s == yajl_gen_status_ok && p->mac)
         s = libxlmig__yajl_gen_kv_str(g, "mac", p->mac);
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
-    rc = sim_send(gc, g, s, "create", -1, NULL, NULL, NULL);
+    rc = libxlmig__ctl_send(gc, LIBXLMIG_BACKEND_SIM, g, s, "create", -1,
+                            NULL, NULL, NULL);
     GC_FREE;
     return rc;
 }
@@ -368,7 +217,7 @@ int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
     long long first = -1;
     int rc;
 
-    rc = sim_call(gc, simple_req(gc, "verify", name), -1, NULL, NULL, &data);
+    rc = sim_request(gc, "verify", name, &data);
     if (rc) goto out;
     rc = libxlmig__json_get_u64(gc, data, "bad_pages", bad_r);
     if (!rc) rc = libxlmig__json_get_int(gc, data, "first_bad_pfn", &first);
@@ -382,14 +231,26 @@ static int sim_dirty_sample(libxlmig__gc *gc, void *priv, const char *domain,
                             unsigned ms, libxlmig_dirty_sample *s)
 {
     const char *path[] = { "points", NULL };
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    yajl_gen_status st;
     yajl_val data, pts;
     size_t i;
     int rc;
 
     memset(s, 0, sizeof(*s));
-    rc = sim_call(gc, GCSPRINTF("{\"version\":1,\"op\":\"sample_dirty\","
-                                "\"domain\":\"%s\",\"ms\":%u}", domain, ms),
-                  -1, NULL, NULL, &data);
+    st = yajl_gen_map_open(g);
+    if (st == yajl_gen_status_ok)
+        st = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (st == yajl_gen_status_ok)
+        st = libxlmig__yajl_gen_kv_str(g, "op", "sample_dirty");
+    if (st == yajl_gen_status_ok)
+        st = libxlmig__yajl_gen_kv_str(g, "domain", domain);
+    if (st == yajl_gen_status_ok)
+        st = libxlmig__yajl_gen_kv_uint(g, "ms", ms);
+    if (st == yajl_gen_status_ok)
+        st = yajl_gen_map_close(g);
+    rc = libxlmig__ctl_send(gc, LIBXLMIG_BACKEND_SIM, g, st, "dirty sample",
+                            -1, NULL, NULL, &data);
     if (rc) goto out;
     rc = libxlmig__json_get_u64(gc, data, "nr_pages", &s->nr_pages);
     if (rc) goto out;
@@ -409,7 +270,7 @@ static int sim_dirty_sample(libxlmig__gc *gc, void *priv, const char *domain,
     return rc;
 }
 
-const libxlmig__host_ops libxlmig__backend_sim = {
+const libxlmig__host_ops libxlmig__host_sim_client = {
     .name = "sim",
     .open = sim_open,
     .close = sim_close,
@@ -423,111 +284,3 @@ const libxlmig__host_ops libxlmig__backend_sim = {
     .restore = sim_restore,
     .dirty_sample = sim_dirty_sample,
 };
-
-/* ---- migrations between nodes, run by the local xlmigd -------------- */
-
-/* The report in data as malloc'd JSON text (caller frees), or NULL. */
-static void report_text(libxlmig__gc *gc, yajl_val data, char **report_r)
-{
-    yajl_gen g;
-
-    if (!report_r)
-        return;
-    *report_r = NULL;
-    if (!data)
-        return;
-    g = libxlmig__json_gen_alloc(gc, false);
-    if (libxlmig__yajl_gen_val(g, data) == yajl_gen_status_ok)
-        libxlmig__json_finish(gc, g, report_r);
-}
-
-int libxlmig_migrate_cluster(libxlmig_ctx *ctx, const char *domain,
-                             const char *target, const libxlmig_params *p,
-                             bool dry_run, libxlmig_progress_cb cb,
-                             void *user, char **report_r)
-{
-    return libxlmig_migrate_cluster_predicted(ctx, domain, target, p, NULL,
-                                              dry_run, cb, user, report_r);
-}
-
-int libxlmig_migrate_cluster_predicted(libxlmig_ctx *ctx, const char *domain,
-                                       const char *target,
-                                       const libxlmig_params *p,
-                                       const libxlmig_estimate *prediction,
-                                       bool dry_run, libxlmig_progress_cb cb,
-                                       void *user, char **report_r)
-{
-    GC_INIT(ctx);
-    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
-    libxlmig_params def;
-    yajl_val data = NULL;
-    int rc;
-
-    if (!p) {
-        libxlmig_params_init(&def);
-        p = &def;
-    }
-    yajl_gen_map_open(g);
-    libxlmig__yajl_gen_kv_int(g, "version", 1);
-    libxlmig__yajl_gen_kv_str(g, "op", "migrate");
-    libxlmig__yajl_gen_kv_str(g, "domain", domain);
-    libxlmig__yajl_gen_kv_str(g, "target", target);
-    libxlmig__yajl_gen_kv_bool(g, "dry_run", dry_run);
-    libxlmig__yajl_gen_str(g, "params");
-    libxlmig__params_gen_json(g, p);
-    if (prediction) {
-        libxlmig__yajl_gen_str(g, "prediction");
-        libxlmig__estimate_gen(g, prediction);
-    }
-    rc = sim_send(gc, g, yajl_gen_map_close(g), "migrate", -1, cb, user,
-                  &data);
-    report_text(gc, data, report_r);
-    GC_FREE;
-    return rc;
-}
-
-int libxlmig_migrate_cancel(libxlmig_ctx *ctx, const char *domain)
-{
-    GC_INIT(ctx);
-    int rc = sim_call(gc, simple_req(gc, "cancel", domain), -1, NULL, NULL,
-                      NULL);
-
-    GC_FREE;
-    return rc;
-}
-
-int libxlmig_migrate_recover(libxlmig_ctx *ctx, const char *domain,
-                             char **report_r)
-{
-    GC_INIT(ctx);
-    yajl_val data = NULL;
-    int rc;
-
-    rc = sim_call(gc, simple_req(gc, "recover", domain), -1, NULL, NULL,
-                  &data);
-    report_text(gc, data, report_r);
-    GC_FREE;
-    return rc;
-}
-
-int libxlmig_migration_report_stats(libxlmig_ctx *ctx, const char *report,
-                                    libxlmig_stats *st)
-{
-    GC_INIT(ctx);
-    const char *path[] = { "stats", NULL };
-    yajl_val v, sv;
-    int rc;
-
-    rc = libxlmig__json_parse(gc, report, "migration report", &v);
-    if (rc) goto out;
-    sv = yajl_tree_get(v, path, yajl_t_object);
-    if (!sv) {
-        LOG(ERROR, "the migration report has no statistics");
-        rc = LIBXLMIG_ERROR_NOTFOUND;
-        goto out;
-    }
-    rc = libxlmig__stats_parse_json(gc, sv, st);
- out:
-    GC_FREE;
-    return rc;
-}

@@ -240,7 +240,7 @@ static void *echo_main(void *arg)
 /*
  * Answer the echo service on ip, from this process, so that the domain
  * falls silent while paused.  IP_FREEBIND: the address comes up on this
- * host only when the domain runs here (its interface, sim_daemon.c).
+ * host only when the domain runs here (its interface, sim_host.c).
  */
 static void echo_start(const char *ip)
 {

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * The Xen backend: drives a real Xen 4.17 host through libxl and
- * libxenctrl.  This is the only file of libxlmig that includes their
+ * The Xen backend: the host interface (host/host.h) on a real Xen 4.17
+ * host, through libxl and libxenctrl, in the CLI and in xlmigd alike,
+ * each open with its own state.  Only backend/xen includes their
  * headers.  libxl logs through the context's own xentoollog logger.
  *
- * It also implements the node daemon's local host (migrate.h) for Xen:
- * the migration job and the node service reach libxl through it.  The
- * memory stream there is libxl's own migration stream (libxl_domain_
- * suspend on the source, libxl_domain_create_restore on the target), sent
- * after a small header of ours carrying the domain's libxl config as JSON,
- * as xl sends its config before the stream.
+ * A migration's memory stream is libxl's own (libxl_domain_suspend on
+ * the source, libxl_domain_create_restore on the target), sent after a
+ * small header of ours carrying the domain's libxl config as JSON, as xl
+ * sends its config before the stream; the header goes through the
+ * migration's transport, libxl then writes to its fd.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,10 +26,10 @@
 #include <xenguest.h>
 
 #include "core/tunables.h"
-#include "core/core.h"
-#include "cluster/migrate.h"
-#include "policy.h"
+#include "host/host.h"
+#include "backend/xen/xen.h"
 #include "backend/xen/xen_save_shim.h"
+#include "policy.h"
 
 #ifndef XLMIG_SHIMDIR
 #define XLMIG_SHIMDIR "/usr/local/libexec/xlmig"
@@ -41,13 +41,23 @@ _Static_assert(ERROR_INVAL == -6, "libxl ERROR_INVAL changed");
 _Static_assert(ERROR_DOMAIN_NOTFOUND == -21, "libxl ERROR_DOMAIN_NOTFOUND");
 _Static_assert(ERROR_QEMU_API == -32, "libxl ERROR_QEMU_API changed");
 
+/* Domains whose log-dirty mode we own at once: saved or sampled. */
+#define XH_MAX_BUSY 16
+
+/* The private state of one open (a CLI's context, or xlmigd's host). */
 typedef struct xen_priv {
     libxl_ctx *lctx;
     xc_interface *xch;
+    /* libxl serialises itself; our own libxenctrl calls go one at a
+     * time. */
+    pthread_mutex_t xc_lock;
+    /* Guards busy: the domains whose log-dirty mode is ours. */
+    pthread_mutex_t busy_lock;
+    struct { uint32_t domid; const char *what; } busy[XH_MAX_BUSY];
+    /* The pre-copy shim's directory of per-domain files, or "" (no shim:
+     * set by daemon_init). */
+    char precopy_dir[256];
 } xen_priv;
-
-/* libxl serialises itself; our own libxenctrl calls go one at a time. */
-static pthread_mutex_t xc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Is this a Xen dom0?  On a dom0 privcmd exists and xenfs reports
@@ -87,6 +97,8 @@ static void xen_close(libxlmig_ctx *ctx, void *priv)
         return;
     if (xp->xch) xc_interface_close(xp->xch);
     if (xp->lctx) libxl_ctx_free(xp->lctx);
+    pthread_mutex_destroy(&xp->xc_lock);
+    pthread_mutex_destroy(&xp->busy_lock);
     free(xp);
 }
 
@@ -104,6 +116,8 @@ static int xen_open(libxlmig__gc *gc, void **priv_r)
     xp = calloc(1, sizeof(*xp));
     if (!xp)
         libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*xp));
+    pthread_mutex_init(&xp->xc_lock, NULL);
+    pthread_mutex_init(&xp->busy_lock, NULL);
 
     r = libxl_ctx_alloc(&xp->lctx, LIBXL_VERSION, 0, CTX->lg);
     if (r) {
@@ -270,7 +284,7 @@ static int xen_system_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
     xcp = xc_cpu_policy_init();
     if (!xcp)
         libxlmig__alloc_failed(CTX, __func__, 1, 0);
-    pthread_mutex_lock(&xc_lock);
+    pthread_mutex_lock(&xp->xc_lock);
     r = xc_cpu_policy_get_system(xp->xch, which, xcp);
     if (r) {
         LOGE(ERROR, "xc_cpu_policy_get_system(%s) failed", name);
@@ -278,7 +292,7 @@ static int xen_system_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
     } else {
         rc = xen_policy_convert(gc, xp, xcp, p);
     }
-    pthread_mutex_unlock(&xc_lock);
+    pthread_mutex_unlock(&xp->xc_lock);
     if (rc) goto out;
     snprintf(p->name, sizeof(p->name), "%s", name);
     snprintf(p->source, sizeof(p->source),
@@ -288,38 +302,31 @@ static int xen_system_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
     return rc;
 }
 
-static int xen_host_cpu_policy(libxlmig__gc *gc, void *priv,
+/*
+ * What a guest may use here, and so what a domain is checked against:
+ * Xen's HVM maximum policy for HVM and PVH guests, its PV maximum for PV
+ * ones.  The raw host policy is the wrong yardstick: Xen gives guests
+ * features the host policy lacks (x2apic, sep for HVM, ...).
+ */
+static int xen_host_cpu_policy(libxlmig__gc *gc, void *priv, bool pv,
                                struct policy_cpuid *p)
 {
-    return xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_host,
-                                 "host", p);
+    return pv ? xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_pv_max,
+                                      "pv_max", p)
+              : xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_hvm_max,
+                                      "hvm_max", p);
 }
 
-/*
- * What a migrating guest may use here: Xen's HVM maximum policy (HVM and
- * PVH guests).  The raw host policy is the wrong yardstick: Xen gives
- * guests features the host policy lacks (x2apic, sep for HVM, ...).
- * PV guests would need the PV maximum; they cannot be live-migrated on
- * the current Debian hypervisor (no shadow paging) and are not handled.
- */
-static int xh_host_cpu_policy(libxlmig__gc *gc, void *priv,
-                              struct policy_cpuid *p)
+static int xen_domid_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
+                                uint32_t domid, struct policy_cpuid *p)
 {
-    return xen_system_cpu_policy(gc, priv, XEN_SYSCTL_cpu_policy_hvm_max,
-                                 "hvm_max", p);
-}
-
-static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
-                                 uint32_t domid, struct policy_cpuid *p)
-{
-    xen_priv *xp = priv;
     xc_cpu_policy_t *xcp = NULL;
     int r, rc;
 
     xcp = xc_cpu_policy_init();
     if (!xcp)
         libxlmig__alloc_failed(CTX, __func__, 1, 0);
-    pthread_mutex_lock(&xc_lock);
+    pthread_mutex_lock(&xp->xc_lock);
     r = xc_cpu_policy_get_domain(xp->xch, domid, xcp);
     if (r) {
         LOGED(ERROR, domid, "xc_cpu_policy_get_domain failed");
@@ -327,7 +334,7 @@ static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
     } else {
         rc = xen_policy_convert(gc, xp, xcp, p);
     }
-    pthread_mutex_unlock(&xc_lock);
+    pthread_mutex_unlock(&xp->xc_lock);
     if (rc) goto out;
     snprintf(p->name, sizeof(p->name), "domain %u", domid);
     snprintf(p->source, sizeof(p->source),
@@ -337,8 +344,9 @@ static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
     return rc;
 }
 
-static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what);
-static void xh_busy_release(uint32_t domid);
+static int xh_busy_claim(libxlmig__gc *gc, xen_priv *xp, uint32_t domid,
+                         const char *what);
+static void xh_busy_release(xen_priv *xp, uint32_t domid);
 static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
                     uint32_t *domid_r);
 
@@ -373,12 +381,12 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
     }
     s->nr_pages = di.max_memkb / 4;
     libxl_dominfo_dispose(&di);
-    rc = xh_busy_claim(gc, domid, "dirty sample");
+    rc = xh_busy_claim(gc, xp, domid, "dirty sample");
     if (rc) return rc;
-    pthread_mutex_lock(&xc_lock);
+    pthread_mutex_lock(&xp->xc_lock);
     r = xc_shadow_control(xp->xch, domid,
                           XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0);
-    pthread_mutex_unlock(&xc_lock);
+    pthread_mutex_unlock(&xp->xc_lock);
     if (r) {
         LOGED(ERROR, domid, "cannot turn log-dirty mode on for %s (is a "
               "migration or save of it running?)", name);
@@ -393,12 +401,12 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
                 usleep((useconds_t)(at - now));
         }
         memset(&stats, 0, sizeof(stats));
-        pthread_mutex_lock(&xc_lock);
+        pthread_mutex_lock(&xp->xc_lock);
         r = xc_logdirty_control(xp->xch, domid,
                                 i < 0 ? XEN_DOMCTL_SHADOW_OP_CLEAN
                                       : XEN_DOMCTL_SHADOW_OP_PEEK,
                                 NULL, 0, 0, &stats);
-        pthread_mutex_unlock(&xc_lock);
+        pthread_mutex_unlock(&xp->xc_lock);
         if (r < 0) {
             LOGED(ERROR, domid, "reading the dirty log of %s failed", name);
             rc = LIBXLMIG_ERROR_FAIL;
@@ -415,29 +423,19 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
     rc = 0;
  out:
     if (on) {
-        pthread_mutex_lock(&xc_lock);
+        pthread_mutex_lock(&xp->xc_lock);
         r = xc_shadow_control(xp->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF,
                               NULL, 0);
-        pthread_mutex_unlock(&xc_lock);
+        pthread_mutex_unlock(&xp->xc_lock);
         if (r)
             LOGED(WARN, domid, "cannot turn log-dirty mode off for %s", name);
     }
-    xh_busy_release(domid);
+    xh_busy_release(xp, domid);
     return rc;
 }
 
-const libxlmig__host_ops libxlmig__backend_xen = {
-    .name = "xen",
-    .open = xen_open,
-    .close = xen_close,
-    .host_info = xen_host_info,
-    .list = xen_list,
-    .host_cpu_policy = xen_host_cpu_policy,
-    .domain_cpu_policy = xen_domain_cpu_policy,
-    .dirty_sample = xen_dirty_sample,
-};
 
-/* ---- the node daemon's local host (migrate.h) ----------------------- */
+/* ---- migrations between nodes ---------------------------------------- */
 
 /*
  * Header of our own in front of libxl's stream: magic, version, length
@@ -449,32 +447,37 @@ const libxlmig__host_ops libxlmig__backend_xen = {
 /* libxl's migration stream as xl sends it (libxl stream format v2). */
 #define XEN_STREAM_VERSION 2
 
+/* A throttle in force: what to put back. */
+typedef struct xh_throttle {
+    uint32_t domid;
+    int cap;                      /* scheduler cap before the throttle */
+    bool active;
+} xh_throttle;
+
+static int xh_throttle_restore(libxlmig__gc *gc, xen_priv *xp,
+                               xh_throttle *t);
+
 typedef struct xen_hdr {
     char magic[8];
     uint32_t version;
     uint32_t config_len;
 } xen_hdr;
 
-static xen_priv *xh_priv;                 /* the daemon's, while open */
-static pthread_mutex_t xh_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Domains whose log-dirty mode we own right now: saved or sampled. */
-#define XH_MAX_BUSY 16
-static struct { uint32_t domid; const char *what; } xh_busy[XH_MAX_BUSY];
-
 /* Claim domid's log-dirty mode for what; fails (logged) if taken. */
-static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what)
+static int xh_busy_claim(libxlmig__gc *gc, xen_priv *xp, uint32_t domid,
+                         const char *what)
 {
     int i, free_slot = -1, rc = 0;
 
-    pthread_mutex_lock(&xh_lock);
+    pthread_mutex_lock(&xp->busy_lock);
     for (i = 0; i < XH_MAX_BUSY; i++) {
-        if (xh_busy[i].what && xh_busy[i].domid == domid) {
+        if (xp->busy[i].what && xp->busy[i].domid == domid) {
             LOGD(ERROR, domid, "cannot %s domain %u: a %s of it runs", what,
-                 domid, xh_busy[i].what);
+                 domid, xp->busy[i].what);
             rc = LIBXLMIG_ERROR_BUSY;
             break;
         }
-        if (!xh_busy[i].what && free_slot < 0)
+        if (!xp->busy[i].what && free_slot < 0)
             free_slot = i;
     }
     if (!rc && free_slot < 0) {
@@ -482,39 +485,36 @@ static int xh_busy_claim(libxlmig__gc *gc, uint32_t domid, const char *what)
         rc = LIBXLMIG_ERROR_BUSY;
     }
     if (!rc) {
-        xh_busy[free_slot].domid = domid;
-        xh_busy[free_slot].what = what;
+        xp->busy[free_slot].domid = domid;
+        xp->busy[free_slot].what = what;
     }
-    pthread_mutex_unlock(&xh_lock);
+    pthread_mutex_unlock(&xp->busy_lock);
     return rc;
 }
 
-static void xh_busy_release(uint32_t domid)
+static void xh_busy_release(xen_priv *xp, uint32_t domid)
 {
     int i;
 
-    pthread_mutex_lock(&xh_lock);
+    pthread_mutex_lock(&xp->busy_lock);
     for (i = 0; i < XH_MAX_BUSY; i++)
-        if (xh_busy[i].what && xh_busy[i].domid == domid)
-            xh_busy[i].what = NULL;
-    pthread_mutex_unlock(&xh_lock);
+        if (xp->busy[i].what && xp->busy[i].domid == domid)
+            xp->busy[i].what = NULL;
+    pthread_mutex_unlock(&xp->busy_lock);
 }
-
-/* The pre-copy shim's directory of per-domain files, or "" (no shim). */
-static char xh_precopy_dir[256];
 
 /*
  * Use the save-helper shim (xen_save_shim.c) when it is installed: libxl
  * then runs our wrapper as its save helper.  $XLMIG_SAVE_HELPER names
  * another wrapper; "none" keeps libxenguest's default policy.
  */
-static void xh_shim_setup(libxlmig__gc *gc)
+static void xh_shim_setup(libxlmig__gc *gc, xen_priv *xp)
 {
     const char *helper = libxlmig__tunable_save_helper();
     const char *run = libxlmig__tunable_run_dir();
     char *dir;
 
-    xh_precopy_dir[0] = '\0';
+    xp->precopy_dir[0] = '\0';
     if (helper && !strcmp(helper, "none")) {
         LOG(INFO, "pre-copy: libxenguest's default policy "
             "(XLMIG_SAVE_HELPER=none)");
@@ -536,23 +536,23 @@ static void xh_shim_setup(libxlmig__gc *gc)
     /* Before any thread starts: libxl reads it when it spawns helpers. */
     setenv("LIBXL_SAVE_HELPER", helper, 1);
     setenv(XLMIG_SHIM_ENV_DIR, dir, 1);
-    snprintf(xh_precopy_dir, sizeof(xh_precopy_dir), "%s", dir);
+    snprintf(xp->precopy_dir, sizeof(xp->precopy_dir), "%s", dir);
     LOG(INFO, "pre-copy: xlmig's downtime-bounded policy through %s",
         helper);
 }
 
 /* Hand the shim the parameters of domid's save. */
-static void xh_shim_params(libxlmig__gc *gc, uint32_t domid,
+static void xh_shim_params(libxlmig__gc *gc, xen_priv *xp, uint32_t domid,
                            const libxlmig_params *p)
 {
     char *path;
     FILE *f;
 
-    if (!xh_precopy_dir[0])
+    if (!xp->precopy_dir[0])
         return;
-    path = GCSPRINTF("%s/%u.progress", xh_precopy_dir, domid);
+    path = GCSPRINTF("%s/%u.progress", xp->precopy_dir, domid);
     unlink(path);
-    path = GCSPRINTF("%s/%u.params", xh_precopy_dir, domid);
+    path = GCSPRINTF("%s/%u.params", xp->precopy_dir, domid);
     f = fopen(path, "w");
     if (!f) {
         LOGE(WARN, "cannot write %s: this save runs libxenguest's default "
@@ -574,8 +574,8 @@ static void xh_shim_params(libxlmig__gc *gc, uint32_t domid,
  * Read what the shim reported on domid's save into st (and the log);
  * remove its files.  Without them nothing is known of the rounds.
  */
-static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
-                            libxlmig_stats *st)
+static void xh_shim_collect(libxlmig__gc *gc, xen_priv *xp,
+                            uint32_t domid, libxlmig_stats *st)
 {
     char *params, *path, line[512];
     unsigned long long ms, fin, wire, exp, stop_wire = 0;
@@ -584,10 +584,10 @@ static void xh_shim_collect(libxlmig__gc *gc, uint32_t domid,
     long dirty;
     FILE *f;
 
-    if (!xh_precopy_dir[0])
+    if (!xp->precopy_dir[0])
         return;
-    params = GCSPRINTF("%s/%u.params", xh_precopy_dir, domid);
-    path = GCSPRINTF("%s/%u.progress", xh_precopy_dir, domid);
+    params = GCSPRINTF("%s/%u.params", xp->precopy_dir, domid);
+    path = GCSPRINTF("%s/%u.progress", xp->precopy_dir, domid);
     f = fopen(path, "r");
     if (!f) {
         LOGD(WARN, domid, "the pre-copy shim left no report (%s): was it "
@@ -638,39 +638,6 @@ static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    ssize_t r;
-
-    while (len) {
-        r = write(fd, p, len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        p += r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    ssize_t r;
-
-    while (len) {
-        r = read(fd, p, len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            if (r == 0) errno = ECONNRESET;
-            return -1;
-        }
-        p += r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
 /* libxl and libxc write with blocking calls: clear O_NONBLOCK. */
 static int fd_blocking(int fd)
 {
@@ -713,15 +680,6 @@ static uint64_t sock_bytes_received(int fd)
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
         return 0;
     return ti.tcpi_bytes_received;
-}
-
-static int xh_host_info(libxlmig__gc *gc, void *priv, libxlmig_host_info *hi)
-{
-    int rc = xen_host_info(gc, priv, hi);
-
-    if (!rc && !hi->backend)
-        hi->backend = strdup("xen");
-    return rc;
 }
 
 static bool xh_exists(void *priv, const char *name)
@@ -773,6 +731,7 @@ static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
     }
     f->config_json = json;
     json = NULL;
+    f->pv = dc.c_info.type == LIBXL_DOMAIN_TYPE_PV;
     f->memory_kib = di.max_memkb > di.current_memkb ? di.max_memkb
                                                     : di.current_memkb;
     rc = 0;
@@ -783,15 +742,15 @@ static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
     return rc;
 }
 
-static int xh_dom_cpu(libxlmig__gc *gc, void *priv, const char *name,
-                      struct policy_cpuid *p)
+static int xen_domain_cpu_policy(libxlmig__gc *gc, void *priv,
+                                 const char *name, struct policy_cpuid *p)
 {
     uint32_t domid;
     int rc;
 
     rc = xh_domid(gc, priv, name, &domid);
     if (rc) return rc;
-    return xen_domain_cpu_policy(gc, priv, domid, p);
+    return xen_domid_cpu_policy(gc, priv, domid, p);
 }
 
 static int xh_resume(libxlmig__gc *gc, void *priv, const char *name)
@@ -812,13 +771,19 @@ static int xh_resume(libxlmig__gc *gc, void *priv, const char *name)
     return 0;
 }
 
+/*
+ * Our header and the config go through the transport; libxl's own stream
+ * then goes to the transport's fd, which libxl writes itself.
+ */
 static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
-                           int fd, const libxlmig__engine_opts *o,
+                           libxlmig__transport *t,
+                           const libxlmig__engine_opts *o,
                            libxlmig_stats *st)
 {
     xen_priv *xp = priv;
+    int fd = t->fd;
     libxlmig__dom_facts f;
-    libxlmig__xen_throttle guard = { 0, 0, false };
+    xh_throttle guard = { 0, 0, false };
     xen_hdr hdr;
     uint32_t domid, len;
     uint64_t t0, t1, b0;
@@ -842,14 +807,11 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     fl = fd_blocking(fd);
     t0 = libxlmig__now_us();
     b0 = xlmig_sock_bytes_sent(fd);
-    if (write_all(fd, &hdr, sizeof(hdr)) ||
-        write_all(fd, f.config_json, len)) {
-        LOGE(ERROR, "cannot send the configuration of %s", name);
-        rc = LIBXLMIG_ERROR_IO;
-        goto out;
-    }
+    rc = libxlmig__transport_write_all(gc, t, &hdr, sizeof(hdr));
+    if (!rc) rc = libxlmig__transport_write_all(gc, t, f.config_json, len);
+    if (rc) goto out;
     st->state = LIBXLMIG_STATE_PRECOPY;
-    rc = xh_busy_claim(gc, domid, "save");
+    rc = xh_busy_claim(gc, xp, domid, "save");
     if (rc) goto out;
     /* The cap to put back if the shim's throttle outlives its helper. */
     {
@@ -863,14 +825,14 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         }
         libxl_domain_sched_params_dispose(&sp);
     }
-    xh_shim_params(gc, domid, &o->params);
+    xh_shim_params(gc, xp, domid, &o->params);
     /* libxl's live migration: pre-copy rounds, then the guest is
      * suspended and the rest sent; it stays suspended on success. */
     r = libxl_domain_suspend(xp->lctx, domid, fd, LIBXL_SUSPEND_LIVE, NULL);
     t1 = libxlmig__now_us();
-    xh_busy_release(domid);
-    xh_shim_collect(gc, domid, st);
-    libxlmig__xen_throttle_restore(gc, &guard);
+    xh_busy_release(xp, domid);
+    xh_shim_collect(gc, xp, domid, st);
+    xh_throttle_restore(gc, xp, &guard);
     st->total_time_ms = (t1 - t0) / 1000;
     st->total_bytes = xlmig_sock_bytes_sent(fd) - b0;
     st->precopy_bytes = st->total_bytes > st->downtime_bytes
@@ -947,12 +909,13 @@ static int xh_destroy(libxlmig__gc *gc, void *priv, const char *name)
     return xh_domain_op(gc, priv, name, libxl_domain_destroy, "destroy");
 }
 
-static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
-                             const char *name,
+static int xh_restore_paused(libxlmig__gc *gc, void *priv,
+                             libxlmig__transport *t, const char *name,
                              const libxlmig__engine_opts *o,
                              libxlmig_stats *st)
 {
     xen_priv *xp = priv;
+    int fd = t->fd;
     libxl_domain_config dc;
     libxl_domain_restore_params params;
     xen_hdr hdr;
@@ -966,11 +929,9 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
     fl = fd_blocking(fd);
     t0 = libxlmig__now_us();
     b0 = sock_bytes_received(fd);
-    if (read_all(fd, &hdr, sizeof(hdr))) {
-        LOGE(ERROR, "no stream header for %s", name);
-        rc = LIBXLMIG_ERROR_IO;
-        goto out;
-    }
+    rc = libxlmig__transport_read_all(gc, t, &hdr, sizeof(hdr),
+                                      "Xen migration header");
+    if (rc) goto out;
     len = ntohl(hdr.config_len);
     if (memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) ||
         ntohl(hdr.version) != XEN_HDR_VERSION || len == 0 ||
@@ -981,11 +942,9 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv, int fd,
         goto out;
     }
     json = libxlmig__zalloc(gc, len + 1);
-    if (read_all(fd, json, len)) {
-        LOGE(ERROR, "the configuration of %s was cut short", name);
-        rc = LIBXLMIG_ERROR_IO;
-        goto out;
-    }
+    rc = libxlmig__transport_read_all(gc, t, json, len,
+                                      "Xen domain configuration");
+    if (rc) goto out;
     json[len] = '\0';
     r = libxl_domain_config_from_json(xp->lctx, &dc, json);
     if (r) {
@@ -1042,40 +1001,22 @@ static void xh_announce(libxlmig__gc *gc, void *priv, const char *name)
 {
 }
 
-static libxlmig__local_host xen_local_host = {
-    .backend = "xen",
-    .host_info = xh_host_info,
-    .host_cpu_policy = xh_host_cpu_policy,
-    .list = xen_list,
-    .domain_exists = xh_exists,
-    .domain_facts = xh_facts,
-    .domain_cpu_policy = xh_dom_cpu,
-    .save_handoff = xh_save_handoff,
-    .rename = xh_rename,
-    .resume = xh_resume,
-    .destroy = xh_destroy,
-    .restore_paused = xh_restore_paused,
-    .unpause_release = xh_unpause_release,
-    .announce = xh_announce,
-    /* The prediction before each migration samples through log-dirty
-     * mode like xlmig estimate; the save claims it after that. */
-    .dirty_sample = xen_dirty_sample,
-};
-
 /* ---- throttling ------------------------------------------------------ */
 
-int libxlmig__xen_throttle_restore(libxlmig__gc *gc, libxlmig__xen_throttle *t)
+/*
+ * Put the scheduler cap a throttle replaced back (the shim throttles the
+ * guest during a save and restores the cap itself; we do it when the
+ * helper died first).  A no-op when nothing is in force or the cap is
+ * back already.
+ */
+static int xh_throttle_restore(libxlmig__gc *gc, xen_priv *xp,
+                               xh_throttle *t)
 {
-    xen_priv *xp = xh_priv;
     libxl_domain_sched_params sp;
     int r, rc = 0;
 
     if (!t->active)
         return 0;
-    if (!xp) {
-        LOG(ERROR, "the Xen local host is not open");
-        return LIBXLMIG_ERROR_INVAL;
-    }
     libxl_domain_sched_params_init(&sp);
     r = libxl_domain_sched_params_get(xp->lctx, t->domid, &sp);
     if (!r && sp.cap != t->cap) {
@@ -1096,35 +1037,53 @@ int libxlmig__xen_throttle_restore(libxlmig__gc *gc, libxlmig__xen_throttle *t)
     return rc;
 }
 
-int libxlmig__xen_local_host_open(libxlmig__gc *gc,
-                                  const libxlmig__local_host **host_r)
-{
-    void *priv = NULL;
-    int rc;
+/* ---- the user's operations ------------------------------------------ */
 
-    pthread_mutex_lock(&xh_lock);
-    if (xh_priv) {
-        LOG(ERROR, "the Xen local host is already open");
-        rc = LIBXLMIG_ERROR_BUSY;
-        goto out;
-    }
-    rc = xen_open(gc, &priv);
-    if (rc) goto out;
-    xh_shim_setup(gc);
-    xh_priv = priv;
-    xen_local_host.priv = priv;
-    *host_r = &xen_local_host;
- out:
-    pthread_mutex_unlock(&xh_lock);
-    return rc;
+static int xen_pause(libxlmig__gc *gc, void *priv, const char *name)
+{
+    return xh_domain_op(gc, priv, name, libxl_domain_pause, "pause");
 }
 
-void libxlmig__xen_local_host_close(libxlmig_ctx *ctx)
+static int xen_unpause(libxlmig__gc *gc, void *priv, const char *name)
 {
-    pthread_mutex_lock(&xh_lock);
-    if (xh_priv)
-        xen_close(ctx, xh_priv);
-    xh_priv = NULL;
-    xen_local_host.priv = NULL;
-    pthread_mutex_unlock(&xh_lock);
+    return xh_domain_op(gc, priv, name, libxl_domain_unpause, "unpause");
 }
+
+/* ---- xlmigd ----------------------------------------------------------- */
+
+static int xen_daemon_init(libxlmig__gc *gc, void *priv,
+                           const libxlmig__host_daemon_opts *o)
+{
+    xh_shim_setup(gc, priv);
+    return 0;
+}
+
+/*
+ * Saving to a file and restoring from one are xl's (xl save, xl restore):
+ * left out here.
+ */
+const libxlmig__host_ops libxlmig__host_xen = {
+    .name = "xen",
+    .open = xen_open,
+    .close = xen_close,
+    .host_info = xen_host_info,
+    .list = xen_list,
+    .domain_exists = xh_exists,
+    .domain_facts = xh_facts,
+    .host_cpu_policy = xen_host_cpu_policy,
+    .domain_cpu_policy = xen_domain_cpu_policy,
+    /* The prediction before each migration samples through log-dirty
+     * mode like xlmig estimate; the save claims it after that. */
+    .dirty_sample = xen_dirty_sample,
+    .pause = xen_pause,
+    .unpause = xen_unpause,
+    .destroy = xh_destroy,
+    .save_handoff = xh_save_handoff,
+    .rename = xh_rename,
+    .resume = xh_resume,
+    .discard = xh_destroy,
+    .restore_paused = xh_restore_paused,
+    .unpause_release = xh_unpause_release,
+    .announce = xh_announce,
+    .daemon_init = xen_daemon_init,
+};

@@ -20,7 +20,7 @@
  * time between the policy's calls; libxenguest's total_written counts
  * pages (the whole p2m in round 0), not bytes on the wire.
  *
- * This file is owned by backend_xen.c (it includes xenguest.h) and is
+ * This file is owned by xen_backend.c (it includes xenguest.h) and is
  * built into its own shared object, never into libxlmig.
  */
 #include <dlfcn.h>

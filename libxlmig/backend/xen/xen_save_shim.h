@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * What xlmigd (backend_xen.c) and the save-helper shim (xen_save_shim.c)
+ * What xlmigd (xen_backend.c) and the save-helper shim (xen_save_shim.c)
  * agree on: the libxenguest symbol version the shim binds to, the
  * environment that names the directory of the per-domain files, the
  * installed names, and how both count the bytes of the stream.
