@@ -2,7 +2,7 @@
 /*
  * The environment variables of libxlmig (core/tunables.h): the one place
  * that reads them, so that each has one owner, one default and one
- * parser.
+ * parser.  libxlmig_sim_socket_path is the public face of one of them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +38,11 @@ const char *libxlmig__tunable_control_socket(void)
     const char *s = env("XLMIGD_SOCKET");
 
     return s ? s : LIBXLMIG_SIM_SOCKET_DEFAULT;
+}
+
+const char *libxlmig_sim_socket_path(void)
+{
+    return libxlmig__tunable_control_socket();
 }
 
 const char *libxlmig__tunable_baseline_dir(void)

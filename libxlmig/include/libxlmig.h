@@ -761,6 +761,10 @@ typedef struct libxlmig_daemon_opts {
  */
 LIBXLMIG_API int libxlmig_daemon_run(libxlmig_ctx *ctx,
                                      const libxlmig_daemon_opts *o);
+/*
+ * xlmigd's control socket: $XLMIGD_SOCKET, else
+ * LIBXLMIG_SIM_SOCKET_DEFAULT.  Static or environment storage; do not free.
+ */
 LIBXLMIG_API const char *libxlmig_sim_socket_path(void);
 /* Run the node daemon on socket_path until SIGTERM/SIGINT. */
 LIBXLMIG_API int libxlmig_sim_daemon_run(libxlmig_ctx *ctx,
