@@ -59,25 +59,21 @@ soak: all
 xen-check: all
 	$(PROVE) -v --exec '' tools/xen-testbed/xen.t
 
-# The engine benchmark (not a test): JSON figures on stdout.
+# Benchmarks (not tests; tests/bench, built with the tests): the engine
+# through a socketpair (BENCH_ARGS: its arguments), then live migration
+# between namespace hosts (root).  JSON figures on stdout.
 BENCH_ARGS ?=
-tools/bench-engine: tools/bench-engine.c libxlmig/libxlmig.a
-	$(call quiet,CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(YAJL_CFLAGS) \
-	    $(XEN_CFLAGS) -o $@ $< libxlmig/libxlmig.a $(LIBXLMIG_DEPLIBS)
-libxlmig/libxlmig.a: libxlmig
-tools/bench-tcp: tools/bench-tcp.c
-	$(call quiet,CC)$(CC) $(CFLAGS) -o $@ $<
-# Benchmarks (not tests): the engine through a socketpair, then live
-# migration between namespace hosts (root).  JSON figures on stdout.
-bench: deps xlmig
-	@$(MAKE) --no-print-directory tools/bench-engine tools/bench-tcp
-	tools/bench-engine $(BENCH_ARGS)
-	tools/bench-cluster
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s -C tests bench/bench-engine bench/bench-tcp
+	tests/bench/bench-engine $(BENCH_ARGS)
+	tests/bench/bench-cluster
 
 # The drain benchmark (needs root): 8 domains off one node, against the
 # bound total bytes / raw throughput; RATE=2gbit shapes the links (none).
-bench-drain: deps xlmig
-	tools/bench-drain
+bench-drain: deps
+	@$(MAKE) --no-print-directory all
+	tests/bench/bench-drain
 
 install: all
 	@for d in $(SUBDIRS); do $(MAKE) -s -C $$d install || exit 1; done
@@ -88,6 +84,5 @@ uninstall:
 clean:
 	@for d in $(SUBDIRS) tests tests/fuzz; do \
 	    $(MAKE) -s -C $$d clean || exit 1; done
-	rm -f tools/bench-engine tools/bench-tcp
 
 distclean: clean

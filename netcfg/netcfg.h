@@ -8,6 +8,10 @@
  * interface for connecting and listening.  Nothing here calls into the
  * libxlmig engine or prints: failures return -1 with a message in a
  * netcfg_err the caller supplies.
+ *
+ * The types the public interface shares (addresses, status, candidates)
+ * are in libxlmig_netcfg.h.  The rest is internal to libxlmig (hidden,
+ * not installed): programs reach it through the libxlmig_net_* calls.
  */
 #ifndef NETCFG_H
 #define NETCFG_H
@@ -18,25 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NETCFG_ADDRSTRLEN INET6_ADDRSTRLEN
-#define NETCFG_ERR_MAX 512
-
-/* A failure message; callers keep one per call chain. */
-typedef struct netcfg_err {
-    char msg[NETCFG_ERR_MAX];
-} netcfg_err;
-
-/* An IPv4 or IPv6 address; v4 uses the first 4 bytes of addr. */
-typedef struct netcfg_addr {
-    int family;              /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-} netcfg_addr;
-
-/* A network in CIDR form; host bits are zero. */
-typedef struct netcfg_prefix {
-    netcfg_addr net;
-    unsigned len;            /* prefix length, bits */
-} netcfg_prefix;
+#include "libxlmig_netcfg.h"
 
 /* Parses a literal IPv4/IPv6 address; 0 or -1 (message in err). */
 int netcfg_addr_parse(const char *s, netcfg_addr *a, netcfg_err *err);
@@ -103,40 +89,7 @@ bool netcfg_link_is_up(const netcfg_link *l);
 /* "up", "down" (admin), "no-carrier", or the operstate name. */
 const char *netcfg_link_state_str(const netcfg_link *l);
 
-/* Classification of a migration network on this node. */
-typedef enum netcfg_class {
-    NETCFG_CLASS_UNKNOWN = 0,   /* no local address on it */
-    NETCFG_CLASS_PRIVATE,       /* no route through its interface has a
-                                   gateway */
-    NETCFG_CLASS_PUBLIC,        /* a route through its interface has one */
-} netcfg_class;
-
 const char *netcfg_class_str(netcfg_class c);
-
-/*
- * One migration network as this node sees it.  Input fields are set by
- * the caller; netcfg_classify fills the rest.
- */
-typedef struct netcfg_status {
-    /* input */
-    const char *name;            /* network name from the config */
-    netcfg_prefix prefix;        /* its CIDR */
-    netcfg_addr local;           /* this node's address on it */
-    /* output */
-    bool present;                /* local is assigned to an interface */
-    char ifname[IF_NAMESIZE];
-    int ifindex;
-    bool link_up;
-    char link_state[16];
-    unsigned mtu;
-    bool has_gateway;            /* some route through ifname has one */
-    bool gateway_default;        /* ... and it is a default route */
-    char gateway[NETCFG_ADDRSTRLEN];
-    netcfg_class cls;
-    const char *range;           /* netcfg_addr_range(local) */
-    bool allowed;                /* usable for migration under policy */
-    char reason[NETCFG_ERR_MAX]; /* why not allowed; "" when allowed */
-} netcfg_status;
 
 /*
  * Classifies st->local using snap and applies the policy: a public
@@ -145,20 +98,6 @@ typedef struct netcfg_status {
  */
 void netcfg_classify(const netcfg_snapshot *snap, netcfg_status *st,
                      bool allow_public, const char *cfg_file);
-
-/* One way to reach a peer: our address and interface, and its address. */
-typedef struct netcfg_candidate {
-    int net;                     /* index into the status array */
-    const char *name;            /* network name */
-    netcfg_addr local;
-    netcfg_addr peer;
-    char ifname[IF_NAMESIZE];
-    bool is_public;
-    /* set by netcfg_connect */
-    int result;                  /* 0 ok, else errno (ETIMEDOUT, ...);
-                                    -1 not tried */
-    double connect_ms;           /* time spent connecting, ms */
-} netcfg_candidate;
 
 /*
  * Orders the networks for reaching a peer whose addresses are peer[i]

@@ -14,7 +14,6 @@
 
 #include <yajl/yajl_gen.h>
 
-#include "policy.h"
 #include "xlmig.h"
 
 #define CPUID_MAX_POLICIES 64
@@ -242,9 +241,10 @@ static int print_policy(const struct policy_cpuid *p)
     if (g.json) {
         yajl_gen jg = json_gen();
 
-        return json_print(jg, policy_gen_json(jg, p) == yajl_gen_status_ok);
+        return json_print(jg, libxlmig_cpu_policy_gen_json(jg, p) ==
+                              yajl_gen_status_ok);
     }
-    text = policy_format_text(p);
+    text = libxlmig_cpu_policy_to_text(p);
     if (!text)
         return cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
     fputs(text, stdout);
@@ -297,7 +297,7 @@ static int cpuid_baselines(struct cpuid_args *a)
         JS(js_str(jg, "baselines"));
         JS(yajl_gen_array_open(jg));
         for (i = 0; i < nr; i++)
-            JS(policy_gen_json(jg, &list[i]));
+            JS(libxlmig_cpu_policy_gen_json(jg, &list[i]));
         JS(yajl_gen_array_close(jg));
         JS(yajl_gen_map_close(jg));
         ret = json_print(jg, ok);
@@ -306,8 +306,8 @@ static int cpuid_baselines(struct cpuid_args *a)
                "SOURCE");
         for (i = 0; i < nr; i++)
             printf("%-20s %-6s %8u %s\n", list[i].name,
-                   policy_vendor_to_string(list[i].vendor),
-                   policy_count(&list[i]), list[i].source);
+                   libxlmig_cpu_vendor_to_string(list[i].vendor),
+                   libxlmig_cpu_policy_count(&list[i]), list[i].source);
         printf("(%zu baselines in %s)\n", nr, dir);
         ret = EXIT_OK;
     }
@@ -380,12 +380,12 @@ static int cpuid_check(struct cpuid_args *a)
         JS(js_str(jg, "host"));
         JS(js_str(jg, host.name));
         JS(js_str(jg, "result"));
-        JS(policy_check_gen_json(jg, &res));
+        JS(libxlmig_cpu_check_gen_json(jg, &res));
         JS(yajl_gen_map_close(jg));
         ret = json_print(jg, ok);
         if (ret) return ret;
     } else {
-        text = policy_check_summary(&res);
+        text = libxlmig_cpu_check_summary(&res);
         printf("%s on %s: %s\n", *dom.name ? dom.name : "domain",
                *host.name ? host.name : "host", text ? text : "?");
         free(text);
@@ -423,7 +423,7 @@ static int cpuid_level(struct cpuid_args *a)
     }
     inter = nodes[0];
     for (n = 1; n < nr_nodes; n++)
-        policy_intersect(&inter, &nodes[n]);
+        libxlmig_cpu_policy_intersect(&inter, &nodes[n]);
     snprintf(inter.name, sizeof(inter.name), "cluster");
     snprintf(inter.source, sizeof(inter.source),
              "intersection of %zu host polic%s", nr_nodes,
@@ -441,7 +441,7 @@ static int cpuid_level(struct cpuid_args *a)
         goto out;
     }
     {
-        int b = policy_highest_baseline(bl, nr_bl, nodes, nr_nodes, sat);
+        int b = libxlmig_baseline_highest(bl, nr_bl, nodes, nr_nodes, sat);
 
         best = b >= 0 ? &bl[b] : NULL;
     }
@@ -459,8 +459,8 @@ static int cpuid_level(struct cpuid_args *a)
         }
         target = bl[i];
         for (n = 0; n < nr_nodes; n++) {
-            if (!policy_check(&target, &nodes[n], &res)) {
-                char *why = policy_check_summary(&res);
+            if (!libxlmig_cpu_policy_fits(&target, &nodes[n], &res)) {
+                char *why = libxlmig_cpu_check_summary(&res);
 
                 fprintf(stderr, "%s: node %s cannot run baseline %s: %s\n",
                         g.progname, nodes[n].name, target.name,
@@ -470,10 +470,10 @@ static int cpuid_level(struct cpuid_args *a)
             }
         }
     }
-    line = policy_xlcfg_mask(&target, nodes, nr_nodes);
+    line = libxlmig_cpu_policy_xlcfg_mask(&target, nodes, nr_nodes);
     if (best)
-        best_line = policy_xlcfg_mask(best, nodes, nr_nodes);
-    names = policy_feature_list(&inter);
+        best_line = libxlmig_cpu_policy_xlcfg_mask(best, nodes, nr_nodes);
+    names = libxlmig_cpu_policy_features(&inter);
     if (!line || (best && !best_line) || !names) {
         ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
         goto out;
@@ -492,7 +492,7 @@ static int cpuid_level(struct cpuid_args *a)
             JS(js_str(jg, nodes[n].name));
         JS(yajl_gen_array_close(jg));
         JS(js_str(jg, "intersection"));
-        JS(policy_gen_json(jg, &inter));
+        JS(libxlmig_cpu_policy_gen_json(jg, &inter));
         JS(js_str(jg, "satisfied_baselines"));
         JS(yajl_gen_array_open(jg));
         for (i = 0; i < nr_bl; i++)
@@ -518,13 +518,14 @@ static int cpuid_level(struct cpuid_args *a)
             printf(" %s", nodes[n].name);
         printf("\n");
         printf("vendor           : %s%s\n",
-               policy_vendor_to_string(inter.vendor),
+               libxlmig_cpu_vendor_to_string(inter.vendor),
                inter.vendor == POLICY_VENDOR_UNKNOWN
                ? " (nodes mix vendors: domains cannot move between them)"
                : "");
         printf("common leaves    : 0x%x, extended 0x%x\n", inter.max_leaf,
                inter.max_ext_leaf);
-        printf("common features  : %u: %s\n", policy_count(&inter), names);
+        printf("common features  : %u: %s\n",
+               libxlmig_cpu_policy_count(&inter), names);
         printf("satisfied        :");
         for (i = 0; i < nr_bl; i++)
             if (sat[i])

@@ -23,7 +23,6 @@
 
 #include <yajl/yajl_gen.h>
 
-#include "netcfg.h"
 #include "xlmig.h"
 
 /* The probe protocol: a 16-byte header, magic and version first. */
@@ -159,14 +158,14 @@ static void gen_status(yajl_gen j, const struct net_view *v, int w)
     yajl_gen_map_open(j);
     j_kstr(j, "name", s->name);
     j_kstr(j, "cidr", v->cfg->networks[w].cidr);
-    j_kstr(j, "local_address", netcfg_addr_str(&s->local, lb));
+    j_kstr(j, "local_address", libxlmig_net_addr_str(&s->local, lb));
     j_kbool(j, "present", s->present);
     j_kstr(j, "interface", s->present ? s->ifname : NULL);
     j_kstr(j, "link", s->present ? s->link_state : NULL);
     j_kint(j, "mtu", s->mtu);
     j_kstr(j, "gateway", s->has_gateway ? s->gateway : NULL);
     j_kbool(j, "gateway_default", s->gateway_default);
-    j_kstr(j, "class", netcfg_class_str(s->cls));
+    j_kstr(j, "class", libxlmig_net_class_str(s->cls));
     j_kstr(j, "range", s->range);
     j_kbool(j, "allowed", s->allowed);
     j_kstr(j, "reason", s->reason[0] ? s->reason : NULL);
@@ -224,9 +223,9 @@ static int net_show(int argc, char **argv)
                 snprintf(gw, sizeof(gw), "-");
             printf("%-8s %-18s %-16s %-10s %-10s %5u %-22s %-8s %-13s %s\n",
                    s->name, v.cfg->networks[w].cidr,
-                   netcfg_addr_str(&s->local, lb),
+                   libxlmig_net_addr_str(&s->local, lb),
                    s->present ? s->ifname : "-", s->link_state, s->mtu, gw,
-                   netcfg_class_str(s->cls), s->range,
+                   libxlmig_net_class_str(s->cls), s->range,
                    s->allowed ? "yes" : "no");
         }
         for (w = 0; w < v.cfg->num_networks; w++)
@@ -376,8 +375,8 @@ static int net_responder(int argc, char **argv)
     if (ret) goto out;
     if (!port)
         port = v.cfg->port;
-    n = netcfg_listen(v.st, v.cfg->num_networks, port, fds,
-                      (int)ARRAY_SIZE(fds), &err);
+    n = libxlmig_net_listen(v.st, v.cfg->num_networks, port, fds,
+                            (int)ARRAY_SIZE(fds), &err);
     if (n < 0) {
         ret = cmd_fail(LIBXLMIG_ERROR_IO, "%s", err.msg);
         goto out;
@@ -391,7 +390,7 @@ static int net_responder(int argc, char **argv)
     for (w = 0; w < v.cfg->num_networks; w++)
         if (v.st[w].present && v.st[w].allowed)
             printf(" %s=%s", v.st[w].name,
-                   netcfg_addr_str(&v.st[w].local, lb));
+                   libxlmig_net_addr_str(&v.st[w].local, lb));
     printf("\n");
     fflush(stdout);
 
@@ -591,7 +590,7 @@ static int net_check(int argc, char **argv)
         int fd = -1, used = -1;
 
         for (w = 0; w < v.cfg->num_networks; w++) {
-            netcfg_addr_parse(pn->mig_addrs[w], &peer[w], NULL);
+            libxlmig_net_addr_parse(pn->mig_addrs[w], &peer[w], NULL);
             memset(&pr[w], 0, sizeof(pr[w]));
             if (!v.st[w].present || !v.st[w].allowed)
                 pr[w].why = v.st[w].reason;
@@ -599,9 +598,10 @@ static int net_check(int argc, char **argv)
                 pr[w].why = "local link is down";
         }
         /* The network a migration would use: the first that connects. */
-        nc = netcfg_candidates(v.st, v.cfg->num_networks, peer, cand,
-                               v.cfg->num_networks);
-        if (!netcfg_connect(cand, nc, v.cfg->port, tmo, &fd, &used, &err))
+        nc = libxlmig_net_candidates(v.st, v.cfg->num_networks, peer, cand,
+                                     v.cfg->num_networks);
+        if (!libxlmig_net_connect(cand, nc, v.cfg->port, tmo, &fd, &used,
+                                  &err))
             close(fd);
         else
             used = -1;
@@ -618,7 +618,8 @@ static int net_check(int argc, char **argv)
                 r->why = strerror(cand[i].result);
                 continue;
             }
-            if (netcfg_connect(&one, 1, v.cfg->port, tmo, &fd, &u, &err)) {
+            if (libxlmig_net_connect(&one, 1, v.cfg->port, tmo, &fd, &u,
+                                     &err)) {
                 r->err = one.result;
                 r->why = strerror(one.result);
                 continue;
@@ -642,7 +643,7 @@ static int net_check(int argc, char **argv)
                 yajl_gen_map_open(j);
                 j_kstr(j, "name", v.st[w].name);
                 j_kstr(j, "local_address",
-                       netcfg_addr_str(&v.st[w].local, lb));
+                       libxlmig_net_addr_str(&v.st[w].local, lb));
                 j_kstr(j, "peer_address", pn->mig_addrs[w]);
                 j_kstr(j, "interface", v.st[w].present ? v.st[w].ifname
                                                        : NULL);
@@ -679,8 +680,8 @@ static int net_check(int argc, char **argv)
                              pr[w].mbit_s);
             }
             printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n",
-                   v.st[w].name, netcfg_addr_str(&v.st[w].local, lb),
-                   netcfg_addr_str(&peer[w], pb),
+                   v.st[w].name, libxlmig_net_addr_str(&v.st[w].local, lb),
+                   libxlmig_net_addr_str(&peer[w], pb),
                    v.st[w].present ? v.st[w].ifname : "-",
                    !pr[w].tried ? "skipped"
                    : pr[w].reachable && !pr[w].why ? "yes"
@@ -697,8 +698,8 @@ static int net_check(int argc, char **argv)
         if (used >= 0)
             printf("  migration to %s would use %s (%s -> %s on %s)\n",
                    pn->name, cand[used].name,
-                   netcfg_addr_str(&cand[used].local, lb),
-                   netcfg_addr_str(&cand[used].peer, pb),
+                   libxlmig_net_addr_str(&cand[used].local, lb),
+                   libxlmig_net_addr_str(&cand[used].peer, pb),
                    cand[used].ifname);
     }
     if (j) {

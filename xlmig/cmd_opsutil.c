@@ -85,8 +85,9 @@ int ops_node_query(libxlmig_cluster *cl, const char *name, int net,
     n->free_kib = ops_ju64(n->info, "free_memory_kib");
     n->maintenance = ops_jbool(n->info, "maintenance");
     cpu = ops_jget(n->info, "cpu_policy", yajl_t_object);
-    n->cpu_ok = cpu && policy_parse_json(cpu, "CPU policy", &n->cpu, err,
-                                         sizeof(err));
+    n->cpu_ok = cpu && libxlmig_cpu_policy_parse_json(cpu, "CPU policy",
+                                                      &n->cpu, err,
+                                                      sizeof(err));
     return 0;
 }
 
@@ -126,8 +127,8 @@ bool ops_cpu_compatible(const struct ops_node *from,
         snprintf(why, len, "CPU policy unknown");
         return false;
     }
-    ok = policy_check(&from->cpu, &to->cpu, &chk);
-    sum = ok ? NULL : policy_check_summary(&chk);
+    ok = libxlmig_cpu_policy_fits(&from->cpu, &to->cpu, &chk);
+    sum = ok ? NULL : libxlmig_cpu_check_summary(&chk);
     snprintf(why, len, "%s", ok ? "compatible" : sum ? sum : "incompatible");
     free(sum);
     return ok;

@@ -209,7 +209,7 @@ int main_validate(int argc, char **argv)
             add("cpu", nodes[i].name, V_FAIL, "no readable CPU policy");
             continue;
         }
-        v = policy_vendor_to_string(nodes[i].cpu.vendor);
+        v = libxlmig_cpu_vendor_to_string(nodes[i].cpu.vendor);
         if (!vendor) {
             vendor = v;
             vendor_node = nodes[i].name;
@@ -226,8 +226,8 @@ int main_validate(int argc, char **argv)
 
             if (!nodes[i].reachable || !nodes[i].cpu_ok)
                 continue;
-            ok = policy_check(&base, &nodes[i].cpu, &chk);
-            sum = ok ? NULL : policy_check_summary(&chk);
+            ok = libxlmig_cpu_policy_fits(&base, &nodes[i].cpu, &chk);
+            sum = ok ? NULL : libxlmig_cpu_check_summary(&chk);
             add("cpu-baseline", nodes[i].name, ok ? V_OK : V_FAIL,
                 "%s: %s", c->cpu_baseline, ok ? "meets it"
                 : sum ? sum : "does not meet it");

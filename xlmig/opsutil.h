@@ -10,7 +10,6 @@
 
 #include <yajl/yajl_tree.h>
 
-#include "policy.h"
 #include "xlmig.h"
 
 /* One node as node_info describes it. */

@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <xentoollog.h>
 
+#include "libxlmig_netcfg.h"
+#include "libxlmig_policy.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -190,13 +193,10 @@ LIBXLMIG_API int libxlmig_echo_probe(libxlmig_ctx *ctx, const char *addr,
                                      libxlmig_echo_result *r);
 
 /*
- * CPUID policies.  The types and the pure functions on them (feature
- * names, compatibility, levelling, JSON and text forms) are in
- * policy/policy.h; these calls capture, load and check policies through
- * the context.
+ * CPUID policies.  The types are in libxlmig_policy.h.  These calls
+ * capture, load and check policies through the context; the pure
+ * functions on them (no context, no logging) follow.
  */
-struct policy_cpuid;
-struct policy_check;
 
 /* This host's CPUID policy, from the opened backend. */
 LIBXLMIG_API int libxlmig_host_cpu_policy(libxlmig_ctx *ctx,
@@ -274,6 +274,88 @@ LIBXLMIG_API int libxlmig_cpu_set_compat(libxlmig_ctx *ctx,
                                          char **value_r);
 
 /*
+ * Pure functions on CPUID policies: no context, no I/O, nothing logged.
+ * Strings returned are malloc'd and the caller frees them; NULL only when
+ * out of memory.  The JSON generators write into a yajl generator the
+ * caller owns (a yajl_gen is a struct yajl_gen_t *, a yajl_val a struct
+ * yajl_val_s *, so this header needs no yajl header) and return the
+ * yajl_gen_status of the first call that failed, yajl_gen_status_ok (0)
+ * if none.
+ */
+struct yajl_gen_t;
+struct yajl_val_s;
+
+/*
+ * Can a domain with policy dom run on host?  Fills *res; returns the
+ * verdict.  libxlmig_cpu_check is the same check, logging why not.
+ */
+LIBXLMIG_API bool libxlmig_cpu_policy_fits(const struct policy_cpuid *dom,
+                                           const struct policy_cpuid *host,
+                                           struct policy_check *res);
+/* One line explaining res ("compatible", "vendor mismatch: ..."). */
+LIBXLMIG_API char *libxlmig_cpu_check_summary(const struct policy_check *res);
+/*
+ * JSON of a check result: "compatible", "vendor_mismatch", the vendors,
+ * the leaf maxima and shortfalls, "missing" (names) and "summary".
+ */
+LIBXLMIG_API int libxlmig_cpu_check_gen_json(struct yajl_gen_t *g,
+                                             const struct policy_check *res);
+/* "intel", "amd", "hygon", "any" or "unknown". */
+LIBXLMIG_API const char *libxlmig_cpu_vendor_to_string(enum policy_vendor v);
+/* Number of features set in p. */
+LIBXLMIG_API unsigned int
+libxlmig_cpu_policy_count(const struct policy_cpuid *p);
+/* Space-separated names of the features set in p. */
+LIBXLMIG_API char *libxlmig_cpu_policy_features(const struct policy_cpuid *p);
+/*
+ * Compact text form, like xen-cpuid: vendor, family/model/stepping, leaf
+ * maxima, the featureset words, then one line per word with its names.
+ */
+LIBXLMIG_API char *libxlmig_cpu_policy_to_text(const struct policy_cpuid *p);
+/*
+ * The JSON object of p (the form libxlmig_cpu_policy_to_json returns as
+ * text): "version", "name", "source", "vendor", "family", "model",
+ * "stepping", "max_leaf", "max_ext_leaf", "features" and "words".
+ */
+LIBXLMIG_API int libxlmig_cpu_policy_gen_json(struct yajl_gen_t *g,
+                                              const struct policy_cpuid *p);
+/*
+ * Parse that object (a yajl_tree value).  what names the input in
+ * messages; on failure writes "WHAT: field FIELD: problem" into err and
+ * returns false.
+ */
+LIBXLMIG_API bool libxlmig_cpu_policy_parse_json(struct yajl_val_s *obj,
+                                                 const char *what,
+                                                 struct policy_cpuid *p,
+                                                 char *err, size_t errlen);
+/*
+ * Levelling: fold b into acc (the features and leaf maxima both have,
+ * the lower family/model, the vendor if equal).  Start from a copy of the
+ * first policy.
+ */
+LIBXLMIG_API void libxlmig_cpu_policy_intersect(struct policy_cpuid *acc,
+                                                const struct policy_cpuid *b);
+/*
+ * The baseline with the most features among baselines[0..nr-1] that every
+ * host of hosts[0..nr_hosts-1] can run; ties go to the earlier one.  Sets
+ * sat[i] (if not NULL) for each baseline every host satisfies.  Returns
+ * the index, or -1 if none fits.
+ */
+LIBXLMIG_API int libxlmig_baseline_highest(const struct policy_cpuid *baselines,
+                                           size_t nr,
+                                           const struct policy_cpuid *hosts,
+                                           size_t nr_hosts, bool *sat);
+/*
+ * The xl.cfg cpuid= value masking a domain to target on hosts[0..nr-1]:
+ * "host" then ",name=0" for every checked feature some host has and
+ * target lacks (speculation controls levelled across the hosts instead).
+ * With nr == 0, valid on any host.  Accepted by libxl_cpuid_parse_config.
+ */
+LIBXLMIG_API char *
+libxlmig_cpu_policy_xlcfg_mask(const struct policy_cpuid *target,
+                               const struct policy_cpuid *hosts, size_t nr);
+
+/*
  * The cluster config (docs/xlmig.cfg.5.md): one file in xl.cfg syntax,
  * identical on every node.  Named defaults for the keys that may be left
  * out follow.
@@ -345,10 +427,10 @@ LIBXLMIG_API int libxlmig_cluster_config_to_json(
 
 /*
  * This node's view of its cluster (cluster.c): the config, which node this
- * host is, and the state of each migration network here (netcfg's
- * struct netcfg_status: interface, link, gateway, class, allowed).
+ * host is, and the state of each migration network here (struct
+ * netcfg_status of libxlmig_netcfg.h: interface, link, gateway, class,
+ * allowed).
  */
-struct netcfg_status;
 typedef struct libxlmig_cluster libxlmig_cluster;
 
 /*
@@ -371,6 +453,51 @@ LIBXLMIG_API int libxlmig_cluster_self(const libxlmig_cluster *cl);
 /* One status per config network, in config order; owned by cl. */
 LIBXLMIG_API const struct netcfg_status *
 libxlmig_cluster_networks(const libxlmig_cluster *cl);
+
+/*
+ * The migration networks, below the cluster: addresses, the order of the
+ * networks for reaching a peer, and sockets bound to a migration address
+ * and its interface.  No context and nothing logged: failures return -1
+ * with a message in *err (may be NULL where noted).
+ */
+/* Parse a literal IPv4/IPv6 address; 0 or -1 (message in err if set). */
+LIBXLMIG_API int libxlmig_net_addr_parse(const char *s, netcfg_addr *a,
+                                         netcfg_err *err);
+/* Format a into buf (NETCFG_ADDRSTRLEN bytes); returns buf. */
+LIBXLMIG_API const char *libxlmig_net_addr_str(const netcfg_addr *a,
+                                               char *buf);
+/* "private", "public" or "unknown". */
+LIBXLMIG_API const char *libxlmig_net_class_str(netcfg_class c);
+/*
+ * The ways to reach a peer whose addresses are peer[i] (one per status
+ * entry of st[0..nr-1], same order): allowed private networks first in
+ * config order, then allowed public ones; networks not allowed, without
+ * a local address or with the link down are left out.  Writes at most
+ * max entries to out; returns how many.
+ */
+LIBXLMIG_API int libxlmig_net_candidates(const netcfg_status *st, int nr,
+                                         const netcfg_addr *peer,
+                                         netcfg_candidate *out, int max);
+/*
+ * Connect to port on the first candidate of c[0..nr-1] that answers, each
+ * socket bound to the candidate's address and interface, each connect
+ * bounded by timeout_ms; fills result/connect_ms of every one tried.  0
+ * with a blocking connected socket in *fd_r (the caller closes it) and
+ * the candidate's index in *used_r, or -1 with every attempt in *err.
+ */
+LIBXLMIG_API int libxlmig_net_connect(netcfg_candidate *c, int nr,
+                                      uint16_t port, int timeout_ms,
+                                      int *fd_r, int *used_r,
+                                      netcfg_err *err);
+/*
+ * Listen on port on each allowed, present network of st[0..nr-1], bound
+ * to its address and interface (never a wildcard address).  Writes up to
+ * max descriptors to fds (the caller closes them); returns how many
+ * (>= 1), or -1 with a message (none left open).
+ */
+LIBXLMIG_API int libxlmig_net_listen(const netcfg_status *st, int nr,
+                                     uint16_t port, int *fds, int max,
+                                     netcfg_err *err);
 
 /*
  * Encode an error as {"version":1,"error":{"code":err,"name":...,
@@ -634,7 +761,10 @@ typedef struct libxlmig_daemon_opts {
  */
 LIBXLMIG_API int libxlmig_daemon_run(libxlmig_ctx *ctx,
                                      const libxlmig_daemon_opts *o);
-/* xlmigd's control socket: $XLMIGD_SOCKET, else the default. */
+/*
+ * xlmigd's control socket: $XLMIGD_SOCKET, else
+ * LIBXLMIG_SIM_SOCKET_DEFAULT.  Static or environment storage; do not free.
+ */
 LIBXLMIG_API const char *libxlmig_sim_socket_path(void);
 
 /* ---- Cluster operations (ops.c) ---------------------------------- */

@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # `make install DESTDIR=...` installs the binaries, both libraries, the
-# header and libxlmig.pc, and a program builds against that tree through
-# pkg-config, linked both ways.
+# headers and libxlmig.pc; the installed programs run on the installed
+# libxlmig.so.0, found through their run path alone, and a program builds
+# against that tree through pkg-config, linked both ways.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 15
+plan 24
 
 dest=$(mktemp -d)
 tap_cleanup() { rm -rf "$dest"; }
@@ -13,7 +14,8 @@ tap_cleanup() { rm -rf "$dest"; }
 run make -s -C "$MIG_ROOT" install DESTDIR="$dest" prefix=/usr/local
 is 0 "$rc" "make install DESTDIR exits 0"
 for f in sbin/xlmig sbin/xl-migrate-cluster sbin/xlmigd lib/libxlmig.a \
-         lib/libxlmig.so.0 include/libxlmig.h lib/pkgconfig/libxlmig.pc \
+         lib/libxlmig.so.0 include/libxlmig.h include/libxlmig_policy.h \
+         include/libxlmig_netcfg.h lib/pkgconfig/libxlmig.pc \
          lib/systemd/system/xlmigd.service; do
     [ -e "$dest/usr/local/$f" ]; ok $? "installed $f"
 done
@@ -23,6 +25,23 @@ grep -q "^ExecStart=/usr/local/sbin/xlmigd " \
 ok $? "the unit starts the installed xlmigd"
 soname=$(objdump -p "$dest/usr/local/lib/libxlmig.so" | awk '/SONAME/ {print $2}')
 is "libxlmig.so.0" "$soname" "shared library has its soname"
+
+# The installed programs need libxlmig.so.0 and find it in the libdir
+# beside them ($ORIGIN/../lib), so no LD_LIBRARY_PATH, under DESTDIR too.
+readelf -d "$dest/usr/local/sbin/xlmig" |
+    grep -q '(NEEDED).*\[libxlmig\.so\.0\]'
+ok $? "the installed xlmig is linked against libxlmig.so.0"
+readelf -d "$dest/usr/local/sbin/xlmig" "$dest/usr/local/sbin/xlmigd" |
+    grep -E '\((RUNPATH|RPATH)\)' | grep -qF -e "$MIG_ROOT" -e libxlmig
+ok $((!$?)) "their run path names nothing of the build tree"
+lib=$(env -u LD_LIBRARY_PATH ldd "$dest/usr/local/sbin/xlmig" |
+      sed -n 's/.*libxlmig\.so\.0 => \([^ ]*\) .*/\1/p')
+is "$(realpath "$dest/usr/local/lib/libxlmig.so.0")" "$(realpath -q "$lib")" \
+    "the installed xlmig loads the installed libxlmig.so.0"
+run env -u LD_LIBRARY_PATH "$dest/usr/local/sbin/xlmig" version
+is "xlmig 0.1.0" "$out" "the installed xlmig runs"
+run env -u LD_LIBRARY_PATH "$dest/usr/local/sbin/xlmigd" --help
+like "usage: xlmigd" "$out" "the installed xlmigd runs"
 
 cat >"$dest/prog.c" <<'C'
 #include <stdio.h>
@@ -57,6 +76,35 @@ run cc $san -o "$dest/prog" "$dest/prog.c" $flags
 is 0 "$rc" "a program compiles and links against the installed tree"
 run env LD_LIBRARY_PATH="$dest/usr/local/lib" "$dest/prog"
 is "sim not running in a Xen dom0" "$out" "it runs with the shared library"
+
+# The policy and network types and calls of the installed headers.
+cat >"$dest/prog2.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <libxlmig.h>
+int main(void)
+{
+    struct policy_cpuid dom = { .vendor = POLICY_VENDOR_AMD };
+    struct policy_cpuid host = dom;
+    struct policy_check chk;
+    char buf[NETCFG_ADDRSTRLEN], *sum;
+    netcfg_addr a;
+
+    if (!libxlmig_cpu_policy_fits(&dom, &host, &chk)) return 2;
+    sum = libxlmig_cpu_check_summary(&chk);
+    if (libxlmig_net_addr_parse("fd00::1", &a, NULL)) return 3;
+    printf("%s %s %s %s\n", libxlmig_cpu_vendor_to_string(dom.vendor), sum,
+           libxlmig_net_addr_str(&a, buf),
+           libxlmig_net_class_str(NETCFG_CLASS_PRIVATE));
+    free(sum);
+    return 0;
+}
+C
+run cc $san -o "$dest/prog2" "$dest/prog2.c" $flags
+is 0 "$rc" "a program on the policy and network calls builds"
+run env LD_LIBRARY_PATH="$dest/usr/local/lib" "$dest/prog2"
+is "amd compatible fd00::1 private" "$out" "and runs"
+
 run make -s -C "$MIG_ROOT" uninstall DESTDIR="$dest" prefix=/usr/local
 [ -z "$(find "$dest/usr/local" -type f -o -type l)" ]
 ok $? "make uninstall removes every installed file"

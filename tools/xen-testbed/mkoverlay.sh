@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # Build the per-run part of the testbed in RUNDIR: the guest initramfs
 # (busybox, memtest, init), a small cpio carrying the dom0 /init, the agent,
-# the guest files and the freshly built xlmig (and xlmigd and the save-helper
-# shim when the tree has them), and RUNDIR/dom0.img = the cached dom0 base cpio + that cpio (Linux
-# unpacks concatenated archives, later files win).
+# the guest files and the freshly built xlmig with libxlmig.so (and xlmigd
+# and the save-helper shim when the tree has them), and RUNDIR/dom0.img =
+# the cached dom0 base cpio + that cpio (Linux unpacks concatenated
+# archives, later files win).
 # Usage: mkoverlay.sh RUNDIR
 set -euo pipefail
 
@@ -14,9 +15,13 @@ cache=${XEN_TESTBED_CACHE:-/var/cache/xlmig-xen-testbed}
 run=${1:?usage: mkoverlay.sh RUNDIR}
 die() { printf 'mkoverlay: error: %s\n' "$*" >&2; exit 1; }
 
-xlmig=$top/xlmig/xlmig
-xlmigd=$top/xlmig/xlmigd
+# The copies linked for installing: they find libxlmig.so.0 in ../lib,
+# /usr/local/lib here (built for prefix /usr/local, the default).
+xlmig=$top/xlmig/inst/xlmig
+xlmigd=$top/xlmig/inst/xlmigd
+libxlmig=$top/libxlmig/libxlmig.so.0
 [ -x "$xlmig" ] || die "$xlmig is not built (run make)"
+[ -e "$libxlmig" ] || die "$libxlmig is not built (run make)"
 [ -s "$cache/dom0-base.cpio.zst" ] || die "no dom0 base image (run setup.sh)"
 
 # The list of files in the base image, to check xlmig's libraries against.
@@ -28,6 +33,7 @@ fi
 check_libs() {
     local bin=$1 lib missing=""
     for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        [ "$lib" != "${libxlmig##*/}" ] || continue
         grep -Eq "^(\./)?(usr/)?lib/(x86_64-linux-gnu/)?$lib\$" "$files" ||
             missing="$missing $lib"
     done
@@ -37,6 +43,7 @@ check_libs() {
 }
 check_libs "$xlmig"
 [ ! -x "$xlmigd" ] || check_libs "$xlmigd"
+check_libs "$libxlmig"
 
 stage=$run/stage
 rm -rf "$stage" && mkdir -p "$stage"
@@ -54,12 +61,13 @@ mkdir -p "$stage/o/opt/xentb"
 
 # dom0 overlay.
 o=$stage/o
-mkdir -p "$o/usr/local/bin" "$o/etc/xen"
+mkdir -p "$o/usr/local/bin" "$o/usr/local/lib" "$o/etc/xen"
 install -m 755 "$here/dom0/init" "$o/init"
 install -m 755 "$here/dom0/agent" "$o/opt/xentb/agent"
 install -m 644 "$here/dom0/guest.cfg" "$o/etc/xen/xentb-guest.cfg"
 install -m 755 "$xlmig" "$o/usr/local/bin/xlmig"
 [ ! -x "$xlmigd" ] || install -m 755 "$xlmigd" "$o/usr/local/bin/xlmigd"
+install -m 755 "$libxlmig" "$o/usr/local/lib/libxlmig.so.0"
 # The pre-copy shim and the save-helper wrapper xlmigd hands to libxl
 # (built for prefix /usr/local, the default).
 if [ -x "$top/libxlmig/xlmig-save-helper" ]; then
