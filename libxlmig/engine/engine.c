@@ -88,13 +88,32 @@ static void throttle_stop(throttle *t)
 
 /* ---- sending -------------------------------------------------------- */
 
+/*
+ * One save.  libxlmig__engine_save runs the phases below in the order
+ * they appear (setup, round 0, pre-copy, stop-and-copy, end) on this
+ * state, which it owns; send_finish releases it whatever the outcome.
+ */
 typedef struct send_ctx {
+    /* caller-set */
     libxlmig__gc *gc;
     const libxlmig__mig_source *src;
+    libxlmig__transport *t;
     const libxlmig__engine_opts *o;
-    libxlmig__batch_writer *w;
     libxlmig_stats *st;
+    /* private */
+    mig_job job;
+    libxlmig__batch_writer *w;     /* owned; w->t set once complete */
+    unsigned long *bitmap;         /* pages of the next round (owned) */
+    throttle thr;
+    libxlmig__precopy_input in;    /* the policy's input, kept between
+                                    * rounds */
+    bool paused;                   /* the guest, by us */
+    double bw;                     /* estimate (bytes/s) */
     uint64_t t_start;              /* us */
+    uint64_t t_round;              /* us, when the last round started */
+    uint64_t dt;                   /* us, the last pre-copy round took */
+    uint64_t t_pause;              /* us, when the guest was paused */
+    uint64_t t_xfer;               /* us, spent sending rounds */
     uint64_t sent_before;          /* w->bytes when the limiter started */
     uint64_t t_limit;              /* us, when the limiter started */
     uint64_t drop_pfn;             /* test knob; UINT64_MAX: off */
@@ -194,7 +213,7 @@ static uint64_t pick_drop_pfn(const libxlmig__mig_source *src)
 static void progress(send_ctx *sc)
 {
     sc->st->total_time_ms = (libxlmig__now_us() - sc->t_start) / 1000;
-    if (sc->w) {
+    if (sc->w && sc->w->t) {
         sc->st->total_bytes = sc->w->bytes + sizeof(libxlmig__stream_hdr);
         sc->st->normal_pages = sc->w->total_data;
         sc->st->zero_pages = sc->w->total_zero;
@@ -204,248 +223,368 @@ static void progress(send_ctx *sc)
         sc->o->progress(sc->o->progress_user, sc->st);
 }
 
-int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
-                          libxlmig__transport *t, const libxlmig__engine_opts *o,
-                          libxlmig_stats *st)
+static void send_ctx_init(send_ctx *sc, libxlmig__gc *gc,
+                          const libxlmig__mig_source *src,
+                          libxlmig__transport *t,
+                          const libxlmig__engine_opts *o, libxlmig_stats *st)
 {
-    mig_job job = { gc, src->domid, LIBXLMIG_STATE_SETUP };
-    libxlmig__batch_writer *w = NULL;
-    unsigned long *bitmap = NULL;
-    throttle thr;
-    send_ctx sc;
-    libxlmig__precopy_input in;
-    libxlmig__precopy_decision d;
-    void *vcpu = NULL;
-    uint32_t vcpu_len = 0;
-    uint64_t t_round, t_pause = 0, t_xfer = 0, n, count, bytes0, dt;
-    double bw = 0;
-    bool paused = false;
-    int rc;
-
     memset(st, 0, sizeof(*st));
-    memset(&sc, 0, sizeof(sc));
-    sc.o = o;
-    sc.st = st;
-    sc.t_start = libxlmig__now_us();
-    memset(&thr, 0, sizeof(thr));
-    memset(&in, 0, sizeof(in));
-    thr.src = src;
+    memset(sc, 0, sizeof(*sc));
+    sc->gc = gc;
+    sc->src = src;
+    sc->t = t;
+    sc->o = o;
+    sc->st = st;
+    sc->t_start = libxlmig__now_us();
+    sc->job.gc = gc;
+    sc->job.domid = src->domid;
+    sc->job.state = LIBXLMIG_STATE_SETUP;
+    sc->thr.src = src;
+    sc->drop_pfn = UINT64_MAX;
     st->nr_pages = src->nr_pages;
-    st->state = job.state;
-    w = calloc(1, sizeof(*w));
-    bitmap = calloc(bitmap_longs(src->nr_pages), sizeof(*bitmap));
+    st->state = sc->job.state;
+}
+
+/* The batch writer with its buffers, and the dirty bitmap. */
+static int send_alloc(send_ctx *sc)
+{
+    libxlmig__gc *gc = sc->gc;
+    const libxlmig__mig_source *src = sc->src;
+    libxlmig__batch_writer *w;
+
+    sc->w = w = calloc(1, sizeof(*w));
+    sc->bitmap = calloc(bitmap_longs(src->nr_pages), sizeof(*sc->bitmap));
     if (w) {
         w->data = malloc(LIBXLMIG__BATCH_PAGES * LIBXLMIG__PAGE_SIZE);
         w->crcs = malloc((2 * LIBXLMIG__BATCH_PAGES + 2) * sizeof(uint32_t));
-        w->next = calloc(bitmap_longs(src->nr_pages), sizeof(*bitmap));
+        w->next = calloc(bitmap_longs(src->nr_pages), sizeof(*sc->bitmap));
     }
-    if (!w || !bitmap || !w->data || !w->crcs || !w->next) {
+    if (!w || !sc->bitmap || !w->data || !w->crcs || !w->next) {
         LOG(ERROR, "out of memory for the migration of domain %lld",
             (long long)src->domid);
-        rc = LIBXLMIG_ERROR_NOMEM;
-        goto out;
+        return LIBXLMIG_ERROR_NOMEM;
     }
-    w->t = t;
-    w->by_ref = o->pages_by_ref;
+    w->t = sc->t;
+    w->by_ref = sc->o->pages_by_ref;
     w->mem = src->mem;
     w->nr_pages = src->nr_pages;
-    sc.gc = gc;
-    sc.src = src;
-    sc.w = w;
-    sc.drop_pfn = UINT64_MAX;
-    if (o->live && src->clean_range && !libxlmig__tunable_engine_copy()) {
+    if (sc->o->live && src->clean_range && !libxlmig__tunable_engine_copy()) {
         w->recheck = engine_recheck;
-        w->recheck_priv = &sc;
+        w->recheck_priv = sc;
     }
+    return 0;
+}
 
-    rc = libxlmig__stream_write_header(gc, t, src->nr_pages);
-    if (rc) goto out;
-    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_DOMAIN_CONFIG,
+/* Setup: the stream header and the domain config record, then the guest
+ * paused (not live) or its dirty log started (live). */
+static int send_setup(send_ctx *sc)
+{
+    libxlmig__gc *gc = sc->gc;
+    const libxlmig__mig_source *src = sc->src;
+    int rc;
+
+    rc = send_alloc(sc);
+    if (rc) return rc;
+    rc = libxlmig__stream_write_header(gc, sc->t, src->nr_pages);
+    if (rc) return rc;
+    rc = libxlmig__stream_write_record(gc, sc->t, LIBXLMIG__REC_DOMAIN_CONFIG,
                                        src->config_json,
                                        strlen(src->config_json));
-    if (rc) goto out;
-    if (!o->live) {
+    if (rc) return rc;
+    if (!sc->o->live) {
         rc = src->pause(gc, src->priv);
-        if (rc) goto out;
-        paused = true;
-        w->stable = true;
-        t_pause = libxlmig__now_us();
+        if (rc) return rc;
+        sc->paused = true;
+        sc->w->stable = true;
+        sc->t_pause = libxlmig__now_us();
     } else {
         /* Start the dirty log: round 0 sends what is there now. */
         rc = src->clean_dirty(gc, src->priv, NULL, NULL);
-        if (rc) goto out;
+        if (rc) return rc;
     }
     if (libxlmig__fault_drop_page()) {
-        sc.drop_pfn = pick_drop_pfn(src);
+        sc->drop_pfn = pick_drop_pfn(src);
         LOGD(WARN, src->domid, "test knob XLMIG_TEST_DROP_PAGE: page %llu "
-             "will never be sent", (unsigned long long)sc.drop_pfn);
+             "will never be sent", (unsigned long long)sc->drop_pfn);
     }
-    st->setup_time_ms = (libxlmig__now_us() - sc.t_start) / 1000;
-    mig_set_state(&job, LIBXLMIG_STATE_SETUP,
-                  paused ? LIBXLMIG_STATE_STOP_AND_COPY
-                         : LIBXLMIG_STATE_PRECOPY);
-    st->state = job.state;
+    sc->st->setup_time_ms = (libxlmig__now_us() - sc->t_start) / 1000;
+    mig_set_state(&sc->job, LIBXLMIG_STATE_SETUP,
+                  sc->paused ? LIBXLMIG_STATE_STOP_AND_COPY
+                             : LIBXLMIG_STATE_PRECOPY);
+    sc->st->state = sc->job.state;
+    return 0;
+}
 
-    /* Round 0: every page. */
-    sc.t_limit = t_round = libxlmig__now_us();
-    sc.sent_before = w->bytes;
-    libxlmig__fault("src", "round", t->fd);
+/* Round 0: every page.  Starts the bandwidth limiter and estimate. */
+static int send_round0(send_ctx *sc)
+{
+    const libxlmig__mig_source *src = sc->src;
+    libxlmig__batch_writer *w = sc->w;
+    libxlmig_stats *st = sc->st;
+    uint64_t n;
+    int rc;
+
+    sc->t_limit = sc->t_round = libxlmig__now_us();
+    sc->sent_before = w->bytes;
+    libxlmig__fault("src", "round", sc->t->fd);
     for (n = 0; n < src->nr_pages; n++) {
-        rc = send_page(&sc, n);
-        if (rc) goto out;
+        rc = send_page(sc, n);
+        if (rc) return rc;
     }
-    rc = libxlmig__batch_flush(gc, w);
-    if (rc) goto out;
-    dt = libxlmig__now_us() - t_round;
-    t_xfer += dt;
-    bw = dt ? w->bytes * 1e6 / dt : 0;
+    rc = libxlmig__batch_flush(sc->gc, w);
+    if (rc) return rc;
+    sc->dt = libxlmig__now_us() - sc->t_round;
+    sc->t_xfer += sc->dt;
+    sc->bw = sc->dt ? w->bytes * 1e6 / sc->dt : 0;
     st->round_pages = src->nr_pages;
-    st->bandwidth = (uint64_t)bw;
-    in.last_round_bytes = w->bytes;
-    if (paused) {
+    st->bandwidth = (uint64_t)sc->bw;
+    sc->in.last_round_bytes = w->bytes;
+    if (sc->paused) {
         st->downtime_bytes = w->bytes;
     } else {
         st->precopy_bytes = w->bytes;
-        progress(&sc);
+        progress(sc);
     }
+    return 0;
+}
 
-    while (!paused) {
-        uint64_t t_scan = libxlmig__now_us();
+/* Scan the dirty log (at t_scan) into sc->bitmap and ask the pre-copy
+ * policy what next; *d_r is its decision. */
+static int precopy_scan(send_ctx *sc, uint64_t t_scan,
+                        libxlmig__precopy_decision *d_r)
+{
+    libxlmig__gc *gc = sc->gc;
+    const libxlmig__mig_source *src = sc->src;
+    libxlmig__precopy_input *in = &sc->in;
+    libxlmig_stats *st = sc->st;
+    uint64_t count;
+    int rc;
 
+    rc = src->clean_dirty(gc, src->priv, sc->bitmap, &count);
+    if (rc) return rc;
+    count = merge_next(sc, sc->bitmap);
+    if (sc->drop_pfn != UINT64_MAX && bitmap_test(sc->bitmap, sc->drop_pfn)) {
+        bitmap_clear(sc->bitmap, sc->drop_pfn);
+        count--;
+    }
+    in->round = st->round + 1;
+    in->prev_dirty_bytes = in->dirty_bytes;
+    in->dirty_bytes = count * LIBXLMIG__PAGE_SIZE;
+    in->bandwidth_bps = sc->bw;
+    in->elapsed_ms = (t_scan - sc->t_start) / 1000 - st->setup_time_ms;
+    in->throttle_pct = sc->thr.pct;
+    *d_r = libxlmig__precopy_decide(&sc->o->params, in);
+    in->stalled_rounds = d_r->stalled_rounds;
+    st->remaining_bytes = in->dirty_bytes;
+    st->expected_downtime_ms = d_r->expected_downtime_ms;
+    st->dirty_rate = sc->dt ? count * 1000000ULL / (t_scan - sc->t_round)
+                            : 0;
+    LOGD(DEBUG, src->domid, "round %u: %llu dirty pages; %s",
+         in->round, (unsigned long long)count, d_r->reason);
+    return 0;
+}
+
+/* The guest's throttle as the policy decided, in the statistics too. */
+static void precopy_throttle(send_ctx *sc,
+                             const libxlmig__precopy_decision *d)
+{
+    libxlmig__gc *gc = sc->gc;
+    libxlmig_stats *st = sc->st;
+
+    if (d->throttle_pct != sc->thr.pct) {
+        LOGD(INFO, sc->src->domid, "throttling the guest to %u%%",
+             d->throttle_pct);
+        throttle_set(&sc->thr, d->throttle_pct);
+    }
+    st->throttle_pct = sc->thr.pct;
+    if (sc->thr.pct > st->throttle_max_pct)
+        st->throttle_max_pct = sc->thr.pct;
+}
+
+/* One pre-copy round: the pages scanned into sc->bitmap. */
+static int precopy_round(send_ctx *sc)
+{
+    libxlmig__batch_writer *w = sc->w;
+    libxlmig_stats *st = sc->st;
+    uint64_t bytes0, n;
+    int rc;
+
+    sc->t_round = libxlmig__now_us();
+    bytes0 = w->bytes;
+    libxlmig__fault("src", "round", sc->t->fd);
+    rc = send_bitmap(sc, sc->bitmap, &n);
+    if (rc) return rc;
+    sc->dt = libxlmig__now_us() - sc->t_round;
+    sc->t_xfer += sc->dt;
+    if (w->bytes - bytes0 >= ENGINE_MIN_BW_SAMPLE && sc->dt)
+        sc->bw = (w->bytes - bytes0) * 1e6 / sc->dt;
+    st->round++;
+    st->round_pages = n;
+    st->precopy_bytes = w->bytes;
+    st->bandwidth = (uint64_t)sc->bw;
+    sc->in.last_round_bytes = w->bytes - bytes0;
+    progress(sc);
+    return 0;
+}
+
+/* Pre-copy rounds while the guest runs: 0 once the policy calls for
+ * stop-and-copy; fails if it gives up or the requester goes away. */
+static int send_precopy(send_ctx *sc)
+{
+    libxlmig__gc *gc = sc->gc;
+    const libxlmig__engine_opts *o = sc->o;
+    libxlmig__precopy_decision d;
+    uint64_t t_scan;
+    int rc;
+
+    for (;;) {
+        t_scan = libxlmig__now_us();
         if (o->cancelled && o->cancelled(o->progress_user)) {
-            throttle_stop(&thr);
-            mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
+            throttle_stop(&sc->thr);
+            mig_set_state(&sc->job, LIBXLMIG_STATE_PRECOPY,
                           LIBXLMIG_STATE_ABORTED);
-            LOGD(ERROR, src->domid, "migration cancelled: the requester "
-                 "went away");
-            rc = LIBXLMIG_ERROR_CANCELLED;
-            goto out;
+            LOGD(ERROR, sc->src->domid, "migration cancelled: the "
+                 "requester went away");
+            return LIBXLMIG_ERROR_CANCELLED;
         }
-
-        rc = src->clean_dirty(gc, src->priv, bitmap, &count);
-        if (rc) goto out;
-        count = merge_next(&sc, bitmap);
-        if (sc.drop_pfn != UINT64_MAX && bitmap_test(bitmap, sc.drop_pfn)) {
-            bitmap_clear(bitmap, sc.drop_pfn);
-            count--;
-        }
-        in.round = st->round + 1;
-        in.prev_dirty_bytes = in.dirty_bytes;
-        in.dirty_bytes = count * LIBXLMIG__PAGE_SIZE;
-        in.bandwidth_bps = bw;
-        in.elapsed_ms = (t_scan - sc.t_start) / 1000 - st->setup_time_ms;
-        in.throttle_pct = thr.pct;
-        d = libxlmig__precopy_decide(&o->params, &in);
-        in.stalled_rounds = d.stalled_rounds;
-        st->remaining_bytes = in.dirty_bytes;
-        st->expected_downtime_ms = d.expected_downtime_ms;
-        st->dirty_rate = dt ? count * 1000000ULL / (t_scan - t_round) : 0;
-        LOGD(DEBUG, src->domid, "round %u: %llu dirty pages; %s",
-             in.round, (unsigned long long)count, d.reason);
+        rc = precopy_scan(sc, t_scan, &d);
+        if (rc) return rc;
         if (d.action == LIBXLMIG__PRECOPY_STOP_AND_COPY)
-            break;
+            return 0;
         if (d.action == LIBXLMIG__PRECOPY_ABORT) {
-            throttle_stop(&thr);
-            mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
+            throttle_stop(&sc->thr);
+            mig_set_state(&sc->job, LIBXLMIG_STATE_PRECOPY,
                           LIBXLMIG_STATE_ABORTED);
-            st->state = job.state;
-            LOGD(ERROR, src->domid, "migration aborted after %u rounds: %s",
-                 in.round, d.reason);
-            rc = LIBXLMIG_ERROR_TIMEOUT;
-            goto out;
+            sc->st->state = sc->job.state;
+            LOGD(ERROR, sc->src->domid, "migration aborted after %u "
+                 "rounds: %s", sc->in.round, d.reason);
+            return LIBXLMIG_ERROR_TIMEOUT;
         }
-        if (d.throttle_pct != thr.pct) {
-            LOGD(INFO, src->domid, "throttling the guest to %u%%",
-                 d.throttle_pct);
-            throttle_set(&thr, d.throttle_pct);
-        }
-        st->throttle_pct = thr.pct;
-        if (thr.pct > st->throttle_max_pct)
-            st->throttle_max_pct = thr.pct;
-
-        t_round = libxlmig__now_us();
-        bytes0 = w->bytes;
-        libxlmig__fault("src", "round", t->fd);
-        rc = send_bitmap(&sc, bitmap, &n);
-        if (rc) goto out;
-        dt = libxlmig__now_us() - t_round;
-        t_xfer += dt;
-        if (w->bytes - bytes0 >= ENGINE_MIN_BW_SAMPLE && dt)
-            bw = (w->bytes - bytes0) * 1e6 / dt;
-        st->round++;
-        st->round_pages = n;
-        st->precopy_bytes = w->bytes;
-        st->bandwidth = (uint64_t)bw;
-        in.last_round_bytes = w->bytes - bytes0;
-        progress(&sc);
+        precopy_throttle(sc, &d);
+        rc = precopy_round(sc);
+        if (rc) return rc;
     }
+}
 
-    if (!paused) {
-        /* Stop and copy. */
-        throttle_stop(&thr);
-        mig_set_state(&job, LIBXLMIG_STATE_PRECOPY,
-                      LIBXLMIG_STATE_STOP_AND_COPY);
-        st->state = job.state;
-        t_pause = libxlmig__now_us();
-        rc = src->pause(gc, src->priv);
-        if (rc) goto out;
-        paused = true;
-        w->stable = true;
-        libxlmig__fault("src", "stopcopy", t->fd);
-        rc = src->clean_dirty(gc, src->priv, bitmap, &count);
-        if (rc) goto out;
-        count = merge_next(&sc, bitmap);
-        if (sc.drop_pfn != UINT64_MAX)
-            bitmap_clear(bitmap, sc.drop_pfn);
-        t_round = libxlmig__now_us();
-        bytes0 = w->bytes;
-        rc = send_bitmap(&sc, bitmap, &n);
-        if (rc) goto out;
-        t_xfer += libxlmig__now_us() - t_round;
-        st->round++;
-        st->round_pages = n;
-        st->downtime_bytes = w->bytes - bytes0;
-    }
+/* Stop-and-copy: pause the guest, send the pages it dirtied last. */
+static int send_stop_and_copy(send_ctx *sc)
+{
+    libxlmig__gc *gc = sc->gc;
+    const libxlmig__mig_source *src = sc->src;
+    libxlmig__batch_writer *w = sc->w;
+    libxlmig_stats *st = sc->st;
+    uint64_t count, bytes0, n;
+    int rc;
+
+    throttle_stop(&sc->thr);
+    mig_set_state(&sc->job, LIBXLMIG_STATE_PRECOPY,
+                  LIBXLMIG_STATE_STOP_AND_COPY);
+    st->state = sc->job.state;
+    sc->t_pause = libxlmig__now_us();
+    rc = src->pause(gc, src->priv);
+    if (rc) return rc;
+    sc->paused = true;
+    w->stable = true;
+    libxlmig__fault("src", "stopcopy", sc->t->fd);
+    rc = src->clean_dirty(gc, src->priv, sc->bitmap, &count);
+    if (rc) return rc;
+    merge_next(sc, sc->bitmap);
+    if (sc->drop_pfn != UINT64_MAX)
+        bitmap_clear(sc->bitmap, sc->drop_pfn);
+    sc->t_round = libxlmig__now_us();
+    bytes0 = w->bytes;
+    rc = send_bitmap(sc, sc->bitmap, &n);
+    if (rc) return rc;
+    sc->t_xfer += libxlmig__now_us() - sc->t_round;
+    st->round++;
+    st->round_pages = n;
+    st->downtime_bytes = w->bytes - bytes0;
+    return 0;
+}
+
+/* The vCPU state and the end record, from the paused guest. */
+static int send_end(send_ctx *sc)
+{
+    libxlmig__gc *gc = sc->gc;
+    const libxlmig__mig_source *src = sc->src;
+    void *vcpu = NULL;
+    uint32_t vcpu_len = 0;
+    int rc;
+
     rc = src->vcpu_state(gc, src->priv, &vcpu, &vcpu_len);
     if (rc) goto out;
-    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_VCPU_STATE,
+    rc = libxlmig__stream_write_record(gc, sc->t, LIBXLMIG__REC_VCPU_STATE,
                                        vcpu, vcpu_len);
     if (rc) goto out;
-    rc = libxlmig__stream_write_record(gc, t, LIBXLMIG__REC_END, NULL, 0);
+    rc = libxlmig__stream_write_record(gc, sc->t, LIBXLMIG__REC_END, NULL, 0);
     if (rc) goto out;
-    st->downtime_us = libxlmig__now_us() - t_pause;
-    mig_set_state(&job, LIBXLMIG_STATE_STOP_AND_COPY, LIBXLMIG_STATE_DONE);
-    st->state = job.state;
-    st->remaining_bytes = 0;
+    sc->st->downtime_us = libxlmig__now_us() - sc->t_pause;
+    mig_set_state(&sc->job, LIBXLMIG_STATE_STOP_AND_COPY,
+                  LIBXLMIG_STATE_DONE);
+    sc->st->state = sc->job.state;
+    sc->st->remaining_bytes = 0;
     rc = 0;
-
  out:
-    throttle_stop(&thr);
+    free(vcpu);
+    return rc;
+}
+
+/* The final statistics and state for outcome rc; a failed live
+ * migration leaves the guest running.  Frees what sc owns. */
+static void send_finish(send_ctx *sc, int rc)
+{
+    libxlmig__gc *gc = sc->gc;
+    libxlmig__batch_writer *w = sc->w;
+    libxlmig_stats *st = sc->st;
+
+    throttle_stop(&sc->thr);
     if (w) {
         st->total_bytes = w->bytes + sizeof(libxlmig__stream_hdr);
-        if (t_xfer)
-            st->throughput = (uint64_t)(w->bytes * 1e6 / t_xfer);
+        if (sc->t_xfer)
+            st->throughput = (uint64_t)(w->bytes * 1e6 / sc->t_xfer);
     }
     if (rc) {
         /* Failed or aborted: the source keeps running as before. */
-        if (paused && o->live)
-            src->unpause(gc, src->priv);
-        mig_set_state(&job, job.state, LIBXLMIG_STATE_ABORTED);
+        if (sc->paused && sc->o->live)
+            sc->src->unpause(gc, sc->src->priv);
+        mig_set_state(&sc->job, sc->job.state, LIBXLMIG_STATE_ABORTED);
     }
-    st->state = job.state;
+    st->state = sc->job.state;
     if (w) {
         st->normal_pages = w->total_data;
         st->zero_pages = w->total_zero;
     }
-    progress(&sc);
-    free(vcpu);
+    progress(sc);
     if (w) {
         free(w->data);
         free(w->crcs);
         free(w->next);
     }
     free(w);
-    free(bitmap);
+    free(sc->bitmap);
+}
+
+int libxlmig__engine_save(libxlmig__gc *gc, const libxlmig__mig_source *src,
+                          libxlmig__transport *t,
+                          const libxlmig__engine_opts *o, libxlmig_stats *st)
+{
+    send_ctx sc;
+    int rc;
+
+    send_ctx_init(&sc, gc, src, t, o, st);
+    rc = send_setup(&sc);
+    if (rc) goto out;
+    rc = send_round0(&sc);
+    if (rc) goto out;
+    if (!sc.paused) {
+        rc = send_precopy(&sc);
+        if (rc) goto out;
+        rc = send_stop_and_copy(&sc);
+        if (rc) goto out;
+    }
+    rc = send_end(&sc);
+ out:
+    send_finish(&sc, rc);
     return rc;
 }
 
