@@ -623,6 +623,32 @@ typedef struct pending_check {
     uint32_t crcs[RESTORE_MAX_BATCH];   /* of each page as it arrived */
 } pending_check;
 
+/*
+ * One restore.  libxlmig__engine_restore reads the stream record by
+ * record into this state, which it owns; recv_finish releases it
+ * whatever the outcome.
+ */
+typedef struct recv_ctx {
+    /* caller-set */
+    libxlmig__gc *gc;
+    const libxlmig__mig_sink *sink;
+    libxlmig__transport *t;
+    libxlmig_stats *st;
+    /* private */
+    mig_job job;
+    uint64_t t0;                        /* us */
+    uint64_t nr_pages;                  /* from the stream header */
+    uint8_t *mem;                       /* guest RAM, once created */
+    uint64_t *pfns;                     /* RESTORE_MAX_BATCH (owned) */
+    char *body;                         /* of the last record other than
+                                         * a page batch (owned) */
+    unsigned long *must_resend;         /* nr_pages bits (owned) */
+    unsigned long *written;             /* nr_pages bits (owned) */
+    pending_check *pc;                  /* owned */
+    bool created;                       /* sink->create succeeded */
+    bool have_vcpu;                     /* vCPU state record applied */
+} recv_ctx;
+
 /* Read a part of the stream; what names it in messages. */
 static int stream_read(libxlmig__gc *gc, libxlmig__transport *t, void *buf,
                        size_t len, const char *part)
@@ -637,14 +663,18 @@ static int stream_read(libxlmig__gc *gc, libxlmig__transport *t, void *buf,
  * in the CPU's cache when checksummed right after the kernel's copy. */
 #define RESTORE_SLICE_PAGES 64
 
-/* Read one batch body straight into guest RAM; *crc_r continues crc. */
-static int restore_batch(libxlmig__gc *gc, libxlmig__transport *t,
-                         uint32_t body_len,
-                         uint8_t *mem, uint64_t nr_pages, uint64_t *pfns,
-                         uint32_t *crc_r, libxlmig_stats *st,
-                         unsigned long *must_resend, pending_check *pc,
-                         unsigned long *written)
+/* Read one batch body straight into guest RAM; *crc_r continues.  pc:
+ * a PAGE_DATA record, whose PAGE_CHECK comes next. */
+static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
+                         pending_check *pc)
 {
+    libxlmig__gc *gc = rx->gc;
+    libxlmig__transport *t = rx->t;
+    uint8_t *mem = rx->mem;
+    uint64_t nr_pages = rx->nr_pages, *pfns = rx->pfns;
+    libxlmig_stats *st = rx->st;
+    unsigned long *must_resend = rx->must_resend;
+    unsigned long *written = rx->sink->mem_zeroed ? rx->written : NULL;
     struct iovec iov[RESTORE_SLICE_PAGES];
     uint8_t *sp[RESTORE_SLICE_PAGES];
     uint32_t head[2], i, ndata = 0, crc = *crc_r, slice, j;
@@ -800,154 +830,224 @@ static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
     return 0;
 }
 
-int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
-                             libxlmig__transport *t, const libxlmig__engine_opts *o,
-                             libxlmig_stats *st)
+static void recv_ctx_init(recv_ctx *rx, libxlmig__gc *gc,
+                          const libxlmig__mig_sink *sink,
+                          libxlmig__transport *t, libxlmig_stats *st)
 {
-    mig_job job = { gc, -1, LIBXLMIG_STATE_SETUP };
-    libxlmig__rec_hdr h;
-    uint64_t nr_pages = 0, t0 = libxlmig__now_us(), *pfns = NULL;
-    uint8_t *mem = NULL;
-    char *body = NULL;
-    unsigned long *must_resend = NULL, *written = NULL;
-    pending_check *pc = NULL;
-    bool created = false, have_vcpu = false;
-    uint32_t crc;
-    uint64_t i;
+    memset(rx, 0, sizeof(*rx));
+    rx->gc = gc;
+    rx->sink = sink;
+    rx->t = t;
+    rx->st = st;
+    rx->t0 = libxlmig__now_us();
+    rx->job.gc = gc;
+    rx->job.domid = -1;
+    rx->job.state = LIBXLMIG_STATE_SETUP;
+}
+
+/* The stream header, and the buffers and bitmaps for its size. */
+static int recv_setup(recv_ctx *rx)
+{
+    libxlmig_stats *st = rx->st;
     int rc;
 
     memset(st, 0, sizeof(*st));
-    pfns = malloc(RESTORE_MAX_BATCH * sizeof(*pfns));
-    pc = calloc(1, sizeof(*pc));
-    if (!pfns || !pc) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
-    rc = libxlmig__stream_read_header(gc, t, &nr_pages);
-    if (rc) goto out;
-    must_resend = calloc(bitmap_longs(nr_pages), sizeof(*must_resend));
-    written = calloc(bitmap_longs(nr_pages), sizeof(*written));
-    if (!must_resend || !written) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
-    st->nr_pages = nr_pages;
+    rx->pfns = malloc(RESTORE_MAX_BATCH * sizeof(*rx->pfns));
+    rx->pc = calloc(1, sizeof(*rx->pc));
+    if (!rx->pfns || !rx->pc) return LIBXLMIG_ERROR_NOMEM;
+    rc = libxlmig__stream_read_header(rx->gc, rx->t, &rx->nr_pages);
+    if (rc) return rc;
+    rx->must_resend = calloc(bitmap_longs(rx->nr_pages),
+                             sizeof(*rx->must_resend));
+    rx->written = calloc(bitmap_longs(rx->nr_pages), sizeof(*rx->written));
+    if (!rx->must_resend || !rx->written) return LIBXLMIG_ERROR_NOMEM;
+    st->nr_pages = rx->nr_pages;
     st->total_bytes = sizeof(libxlmig__stream_hdr);
-    for (;;) {
+    return 0;
+}
+
+/* What a record header must satisfy before its body is read. */
+static int recv_check_header(recv_ctx *rx, const libxlmig__rec_hdr *h)
+{
+    libxlmig__gc *gc = rx->gc;
+
+    if (h->body_len > LIBXLMIG__REC_MAX_BODY) {
+        LOG(ERROR, "malformed migration stream: %s of %u bytes "
+            "(limit %u)", rec_name(h->type), h->body_len,
+            LIBXLMIG__REC_MAX_BODY);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (h->type != LIBXLMIG__REC_DOMAIN_CONFIG && !rx->created) {
+        LOG(ERROR, "malformed migration stream: %s before the domain "
+            "config record", rec_name(h->type));
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (rx->pc->open && h->type != LIBXLMIG__REC_PAGE_CHECK) {
+        LOG(ERROR, "malformed migration stream: page data record "
+            "without its page check record");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    return 0;
+}
+
+/* A record's body: pages straight into guest RAM, anything else into
+ * rx->body; *crc_r continues. */
+static int recv_body(recv_ctx *rx, const libxlmig__rec_hdr *h,
+                     uint32_t *crc_r)
+{
+    libxlmig__gc *gc = rx->gc;
+    int rc;
+
+    switch (h->type) {
+    case LIBXLMIG__REC_PAGE_BATCH:
+    case LIBXLMIG__REC_PAGE_DATA:
+        return restore_batch(rx, h->body_len, crc_r,
+                             h->type == LIBXLMIG__REC_PAGE_DATA ? rx->pc
+                                                                : NULL);
+    case LIBXLMIG__REC_PAGE_CHECK:
+    case LIBXLMIG__REC_DOMAIN_CONFIG:
+    case LIBXLMIG__REC_VCPU_STATE:
+    case LIBXLMIG__REC_ROUND:
+    case LIBXLMIG__REC_END:
+        if ((h->type == LIBXLMIG__REC_DOMAIN_CONFIG && rx->created) ||
+            (h->type == LIBXLMIG__REC_END && h->body_len)) {
+            LOG(ERROR, "malformed migration stream: unexpected %s",
+                rec_name(h->type));
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+        free(rx->body);
+        rx->body = malloc(h->body_len + 1);
+        if (!rx->body) return LIBXLMIG_ERROR_NOMEM;
+        rc = stream_read(gc, rx->t, rx->body, h->body_len,
+                         rec_name(h->type));
+        if (rc) return rc;
+        rx->body[h->body_len] = 0;
+        *crc_r = libxlmig__crc32c(*crc_r, rx->body, h->body_len);
+        return 0;
+    default:
+        LOG(ERROR, "malformed migration stream: unknown record type %u",
+            h->type);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+}
+
+/* The end record: the vCPU state came, and every page that changed
+ * while it was sent came again. */
+static int recv_check_end(recv_ctx *rx)
+{
+    libxlmig__gc *gc = rx->gc;
+    uint64_t i;
+
+    if (!rx->have_vcpu) {
+        LOG(ERROR, "malformed migration stream: end record without "
+            "vCPU state");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    for (i = 0; i < bitmap_longs(rx->nr_pages); i++) {
+        if (rx->must_resend[i]) {
+            LOG(ERROR, "malformed migration stream: page %llu "
+                "changed while it was sent and was never resent",
+                (unsigned long long)(i * LIBXLMIG__BPL +
+                                     __builtin_ctzl(rx->must_resend[i])));
+            return LIBXLMIG_ERROR_PROTOCOL;
+        }
+    }
+    return 0;
+}
+
+/* Act on a record read and checked whole. */
+static int recv_apply(recv_ctx *rx, const libxlmig__rec_hdr *h)
+{
+    libxlmig__gc *gc = rx->gc;
+    const libxlmig__mig_sink *sink = rx->sink;
+    int rc;
+
+    switch (h->type) {
+    case LIBXLMIG__REC_DOMAIN_CONFIG:
+        rc = sink->create(gc, sink->priv, rx->body, rx->nr_pages, &rx->mem);
+        if (rc) return rc;
+        rx->created = true;
+        mig_set_state(&rx->job, LIBXLMIG_STATE_SETUP,
+                      LIBXLMIG_STATE_PRECOPY);
+        rx->st->setup_time_ms = (libxlmig__now_us() - rx->t0) / 1000;
+        return 0;
+    case LIBXLMIG__REC_PAGE_CHECK:
+        return restore_check(gc, (const uint32_t *)rx->body, h->body_len,
+                             rx->mem, rx->must_resend, rx->pc);
+    case LIBXLMIG__REC_VCPU_STATE:
+        rc = sink->vcpu_state(gc, sink->priv, rx->body, h->body_len);
+        if (rc) return rc;
+        rx->have_vcpu = true;
+        return 0;
+    case LIBXLMIG__REC_END:
+        return recv_check_end(rx);
+    }
+    return 0;
+}
+
+/* The final statistics and state for outcome rc; a failed restore
+ * destroys the domain.  Frees what rx owns. */
+static void recv_finish(recv_ctx *rx, const libxlmig__engine_opts *o,
+                        int rc)
+{
+    libxlmig__gc *gc = rx->gc;
+    libxlmig_stats *st = rx->st;
+
+    if (rc) {
+        mig_set_state(&rx->job, rx->job.state, LIBXLMIG_STATE_ABORTED);
+        if (rx->created)
+            rx->sink->destroy(gc, rx->sink->priv);
+    }
+    st->state = rx->job.state;
+    st->total_time_ms = (libxlmig__now_us() - rx->t0) / 1000;
+    if (st->total_time_ms)
+        st->throughput = st->total_bytes * 1000 / st->total_time_ms;
+    if (o && o->progress)
+        o->progress(o->progress_user, st);
+    free(rx->body);
+    free(rx->pfns);
+    free(rx->pc);
+    free(rx->must_resend);
+    free(rx->written);
+}
+
+int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
+                             libxlmig__transport *t,
+                             const libxlmig__engine_opts *o,
+                             libxlmig_stats *st)
+{
+    recv_ctx rx;
+    libxlmig__rec_hdr h;
+    uint32_t crc;
+    int rc;
+
+    recv_ctx_init(&rx, gc, sink, t, st);
+    rc = recv_setup(&rx);
+    if (rc) goto out;
+    do {
         rc = stream_read(gc, t, &h, sizeof(h), "record header");
         if (rc) goto out;
-        if (h.body_len > LIBXLMIG__REC_MAX_BODY) {
-            LOG(ERROR, "malformed migration stream: %s of %u bytes "
-                "(limit %u)", rec_name(h.type), h.body_len,
-                LIBXLMIG__REC_MAX_BODY);
-            rc = LIBXLMIG_ERROR_PROTOCOL;
-            goto out;
-        }
-        if (h.type != LIBXLMIG__REC_DOMAIN_CONFIG && !created) {
-            LOG(ERROR, "malformed migration stream: %s before the domain "
-                "config record", rec_name(h.type));
-            rc = LIBXLMIG_ERROR_PROTOCOL;
-            goto out;
-        }
-        if (pc->open && h.type != LIBXLMIG__REC_PAGE_CHECK) {
-            LOG(ERROR, "malformed migration stream: page data record "
-                "without its page check record");
-            rc = LIBXLMIG_ERROR_PROTOCOL;
-            goto out;
-        }
+        rc = recv_check_header(&rx, &h);
+        if (rc) goto out;
         crc = libxlmig__crc32c(0, &h, 8);
         libxlmig__fault("dst", h.type == LIBXLMIG__REC_VCPU_STATE
                         ? "stopcopy" : "round", t->fd);
         st->total_bytes += sizeof(h) + h.body_len;
-        switch (h.type) {
-        case LIBXLMIG__REC_PAGE_BATCH:
-        case LIBXLMIG__REC_PAGE_DATA:
-            rc = restore_batch(gc, t, h.body_len, mem, nr_pages, pfns,
-                               &crc, st, must_resend,
-                               h.type == LIBXLMIG__REC_PAGE_DATA ? pc : NULL,
-                               sink->mem_zeroed ? written : NULL);
-            if (rc) goto out;
-            break;
-        case LIBXLMIG__REC_PAGE_CHECK:
-        case LIBXLMIG__REC_DOMAIN_CONFIG:
-        case LIBXLMIG__REC_VCPU_STATE:
-        case LIBXLMIG__REC_ROUND:
-        case LIBXLMIG__REC_END:
-            if ((h.type == LIBXLMIG__REC_DOMAIN_CONFIG && created) ||
-                (h.type == LIBXLMIG__REC_END && h.body_len)) {
-                LOG(ERROR, "malformed migration stream: unexpected %s",
-                    rec_name(h.type));
-                rc = LIBXLMIG_ERROR_PROTOCOL;
-                goto out;
-            }
-            free(body);
-            body = malloc(h.body_len + 1);
-            if (!body) { rc = LIBXLMIG_ERROR_NOMEM; goto out; }
-            rc = stream_read(gc, t, body, h.body_len, rec_name(h.type));
-            if (rc) goto out;
-            body[h.body_len] = 0;
-            crc = libxlmig__crc32c(crc, body, h.body_len);
-            break;
-        default:
-            LOG(ERROR, "malformed migration stream: unknown record type %u",
-                h.type);
-            rc = LIBXLMIG_ERROR_PROTOCOL;
-            goto out;
-        }
+        rc = recv_body(&rx, &h, &crc);
+        if (rc) goto out;
         if (crc != h.crc) {
             LOG(ERROR, "migration stream corrupted: checksum mismatch in "
                 "the %s", rec_name(h.type));
             rc = LIBXLMIG_ERROR_PROTOCOL;
             goto out;
         }
-        if (h.type == LIBXLMIG__REC_DOMAIN_CONFIG) {
-            rc = sink->create(gc, sink->priv, body, nr_pages, &mem);
-            if (rc) goto out;
-            created = true;
-            mig_set_state(&job, LIBXLMIG_STATE_SETUP,
-                          LIBXLMIG_STATE_PRECOPY);
-            st->setup_time_ms = (libxlmig__now_us() - t0) / 1000;
-        } else if (h.type == LIBXLMIG__REC_PAGE_CHECK) {
-            rc = restore_check(gc, (const uint32_t *)body, h.body_len, mem,
-                               must_resend, pc);
-            if (rc) goto out;
-        } else if (h.type == LIBXLMIG__REC_VCPU_STATE) {
-            rc = sink->vcpu_state(gc, sink->priv, body, h.body_len);
-            if (rc) goto out;
-            have_vcpu = true;
-        } else if (h.type == LIBXLMIG__REC_END) {
-            if (!have_vcpu) {
-                LOG(ERROR, "malformed migration stream: end record without "
-                    "vCPU state");
-                rc = LIBXLMIG_ERROR_PROTOCOL;
-                goto out;
-            }
-            for (i = 0; i < bitmap_longs(nr_pages); i++) {
-                if (must_resend[i]) {
-                    LOG(ERROR, "malformed migration stream: page %llu "
-                        "changed while it was sent and was never resent",
-                        (unsigned long long)(i * LIBXLMIG__BPL +
-                                             __builtin_ctzl(must_resend[i])));
-                    rc = LIBXLMIG_ERROR_PROTOCOL;
-                    goto out;
-                }
-            }
-            break;
-        }
-    }
-    mig_set_state(&job, LIBXLMIG_STATE_PRECOPY, LIBXLMIG_STATE_DONE);
+        rc = recv_apply(&rx, &h);
+        if (rc) goto out;
+    } while (h.type != LIBXLMIG__REC_END);
+    mig_set_state(&rx.job, LIBXLMIG_STATE_PRECOPY, LIBXLMIG_STATE_DONE);
     rc = 0;
  out:
-    if (rc) {
-        mig_set_state(&job, job.state, LIBXLMIG_STATE_ABORTED);
-        if (created)
-            sink->destroy(gc, sink->priv);
-    }
-    st->state = job.state;
-    st->total_time_ms = (libxlmig__now_us() - t0) / 1000;
-    if (st->total_time_ms)
-        st->throughput = st->total_bytes * 1000 / st->total_time_ms;
-    if (o && o->progress)
-        o->progress(o->progress_user, st);
-    free(body);
-    free(pfns);
-    free(pc);
-    free(must_resend);
-    free(written);
+    recv_finish(&rx, o, rc);
     return rc;
 }
 
