@@ -663,29 +663,21 @@ static int stream_read(libxlmig__gc *gc, libxlmig__transport *t, void *buf,
  * in the CPU's cache when checksummed right after the kernel's copy. */
 #define RESTORE_SLICE_PAGES 64
 
-/* Read one batch body straight into guest RAM; *crc_r continues.  pc:
- * a PAGE_DATA record, whose PAGE_CHECK comes next. */
-static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
-                         pending_check *pc)
+/* A batch body's head and page list, checked, into head and rx->pfns;
+ * *crc_r continues.  by_ref_ok: the record may be sent by reference. */
+static int batch_read_pfns(recv_ctx *rx, uint32_t body_len, bool by_ref_ok,
+                           uint32_t head[2], uint32_t *crc_r)
 {
     libxlmig__gc *gc = rx->gc;
-    libxlmig__transport *t = rx->t;
-    uint8_t *mem = rx->mem;
-    uint64_t nr_pages = rx->nr_pages, *pfns = rx->pfns;
-    libxlmig_stats *st = rx->st;
-    unsigned long *must_resend = rx->must_resend;
-    unsigned long *written = rx->sink->mem_zeroed ? rx->written : NULL;
-    struct iovec iov[RESTORE_SLICE_PAGES];
-    uint8_t *sp[RESTORE_SLICE_PAGES];
-    uint32_t head[2], i, ndata = 0, crc = *crc_r, slice, j;
-    uint64_t pfn, want;
-    int n, rc;
+    uint64_t *pfns = rx->pfns, pfn, want;
+    uint32_t i, ndata = 0;
+    int rc;
 
     if (body_len < 8) {
         LOG(ERROR, "malformed page batch record: %u bytes", body_len);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    rc = stream_read(gc, t, head, 8, "page batch record");
+    rc = stream_read(gc, rx->t, head, 8, "page batch record");
     if (rc) return rc;
     if (!head[0] || head[0] > RESTORE_MAX_BATCH ||
         8 + (uint64_t)head[0] * 8 > body_len) {
@@ -693,21 +685,21 @@ static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
             head[0], body_len);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    if (head[1] & ~(pc ? LIBXLMIG__BATCH_BY_REF : 0)) {
+    if (head[1] & ~(by_ref_ok ? LIBXLMIG__BATCH_BY_REF : 0)) {
         LOG(ERROR, "malformed page batch record: unknown flags 0x%x",
             head[1]);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    rc = stream_read(gc, t, pfns, head[0] * 8ULL, "page batch record");
+    rc = stream_read(gc, rx->t, pfns, head[0] * 8ULL, "page batch record");
     if (rc) return rc;
-    crc = libxlmig__crc32c(crc, head, 8);
-    crc = libxlmig__crc32c(crc, pfns, head[0] * 8ULL);
+    *crc_r = libxlmig__crc32c(*crc_r, head, 8);
+    *crc_r = libxlmig__crc32c(*crc_r, pfns, head[0] * 8ULL);
     for (i = 0; i < head[0]; i++) {
         pfn = pfns[i] & ~LIBXLMIG__PFN_ZERO;
-        if (pfn >= nr_pages) {
+        if (pfn >= rx->nr_pages) {
             LOG(ERROR, "migration stream: page %llu is out of range "
                 "(the domain has %llu pages)", (unsigned long long)pfn,
-                (unsigned long long)nr_pages);
+                (unsigned long long)rx->nr_pages);
             return LIBXLMIG_ERROR_PROTOCOL;
         }
         if (!(pfns[i] & LIBXLMIG__PFN_ZERO)) ndata++;
@@ -718,29 +710,49 @@ static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
             "(%u with data)", body_len, head[0], ndata);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    if (pc) {
-        pc->open = true;
-        pc->by_ref = head[1] & LIBXLMIG__BATCH_BY_REF;
-        pc->ndata = 0;
-    }
-    /*
-     * Zero pages first (no data), then the data straight into place, a
-     * slice at a time, each checksummed while the CPU still has it: into
-     * the record's CRC, or (PAGE_DATA) one CRC per page for PAGE_CHECK.
-     */
-    for (i = 0; i < head[0]; i++) {
+    return 0;
+}
+
+/* The zero pages among the npfns of rx->pfns.  written: NULL, or the
+ * pages written so far of RAM that started zero. */
+static void batch_zero_pages(recv_ctx *rx, uint32_t npfns,
+                             unsigned long *written)
+{
+    const uint64_t *pfns = rx->pfns;
+    uint8_t *mem = rx->mem;
+    uint64_t pfn;
+    uint32_t i;
+
+    for (i = 0; i < npfns; i++) {
         if (!(pfns[i] & LIBXLMIG__PFN_ZERO)) continue;
         pfn = pfns[i] & LIBXLMIG__PFN_MASK;
         /* Untouched RAM of a fresh domain is zero already. */
         if ((!written || bitmap_test(written, pfn)) &&
             !mem_is_zero(mem + pfn * LIBXLMIG__PAGE_SIZE))
             memset(mem + pfn * LIBXLMIG__PAGE_SIZE, 0, LIBXLMIG__PAGE_SIZE);
-        bitmap_clear(must_resend, pfn);
-        st->zero_pages++;
+        bitmap_clear(rx->must_resend, pfn);
+        rx->st->zero_pages++;
     }
-    i = 0;
-    while (i < head[0]) {
-        for (n = 0, slice = 0; i < head[0] && slice < RESTORE_SLICE_PAGES;
+}
+
+/* The data pages among the npfns of rx->pfns, a slice at a time, into
+ * place; each checksummed into *crc_r, or (pc) one CRC per page. */
+static int batch_read_data(recv_ctx *rx, uint32_t npfns,
+                           unsigned long *written, pending_check *pc,
+                           uint32_t *crc_r)
+{
+    const uint64_t *pfns = rx->pfns;
+    uint8_t *mem = rx->mem;
+    libxlmig_stats *st = rx->st;
+    unsigned long *must_resend = rx->must_resend;
+    struct iovec iov[RESTORE_SLICE_PAGES];
+    uint8_t *sp[RESTORE_SLICE_PAGES];
+    uint32_t i = 0, crc = *crc_r, slice, j;
+    uint64_t pfn;
+    int n, rc;
+
+    while (i < npfns) {
+        for (n = 0, slice = 0; i < npfns && slice < RESTORE_SLICE_PAGES;
              i++) {
             if (pfns[i] & LIBXLMIG__PFN_ZERO) continue;
             pfn = pfns[i];
@@ -761,7 +773,7 @@ static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
             }
         }
         if (!slice) break;
-        rc = libxlmig__transport_readv_all(gc, t, iov, n,
+        rc = libxlmig__transport_readv_all(rx->gc, rx->t, iov, n,
                                            "migration stream (page data)");
         if (rc) return rc;
         for (j = 0; j < slice; j++) {
@@ -772,6 +784,34 @@ static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
                 crc = libxlmig__crc32c(crc, sp[j], LIBXLMIG__PAGE_SIZE);
         }
     }
+    *crc_r = crc;
+    return 0;
+}
+
+/* Read one batch body straight into guest RAM; *crc_r continues.  pc:
+ * a PAGE_DATA record, whose PAGE_CHECK comes next. */
+static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
+                         pending_check *pc)
+{
+    unsigned long *written = rx->sink->mem_zeroed ? rx->written : NULL;
+    uint32_t head[2], crc = *crc_r;
+    int rc;
+
+    rc = batch_read_pfns(rx, body_len, pc != NULL, head, &crc);
+    if (rc) return rc;
+    if (pc) {
+        pc->open = true;
+        pc->by_ref = head[1] & LIBXLMIG__BATCH_BY_REF;
+        pc->ndata = 0;
+    }
+    /*
+     * Zero pages first (no data), then the data straight into place, a
+     * slice at a time, each checksummed while the CPU still has it: into
+     * the record's CRC, or (PAGE_DATA) one CRC per page for PAGE_CHECK.
+     */
+    batch_zero_pages(rx, head[0], written);
+    rc = batch_read_data(rx, head[0], written, pc, &crc);
+    if (rc) return rc;
     *crc_r = crc;
     return 0;
 }
