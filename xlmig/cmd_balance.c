@@ -75,44 +75,28 @@ static int move(libxlmig_cluster *cl, const struct ops_node *from,
     return 0;
 }
 
-int main_balance(int argc, char **argv)
-{
-    static const struct option lo[] = {
-        { "apply", no_argument, NULL, 'a' },
-        { "threshold", required_argument, NULL, 't' },
-        { 0, 0, 0, 0 },
-    };
-    unsigned long long thr = BALANCE_DEFAULT_PCT, *used, cap;
-    const libxlmig_cluster_config *c;
-    libxlmig_cluster *cl = NULL;
+/* One run of `xlmig balance`. */
+struct balance {
+    libxlmig_cluster *cl;
     struct ops_node *nodes;
-    struct bdom *doms = NULL;
-    bool apply = false;
-    char why[256];
-    int opt, i, j, k, nr, nd = 0, best, self, moves = 0, stuck = 0;
-    int failed = 0;
+    int nr;                      /* nodes */
+    int self;                    /* this node's index in nodes */
+    unsigned long long thr;      /* threshold (% of memory) */
+    bool apply;                  /* --apply */
+    unsigned long long *used;    /* per node, with the moves so far (KiB) */
+    struct bdom *doms;           /* movable domains, largest first */
+    int nd;
+    int moves, stuck, failed;
+};
 
-    while ((opt = cmd_getopt(argc, argv, "at:", lo, "balance", 0)) != 0) {
-        if (opt == 'h') return EXIT_OK;
-        if (opt == 'a') { apply = true; continue; }
-        if (opt == 't') {
-            if (!cmd_parse_u64("balance", "threshold", optarg, &thr) ||
-                !thr || thr > 100)
-                return thr ? EXIT_USAGE : cmd_usage_error("balance",
-                       "threshold is 1 to 100");
-            continue;
-        }
-        return EXIT_USAGE;
-    }
-    if (argc - optind)
-        return cmd_usage_error("balance", "no arguments expected");
-    if (ops_open_cluster(&cl))
-        return EXIT_FAILED;
-    c = libxlmig_cluster_cfg(cl);
-    self = libxlmig_cluster_self(cl);
-    nr = ops_gather(cl, &nodes);
-    used = calloc((size_t)nr, sizeof(*used));
-    for (i = 0; i < nr; i++) {
+/* Each reachable node's memory in use and its movable domains, largest
+ * first; unreachable nodes are said on stderr. */
+static void balance_gather(struct balance *b)
+{
+    struct ops_node *nodes = b->nodes;
+    int i;
+
+    for (i = 0; i < b->nr; i++) {
         yajl_val list = ops_jget(nodes[i].info, "domain_info",
                                  yajl_t_array);
         size_t n;
@@ -122,7 +106,7 @@ int main_balance(int argc, char **argv)
                     g.progname, nodes[i].name, nodes[i].error);
             continue;
         }
-        used[i] = nodes[i].total_kib - nodes[i].free_kib;
+        b->used[i] = nodes[i].total_kib - nodes[i].free_kib;
         for (n = 0; list && n < list->u.array.len; n++) {
             yajl_val e = list->u.array.values[n];
             const char *name = ops_jstr(e, "name");
@@ -131,83 +115,147 @@ int main_balance(int argc, char **argv)
 
             if (!ops_movable(name, id ? (uint32_t)ops_ju64(e, "domid") : 1))
                 continue;
-            doms = realloc(doms, sizeof(*doms) * (size_t)(nd + 1));
-            doms[nd].name = name;
-            doms[nd].kib = ops_ju64(e, "memory_kib");
-            doms[nd].node = i;
-            nd++;
+            b->doms = realloc(b->doms, sizeof(*b->doms) * (size_t)(b->nd + 1));
+            b->doms[b->nd].name = name;
+            b->doms[b->nd].kib = ops_ju64(e, "memory_kib");
+            b->doms[b->nd].node = i;
+            b->nd++;
         }
     }
-    if (nd)
-        qsort(doms, (size_t)nd, sizeof(*doms), by_size_desc);
+    if (b->nd)
+        qsort(b->doms, (size_t)b->nd, sizeof(*b->doms), by_size_desc);
+}
+
+/* The least loaded node for d, of node i: not i, not in maintenance,
+ * its CPU fits, and under the threshold with d; -1 if none. */
+static int pick_target(const struct balance *b, int i, const struct bdom *d)
+{
+    const struct ops_node *nodes = b->nodes;
+    const unsigned long long *used = b->used;
+    char why[256];
+    int j, best = -1;
+
+    for (j = 0; j < b->nr; j++) {
+        unsigned long long jcap = nodes[j].total_kib * b->thr / 100;
+
+        if (j == i || !nodes[j].reachable || nodes[j].maintenance ||
+            used[j] + d->kib > jcap ||
+            !ops_cpu_compatible(&nodes[i], &nodes[j], why, sizeof(why)))
+            continue;
+        if (best < 0 || pct(used[j], nodes[j].total_kib) <
+                        pct(used[best], nodes[best].total_kib))
+            best = j;
+    }
+    return best;
+}
+
+static void print_move(const struct balance *b, int i, int best,
+                       const struct bdom *d)
+{
+    const struct ops_node *nodes = b->nodes;
+    const unsigned long long *used = b->used;
+
+    if (g.json)
+        printf("{\"version\":1,\"type\":\"move\",\"domain\":\"%s\","
+               "\"from\":\"%s\",\"to\":\"%s\",\"memory_kib\":%llu}"
+               "\n", d->name, nodes[i].name, nodes[best].name, d->kib);
+    else
+        printf("move %s (%llu MiB) %s -> %s: %s %.1f%% -> %.1f%%, "
+               "%s %.1f%% -> %.1f%%\n", d->name, d->kib / 1024,
+               nodes[i].name, nodes[best].name,
+               nodes[i].name, pct(used[i], nodes[i].total_kib),
+               pct(used[i] - d->kib, nodes[i].total_kib),
+               nodes[best].name, pct(used[best], nodes[best].total_kib),
+               pct(used[best] + d->kib, nodes[best].total_kib));
+}
+
+/* Propose, and with --apply make, moves of node i's domains, largest
+ * first, until it is under the threshold; say so if it stays above. */
+static void relieve_node(struct balance *b, int i)
+{
+    struct ops_node *nodes = b->nodes;
+    struct bdom *doms = b->doms;
+    unsigned long long *used = b->used;
+    unsigned long long cap = nodes[i].total_kib * b->thr / 100;
+    int k, best;
+
+    for (k = 0; k < b->nd && used[i] > cap; k++) {
+        if (doms[k].node != i)
+            continue;
+        best = pick_target(b, i, &doms[k]);
+        if (best < 0)
+            continue;
+        b->moves++;
+        print_move(b, i, best, &doms[k]);
+        if (b->apply && move(b->cl, &nodes[i], i == b->self, doms[k].name,
+                             nodes[best].name)) {
+            b->failed++;
+            continue;
+        }
+        used[i] -= doms[k].kib;
+        used[best] += doms[k].kib;
+        doms[k].node = best;
+    }
+    if (used[i] > cap) {
+        b->stuck++;
+        fprintf(stderr, "%s balance: %s stays above %llu%% (%.1f%%): no "
+                "domain of it fits elsewhere\n", g.progname,
+                nodes[i].name, b->thr, pct(used[i], nodes[i].total_kib));
+    }
+}
+
+int main_balance(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "apply", no_argument, NULL, 'a' },
+        { "threshold", required_argument, NULL, 't' },
+        { 0, 0, 0, 0 },
+    };
+    const libxlmig_cluster_config *c;
+    struct balance b;
+    int opt, i;
+
+    memset(&b, 0, sizeof(b));
+    b.thr = BALANCE_DEFAULT_PCT;
+    while ((opt = cmd_getopt(argc, argv, "at:", lo, "balance", 0)) != 0) {
+        if (opt == 'h') return EXIT_OK;
+        if (opt == 'a') { b.apply = true; continue; }
+        if (opt == 't') {
+            if (!cmd_parse_u64("balance", "threshold", optarg, &b.thr) ||
+                !b.thr || b.thr > 100)
+                return b.thr ? EXIT_USAGE : cmd_usage_error("balance",
+                       "threshold is 1 to 100");
+            continue;
+        }
+        return EXIT_USAGE;
+    }
+    if (argc - optind)
+        return cmd_usage_error("balance", "no arguments expected");
+    if (ops_open_cluster(&b.cl))
+        return EXIT_FAILED;
+    c = libxlmig_cluster_cfg(b.cl);
+    b.self = libxlmig_cluster_self(b.cl);
+    b.nr = ops_gather(b.cl, &b.nodes);
+    b.used = calloc((size_t)b.nr, sizeof(*b.used));
+    balance_gather(&b);
 
     if (!g.json)
-        for (i = 0; i < nr; i++)
-            if (nodes[i].reachable)
+        for (i = 0; i < b.nr; i++)
+            if (b.nodes[i].reachable)
                 printf("%-10s %5.1f%% of %llu MiB in use%s\n",
-                       nodes[i].name, pct(used[i], nodes[i].total_kib),
-                       nodes[i].total_kib / 1024,
-                       nodes[i].maintenance ? " (maintenance)" : "");
-    for (i = 0; i < nr; i++) {
-        if (!nodes[i].reachable)
-            continue;
-        cap = nodes[i].total_kib * thr / 100;
-        for (k = 0; k < nd && used[i] > cap; k++) {
-            if (doms[k].node != i)
-                continue;
-            best = -1;
-            for (j = 0; j < nr; j++) {
-                unsigned long long jcap = nodes[j].total_kib * thr / 100;
-
-                if (j == i || !nodes[j].reachable || nodes[j].maintenance ||
-                    used[j] + doms[k].kib > jcap ||
-                    !ops_cpu_compatible(&nodes[i], &nodes[j], why,
-                                        sizeof(why)))
-                    continue;
-                if (best < 0 || pct(used[j], nodes[j].total_kib) <
-                                pct(used[best], nodes[best].total_kib))
-                    best = j;
-            }
-            if (best < 0)
-                continue;
-            moves++;
-            if (g.json)
-                printf("{\"version\":1,\"type\":\"move\",\"domain\":\"%s\","
-                       "\"from\":\"%s\",\"to\":\"%s\",\"memory_kib\":%llu}"
-                       "\n", doms[k].name, nodes[i].name, nodes[best].name,
-                       doms[k].kib);
-            else
-                printf("move %s (%llu MiB) %s -> %s: %s %.1f%% -> %.1f%%, "
-                       "%s %.1f%% -> %.1f%%\n", doms[k].name,
-                       doms[k].kib / 1024, nodes[i].name, nodes[best].name,
-                       nodes[i].name, pct(used[i], nodes[i].total_kib),
-                       pct(used[i] - doms[k].kib, nodes[i].total_kib),
-                       nodes[best].name,
-                       pct(used[best], nodes[best].total_kib),
-                       pct(used[best] + doms[k].kib,
-                           nodes[best].total_kib));
-            if (apply && move(cl, &nodes[i], i == self, doms[k].name,
-                              nodes[best].name)) {
-                failed++;
-                continue;
-            }
-            used[i] -= doms[k].kib;
-            used[best] += doms[k].kib;
-            doms[k].node = best;
-        }
-        if (used[i] > cap) {
-            stuck++;
-            fprintf(stderr, "%s balance: %s stays above %llu%% (%.1f%%): no "
-                    "domain of it fits elsewhere\n", g.progname,
-                    nodes[i].name, thr, pct(used[i], nodes[i].total_kib));
-        }
-    }
-    if (!moves && !stuck && !g.json)
-        printf("every node is under %llu%%: nothing to do\n", thr);
-    free(doms);
-    free(used);
-    ops_nodes_free(nodes, nr);
-    libxlmig_cluster_free(cl);
+                       b.nodes[i].name,
+                       pct(b.used[i], b.nodes[i].total_kib),
+                       b.nodes[i].total_kib / 1024,
+                       b.nodes[i].maintenance ? " (maintenance)" : "");
+    for (i = 0; i < b.nr; i++)
+        if (b.nodes[i].reachable)
+            relieve_node(&b, i);
+    if (!b.moves && !b.stuck && !g.json)
+        printf("every node is under %llu%%: nothing to do\n", b.thr);
+    free(b.doms);
+    free(b.used);
+    ops_nodes_free(b.nodes, b.nr);
+    libxlmig_cluster_free(b.cl);
     (void)c;
-    return stuck || failed ? EXIT_FAILED : EXIT_OK;
+    return b.stuck || b.failed ? EXIT_FAILED : EXIT_OK;
 }

@@ -393,159 +393,208 @@ static int cpuid_check(struct cpuid_args *a)
     return res.compatible ? EXIT_OK : EXIT_FAILED;
 }
 
-static int cpuid_level(struct cpuid_args *a)
-{
-    struct policy_cpuid *nodes = NULL, *bl = NULL, inter, target;
-    const struct policy_cpuid *best = NULL;
-    struct policy_check res;
-    char *line = NULL, *best_line = NULL, *names = NULL;
-    size_t nr_bl = 0, i, n, nr_nodes;
-    bool *sat = NULL, all_fit = true;
-    int rc, ret;
+/* What `cpuid level` finds, for its printers. */
+struct level {
+    struct policy_cpuid *nodes;         /* nr_nodes host policies */
+    size_t nr_nodes;
+    struct policy_cpuid inter;          /* their intersection */
+    struct policy_cpuid *bl;            /* the named baselines */
+    size_t nr_bl;
+    bool *sat;                          /* bl[i] fits every node */
+    const struct policy_cpuid *best;    /* highest in sat, or NULL */
+    struct policy_cpuid target;         /* inter, or --baseline */
+    bool all_fit;                       /* every node can run target */
+    char *line;                         /* cpuid= for target */
+    char *best_line;                    /* cpuid= for best */
+    char *names;                        /* the features of inter */
+};
 
-    nr_nodes = a->nr_pos ? (size_t)a->nr_pos : 1;
-    nodes = calloc(nr_nodes, sizeof(*nodes));
-    sat = calloc(1, sizeof(*sat));
-    if (!nodes || !sat) {
-        ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
-        goto out;
-    }
-    for (n = 0; n < nr_nodes; n++) {
-        ret = a->nr_pos ? load_policy_spec(a->pos[n], &nodes[n])
-                        : host_policy(&nodes[n]);
-        if (ret) {
-            ret = EXIT_USAGE;
-            goto out;
-        }
-        if (!*nodes[n].name || !strcmp(nodes[n].name, "host"))
-            snprintf(nodes[n].name, sizeof(nodes[n].name), "%s",
+/* The nodes' policies (this host's if none is named) and their
+ * intersection; returns an exit code. */
+static int level_load_nodes(struct cpuid_args *a, struct level *lv)
+{
+    size_t n;
+    int ret;
+
+    for (n = 0; n < lv->nr_nodes; n++) {
+        ret = a->nr_pos ? load_policy_spec(a->pos[n], &lv->nodes[n])
+                        : host_policy(&lv->nodes[n]);
+        if (ret)
+            return EXIT_USAGE;
+        if (!*lv->nodes[n].name || !strcmp(lv->nodes[n].name, "host"))
+            snprintf(lv->nodes[n].name, sizeof(lv->nodes[n].name), "%s",
                      a->nr_pos ? a->pos[n] : "host");
     }
-    inter = nodes[0];
-    for (n = 1; n < nr_nodes; n++)
-        libxlmig_cpu_policy_intersect(&inter, &nodes[n]);
-    snprintf(inter.name, sizeof(inter.name), "cluster");
-    snprintf(inter.source, sizeof(inter.source),
-             "intersection of %zu host polic%s", nr_nodes,
-             nr_nodes == 1 ? "y" : "ies");
+    lv->inter = lv->nodes[0];
+    for (n = 1; n < lv->nr_nodes; n++)
+        libxlmig_cpu_policy_intersect(&lv->inter, &lv->nodes[n]);
+    snprintf(lv->inter.name, sizeof(lv->inter.name), "cluster");
+    snprintf(lv->inter.source, sizeof(lv->inter.source),
+             "intersection of %zu host polic%s", lv->nr_nodes,
+             lv->nr_nodes == 1 ? "y" : "ies");
+    return 0;
+}
 
-    rc = libxlmig_baseline_list(g.ctx, &bl, &nr_bl);
-    if (rc) {
-        ret = cmd_fail(rc, NULL);
-        goto out;
+/* The named baselines every node satisfies, and the highest of them. */
+static int level_baselines(struct level *lv)
+{
+    int b, rc;
+
+    rc = libxlmig_baseline_list(g.ctx, &lv->bl, &lv->nr_bl);
+    if (rc)
+        return cmd_fail(rc, NULL);
+    free(lv->sat);
+    lv->sat = calloc(lv->nr_bl ? lv->nr_bl : 1, sizeof(*lv->sat));
+    if (!lv->sat)
+        return cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
+    b = libxlmig_baseline_highest(lv->bl, lv->nr_bl, lv->nodes, lv->nr_nodes,
+                                lv->sat);
+    lv->best = b >= 0 ? &lv->bl[b] : NULL;
+    return 0;
+}
+
+/* The target: the intersection, or the --baseline named, which every
+ * node is checked against (each that cannot run it is said). */
+static int level_target(struct cpuid_args *a, struct level *lv)
+{
+    struct policy_check res;
+    size_t i, n;
+
+    lv->target = lv->inter;
+    if (!a->baseline)
+        return 0;
+    for (i = 0; i < lv->nr_bl; i++)
+        if (!strcasecmp(lv->bl[i].name, a->baseline))
+            break;
+    if (i == lv->nr_bl) {
+        cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "unknown baseline '%s' (see "
+                 "`xlmig cpuid baselines`)", a->baseline);
+        return EXIT_USAGE;
     }
-    free(sat);
-    sat = calloc(nr_bl ? nr_bl : 1, sizeof(*sat));
-    if (!sat) {
+    lv->target = lv->bl[i];
+    for (n = 0; n < lv->nr_nodes; n++) {
+        if (!libxlmig_cpu_policy_fits(&lv->target, &lv->nodes[n], &res)) {
+            char *why = libxlmig_cpu_check_summary(&res);
+
+            fprintf(stderr, "%s: node %s cannot run baseline %s: %s\n",
+                    g.progname, lv->nodes[n].name, lv->target.name,
+                    why ? why : "not compatible");
+            free(why);
+            lv->all_fit = false;
+        }
+    }
+    return 0;
+}
+
+static int level_print_json(const struct level *lv)
+{
+    yajl_gen jg = json_gen();
+    bool ok = true;
+    size_t i, n;
+
+    JS(yajl_gen_map_open(jg));
+    JS(js_str(jg, "version"));
+    JS(yajl_gen_integer(jg, 1));
+    JS(js_str(jg, "nodes"));
+    JS(yajl_gen_array_open(jg));
+    for (n = 0; n < lv->nr_nodes; n++)
+        JS(js_str(jg, lv->nodes[n].name));
+    JS(yajl_gen_array_close(jg));
+    JS(js_str(jg, "intersection"));
+    JS(libxlmig_cpu_policy_gen_json(jg, &lv->inter));
+    JS(js_str(jg, "satisfied_baselines"));
+    JS(yajl_gen_array_open(jg));
+    for (i = 0; i < lv->nr_bl; i++)
+        if (lv->sat[i])
+            JS(js_str(jg, lv->bl[i].name));
+    JS(yajl_gen_array_close(jg));
+    JS(js_str(jg, "highest_baseline"));
+    JS(js_str(jg, lv->best ? lv->best->name : NULL));
+    JS(js_str(jg, "target"));
+    JS(js_str(jg, lv->target.name));
+    JS(js_str(jg, "target_fits_all"));
+    JS(yajl_gen_bool(jg, lv->all_fit));
+    JS(js_str(jg, "cpuid"));
+    JS(js_str(jg, lv->line));
+    JS(js_str(jg, "highest_baseline_cpuid"));
+    JS(js_str(jg, lv->best_line));
+    JS(yajl_gen_map_close(jg));
+    return json_print(jg, ok);
+}
+
+static void level_print_text(const struct cpuid_args *a,
+                             const struct level *lv)
+{
+    const struct policy_cpuid *inter = &lv->inter;
+    size_t i, n;
+
+    printf("nodes            :");
+    for (n = 0; n < lv->nr_nodes; n++)
+        printf(" %s", lv->nodes[n].name);
+    printf("\n");
+    printf("vendor           : %s%s\n",
+           libxlmig_cpu_vendor_to_string(inter->vendor),
+           inter->vendor == POLICY_VENDOR_UNKNOWN
+           ? " (nodes mix vendors: domains cannot move between them)"
+           : "");
+    printf("common leaves    : 0x%x, extended 0x%x\n", inter->max_leaf,
+           inter->max_ext_leaf);
+    printf("common features  : %u: %s\n", libxlmig_cpu_policy_count(inter), lv->names);
+    printf("satisfied        :");
+    for (i = 0; i < lv->nr_bl; i++)
+        if (lv->sat[i])
+            printf(" %s", lv->bl[i].name);
+    printf("\n");
+    printf("highest baseline : %s\n", lv->best ? lv->best->name
+           : "(none: no named baseline fits every node)");
+    if (lv->best && !a->baseline)
+        printf("  cpuid = \"%s\"\n", lv->best_line);
+    printf("masked to %s%s:\n  cpuid = \"%s\"\n", lv->target.name,
+           a->baseline ? "" : " (the intersection)", lv->line);
+}
+
+static int cpuid_level(struct cpuid_args *a)
+{
+    struct level lv;
+    int ret;
+
+    memset(&lv, 0, sizeof(lv));
+    lv.all_fit = true;
+    lv.nr_nodes = a->nr_pos ? (size_t)a->nr_pos : 1;
+    lv.nodes = calloc(lv.nr_nodes, sizeof(*lv.nodes));
+    lv.sat = calloc(1, sizeof(*lv.sat));
+    if (!lv.nodes || !lv.sat) {
         ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
         goto out;
     }
-    {
-        int b = libxlmig_baseline_highest(bl, nr_bl, nodes, nr_nodes, sat);
-
-        best = b >= 0 ? &bl[b] : NULL;
-    }
-
-    target = inter;
-    if (a->baseline) {
-        for (i = 0; i < nr_bl; i++)
-            if (!strcasecmp(bl[i].name, a->baseline))
-                break;
-        if (i == nr_bl) {
-            ret = cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "unknown baseline '%s' "
-                           "(see `xlmig cpuid baselines`)", a->baseline);
-            ret = EXIT_USAGE;
-            goto out;
-        }
-        target = bl[i];
-        for (n = 0; n < nr_nodes; n++) {
-            if (!libxlmig_cpu_policy_fits(&target, &nodes[n], &res)) {
-                char *why = libxlmig_cpu_check_summary(&res);
-
-                fprintf(stderr, "%s: node %s cannot run baseline %s: %s\n",
-                        g.progname, nodes[n].name, target.name,
-                        why ? why : "not compatible");
-                free(why);
-                all_fit = false;
-            }
-        }
-    }
-    line = libxlmig_cpu_policy_xlcfg_mask(&target, nodes, nr_nodes);
-    if (best)
-        best_line = libxlmig_cpu_policy_xlcfg_mask(best, nodes, nr_nodes);
-    names = libxlmig_cpu_policy_features(&inter);
-    if (!line || (best && !best_line) || !names) {
+    ret = level_load_nodes(a, &lv);
+    if (ret) goto out;
+    ret = level_baselines(&lv);
+    if (ret) goto out;
+    ret = level_target(a, &lv);
+    if (ret) goto out;
+    lv.line = libxlmig_cpu_policy_xlcfg_mask(&lv.target, lv.nodes, lv.nr_nodes);
+    if (lv.best)
+        lv.best_line = libxlmig_cpu_policy_xlcfg_mask(lv.best, lv.nodes, lv.nr_nodes);
+    lv.names = libxlmig_cpu_policy_features(&lv.inter);
+    if (!lv.line || (lv.best && !lv.best_line) || !lv.names) {
         ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
         goto out;
     }
-
     if (g.json) {
-        yajl_gen jg = json_gen();
-        bool ok = true;
-
-        JS(yajl_gen_map_open(jg));
-        JS(js_str(jg, "version"));
-        JS(yajl_gen_integer(jg, 1));
-        JS(js_str(jg, "nodes"));
-        JS(yajl_gen_array_open(jg));
-        for (n = 0; n < nr_nodes; n++)
-            JS(js_str(jg, nodes[n].name));
-        JS(yajl_gen_array_close(jg));
-        JS(js_str(jg, "intersection"));
-        JS(libxlmig_cpu_policy_gen_json(jg, &inter));
-        JS(js_str(jg, "satisfied_baselines"));
-        JS(yajl_gen_array_open(jg));
-        for (i = 0; i < nr_bl; i++)
-            if (sat[i])
-                JS(js_str(jg, bl[i].name));
-        JS(yajl_gen_array_close(jg));
-        JS(js_str(jg, "highest_baseline"));
-        JS(js_str(jg, best ? best->name : NULL));
-        JS(js_str(jg, "target"));
-        JS(js_str(jg, target.name));
-        JS(js_str(jg, "target_fits_all"));
-        JS(yajl_gen_bool(jg, all_fit));
-        JS(js_str(jg, "cpuid"));
-        JS(js_str(jg, line));
-        JS(js_str(jg, "highest_baseline_cpuid"));
-        JS(js_str(jg, best_line));
-        JS(yajl_gen_map_close(jg));
-        ret = json_print(jg, ok);
+        ret = level_print_json(&lv);
         if (ret) goto out;
     } else {
-        printf("nodes            :");
-        for (n = 0; n < nr_nodes; n++)
-            printf(" %s", nodes[n].name);
-        printf("\n");
-        printf("vendor           : %s%s\n",
-               libxlmig_cpu_vendor_to_string(inter.vendor),
-               inter.vendor == POLICY_VENDOR_UNKNOWN
-               ? " (nodes mix vendors: domains cannot move between them)"
-               : "");
-        printf("common leaves    : 0x%x, extended 0x%x\n", inter.max_leaf,
-               inter.max_ext_leaf);
-        printf("common features  : %u: %s\n",
-               libxlmig_cpu_policy_count(&inter), names);
-        printf("satisfied        :");
-        for (i = 0; i < nr_bl; i++)
-            if (sat[i])
-                printf(" %s", bl[i].name);
-        printf("\n");
-        printf("highest baseline : %s\n", best ? best->name
-               : "(none: no named baseline fits every node)");
-        if (best && !a->baseline)
-            printf("  cpuid = \"%s\"\n", best_line);
-        printf("masked to %s%s:\n  cpuid = \"%s\"\n", target.name,
-               a->baseline ? "" : " (the intersection)", line);
+        level_print_text(a, &lv);
     }
-    ret = all_fit ? EXIT_OK : EXIT_FAILED;
+    ret = lv.all_fit ? EXIT_OK : EXIT_FAILED;
  out:
-    free(nodes);
-    free(bl);
-    free(sat);
-    free(line);
-    free(best_line);
-    free(names);
+    free(lv.nodes);
+    free(lv.bl);
+    free(lv.sat);
+    free(lv.line);
+    free(lv.best_line);
+    free(lv.names);
     return ret;
 }
 

@@ -144,42 +144,14 @@ static void check_node(libxlmig_cluster *cl, int i, struct ops_node *keep,
             "migrations");
 }
 
-int main_validate(int argc, char **argv)
+/* The same config and version everywhere: this node is the model. */
+static void check_config_version(libxlmig_cluster *cl,
+                                 const struct ops_node *nodes)
 {
-    static const struct option lo[] = {
-        { "clock-skew", required_argument, NULL, 'k' },
-        { 0, 0, 0, 0 },
-    };
-    unsigned long long skew_ms = VALIDATE_CLOCK_SKEW_MS;
-    const libxlmig_cluster_config *c;
-    libxlmig_cluster *cl = NULL;
-    struct ops_node *nodes;
-    struct policy_cpuid base;
-    struct policy_check chk;
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
     const char *ref_hash = NULL, *ref_node = NULL, *h, *ver;
-    const char *vendor = NULL, *vendor_node = NULL, *v;
-    int opt, i, j, fails = 0;
-    char why[512];
+    int i;
 
-    while ((opt = cmd_getopt(argc, argv, "k:", lo, "validate", 0)) != 0) {
-        if (opt == 'h') return EXIT_OK;
-        if (opt == 'k') {
-            if (!cmd_parse_u64("validate", "clock skew", optarg, &skew_ms))
-                return EXIT_USAGE;
-            continue;
-        }
-        return EXIT_USAGE;
-    }
-    if (argc - optind)
-        return cmd_usage_error("validate", "no arguments expected");
-    if (ops_open_cluster(&cl))
-        return EXIT_FAILED;
-    c = libxlmig_cluster_cfg(cl);
-    nodes = calloc((size_t)c->num_nodes, sizeof(*nodes));
-    for (i = 0; i < c->num_nodes; i++)
-        check_node(cl, i, &nodes[i], skew_ms);
-
-    /* The same config and version everywhere: this node is the model. */
     for (i = -1; i < c->num_nodes; i++) {
         int k = i < 0 ? libxlmig_cluster_self(cl) : i;
 
@@ -200,8 +172,15 @@ int main_validate(int argc, char **argv)
             ver && !strcmp(ver, LIBXLMIG_VERSION) ? ""
             : " (this node runs " LIBXLMIG_VERSION ")");
     }
+}
 
-    /* CPUs: one vendor, and every node meets the baseline. */
+/* CPUs of one vendor: the first node's. */
+static void check_cpu_vendor(const libxlmig_cluster_config *c,
+                             const struct ops_node *nodes)
+{
+    const char *vendor = NULL, *vendor_node = NULL, *v;
+    int i;
+
     for (i = 0; i < c->num_nodes; i++) {
         if (!nodes[i].reachable)
             continue;
@@ -218,6 +197,18 @@ int main_validate(int argc, char **argv)
             "%s%s%s", v, strcmp(v, vendor) ? "; differs from " : "",
             strcmp(v, vendor) ? vendor_node : "");
     }
+}
+
+/* Every node meets the cluster's CPU baseline; with baseline "host",
+ * which moves the CPUs forbid. */
+static void check_cpu_baseline(const libxlmig_cluster_config *c,
+                               const struct ops_node *nodes)
+{
+    struct policy_cpuid base;
+    struct policy_check chk;
+    char why[512];
+    int i, j;
+
     if (c->cpu_baseline && strcmp(c->cpu_baseline, "host") &&
         !libxlmig_baseline_load(g.ctx, c->cpu_baseline, &base)) {
         for (i = 0; i < c->num_nodes; i++) {
@@ -250,6 +241,12 @@ int main_validate(int argc, char **argv)
                     "%s (level the cluster: xlmig cpuid level)", why);
             }
     }
+}
+
+/* Every row, as a table or JSON; returns how many failed. */
+static int print_rows(const libxlmig_cluster_config *c)
+{
+    int i, fails = 0;
 
     for (i = 0; i < nr_rows; i++)
         fails += rows[i].v == V_FAIL;
@@ -274,6 +271,42 @@ int main_validate(int argc, char **argv)
                    verdict_str[rows[i].v], rows[i].detail);
         printf("%d check(s), %d failed\n", nr_rows, fails);
     }
+    return fails;
+}
+
+int main_validate(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "clock-skew", required_argument, NULL, 'k' },
+        { 0, 0, 0, 0 },
+    };
+    unsigned long long skew_ms = VALIDATE_CLOCK_SKEW_MS;
+    const libxlmig_cluster_config *c;
+    libxlmig_cluster *cl = NULL;
+    struct ops_node *nodes;
+    int opt, i, fails;
+
+    while ((opt = cmd_getopt(argc, argv, "k:", lo, "validate", 0)) != 0) {
+        if (opt == 'h') return EXIT_OK;
+        if (opt == 'k') {
+            if (!cmd_parse_u64("validate", "clock skew", optarg, &skew_ms))
+                return EXIT_USAGE;
+            continue;
+        }
+        return EXIT_USAGE;
+    }
+    if (argc - optind)
+        return cmd_usage_error("validate", "no arguments expected");
+    if (ops_open_cluster(&cl))
+        return EXIT_FAILED;
+    c = libxlmig_cluster_cfg(cl);
+    nodes = calloc((size_t)c->num_nodes, sizeof(*nodes));
+    for (i = 0; i < c->num_nodes; i++)
+        check_node(cl, i, &nodes[i], skew_ms);
+    check_config_version(cl, nodes);
+    check_cpu_vendor(c, nodes);
+    check_cpu_baseline(c, nodes);
+    fails = print_rows(c);
     ops_nodes_free(nodes, c->num_nodes);
     libxlmig_cluster_free(cl);
     free(rows);

@@ -45,6 +45,9 @@ typedef struct cfg_state {
     int nr_keys;
     libxlmig_cluster_config *c;
     netcfg_prefix *prefixes; /* parsed networks[i].cidr */
+    FILE *report;            /* libxlutil's messages, into rbuf */
+    char *rbuf;
+    size_t rlen;
 } cfg_state;
 
 static int key_line(const cfg_state *st, const char *key)
@@ -536,35 +539,24 @@ static int get_opt_string(cfg_state *st, const char *key, const char *dflt,
     return 0;
 }
 
-int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
-                                 libxlmig_cluster_config *c)
+/* The whole file into *text_r (arena, NUL-terminated), *len_r bytes;
+ * refused unless it is text. */
+static int cfg_read_file(cfg_state *st, char **text_r, size_t *len_r)
 {
-    GC_INIT(ctx);
-    cfg_state st;
-    FILE *report = NULL, *f = NULL;
-    char *rbuf = NULL, *text = NULL, *nl;
-    size_t rlen = 0, tlen = 0;
-    const char *v;
-    long lv;
-    int r, rc;
+    libxlmig__gc *gc = st->gc;
+    FILE *f = NULL;
+    char *text, *nul;
+    size_t tlen = 0;
+    int line, rc;
 
-    memset(&st, 0, sizeof(st));
-    st.gc = gc;
-    st.c = c;
-    if (!path)
-        path = LIBXLMIG_DEFAULT_CONFIG_FILE;
-    st.file = path;
-    libxlmig_cluster_config_dispose(c);
-    libxlmig_cluster_config_init(c);
-
-    f = fopen(path, "r");
+    f = fopen(st->file, "r");
     if (!f) {
         if (errno == ENOENT) {
             LOG(ERROR, "%s: cluster config not found (use -c FILE to name "
-                "another)", path);
+                "another)", st->file);
             rc = LIBXLMIG_ERROR_NOTFOUND;
         } else {
-            LOGE(ERROR, "%s: cannot read the cluster config", path);
+            LOGE(ERROR, "%s: cannot read the cluster config", st->file);
             rc = LIBXLMIG_ERROR_IO;
         }
         goto out;
@@ -581,7 +573,7 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
         text[tlen] = 0;
     }
     if (ferror(f)) {
-        LOGE(ERROR, "%s: cannot read the cluster config", path);
+        LOGE(ERROR, "%s: cannot read the cluster config", st->file);
         rc = LIBXLMIG_ERROR_IO;
         goto out;
     }
@@ -589,35 +581,137 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
     /* libxlutil's lexer asserts on a NUL inside a quoted string: a
      * config file is text, so refuse any NUL before it sees one. */
     if (memchr(text, '\0', tlen)) {
-        nl = memchr(text, '\0', tlen);
-        for (r = 1; nl > text; nl--)
-            if (nl[-1] == '\n') r++;
+        nul = memchr(text, '\0', tlen);
+        for (line = 1; nul > text; nul--)
+            if (nul[-1] == '\n') line++;
         LOG(ERROR, "%s:%d: a NUL byte: the cluster config must be text",
-            path, r);
+            st->file, line);
         rc = LIBXLMIG_ERROR_CONFIG;
         goto out;
     }
-    report = open_memstream(&rbuf, &rlen);
-    if (!report)
-        libxlmig__alloc_failed(ctx, __func__, 1, 1);
-    st.xc = xlu_cfg_init(report, path);
-    if (!st.xc)
-        libxlmig__alloc_failed(ctx, __func__, 1, 1);
-    r = xlu_cfg_readdata(st.xc, text, tlen);
-    fflush(report);
+    *text_r = text;
+    *len_r = tlen;
+    rc = 0;
+ out:
+    if (f) fclose(f);
+    return rc;
+}
+
+/* text through libxlutil into st->xc (its messages go to st->report),
+ * then the scan for the keys' lines. */
+static int cfg_parse_text(cfg_state *st, const char *text, size_t tlen)
+{
+    libxlmig__gc *gc = st->gc;
+    char *nl;
+    int r;
+
+    st->report = open_memstream(&st->rbuf, &st->rlen);
+    if (!st->report)
+        libxlmig__alloc_failed(CTX, __func__, 1, 1);
+    st->xc = xlu_cfg_init(st->report, st->file);
+    if (!st->xc)
+        libxlmig__alloc_failed(CTX, __func__, 1, 1);
+    r = xlu_cfg_readdata(st->xc, text, tlen);
+    fflush(st->report);
     if (r) {
         /* libxlutil's own message has file:line; keep its first line. */
-        if (rlen) {
-            nl = strchr(rbuf, '\n');
+        if (st->rlen) {
+            nl = strchr(st->rbuf, '\n');
             if (nl) *nl = 0;
-            LOG(ERROR, "%s", rbuf);
+            LOG(ERROR, "%s", st->rbuf);
         } else {
-            LOG(ERROR, "%s: syntax error", path);
+            LOG(ERROR, "%s: syntax error", st->file);
         }
-        rc = LIBXLMIG_ERROR_CONFIG;
-        goto out;
+        return LIBXLMIG_ERROR_CONFIG;
     }
-    scan_keys(&st, text);
+    scan_keys(st, text);
+    return 0;
+}
+
+/* allow_public and the numbers, each within its range, else default. */
+static int parse_numbers(cfg_state *st)
+{
+    libxlmig_cluster_config *c = st->c;
+    long lv;
+    int rc;
+
+    rc = get_bounded(st, "allow_public", 0, 1, 0, &lv);
+    if (rc) return rc;
+    c->allow_public = lv;
+    rc = get_bounded(st, "port", 1, 65535, LIBXLMIG_DEFAULT_PORT, &lv);
+    if (rc) return rc;
+    c->port = lv;
+    rc = get_bounded(st, "downtime_limit_ms", 1, 3600000,
+                     LIBXLMIG_DEFAULT_DOWNTIME_MS, &lv);
+    if (rc) return rc;
+    c->downtime_limit_ms = lv;
+    rc = get_bounded(st, "bandwidth_limit_mbps", 0, 10000000,
+                     LIBXLMIG_DEFAULT_BANDWIDTH_MBPS, &lv);
+    if (rc) return rc;
+    c->bandwidth_limit_mbps = lv;
+    rc = get_bounded(st, "max_outgoing", 1, 64,
+                     LIBXLMIG_DEFAULT_MAX_OUTGOING, &lv);
+    if (rc) return rc;
+    c->max_outgoing = lv;
+    rc = get_bounded(st, "max_incoming", 1, 64,
+                     LIBXLMIG_DEFAULT_MAX_INCOMING, &lv);
+    if (rc) return rc;
+    c->max_incoming = lv;
+    return 0;
+}
+
+/* key_file (relative to the config file's directory), cpu_baseline and
+ * sim_storage_dir, each else its default. */
+static int parse_strings(cfg_state *st)
+{
+    libxlmig__gc *gc = st->gc;
+    libxlmig_cluster_config *c = st->c;
+    int rc;
+
+    rc = get_opt_string(st, "key_file", LIBXLMIG__DEFAULT_KEY_FILE,
+                        &c->key_file);
+    if (rc) return rc;
+    if (c->key_file[0] != '/') {
+        /* Relative to the directory of the config file. */
+        char *dir = GCSTRDUP(st->file);
+        char *abs = NULL;
+
+        if (asprintf(&abs, "%s/%s", dirname(dir), c->key_file) < 0)
+            libxlmig__alloc_failed(CTX, __func__, 1, PATH_MAX);
+        free(c->key_file);
+        c->key_file = abs;
+    }
+    rc = get_opt_string(st, "cpu_baseline", LIBXLMIG_DEFAULT_CPU_BASELINE,
+                        &c->cpu_baseline);
+    if (rc) return rc;
+    return get_opt_string(st, "sim_storage_dir",
+                          LIBXLMIG_DEFAULT_SIM_STORAGE_DIR,
+                          &c->sim_storage_dir);
+}
+
+int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
+                                 libxlmig_cluster_config *c)
+{
+    GC_INIT(ctx);
+    cfg_state st;
+    char *text;
+    size_t tlen;
+    const char *v;
+    int rc;
+
+    memset(&st, 0, sizeof(st));
+    st.gc = gc;
+    st.c = c;
+    if (!path)
+        path = LIBXLMIG_DEFAULT_CONFIG_FILE;
+    st.file = path;
+    libxlmig_cluster_config_dispose(c);
+    libxlmig_cluster_config_init(c);
+
+    rc = cfg_read_file(&st, &text, &tlen);
+    if (rc) goto out;
+    rc = cfg_parse_text(&st, text, tlen);
+    if (rc) goto out;
 
     c->file = strdup(path);
     rc = get_string(&st, "cluster", true, &v);
@@ -633,49 +727,9 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
     if (rc) goto out;
     rc = parse_nodes(&st);
     if (rc) goto out;
-
-    rc = get_bounded(&st, "allow_public", 0, 1, 0, &lv);
+    rc = parse_numbers(&st);
     if (rc) goto out;
-    c->allow_public = lv;
-    rc = get_bounded(&st, "port", 1, 65535, LIBXLMIG_DEFAULT_PORT, &lv);
-    if (rc) goto out;
-    c->port = lv;
-    rc = get_bounded(&st, "downtime_limit_ms", 1, 3600000,
-                     LIBXLMIG_DEFAULT_DOWNTIME_MS, &lv);
-    if (rc) goto out;
-    c->downtime_limit_ms = lv;
-    rc = get_bounded(&st, "bandwidth_limit_mbps", 0, 10000000,
-                     LIBXLMIG_DEFAULT_BANDWIDTH_MBPS, &lv);
-    if (rc) goto out;
-    c->bandwidth_limit_mbps = lv;
-    rc = get_bounded(&st, "max_outgoing", 1, 64,
-                     LIBXLMIG_DEFAULT_MAX_OUTGOING, &lv);
-    if (rc) goto out;
-    c->max_outgoing = lv;
-    rc = get_bounded(&st, "max_incoming", 1, 64,
-                     LIBXLMIG_DEFAULT_MAX_INCOMING, &lv);
-    if (rc) goto out;
-    c->max_incoming = lv;
-
-    rc = get_opt_string(&st, "key_file", LIBXLMIG__DEFAULT_KEY_FILE,
-                        &c->key_file);
-    if (rc) goto out;
-    if (c->key_file[0] != '/') {
-        /* Relative to the directory of the config file. */
-        char *dir = GCSTRDUP(path);
-        char *abs = NULL;
-
-        if (asprintf(&abs, "%s/%s", dirname(dir), c->key_file) < 0)
-            libxlmig__alloc_failed(ctx, __func__, 1, PATH_MAX);
-        free(c->key_file);
-        c->key_file = abs;
-    }
-    rc = get_opt_string(&st, "cpu_baseline", LIBXLMIG_DEFAULT_CPU_BASELINE,
-                        &c->cpu_baseline);
-    if (rc) goto out;
-    rc = get_opt_string(&st, "sim_storage_dir",
-                        LIBXLMIG_DEFAULT_SIM_STORAGE_DIR,
-                        &c->sim_storage_dir);
+    rc = parse_strings(&st);
     if (rc) goto out;
 
     /* Only a file that is otherwise right gets its warnings. */
@@ -687,9 +741,8 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
         libxlmig_cluster_config_init(c);
     }
     if (st.xc) xlu_cfg_destroy(st.xc);
-    if (report) fclose(report);
-    free(rbuf);
-    if (f) fclose(f);
+    if (st.report) fclose(st.report);
+    free(st.rbuf);
     GC_FREE;
     return rc;
 }

@@ -644,13 +644,92 @@ static int vcpu_set_machine(libxlmig__gc *gc, libxlmig__sim_vcpu *v,
                             const libxlmig__sim_config *cfg,
                             uint64_t nr_pages);
 
+/* The RAM of d (from a memfd: zero, or allocated up front unless
+ * fresh) and its vCPU page, both shared with the domain process. */
+static int dom_map_memory(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                          const libxlmig__sim_config *cfg, bool fresh)
+{
+    uint64_t size = d->nr_pages << LIBXLMIG__PAGE_SHIFT;
+
+    d->memfd = memfd_create(cfg->name[0] ? cfg->name : "xlmig-sim",
+                            MFD_CLOEXEC);
+    if (d->memfd < 0 || ftruncate(d->memfd, size)) {
+        LOGE(ERROR, "cannot create %llu MiB of RAM for domain %s",
+             (unsigned long long)cfg->memory_mib, cfg->name);
+        return LIBXLMIG_ERROR_IO;
+    }
+    if (!fresh && fallocate(d->memfd, 0, 0, size)) {
+        LOGE(ERROR, "cannot allocate %llu MiB of RAM for domain %s",
+             (unsigned long long)cfg->memory_mib, cfg->name);
+        return LIBXLMIG_ERROR_NOMEM;
+    }
+    d->vcpufd = memfd_create("xlmig-sim-vcpu", MFD_CLOEXEC);
+    if (d->vcpufd < 0 || ftruncate(d->vcpufd, LIBXLMIG__PAGE_SIZE)) {
+        LOGE(ERROR, "cannot create the vCPU page of domain %s", cfg->name);
+        return LIBXLMIG_ERROR_IO;
+    }
+    d->vcpu = mmap(NULL, LIBXLMIG__PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, d->vcpufd, 0);
+    d->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  d->memfd, 0);
+    if (d->vcpu == MAP_FAILED || d->mem == MAP_FAILED) {
+        LOGE(ERROR, "cannot map the RAM of domain %s", cfg->name);
+        return LIBXLMIG_ERROR_NOMEM;
+    }
+    /* A receiver writes every page: fault them in writable up front. */
+    if (!fresh)
+        madvise(d->mem, size, MADV_POPULATE_WRITE);
+    return 0;
+}
+
+/* Fork the domain process and wait until it says it is ready, with
+ * its dirty tracking set up. */
+static int dom_start_process(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                             const libxlmig__sim_config *cfg, bool fresh,
+                             pid_t parent)
+{
+    libxlmig__sim_vcpu *v = d->vcpu;
+    uint64_t t0;
+
+    d->pid = fork();
+    if (d->pid < 0) {
+        LOGE(ERROR, "cannot start the process of domain %s", cfg->name);
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    if (d->pid == 0)
+        domain_main(v, d->memfd, d->vcpufd, fresh,
+                    sim_persistent ? 0 : parent, cfg->ip);
+    d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+
+    t0 = libxlmig__now_us();
+    while (!v->ready) {
+        if (!libxlmig__sim_dom_alive(d) ||
+            libxlmig__now_us() - t0 > SIM_READY_TIMEOUT_US) {
+            LOG(ERROR, "the process of domain %s did not start", cfg->name);
+            return LIBXLMIG_ERROR_FAIL;
+        }
+        usleep(500);
+    }
+    if (v->ready < 0) {
+        if (v->ready == -ENOSYS)
+            LOG(ERROR, "the kernel lacks userfaultfd asynchronous "
+                "write-protect (UFFD_FEATURE_WP_ASYNC, Linux 6.7 or later), "
+                "needed for dirty tracking of sim domains");
+        else
+            LOGEV(ERROR, -v->ready, "cannot set up dirty tracking for "
+                  "domain %s (userfaultfd)", cfg->name);
+        return LIBXLMIG_ERROR_UNSUPPORTED;
+    }
+    return 0;
+}
+
 int libxlmig__sim_dom_create(libxlmig__gc *gc,
                              const libxlmig__sim_config *cfg, bool fresh,
                              libxlmig__sim_dom **dom_r)
 {
     libxlmig__sim_dom *d = NULL;
     libxlmig__sim_vcpu *v;
-    uint64_t size, t0;
+    uint64_t size;
     char path[64];
     pid_t parent = getpid();
     int rc;
@@ -669,77 +748,17 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
     d->nr_pages = cfg->memory_mib << (20 - LIBXLMIG__PAGE_SHIFT);
     size = d->nr_pages << LIBXLMIG__PAGE_SHIFT;
 
-    d->memfd = memfd_create(cfg->name[0] ? cfg->name : "xlmig-sim",
-                            MFD_CLOEXEC);
-    if (d->memfd < 0 || ftruncate(d->memfd, size)) {
-        LOGE(ERROR, "cannot create %llu MiB of RAM for domain %s",
-             (unsigned long long)cfg->memory_mib, cfg->name);
-        rc = LIBXLMIG_ERROR_IO;
-        goto out;
-    }
-    if (!fresh && fallocate(d->memfd, 0, 0, size)) {
-        LOGE(ERROR, "cannot allocate %llu MiB of RAM for domain %s",
-             (unsigned long long)cfg->memory_mib, cfg->name);
-        rc = LIBXLMIG_ERROR_NOMEM;
-        goto out;
-    }
-    d->vcpufd = memfd_create("xlmig-sim-vcpu", MFD_CLOEXEC);
-    if (d->vcpufd < 0 || ftruncate(d->vcpufd, LIBXLMIG__PAGE_SIZE)) {
-        LOGE(ERROR, "cannot create the vCPU page of domain %s", cfg->name);
-        rc = LIBXLMIG_ERROR_IO;
-        goto out;
-    }
-    d->vcpu = mmap(NULL, LIBXLMIG__PAGE_SIZE, PROT_READ | PROT_WRITE,
-                   MAP_SHARED, d->vcpufd, 0);
-    d->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                  d->memfd, 0);
-    if (d->vcpu == MAP_FAILED || d->mem == MAP_FAILED) {
-        LOGE(ERROR, "cannot map the RAM of domain %s", cfg->name);
-        rc = LIBXLMIG_ERROR_NOMEM;
-        goto out;
-    }
-    /* A receiver writes every page: fault them in writable up front. */
-    if (!fresh)
-        madvise(d->mem, size, MADV_POPULATE_WRITE);
+    rc = dom_map_memory(gc, d, cfg, fresh);
+    if (rc) goto out;
     v = d->vcpu;
     v->magic = LIBXLMIG__SIM_VCPU_MAGIC;
     v->version = 1;
     v->rng = mix64(cfg->seed ^ 0x1234567) | 1;
     rc = vcpu_set_machine(gc, v, cfg, d->nr_pages);
     if (rc) goto out;
+    rc = dom_start_process(gc, d, cfg, fresh, parent);
+    if (rc) goto out;
 
-    d->pid = fork();
-    if (d->pid < 0) {
-        LOGE(ERROR, "cannot start the process of domain %s", cfg->name);
-        rc = LIBXLMIG_ERROR_FAIL;
-        goto out;
-    }
-    if (d->pid == 0)
-        domain_main(v, d->memfd, d->vcpufd, fresh,
-                    sim_persistent ? 0 : parent, cfg->ip);
-    d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-
-    t0 = libxlmig__now_us();
-    while (!v->ready) {
-        if (!libxlmig__sim_dom_alive(d) ||
-            libxlmig__now_us() - t0 > SIM_READY_TIMEOUT_US) {
-            LOG(ERROR, "the process of domain %s did not start", cfg->name);
-            rc = LIBXLMIG_ERROR_FAIL;
-            goto out;
-        }
-        usleep(500);
-    }
-    if (v->ready < 0) {
-        if (v->ready == -ENOSYS)
-            LOG(ERROR, "the kernel lacks userfaultfd asynchronous "
-                "write-protect (UFFD_FEATURE_WP_ASYNC, Linux 6.7 or later), "
-                "needed for dirty tracking of sim domains");
-        else
-            LOGEV(ERROR, -v->ready, "cannot set up dirty tracking for "
-                  "domain %s (userfaultfd)", cfg->name);
-        rc = LIBXLMIG_ERROR_UNSUPPORTED;
-        goto out;
-    }
     /* The engine reads every page: map them now, not while sending. */
     if (fresh)
         madvise(d->mem, size, MADV_POPULATE_READ);
