@@ -16,8 +16,9 @@
 # $dir/..., <net/if.h>, xen/tools/...) are not references.  A reference
 # resolves when the path exists, or the build makes it from a source
 # beside it (X.o, X.t, X from X.c; X from X.in; a word of the folder's
-# Makefile); a glob must match something, a placeholder (<name>, NAME)
-# needs only the folder before it.  Any mention of the old design page's
+# Makefile, also one it completes with a variable); a glob must match
+# something, a placeholder (<name>, NAME) needs only the folder before
+# it.  Any mention of the old design page's
 # file name fails.
 #
 # The planted texts below spell their paths through variables ($L for
@@ -71,6 +72,7 @@ cases=(
     "$D/planted.md"  "$L/<layer>/<name>.c and policy/baselines/NAME.json" 0 ""
     "$D/planted.md"  "$L/*/*.c" 0 ""
     "$D/planted.md"  "$L/libxlmig.a, $L/core/ctx.o, tests/unit/handoff.t" 0 ""
+    "$D/planted.md"  "$L/libxlmig.so.0 and $L/xlmig-save-helper" 0 ""
     "$D/planted.md"  "$L/cluster/handoff.{h,c}, see $D/protocol.md." 0 ""
     "$D/planted.md"  "[the handoff](protocol.md#the-handoff)" 0 ""
     "$D/planted.md"  "core/gone.c (relative to the library: not read here)" 0 ""
