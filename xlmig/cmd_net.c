@@ -6,8 +6,7 @@
  * of each peer over each network (reachable, connect time, round-trip
  * time, a short bounded throughput probe).  The check talks to the probe
  * responder, which `xlmig net responder` runs on the migration addresses
- * only; the node daemon xlmigd will answer the same probe once it
- * exists.
+ * only.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # The fault matrix: a live migration node1 -> node2 of a dirtying domain
-# with one fault injected (libxlmig/fault.c, $XLMIG_FAULT in both
+# with one fault injected (libxlmig/core/fault.c, $XLMIG_FAULT in both
 # daemons) at each protocol step, on the sending and on the receiving
 # side, then network faults on the testbed.  After each case:
 #   - never two running copies; exactly one running copy that verifies

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * Fuzz the cluster-config parser (libxlmig/config.c over libxlutil): any
- * file content must end in a loaded config or a clean error naming the
- * file, never a crash, a leak or undefined behaviour.  The input is
- * written to a temporary file, which libxlmig_cluster_config_load reads
- * as it reads /etc/xlmig/xlmig.cfg; the loaded config is also turned into
- * JSON and looked up, as `xlmig cluster` does.
+ * Fuzz the cluster-config parser (libxlmig/cluster/config.c over
+ * libxlutil): any file content must end in a loaded config or a clean
+ * error naming the file, never a crash, a leak or undefined behaviour.
+ * The input is written to a temporary file, which
+ * libxlmig_cluster_config_load reads as it reads /etc/xlmig/xlmig.cfg;
+ * the loaded config is also turned into JSON and looked up, as `xlmig
+ * cluster` does.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -29,7 +29,7 @@
 
 /*
  * Debian 12's headers predate these; values from the kernel's uapi
- * (include/uapi/linux/fs.h and linux/userfaultfd.h, Linux 6.7+).
+ * (linux/include/uapi/linux/fs.h and linux/userfaultfd.h, Linux 6.7+).
  */
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
