@@ -461,7 +461,9 @@ int netcfg_listen(const netcfg_status *st, int nr, uint16_t port,
         if (!st[i].present || !st[i].allowed)
             continue;
         fd = bound_socket(&st[i].local, st[i].ifname, port, false);
-        if (fd < 0 || listen(fd, 16) < 0) {
+        /* A deep queue: a burst of connections waits in it to be
+         * accepted and judged, not in SYN retransmits. */
+        if (fd < 0 || listen(fd, 512) < 0) {
             set_err(err, "cannot listen on %s port %u (network %s): %s",
                     netcfg_addr_str(&st[i].local, lb), port, st[i].name,
                     strerror(errno));

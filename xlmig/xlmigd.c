@@ -50,7 +50,9 @@ static void fatal_handlers(void)
     backtrace(warm, 1);   /* loads libgcc now, not in the handler */
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_fatal;
-    sa.sa_flags = SA_RESETHAND;
+    /* On the thread's alternate stack (libxlmig gives every thread that
+     * serves peers one): a handler on an overflowed stack cannot run. */
+    sa.sa_flags = SA_RESETHAND | SA_ONSTACK;
     for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);
 }

@@ -6,6 +6,7 @@
  * first allowed network that answers, bound to it, then authenticating
  * with the cluster key.
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -180,6 +181,39 @@ int libxlmig__cluster_key(libxlmig__gc *gc, libxlmig_cluster *cl,
     if (rc) return rc;
     *key_r = &cl->key;
     return 0;
+}
+
+/* Are a and b the same IP address (v4 or v6, however written)? */
+static bool same_addr(const char *a, const char *b)
+{
+    unsigned char x[16], y[16];
+
+    if (!a || !b)
+        return false;
+    if (inet_pton(AF_INET, a, x) == 1)
+        return inet_pton(AF_INET, b, y) == 1 && !memcmp(x, y, 4);
+    if (inet_pton(AF_INET6, a, x) == 1)
+        return inet_pton(AF_INET6, b, y) == 1 && !memcmp(x, y, 16);
+    return false;
+}
+
+bool libxlmig__cluster_peer_ok(const libxlmig_cluster *cl, const char *node,
+                               const char *addr)
+{
+    const libxlmig_cluster_config *c = &cl->cfg;
+    int i, n;
+
+    for (i = 0; i < c->num_nodes; i++) {
+        if (strcmp(c->nodes[i].name, node))
+            continue;
+        if (same_addr(c->nodes[i].mgmt, addr))
+            return true;
+        for (n = 0; n < c->num_networks; n++)
+            if (same_addr(c->nodes[i].mig_addrs[n], addr))
+                return true;
+        return false;
+    }
+    return false;
 }
 
 int libxlmig__cluster_listen(libxlmig__gc *gc, libxlmig_cluster *cl,

@@ -54,6 +54,14 @@ _hidden int libxlmig__cluster_listen(libxlmig__gc *gc, libxlmig_cluster *cl,
 /* The cluster key, loaded once by cluster_open's first user. */
 _hidden int libxlmig__cluster_key(libxlmig__gc *gc, libxlmig_cluster *cl,
                                   const libxlmig__key **key_r);
+/*
+ * Is node a node of the cluster, and addr one of its addresses (its
+ * management address or one on a migration network)?  A peer is who the
+ * config and the key say it is: its name proven by the handshake, bound
+ * to where it connects from.
+ */
+_hidden bool libxlmig__cluster_peer_ok(const libxlmig_cluster *cl,
+                                       const char *node, const char *addr);
 /* This node's name. */
 _hidden const char *libxlmig__cluster_self_name(const libxlmig_cluster *cl);
 

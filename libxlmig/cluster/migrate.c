@@ -47,6 +47,7 @@ static void rep_check(yajl_gen g, const char *check, bool ok,
 
 /* ---- handoff records: what a paused source copy is waiting for ----- */
 
+/* Where the record of domain is, for messages. */
 static char *record_path(libxlmig__gc *gc, const char *domain)
 {
     return GCSPRINTF("%s/handoff/%s.json", libxlmig_state_dir(), domain);
@@ -68,12 +69,13 @@ static int record_write(libxlmig__gc *gc, const char *domain,
 
 static void record_remove(libxlmig__gc *gc, const char *domain)
 {
-    unlink(record_path(gc, domain));
+    libxlmig__state_file_remove("handoff", GCSPRINTF("%s.json", domain));
 }
 
 bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name)
 {
-    return access(record_path(gc, name), F_OK) == 0;
+    return libxlmig__state_file_exists("handoff",
+                                       GCSPRINTF("%s.json", name));
 }
 
 /* ---- talking to the target ----------------------------------------- */
@@ -846,32 +848,26 @@ int libxlmig__migrate_recover(libxlmig__gc *gc, libxlmig_cluster *cl,
 {
     const char *name = domain, *target, *id;
     char *text = NULL, *via = NULL, *base;
-    size_t n;
     bool running = false;
     yajl_val v;
-    FILE *f;
     int rc;
 
     if (!libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY))
         name = GCSPRINTF("%s%s", domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
     base = GCSTRDUP(name);
     base[libxlmig__suffix_base(name, LIBXLMIG_SUFFIX_MIGRATEDAWAY)] = '\0';
-    f = fopen(record_path(gc, name), "r");
-    if (!f) {
+    if (libxlmig__state_file_read(gc, "handoff",
+                                  GCSPRINTF("%s.json", name), 4096, &text)) {
         LOG(ERROR, "no handoff of %s is waiting here (no %s)", domain,
             record_path(gc, name));
         return LIBXLMIG_ERROR_NOTFOUND;
     }
-    text = libxlmig__zalloc(gc, 4096);
-    n = fread(text, 1, 4095, f);
-    fclose(f);
-    text[n] = '\0';
     rc = libxlmig__json_parse(gc, text, record_path(gc, name), &v);
     if (rc) return rc;
     target = libxlmig__json_get_str(v, "target");
     id = libxlmig__json_get_str(v, "id");
-    if (!target || !id) {
-        LOG(ERROR, "%s lacks the target or the migration id",
+    if (!target || !libxlmig__id_ok(id)) {
+        LOG(ERROR, "%s lacks the target or a valid migration id",
             record_path(gc, name));
         return LIBXLMIG_ERROR_CONFIG;
     }

@@ -25,7 +25,15 @@
 
 #define NODE_MAX_LISTEN   16
 #define NODE_MAX_INCOMING 64
-#define NODE_AUTH_TIMEOUT_MS 10000   /* a silent peer is dropped, ms */
+#define NODE_AUTH_TIMEOUT_MS 10000   /* the whole handshake, ms */
+/* Connections still in their handshake: nobody knows who they are. */
+#define NODE_MAX_PREAUTH         128 /* at once, in all */
+#define NODE_MAX_PREAUTH_PER_SRC 32  /* at once, from one address */
+/* Refusals logged: at most NODE_LOG_BURST lines a NODE_LOG_EVERY_US
+ * window, then one line that counts the rest; an accept failure at most
+ * once a window. */
+#define NODE_LOG_EVERY_US        (10 * 1000000ULL)
+#define NODE_LOG_BURST           100
 
 typedef struct incoming {
     bool used;
@@ -52,6 +60,14 @@ struct libxlmig__node_service {
     volatile sig_atomic_t stop;
     bool running;
     int active;                        /* threads that use it */
+    /* Guards preauth*: the connections in their handshake, by address. */
+    pthread_mutex_t conn_lock;
+    int preauth_total;
+    struct { char addr[64]; int n; } preauth[NODE_MAX_PREAUTH];
+    uint64_t last_log_us;              /* of an accept failure */
+    uint64_t window_us;                /* start of the refusal window */
+    unsigned window_lines;             /* refusals logged in it */
+    unsigned window_quiet;             /* refusals not logged in it */
     /* Guards in_table: the migrations coming in. */
     pthread_mutex_t in_lock;
     incoming in_table[NODE_MAX_INCOMING];
@@ -60,6 +76,9 @@ typedef struct libxlmig__node_service node_service;
 
 typedef struct node_conn {
     node_service *svc;
+    bool preauth;                /* counted in svc->preauth */
+    char *config;                /* the config migrate_begin announced
+                                  * (malloc'd), which the stream must carry */
     libxlmig__transport *t;      /* once the connection is set up */
     int fd;
     char peer[96];
@@ -70,79 +89,85 @@ typedef struct node_conn {
 
 /* ---- decisions on disk --------------------------------------------- */
 
-static const char *decision_dir(libxlmig__gc *gc)
-{
-    return GCSPRINTF("%s/decisions", libxlmig_state_dir());
-}
-
-static void decision_record(libxlmig__gc *gc, const char *id, bool committed)
+/*
+ * The decision on migration id, STATE_DIR/decisions/ID: "committed" or
+ * "aborted", then the node it came from (a later resolve must come from
+ * there too).
+ */
+static void decision_record(libxlmig__gc *gc, const char *id, bool committed,
+                            const char *source)
 {
     if (libxlmig__state_file_write(gc, "decisions", id,
-                                   committed ? "committed\n" : "aborted\n"))
-        LOGE(ERROR, "cannot record the decision on migration %s in %s/%s",
-             id, decision_dir(gc), id);
+                                   GCSPRINTF("%s %s\n",
+                                             committed ? "committed"
+                                                       : "aborted",
+                                             source)))
+        LOGE(ERROR, "cannot record the decision on migration %s in "
+             "%s/decisions", id, libxlmig_state_dir());
 }
 
-/* "committed", "aborted", or NULL if this node never decided id. */
-static const char *decision_lookup(libxlmig__gc *gc, const char *id)
+/* "committed", "aborted", or NULL if this node never decided id;
+ * *source_r (may be NULL) the migration's source, "" if not recorded. */
+static const char *decision_lookup(libxlmig__gc *gc, const char *id,
+                                   const char **source_r)
 {
-    char buf[32] = "";
-    FILE *f = fopen(GCSPRINTF("%s/%s", decision_dir(gc), id), "r");
+    char *text, *sp;
 
-    if (!f)
+    if (!libxlmig__id_ok(id) ||
+        libxlmig__state_file_read(gc, "decisions", id, 256, &text))
         return NULL;
-    if (!fgets(buf, sizeof(buf), f))
-        buf[0] = '\0';
-    fclose(f);
-    return !strncmp(buf, "committed", 9) ? "committed" : "aborted";
+    text[strcspn(text, "\n")] = '\0';
+    sp = strchr(text, ' ');
+    if (source_r)
+        *source_r = sp ? sp + 1 : "";
+    return !strncmp(text, "committed", 9) ? "committed" : "aborted";
 }
 
 static bool in_maintenance(libxlmig__gc *gc)
 {
-    return access(GCSPRINTF("%s/maintenance", libxlmig_state_dir()),
-                  F_OK) == 0;
+    return libxlmig__state_file_exists(NULL, "maintenance");
 }
 
 /*
- * The incoming record, $XLMIG_STATE_DIR/incoming/DOMAIN: the id of the
+ * The incoming record, STATE_DIR/incoming/DOMAIN: the id of the
  * migration whose DOMAIN--incoming this node holds, from the moment it is
  * accepted until it commits or aborts.  After a restart it tells which
  * decision settles a DOMAIN--incoming found here (node_settle).
  */
-static char *incoming_path(libxlmig__gc *gc, const char *dom)
-{
-    return GCSPRINTF("%s/incoming/%s", libxlmig_state_dir(), dom);
-}
-
 static void incoming_record(libxlmig__gc *gc, const char *dom,
-                            const char *id)
+                            const char *id, const char *source)
 {
     if (libxlmig__state_file_write(gc, "incoming", dom,
-                                   GCSPRINTF("%s\n", id)))
-        LOGE(WARN, "cannot record incoming migration %s in %s", id,
-             incoming_path(gc, dom));
+                                   GCSPRINTF("%s %s\n", id, source)))
+        LOGE(WARN, "cannot record incoming migration %s in %s/incoming/%s",
+             id, libxlmig_state_dir(), dom);
 }
 
-/* The id in DOMAIN's incoming record, or NULL. */
-static const char *incoming_lookup(libxlmig__gc *gc, const char *dom)
+/* The id in DOMAIN's incoming record, or NULL; *source_r (may be NULL)
+ * the node it comes from ("" if not recorded). */
+static const char *incoming_lookup(libxlmig__gc *gc, const char *dom,
+                                   const char **source_r)
 {
-    char buf[64] = "";
-    FILE *f = fopen(incoming_path(gc, dom), "r");
+    char *text, *sp;
 
-    if (!f) return NULL;
-    if (!fgets(buf, sizeof(buf), f)) buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf[0] ? GCSTRDUP(buf) : NULL;
+    if (libxlmig__state_file_read(gc, "incoming", dom, 256, &text))
+        return NULL;
+    text[strcspn(text, "\n")] = '\0';
+    sp = strchr(text, ' ');
+    if (sp)
+        *sp++ = '\0';
+    if (source_r)
+        *source_r = sp ? sp : "";
+    return libxlmig__id_ok(text) ? text : NULL;
 }
 
 /* Remove DOMAIN's incoming record if it is still id's. */
 static void incoming_forget(libxlmig__gc *gc, const char *dom, const char *id)
 {
-    const char *cur = incoming_lookup(gc, dom);
+    const char *cur = incoming_lookup(gc, dom, NULL);
 
     if (cur && !strcmp(cur, id))
-        unlink(incoming_path(gc, dom));
+        libxlmig__state_file_remove("incoming", dom);
 }
 
 /* ---- the incoming table (in_lock held) --------------------------------- */
@@ -177,7 +202,7 @@ static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
                                     LIBXLMIG_SUFFIX_INCOMING);
     int rc;
 
-    decision_record(gc, in->id, true);
+    decision_record(gc, in->id, true, in->source);
     libxlmig__fault("dst", "unpause", -1);
     rc = h->ops->rename(gc, h->priv, incoming_name, in->domain);
     if (rc)
@@ -202,7 +227,7 @@ static void abort_incoming(libxlmig__gc *gc, node_service *svc,
     char *incoming_name = GCSPRINTF("%s%s", in->domain,
                                     LIBXLMIG_SUFFIX_INCOMING);
 
-    decision_record(gc, in->id, false);
+    decision_record(gc, in->id, false, in->source);
     libxlmig__fault("dst", "destroy", -1);
     if (destroy && h->ops->domain_exists(h->priv, incoming_name))
         h->ops->discard(gc, h->priv, incoming_name);
@@ -212,6 +237,25 @@ static void abort_incoming(libxlmig__gc *gc, node_service *svc,
 }
 
 /* ---- requests ---------------------------------------------------------- */
+
+/*
+ * Whether path is storage the cluster config names (only that may be
+ * asked about: a peer learns nothing else of this node's files) and is a
+ * directory here.
+ */
+static bool storage_visible(libxlmig__gc *gc, node_service *svc,
+                            const char *path)
+{
+    const char *dir = libxlmig_cluster_cfg(svc->cl)->sim_storage_dir;
+    struct stat st;
+
+    if (!dir || !*dir || strcmp(path, dir)) {
+        LOG(WARN, "a peer asked about storage %s, which the cluster config "
+            "does not name", path);
+        return false;
+    }
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
                        yajl_gen g)
@@ -223,7 +267,6 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     libxlmig_dominfo *list = NULL;
     struct policy_cpuid cpu;
     const char *storage = libxlmig__json_get_str(args, "storage");
-    struct stat st;
     uint64_t promised;
     int i, nr = 0, rc;
 
@@ -255,8 +298,7 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     yajl_gen_array_close(g);
     if (storage)
         libxlmig__yajl_gen_kv_bool(g, "storage_ok",
-                                   stat(storage, &st) == 0 &&
-                                   S_ISDIR(st.st_mode));
+                                   storage_visible(gc, svc, storage));
     libxlmig__yajl_gen_str(g, "domain_info");
     yajl_gen_array_open(g);
     for (i = 0; i < nr; i++) {
@@ -332,7 +374,6 @@ static int begin_checks(libxlmig__gc *gc, node_conn *nc, yajl_val args,
     const char *storage = libxlmig__json_get_str(args, "storage");
     struct policy_cpuid dcpu, hcpu;
     struct policy_check chk;
-    struct stat st;
     char err[256];
     bool pv = false;
     yajl_val cpu;
@@ -363,11 +404,49 @@ static int begin_checks(libxlmig__gc *gc, node_conn *nc, yajl_val args,
         free(sum);
         return LIBXLMIG_ERROR_INCOMPATIBLE;
     }
-    if (storage && (stat(storage, &st) || !S_ISDIR(st.st_mode))) {
+    if (storage && !storage_visible(gc, svc, storage)) {
         LOG(ERROR, "the storage of %s, %s, is not visible here", dom,
             storage);
         return LIBXLMIG_ERROR_REFUSED;
     }
+    return 0;
+}
+
+/*
+ * The memory promised (mem KiB, what the free memory is checked against)
+ * must cover what the domain's config makes it here: no promise of 1 MiB
+ * for a config of 64 GiB.  The config is kept: the stream must carry the
+ * same.
+ */
+static int begin_memory(libxlmig__gc *gc, node_conn *nc, yajl_val args,
+                        const char *dom, uint64_t mem)
+{
+    const libxlmig__host *h = nc->svc->host;
+    const char *config = libxlmig__json_get_str(args, "config");
+    uint64_t kib = 0;
+    int rc;
+
+    if (!config) {
+        LOG(ERROR, "migration request from %s without the domain config",
+            nc->node);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (h->ops->config_memory) {
+        rc = h->ops->config_memory(gc, h->priv, config, &kib);
+        if (rc) return rc;
+        /* Xen's own accounting adds some slack to what was announced:
+         * more than announced is what must never pass. */
+        if (kib > mem) {
+            LOG(ERROR, "migration request from %s: %s's config gives it %llu "
+                "KiB, but %llu KiB were announced: refused", nc->node, dom,
+                (unsigned long long)kib, (unsigned long long)mem);
+            return LIBXLMIG_ERROR_REFUSED;
+        }
+    }
+    free(nc->config);
+    nc->config = strdup(config);
+    if (!nc->config)
+        libxlmig__alloc_failed(CTX, __func__, 1, strlen(config) + 1);
     return 0;
 }
 
@@ -478,14 +557,15 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     int rc;
 
     libxlmig_host_info_init(&hi);
-    if (!id || strlen(id) != 32 ||
+    if (!libxlmig__id_ok(id) ||
         !libxlmig__name_ok(dom, LIBXLMIG__DOMAIN_NAME_MAX) ||
         libxlmig__json_get_u64(gc, args, "memory_kib", &mem)) {
         LOG(ERROR, "malformed migration request from %s", nc->node);
         rc = LIBXLMIG_ERROR_PROTOCOL;
         goto out;
     }
-    rc = begin_checks(gc, nc, args, dom);
+    rc = begin_memory(gc, nc, args, dom, mem);
+    if (!rc) rc = begin_checks(gc, nc, args, dom);
     if (rc) goto out;
     rc = h->ops->host_info(gc, h->priv, &hi);
     if (rc) goto out;
@@ -496,7 +576,7 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
         nc->pending = in;
     pthread_mutex_unlock(&svc->in_lock);
     if (rc) goto out;
-    incoming_record(gc, dom, id);
+    incoming_record(gc, dom, id, nc->node);
     rc = begin_prepare(gc, nc, args, in);
     if (rc) goto out;
     yajl_gen_map_open(g);
@@ -515,14 +595,20 @@ static int h_resolve(libxlmig__gc *gc, void *opaque, yajl_val args,
     libxlmig__htgt_action act = HTGT_ACT_NONE;
     node_conn *nc = opaque;
     node_service *svc = nc->svc;
+    const char *source = NULL;
     incoming *in, copy;
 
-    if (!id) {
-        LOG(ERROR, "resolve without a migration id");
+    if (!libxlmig__id_ok(id)) {
+        LOG(ERROR, "resolve from %s without a valid migration id", nc->node);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
     pthread_mutex_lock(&svc->in_lock);
     in = in_find(svc, id);
+    if (in && strcmp(in->source, nc->node)) {
+        /* Only the migration's own source decides its fate. */
+        source = GCSTRDUP(in->source);
+        in = NULL;
+    }
     if (in) {
         act = libxlmig__htgt_step(&in->state, HTGT_EV_RESOLVE);
         copy = *in;
@@ -530,6 +616,11 @@ static int h_resolve(libxlmig__gc *gc, void *opaque, yajl_val args,
             libxlmig__transport_shutdown(in->t);
     }
     pthread_mutex_unlock(&svc->in_lock);
+    if (source) {
+        LOG(ERROR, "%s asked to resolve migration %s, which comes from %s: "
+            "refused", nc->node, id, source);
+        return LIBXLMIG_ERROR_REFUSED;
+    }
     if (in) {
         if (act == HTGT_ACT_UNPAUSE_CONFIRM)
             commit(gc, svc, &copy);
@@ -539,7 +630,12 @@ static int h_resolve(libxlmig__gc *gc, void *opaque, yajl_val args,
     } else {
         /* Not in memory (the daemon restarted?): the record decides;
          * never heard of it means nothing of it runs here. */
-        decision = decision_lookup(gc, id);
+        decision = decision_lookup(gc, id, &source);
+        if (decision && *source && strcmp(source, nc->node)) {
+            LOG(ERROR, "%s asked to resolve migration %s, which came from "
+                "%s: refused", nc->node, id, source);
+            return LIBXLMIG_ERROR_REFUSED;
+        }
         if (!decision)
             decision = "aborted";
     }
@@ -671,7 +767,8 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     LOG(INFO, "migration %s: receiving %s from %s", in->id, in->domain,
         in->source);
     libxlmig__fault("dst", "begin", nc->fd);
-    rc = h->ops->restore_paused(gc, h->priv, c->t, name, &o, &st);
+    rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config, &o,
+                                &st);
     if (rc) {
         act = step(svc, in, HTGT_EV_FAILURE, &copy);
         if (act == HTGT_ACT_DESTROY)
@@ -761,6 +858,96 @@ static int run_sink(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
 
 /* ---- connections ------------------------------------------------------- */
 
+/* Count a connection from addr into its handshake; false when the caps
+ * (in all, from one address) are reached. */
+static bool preauth_enter(node_service *svc, const char *addr)
+{
+    int i, slot = -1;
+    bool ok = false;
+
+    pthread_mutex_lock(&svc->conn_lock);
+    for (i = 0; i < NODE_MAX_PREAUTH; i++) {
+        if (svc->preauth[i].n && !strcmp(svc->preauth[i].addr, addr)) {
+            slot = i;
+            break;
+        }
+        if (!svc->preauth[i].n && slot < 0)
+            slot = i;
+    }
+    if (slot >= 0 && svc->preauth_total < NODE_MAX_PREAUTH &&
+        svc->preauth[slot].n < NODE_MAX_PREAUTH_PER_SRC) {
+        snprintf(svc->preauth[slot].addr, sizeof(svc->preauth[slot].addr),
+                 "%s", addr);
+        svc->preauth[slot].n++;
+        svc->preauth_total++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&svc->conn_lock);
+    return ok;
+}
+
+/* The handshake of nc ended (either way). */
+static void preauth_leave(node_conn *nc)
+{
+    node_service *svc = nc->svc;
+    int i;
+
+    if (!nc->preauth)
+        return;
+    nc->preauth = false;
+    pthread_mutex_lock(&svc->conn_lock);
+    for (i = 0; i < NODE_MAX_PREAUTH; i++) {
+        if (svc->preauth[i].n && !strcmp(svc->preauth[i].addr, nc->peer)) {
+            svc->preauth[i].n--;
+            svc->preauth_total--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&svc->conn_lock);
+}
+
+/*
+ * Whether one more refused connection may be logged now (within the
+ * window's burst); a new window first says how many were not.
+ */
+static bool refusal_log_due(node_service *svc)
+{
+    uint64_t now = libxlmig__now_us();
+    unsigned quiet = 0;
+    bool due;
+
+    pthread_mutex_lock(&svc->conn_lock);
+    if (now - svc->window_us >= NODE_LOG_EVERY_US) {
+        quiet = svc->window_quiet;
+        svc->window_us = now;
+        svc->window_lines = svc->window_quiet = 0;
+    }
+    due = svc->window_lines < NODE_LOG_BURST;
+    if (due)
+        svc->window_lines++;
+    else
+        svc->window_quiet++;
+    pthread_mutex_unlock(&svc->conn_lock);
+    if (quiet)
+        LIBXLMIG__LOG(svc->ctx, WARN, -1, -1, "%u more connections were "
+                      "refused and not logged", quiet);
+    return due;
+}
+
+/* Whether a line about a failing accept may be logged now. */
+static bool log_due(node_service *svc)
+{
+    uint64_t now = libxlmig__now_us();
+    bool due;
+
+    pthread_mutex_lock(&svc->conn_lock);
+    due = !svc->last_log_us || now - svc->last_log_us >= NODE_LOG_EVERY_US;
+    if (due)
+        svc->last_log_us = now;
+    pthread_mutex_unlock(&svc->conn_lock);
+    return due;
+}
+
 static void *conn_main(void *arg)
 {
     node_conn *nc = arg;
@@ -772,8 +959,10 @@ static void *conn_main(void *arg)
     char *peer_node = NULL;
     int rc;
 
+    libxlmig__thread_altstack();
     libxlmig__chan_init(&c, NULL);
     if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc->ctx))) {
+        preauth_leave(nc);
         close(nc->fd);
         free(nc);
         __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
@@ -790,15 +979,27 @@ static void *conn_main(void *arg)
         if (rc) goto done;
         nc->fd = t->fd;
         nc->t = t;
+        /* One deadline for the whole handshake, however slowly the peer
+         * sends. */
         t->timeout_ms = NODE_AUTH_TIMEOUT_MS;
+        t->deadline_us = libxlmig__now_us() + NODE_AUTH_TIMEOUT_MS * 1000ULL;
         libxlmig__chan_init(&c, t);
         libxlmig__fault("dst", "handshake", t->fd);
         rc = libxlmig__handshake_server(gc, &c, key,
                                         libxlmig__cluster_self_name(svc->cl),
                                         &peer_node);
+        preauth_leave(nc);
+        t->deadline_us = 0;
         if (rc) {
-            LOG(WARN, "refused connection from %s: %s", nc->peer,
-                libxlmig_last_error(ctx));
+            if (refusal_log_due(svc))
+                LOG(WARN, "refused connection from %s: %s", nc->peer,
+                    libxlmig_last_error(ctx));
+            goto done;
+        }
+        if (!libxlmig__cluster_peer_ok(svc->cl, peer_node, nc->peer)) {
+            LOG(WARN, "refused connection from %s: it proves the cluster "
+                "key as node '%s', but that is not one of %s's addresses "
+                "in the cluster config", nc->peer, peer_node, peer_node);
             goto done;
         }
         snprintf(nc->node, sizeof(nc->node), "%s", peer_node);
@@ -829,6 +1030,8 @@ static void *conn_main(void *arg)
                 break;
         }
      done:
+        preauth_leave(nc);
+        free(nc->config);
         libxlmig__chan_dispose(&c);
         if (t)
             libxlmig__transport_free(t);
@@ -870,8 +1073,18 @@ static void *accept_main(void *arg)
             sl = sizeof(ss);
             s = accept4(svc->fds[i], (struct sockaddr *)&ss, &sl,
                         SOCK_CLOEXEC);
-            if (s < 0)
+            if (s < 0) {
+                /* Out of fds or memory: say so, and give the connections
+                 * being served time to end instead of spinning. */
+                if (errno != EAGAIN && errno != EINTR &&
+                    errno != ECONNABORTED) {
+                    if (log_due(svc))
+                        LIBXLMIG__LOG(svc->ctx, WARN, errno, -1, "cannot "
+                                      "accept a peer's connection");
+                    usleep(100000);
+                }
                 continue;
+            }
             nc = calloc(1, sizeof(*nc));
             if (!nc) {
                 close(s);
@@ -888,9 +1101,22 @@ static void *accept_main(void *arg)
                           &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
                           sizeof(host));
             snprintf(nc->peer, sizeof(nc->peer), "%s", host);
+            if (!preauth_enter(svc, host)) {
+                if (refusal_log_due(svc))
+                    LIBXLMIG__LOG(svc->ctx, WARN, -1, -1, "refused "
+                                  "connection from %s: too many handshakes "
+                                  "at once (%d from one address, %d in all)",
+                                  host, NODE_MAX_PREAUTH_PER_SRC,
+                                  NODE_MAX_PREAUTH);
+                close(s);
+                free(nc);
+                continue;
+            }
+            nc->preauth = true;
             __atomic_add_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
             if (pthread_create(&t, &attr, conn_main, nc)) {
                 __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
+                preauth_leave(nc);
                 close(s);
                 free(nc);
             }
@@ -908,18 +1134,19 @@ static void settle_incoming(libxlmig__gc *gc, node_service *svc,
 {
     const libxlmig__host *h = svc->host;
     char *dom = GCSTRDUP(name);
-    const char *id, *decision;
+    const char *id, *decision, *source = "";
 
     dom[libxlmig__suffix_base(dom, LIBXLMIG_SUFFIX_INCOMING)] = '\0';
-    id = incoming_lookup(gc, dom);
-    decision = id ? decision_lookup(gc, id) : NULL;
+    id = incoming_lookup(gc, dom, &source);
+    decision = id ? decision_lookup(gc, id, NULL) : NULL;
     if (decision && !strcmp(decision, "committed")) {
         incoming in;
 
         memset(&in, 0, sizeof(in));
         snprintf(in.id, sizeof(in.id), "%s", id);
         snprintf(in.domain, sizeof(in.domain), "%s", dom);
-        snprintf(in.source, sizeof(in.source), "%s", "its source");
+        snprintf(in.source, sizeof(in.source), "%s",
+                 *source ? source : "its source");
         LOG(INFO, "migration %s of %s was committed before xlmigd ended: "
             "finishing it", id, dom);
         commit(gc, svc, &in);
@@ -927,7 +1154,7 @@ static void settle_incoming(libxlmig__gc *gc, node_service *svc,
     }
     /* Never decided: decide now, so a source that asks hears it. */
     if (id && !decision)
-        decision_record(gc, id, false);
+        decision_record(gc, id, false, source);
     LOG(INFO, "%s: its migration%s%s was not committed when xlmigd ended: "
         "destroying the partial copy", name, id ? " " : "", id ? id : "");
     h->ops->discard(gc, h->priv, name);
@@ -948,6 +1175,7 @@ static void *recover_main(void *arg)
     libxlmig_ctx *ctx = NULL;
     int tries = 0, rc;
 
+    libxlmig__thread_altstack();
     if (libxlmig_ctx_alloc(&ctx, libxlmig_ctx_logger(svc->ctx))) {
         free(j);
         __atomic_sub_fetch(&svc->active, 1, __ATOMIC_SEQ_CST);
@@ -1045,6 +1273,7 @@ int libxlmig__node_service_alloc(libxlmig__gc *gc, libxlmig_cluster *cl,
     svc->cl = cl;
     svc->host = host;
     pthread_mutex_init(&svc->in_lock, NULL);
+    pthread_mutex_init(&svc->conn_lock, NULL);
     *svc_r = svc;
     return 0;
 }
@@ -1088,6 +1317,7 @@ bool libxlmig__node_service_free(node_service *svc)
     if (__atomic_load_n(&svc->active, __ATOMIC_SEQ_CST))
         return false;     /* its threads still use it: the process ends */
     pthread_mutex_destroy(&svc->in_lock);
+    pthread_mutex_destroy(&svc->conn_lock);
     free(svc);
     return true;
 }

@@ -25,7 +25,8 @@ int libxlmig__maintenance_write(libxlmig__gc *gc, bool on, const char *who)
     char *path = GCSPRINTF("%s/maintenance", libxlmig_state_dir());
 
     if (!on) {
-        if (unlink(path) && errno != ENOENT) {
+        if (libxlmig__state_file_remove(NULL, "maintenance") &&
+            errno != ENOENT) {
             LOGE(ERROR, "cannot leave maintenance mode: removing %s", path);
             return LIBXLMIG_ERROR_IO;
         }

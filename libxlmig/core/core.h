@@ -121,20 +121,38 @@ _hidden uint32_t libxlmig__crc32c(uint32_t crc, const void *buf, size_t len);
 _hidden const char *libxlmig__error_name(int rc);
 
 /*
- * Replace STATE_DIR[/sub]/leaf (libxlmig_state_dir) with text durably: a
- * temporary file, fsync, rename; the directories are created.  -1 with
- * errno set on failure (the caller says what it was writing).
+ * Files of the state directory (core/statedir.c): STATE_DIR[/sub]/leaf,
+ * sub and leaf each a name state_name_ok accepts, reached with openat()
+ * and O_NOFOLLOW.  file_write replaces it with text durably (temporary
+ * file, fsync, rename; directories made); file_read reads at most max
+ * bytes into *text_r (arena, NUL-terminated).  Both return -1 with errno
+ * set on failure (EINVAL for a bad name): the caller says what it was
+ * doing.
  */
+_hidden bool libxlmig__state_name_ok(const char *name);
 _hidden int libxlmig__state_file_write(libxlmig__gc *gc, const char *sub,
                                        const char *leaf, const char *text);
+_hidden int libxlmig__state_file_read(libxlmig__gc *gc, const char *sub,
+                                      const char *leaf, size_t max,
+                                      char **text_r);
+_hidden int libxlmig__state_file_remove(const char *sub, const char *leaf);
+_hidden bool libxlmig__state_file_exists(const char *sub, const char *leaf);
 
 /* A node or domain name as the protocol allows it: [A-Za-z0-9._-], 1 to
- * max characters (core/names.c). */
+ * max characters, not starting with a dot (core/names.c). */
 #define LIBXLMIG__DOMAIN_NAME_MAX 47
 _hidden bool libxlmig__name_ok(const char *s, size_t max);
+/* A migration id: exactly 32 lowercase hex digits (core/names.c). */
+#define LIBXLMIG__ID_LEN 32
+_hidden bool libxlmig__id_ok(const char *id);
 /* n bytes as 2n lowercase hex digits and a NUL into out (core/names.c). */
 _hidden void libxlmig__hex_encode(const unsigned char *in, size_t n,
                                   char *out);
+
+/* Give the calling thread an alternate signal stack (core/thread.c),
+ * freed when it ends; every thread that serves peers or clients calls it
+ * first. */
+_hidden void libxlmig__thread_altstack(void);
 
 /* Monotonic time (us), for every duration the library measures. */
 _hidden uint64_t libxlmig__now_us(void);
@@ -162,8 +180,11 @@ _hidden int libxlmig__json_finish(libxlmig__gc *gc, yajl_gen g,
 
 /*
  * Parse text into a yajl tree freed by GC_FREE.  what names the input in
- * the error message ("host info from node1").
+ * the error message ("host info from node1").  Text nested deeper than
+ * LIBXLMIG__JSON_MAX_DEPTH is refused before any tree is built (yajl
+ * builds and frees trees by recursion).
  */
+#define LIBXLMIG__JSON_MAX_DEPTH 64u
 _hidden int libxlmig__json_parse(libxlmig__gc *gc, const char *text,
                                  const char *what, yajl_val *tree_r);
 /* Typed lookups of one key of an object; NULL or an error if missing. */

@@ -54,13 +54,18 @@ void libxlmig__log(libxlmig_ctx *ctx, xentoollog_level level, int errnoval,
                    const char *file, int line, const char *func,
                    int64_t domid, const char *fmt, ...)
 {
-    char msg[LIBXLMIG__LAST_ERROR_MAX - 128];
+    char msg[LIBXLMIG__LAST_ERROR_MAX - 128], *p;
     va_list ap;
     int esave = errno;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Messages may quote what a peer sent: one line, nothing that a
+     * terminal or a log reader would take for control. */
+    for (p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 
     if (level >= XTL_ERROR) {
         if (errnoval >= 0)

@@ -103,6 +103,35 @@ int libxlmig__json_finish(libxlmig__gc *gc, yajl_gen g, char **json_r)
     return 0;
 }
 
+/*
+ * The deepest nesting of arrays and objects in text, counted outside
+ * strings, up to limit + 1: yajl's tree is built and freed by recursion,
+ * so depth is checked before any tree exists.
+ */
+static unsigned json_depth(const char *text, unsigned limit)
+{
+    unsigned depth = 0, max = 0;
+    bool in_str = false;
+    const char *p;
+
+    for (p = text; *p && max <= limit; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == '"')
+                in_str = false;
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '[' || *p == '{') {
+            if (++depth > max)
+                max = depth;
+        } else if ((*p == ']' || *p == '}') && depth) {
+            depth--;
+        }
+    }
+    return max;
+}
+
 int libxlmig__json_parse(libxlmig__gc *gc, const char *text,
                          const char *what, yajl_val *tree_r)
 {
@@ -110,6 +139,12 @@ int libxlmig__json_parse(libxlmig__gc *gc, const char *text,
     yajl_val tree;
     size_t n;
 
+    if (json_depth(text, LIBXLMIG__JSON_MAX_DEPTH) >
+        LIBXLMIG__JSON_MAX_DEPTH) {
+        LOG(ERROR, "%s: invalid JSON: nested deeper than %u levels", what,
+            LIBXLMIG__JSON_MAX_DEPTH);
+        return LIBXLMIG_ERROR_JSON;
+    }
     err[0] = '\0';
     tree = yajl_tree_parse(text, err, sizeof(err));
     if (!tree) {

@@ -12,7 +12,7 @@ bool libxlmig__name_ok(const char *s, size_t max)
     size_t n = s ? strlen(s) : 0;
     size_t i;
 
-    if (n == 0 || n > max)
+    if (n == 0 || n > max || s[0] == '.')
         return false;
     for (i = 0; i < n; i++)
         if (!(isalnum((unsigned char)s[i]) || strchr("._-", s[i])))
@@ -30,4 +30,16 @@ void libxlmig__hex_encode(const unsigned char *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+bool libxlmig__id_ok(const char *id)
+{
+    size_t i;
+
+    if (!id || strlen(id) != LIBXLMIG__ID_LEN)
+        return false;
+    for (i = 0; i < LIBXLMIG__ID_LEN; i++)
+        if (!isdigit((unsigned char)id[i]) && !(id[i] >= 'a' && id[i] <= 'f'))
+            return false;
+    return true;
 }

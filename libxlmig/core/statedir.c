@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * The node's state directory (libxlmig_state_dir): where maintenance
- * flags, handoff records, decisions, jobs and sim domain records live,
- * each written durably through one writer.
+ * flags, handoff records, decisions, jobs and sim domain records live.
+ * Every file in it is reached through these functions: one level of
+ * subdirectory and a leaf name, each checked (no "/", no leading dot) and
+ * opened with openat() and O_NOFOLLOW under the directory, so that no
+ * name a peer sends and no link planted there leads outside it.  Writes
+ * are durable: a temporary file, fsync, rename.
  */
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,37 +20,153 @@ const char *libxlmig_state_dir(void)
     return libxlmig__tunable_state_dir();
 }
 
+bool libxlmig__state_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    return n > 0 && n < 128 && name[0] != '.' && !strchr(name, '/');
+}
+
+/*
+ * The directory fd of STATE_DIR[/sub], made (mode 0755, sub 0700) when
+ * create; -1 with errno set (EINVAL for a bad sub).
+ */
+static int state_dir_open(const char *sub, bool create)
+{
+    const char *dir = libxlmig_state_dir();
+    int dfd, sfd;
+
+    if (sub && !libxlmig__state_name_ok(sub)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (create)
+        mkdir(dir, 0755);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || !sub)
+        return dfd;
+    if (create)
+        mkdirat(dfd, sub, 0700);
+    sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(dfd);
+    return sfd;
+}
+
 int libxlmig__state_file_write(libxlmig__gc *gc, const char *sub,
                                const char *leaf, const char *text)
 {
-    const char *dir = libxlmig_state_dir();
-    char *path, *tmp;
-    FILE *f;
-    int e;
+    char *tmp;
+    size_t len = strlen(text), off = 0;
+    ssize_t r;
+    int dfd = -1, fd = -1, e, ret = -1;
 
-    mkdir(dir, 0755);
-    if (sub) {
-        dir = GCSPRINTF("%s/%s", dir, sub);
-        mkdir(dir, 0700);
-    }
-    path = GCSPRINTF("%s/%s", dir, leaf);
-    tmp = GCSPRINTF("%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f)
+    if (!libxlmig__state_name_ok(leaf)) {
+        errno = EINVAL;
         return -1;
-    if (fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
-        e = errno;
-        fclose(f);
-        unlink(tmp);
+    }
+    dfd = state_dir_open(sub, true);
+    if (dfd < 0)
+        return -1;
+    tmp = GCSPRINTF("%s.tmp", leaf);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+                O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto out;
+    while (off < len) {
+        r = write(fd, text + off, len - off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) goto out_unlink;
+        off += (size_t)r;
+    }
+    if (fsync(fd))
+        goto out_unlink;
+    if (close(fd)) {
+        fd = -1;
+        goto out_unlink;
+    }
+    fd = -1;
+    if (renameat(dfd, tmp, dfd, leaf))
+        goto out_unlink;
+    ret = 0;
+    goto out;
+ out_unlink:
+    e = errno;
+    unlinkat(dfd, tmp, 0);
+    errno = e;
+ out:
+    e = errno;
+    if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
+    errno = e;
+    return ret;
+}
+
+int libxlmig__state_file_read(libxlmig__gc *gc, const char *sub,
+                              const char *leaf, size_t max, char **text_r)
+{
+    char *buf;
+    size_t len = 0;
+    ssize_t r;
+    int dfd, fd, e;
+
+    if (!libxlmig__state_name_ok(leaf)) {
+        errno = EINVAL;
+        return -1;
+    }
+    dfd = state_dir_open(sub, false);
+    if (dfd < 0)
+        return -1;
+    fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    e = errno;
+    close(dfd);
+    if (fd < 0) {
         errno = e;
         return -1;
     }
-    if (fclose(f) || rename(tmp, path)) {
-        e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
+    buf = libxlmig__zalloc(gc, max + 1);
+    while (len < max) {
+        r = read(fd, buf + len, max - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
     }
+    close(fd);
+    buf[len] = '\0';
+    *text_r = buf;
     return 0;
 }
 
+int libxlmig__state_file_remove(const char *sub, const char *leaf)
+{
+    int dfd, r, e;
+
+    if (!libxlmig__state_name_ok(leaf)) {
+        errno = EINVAL;
+        return -1;
+    }
+    dfd = state_dir_open(sub, false);
+    if (dfd < 0)
+        return -1;
+    r = unlinkat(dfd, leaf, 0);
+    e = errno;
+    close(dfd);
+    errno = e;
+    return r;
+}
+
+bool libxlmig__state_file_exists(const char *sub, const char *leaf)
+{
+    struct stat st;
+    int dfd;
+    bool found;
+
+    if (!libxlmig__state_name_ok(leaf))
+        return false;
+    dfd = state_dir_open(sub, false);
+    if (dfd < 0)
+        return false;
+    found = fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode);
+    close(dfd);
+    return found;
+}

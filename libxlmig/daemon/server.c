@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -551,6 +552,7 @@ static void *conn_main(void *arg)
     char *line;
     int rc;
 
+    libxlmig__thread_altstack();
     __atomic_add_fetch(&c->dm->active, 1, __ATOMIC_SEQ_CST);
     if (libxlmig_ctx_alloc(&ctx, c->dm->lg)) goto done;
     {
@@ -584,7 +586,8 @@ static int ctl_listen(libxlmig__gc *gc, const char *path, int *fd_r)
 {
     struct sockaddr_un sa;
     char *dir, *slash;
-    int lfd;
+    mode_t old_mask;
+    int lfd, r;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
         LOG(ERROR, "socket path %s is too long", path);
@@ -611,8 +614,12 @@ static int ctl_listen(libxlmig__gc *gc, const char *path, int *fd_r)
     if (lfd >= 0) close(lfd);
     unlink(path);
     lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-        chmod(path, 0600) || listen(lfd, 64)) {
+    /* Made 0600 from the start: no moment where another user could
+     * connect before a chmod. */
+    old_mask = umask(0177);
+    r = lfd < 0 ? -1 : bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (r || chmod(path, 0600) || listen(lfd, 64)) {
         LOGE(ERROR, "cannot listen on %s", path);
         if (lfd >= 0) close(lfd);
         return LIBXLMIG_ERROR_IO;
@@ -621,12 +628,34 @@ static int ctl_listen(libxlmig__gc *gc, const char *path, int *fd_r)
     return 0;
 }
 
+/*
+ * Only root and the daemon's own user may talk to it: the socket's mode
+ * says so already; this holds even if someone loosens it.
+ */
+static bool peer_allowed(libxlmig__gc *gc, int s)
+{
+    struct ucred cr;
+    socklen_t l = sizeof(cr);
+
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l)) {
+        LOGE(WARN, "cannot tell who connected to the control socket");
+        return false;
+    }
+    if (cr.uid == 0 || cr.uid == geteuid())
+        return true;
+    LOG(WARN, "refused a control connection from uid %u (pid %d): only "
+        "root may use xlmigd", (unsigned)cr.uid, (int)cr.pid);
+    return false;
+}
+
 /* Serve the control socket until SIGTERM or SIGINT. */
 static int daemon_serve(libxlmig__gc *gc, daemon_state *dm, const char *path)
 {
     struct sigaction act;
     struct pollfd pfd;
+    struct timeval rcv_to = { LIBXLMIG_CTL_REQUEST_TIMEOUT_S, 0 };
     pthread_attr_t attr;
+    uint64_t last_log = 0;
     pthread_t t;
     conn *c;
     int lfd = -1, s, rc;
@@ -648,7 +677,22 @@ static int daemon_serve(libxlmig__gc *gc, daemon_state *dm, const char *path)
         pfd.events = POLLIN;
         if (poll(&pfd, 1, 200) <= 0) continue;
         s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (s < 0) continue;
+        if (s < 0) {
+            /* Out of fds or memory: say so, and let requests end. */
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                if (!last_log || libxlmig__now_us() - last_log > 10000000) {
+                    LOGE(WARN, "cannot accept a control connection");
+                    last_log = libxlmig__now_us();
+                }
+                usleep(100000);
+            }
+            continue;
+        }
+        if (!peer_allowed(gc, s)) {
+            close(s);
+            continue;
+        }
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &rcv_to, sizeof(rcv_to));
         c = calloc(1, sizeof(*c));
         if (!c) { close(s); continue; }
         c->c.sock = s;
@@ -715,6 +759,7 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     bool idle;
     int rc;
 
+    libxlmig__thread_altstack();
     GCNEW(dm);
     pthread_mutex_init(&dm->lock, NULL);
     dm->lg = ctx->lg;

@@ -166,15 +166,17 @@ int libxlmig__ctl_read_request(libxlmig__gc *gc, libxlmig__ctl_conn *c,
                                char **line_r)
 {
     char *buf = libxlmig__zalloc(gc, LIBXLMIG_CTL_MAX_REQUEST + 1);
-    size_t len = 0;
+    size_t len = 0, i, n;
+    char *nl;
     union {
         struct cmsghdr h;
-        char b[CMSG_SPACE(sizeof(int))];
+        char b[CMSG_SPACE(8 * sizeof(int))];
     } cm;
     struct msghdr msg;
     struct iovec iov;
     struct cmsghdr *h;
     ssize_t r;
+    int fd;
 
     while (!memchr(buf, '\n', len)) {
         if (len >= LIBXLMIG_CTL_MAX_REQUEST) {
@@ -190,18 +192,36 @@ int libxlmig__ctl_read_request(libxlmig__gc *gc, libxlmig__ctl_conn *c,
         msg.msg_controllen = sizeof(cm.b);
         r = recvmsg(c->sock, &msg, MSG_CMSG_CLOEXEC);
         if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            LOG(ERROR, "no whole request within %d s",
+                LIBXLMIG_CTL_REQUEST_TIMEOUT_S);
+            return LIBXLMIG_ERROR_TIMEOUT;
+        }
         if (r <= 0) {
             LOG(ERROR, "client closed the connection");
             return LIBXLMIG_ERROR_PROTOCOL;
         }
+        /* The first fd passed is the request's; any other is closed. */
         for (h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
-            if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
-                c->fd < 0)
-                memcpy(&c->fd, CMSG_DATA(h), sizeof(int));
+            if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+                continue;
+            n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (i = 0; i < n; i++) {
+                memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+                if (c->fd < 0)
+                    c->fd = fd;
+                else
+                    close(fd);
+            }
         }
         len += r;
     }
-    *strchr(buf, '\n') = 0;
+    nl = memchr(buf, '\n', len);
+    if (memchr(buf, '\0', (size_t)(nl - buf))) {
+        LOG(ERROR, "request holds a NUL byte");
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    *nl = 0;
     *line_r = buf;
     return 0;
 }

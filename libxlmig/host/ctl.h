@@ -14,8 +14,10 @@
 
 #include "core/core.h"
 
-/* Largest request line (bytes). */
+/* Largest request line (bytes), and how long it may take to arrive (s:
+ * the daemon sets it as the socket's receive timeout). */
 #define LIBXLMIG_CTL_MAX_REQUEST (64 * 1024)
+#define LIBXLMIG_CTL_REQUEST_TIMEOUT_S 10
 
 /*
  * One request to the xlmigd of this node ($XLMIGD_SOCKET).  req is the

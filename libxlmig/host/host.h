@@ -136,13 +136,19 @@ typedef struct libxlmig__host_ops {
      */
     int (*prepare_incoming)(libxlmig__gc *gc, void *priv, const char *name,
                             const char *config_json);
+    /* The memory (KiB) a domain of this config gets here. */
+    int (*config_memory)(libxlmig__gc *gc, void *priv,
+                         const char *config_json, uint64_t *kib_r);
     /*
      * Restore a domain called name from the migration's transport t,
-     * paused and reserved (into the prepared domain if there is one).  On
+     * paused and reserved (into the prepared domain if there is one).
+     * The config that arrives in the stream must be the one announced
+     * (config_json, as prepare_incoming had it): else it is refused.  On
      * failure nothing is left.
      */
     int (*restore_paused)(libxlmig__gc *gc, void *priv,
                           libxlmig__transport *t, const char *name,
+                          const char *config_json,
                           const libxlmig__engine_opts *o, libxlmig_stats *st);
     /* Unpause a reserved domain and release it (committed handoff). */
     int (*unpause_release)(libxlmig__gc *gc, void *priv, const char *name);

@@ -10,11 +10,13 @@
  *
  *   proof_s = HMAC(K, "xlmig-server-v1" | nonce_c | nonce_s | cnode | snode)
  *   proof_c = HMAC(K, "xlmig-client-v1" | nonce_c | nonce_s | cnode | snode)
- *   session = HMAC(K, "xlmig-session-v1" | nonce_c | nonce_s)
+ *   k_c2s   = HMAC(K, "xlmig-c2s-v1" | nonce_c | nonce_s | cnode | snode)
+ *   k_s2c   = HMAC(K, "xlmig-s2c-v1" | nonce_c | nonce_s | cnode | snode)
  *
  * Fields are length-prefixed inside the MAC input.  Different labels stop
- * reflection, fresh nonces on both sides stop replay, and the session key
- * then authenticates every later control message (proto.c).
+ * reflection, fresh nonces on both sides stop replay, and the two session
+ * keys, one per direction, then authenticate every later control message
+ * (proto.c): a message sent by one side never verifies as the other's.
  */
 #include <ctype.h>
 #include <fcntl.h>
@@ -204,15 +206,26 @@ static int random_nonce(libxlmig__gc *gc, unsigned char n[LIBXLMIG_NONCE_LEN])
     return 0;
 }
 
-static void session_key(libxlmig__gc *gc, libxlmig__chan *c,
+/* Key the channel with the two direction keys of this handshake. */
+static int session_keys(libxlmig__gc *gc, libxlmig__chan *c,
                         const libxlmig__key *k, const unsigned char *nc,
-                        const unsigned char *ns)
+                        const unsigned char *ns, const char *cnode,
+                        const char *snode, bool client)
 {
-    unsigned char key[LIBXLMIG_MAC_LEN];
+    unsigned char c2s[LIBXLMIG_MAC_LEN], s2c[LIBXLMIG_MAC_LEN];
+    int rc;
 
-    if (proof(gc, k, "xlmig-session-v1", nc, ns, NULL, NULL, key) == 0)
-        libxlmig__chan_set_key(c, key);
-    OPENSSL_cleanse(key, sizeof(key));
+    rc = proof(gc, k, "xlmig-c2s-v1", nc, ns, cnode, snode, c2s);
+    if (!rc) rc = proof(gc, k, "xlmig-s2c-v1", nc, ns, cnode, snode, s2c);
+    if (!rc) {
+        if (client)
+            libxlmig__chan_set_keys(c, c2s, s2c);
+        else
+            libxlmig__chan_set_keys(c, s2c, c2s);
+    }
+    OPENSSL_cleanse(c2s, sizeof(c2s));
+    OPENSSL_cleanse(s2c, sizeof(s2c));
+    return rc;
 }
 
 int libxlmig__handshake_client(libxlmig__gc *gc, libxlmig__chan *c,
@@ -271,7 +284,8 @@ int libxlmig__handshake_client(libxlmig__gc *gc, libxlmig__chan *c,
     rc = send_json(gc, c, LIBXLMIG_MSG_AUTH,
                    GCSPRINTF("{\"version\":1,\"proof\":\"%s\"}", pc_hex));
     if (rc) goto out;
-    session_key(gc, c, k, nc, ns);
+    rc = session_keys(gc, c, k, nc, ns, my_node, snode, true);
+    if (rc) goto out;
     rc = libxlmig__msg_expect(gc, c, LIBXLMIG_MSG_WELCOME, &payload, NULL);
     if (rc) {
         if (rc == LIBXLMIG_ERROR_REFUSED)
@@ -338,7 +352,8 @@ int libxlmig__handshake_server(libxlmig__gc *gc, libxlmig__chan *c,
         rc = LIBXLMIG_ERROR_AUTH;
         goto out;
     }
-    session_key(gc, c, k, nc, ns);
+    rc = session_keys(gc, c, k, nc, ns, cnode_copy, my_node, false);
+    if (rc) goto out;
     rc = send_json(gc, c, LIBXLMIG_MSG_WELCOME, "{\"version\":1}");
     if (rc) goto out;
     if (peer_node_r)

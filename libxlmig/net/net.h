@@ -37,6 +37,8 @@ typedef struct libxlmig__transport_ops {
 struct libxlmig__transport {
     /* caller-set */
     int timeout_ms;            /* inactivity limit per operation; -1: none */
+    uint64_t deadline_us;      /* libxlmig__now_us by which every operation
+                                * must be done (a handshake's); 0: none */
     /* shared */
     const libxlmig__transport_ops *ops;
     int fd;
@@ -124,6 +126,9 @@ _hidden int libxlmig__transport_send_pages(libxlmig__gc *gc,
 #define LIBXLMIG_MSG_MAGIC   0x584c4d50u  /* "XLMP" */
 #define LIBXLMIG_MSG_VERSION 1
 #define LIBXLMIG_MSG_MAX     (1u << 20)   /* payload bytes */
+/* Before the handshake keys a channel, nobody is known: HELLO, CHALLENGE,
+ * AUTH and REFUSED are small, and anything larger is refused unread. */
+#define LIBXLMIG_MSG_MAX_PREAUTH 4096u
 #define LIBXLMIG_MAC_LEN     32           /* HMAC-SHA256 */
 #define LIBXLMIG_NONCE_LEN   32
 
@@ -143,21 +148,26 @@ _hidden const char *libxlmig__msg_type_to_string(unsigned type);
 
 /*
  * A framed, optionally authenticated message channel over a transport.
- * Before libxlmig__chan_set_key messages carry only a CRC32C; after it
- * every message carries HMAC-SHA256(session key, seq || header ||
- * payload) and a receiver refuses a message without a valid tag.
+ * Before libxlmig__chan_set_keys messages carry only a CRC32C; after it
+ * every message carries HMAC-SHA256(the sender's direction key, seq ||
+ * header || payload) and a receiver refuses a message without a valid
+ * tag.
  */
 typedef struct libxlmig__chan {
     libxlmig__transport *t;     /* not owned */
     bool keyed;
-    unsigned char key[LIBXLMIG_MAC_LEN];
+    /* One key per direction, so that a message cannot be reflected back
+     * to its sender. */
+    unsigned char send_key[LIBXLMIG_MAC_LEN];
+    unsigned char recv_key[LIBXLMIG_MAC_LEN];
     uint64_t send_seq, recv_seq;
 } libxlmig__chan;
 
 _hidden void libxlmig__chan_init(libxlmig__chan *c, libxlmig__transport *t);
 _hidden void libxlmig__chan_dispose(libxlmig__chan *c);
-_hidden void libxlmig__chan_set_key(libxlmig__chan *c,
-                                    const unsigned char key[LIBXLMIG_MAC_LEN]);
+_hidden void libxlmig__chan_set_keys(libxlmig__chan *c,
+                                     const unsigned char send[LIBXLMIG_MAC_LEN],
+                                     const unsigned char recv[LIBXLMIG_MAC_LEN]);
 
 _hidden int libxlmig__msg_send(libxlmig__gc *gc, libxlmig__chan *c,
                                unsigned type, const void *payload,

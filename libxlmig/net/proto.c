@@ -47,14 +47,17 @@ void libxlmig__chan_init(libxlmig__chan *c, libxlmig__transport *t)
 
 void libxlmig__chan_dispose(libxlmig__chan *c)
 {
-    OPENSSL_cleanse(c->key, sizeof(c->key));
+    OPENSSL_cleanse(c->send_key, sizeof(c->send_key));
+    OPENSSL_cleanse(c->recv_key, sizeof(c->recv_key));
     c->keyed = false;
 }
 
-void libxlmig__chan_set_key(libxlmig__chan *c,
-                            const unsigned char key[LIBXLMIG_MAC_LEN])
+void libxlmig__chan_set_keys(libxlmig__chan *c,
+                             const unsigned char send[LIBXLMIG_MAC_LEN],
+                             const unsigned char recv[LIBXLMIG_MAC_LEN])
 {
-    memcpy(c->key, key, LIBXLMIG_MAC_LEN);
+    memcpy(c->send_key, send, LIBXLMIG_MAC_LEN);
+    memcpy(c->recv_key, recv, LIBXLMIG_MAC_LEN);
     c->keyed = true;
     c->send_seq = c->recv_seq = 0;
 }
@@ -88,7 +91,7 @@ static uint32_t get32(const unsigned char *p)
 }
 
 /* HMAC-SHA256(key, seq || hdr || payload) into tag. */
-static int msg_mac(libxlmig__gc *gc, const libxlmig__chan *c, uint64_t seq,
+static int msg_mac(libxlmig__gc *gc, const unsigned char *key, uint64_t seq,
                    const unsigned char *hdr, const void *payload,
                    uint32_t len, unsigned char tag[LIBXLMIG_MAC_LEN])
 {
@@ -114,7 +117,7 @@ static int msg_mac(libxlmig__gc *gc, const libxlmig__chan *c, uint64_t seq,
     params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256",
                                                  0);
     params[1] = OSSL_PARAM_construct_end();
-    if (!EVP_MAC_init(mctx, c->key, LIBXLMIG_MAC_LEN, params) ||
+    if (!EVP_MAC_init(mctx, key, LIBXLMIG_MAC_LEN, params) ||
         !EVP_MAC_update(mctx, seqb, sizeof(seqb)) ||
         !EVP_MAC_update(mctx, hdr, MSG_HDR_LEN) ||
         (len && !EVP_MAC_update(mctx, payload, len)) ||
@@ -162,7 +165,7 @@ int libxlmig__msg_send(libxlmig__gc *gc, libxlmig__chan *c, unsigned type,
     iov[2].iov_base = tag;
     iov[2].iov_len = 0;
     if (c->keyed) {
-        rc = msg_mac(gc, c, c->send_seq, hdr, payload, len, tag);
+        rc = msg_mac(gc, c->send_key, c->send_seq, hdr, payload, len, tag);
         if (rc) return rc;
         iov[2].iov_len = LIBXLMIG_MAC_LEN;
     }
@@ -216,6 +219,13 @@ int libxlmig__msg_recv(libxlmig__gc *gc, libxlmig__chan *c, unsigned *type_r,
             LIBXLMIG_MSG_MAX);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
+    if (!c->keyed && len > LIBXLMIG_MSG_MAX_PREAUTH) {
+        LOG(ERROR, "%s message from %s announces %u bytes before the "
+            "handshake, over the limit of %u",
+            libxlmig__msg_type_to_string(type), c->t->peer, len,
+            LIBXLMIG_MSG_MAX_PREAUTH);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
     if (c->keyed && !(flags & MSG_F_MAC)) {
         LOG(ERROR, "unauthenticated %s message from %s on an authenticated "
             "channel", libxlmig__msg_type_to_string(type), c->t->peer);
@@ -244,7 +254,7 @@ int libxlmig__msg_recv(libxlmig__gc *gc, libxlmig__chan *c, unsigned *type_r,
         rc = libxlmig__transport_read_all(gc, c->t, tag, sizeof(tag),
                                       "message");
         if (rc) return rc;
-        rc = msg_mac(gc, c, c->recv_seq, hdr, payload, len, want);
+        rc = msg_mac(gc, c->recv_key, c->recv_seq, hdr, payload, len, want);
         if (rc) return rc;
         if (CRYPTO_memcmp(tag, want, sizeof(tag))) {
             LOG(ERROR, "%s message from %s fails authentication (forged, "

@@ -122,25 +122,40 @@ void libxlmig__transport_shutdown(libxlmig__transport *t)
         shutdown(t->fd, SHUT_RDWR);
 }
 
-/* Wait until fd is ready for events; LIBXLMIG_ERROR_TIMEOUT if not. */
+/*
+ * Wait until fd is ready for events, at most timeout_ms and never past
+ * the deadline; LIBXLMIG_ERROR_TIMEOUT (logged) if not.
+ */
 static int transport_wait(libxlmig__gc *gc, libxlmig__transport *t,
                           short events, const char *what)
 {
     struct pollfd pfd = { .fd = t->fd, .events = events };
-    int r;
+    uint64_t now;
+    int ms = t->timeout_ms, r;
 
-    if (t->timeout_ms < 0)
+    if (t->deadline_us) {
+        now = libxlmig__now_us();
+        if (now >= t->deadline_us) {
+            LOG(ERROR, "%s %s: past the deadline", what, t->peer);
+            return LIBXLMIG_ERROR_TIMEOUT;
+        }
+        if (ms < 0 || (t->deadline_us - now) / 1000 < (uint64_t)ms)
+            ms = (int)((t->deadline_us - now + 999) / 1000);
+    }
+    if (ms < 0)
         return 0;
     do {
-        r = poll(&pfd, 1, t->timeout_ms);
+        r = poll(&pfd, 1, ms);
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
         LOGE(ERROR, "%s %s: poll failed", what, t->peer);
         return LIBXLMIG_ERROR_IO;
     }
     if (r == 0) {
-        LOG(ERROR, "%s %s: no progress for %d ms", what, t->peer,
-            t->timeout_ms);
+        if (ms < t->timeout_ms || t->timeout_ms < 0)
+            LOG(ERROR, "%s %s: past the deadline", what, t->peer);
+        else
+            LOG(ERROR, "%s %s: no progress for %d ms", what, t->peer, ms);
         return LIBXLMIG_ERROR_TIMEOUT;
     }
     return 0;

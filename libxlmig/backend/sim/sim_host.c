@@ -322,6 +322,8 @@ typedef struct restore_sink {
     sim_host *sh;
     const char *new_name;
     libxlmig__sim_dom *d;
+    /* The config a migration announced, which the stream must carry. */
+    const libxlmig__sim_config *announced;
 } restore_sink;
 
 static int sink_create(libxlmig__gc *gc, void *priv, const char *config,
@@ -340,6 +342,15 @@ static int sink_create(libxlmig__gc *gc, void *priv, const char *config,
         LOG(ERROR, "migration stream: %llu pages do not match the "
             "domain's %llu MiB", (unsigned long long)nr_pages,
             (unsigned long long)cfg.memory_mib);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (rs->announced &&
+        (cfg.memory_mib != rs->announced->memory_mib ||
+         strcmp(cfg.uuid, rs->announced->uuid))) {
+        LOG(ERROR, "migration stream: the domain's config (%s, %llu MiB) "
+            "is not the one announced (%s, %llu MiB)", cfg.uuid,
+            (unsigned long long)cfg.memory_mib, rs->announced->uuid,
+            (unsigned long long)rs->announced->memory_mib);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
     if (rs->d) {
@@ -624,15 +635,35 @@ static int sh_prepare_incoming(libxlmig__gc *gc, void *priv,
     return dom_new(gc, sh, &cfg, false, "", &d);
 }
 
+static int sh_config_memory(libxlmig__gc *gc, void *priv,
+                            const char *config_json, uint64_t *kib_r)
+{
+    libxlmig__sim_config cfg;
+    int rc;
+
+    rc = libxlmig__sim_config_from_json(gc, config_json, &cfg);
+    if (rc) return rc;
+    *kib_r = cfg.memory_mib * 1024;
+    return 0;
+}
+
 static int sh_restore_paused(libxlmig__gc *gc, void *priv,
                              libxlmig__transport *t, const char *name,
+                             const char *config_json,
                              const libxlmig__engine_opts *o,
                              libxlmig_stats *st)
 {
     sim_host *sh = priv;
     int rc;
-    restore_sink rs = { sh, name, NULL };
+    restore_sink rs = { sh, name, NULL, NULL };
+    libxlmig__sim_config announced;
     libxlmig__mig_sink sink;
+
+    if (config_json) {
+        rc = libxlmig__sim_config_from_json(gc, config_json, &announced);
+        if (rc) return rc;
+        rs.announced = &announced;
+    }
 
     /* The domain prepared for it, if any. */
     pthread_mutex_lock(&sh->lock);
@@ -907,7 +938,7 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
 {
     sim_host *sh = priv;
     libxlmig__transport *t = NULL;
-    restore_sink rs = { sh, new_name, NULL };
+    restore_sink rs = { sh, new_name, NULL, NULL };
     libxlmig__mig_sink sink;
     int rc;
 
@@ -950,9 +981,10 @@ static int ctl_create(libxlmig__gc *gc, void *priv, yajl_val req,
     int rc;
 
     memset(&cfg, 0, sizeof(cfg));
-    if (!name || !*name || strlen(name) >= sizeof(cfg.name) ||
-        strchr(name, '/')) {
-        LOG(ERROR, "invalid domain name '%s'", name ? name : "");
+    if (!libxlmig__name_ok(name, LIBXLMIG__DOMAIN_NAME_MAX)) {
+        LOG(ERROR, "invalid domain name '%s' (1 to %d of A-Z a-z 0-9 . _ -, "
+            "not starting with a dot)", name ? name : "",
+            LIBXLMIG__DOMAIN_NAME_MAX);
         return LIBXLMIG_ERROR_INVAL;
     }
     snprintf(cfg.name, sizeof(cfg.name), "%s", name);
@@ -1095,6 +1127,7 @@ const libxlmig__host_ops libxlmig__host_sim = {
     .resume = sh_unpause_release,
     .discard = sh_discard,
     .prepare_incoming = sh_prepare_incoming,
+    .config_memory = sh_config_memory,
     .restore_paused = sh_restore_paused,
     .unpause_release = sh_unpause_release,
     .announce = sh_announce,

@@ -909,8 +909,63 @@ static int xh_destroy(libxlmig__gc *gc, void *priv, const char *name)
     return xh_domain_op(gc, priv, name, libxl_domain_destroy, "destroy");
 }
 
+static int xh_config_memory(libxlmig__gc *gc, void *priv,
+                            const char *config_json, uint64_t *kib_r)
+{
+    xen_priv *xp = priv;
+    libxl_domain_config dc;
+    int r;
+
+    libxl_domain_config_init(&dc);
+    r = libxl_domain_config_from_json(xp->lctx, &dc, config_json);
+    if (r)
+        LOG(ERROR, "cannot parse a domain configuration: %s",
+            libxlmig_strerror(r));
+    else
+        *kib_r = dc.b_info.max_memkb > dc.b_info.target_memkb
+                 ? dc.b_info.max_memkb : dc.b_info.target_memkb;
+    libxl_domain_config_dispose(&dc);
+    return r ? LIBXLMIG_ERROR_JSON : 0;
+}
+
+/*
+ * Is the config that came in the stream (got) the one announced before
+ * it (json)?  What the target allocated and checked must be what runs:
+ * the same guest (uuid, type), memory and vCPUs.
+ */
+static int xh_config_same(libxlmig__gc *gc, xen_priv *xp, const char *name,
+                          const libxl_domain_config *got, const char *json)
+{
+    libxl_domain_config want;
+    int r, rc = 0;
+
+    libxl_domain_config_init(&want);
+    r = libxl_domain_config_from_json(xp->lctx, &want, json);
+    if (r) {
+        LOG(ERROR, "cannot parse the announced configuration of %s: %s",
+            name, libxlmig_strerror(r));
+        rc = LIBXLMIG_ERROR_JSON;
+    } else if (libxl_uuid_compare(&want.c_info.uuid, &got->c_info.uuid) ||
+               want.c_info.type != got->c_info.type ||
+               want.b_info.max_memkb != got->b_info.max_memkb ||
+               want.b_info.target_memkb != got->b_info.target_memkb ||
+               want.b_info.max_vcpus != got->b_info.max_vcpus) {
+        LOG(ERROR, "the configuration in the stream of %s is not the one "
+            "announced (%llu KiB, %d vCPUs there; %llu KiB, %d vCPUs "
+            "announced): refused", name,
+            (unsigned long long)got->b_info.max_memkb,
+            got->b_info.max_vcpus,
+            (unsigned long long)want.b_info.max_memkb,
+            want.b_info.max_vcpus);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    }
+    libxl_domain_config_dispose(&want);
+    return rc;
+}
+
 static int xh_restore_paused(libxlmig__gc *gc, void *priv,
                              libxlmig__transport *t, const char *name,
+                             const char *config_json,
                              const libxlmig__engine_opts *o,
                              libxlmig_stats *st)
 {
@@ -952,6 +1007,10 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
             libxlmig_strerror(r));
         rc = LIBXLMIG_ERROR_JSON;
         goto out;
+    }
+    if (config_json) {
+        rc = xh_config_same(gc, xp, name, &dc, config_json);
+        if (rc) goto out;
     }
     free(dc.c_info.name);
     dc.c_info.name = strdup(name);
@@ -1049,6 +1108,21 @@ static int xen_unpause(libxlmig__gc *gc, void *priv, const char *name)
     return xh_domain_op(gc, priv, name, libxl_domain_unpause, "unpause");
 }
 
+/* The user's destroy: not of a domain whose log-dirty mode a save or a
+ * sample of this process holds (discard is the migration's). */
+static int xen_destroy(libxlmig__gc *gc, void *priv, const char *name)
+{
+    xen_priv *xp = priv;
+    uint32_t domid;
+    int rc;
+
+    rc = xh_domid(gc, xp, name, &domid);
+    if (!rc) rc = xh_busy_claim(gc, xp, domid, "destroy");
+    if (rc) return rc;
+    xh_busy_release(xp, domid);
+    return xh_destroy(gc, priv, name);
+}
+
 /* ---- xlmigd ----------------------------------------------------------- */
 
 static int xen_daemon_init(libxlmig__gc *gc, void *priv,
@@ -1077,11 +1151,12 @@ const libxlmig__host_ops libxlmig__host_xen = {
     .dirty_sample = xen_dirty_sample,
     .pause = xen_pause,
     .unpause = xen_unpause,
-    .destroy = xh_destroy,
+    .destroy = xen_destroy,
     .save_handoff = xh_save_handoff,
     .rename = xh_rename,
     .resume = xh_resume,
     .discard = xh_destroy,
+    .config_memory = xh_config_memory,
     .restore_paused = xh_restore_paused,
     .unpause_release = xh_unpause_release,
     .announce = xh_announce,
