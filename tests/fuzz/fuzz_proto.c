@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "feed.h"
+
 #include "net/net.h"
 #include "cluster/cluster.h"
 
@@ -28,25 +30,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     libxlmig__chan c;
     unsigned type;
     char *payload;
+    feed f;
     int sv[2], i, rc;
 
     if (!ctx && libxlmig_ctx_alloc(&ctx, NULL))
         abort();
-    if (size < 1 || size > 60000)
+    if (size < 1 || size > (2u << 20))
         return 0;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         abort();
-    if (write(sv[1], data + 1, size - 1) != (ssize_t)(size - 1))
-        abort();
-    shutdown(sv[1], SHUT_WR);
+    /* A peer writing while the daemon reads: inputs as large as a whole
+     * frame and more fit. */
+    feed_start(&f, sv[1], data + 1, size - 1);
     {
         GC_INIT(ctx);
 
         libxlmig__transport_fd_open(gc, sv[0], "fuzz", &t);
-        t->timeout_ms = 0;
+        t->timeout_ms = 1000;
         libxlmig__chan_init(&c, t);
         if (data[0] & 1)
-            libxlmig__chan_set_key(&c, key);
+            libxlmig__chan_set_keys(&c, key, key);
         for (i = 0; i < 16; i++) {
             if (data[0] & 2)
                 rc = libxlmig__rpc_serve_one(gc, &c, ops, 1, NULL);
@@ -59,6 +62,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         libxlmig__transport_free(t);
         GC_FREE;
     }
-    close(sv[1]);
+    feed_wait(&f);
     return 0;
 }

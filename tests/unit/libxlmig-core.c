@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * Unit tests of the library core: context, error table, arena, logging
- * and last-error capture, JSON helpers and backend selection.
+ * and last-error capture, JSON helpers (and their nesting limit), names
+ * and ids, the state directory's one writer and reader, and backend
+ * selection.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "tap.h"
@@ -196,6 +201,110 @@ static void test_backends(libxlmig_ctx *ctx)
     ok(hi.backend == NULL, "dispose is idempotent");
 }
 
+/* A text of depth brackets of open, then as many of close. */
+static char *nested(libxlmig__gc *gc, size_t depth, char open, char close)
+{
+    char *t = libxlmig__zalloc(gc, 2 * depth + 1);
+
+    memset(t, open, depth);
+    memset(t + depth, close, depth);
+    return t;
+}
+
+static void test_json_depth(libxlmig_ctx *ctx)
+{
+    GC_INIT(ctx);
+    yajl_val v;
+
+    is_int(0, libxlmig__json_parse(gc, nested(gc, 64, '[', ']'), "t", &v),
+           "JSON nested 64 deep parses");
+    is_int(LIBXLMIG_ERROR_JSON,
+           libxlmig__json_parse(gc, nested(gc, 65, '[', ']'), "t", &v),
+           "65 deep is refused");
+    like_string("nested deeper than 64 levels", libxlmig_last_error(ctx),
+                "and the message says why");
+    is_int(LIBXLMIG_ERROR_JSON,
+           libxlmig__json_parse(gc, nested(gc, 524000, '[', ']'), "t", &v),
+           "524000 deep (the attack) is refused without recursion");
+    is_int(0, libxlmig__json_parse(gc, GCSPRINTF("{\"s\":\"%s\"}",
+                                                   nested(gc, 100, '[', '{')),
+                                   "t", &v),
+           "brackets inside a string do not count");
+    GC_FREE;
+}
+
+static void test_names(void)
+{
+    ok(libxlmig__id_ok("0123456789abcdef0123456789abcdef"),
+       "32 lowercase hex digits are an id");
+    ok(!libxlmig__id_ok("0123456789ABCDEF0123456789abcdef"),
+       "uppercase is not");
+    ok(!libxlmig__id_ok("../../././././././outside/pwned1"),
+       "a path of 32 characters is not");
+    ok(!libxlmig__id_ok("0123456789abcdef0123456789abcde"), "31 digits not");
+    ok(!libxlmig__id_ok(NULL), "NULL is not");
+    ok(libxlmig__name_ok("web-1.a_b", 47), "a plain name is a name");
+    ok(!libxlmig__name_ok("..", 47), "'..' is not");
+    ok(!libxlmig__name_ok(".hidden", 47), "a leading dot is not");
+    ok(!libxlmig__name_ok("a;rm -rf x", 47), "shell metacharacters are not");
+    ok(!libxlmig__name_ok("a/b", 47), "a slash is not");
+}
+
+static void test_state_files(libxlmig_ctx *ctx)
+{
+    GC_INIT(ctx);
+    char dir[] = "/tmp/xlmig-state.XXXXXX", *text = NULL;
+    const char *bad[] = { "../escape", ".hidden", "a/b", "" };
+    size_t i;
+
+    if (!mkdtemp(dir)) sysbail("mkdtemp");
+    setenv("XLMIG_STATE_DIR", dir, 1);
+    is_int(0, libxlmig__state_file_write(gc, "sub", "rec", "one\n"),
+           "a record is written");
+    is_int(0, libxlmig__state_file_read(gc, "sub", "rec", 64, &text),
+           "and read back");
+    is_string("one\n", text, "intact");
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        errno = 0;
+        ok(libxlmig__state_file_write(gc, "sub", bad[i], "x") == -1 &&
+           errno == EINVAL, "leaf '%s' is refused", bad[i]);
+    }
+    ok(libxlmig__state_file_write(gc, "../up", "rec", "x") == -1,
+       "a subdirectory '../up' is refused");
+    /* A link planted where the record goes is not followed. */
+    if (symlink("/etc/passwd", GCSPRINTF("%s/sub/link", dir)))
+        sysbail("symlink");
+    ok(libxlmig__state_file_read(gc, "sub", "link", 64, &text) == -1,
+       "a planted symlink is not read through");
+    if (symlink(GCSPRINTF("%s/outside", dir),
+                GCSPRINTF("%s/sub/evil.tmp", dir)))
+        sysbail("symlink");
+    ok(libxlmig__state_file_write(gc, "sub", "evil", "x") == -1 &&
+       access(GCSPRINTF("%s/outside", dir), F_OK) != 0,
+       "nor written through, as the temporary file either");
+    ok(libxlmig__state_file_exists("sub", "rec") &&
+       !libxlmig__state_file_exists("sub", "link"),
+       "exists: a record yes, a link no");
+    is_int(0, libxlmig__state_file_remove("sub", "rec"), "removed");
+    ok(!libxlmig__state_file_exists("sub", "rec"), "and gone");
+    unsetenv("XLMIG_STATE_DIR");
+    if (system(GCSPRINTF("rm -rf %s", dir))) diag("cannot remove %s", dir);
+    GC_FREE;
+}
+
+static void test_log_sanitised(libxlmig_ctx *ctx)
+{
+    GC_INIT(ctx);
+
+    LOG(ERROR, "peer says: %s", "bye\nxlmig: FORGED\x1b[2J");
+    ok(!strchr(libxlmig_last_error(ctx), '\n') &&
+       !strchr(libxlmig_last_error(ctx), '\x1b'),
+       "a logged peer text holds no newline or escape");
+    like_string("bye?xlmig: FORGED?[2J", libxlmig_last_error(ctx),
+                "they become '?'");
+    GC_FREE;
+}
+
 int main(void)
 {
     libxlmig_ctx *ctx = NULL;
@@ -209,6 +318,10 @@ int main(void)
     test_json(ctx);
     test_error_json(ctx);
     test_backends(ctx);
+    test_json_depth(ctx);
+    test_names();
+    test_state_files(ctx);
+    test_log_sanitised(ctx);
     libxlmig_ctx_free(ctx);
     return 0;
 }

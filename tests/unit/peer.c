@@ -432,7 +432,7 @@ static void test_replay_and_tamper(void)
         int fds2[2];
 
         libxlmig__chan_init(&c, t);
-        libxlmig__chan_set_key(&c, key);
+        libxlmig__chan_set_keys(&c, key, key);
         libxlmig__msg_send(gc, &c, LIBXLMIG_MSG_EVENT, "go", 2);
         n = read(sv[1], frame, sizeof(frame));
         is_int(20 + 2 + 32, n, "a keyed frame carries a 32-byte tag");
@@ -447,7 +447,7 @@ static void test_replay_and_tamper(void)
         libxlmig__transport_free(raw);
         libxlmig__transport_fd_open(gc, fds2[1], "b", &raw);
         libxlmig__chan_init(&rc_chan, raw);
-        libxlmig__chan_set_key(&rc_chan, key);
+        libxlmig__chan_set_keys(&rc_chan, key, key);
         rc = libxlmig__msg_recv(gc, &rc_chan, &type, &payload, NULL);
         is_int(LIBXLMIG_ERROR_AUTH, rc,
                "a tampered keyed message with a fixed CRC is refused");
@@ -458,7 +458,7 @@ static void test_replay_and_tamper(void)
         crc = libxlmig__crc32c(crc, frame + 20, 2);
         frame[16] = crc >> 24; frame[17] = crc >> 16;
         frame[18] = crc >> 8; frame[19] = crc;
-        libxlmig__chan_set_key(&rc_chan, key);
+        libxlmig__chan_set_keys(&rc_chan, key, key);
         if (write(fds2[0], frame, (size_t)n) != n) sysbail("write");
         if (write(fds2[0], frame, (size_t)n) != n) sysbail("write");
         rc = libxlmig__msg_recv(gc, &rc_chan, &type, &payload, NULL);
@@ -543,6 +543,63 @@ static void test_rpc(void)
     GC_FREE;
 }
 
+/*
+ * One key per direction: a's message verifies at b, but the same bytes
+ * sent back to a (a reflection) do not; and before the handshake nothing
+ * larger than LIBXLMIG_MSG_MAX_PREAUTH is read.
+ */
+static void test_directions_and_preauth(void)
+{
+    GC_INIT(ctx);
+    const unsigned char k1[LIBXLMIG_MAC_LEN] = { 1 };
+    const unsigned char k2[LIBXLMIG_MAC_LEN] = { 2 };
+    libxlmig__transport *a, *b, *a2, *b2;
+    libxlmig__chan ca, cb, cr;
+    unsigned char frame[256];
+    unsigned type;
+    char *payload, *big;
+    ssize_t n;
+    int rc;
+
+    make_pair(gc, &a, &b);
+    libxlmig__chan_init(&ca, a);
+    libxlmig__chan_init(&cb, b);
+    libxlmig__chan_set_keys(&ca, k1, k2);
+    libxlmig__chan_set_keys(&cb, k2, k1);
+    libxlmig__msg_send(gc, &ca, LIBXLMIG_MSG_EVENT, "go", 2);
+    n = read(b->fd, frame, sizeof(frame));
+    /* The frame once to b, once back to a as if b had sent it. */
+    make_pair(gc, &a2, &b2);
+    if (write(a2->fd, frame, (size_t)n) != n) sysbail("write");
+    libxlmig__chan_init(&cr, b2);
+    libxlmig__chan_set_keys(&cr, k2, k1);
+    rc = libxlmig__msg_recv(gc, &cr, &type, &payload, NULL);
+    is_int(0, rc, "a message in its own direction verifies");
+    if (write(a2->fd, frame, (size_t)n) != n) sysbail("write");
+    libxlmig__chan_set_keys(&cr, k1, k2);     /* now cr is the sender */
+    rc = libxlmig__msg_recv(gc, &cr, &type, &payload, NULL);
+    is_int(LIBXLMIG_ERROR_AUTH, rc,
+           "the same message reflected back to its sender is refused");
+    libxlmig__transport_free(a2);
+    libxlmig__transport_free(b2);
+
+    /* Unkeyed: a HELLO over the pre-authentication limit. */
+    libxlmig__chan_init(&ca, a);
+    libxlmig__chan_init(&cb, b);
+    big = libxlmig__zalloc(gc, LIBXLMIG_MSG_MAX_PREAUTH + 2);
+    memset(big, '[', LIBXLMIG_MSG_MAX_PREAUTH + 1);
+    libxlmig__msg_send(gc, &ca, LIBXLMIG_MSG_HELLO, big,
+                       LIBXLMIG_MSG_MAX_PREAUTH + 1);
+    rc = libxlmig__msg_recv(gc, &cb, &type, &payload, NULL);
+    is_int(LIBXLMIG_ERROR_PROTOCOL, rc,
+           "an unauthenticated message over 4096 bytes is refused");
+    like_string("before the handshake, over the limit of 4096",
+                libxlmig_last_error(ctx), "unread, and says why");
+    libxlmig__transport_free(a);
+    libxlmig__transport_free(b);
+    GC_FREE;
+}
+
 int main(void)
 {
     plan_lazy();
@@ -558,6 +615,7 @@ int main(void)
     test_handshake();
     test_replay_and_tamper();
     test_rpc();
+    test_directions_and_preauth();
     libxlmig_ctx_free(ctx);
     {
         char cmd[300];
