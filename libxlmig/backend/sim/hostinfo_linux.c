@@ -6,7 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "core/core.h"
+#include "backend/sim/sim.h"
 
 static int meminfo_kib(libxlmig__gc *gc, const char *key, uint64_t *v_r)
 {
