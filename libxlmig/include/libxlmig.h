@@ -759,6 +759,147 @@ LIBXLMIG_API int libxlmig_estimate_to_json(libxlmig_ctx *ctx,
                                            const libxlmig_estimate *e,
                                            char **json_r);
 
+/* ---- The drain (drain_run.c) ---------------------------------------- */
+
+/*
+ * How a drain ended.  The values are the exit statuses of `xlmig drain`
+ * (docs/drain.md); a drain run as a job of xlmigd exits with them too.
+ */
+typedef enum libxlmig_drain_result {
+    LIBXLMIG_DRAIN_ALL_MOVED = 0,    /* every domain moved (dry run: can) */
+    LIBXLMIG_DRAIN_SOME_LEFT = 1,    /* some could not move: they run here */
+    LIBXLMIG_DRAIN_NOT_STARTED = 3,  /* lock held, no daemon, no plan */
+    LIBXLMIG_DRAIN_INTERRUPTED = 4,  /* cancelled: run it again to continue */
+} libxlmig_drain_result;
+
+/* What a drain reports, in the order it happens. */
+typedef enum libxlmig_drain_event_kind {
+    LIBXLMIG_DRAIN_EV_MAINTENANCE = 0, /* node entered maintenance mode */
+    LIBXLMIG_DRAIN_EV_SETTLING,     /* domain: settling an earlier handoff */
+    LIBXLMIG_DRAIN_EV_CONTINUING,   /* count: moved by an interrupted run */
+    LIBXLMIG_DRAIN_EV_UNREACHABLE,  /* target: no answer; message: why */
+    LIBXLMIG_DRAIN_EV_PLAN,         /* count steps, limits, bandwidth,
+                                       planned_ms: the plan begins */
+    LIBXLMIG_DRAIN_EV_PLAN_STEP,    /* domain, memory_kib, target and
+                                       start_ms with estimate, or no
+                                       target and message: why */
+    LIBXLMIG_DRAIN_EV_PLAN_END,     /* planned_ms: the plan ends */
+    LIBXLMIG_DRAIN_EV_STARTED,      /* domain -> target: migration began */
+    LIBXLMIG_DRAIN_EV_RETRYING,     /* domain -> target failed (message),
+                                       runs here; trying again */
+    LIBXLMIG_DRAIN_EV_MIGRATED,     /* domain -> target: stats, estimate */
+    LIBXLMIG_DRAIN_EV_FAILED,       /* domain -> target failed: message;
+                                       ambiguous: it runs on neither node
+                                       until `xlmig recover`, else here */
+    LIBXLMIG_DRAIN_EV_UNPLACED,     /* domain has no target: message */
+    LIBXLMIG_DRAIN_EV_ERROR,        /* message: a failure the drain goes
+                                       on after (a report not written) */
+    LIBXLMIG_DRAIN_EV_DONE,         /* result (message: its text), moved,
+                                       left, duration_ms */
+} libxlmig_drain_event_kind;
+
+/* "migrated", ... (the JSON form's "event"); NULL if k is unknown. */
+LIBXLMIG_API const char *libxlmig_drain_event_kind_to_string(
+    libxlmig_drain_event_kind k);
+
+#define LIBXLMIG_DRAIN_NAME_MAX 64       /* bytes of a name, with NUL */
+#define LIBXLMIG_DRAIN_MESSAGE_MAX 512   /* bytes of a message, with NUL */
+
+/* One event; which fields are set depends on kind (see above). */
+typedef struct libxlmig_drain_event {
+    libxlmig_drain_event_kind kind;
+    char node[LIBXLMIG_DRAIN_NAME_MAX];    /* the node drained */
+    char domain[LIBXLMIG_DRAIN_NAME_MAX];  /* or "" */
+    char target[LIBXLMIG_DRAIN_NAME_MAX];  /* or "" */
+    char message[LIBXLMIG_DRAIN_MESSAGE_MAX]; /* or "" */
+    uint64_t memory_kib;          /* KiB of the domain */
+    uint64_t start_ms;            /* planned start after the drain's (ms) */
+    uint64_t planned_ms;          /* planned end of the whole drain (ms) */
+    uint64_t duration_ms;         /* the whole drain so far (ms) */
+    unsigned per_source;          /* migrations at once from the node */
+    unsigned per_target;          /* migrations at once into one target */
+    double bandwidth;             /* raw, to the slowest target (bytes/s) */
+    int count;                    /* PLAN: steps; CONTINUING: domains */
+    int moved, left;              /* DONE: domains */
+    bool ambiguous;               /* FAILED: both copies paused */
+    libxlmig_drain_result result; /* DONE */
+    bool have_estimate;
+    libxlmig_estimate estimate;   /* the plan's prediction */
+    bool have_stats;
+    libxlmig_stats stats;         /* MIGRATED: the engine's figures */
+} libxlmig_drain_event;
+
+/*
+ * Called for each event, one call at a time (possibly from the drain's
+ * worker threads); ev is valid for the call only.
+ */
+typedef void (*libxlmig_drain_event_cb)(void *user,
+                                        const libxlmig_drain_event *ev);
+
+/* How to drain this node. */
+typedef struct libxlmig_drain_opts {
+    libxlmig_params params;       /* for each migration; the config fills
+                                     in the downtime and bandwidth left at
+                                     their defaults */
+    bool dry_run;                 /* plan only: no lock, no maintenance */
+    bool cron;                    /* syslog lines (facility daemon), and
+                                     the report by default in
+                                     STATE_DIR/drain-report.json */
+    const char *report_file;      /* JSON report here too, or NULL */
+    libxlmig_drain_event_cb event_cb; /* may be NULL */
+    void *user;
+} libxlmig_drain_opts;
+
+/* Defaults: libxlmig_params_init, no dry run, no cron, no report file. */
+LIBXLMIG_API void libxlmig_drain_opts_init(libxlmig_drain_opts *o);
+
+/*
+ * A drain of this node (docs/drain.md): enter maintenance, settle
+ * handoffs an earlier drain left, continue an interrupted one from its
+ * progress file, gather every node's facts, estimate and plan, then
+ * migrate through this node's xlmigd, at most max_outgoing at once and
+ * max_incoming into any target, retrying transient failures.  A lock in
+ * the state directory keeps two drains of a node apart.
+ *
+ * Lifecycle: libxlmig_drain_alloc (ctx with a backend opened, and cl,
+ * outlive the drain; o is copied), libxlmig_drain_run once, then
+ * libxlmig_drain_free.  libxlmig_drain_cancel may be called from any
+ * other thread (one waiting for SIGTERM with sigwait, say; not from a
+ * signal handler) at any time between alloc and free.
+ */
+typedef struct libxlmig_drain libxlmig_drain;
+
+LIBXLMIG_API int libxlmig_drain_alloc(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                      const libxlmig_drain_opts *o,
+                                      libxlmig_drain **d_r);
+/*
+ * Run the drain to its end.  0 when it ran, with *result_r ALL_MOVED,
+ * SOME_LEFT or INTERRUPTED and *report_r (may be NULL; caller frees) its
+ * JSON report; an error (logged) when it could not start, with
+ * *result_r NOT_STARTED and no report.
+ */
+LIBXLMIG_API int libxlmig_drain_run(libxlmig_drain *d,
+                                    libxlmig_drain_result *result_r,
+                                    char **report_r);
+/*
+ * Stop the drain: no new migration starts and none is retried; those in
+ * flight finish.  The progress file is kept for the next run.
+ */
+LIBXLMIG_API void libxlmig_drain_cancel(libxlmig_drain *d);
+LIBXLMIG_API void libxlmig_drain_free(libxlmig_drain *d);
+
+/*
+ * An event as one line of JSON, {"version":1,"type":"drain","event":...}
+ * (caller frees *json_r), and back: a job of another node hands its
+ * drain's events over this way.
+ */
+LIBXLMIG_API int libxlmig_drain_event_to_json(libxlmig_ctx *ctx,
+                                              const libxlmig_drain_event *ev,
+                                              char **json_r);
+LIBXLMIG_API int libxlmig_drain_event_from_json(libxlmig_ctx *ctx,
+                                                const char *json,
+                                                libxlmig_drain_event *ev);
+
 #ifdef __cplusplus
 }
 #endif
