@@ -244,6 +244,26 @@ static int drain_here(libxlmig_cluster *cl, struct drain_args *a)
     return rc ? DRAIN_EXIT_NOT_STARTED : (int)res;
 }
 
+/* ops_job_event_fn of a followed drain. */
+static void on_job_event(void *user, const char *type, const char *json)
+{
+    struct drain_args *a = user;
+    libxlmig_drain_event ev;
+
+    if (!strcmp(type, "error")) {
+        ops_job_print_error(json);
+        return;
+    }
+    if (strcmp(type, "drain"))
+        return;
+    if (libxlmig_drain_event_from_json(g.ctx, json, &ev)) {
+        fprintf(stderr, "%s drain: %s\n", g.progname,
+                libxlmig_last_error(g.ctx));
+        return;
+    }
+    print_event(a->cron || g.json, &ev);
+}
+
 /*
  * The drain of another node: that node's xlmigd runs it (its lock,
  * maintenance, progress file, syslog and report are that node's) and this
@@ -264,7 +284,7 @@ static int drain_remote(libxlmig_cluster *cl, struct drain_args *a)
         return DRAIN_EXIT_NOT_STARTED;
     }
     rc = libxlmig_job_start(g.ctx, cl, a->node, "drain", &a->params, a->dry,
-                            a->cron, false, NULL, NULL, &job);
+                            a->cron, NULL, NULL, &job);
     if (rc) {
         cmd_fail(rc, "cannot start the drain of %s: %s", a->node,
                  libxlmig_last_error(g.ctx));
@@ -273,7 +293,7 @@ static int drain_remote(libxlmig_cluster *cl, struct drain_args *a)
     say(a->cron || g.json, "the drain of %s runs there (job %s); following "
         "it\n", a->node, job);
     ops_on_stop_signals(on_stop_follow);
-    st = ops_job_follow(cl, a->node, job, !a->cron && !g.json, &stop_follow,
+    st = ops_job_follow(cl, a->node, job, on_job_event, a, &stop_follow,
                         &last);
     report = ops_jstr(last, "report");
     if (report && a->report_file)

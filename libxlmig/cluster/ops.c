@@ -147,8 +147,8 @@ static int reply_text(libxlmig__gc *gc, yajl_val res, const char *what,
 int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                        const char *node, const char *kind,
                        const libxlmig_params *params, bool dry_run,
-                       bool cron, bool json, const char *domain,
-                       const char *target, char **job_r)
+                       bool cron, const char *domain, const char *target,
+                       char **job_r)
 {
     GC_INIT(ctx);
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
@@ -163,7 +163,6 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     libxlmig__yajl_gen_kv_str(a, "kind", kind);
     libxlmig__yajl_gen_kv_bool(a, "dry_run", dry_run);
     libxlmig__yajl_gen_kv_bool(a, "cron", cron);
-    libxlmig__yajl_gen_kv_bool(a, "json", json);
     libxlmig__yajl_gen_str(a, "params");
     libxlmig__params_gen_json(a, params ? params : &def);
     if (domain)
@@ -183,35 +182,31 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     return rc;
 }
 
-/* op for job at node: {"job": job[, "out_offset", "err_offset"]}. */
+/* op for job at node: {"job": job[, "events_offset"]}. */
 static int job_call(libxlmig__gc *gc, libxlmig_cluster *cl, const char *node,
-                    const char *op, const char *job, const uint64_t *offsets,
+                    const char *op, const char *job, const uint64_t *offset,
                     yajl_val *res_r)
 {
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
 
     yajl_gen_map_open(a);
     libxlmig__yajl_gen_kv_str(a, "job", job);
-    if (offsets) {
-        libxlmig__yajl_gen_kv_uint(a, "out_offset", offsets[0]);
-        libxlmig__yajl_gen_kv_uint(a, "err_offset", offsets[1]);
-    }
+    if (offset)
+        libxlmig__yajl_gen_kv_uint(a, "events_offset", *offset);
     yajl_gen_map_close(a);
     return peer_call_gen(gc, cl, node, -1, op, a, res_r, NULL);
 }
 
 int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                         const char *node, const char *job,
-                        uint64_t out_offset, uint64_t err_offset,
-                        char **json_r)
+                        uint64_t events_offset, char **json_r)
 {
     GC_INIT(ctx);
-    const uint64_t offsets[2] = { out_offset, err_offset };
     yajl_val res;
     int rc;
 
     *json_r = NULL;
-    rc = job_call(gc, cl, node, "job_status", job, offsets, &res);
+    rc = job_call(gc, cl, node, "job_status", job, &events_offset, &res);
     if (!rc)
         rc = reply_text(gc, res, "job state", node, json_r);
     GC_FREE;

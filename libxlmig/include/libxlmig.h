@@ -671,33 +671,37 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
 
 /*
  * Jobs on another node (docs/drain.md, "From another node").  node's
- * xlmigd runs, as the xlmig command there, the drain of that node (kind
- * "drain": dry_run, cron) or the migration of one of its domains to
- * target (kind "migrate"; json: its output is the JSON report, as with
- * --json); params that differ from the named defaults become the
- * command's options.  The job belongs to node: it goes on when the caller
- * ends.  *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain
- * of node runs already.
+ * xlmigd runs the drain of that node (kind "drain": dry_run, cron; as
+ * libxlmig_drain_run there) or the migration of one of its domains to
+ * target (kind "migrate": dry_run; as libxlmig_migrate_cluster there),
+ * with params (NULL: the named defaults, which leave node's config in
+ * charge).  The job belongs to node: it goes on when the caller ends.
+ * *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain of
+ * node runs already.
  */
 LIBXLMIG_API int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                     const char *node, const char *kind,
                                     const libxlmig_params *params,
-                                    bool dry_run, bool cron, bool json,
+                                    bool dry_run, bool cron,
                                     const char *domain, const char *target,
                                     char **job_r);
 /*
- * A job's state as JSON text (caller frees *json_r): "running"; "out" and
- * "err", what the command wrote to stdout and stderr from out_offset and
- * err_offset on (at most 64 KiB each), with "out_offset" and
- * "err_offset" to ask from next; once it ended "exit_status" (or
- * "signal") and, for a drain, its "report".
+ * A job's state as JSON text (caller frees *json_r): "running";
+ * "events", the job's events from events_offset on, each one line of
+ * JSON text with a "type" (at most 64 KiB in all): "drain" (a
+ * libxlmig_drain_event, libxlmig_drain_event_from_json), "progress"
+ * ({"stats": ...} of a migration) or "error" ({"message", "code"} and,
+ * for a migration, "domain_here": whether it still runs on node), and
+ * "events_offset" to ask from next; once it ended "exit_status" (or
+ * "signal") and its "report" (JSON text: the drain's or the
+ * migration's).  A drain exits with its libxlmig_drain_result, a
+ * migration with 0, 1 (failed) or 3 (LIBXLMIG_ERROR_AMBIGUOUS).
  */
 LIBXLMIG_API int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      const char *node, const char *job,
-                                     uint64_t out_offset, uint64_t err_offset,
-                                     char **json_r);
-/* Stop a job as SIGTERM stops the command (a drain lets migrations in
- * flight finish; a migration is cancelled). */
+                                     uint64_t events_offset, char **json_r);
+/* Stop a job: a drain is cancelled (migrations in flight finish), a
+ * migration is cancelled. */
 LIBXLMIG_API int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                    const char *node, const char *job);
 
