@@ -31,7 +31,8 @@ _hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
  * gateway and whether migration may use it, inspected now).  Generates
  * key/value pairs into an open map.
  */
-/* Send bytes into the peer's sink over its connection; *bps_r measured. */
+/* Send bytes into the peer's sink over its connection; *bps_r measured
+ * (probe.c). */
 _hidden int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p,
                                  uint64_t bytes, double *bps_r);
 _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,

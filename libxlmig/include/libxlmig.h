@@ -715,6 +715,36 @@ LIBXLMIG_API int libxlmig_bandwidth_probe(libxlmig_ctx *ctx,
                                           const char *node, uint64_t bytes,
                                           double *bps_r, char **network_r);
 
+/* What a probe of one node over one migration network measured. */
+typedef struct libxlmig_net_probe_result {
+    bool connected;               /* the TCP connection was made */
+    bool reachable;               /* and the node proved membership */
+    double connect_ms;            /* TCP connect, or the time it tried (ms) */
+    double rtt_ms;                /* median request round trip (ms) */
+    uint64_t probe_bytes;         /* bytes the node read (bytes) */
+    double throughput;            /* of those (bytes/s); 0: not measured */
+    char error[256];              /* what failed, or "" */
+} libxlmig_net_probe_result;
+
+#define LIBXLMIG_NET_PROBE_PINGS 5   /* round trips timed per probe */
+
+/*
+ * Probe node's xlmigd over migration network net (its index in the
+ * config) and no other, as `xlmig net check` does: connect within
+ * connect_timeout_ms, authenticate both ways with the cluster key, time
+ * LIBXLMIG_NET_PROBE_PINGS requests, then send up to probe_bytes (0:
+ * none; at most 1 GiB) into its sink, for probe_max_ms at most (0: no
+ * limit).  0 once node answered, even if the throughput probe failed
+ * (r->error says so); otherwise an error, logged, with r->error saying
+ * briefly what failed ("Connection refused", ...).
+ */
+LIBXLMIG_API int libxlmig_net_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                    const char *node, int net,
+                                    unsigned connect_timeout_ms,
+                                    uint64_t probe_bytes,
+                                    unsigned probe_max_ms,
+                                    libxlmig_net_probe_result *r);
+
 /*
  * A dirty-log sample of a running domain: the distinct pages it wrote
  * from the start of the sample until each of the sample points (sim:
