@@ -73,30 +73,146 @@ static int move(libxlmig_cluster *cl, const struct ops_node *from,
     return 0;
 }
 
-int main_balance(int argc, char **argv)
+/* One balance run: the facts, the domains, the options. */
+struct balance {
+    libxlmig_cluster *cl;
+    struct ops_node *nodes;       /* every node, config order */
+    int nr;
+    int self;                     /* this node's index */
+    unsigned long long *used;     /* KiB in use per node */
+    struct bdom *doms;            /* largest first */
+    int nd;
+    unsigned long long thr;       /* --threshold, % */
+    bool apply;
+};
+
+/* Every movable domain of every reachable node, largest first. */
+static void collect(struct balance *b)
+{
+    int i;
+
+    b->used = calloc((size_t)b->nr + 1, sizeof(*b->used));
+    for (i = 0; i < b->nr; i++) {
+        const struct ops_node *n = &b->nodes[i];
+        yajl_val list = ops_jget(n->info, "domain_info", yajl_t_array);
+        size_t k;
+
+        if (!n->reachable) {
+            fprintf(stderr, "%s balance: %s is unreachable: %s\n",
+                    g.progname, n->name, n->error);
+            continue;
+        }
+        b->used[i] = n->total_kib - n->free_kib;
+        for (k = 0; list && k < list->u.array.len; k++) {
+            yajl_val e = list->u.array.values[k];
+            const char *name = ops_jstr(e, "name");
+            yajl_val id = ops_jget(e, "domid", yajl_t_number);
+
+            if (!ops_movable(name, id ? (uint32_t)ops_ju64(e, "domid") : 1))
+                continue;
+            b->doms = realloc(b->doms, sizeof(*b->doms) *
+                              (size_t)(b->nd + 1));
+            b->doms[b->nd].name = name;
+            b->doms[b->nd].kib = ops_ju64(e, "memory_kib");
+            b->doms[b->nd].node = i;
+            b->nd++;
+        }
+    }
+    if (b->nd)
+        qsort(b->doms, (size_t)b->nd, sizeof(*b->doms), by_size_desc);
+}
+
+/* The least-loaded node that takes domain k off node i, or -1. */
+static int best_target(const struct balance *b, int i, int k)
+{
+    const struct ops_node *nodes = b->nodes;
+    char why[256];
+    int j, best = -1;
+
+    for (j = 0; j < b->nr; j++) {
+        unsigned long long jcap = nodes[j].total_kib * b->thr / 100;
+
+        if (j == i || !nodes[j].reachable || nodes[j].maintenance ||
+            b->used[j] + b->doms[k].kib > jcap ||
+            !ops_cpu_compatible(&nodes[i], &nodes[j], why, sizeof(why)))
+            continue;
+        if (best < 0 || pct(b->used[j], nodes[j].total_kib) <
+                        pct(b->used[best], nodes[best].total_kib))
+            best = j;
+    }
+    return best;
+}
+
+static void print_move(const struct balance *b, int i, int k, int to)
+{
+    const struct ops_node *from = &b->nodes[i], *dst = &b->nodes[to];
+    const struct bdom *d = &b->doms[k];
+
+    if (g.json)
+        printf("{\"version\":1,\"type\":\"move\",\"domain\":\"%s\","
+               "\"from\":\"%s\",\"to\":\"%s\",\"memory_kib\":%llu}\n",
+               d->name, from->name, dst->name, d->kib);
+    else
+        printf("move %s (%llu MiB) %s -> %s: %s %.1f%% -> %.1f%%, "
+               "%s %.1f%% -> %.1f%%\n", d->name, d->kib / 1024, from->name,
+               dst->name, from->name, pct(b->used[i], from->total_kib),
+               pct(b->used[i] - d->kib, from->total_kib), dst->name,
+               pct(b->used[to], dst->total_kib),
+               pct(b->used[to] + d->kib, dst->total_kib));
+}
+
+/*
+ * Move domains off node i, largest first, until it is under the
+ * threshold; *moves_r and *failed_r count.  False if it stays above.
+ */
+static bool unload(struct balance *b, int i, int *moves_r, int *failed_r)
+{
+    unsigned long long cap = b->nodes[i].total_kib * b->thr / 100;
+    int k, to;
+
+    for (k = 0; k < b->nd && b->used[i] > cap; k++) {
+        if (b->doms[k].node != i)
+            continue;
+        to = best_target(b, i, k);
+        if (to < 0)
+            continue;
+        (*moves_r)++;
+        print_move(b, i, k, to);
+        if (b->apply && move(b->cl, &b->nodes[i], i == b->self,
+                             b->doms[k].name, b->nodes[to].name)) {
+            (*failed_r)++;
+            continue;
+        }
+        b->used[i] -= b->doms[k].kib;
+        b->used[to] += b->doms[k].kib;
+        b->doms[k].node = to;
+    }
+    if (b->used[i] <= cap)
+        return true;
+    fprintf(stderr, "%s balance: %s stays above %llu%% (%.1f%%): no domain "
+            "of it fits elsewhere\n", g.progname, b->nodes[i].name, b->thr,
+            pct(b->used[i], b->nodes[i].total_kib));
+    return false;
+}
+
+/* Options into b; -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct balance *b)
 {
     static const struct option lo[] = {
         { "apply", no_argument, NULL, 'a' },
         { "threshold", required_argument, NULL, 't' },
         { 0, 0, 0, 0 },
     };
-    unsigned long long thr = BALANCE_DEFAULT_PCT, *used, cap;
-    const libxlmig_cluster_config *c;
-    libxlmig_cluster *cl = NULL;
-    struct ops_node *nodes;
-    struct bdom *doms = NULL;
-    bool apply = false;
-    char why[256];
-    int opt, i, j, k, nr, nd = 0, best, self, moves = 0, stuck = 0;
-    int failed = 0;
+    int opt;
 
+    b->thr = BALANCE_DEFAULT_PCT;
     while ((opt = cmd_getopt(argc, argv, "at:", lo, "balance", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
-        if (opt == 'a') { apply = true; continue; }
+        if (opt == 'a') { b->apply = true; continue; }
         if (opt == 't') {
-            if (!cmd_parse_u64("balance", "threshold", optarg, &thr) ||
-                !thr || thr > 100)
-                return thr ? EXIT_USAGE : cmd_usage_error("balance",
+            if (!cmd_parse_u64("balance", "threshold", optarg, &b->thr) ||
+                !b->thr || b->thr > 100)
+                return b->thr ? EXIT_USAGE : cmd_usage_error("balance",
                        "threshold is 1 to 100");
             continue;
         }
@@ -104,108 +220,38 @@ int main_balance(int argc, char **argv)
     }
     if (argc - optind)
         return cmd_usage_error("balance", "no arguments expected");
-    if (ops_open_cluster(&cl))
+    return -1;
+}
+
+int main_balance(int argc, char **argv)
+{
+    struct balance b;
+    int i, ret, moves = 0, stuck = 0, failed = 0;
+
+    memset(&b, 0, sizeof(b));
+    ret = parse_args(argc, argv, &b);
+    if (ret >= 0)
+        return ret;
+    if (ops_open_cluster(&b.cl))
         return EXIT_FAILED;
-    c = libxlmig_cluster_cfg(cl);
-    self = libxlmig_cluster_self(cl);
-    nr = ops_gather(cl, &nodes);
-    used = calloc((size_t)nr, sizeof(*used));
-    for (i = 0; i < nr; i++) {
-        yajl_val list = ops_jget(nodes[i].info, "domain_info",
-                                 yajl_t_array);
-        size_t n;
-
-        if (!nodes[i].reachable) {
-            fprintf(stderr, "%s balance: %s is unreachable: %s\n",
-                    g.progname, nodes[i].name, nodes[i].error);
-            continue;
-        }
-        used[i] = nodes[i].total_kib - nodes[i].free_kib;
-        for (n = 0; list && n < list->u.array.len; n++) {
-            yajl_val e = list->u.array.values[n];
-            const char *name = ops_jstr(e, "name");
-
-            yajl_val id = ops_jget(e, "domid", yajl_t_number);
-
-            if (!ops_movable(name, id ? (uint32_t)ops_ju64(e, "domid") : 1))
-                continue;
-            doms = realloc(doms, sizeof(*doms) * (size_t)(nd + 1));
-            doms[nd].name = name;
-            doms[nd].kib = ops_ju64(e, "memory_kib");
-            doms[nd].node = i;
-            nd++;
-        }
-    }
-    if (nd)
-        qsort(doms, (size_t)nd, sizeof(*doms), by_size_desc);
-
+    b.self = libxlmig_cluster_self(b.cl);
+    b.nr = ops_gather(b.cl, &b.nodes);
+    collect(&b);
     if (!g.json)
-        for (i = 0; i < nr; i++)
-            if (nodes[i].reachable)
+        for (i = 0; i < b.nr; i++)
+            if (b.nodes[i].reachable)
                 printf("%-10s %5.1f%% of %llu MiB in use%s\n",
-                       nodes[i].name, pct(used[i], nodes[i].total_kib),
-                       nodes[i].total_kib / 1024,
-                       nodes[i].maintenance ? " (maintenance)" : "");
-    for (i = 0; i < nr; i++) {
-        if (!nodes[i].reachable)
-            continue;
-        cap = nodes[i].total_kib * thr / 100;
-        for (k = 0; k < nd && used[i] > cap; k++) {
-            if (doms[k].node != i)
-                continue;
-            best = -1;
-            for (j = 0; j < nr; j++) {
-                unsigned long long jcap = nodes[j].total_kib * thr / 100;
-
-                if (j == i || !nodes[j].reachable || nodes[j].maintenance ||
-                    used[j] + doms[k].kib > jcap ||
-                    !ops_cpu_compatible(&nodes[i], &nodes[j], why,
-                                        sizeof(why)))
-                    continue;
-                if (best < 0 || pct(used[j], nodes[j].total_kib) <
-                                pct(used[best], nodes[best].total_kib))
-                    best = j;
-            }
-            if (best < 0)
-                continue;
-            moves++;
-            if (g.json)
-                printf("{\"version\":1,\"type\":\"move\",\"domain\":\"%s\","
-                       "\"from\":\"%s\",\"to\":\"%s\",\"memory_kib\":%llu}"
-                       "\n", doms[k].name, nodes[i].name, nodes[best].name,
-                       doms[k].kib);
-            else
-                printf("move %s (%llu MiB) %s -> %s: %s %.1f%% -> %.1f%%, "
-                       "%s %.1f%% -> %.1f%%\n", doms[k].name,
-                       doms[k].kib / 1024, nodes[i].name, nodes[best].name,
-                       nodes[i].name, pct(used[i], nodes[i].total_kib),
-                       pct(used[i] - doms[k].kib, nodes[i].total_kib),
-                       nodes[best].name,
-                       pct(used[best], nodes[best].total_kib),
-                       pct(used[best] + doms[k].kib,
-                           nodes[best].total_kib));
-            if (apply && move(cl, &nodes[i], i == self, doms[k].name,
-                              nodes[best].name)) {
-                failed++;
-                continue;
-            }
-            used[i] -= doms[k].kib;
-            used[best] += doms[k].kib;
-            doms[k].node = best;
-        }
-        if (used[i] > cap) {
+                       b.nodes[i].name, pct(b.used[i], b.nodes[i].total_kib),
+                       b.nodes[i].total_kib / 1024,
+                       b.nodes[i].maintenance ? " (maintenance)" : "");
+    for (i = 0; i < b.nr; i++)
+        if (b.nodes[i].reachable && !unload(&b, i, &moves, &failed))
             stuck++;
-            fprintf(stderr, "%s balance: %s stays above %llu%% (%.1f%%): no "
-                    "domain of it fits elsewhere\n", g.progname,
-                    nodes[i].name, thr, pct(used[i], nodes[i].total_kib));
-        }
-    }
     if (!moves && !stuck && !g.json)
-        printf("every node is under %llu%%: nothing to do\n", thr);
-    free(doms);
-    free(used);
-    ops_nodes_free(nodes, nr);
-    libxlmig_cluster_free(cl);
-    (void)c;
+        printf("every node is under %llu%%: nothing to do\n", b.thr);
+    free(b.doms);
+    free(b.used);
+    ops_nodes_free(b.nodes, b.nr);
+    libxlmig_cluster_free(b.cl);
     return stuck || failed ? EXIT_FAILED : EXIT_OK;
 }
