@@ -141,22 +141,29 @@ static int report_write(const char *path, const char *text)
     return 0;
 }
 
-/* One event line into the events file (fd). */
-static void event_write(int fd, const char *json)
+static void write_all(int fd, const char *buf, size_t len)
 {
-    size_t len = strlen(json), off = 0;
     ssize_t r;
 
-    while (off <= len) {
-        r = off < len ? write(fd, json + off, len - off) : write(fd, "\n", 1);
+    while (len) {
+        r = write(fd, buf, len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             return;
-        off += (size_t)r;
-        if (off == len + 1)
-            return;
+        buf += r;
+        len -= (size_t)r;
     }
+}
+
+/*
+ * One event line into the events file (fd).  job_status hands back
+ * complete lines only, so a line read before its newline waits.
+ */
+static void event_write(int fd, const char *json)
+{
+    write_all(fd, json, strlen(json));
+    write_all(fd, "\n", 1);
 }
 
 /* {"version":1,"type":"error",...}: how the job failed. */
