@@ -43,7 +43,6 @@ static int move(libxlmig_cluster *cl, const struct ops_node *from,
                 bool here, const char *dom, const char *to)
 {
     char *report = NULL, *job = NULL;
-    yajl_val last = NULL;
     bool started = false;
     int rc;
 
@@ -53,14 +52,13 @@ static int move(libxlmig_cluster *cl, const struct ops_node *from,
         free(report);
     } else {
         rc = libxlmig_job_start(g.ctx, cl, from->name, "migrate", NULL,
-                                false, false, true, dom, to, &job);
+                                false, false, dom, to, &job);
         if (!rc) {
-            /* The job's stdout is its JSON report; its errors show. */
+            /* Only its errors show. */
             started = true;
-            rc = ops_job_follow(cl, from->name, job, false, NULL, &last);
+            rc = migrate_follow(cl, from->name, job, dom, to, false, true,
+                                NULL);
         }
-        if (last)
-            yajl_tree_free(last);
         free(job);
     }
     if (rc) {

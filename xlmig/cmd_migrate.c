@@ -104,6 +104,139 @@ static void print_report(FILE *f, const char *text)
     yajl_tree_free(v);
 }
 
+/* The report of a migration, as text or (--json) as one JSON line. */
+static void show_report(const char *report, bool dry)
+{
+    libxlmig_stats st;
+
+    if (g.json) {
+        printf("{\"type\":\"report\",\"report\":%s}\n", report);
+        return;
+    }
+    print_report(stdout, report);
+    if (!dry && !libxlmig_migration_report_stats(g.ctx, report, &st) &&
+        st.total_bytes)
+        cmd_print_stats(stdout, "migrate-cluster", &st);
+}
+
+/* Where the domain is after a failed migration, as its source sees it. */
+enum where {
+    WHERE_SOURCE,                 /* it runs on the source */
+    WHERE_GONE,                   /* not on the source now */
+    WHERE_UNKNOWN,                /* the source's xlmigd does not answer */
+};
+
+/*
+ * Say how the migration of dom from source (NULL: this node) to target
+ * failed, why, and where dom is; the exit status.
+ */
+static int say_failed(int rc, const char *why, const char *dom,
+                      const char *target, const char *source,
+                      enum where where)
+{
+    char node[80], on[96], there[96];
+
+    snprintf(node, sizeof(node), "%s", source ? source : "this node");
+    snprintf(on, sizeof(on), "on %s", node);
+    if (source)
+        snprintf(there, sizeof(there), "on %s", source);
+    else
+        snprintf(there, sizeof(there), "here");
+    if (rc == LIBXLMIG_ERROR_AMBIGUOUS) {
+        cmd_fail(rc, "%s: both copies of %s are paused; run `xlmig "
+                 "recover %s`%s%s when a migration network to %s works",
+                 why, dom, dom, source ? " on " : "", source ? source : "",
+                 target);
+        return EXIT_AMBIGUOUS;
+    }
+    if (where == WHERE_SOURCE)
+        return cmd_fail(rc, "migration of %s to %s failed: %s; %s runs %s",
+                        dom, target, why, dom, on);
+    if (where == WHERE_UNKNOWN)
+        return cmd_fail(rc, "migration of %s to %s failed: %s; xlmigd %s "
+                        "does not answer (did it end?): its domains keep "
+                        "running, and when it is back it settles what this "
+                        "migration left; see where %s runs with `xlmig "
+                        "list` %s and on %s", dom, target, why, on, dom,
+                        there, target);
+    return cmd_fail(rc, "migration of %s to %s failed: %s; %s is not %s "
+                    "now: look for it on %s with `xlmig list`, and settle "
+                    "a %s%s copy left %s with `xlmig recover %s`%s", dom,
+                    target, why, dom, on, target, dom, "--migratedaway",
+                    there, dom, source ? " there" : "");
+}
+
+/* A migration job followed from here. */
+struct follow {
+    const char *from, *dom, *target;
+    bool quiet;                   /* errors only (balance) */
+    bool failed;                  /* an error event came */
+    int rc;
+    char why[1024];
+    enum where where;
+};
+
+/* ops_job_event_fn of a followed migration. */
+static void on_job_event(void *user, const char *type, const char *json)
+{
+    struct follow *f = user;
+    char err[256];
+    yajl_val v, here, code;
+
+    if (!strcmp(type, "progress")) {
+        if (g.json && !f->quiet)
+            printf("%s\n", json);
+        return;
+    }
+    if (strcmp(type, "error"))
+        return;
+    v = yajl_tree_parse(json, err, sizeof(err));
+    code = v ? jget(v, "code", yajl_t_number) : NULL;
+    here = v ? jget(v, "domain_here", yajl_t_any) : NULL;
+    f->failed = true;
+    f->rc = code && YAJL_IS_INTEGER(code) ? (int)YAJL_GET_INTEGER(code)
+                                          : LIBXLMIG_ERROR_FAIL;
+    snprintf(f->why, sizeof(f->why), "%s",
+             v && jstr(v, "message") ? jstr(v, "message") : "");
+    f->where = !here ? WHERE_UNKNOWN : YAJL_IS_TRUE(here) ? WHERE_SOURCE
+                                                          : WHERE_GONE;
+    if (v)
+        yajl_tree_free(v);
+}
+
+int migrate_follow(libxlmig_cluster *cl, const char *from, const char *job,
+                   const char *dom, const char *target, bool dry, bool quiet,
+                   volatile sig_atomic_t *stop)
+{
+    struct follow f = { .from = from, .dom = dom, .target = target,
+                        .quiet = quiet };
+    const char *report;
+    yajl_val last = NULL;
+    int st;
+
+    st = ops_job_follow(cl, from, job, on_job_event, &f, stop, &last);
+    report = ops_jstr(last, "report");
+    if (report && !quiet)
+        show_report(report, dry);
+    if (last)
+        yajl_tree_free(last);
+    if (st < 0) {
+        fprintf(stderr, "%s: see where %s runs with `xlmig list` on %s and "
+                "on %s\n", g.progname, dom, from, target);
+        return EXIT_FAILED;
+    }
+    if (st == 0) {
+        if (!g.json && !quiet)
+            printf("%s %s\n", dom, dry ? "passed the pre-flight checks"
+                                        : "now runs on the target");
+        return EXIT_OK;
+    }
+    if (f.failed)
+        return say_failed(f.rc, f.why, dom, target, from, f.where);
+    return cmd_fail(LIBXLMIG_ERROR_FAIL, "the migration of %s on %s ended "
+                    "with status %d", dom, from, st);
+}
+
 static volatile sig_atomic_t remote_stop;
 
 static void on_remote_stop(int sig)
@@ -113,17 +246,16 @@ static void on_remote_stop(int sig)
 
 /*
  * --from NODE: the migration of DOMAIN, which runs on NODE, as a job of
- * NODE's xlmigd (`xlmig migrate-cluster` there, jobs.c), followed here:
- * its output, its exit status; Ctrl-C cancels it there.
+ * NODE's xlmigd (jobs.c), followed here: its output, its exit status;
+ * Ctrl-C cancels it there.
  */
 static int migrate_remote(const char *from, const char *dom,
                           const char *target, const libxlmig_params *params,
                           bool dry)
 {
     libxlmig_cluster *cl = NULL;
-    yajl_val last = NULL;
     char *job = NULL;
-    int rc, st;
+    int rc, ret;
 
     rc = ops_open_cluster(&cl);
     if (rc) return EXIT_FAILED;
@@ -133,7 +265,7 @@ static int migrate_remote(const char *from, const char *dom,
         return -1;                      /* this node: the usual way */
     }
     rc = libxlmig_job_start(g.ctx, cl, from, "migrate", params, dry, false,
-                            g.json, dom, target, &job);
+                            dom, target, &job);
     if (rc) {
         cmd_fail(rc, "cannot start the migration of %s on %s: %s", dom,
                  from, libxlmig_last_error(g.ctx));
@@ -141,17 +273,32 @@ static int migrate_remote(const char *from, const char *dom,
         return EXIT_FAILED;
     }
     ops_on_stop_signals(on_remote_stop);
-    st = ops_job_follow(cl, from, job, true, &remote_stop, &last);
-    if (last)
-        yajl_tree_free(last);
+    ret = migrate_follow(cl, from, job, dom, target, dry, false,
+                         &remote_stop);
     free(job);
     libxlmig_cluster_free(cl);
-    if (st < 0) {
-        fprintf(stderr, "%s: see where %s runs with `xlmig list` on %s and "
-                "on %s\n", g.progname, dom, from, target);
-        return EXIT_FAILED;
-    }
-    return st > 128 ? EXIT_FAILED : st;
+    return ret;
+}
+
+/* A migration from here failed: say so, after looking where it is. */
+static int migrate_failed_here(int rc, const char *target)
+{
+    /* Say where the domain is only after looking: xlmigd may have ended
+     * (crashed, killed) in the middle of the migration. */
+    char *why = strdup(libxlmig_last_error(g.ctx));
+    enum where where = WHERE_UNKNOWN;
+    bool here = false;
+    uint32_t domid;
+    int ret;
+
+    if (rc != LIBXLMIG_ERROR_AMBIGUOUS &&
+        !libxlmig_backend_open(g.ctx, g.backend) &&
+        !libxlmig_domain_lookup(g.ctx, migrate_domain, &here, &domid))
+        where = here ? WHERE_SOURCE : WHERE_GONE;
+    ret = say_failed(rc, why ? why : "", migrate_domain, target, NULL,
+                     where);
+    free(why);
+    return ret;
 }
 
 int main_migrate_cluster(int argc, char **argv)
@@ -165,7 +312,6 @@ int main_migrate_cluster(int argc, char **argv)
     const char *from = NULL;
     static sigset_t set;
     libxlmig_params params;
-    libxlmig_stats st;
     const char *target;
     char *report = NULL;
     bool dry = g.dry_run;
@@ -207,57 +353,11 @@ int main_migrate_cluster(int argc, char **argv)
 
     rc = libxlmig_migrate_cluster(g.ctx, migrate_domain, target, &params,
                                   dry, cmd_progress, stdout, &report);
-    if (g.json) {
-        if (report)
-            printf("{\"type\":\"report\",\"report\":%s}\n", report);
-    } else if (report) {
-        print_report(stdout, report);
-        if (!dry && !libxlmig_migration_report_stats(g.ctx, report, &st) &&
-            st.total_bytes)
-            cmd_print_stats(stdout, "migrate-cluster", &st);
-    }
+    if (report)
+        show_report(report, dry);
     free(report);
-    if (rc == LIBXLMIG_ERROR_AMBIGUOUS) {
-        cmd_fail(rc, "%s: both copies of %s are paused; run `xlmig "
-                 "recover %s` when a migration network to %s works",
-                 libxlmig_last_error(g.ctx), migrate_domain,
-                 migrate_domain, target);
-        return EXIT_AMBIGUOUS;
-    }
-    if (rc) {
-        /* Say where the domain is only after looking: xlmigd may have
-         * ended (crashed, killed) in the middle of the migration. */
-        char *why = strdup(libxlmig_last_error(g.ctx));
-        bool here = false;
-        uint32_t domid;
-        int r2 = libxlmig_backend_open(g.ctx, g.backend);
-
-        if (!r2)
-            r2 = libxlmig_domain_lookup(g.ctx, migrate_domain, &here,
-                                        &domid);
-        if (!r2 && here)
-            r2 = cmd_fail(rc, "migration of %s to %s failed: %s; %s runs "
-                          "on this node", migrate_domain, target,
-                          why ? why : "", migrate_domain);
-        else if (r2)
-            r2 = cmd_fail(rc, "migration of %s to %s failed: %s; xlmigd on "
-                          "this node does not answer (did it end?): its "
-                          "domains keep running, and when it is back it "
-                          "settles what this migration left; see where %s "
-                          "runs with `xlmig list` here and on %s",
-                          migrate_domain, target, why ? why : "",
-                          migrate_domain, target);
-        else
-            r2 = cmd_fail(rc, "migration of %s to %s failed: %s; %s is not "
-                          "on this node now: look for it on %s with `xlmig "
-                          "list`, and settle a %s%s copy left here with "
-                          "`xlmig recover %s`",
-                          migrate_domain, target, why ? why : "",
-                          migrate_domain, target, migrate_domain,
-                          "--migratedaway", migrate_domain);
-        free(why);
-        return r2;
-    }
+    if (rc)
+        return migrate_failed_here(rc, target);
     if (!g.json)
         printf("%s %s\n", migrate_domain,
                dry ? "passed the pre-flight checks" : "now runs on the "

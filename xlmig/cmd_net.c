@@ -1,48 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * `xlmig net show|check|responder`: the migration networks of this node
- * as the cluster config names them and as the kernel sees them (address,
+ * `xlmig net show|check`: the migration networks of this node as the
+ * cluster config names them and as the kernel sees them (address,
  * interface, link, MTU, gateway, private/public, allowed), and a check
  * of each peer over each network (reachable, connect time, round-trip
- * time, a short bounded throughput probe).  The check talks to the probe
- * responder, which `xlmig net responder` runs on the migration addresses
- * only.
+ * time, a short bounded throughput probe).  The check asks each peer's
+ * xlmigd, over a connection authenticated with the cluster key, as a
+ * migration does (libxlmig_net_probe).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <yajl/yajl_gen.h>
 
 #include "xlmig.h"
 
-/* The probe protocol: a 16-byte header, magic and version first. */
-#define PROBE_MAGIC 0x584c4d4eu       /* "XLMN"; the control channel: "XLMP" */
-#define PROBE_VERSION 1
-#define PROBE_OP_PING 1               /* echoed back unchanged */
-#define PROBE_OP_SINK 2               /* len bytes follow; reply len read */
-#define PROBE_SINK_MAX (256u << 20)   /* bytes a responder accepts */
-#define PROBE_IO_TIMEOUT_S 3          /* per read/write, seconds */
-
 #define NET_DEFAULT_CONNECT_MS 1000   /* connect timeout per network, ms */
 #define NET_DEFAULT_PROBE_MIB 16      /* throughput probe size, MiB */
+#define NET_PROBE_MAX_MIB 256         /* largest probe asked for, MiB */
 #define NET_PROBE_MAX_MS 500          /* throughput probe duration cap, ms */
-#define NET_PINGS 5                   /* RTT samples per network */
-
-struct probe_hdr {
-    uint32_t magic;
-    uint16_t version;
-    uint16_t op;
-    uint64_t len;
-} __attribute__((packed));
 
 /* What the commands share: config, this node, its networks. */
 struct net_view {
@@ -51,14 +29,6 @@ struct net_view {
     int self;                    /* index of this node in cfg->nodes */
     const netcfg_status *st;     /* one per cfg network */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void view_dispose(struct net_view *v)
 {
@@ -237,267 +207,33 @@ static int net_show(int argc, char **argv)
     return ret;
 }
 
-static void hdr_fill(struct probe_hdr *h, uint16_t op, uint64_t len)
-{
-    h->magic = htonl(PROBE_MAGIC);
-    h->version = htons(PROBE_VERSION);
-    h->op = htons(op);
-    h->len = htobe64(len);
-}
-
-static bool hdr_check(struct probe_hdr *h)
-{
-    h->magic = ntohl(h->magic);
-    h->version = ntohs(h->version);
-    h->op = ntohs(h->op);
-    h->len = be64toh(h->len);
-    return h->magic == PROBE_MAGIC && h->version == PROBE_VERSION;
-}
-
-/* Full read/write; false on error, EOF or timeout. */
-static bool read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    ssize_t r;
-
-    while (len) {
-        r = read(fd, p, len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r;
-        len -= r;
-    }
-    return true;
-}
-
-static bool write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    ssize_t r;
-
-    while (len) {
-        r = send(fd, p, len, MSG_NOSIGNAL);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r;
-        len -= r;
-    }
-    return true;
-}
-
-static void set_io_timeout(int fd, int seconds)
-{
-    struct timeval tv = { seconds, 0 };
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* Serves one connection: pings and sinks until EOF or a bad header. */
-static void responder_serve(int fd)
-{
-    static char buf[65536];
-    struct probe_hdr h;
-    uint64_t got;
-    ssize_t r;
-
-    set_io_timeout(fd, PROBE_IO_TIMEOUT_S);
-    while (read_all(fd, &h, sizeof(h)) && hdr_check(&h)) {
-        if (h.op == PROBE_OP_PING) {
-            hdr_fill(&h, PROBE_OP_PING, h.len);
-            if (!write_all(fd, &h, sizeof(h))) return;
-        } else if (h.op == PROBE_OP_SINK && h.len <= PROBE_SINK_MAX) {
-            /* The sender may stop early and shut its side down. */
-            for (got = 0; got < h.len; got += r) {
-                size_t want = h.len - got < sizeof(buf) ? h.len - got
-                                                        : sizeof(buf);
-
-                r = read(fd, buf, want);
-                if (r < 0 && errno == EINTR) { r = 0; continue; }
-                if (r <= 0) break;
-            }
-            hdr_fill(&h, PROBE_OP_SINK, got);
-            if (!write_all(fd, &h, sizeof(h))) return;
-        } else {
-            return;
-        }
-    }
-}
-
-static volatile sig_atomic_t responder_stop;
-
-static void on_signal(int sig)
-{
-    responder_stop = 1;
-}
-
-static int net_responder(int argc, char **argv)
-{
-    static const struct option lo[] = {
-        { "node", required_argument, NULL, 'n' },
-        { "port", required_argument, NULL, 'p' },
-        { "timeout", required_argument, NULL, 't' },
-        { 0, 0, 0, 0 },
-    };
-    struct net_view v;
-    const char *node = NULL;
-    unsigned long long port = 0, secs = 0;
-    struct pollfd pfd[16];
-    char lb[NETCFG_ADDRSTRLEN];
-    netcfg_err err;
-    double deadline;
-    int fds[16];
-    int opt, ret, n, i, w;
-
-    while ((opt = cmd_getopt(argc, argv, "n:p:t:", lo, "net", 0)) != 0) {
-        switch (opt) {
-        case 'h': return EXIT_OK;
-        case 'n': node = optarg; break;
-        case 'p':
-            if (!cmd_parse_u64("net", "port", optarg, &port) || !port ||
-                port > 65535)
-                return port > 65535 || !port
-                       ? cmd_usage_error("net", "port must be 1-65535")
-                       : EXIT_USAGE;
-            break;
-        case 't':
-            if (!cmd_parse_u64("net", "timeout", optarg, &secs))
-                return EXIT_USAGE;
-            break;
-        default: return EXIT_USAGE;
-        }
-    }
-    if (argc > optind)
-        return cmd_usage_error("net", "responder takes no arguments");
-
-    ret = view_load(&v, node);
-    if (ret) goto out;
-    if (!port)
-        port = v.cfg->port;
-    n = libxlmig_net_listen(v.st, v.cfg->num_networks, port, fds,
-                            (int)ARRAY_SIZE(fds), &err);
-    if (n < 0) {
-        ret = cmd_fail(LIBXLMIG_ERROR_IO, "%s", err.msg);
-        goto out;
-    }
-    for (w = 0; w < v.cfg->num_networks; w++)
-        if (v.st[w].reason[0])
-            fprintf(stderr, "%s: not listening on %s: %s\n", g.progname,
-                    v.st[w].name, v.st[w].reason);
-    printf("node %s: probe responder on port %llu:",
-           v.cfg->nodes[v.self].name, port);
-    for (w = 0; w < v.cfg->num_networks; w++)
-        if (v.st[w].present && v.st[w].allowed)
-            printf(" %s=%s", v.st[w].name,
-                   libxlmig_net_addr_str(&v.st[w].local, lb));
-    printf("\n");
-    fflush(stdout);
-
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    deadline = secs ? now_ms() + secs * 1e3 : 0;
-    for (i = 0; i < n; i++) {
-        pfd[i].fd = fds[i];
-        pfd[i].events = POLLIN;
-    }
-    while (!responder_stop && (!deadline || now_ms() < deadline)) {
-        int r = poll(pfd, n, 200);
-
-        if (r <= 0)
-            continue;
-        for (i = 0; i < n; i++) {
-            int c;
-
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            c = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
-            if (c < 0)
-                continue;
-            responder_serve(c);
-            close(c);
-        }
-    }
-    for (i = 0; i < n; i++)
-        close(fds[i]);
-    ret = EXIT_OK;
- out:
-    view_dispose(&v);
-    return ret;
-}
-
-/* What a check measured on one network to one peer. */
-struct probe_result {
-    bool tried;              /* a candidate: allowed, present, link up */
-    bool reachable;
-    int err;                 /* errno of the failed connect or probe */
-    double connect_ms;       /* ms */
-    double rtt_ms;           /* median application round trip, ms */
-    double mbit_s;           /* throughput, Mbit/s; 0 if not measured */
-    uint64_t probe_bytes;    /* bytes the responder counted */
-    const char *why;         /* why not tried, or what failed */
+/* The options of `net check`. */
+struct check_opts {
+    const char *node;             /* -n: this node's name, or NULL */
+    unsigned long long tmo;       /* -T: connect timeout (ms) */
+    unsigned long long mib;       /* -s: probe size (MiB) */
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
+/* One network of one peer, as the check found it. */
+struct net_result {
+    bool tried;                   /* a candidate: allowed, present, up */
+    const char *skipped;          /* why it was not tried, or NULL */
+    libxlmig_net_probe_result r;
+};
 
-    return x < y ? -1 : x > y;
-}
+/* One peer, as the check found it; arrays of one per network. */
+struct peer_check {
+    const libxlmig_cfg_node *node;
+    netcfg_addr *addr;            /* its address on each network */
+    netcfg_candidate *cand;       /* in the order a migration tries them */
+    int nc;
+    int used;                     /* the candidate a migration would use:
+                                     the first that connects; -1: none */
+    struct net_result *res;
+};
 
-/* Pings and (if probe_bytes) a bounded sink over a connected fd. */
-static void probe_fd(int fd, uint64_t probe_bytes, struct probe_result *pr)
-{
-    static char buf[65536];
-    struct probe_hdr h;
-    double t[NET_PINGS], t0, t1;
-    uint64_t sent = 0;
-    int i;
-
-    set_io_timeout(fd, PROBE_IO_TIMEOUT_S);
-    for (i = 0; i < NET_PINGS; i++) {
-        t0 = now_ms();
-        hdr_fill(&h, PROBE_OP_PING, i);
-        if (!write_all(fd, &h, sizeof(h)) || !read_all(fd, &h, sizeof(h)) ||
-            !hdr_check(&h) || h.op != PROBE_OP_PING) {
-            pr->reachable = false;
-            pr->err = errno ? errno : EPROTO;
-            pr->why = "no probe responder answered (start `xlmig net "
-                      "responder` or xlmigd on the peer)";
-            return;
-        }
-        t[i] = now_ms() - t0;
-    }
-    qsort(t, NET_PINGS, sizeof(t[0]), cmp_double);
-    pr->rtt_ms = t[NET_PINGS / 2];
-    if (!probe_bytes)
-        return;
-
-    hdr_fill(&h, PROBE_OP_SINK, probe_bytes);
-    t0 = now_ms();
-    if (!write_all(fd, &h, sizeof(h)))
-        goto fail;
-    while (sent < probe_bytes && now_ms() - t0 < NET_PROBE_MAX_MS) {
-        size_t n = probe_bytes - sent < sizeof(buf) ? probe_bytes - sent
-                                                    : sizeof(buf);
-
-        if (!write_all(fd, buf, n))
-            goto fail;
-        sent += n;
-    }
-    shutdown(fd, SHUT_WR);
-    if (!read_all(fd, &h, sizeof(h)) || !hdr_check(&h) ||
-        h.op != PROBE_OP_SINK)
-        goto fail;
-    t1 = now_ms();
-    pr->probe_bytes = h.len;
-    if (t1 > t0)
-        pr->mbit_s = h.len * 8.0 / ((t1 - t0) * 1e3);
-    return;
- fail:
-    pr->why = "throughput probe failed";
-}
-
-static int net_check(int argc, char **argv)
+/* -n, -T, -s into o; -1 to go on, else the exit status. */
+static int check_parse(int argc, char **argv, struct check_opts *o)
 {
     static const struct option lo[] = {
         { "node", required_argument, NULL, 'n' },
@@ -505,201 +241,235 @@ static int net_check(int argc, char **argv)
         { "size", required_argument, NULL, 's' },
         { 0, 0, 0, 0 },
     };
-    struct net_view v;
-    const char *node = NULL;
-    unsigned long long tmo = NET_DEFAULT_CONNECT_MS;
-    unsigned long long mib = NET_DEFAULT_PROBE_MIB;
-    netcfg_candidate *cand = NULL;
-    netcfg_addr *peer = NULL;
-    struct probe_result *pr = NULL;
-    int *peers = NULL;
-    char lb[NETCFG_ADDRSTRLEN], pb[NETCFG_ADDRSTRLEN];
-    yajl_gen j = NULL;
-    netcfg_err err;
-    int opt, ret, i, k, w, nc, npeers = 0, unreachable = 0;
+    int opt;
 
+    o->node = NULL;
+    o->tmo = NET_DEFAULT_CONNECT_MS;
+    o->mib = NET_DEFAULT_PROBE_MIB;
     while ((opt = cmd_getopt(argc, argv, "n:T:s:", lo, "net", 0)) != 0) {
         switch (opt) {
         case 'h': return EXIT_OK;
-        case 'n': node = optarg; break;
+        case 'n': o->node = optarg; break;
         case 'T':
-            if (!cmd_parse_u64("net", "timeout", optarg, &tmo))
+            if (!cmd_parse_u64("net", "timeout", optarg, &o->tmo))
                 return EXIT_USAGE;
-            if (!tmo || tmo > 60000)
+            if (!o->tmo || o->tmo > 60000)
                 return cmd_usage_error("net", "timeout must be 1-60000 ms");
             break;
         case 's':
-            if (!cmd_parse_u64("net", "size", optarg, &mib))
+            if (!cmd_parse_u64("net", "size", optarg, &o->mib))
                 return EXIT_USAGE;
-            if (mib > PROBE_SINK_MAX >> 20)
+            if (o->mib > NET_PROBE_MAX_MIB)
                 return cmd_usage_error("net", "size must be at most %u MiB",
-                                       PROBE_SINK_MAX >> 20);
+                                       NET_PROBE_MAX_MIB);
             break;
         default: return EXIT_USAGE;
         }
     }
+    return -1;
+}
 
-    ret = view_load(&v, node);
+/* The peers named on the command line, else every other node. */
+static int check_peers(const struct net_view *v, int argc, char **argv,
+                       int *peers, int *npeers_r)
+{
+    int i, k, n = 0;
+
+    if (argc <= optind) {
+        for (k = 0; k < v->cfg->num_nodes; k++)
+            if (k != v->self)
+                peers[n++] = k;
+        *npeers_r = n;
+        return EXIT_OK;
+    }
+    for (i = optind; i < argc; i++) {
+        k = libxlmig_cluster_config_node(v->cfg, argv[i]);
+        if (k < 0)
+            return cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "%s: no node '%s' in "
+                            "cluster %s", v->cfg->file, argv[i],
+                            v->cfg->cluster);
+        if (k != v->self)
+            peers[n++] = k;
+    }
+    *npeers_r = n;
+    return EXIT_OK;
+}
+
+/* Probe pc->node over each candidate network, in a migration's order. */
+static void check_peer(const struct net_view *v, const struct check_opts *o,
+                       struct peer_check *pc)
+{
+    const int nn = v->cfg->num_networks;
+    struct net_result *res;
+    int i, w;
+
+    for (w = 0; w < nn; w++) {
+        libxlmig_net_addr_parse(pc->node->mig_addrs[w], &pc->addr[w], NULL);
+        memset(&pc->res[w], 0, sizeof(pc->res[w]));
+        if (!v->st[w].present || !v->st[w].allowed)
+            pc->res[w].skipped = v->st[w].reason;
+        else if (!v->st[w].link_up)
+            pc->res[w].skipped = "local link is down";
+    }
+    pc->nc = libxlmig_net_candidates(v->st, nn, pc->addr, pc->cand, nn);
+    pc->used = -1;
+    for (i = 0; i < pc->nc; i++) {
+        res = &pc->res[pc->cand[i].net];
+        res->tried = true;
+        libxlmig_net_probe(g.ctx, v->cl, pc->node->name, pc->cand[i].net,
+                           (unsigned)o->tmo, o->mib << 20, NET_PROBE_MAX_MS,
+                           &res->r);
+        if (pc->used < 0 && res->r.connected)
+            pc->used = i;
+    }
+}
+
+static bool peer_unreachable(const struct peer_check *pc)
+{
+    return pc->used < 0 || !pc->res[pc->cand[pc->used].net].r.reachable;
+}
+
+static const char *result_error(const struct net_result *res)
+{
+    return res->skipped ? res->skipped : res->r.error[0] ? res->r.error
+                                                           : NULL;
+}
+
+static void gen_peer(yajl_gen j, const struct net_view *v,
+                     const struct peer_check *pc)
+{
+    char lb[NETCFG_ADDRSTRLEN];
+    int w;
+
+    yajl_gen_map_open(j);
+    j_kstr(j, "node", pc->node->name);
+    j_kstr(j, "used_network", pc->used >= 0 ? pc->cand[pc->used].name
+                                            : NULL);
+    j_str(j, "networks");
+    yajl_gen_array_open(j);
+    for (w = 0; w < v->cfg->num_networks; w++) {
+        const libxlmig_net_probe_result *r = &pc->res[w].r;
+
+        yajl_gen_map_open(j);
+        j_kstr(j, "name", v->st[w].name);
+        j_kstr(j, "local_address", libxlmig_net_addr_str(&v->st[w].local, lb));
+        j_kstr(j, "peer_address", pc->node->mig_addrs[w]);
+        j_kstr(j, "interface", v->st[w].present ? v->st[w].ifname : NULL);
+        j_kbool(j, "tried", pc->res[w].tried);
+        j_kbool(j, "reachable", r->reachable);
+        j_kdouble(j, "connect_ms", r->connect_ms, r->reachable);
+        j_kdouble(j, "rtt_ms", r->rtt_ms, r->reachable && r->rtt_ms > 0);
+        j_kdouble(j, "throughput_mbit_s", r->throughput * 8 / 1e6,
+                  r->throughput > 0);
+        j_kint(j, "probe_bytes", (long long)r->probe_bytes);
+        j_kstr(j, "error", result_error(&pc->res[w]));
+        yajl_gen_map_close(j);
+    }
+    yajl_gen_array_close(j);
+    yajl_gen_map_close(j);
+}
+
+static void print_peer(const struct net_view *v, const struct peer_check *pc)
+{
+    char lb[NETCFG_ADDRSTRLEN], pb[NETCFG_ADDRSTRLEN];
+    int w;
+
+    printf("\npeer %s: %s\n", pc->node->name,
+           pc->used >= 0 ? "reachable" : "UNREACHABLE on every network");
+    printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n", "NETWORK",
+           "LOCAL", "PEER", "INTERFACE", "REACHABLE", "CONNECT", "RTT",
+           "THROUGHPUT");
+    for (w = 0; w < v->cfg->num_networks; w++) {
+        const struct net_result *res = &pc->res[w];
+        const netcfg_status *st = &v->st[w];
+        const char *why = result_error(res);
+        char cbuf[16] = "-", rbuf[16] = "-", tbuf[24] = "-";
+
+        if (res->r.reachable) {
+            snprintf(cbuf, sizeof(cbuf), "%.2f ms", res->r.connect_ms);
+            if (res->r.rtt_ms > 0)
+                snprintf(rbuf, sizeof(rbuf), "%.3f ms", res->r.rtt_ms);
+            if (res->r.throughput > 0)
+                snprintf(tbuf, sizeof(tbuf), "%.0f Mbit/s",
+                         res->r.throughput * 8 / 1e6);
+        }
+        printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n", st->name,
+               libxlmig_net_addr_str(&st->local, lb),
+               libxlmig_net_addr_str(&pc->addr[w], pb),
+               st->present ? st->ifname : "-",
+               !res->tried ? "skipped"
+               : res->r.reachable && !why ? "yes"
+               : res->r.reachable ? "partly" : "no", cbuf, rbuf, tbuf);
+        if (!res->tried && st->cls == NETCFG_CLASS_PUBLIC && !st->allowed)
+            printf("           public network, not allowed (gateway %s on "
+                   "%s; see `xlmig net show`)\n", st->gateway, st->ifname);
+        else if (why)
+            printf("           %s\n", why);
+    }
+    if (pc->used >= 0)
+        printf("  migration to %s would use %s (%s -> %s on %s)\n",
+               pc->node->name, pc->cand[pc->used].name,
+               libxlmig_net_addr_str(&pc->cand[pc->used].local, lb),
+               libxlmig_net_addr_str(&pc->cand[pc->used].peer, pb),
+               pc->cand[pc->used].ifname);
+}
+
+static void check_header(yajl_gen j, const struct net_view *v,
+                         const struct check_opts *o, int npeers)
+{
+    if (!j) {
+        printf("node %s checking %d peer(s) of cluster %s (connect timeout "
+               "%llu ms, probe up to %llu MiB / %d ms)\n",
+               v->cfg->nodes[v->self].name, npeers, v->cfg->cluster, o->tmo,
+               o->mib, NET_PROBE_MAX_MS);
+        return;
+    }
+    yajl_gen_map_open(j);
+    j_kint(j, "version", 1);
+    j_kstr(j, "cluster", v->cfg->cluster);
+    j_kstr(j, "node", v->cfg->nodes[v->self].name);
+    j_kint(j, "connect_timeout_ms", (long long)o->tmo);
+    j_kint(j, "probe_bytes_max", (long long)(o->mib << 20));
+    j_str(j, "peers");
+    yajl_gen_array_open(j);
+}
+
+static int net_check(int argc, char **argv)
+{
+    struct check_opts o;
+    struct net_view v;
+    struct peer_check pc;
+    int *peers = NULL, ret, k, npeers = 0, unreachable = 0;
+    yajl_gen j = NULL;
+
+    ret = check_parse(argc, argv, &o);
+    if (ret >= 0)
+        return ret;
+    memset(&pc, 0, sizeof(pc));
+    ret = view_load(&v, o.node);
     if (ret) goto out;
-    peers = calloc(v.cfg->num_nodes, sizeof(*peers));
-    peer = calloc(v.cfg->num_networks, sizeof(*peer));
-    cand = calloc(v.cfg->num_networks, sizeof(*cand));
-    pr = calloc(v.cfg->num_networks, sizeof(*pr));
-    if (!peers || !peer || !cand || !pr) {
+    peers = calloc((size_t)v.cfg->num_nodes, sizeof(*peers));
+    pc.addr = calloc((size_t)v.cfg->num_networks, sizeof(*pc.addr));
+    pc.cand = calloc((size_t)v.cfg->num_networks, sizeof(*pc.cand));
+    pc.res = calloc((size_t)v.cfg->num_networks, sizeof(*pc.res));
+    if (!peers || !pc.addr || !pc.cand || !pc.res) {
         ret = cmd_fail(LIBXLMIG_ERROR_NOMEM, NULL);
         goto out;
     }
-    if (argc > optind) {
-        for (i = optind; i < argc; i++) {
-            k = libxlmig_cluster_config_node(v.cfg, argv[i]);
-            if (k < 0) {
-                ret = cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "%s: no node '%s' "
-                               "in cluster %s", v.cfg->file, argv[i],
-                               v.cfg->cluster);
-                goto out;
-            }
-            if (k != v.self)
-                peers[npeers++] = k;
-        }
-    } else {
-        for (k = 0; k < v.cfg->num_nodes; k++)
-            if (k != v.self)
-                peers[npeers++] = k;
-    }
+    ret = check_peers(&v, argc, argv, peers, &npeers);
+    if (ret) goto out;
 
-    if (g.json) {
+    if (g.json)
         j = j_open();
-        yajl_gen_map_open(j);
-        j_kint(j, "version", 1);
-        j_kstr(j, "cluster", v.cfg->cluster);
-        j_kstr(j, "node", v.cfg->nodes[v.self].name);
-        j_kint(j, "connect_timeout_ms", tmo);
-        j_kint(j, "probe_bytes_max", mib << 20);
-        j_str(j, "peers");
-        yajl_gen_array_open(j);
-    } else {
-        printf("node %s checking %d peer(s) of cluster %s (connect timeout "
-               "%llu ms, probe up to %llu MiB / %d ms)\n",
-               v.cfg->nodes[v.self].name, npeers, v.cfg->cluster, tmo, mib,
-               NET_PROBE_MAX_MS);
-    }
-
+    check_header(j, &v, &o, npeers);
     for (k = 0; k < npeers; k++) {
-        const libxlmig_cfg_node *pn = &v.cfg->nodes[peers[k]];
-        int fd = -1, used = -1;
-
-        for (w = 0; w < v.cfg->num_networks; w++) {
-            libxlmig_net_addr_parse(pn->mig_addrs[w], &peer[w], NULL);
-            memset(&pr[w], 0, sizeof(pr[w]));
-            if (!v.st[w].present || !v.st[w].allowed)
-                pr[w].why = v.st[w].reason;
-            else if (!v.st[w].link_up)
-                pr[w].why = "local link is down";
-        }
-        /* The network a migration would use: the first that connects. */
-        nc = libxlmig_net_candidates(v.st, v.cfg->num_networks, peer, cand,
-                                     v.cfg->num_networks);
-        if (!libxlmig_net_connect(cand, nc, v.cfg->port, tmo, &fd, &used,
-                                  &err))
-            close(fd);
+        pc.node = &v.cfg->nodes[peers[k]];
+        check_peer(&v, &o, &pc);
+        unreachable += peer_unreachable(&pc);
+        if (j)
+            gen_peer(j, &v, &pc);
         else
-            used = -1;
-        /* Then each candidate network on its own, for its figures; those
-         * that failed above are not waited for twice. */
-        for (i = 0; i < nc; i++) {
-            netcfg_candidate one = cand[i];
-            struct probe_result *r = &pr[cand[i].net];
-            int u;
-
-            r->tried = true;
-            if (cand[i].result > 0) {
-                r->err = cand[i].result;
-                r->why = strerror(cand[i].result);
-                continue;
-            }
-            if (libxlmig_net_connect(&one, 1, v.cfg->port, tmo, &fd, &u,
-                                     &err)) {
-                r->err = one.result;
-                r->why = strerror(one.result);
-                continue;
-            }
-            r->reachable = true;
-            r->connect_ms = one.connect_ms;
-            errno = 0;
-            probe_fd(fd, mib << 20, r);
-            close(fd);
-        }
-        if (used < 0 || !pr[cand[used].net].reachable)
-            unreachable++;
-
-        if (j) {
-            yajl_gen_map_open(j);
-            j_kstr(j, "node", pn->name);
-            j_kstr(j, "used_network", used >= 0 ? cand[used].name : NULL);
-            j_str(j, "networks");
-            yajl_gen_array_open(j);
-            for (w = 0; w < v.cfg->num_networks; w++) {
-                yajl_gen_map_open(j);
-                j_kstr(j, "name", v.st[w].name);
-                j_kstr(j, "local_address",
-                       libxlmig_net_addr_str(&v.st[w].local, lb));
-                j_kstr(j, "peer_address", pn->mig_addrs[w]);
-                j_kstr(j, "interface", v.st[w].present ? v.st[w].ifname
-                                                       : NULL);
-                j_kbool(j, "tried", pr[w].tried);
-                j_kbool(j, "reachable", pr[w].reachable);
-                j_kdouble(j, "connect_ms", pr[w].connect_ms,
-                          pr[w].reachable);
-                j_kdouble(j, "rtt_ms", pr[w].rtt_ms,
-                          pr[w].reachable && pr[w].rtt_ms > 0);
-                j_kdouble(j, "throughput_mbit_s", pr[w].mbit_s,
-                          pr[w].mbit_s > 0);
-                j_kint(j, "probe_bytes", pr[w].probe_bytes);
-                j_kstr(j, "error", pr[w].why);
-                yajl_gen_map_close(j);
-            }
-            yajl_gen_array_close(j);
-            yajl_gen_map_close(j);
-            continue;
-        }
-        printf("\npeer %s: %s\n", pn->name,
-               used >= 0 ? "reachable" : "UNREACHABLE on every network");
-        printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n", "NETWORK",
-               "LOCAL", "PEER", "INTERFACE", "REACHABLE", "CONNECT", "RTT",
-               "THROUGHPUT");
-        for (w = 0; w < v.cfg->num_networks; w++) {
-            char cbuf[16] = "-", rbuf[16] = "-", tbuf[24] = "-";
-
-            if (pr[w].reachable) {
-                snprintf(cbuf, sizeof(cbuf), "%.2f ms", pr[w].connect_ms);
-                if (pr[w].rtt_ms > 0)
-                    snprintf(rbuf, sizeof(rbuf), "%.3f ms", pr[w].rtt_ms);
-                if (pr[w].mbit_s > 0)
-                    snprintf(tbuf, sizeof(tbuf), "%.0f Mbit/s",
-                             pr[w].mbit_s);
-            }
-            printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n",
-                   v.st[w].name, libxlmig_net_addr_str(&v.st[w].local, lb),
-                   libxlmig_net_addr_str(&peer[w], pb),
-                   v.st[w].present ? v.st[w].ifname : "-",
-                   !pr[w].tried ? "skipped"
-                   : pr[w].reachable && !pr[w].why ? "yes"
-                   : pr[w].reachable ? "partly" : "no",
-                   cbuf, rbuf, tbuf);
-            if (!pr[w].tried && v.st[w].cls == NETCFG_CLASS_PUBLIC &&
-                !v.st[w].allowed)
-                printf("           public network, not allowed (gateway "
-                       "%s on %s; see `xlmig net show`)\n", v.st[w].gateway,
-                       v.st[w].ifname);
-            else if (pr[w].why)
-                printf("           %s\n", pr[w].why);
-        }
-        if (used >= 0)
-            printf("  migration to %s would use %s (%s -> %s on %s)\n",
-                   pn->name, cand[used].name,
-                   libxlmig_net_addr_str(&cand[used].local, lb),
-                   libxlmig_net_addr_str(&cand[used].peer, pb),
-                   cand[used].ifname);
+            print_peer(&v, &pc);
     }
     if (j) {
         yajl_gen_array_close(j);
@@ -718,9 +488,9 @@ static int net_check(int argc, char **argv)
  out:
     if (j) yajl_gen_free(j);
     free(peers);
-    free(peer);
-    free(cand);
-    free(pr);
+    free(pc.addr);
+    free(pc.cand);
+    free(pc.res);
     view_dispose(&v);
     return ret;
 }
@@ -745,7 +515,8 @@ int main_net(int argc, char **argv)
     if (!strcmp(sub, "check"))
         return net_check(argc, argv);
     if (!strcmp(sub, "responder"))
-        return net_responder(argc, argv);
-    return cmd_usage_error("net", "unknown subcommand '%s' (show, check, "
-                           "responder)", sub);
+        return cmd_usage_error("net", "there is no probe responder any "
+                               "more: `net check` asks each peer's xlmigd");
+    return cmd_usage_error("net", "unknown subcommand '%s' (show, check)",
+                           sub);
 }

@@ -156,25 +156,88 @@ void ops_on_stop_signals(void (*handler)(int))
 #define JOB_POLL_MS       500
 #define JOB_CONTACT_S     60     /* give up after this long unanswered */
 
-static void write_all(FILE *f, const char *s, size_t len)
+void ops_job_print_error(const char *json)
 {
-    if (len && fwrite(s, 1, len, f) != len)
-        return;
-    fflush(f);
+    char err[256];
+    yajl_val v = yajl_tree_parse(json, err, sizeof(err));
+    const char *msg = ops_jstr(v, "message");
+
+    fprintf(stderr, "%s: %s\n", g.progname, msg ? msg : "the job failed");
+    if (v)
+        yajl_tree_free(v);
 }
 
-int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
-                   bool show_out, volatile sig_atomic_t *stop,
-                   yajl_val *final_r)
+/* Hand each event of a job_status reply to fn; false if one is bad. */
+static bool job_events(const char *node, yajl_val events,
+                       ops_job_event_fn *fn, void *user)
 {
-    unsigned long long out_off = 0, err_off = 0;
-    struct timespec nap = { 0, JOB_POLL_MS * 1000000L };
+    char err[256];
+    size_t i;
+
+    for (i = 0; i < events->u.array.len; i++) {
+        yajl_val s = events->u.array.values[i];
+        const char *line = YAJL_IS_STRING(s) ? YAJL_GET_STRING(s) : NULL;
+        yajl_val ev = line ? yajl_tree_parse(line, err, sizeof(err)) : NULL;
+        const char *type = ops_jstr(ev, "type");
+
+        if (!type) {
+            fprintf(stderr, "%s: bad job event from %s\n", g.progname,
+                    node);
+            if (ev)
+                yajl_tree_free(ev);
+            return false;
+        }
+        if (fn)
+            fn(user, type, line);
+        yajl_tree_free(ev);
+    }
+    return true;
+}
+
+/* job_status of job, retried for JOB_CONTACT_S; NULL (said) if lost. */
+static yajl_val job_state(libxlmig_cluster *cl, const char *node,
+                          const char *job, unsigned long long off)
+{
     time_t lost_since = 0;
-    bool stop_sent = false, running;
-    const char *out, *errs;
     char err[256], *json;
     yajl_val v;
     int rc;
+
+    for (;;) {
+        rc = libxlmig_job_status(g.ctx, cl, node, job, off, &json);
+        if (rc == LIBXLMIG_ERROR_NOTFOUND) {
+            fprintf(stderr, "%s: %s no longer knows the job: %s\n",
+                    g.progname, node, libxlmig_last_error(g.ctx));
+            return NULL;
+        }
+        if (!rc)
+            break;
+        if (!lost_since)
+            lost_since = time(NULL);
+        if (time(NULL) - lost_since > JOB_CONTACT_S) {
+            fprintf(stderr, "%s: lost contact with %s (%s); the job goes "
+                    "on there\n", g.progname, node,
+                    libxlmig_last_error(g.ctx));
+            return NULL;
+        }
+        sleep(1);
+    }
+    v = yajl_tree_parse(json, err, sizeof(err));
+    free(json);
+    if (!v)
+        fprintf(stderr, "%s: bad job state from %s: %s\n", g.progname,
+                node, err);
+    return v;
+}
+
+int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
+                   ops_job_event_fn *fn, void *user,
+                   volatile sig_atomic_t *stop, yajl_val *final_r)
+{
+    struct timespec nap = { 0, JOB_POLL_MS * 1000000L };
+    unsigned long long off = 0;
+    bool stop_sent = false, running;
+    yajl_val v, events;
 
     *final_r = NULL;
     for (;;) {
@@ -184,49 +247,22 @@ int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
             if (!libxlmig_job_stop(g.ctx, cl, node, job))
                 stop_sent = true;
         }
-        rc = libxlmig_job_status(g.ctx, cl, node, job, out_off, err_off,
-                                 &json);
-        if (rc == LIBXLMIG_ERROR_NOTFOUND) {
-            fprintf(stderr, "%s: %s no longer knows the job: %s\n",
-                    g.progname, node, libxlmig_last_error(g.ctx));
+        v = job_state(cl, node, job, off);
+        if (!v)
             return -1;
-        }
-        if (rc) {
-            if (!lost_since)
-                lost_since = time(NULL);
-            if (time(NULL) - lost_since > JOB_CONTACT_S) {
-                fprintf(stderr, "%s: lost contact with %s (%s); the job "
-                        "goes on there\n", g.progname, node,
-                        libxlmig_last_error(g.ctx));
-                return -1;
-            }
-            sleep(1);
-            continue;
-        }
-        lost_since = 0;
-        v = yajl_tree_parse(json, err, sizeof(err));
-        free(json);
-        if (!v) {
-            fprintf(stderr, "%s: bad job state from %s: %s\n", g.progname,
-                    node, err);
-            return -1;
-        }
-        out = ops_jstr(v, "out");
-        errs = ops_jstr(v, "err");
-        if (!out || !errs || ops_ju64(v, "out_offset") < out_off ||
-            ops_ju64(v, "err_offset") < err_off) {
-            fprintf(stderr, "%s: bad job state from %s\n", g.progname,
-                    node);
+        events = ops_jget(v, "events", yajl_t_array);
+        if (!events || ops_ju64(v, "events_offset") < off ||
+            !job_events(node, events, fn, user)) {
+            if (!events)
+                fprintf(stderr, "%s: bad job state from %s\n", g.progname,
+                        node);
             yajl_tree_free(v);
             return -1;
         }
-        if (show_out)
-            write_all(stdout, out, strlen(out));
-        write_all(stderr, errs, strlen(errs));
-        out_off = ops_ju64(v, "out_offset");
-        err_off = ops_ju64(v, "err_offset");
-        /* An ended job's output is complete once a reply brings none. */
-        if (!ops_jbool(v, "running") && !out[0] && !errs[0]) {
+        off = ops_ju64(v, "events_offset");
+        running = ops_jbool(v, "running");
+        /* An ended job's events are complete once a reply brings none. */
+        if (!running && !events->u.array.len) {
             yajl_val x = ops_jget(v, "exit_status", yajl_t_number);
 
             *final_r = v;
@@ -234,7 +270,6 @@ int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
                 return (int)YAJL_GET_INTEGER(x);
             return 128 + (int)ops_ju64(v, "signal");
         }
-        running = ops_jbool(v, "running");
         yajl_tree_free(v);
         if (running)
             nanosleep(&nap, NULL);

@@ -112,20 +112,14 @@ const struct cmd_spec cmd_table[] = {
       "  --json              JSON output (also a global option)\n"
       "check exits 0 when compatible, 1 when not, 2 on bad input.\n" },
     { "net", main_net,
-      "Show the migration networks, check peers over them, or answer "
-      "checks",
-      "show [-n NODE] | check [-n NODE] [-T MS] [-s MIB] [NODE...] | "
-      "responder [-n NODE] [-p PORT] [-t SECONDS]",
+      "Show the migration networks, or check each peer's xlmigd over them",
+      "show [-n NODE] | check [-n NODE] [-T MS] [-s MIB] [NODE...]",
       "  -n, --node NODE       act as this node (default: the node owning a "
       "local address)\n"
       "  -T, --timeout MS      check: connect timeout per network "
       "(default 1000)\n"
       "  -s, --size MIB        check: throughput probe size, 0 to skip "
-      "(default 16)\n"
-      "  -p, --port PORT       responder: port (default: port= of the "
-      "config)\n"
-      "  -t, --timeout SECONDS responder: exit after SECONDS (default: "
-      "never)\n" },
+      "(default 16)\n" },
     { "sim", main_sim,
       "Create or verify a simulated domain (xlmigd --backend=sim)",
       "create NAME --memory MIB [--dirty-rate PAGES_PER_S] "

@@ -50,15 +50,33 @@ void ops_print_estimate(FILE *f, const libxlmig_estimate *e);
 void ops_on_stop_signals(void (*handler)(int));
 
 /*
- * Follow job on node until it ends: print what it writes to stdout (when
- * show_out) and to stderr as it comes; stop it once *stop is set (stop
- * may be NULL).  Returns its exit status (128 + signal if killed), with
- * its last state in *final_r (caller frees with yajl_tree_free), or -1,
- * said on stderr, when node no longer answers or forgot the job.
+ * One event of a job another node runs: type is its "type" ("drain",
+ * "progress", "error"), json the whole event, one line of JSON.
+ */
+typedef void ops_job_event_fn(void *user, const char *type,
+                              const char *json);
+
+/*
+ * Follow job on node until it ends: hand each event to fn as it comes;
+ * stop the job once *stop is set (stop may be NULL).  Returns its exit
+ * status (128 + signal if killed), with its last state in *final_r
+ * (caller frees with yajl_tree_free), or -1, said on stderr, when node
+ * no longer answers or forgot the job.
  */
 int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
-                   bool show_out, volatile sig_atomic_t *stop,
-                   yajl_val *final_r);
+                   ops_job_event_fn *fn, void *user,
+                   volatile sig_atomic_t *stop, yajl_val *final_r);
+/* An "error" event of a job on stderr, as cmd_fail says errors here. */
+void ops_job_print_error(const char *json);
+/*
+ * Follow the migration job of dom from node from to target (cmd_migrate.c)
+ * and show it as `migrate-cluster` does, or only its errors when quiet;
+ * stop it once *stop is set (may be NULL).  The exit status of
+ * migrate-cluster.
+ */
+int migrate_follow(libxlmig_cluster *cl, const char *from, const char *job,
+                   const char *dom, const char *target, bool dry, bool quiet,
+                   volatile sig_atomic_t *stop);
 
 yajl_val ops_jget(yajl_val v, const char *key, yajl_type t);
 const char *ops_jstr(yajl_val v, const char *key);

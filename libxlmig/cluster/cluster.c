@@ -220,10 +220,16 @@ int libxlmig__cluster_listen(libxlmig__gc *gc, libxlmig_cluster *cl,
                              int *fds, int max, int *nr_r)
 {
     netcfg_err err;
-    int n;
+    int n, w;
 
+    pthread_mutex_lock(&cl->lock);
+    for (w = 0; w < cl->cfg.num_networks; w++)
+        if (!(cl->st[w].present && cl->st[w].allowed) && cl->st[w].reason[0])
+            LOG(WARN, "not listening on %s: %s", cl->st[w].name,
+                cl->st[w].reason);
     n = netcfg_listen(cl->st, cl->cfg.num_networks, cl->cfg.port, fds, max,
                       &err);
+    pthread_mutex_unlock(&cl->lock);
     if (n < 0) {
         LOG(ERROR, "cannot listen on the migration networks: %s", err.msg);
         return LIBXLMIG_ERROR_IO;
@@ -261,31 +267,26 @@ int libxlmig__peer_network_index(const libxlmig_cluster *cl,
                       : -1;
 }
 
-int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
-                           const char *node, int first_net, int timeout_ms,
-                           libxlmig__peer *p)
+/*
+ * The candidate networks to node among first_net..last_net (*pi_r: its
+ * index in the config); LIBXLMIG_ERROR_REFUSED (logged) if there is none.
+ */
+static int peer_candidates(libxlmig__gc *gc, libxlmig_cluster *cl,
+                           const char *node, int first_net, int last_net,
+                           netcfg_candidate **cand_r, int *n_r)
 {
     const libxlmig_cluster_config *c = &cl->cfg;
-    const libxlmig__key *key;
     netcfg_candidate *cand;
     netcfg_addr *peer_addrs;
     netcfg_status *st;
-    netcfg_err err;
-    char lb[NETCFG_ADDRSTRLEN], pb[NETCFG_ADDRSTRLEN];
-    char *peer_node = NULL;
-    int i, n, used, fd = -1, pi, rc;
+    int i, n, pi;
 
-    libxlmig__peer_dispose(p);
     pi = libxlmig_cluster_config_node(c, node);
     if (pi < 0) {
         LOG(ERROR, "no node '%s' in cluster %s (%s)", node, c->cluster,
             c->file);
-        rc = LIBXLMIG_ERROR_NOTFOUND;
-        goto out;
+        return LIBXLMIG_ERROR_NOTFOUND;
     }
-    rc = libxlmig__cluster_key(gc, cl, &key);
-    if (rc) goto out;
-
     /* Candidates only from first_net on, so a failover skips the dead. */
     GCNEW_ARRAY(st, c->num_networks + 1);
     GCNEW_ARRAY(peer_addrs, c->num_networks + 1);
@@ -293,7 +294,7 @@ int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
     pthread_mutex_lock(&cl->lock);
     for (i = 0; i < c->num_networks; i++) {
         st[i] = cl->st[i];
-        if (i < first_net)
+        if (i < first_net || i > last_net)
             st[i].allowed = false;
         netcfg_addr_parse(c->nodes[pi].mig_addrs[i], &peer_addrs[i], NULL);
     }
@@ -304,7 +305,8 @@ int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
         char why[1024] = "";
         size_t len = 0;
 
-        for (i = first_net; i < c->num_networks && len < sizeof(why); i++)
+        for (i = first_net; i <= last_net && i < c->num_networks &&
+                            len < sizeof(why); i++)
             len += (size_t)snprintf(why + len, sizeof(why) - len, "; %s: %s",
                                     st[i].name,
                                     !st[i].allowed ? st[i].reason
@@ -312,45 +314,120 @@ int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
                                     : "link down");
         LOG(ERROR, "no allowed migration network of node %s can reach %s"
             "%s", libxlmig__cluster_self_name(cl), node, why);
-        rc = LIBXLMIG_ERROR_REFUSED;
-        goto out;
+        return LIBXLMIG_ERROR_REFUSED;
     }
+    *cand_r = cand;
+    *n_r = n;
+    return 0;
+}
+
+/* Over the connected fd (taken) to candidate c: authenticate. */
+static int peer_handshake(libxlmig__gc *gc, libxlmig_cluster *cl,
+                          const char *node, int fd,
+                          const netcfg_candidate *c, libxlmig__peer *p)
+{
+    const libxlmig__key *key;
+    char lb[NETCFG_ADDRSTRLEN], pb[NETCFG_ADDRSTRLEN];
+    char *peer_node = NULL;
+    int rc;
+
+    p->network = strdup(c->name);
+    p->local_addr = strdup(netcfg_addr_str(&c->local, lb));
+    p->peer_addr = strdup(netcfg_addr_str(&c->peer, pb));
+    rc = libxlmig__transport_fd_open(gc, fd,
+                                     GCSPRINTF("%s (%s on %s)", node,
+                                               p->peer_addr, p->network),
+                                     &p->t);
+    if (rc) return rc;
+    rc = libxlmig__cluster_key(gc, cl, &key);
+    if (rc) return rc;
+    libxlmig__chan_init(&p->chan, p->t);
+    libxlmig__fault("src", "handshake", p->t->fd);
+    rc = libxlmig__handshake_client(gc, &p->chan, key,
+                                    libxlmig__cluster_self_name(cl), node,
+                                    &peer_node);
+    if (rc) return rc;
+    p->node = strdup(peer_node);
+    return 0;
+}
+
+int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
+                           const char *node, int first_net, int timeout_ms,
+                           libxlmig__peer *p)
+{
+    const libxlmig_cluster_config *c = &cl->cfg;
+    const libxlmig__key *key;
+    netcfg_candidate *cand;
+    netcfg_err err;
+    char tried[512] = "";
+    size_t len = 0;
+    int i, n, used, fd = -1, rc;
+
+    libxlmig__peer_dispose(p);
+    rc = peer_candidates(gc, cl, node, first_net, c->num_networks - 1,
+                         &cand, &n);
+    if (rc) goto out;
+    /* Without the key nothing can be proved: say so before connecting. */
+    rc = libxlmig__cluster_key(gc, cl, &key);
+    if (rc) goto out;
     if (netcfg_connect(cand, n, c->port, timeout_ms, &fd, &used, &err)) {
         LOG(ERROR, "cannot reach node %s on any allowed migration network: "
             "%s", node, err.msg);
         rc = LIBXLMIG_ERROR_REFUSED;
         goto out;
     }
-    p->network = strdup(cand[used].name);
-    p->local_addr = strdup(netcfg_addr_str(&cand[used].local, lb));
-    p->peer_addr = strdup(netcfg_addr_str(&cand[used].peer, pb));
-    {
-        char tried[512] = "";
-        size_t len = 0;
-
-        for (i = 0; i < used && len < sizeof(tried); i++)
-            len += (size_t)snprintf(tried + len, sizeof(tried) - len,
-                                    "%s%s: %s", len ? "; " : "",
-                                    cand[i].name,
-                                    strerror(cand[i].result > 0
-                                             ? cand[i].result : EIO));
-        p->tried = strdup(tried);
-    }
-    rc = libxlmig__transport_fd_open(gc, fd,
-                                     GCSPRINTF("%s (%s on %s)", node,
-                                               p->peer_addr, p->network),
-                                     &p->t);
+    for (i = 0; i < used && len < sizeof(tried); i++)
+        len += (size_t)snprintf(tried + len, sizeof(tried) - len,
+                                "%s%s: %s", len ? "; " : "", cand[i].name,
+                                strerror(cand[i].result > 0
+                                         ? cand[i].result : EIO));
+    p->tried = strdup(tried);
+    rc = peer_handshake(gc, cl, node, fd, &cand[used], p);
     fd = -1;
-    if (rc) goto out;
-    libxlmig__chan_init(&p->chan, p->t);
-    libxlmig__fault("src", "handshake", p->t->fd);
-    rc = libxlmig__handshake_client(gc, &p->chan, key,
-                                    libxlmig__cluster_self_name(cl), node,
-                                    &peer_node);
-    if (rc) goto out;
-    p->node = strdup(peer_node);
-    rc = 0;
  out:
+    if (fd >= 0) close(fd);
+    if (rc) libxlmig__peer_dispose(p);
+    return rc;
+}
+
+int libxlmig__peer_connect_on(libxlmig__gc *gc, libxlmig_cluster *cl,
+                              const char *node, int net, int timeout_ms,
+                              libxlmig__peer *p,
+                              libxlmig_net_probe_result *r)
+{
+    const libxlmig_cluster_config *c = &cl->cfg;
+    const libxlmig__key *key;
+    netcfg_candidate *cand;
+    netcfg_err err;
+    int n, used, fd = -1, rc;
+
+    libxlmig__peer_dispose(p);
+    if (net < 0 || net >= c->num_networks) {
+        LOG(ERROR, "cluster %s has no migration network %d", c->cluster,
+            net);
+        rc = LIBXLMIG_ERROR_INVAL;
+        goto out;
+    }
+    rc = peer_candidates(gc, cl, node, net, net, &cand, &n);
+    if (rc) goto out;
+    rc = libxlmig__cluster_key(gc, cl, &key);
+    if (rc) goto out;
+    if (netcfg_connect(cand, n, c->port, timeout_ms, &fd, &used, &err)) {
+        LOG(ERROR, "cannot reach node %s on network %s: %s", node,
+            c->networks[net].name, err.msg);
+        r->connect_ms = cand[0].connect_ms;
+        snprintf(r->error, sizeof(r->error), "%s",
+                 strerror(cand[0].result > 0 ? cand[0].result : EIO));
+        rc = LIBXLMIG_ERROR_REFUSED;
+        goto out;
+    }
+    r->connected = true;
+    r->connect_ms = cand[used].connect_ms;
+    rc = peer_handshake(gc, cl, node, fd, &cand[used], p);
+    fd = -1;
+ out:
+    if (rc && !r->error[0])
+        snprintf(r->error, sizeof(r->error), "%s", libxlmig_last_error(CTX));
     if (fd >= 0) close(fd);
     if (rc) libxlmig__peer_dispose(p);
     return rc;

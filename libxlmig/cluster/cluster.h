@@ -41,6 +41,14 @@ _hidden void libxlmig__peer_dispose(libxlmig__peer *p);
 _hidden int libxlmig__peer_connect(libxlmig__gc *gc, libxlmig_cluster *cl,
                                    const char *node, int first_net,
                                    int timeout_ms, libxlmig__peer *p);
+/*
+ * The same over network net only, for a probe of it: r->connected,
+ * r->connect_ms and, on failure, r->error are set.
+ */
+_hidden int libxlmig__peer_connect_on(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                      const char *node, int net,
+                                      int timeout_ms, libxlmig__peer *p,
+                                      libxlmig_net_probe_result *r);
 /* Index of the network p uses in the config, or -1. */
 _hidden int libxlmig__peer_network_index(const libxlmig_cluster *cl,
                                          const libxlmig__peer *p);

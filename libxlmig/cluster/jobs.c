@@ -2,22 +2,26 @@
 /*
  * Jobs another node starts here (docs/drain.md, "From another node"): the
  * drain of this node, or the migration of one of its domains to another
- * node, asked for by an authenticated member of the cluster.  A job is the
- * xlmig command an administrator would run on this node, started by
- * xlmigd as a child in a session of its own, with an argv built here from
- * checked fields and never through a shell.  Its standard output and
- * error go to files under $STATE_DIR/jobs, which job_status hands back
- * piece by piece; a drain also writes its JSON report.  The work stays on
- * this node: when the asking node goes away, the job goes on.
+ * node, asked for by an authenticated member of the cluster.  xlmigd
+ * forks a child for each job, in a session of its own, which calls the
+ * library as the xlmig command would (libxlmig_drain_run,
+ * libxlmig_migrate_cluster) with a context, backend and cluster of its
+ * own, through this daemon's control socket.  A child that crashes takes
+ * only its job down, and a job belongs to this node: when the asking node
+ * goes away, or this daemon restarts, it goes on.  The child writes its
+ * events, one line of JSON each, and its report to files under
+ * $STATE_DIR/jobs, which job_status hands back piece by piece; SIGTERM
+ * (job_stop) cancels it.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <stdio.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -27,10 +31,9 @@
 #include "cluster/ops.h"
 
 #define JOBS_MAX        16          /* remembered, running or ended */
-#define JOB_CHUNK_MAX   65536       /* output bytes per job_status */
-#define JOB_ARGV_MAX    32
-
-extern char **environ;
+#define JOB_CHUNK_MAX   65536       /* event bytes per job_status */
+#define JOB_EXIT_FAILED    1        /* a migration failed */
+#define JOB_EXIT_AMBIGUOUS 3        /* LIBXLMIG_ERROR_AMBIGUOUS */
 
 typedef struct job {
     bool used;
@@ -40,18 +43,28 @@ typedef struct job {
     pid_t pid;
     bool running;
     int wstatus;                  /* waitpid status once ended */
-    char report[PATH_MAX];        /* report file, or "" */
+    char report[PATH_MAX];        /* its report file */
     uint64_t seq;                 /* start order, for eviction */
 } job;
+
+/* What a job does: the checked fields of its job_start request. */
+typedef struct job_spec {
+    bool drain;                   /* else a migration */
+    libxlmig_params params;
+    bool dry, cron;
+    char domain[LIBXLMIG__DOMAIN_NAME_MAX + 1];  /* migration */
+    char target[64];              /* migration: a node of the cluster */
+    char self[64];                /* this node */
+    char report[PATH_MAX];        /* where the child writes its report */
+} job_spec;
 
 static struct {
     pthread_mutex_t lock;
     job table[JOBS_MAX];
     uint64_t seq;
-    char exe[PATH_MAX];           /* the xlmig command */
     char socket[PATH_MAX];        /* this daemon's control socket */
     char config[PATH_MAX];        /* the cluster config */
-    char backend[8];
+    libxlmig_backend_kind backend;
     bool ready;
 } J = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -65,7 +78,7 @@ static char *job_file(libxlmig__gc *gc, const char *id, const char *ext)
     return GCSPRINTF("%s/%s.%s", jobs_dir(gc), id, ext);
 }
 
-/* The output of a forgotten job, or of every job of an earlier daemon. */
+/* The files of a forgotten job, or of every job of an earlier daemon. */
 static void remove_files(libxlmig__gc *gc, const char *id)
 {
     const char *dir = jobs_dir(gc);
@@ -85,22 +98,9 @@ static void remove_files(libxlmig__gc *gc, const char *id)
 int libxlmig__jobs_init(libxlmig__gc *gc, const char *socket,
                         const char *config, const char *backend)
 {
-    char self[PATH_MAX], *slash;
-    ssize_t n;
-
-    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) {
-        LOGE(WARN, "jobs from other nodes are off: cannot find this "
-             "program");
-        return 0;
-    }
-    self[n] = '\0';
-    slash = strrchr(self, '/');
-    if (!slash)
-        return 0;
-    snprintf(J.exe, sizeof(J.exe), "%.*s/xlmig", (int)(slash - self), self);
-    if (access(J.exe, X_OK)) {
-        LOGE(WARN, "jobs from other nodes are off: no %s", J.exe);
+    if (libxlmig_backend_kind_from_string(backend, &J.backend)) {
+        LOG(WARN, "jobs from other nodes are off: unknown backend %s",
+            backend ? backend : "(none)");
         return 0;
     }
     if (!realpath(config, J.config)) {
@@ -108,7 +108,6 @@ int libxlmig__jobs_init(libxlmig__gc *gc, const char *socket,
         return 0;
     }
     snprintf(J.socket, sizeof(J.socket), "%s", socket);
-    snprintf(J.backend, sizeof(J.backend), "%s", backend);
     mkdir(libxlmig_state_dir(), 0755);
     if (mkdir(jobs_dir(gc), 0700) && errno != EEXIST) {
         LOGE(WARN, "jobs from other nodes are off: cannot create %s",
@@ -119,6 +118,291 @@ int libxlmig__jobs_init(libxlmig__gc *gc, const char *socket,
     J.ready = true;
     return 0;
 }
+
+/* ---- the child: one job, run by the library --------------------------- */
+
+/* Replace path with text; -1 with errno set on failure. */
+static int report_write(const char *path, const char *text)
+{
+    char tmp[PATH_MAX + 8];
+    FILE *f;
+    int e;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    if (fputs(text, f) < 0 || fclose(f) || rename(tmp, path)) {
+        e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    ssize_t r;
+
+    while (len) {
+        r = write(fd, buf, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+        buf += r;
+        len -= (size_t)r;
+    }
+}
+
+/*
+ * One event line into the events file (fd).  job_status hands back
+ * complete lines only, so a line read before its newline waits.
+ */
+static void event_write(int fd, const char *json)
+{
+    write_all(fd, json, strlen(json));
+    write_all(fd, "\n", 1);
+}
+
+/* {"version":1,"type":"error",...}: how the job failed. */
+static void event_error(libxlmig__gc *gc, int fd, int rc, const char *msg,
+                        const bool *domain_here)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    char *json = NULL;
+
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_int(g, "version", 1);
+    libxlmig__yajl_gen_kv_str(g, "type", "error");
+    libxlmig__yajl_gen_kv_str(g, "message",
+                              msg && *msg ? msg : libxlmig_strerror(rc));
+    libxlmig__yajl_gen_kv_int(g, "code", rc);
+    if (domain_here)
+        libxlmig__yajl_gen_kv_bool(g, "domain_here", *domain_here);
+    yajl_gen_map_close(g);
+    if (!libxlmig__json_finish(gc, g, &json)) {
+        event_write(fd, json);
+        free(json);
+    }
+}
+
+/* Where a job's events go; ctx only encodes them. */
+typedef struct job_out {
+    int fd;
+    libxlmig_ctx *ctx;
+} job_out;
+
+/* libxlmig_drain_event_cb of a drain job (one call at a time). */
+static void drain_event_out(void *user, const libxlmig_drain_event *ev)
+{
+    job_out *o = user;
+    char *json = NULL;
+
+    if (!libxlmig_drain_event_to_json(o->ctx, ev, &json))
+        event_write(o->fd, json);
+    free(json);
+}
+
+/* libxlmig_progress_cb of a migration job. */
+static void progress_out(void *user, const libxlmig_stats *st)
+{
+    job_out *o = user;
+    GC_INIT(o->ctx);
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    char *json = NULL;
+
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_int(g, "version", 1);
+    libxlmig__yajl_gen_kv_str(g, "type", "progress");
+    libxlmig__yajl_gen_str(g, "stats");
+    libxlmig__stats_gen_json(g, st);
+    yajl_gen_map_close(g);
+    if (!libxlmig__json_finish(gc, g, &json)) {
+        event_write(o->fd, json);
+        free(json);
+    }
+    GC_FREE;
+}
+
+/* What SIGTERM and SIGINT cancel in a job's process (its stop thread). */
+static struct {
+    sigset_t set;
+    libxlmig_drain *drain;        /* this drain, or */
+    const char *domain;           /* the migration of this domain */
+} job_stop;
+
+static void *stop_main(void *arg)
+{
+    libxlmig_ctx *ctx = NULL;
+    int sig;
+
+    for (;;) {
+        if (sigwait(&job_stop.set, &sig))
+            continue;
+        if (job_stop.drain) {
+            libxlmig_drain_cancel(job_stop.drain);
+        } else if (!libxlmig_ctx_alloc(&ctx, NULL)) {
+            libxlmig_migrate_cancel(ctx, job_stop.domain);
+            libxlmig_ctx_free(ctx);
+            ctx = NULL;
+        }
+    }
+    return NULL;
+}
+
+/* From now on SIGTERM and SIGINT cancel the drain d or domain's
+ * migration.  Once: the job's process does one thing. */
+static void stop_on_signals(libxlmig_drain *d, const char *domain)
+{
+    pthread_t t;
+
+    job_stop.drain = d;
+    job_stop.domain = domain;
+    sigemptyset(&job_stop.set);
+    sigaddset(&job_stop.set, SIGTERM);
+    sigaddset(&job_stop.set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &job_stop.set, NULL);
+    if (!pthread_create(&t, NULL, stop_main, NULL))
+        pthread_detach(t);
+}
+
+/*
+ * A drain job; exits with its libxlmig_drain_result.  The drain is not
+ * freed: the stop thread may use it until the process ends.
+ */
+static int run_drain(libxlmig__gc *gc, libxlmig_cluster *cl,
+                     const job_spec *s, job_out *out)
+{
+    libxlmig_drain_result res = LIBXLMIG_DRAIN_NOT_STARTED;
+    libxlmig_drain_opts o;
+    libxlmig_drain *d = NULL;
+    int rc;
+
+    libxlmig_drain_opts_init(&o);
+    o.params = s->params;
+    o.dry_run = s->dry;
+    o.cron = s->cron;
+    o.report_file = s->report;
+    o.event_cb = drain_event_out;
+    o.user = out;
+    if (s->cron)
+        openlog("xlmig-drain", LOG_PID, LOG_DAEMON);
+    rc = libxlmig_drain_alloc(CTX, cl, &o, &d);
+    if (!rc) {
+        if (!s->dry)
+            stop_on_signals(d, NULL);
+        rc = libxlmig_drain_run(d, &res, NULL);
+    }
+    if (rc)
+        event_error(gc, out->fd, rc, libxlmig_last_error(CTX), NULL);
+    return res;
+}
+
+/* A migration job; exits 0, JOB_EXIT_FAILED or JOB_EXIT_AMBIGUOUS. */
+static int run_migrate(libxlmig__gc *gc, const job_spec *s, job_out *out)
+{
+    char *report = NULL, *why;
+    bool here = false;
+    uint32_t domid;
+    int rc;
+
+    stop_on_signals(NULL, s->domain);
+    rc = libxlmig_migrate_cluster(CTX, s->domain, s->target, &s->params,
+                                  s->dry, progress_out, out, &report);
+    if (report && report_write(s->report, report))
+        LOGE(ERROR, "cannot write %s", s->report);
+    free(report);
+    if (!rc)
+        return 0;
+    /* Say where the domain is only after looking (as the command). */
+    why = GCSTRDUP(libxlmig_last_error(CTX));
+    if (libxlmig_domain_lookup(CTX, s->domain, &here, &domid))
+        event_error(gc, out->fd, rc, why, NULL);
+    else
+        event_error(gc, out->fd, rc, why, &here);
+    return rc == LIBXLMIG_ERROR_AMBIGUOUS ? JOB_EXIT_AMBIGUOUS
+                                          : JOB_EXIT_FAILED;
+}
+
+/* The child's own context, backend and cluster; then the job. */
+static int job_run(const job_spec *s, int fd)
+{
+    xentoollog_logger *lg = NULL;
+    libxlmig_cluster *cl = NULL;
+    libxlmig_ctx *ctx = NULL;
+    job_out out = { fd, NULL };
+    FILE *log = NULL;
+    int status = s->drain ? LIBXLMIG_DRAIN_NOT_STARTED : JOB_EXIT_FAILED;
+
+    /* A logger of its own to the daemon's log (never the daemon's FILE,
+     * whose lock another thread may have held at the fork). */
+    log = fdopen(dup(2), "w");
+    if (log) {
+        setvbuf(log, NULL, _IOLBF, 0);
+        lg = (xentoollog_logger *)xtl_createlogger_stdiostream(
+            log, XTL_WARN, XTL_STDIOSTREAM_SHOW_PID |
+                           XTL_STDIOSTREAM_SHOW_DATE |
+                           XTL_STDIOSTREAM_HIDE_PROGRESS);
+    }
+    if (libxlmig_ctx_alloc(&ctx, lg) || libxlmig_ctx_alloc(&out.ctx, NULL))
+        goto out;
+    {
+        GC_INIT(ctx);
+        int rc = libxlmig_backend_open(CTX, J.backend);
+
+        if (!rc)
+            rc = libxlmig_cluster_open(CTX, J.config, s->self, &cl);
+        if (rc)
+            event_error(gc, fd, rc, libxlmig_last_error(CTX), NULL);
+        else if (s->drain)
+            status = run_drain(gc, cl, s, &out);
+        else
+            status = run_migrate(gc, s, &out);
+        GC_FREE;
+    }
+ out:
+    if (log)
+        fflush(log);
+    return status;
+}
+
+/*
+ * In the child, after fork: a session of its own, the default signal
+ * dispositions, stdin and stdout on /dev/null, stderr (the daemon's log)
+ * kept, the events file as fd 3 and nothing else of the daemon's.
+ */
+static void __attribute__((noreturn)) job_child(const job_spec *s, int evfd)
+{
+    struct sigaction sa;
+    sigset_t none;
+    int sig, null;
+
+    setsid();
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    if (evfd != 3 && dup2(evfd, 3) < 0)
+        _exit(s->drain ? LIBXLMIG_DRAIN_NOT_STARTED : JOB_EXIT_FAILED);
+    null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        if (evfd == 2)
+            dup2(null, 2);
+    }
+    close_range(4, ~0U, 0);
+    setenv("XLMIGD_SOCKET", J.socket, 1);
+    _exit(job_run(s, 3));
+}
+
+/* ---- the daemon's side --------------------------------------------------- */
 
 static void *reap_main(void *arg)
 {
@@ -166,238 +450,217 @@ static job *job_find(const char *id)
     return NULL;
 }
 
-/* Start argv as job j (J.lock held); 0 or an error. */
-static int spawn(libxlmig__gc *gc, job *j, char **argv)
+/* Fork the child of job j doing s, and its reaper (J.lock held). */
+static int job_fork(libxlmig__gc *gc, job *j, const job_spec *s)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, def;
-    char **envp;
+    char *events = job_file(gc, j->id, "events");
     pthread_attr_t ta;
     pthread_t t;
-    size_t n = 0, k = 0;
-    int e;
+    int fd, rc;
 
-    while (environ[n])
-        n++;
-    envp = libxlmig__calloc(gc, n + 2, sizeof(*envp));
-    for (n = 0; environ[n]; n++)
-        if (strncmp(environ[n], "XLMIGD_SOCKET=", 14))
-            envp[k++] = environ[n];
-    envp[k++] = GCSPRINTF("XLMIGD_SOCKET=%s", J.socket);
-    envp[k] = NULL;
-
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, job_file(gc, j->id, "out"),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, job_file(gc, j->id, "err"),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigfillset(&def);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    e = posix_spawn(&j->pid, argv[0], &fa, &at, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (e) {
-        errno = e;
-        LOGE(ERROR, "cannot start %s", argv[0]);
+    fd = open(events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        LOGE(ERROR, "cannot create %s", events);
+        return LIBXLMIG_ERROR_IO;
+    }
+    j->pid = fork();
+    if (j->pid == 0)
+        job_child(s, fd);
+    close(fd);
+    if (j->pid < 0) {
+        LOGE(ERROR, "cannot start the job");
         return LIBXLMIG_ERROR_IO;
     }
     j->running = true;
     pthread_attr_init(&ta);
     pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    rc = 0;
     if (pthread_create(&t, &ta, reap_main, j)) {
         /* Without a reaper the job would look running for ever. */
         kill(j->pid, SIGTERM);
         waitpid(j->pid, &j->wstatus, 0);
         j->running = false;
-        pthread_attr_destroy(&ta);
         LOG(ERROR, "cannot watch the job");
-        return LIBXLMIG_ERROR_FAIL;
+        rc = LIBXLMIG_ERROR_FAIL;
     }
     pthread_attr_destroy(&ta);
-    return 0;
+    return rc;
 }
 
 /*
  * Migration parameters as options of the xlmig command, each one only
- * when it differs from the named default: like an option not given, the
- * default leaves this node's cluster config in charge.
+ * when it differs from the named default, for the log line that says
+ * what a job does.
  */
-static void param_args(libxlmig__gc *gc, const libxlmig_params *p,
-                       char **argv, int *n)
+static char *param_args(libxlmig__gc *gc, const libxlmig_params *p)
 {
     libxlmig_params d;
+    char *s = GCSTRDUP("");
 
     libxlmig_params_init(&d);
-    if (p->downtime_limit_ms != d.downtime_limit_ms) {
-        argv[(*n)++] = "-d";
-        argv[(*n)++] = GCSPRINTF("%llu",
-                                 (unsigned long long)p->downtime_limit_ms);
-    }
-    if (p->bandwidth_limit) {
-        argv[(*n)++] = "-B";
-        argv[(*n)++] = GCSPRINTF("%llu", (unsigned long long)
-                                 ((p->bandwidth_limit + 1048575) >> 20));
-    }
-    if (p->max_rounds != d.max_rounds) {
-        argv[(*n)++] = "-r";
-        argv[(*n)++] = GCSPRINTF("%u", p->max_rounds);
-    }
-    if (p->on_limit != d.on_limit) {
-        argv[(*n)++] = "-L";
-        argv[(*n)++] = (char *)libxlmig_limit_action_to_string(p->on_limit);
-    }
+    if (p->downtime_limit_ms != d.downtime_limit_ms)
+        s = GCSPRINTF("%s -d %llu", s,
+                      (unsigned long long)p->downtime_limit_ms);
+    if (p->bandwidth_limit)
+        s = GCSPRINTF("%s -B %llu", s, (unsigned long long)
+                      ((p->bandwidth_limit + 1048575) >> 20));
+    if (p->max_rounds != d.max_rounds)
+        s = GCSPRINTF("%s -r %u", s, p->max_rounds);
+    if (p->on_limit != d.on_limit)
+        s = GCSPRINTF("%s -L %s", s,
+                      libxlmig_limit_action_to_string(p->on_limit));
     if (!p->auto_converge)
-        argv[(*n)++] = "-A";
+        s = GCSPRINTF("%s -A", s);
+    return s;
+}
+
+/* The xlmig command that does what s does. */
+static char *describe(libxlmig__gc *gc, const job_spec *s)
+{
+    if (s->drain)
+        return GCSPRINTF("xlmig drain%s%s%s --report %s",
+                         s->dry ? " -n" : "", s->cron ? " --cron" : "",
+                         param_args(gc, &s->params), s->report);
+    return GCSPRINTF("xlmig migrate-cluster%s%s -- %s %s",
+                     s->dry ? " -n" : "", param_args(gc, &s->params),
+                     s->domain, s->target);
+}
+
+/* The job_start request as a job_spec, checked. */
+static int spec_parse(libxlmig__gc *gc, libxlmig_cluster *cl,
+                      const char *asked_by, yajl_val args, job_spec *s)
+{
+    const char *path_params[] = { "params", NULL };
+    const char *kind = libxlmig__json_get_str(args, "kind");
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
+    const char *dom, *target;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    libxlmig_params_init(&s->params);
+    if (!kind || (strcmp(kind, "drain") && strcmp(kind, "migrate"))) {
+        LOG(ERROR, "job request from %s: unknown kind", asked_by);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    s->drain = !strcmp(kind, "drain");
+    snprintf(s->self, sizeof(s->self), "%s",
+             libxlmig__cluster_self_name(cl));
+    rc = libxlmig__params_parse_json(gc, yajl_tree_get(args, path_params,
+                                                       yajl_t_object),
+                                     &s->params);
+    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "dry_run", &s->dry);
+    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "cron", &s->cron);
+    if (rc || s->drain)
+        return rc;
+    dom = libxlmig__json_get_str(args, "domain");
+    target = libxlmig__json_get_str(args, "target");
+    if (!libxlmig__name_ok(dom, LIBXLMIG__DOMAIN_NAME_MAX)) {
+        LOG(ERROR, "migration job from %s: bad domain name", asked_by);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    if (!target || libxlmig_cluster_config_node(c, target) < 0) {
+        LOG(ERROR, "migration job from %s: the target is not a node of "
+            "this cluster", asked_by);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    snprintf(s->domain, sizeof(s->domain), "%s", dom);
+    snprintf(s->target, sizeof(s->target), "%s", target);
+    return 0;
+}
+
+/* Is a drain job running here?  J.lock held. */
+static bool drain_running(void)
+{
+    int i;
+
+    for (i = 0; i < JOBS_MAX; i++)
+        if (J.table[i].used && J.table[i].running &&
+            !strcmp(J.table[i].kind, "drain"))
+            return true;
+    return false;
+}
+
+/* Take a slot for s with a fresh id into *j_r (J.lock held). */
+static int job_new(libxlmig__gc *gc, const job_spec *s, const char *asked_by,
+                   job **j_r)
+{
+    unsigned char rnd[8];
+    job *j;
+
+    /* A drain started otherwise (cron, a shell) holds the lock: the
+     * job's drain refuses then, and says so. */
+    if (s->drain && !s->dry && drain_running()) {
+        LOG(ERROR, "another drain of %s is running", s->self);
+        return LIBXLMIG_ERROR_BUSY;
+    }
+    j = slot_take(gc);
+    if (!j) {
+        LOG(ERROR, "%s runs %d jobs already", s->self, JOBS_MAX);
+        return LIBXLMIG_ERROR_BUSY;
+    }
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        LOG(ERROR, "no random job id");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    memset(j, 0, sizeof(*j));
+    libxlmig__hex_encode(rnd, sizeof(rnd), j->id);
+    snprintf(j->kind, sizeof(j->kind), "%s", s->drain ? "drain" : "migrate");
+    snprintf(j->asked_by, sizeof(j->asked_by), "%s", asked_by);
+    *j_r = j;
+    return 0;
 }
 
 int libxlmig__job_start(libxlmig__gc *gc, libxlmig_cluster *cl,
                         const char *asked_by, yajl_val args, yajl_gen g)
 {
-    const char *path_params[] = { "params", NULL };
-    const char *kind = libxlmig__json_get_str(args, "kind");
-    const char *self = libxlmig__cluster_self_name(cl);
-    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
-    char *argv[JOB_ARGV_MAX];
-    unsigned char rnd[8];
-    libxlmig_params p;
-    bool dry = false, cron = false, json = false;
+    job_spec s;
     job *j = NULL;
-    int n = 0, i, rc;
+    int rc;
 
-    libxlmig_params_init(&p);
-    if (!kind || (strcmp(kind, "drain") && strcmp(kind, "migrate"))) {
-        LOG(ERROR, "job request from %s: unknown kind", asked_by);
-        return LIBXLMIG_ERROR_PROTOCOL;
-    }
-    rc = libxlmig__params_parse_json(gc, yajl_tree_get(args, path_params,
-                                                       yajl_t_object), &p);
-    if (rc) return rc;
-    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "dry_run", &dry);
-    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "cron", &cron);
-    if (!rc) rc = libxlmig__json_get_bool_opt(gc, args, "json", &json);
+    rc = spec_parse(gc, cl, asked_by, args, &s);
     if (rc) return rc;
     if (!J.ready) {
         LOG(ERROR, "xlmigd on %s runs no jobs for other nodes (see its log "
-            "for why)", self);
+            "for why)", s.self);
         return LIBXLMIG_ERROR_UNSUPPORTED;
     }
-
-    argv[n++] = J.exe;
-    argv[n++] = "-c";
-    argv[n++] = J.config;
-    argv[n++] = "-b";
-    argv[n++] = J.backend;
-    if (!strcmp(kind, "migrate")) {
-        const char *dom = libxlmig__json_get_str(args, "domain");
-        const char *target = libxlmig__json_get_str(args, "target");
-
-        for (i = 0; target && i < c->num_nodes; i++)
-            if (!strcmp(c->nodes[i].name, target))
-                break;
-        bool dom_ok = libxlmig__name_ok(dom, LIBXLMIG__DOMAIN_NAME_MAX);
-
-        if (!dom_ok || !target || i == c->num_nodes) {
-            LOG(ERROR, "migration job from %s: %s", asked_by,
-                !dom_ok ? "bad domain name"
-                : "the target is not a node of this cluster");
-            return LIBXLMIG_ERROR_INVAL;
-        }
-        if (json)
-            argv[n++] = "-j";
-        argv[n++] = "migrate-cluster";
-        if (dry)
-            argv[n++] = "-n";
-        param_args(gc, &p, argv, &n);
-        argv[n++] = "--";
-        argv[n++] = (char *)dom;
-        argv[n++] = (char *)target;
-    } else {
-        argv[n++] = "drain";
-        if (dry)
-            argv[n++] = "-n";
-        if (cron)
-            argv[n++] = "--cron";
-        param_args(gc, &p, argv, &n);
-        argv[n++] = "--report";
-        argv[n++] = NULL;        /* the report path, below */
-    }
-    argv[n] = NULL;
-
     pthread_mutex_lock(&J.lock);
-    if (!strcmp(kind, "drain")) {
-        for (i = 0; i < JOBS_MAX; i++)
-            if (J.table[i].used && J.table[i].running &&
-                !strcmp(J.table[i].kind, "drain"))
-                break;
-        /* A drain started otherwise (cron, a shell) holds the lock:
-         * the command itself refuses then, and says so. */
-        if (i < JOBS_MAX && !dry) {
-            LOG(ERROR, "another drain of %s is running", self);
-            rc = LIBXLMIG_ERROR_BUSY;
-            goto out;
-        }
-    }
-    j = slot_take(gc);
-    if (!j) {
-        LOG(ERROR, "%s runs %d jobs already", self, JOBS_MAX);
-        rc = LIBXLMIG_ERROR_BUSY;
-        goto out;
-    }
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        LOG(ERROR, "no random job id");
-        rc = LIBXLMIG_ERROR_FAIL;
-        goto out;
-    }
-    memset(j, 0, sizeof(*j));
-    libxlmig__hex_encode(rnd, sizeof(rnd), j->id);
-    snprintf(j->kind, sizeof(j->kind), "%s", kind);
-    snprintf(j->asked_by, sizeof(j->asked_by), "%s", asked_by);
-    if (!strcmp(kind, "drain")) {
-        /* A real drain reports where a cron drain does. */
-        snprintf(j->report, sizeof(j->report), "%s",
-                 dry ? job_file(gc, j->id, "json")
-                     : GCSPRINTF("%s/drain-report.json",
-                                 libxlmig_state_dir()));
-        argv[n - 1] = j->report;
-    }
+    rc = job_new(gc, &s, asked_by, &j);
+    if (rc) goto out;
+    /* A real drain reports where a cron drain does. */
+    snprintf(s.report, sizeof(s.report), "%s",
+             s.drain && !s.dry ? GCSPRINTF("%s/drain-report.json",
+                                           libxlmig_state_dir())
+                               : job_file(gc, j->id, "json"));
+    snprintf(j->report, sizeof(j->report), "%s", s.report);
     j->used = true;
     j->seq = ++J.seq;
-    rc = spawn(gc, j, argv);
+    rc = job_fork(gc, j, &s);
     if (rc) {
         memset(j, 0, sizeof(*j));
         goto out;
     }
-    {
-        char *cmd = GCSTRDUP("");
-
-        for (i = 1; argv[i]; i++)
-            cmd = GCSPRINTF("%s %s", cmd, argv[i]);
-        LOG(INFO, "job %s for %s (pid %d): xlmig%s", j->id, asked_by,
-            (int)j->pid, cmd);
-    }
+    LOG(INFO, "job %s for %s (pid %d): %s", j->id, asked_by, (int)j->pid,
+        describe(gc, &s));
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_str(g, "job", j->id);
-    libxlmig__yajl_gen_kv_str(g, "node", self);
+    libxlmig__yajl_gen_kv_str(g, "node", s.self);
     yajl_gen_map_close(g);
  out:
     pthread_mutex_unlock(&J.lock);
     return rc;
 }
 
-/* Up to JOB_CHUNK_MAX bytes of file from off, as "key" and "key_offset". */
-static void gen_chunk(libxlmig__gc *gc, yajl_gen g, const char *key,
-                      const char *path, uint64_t off)
+/*
+ * The complete event lines of path from off on (at most JOB_CHUNK_MAX
+ * bytes), as "events" (strings) and "events_offset".
+ */
+static void gen_events(libxlmig__gc *gc, yajl_gen g, const char *path,
+                       uint64_t off)
 {
-    char *buf = libxlmig__zalloc(gc, JOB_CHUNK_MAX);
+    char *buf = libxlmig__zalloc(gc, JOB_CHUNK_MAX + 1), *p, *nl;
     ssize_t r = 0;
+    size_t used = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd >= 0) {
@@ -406,23 +669,50 @@ static void gen_chunk(libxlmig__gc *gc, yajl_gen g, const char *key,
     }
     if (r < 0)
         r = 0;
-    libxlmig__yajl_gen_str(g, key);
-    yajl_gen_string(g, (const unsigned char *)buf, (size_t)r);
-    libxlmig__yajl_gen_kv_uint(g, GCSPRINTF("%s_offset", key),
-                               off + (uint64_t)r);
+    buf[r] = '\0';
+    nl = memrchr(buf, '\n', (size_t)r);
+    if (nl) {
+        used = (size_t)(nl - buf) + 1;
+    } else if (r == JOB_CHUNK_MAX) {
+        LOG(ERROR, "%s: an event longer than %d bytes, left out", path,
+            JOB_CHUNK_MAX);
+        used = (size_t)r;
+        r = 0;
+    }
+    libxlmig__yajl_gen_str(g, "events");
+    yajl_gen_array_open(g);
+    for (p = buf; nl && p < buf + used; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(buf + used - p));
+        yajl_gen_string(g, (const unsigned char *)p, (size_t)(nl - p));
+    }
+    yajl_gen_array_close(g);
+    libxlmig__yajl_gen_kv_uint(g, "events_offset", off + used);
+}
+
+/* The report file as it was written, into g as "report". */
+static void gen_report(yajl_gen g, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = path[0] ? fopen(path, "r") : NULL;
+
+    if (f && getdelim(&text, &len, '\0', f) > 0)
+        libxlmig__yajl_gen_kv_str(g, "report", text);
+    free(text);
+    if (f) fclose(f);
 }
 
 int libxlmig__job_status(libxlmig__gc *gc, yajl_val args, yajl_gen g)
 {
     const char *id = libxlmig__json_get_str(args, "job");
-    uint64_t out_off = 0, err_off = 0;
+    uint64_t off = 0;
     bool running;
     int ws;
     job *j;
     char report[PATH_MAX];
 
-    libxlmig__json_get_u64(gc, args, "out_offset", &out_off);
-    libxlmig__json_get_u64(gc, args, "err_offset", &err_off);
+    if (libxlmig__json_get_u64_opt(gc, args, "events_offset", &off))
+        return LIBXLMIG_ERROR_PROTOCOL;
     pthread_mutex_lock(&J.lock);
     j = job_find(id);
     if (j) {
@@ -438,25 +728,15 @@ int libxlmig__job_status(libxlmig__gc *gc, yajl_val args, yajl_gen g)
     }
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_bool(g, "running", running);
-    /* Output is read after the state: an ended job's is complete. */
-    gen_chunk(gc, g, "out", job_file(gc, id, "out"), out_off);
-    gen_chunk(gc, g, "err", job_file(gc, id, "err"), err_off);
+    /* Events are read after the state: an ended job's are complete. */
+    gen_events(gc, g, job_file(gc, id, "events"), off);
     if (!running) {
         if (WIFEXITED(ws))
             libxlmig__yajl_gen_kv_int(g, "exit_status", WEXITSTATUS(ws));
         else
             libxlmig__yajl_gen_kv_int(g, "signal", WTERMSIG(ws));
-        if (report[0]) {
-            char *text = NULL;
-            size_t len = 0;
-            FILE *f = fopen(report, "r");
-
-            /* As the command wrote it: the asking node saves it. */
-            if (f && getdelim(&text, &len, '\0', f) > 0)
-                libxlmig__yajl_gen_kv_str(g, "report", text);
-            free(text);
-            if (f) fclose(f);
-        }
+        /* As the job wrote it: the asking node saves it. */
+        gen_report(g, report);
     }
     yajl_gen_map_close(g);
     return 0;

@@ -2,8 +2,7 @@
 /*
  * Cluster operations: maintenance mode (a file under the node's state
  * directory, set locally or through a peer's set_maintenance request),
- * queries of other nodes' xlmigd (node_info), the bandwidth probe over a
- * migration network (the sink request), and remote jobs.
+ * queries of other nodes' xlmigd (node_info), and remote jobs.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -148,8 +147,8 @@ static int reply_text(libxlmig__gc *gc, yajl_val res, const char *what,
 int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                        const char *node, const char *kind,
                        const libxlmig_params *params, bool dry_run,
-                       bool cron, bool json, const char *domain,
-                       const char *target, char **job_r)
+                       bool cron, const char *domain, const char *target,
+                       char **job_r)
 {
     GC_INIT(ctx);
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
@@ -164,7 +163,6 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     libxlmig__yajl_gen_kv_str(a, "kind", kind);
     libxlmig__yajl_gen_kv_bool(a, "dry_run", dry_run);
     libxlmig__yajl_gen_kv_bool(a, "cron", cron);
-    libxlmig__yajl_gen_kv_bool(a, "json", json);
     libxlmig__yajl_gen_str(a, "params");
     libxlmig__params_gen_json(a, params ? params : &def);
     if (domain)
@@ -184,35 +182,31 @@ int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     return rc;
 }
 
-/* op for job at node: {"job": job[, "out_offset", "err_offset"]}. */
+/* op for job at node: {"job": job[, "events_offset"]}. */
 static int job_call(libxlmig__gc *gc, libxlmig_cluster *cl, const char *node,
-                    const char *op, const char *job, const uint64_t *offsets,
+                    const char *op, const char *job, const uint64_t *offset,
                     yajl_val *res_r)
 {
     yajl_gen a = libxlmig__json_gen_alloc(gc, false);
 
     yajl_gen_map_open(a);
     libxlmig__yajl_gen_kv_str(a, "job", job);
-    if (offsets) {
-        libxlmig__yajl_gen_kv_uint(a, "out_offset", offsets[0]);
-        libxlmig__yajl_gen_kv_uint(a, "err_offset", offsets[1]);
-    }
+    if (offset)
+        libxlmig__yajl_gen_kv_uint(a, "events_offset", *offset);
     yajl_gen_map_close(a);
     return peer_call_gen(gc, cl, node, -1, op, a, res_r, NULL);
 }
 
 int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                         const char *node, const char *job,
-                        uint64_t out_offset, uint64_t err_offset,
-                        char **json_r)
+                        uint64_t events_offset, char **json_r)
 {
     GC_INIT(ctx);
-    const uint64_t offsets[2] = { out_offset, err_offset };
     yajl_val res;
     int rc;
 
     *json_r = NULL;
-    rc = job_call(gc, cl, node, "job_status", job, offsets, &res);
+    rc = job_call(gc, cl, node, "job_status", job, &events_offset, &res);
     if (!rc)
         rc = reply_text(gc, res, "job state", node, json_r);
     GC_FREE;
@@ -323,69 +317,3 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     GC_FREE;
     return rc;
 }
-
-int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p, uint64_t bytes,
-                         double *bps_r)
-{
-    size_t chunk = 1 << 20, n;
-    char *buf, *payload;
-    uint64_t left = bytes, t0, us;
-    yajl_val res;
-    int rc;
-
-    if (!bytes || bytes > LIBXLMIG_SINK_MAX) {
-        LOG(ERROR, "bandwidth probe: size must be 1 byte to 1 GiB");
-        return LIBXLMIG_ERROR_INVAL;
-    }
-    buf = libxlmig__zalloc(gc, chunk);
-    /* Not all zeros: a compressing path must not flatter the figure. */
-    for (n = 0; n < chunk; n++)
-        buf[n] = (char)(n * 2654435761u >> 13);
-    libxlmig__tune_socket(p->t->fd);
-    rc = libxlmig__rpc_call(gc, &p->chan, "sink",
-                            GCSPRINTF("{\"bytes\":%llu}",
-                                      (unsigned long long)bytes), &res);
-    if (rc) return rc;
-    t0 = libxlmig__now_us();
-    while (left) {
-        n = left < chunk ? (size_t)left : chunk;
-        rc = libxlmig__transport_write_all(gc, p->t, buf, n);
-        if (rc) return rc;
-        left -= n;
-    }
-    rc = libxlmig__msg_expect(gc, &p->chan, LIBXLMIG_MSG_EVENT, &payload,
-                              NULL);
-    if (rc) return rc;
-    us = libxlmig__now_us() - t0;
-    *bps_r = us ? (double)bytes * 1e6 / (double)us : 0;
-    return 0;
-}
-
-int libxlmig_bandwidth_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
-                             const char *node, uint64_t bytes,
-                             double *bps_r, char **network_r)
-{
-    GC_INIT(ctx);
-    libxlmig__peer p;
-    int rc;
-
-    libxlmig__peer_init(&p);
-    if (network_r) *network_r = NULL;
-    if (!bytes || bytes > LIBXLMIG_SINK_MAX) {
-        LOG(ERROR, "bandwidth probe: size must be 1 byte to 1 GiB");
-        rc = LIBXLMIG_ERROR_INVAL;
-        goto out;
-    }
-    rc = libxlmig__peer_connect(gc, cl, node, 0,
-                                LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
-    if (!rc)
-        rc = libxlmig__peer_probe(gc, &p, bytes, bps_r);
-    if (!rc && network_r)
-        *network_r = strdup(p.network);
- out:
-    libxlmig__peer_dispose(&p);
-    GC_FREE;
-    return rc;
-}
-
-/* ---- estimates --------------------------------------------------------- */

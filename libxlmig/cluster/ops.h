@@ -31,7 +31,8 @@ _hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
  * gateway and whether migration may use it, inspected now).  Generates
  * key/value pairs into an open map.
  */
-/* Send bytes into the peer's sink over its connection; *bps_r measured. */
+/* Send bytes into the peer's sink over its connection; *bps_r measured
+ * (probe.c). */
 _hidden int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p,
                                  uint64_t bytes, double *bps_r);
 _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
@@ -40,13 +41,14 @@ _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
 
 /*
  * Jobs other nodes start here (jobs.c): a drain of this node or the
- * migration of one of its domains, run as the xlmig command next to
- * xlmigd with its control socket, config and backend.  jobs_init turns
- * them on (or logs why not); the three requests of the node service
- * "job_start" ({kind: drain|migrate, params, dry_run, cron, json,
- * domain, target} -> {job}), "job_status" ({job, out_offset, err_offset} ->
- * {running, out, err, offsets, exit_status|signal, report}) and
- * "job_stop" ({job}) answer into g.
+ * migration of one of its domains, each run by the library in a child
+ * of xlmigd, through its control socket (socket), with its config and
+ * backend ("sim" or "xen").  jobs_init turns them on (or logs why not);
+ * the three requests of the node service "job_start" ({kind:
+ * drain|migrate, params, dry_run, cron, domain, target} -> {job, node}),
+ * "job_status" ({job, events_offset} -> {running, events,
+ * events_offset, exit_status|signal, report}) and "job_stop" ({job})
+ * answer into g.
  */
 _hidden int libxlmig__jobs_init(libxlmig__gc *gc, const char *socket,
                                 const char *config, const char *backend);

@@ -196,6 +196,8 @@ _hidden int libxlmig__json_get_int(libxlmig__gc *gc, yajl_val obj,
 /* The same, but an absent key leaves *v_r as it is and is no error. */
 _hidden int libxlmig__json_get_bool_opt(libxlmig__gc *gc, yajl_val obj,
                                         const char *key, bool *v_r);
+_hidden int libxlmig__json_get_u64_opt(libxlmig__gc *gc, yajl_val obj,
+                                       const char *key, uint64_t *v_r);
 _hidden int libxlmig__json_get_bool(libxlmig__gc *gc, yajl_val obj,
                                     const char *key, bool *v_r);
 _hidden int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,

@@ -230,6 +230,13 @@ int libxlmig__json_get_bool_opt(libxlmig__gc *gc, yajl_val obj,
                               : 0;
 }
 
+int libxlmig__json_get_u64_opt(libxlmig__gc *gc, yajl_val obj,
+                               const char *key, uint64_t *v_r)
+{
+    return json_get(obj, key) ? libxlmig__json_get_u64(gc, obj, key, v_r)
+                              : 0;
+}
+
 int libxlmig__json_get_double(libxlmig__gc *gc, yajl_val obj,
                               const char *key, double *v_r)
 {

@@ -799,33 +799,37 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
 
 /*
  * Jobs on another node (docs/drain.md, "From another node").  node's
- * xlmigd runs, as the xlmig command there, the drain of that node (kind
- * "drain": dry_run, cron) or the migration of one of its domains to
- * target (kind "migrate"; json: its output is the JSON report, as with
- * --json); params that differ from the named defaults become the
- * command's options.  The job belongs to node: it goes on when the caller
- * ends.  *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain
- * of node runs already.
+ * xlmigd runs the drain of that node (kind "drain": dry_run, cron; as
+ * libxlmig_drain_run there) or the migration of one of its domains to
+ * target (kind "migrate": dry_run; as libxlmig_migrate_cluster there),
+ * with params (NULL: the named defaults, which leave node's config in
+ * charge).  The job belongs to node: it goes on when the caller ends.
+ * *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain of
+ * node runs already.
  */
 LIBXLMIG_API int libxlmig_job_start(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                     const char *node, const char *kind,
                                     const libxlmig_params *params,
-                                    bool dry_run, bool cron, bool json,
+                                    bool dry_run, bool cron,
                                     const char *domain, const char *target,
                                     char **job_r);
 /*
- * A job's state as JSON text (caller frees *json_r): "running"; "out" and
- * "err", what the command wrote to stdout and stderr from out_offset and
- * err_offset on (at most 64 KiB each), with "out_offset" and
- * "err_offset" to ask from next; once it ended "exit_status" (or
- * "signal") and, for a drain, its "report".
+ * A job's state as JSON text (caller frees *json_r): "running";
+ * "events", the job's events from events_offset on, each one line of
+ * JSON text with a "type" (at most 64 KiB in all): "drain" (a
+ * libxlmig_drain_event, libxlmig_drain_event_from_json), "progress"
+ * ({"stats": ...} of a migration) or "error" ({"message", "code"} and,
+ * for a migration, "domain_here": whether it still runs on node), and
+ * "events_offset" to ask from next; once it ended "exit_status" (or
+ * "signal") and its "report" (JSON text: the drain's or the
+ * migration's).  A drain exits with its libxlmig_drain_result, a
+ * migration with 0, 1 (failed) or 3 (LIBXLMIG_ERROR_AMBIGUOUS).
  */
 LIBXLMIG_API int libxlmig_job_status(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      const char *node, const char *job,
-                                     uint64_t out_offset, uint64_t err_offset,
-                                     char **json_r);
-/* Stop a job as SIGTERM stops the command (a drain lets migrations in
- * flight finish; a migration is cancelled). */
+                                     uint64_t events_offset, char **json_r);
+/* Stop a job: a drain is cancelled (migrations in flight finish), a
+ * migration is cancelled. */
 LIBXLMIG_API int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                    const char *node, const char *job);
 
@@ -838,6 +842,36 @@ LIBXLMIG_API int libxlmig_bandwidth_probe(libxlmig_ctx *ctx,
                                           libxlmig_cluster *cl,
                                           const char *node, uint64_t bytes,
                                           double *bps_r, char **network_r);
+
+/* What a probe of one node over one migration network measured. */
+typedef struct libxlmig_net_probe_result {
+    bool connected;               /* the TCP connection was made */
+    bool reachable;               /* and the node proved membership */
+    double connect_ms;            /* TCP connect, or the time it tried (ms) */
+    double rtt_ms;                /* median request round trip (ms) */
+    uint64_t probe_bytes;         /* bytes the node read (bytes) */
+    double throughput;            /* of those (bytes/s); 0: not measured */
+    char error[256];              /* what failed, or "" */
+} libxlmig_net_probe_result;
+
+#define LIBXLMIG_NET_PROBE_PINGS 5   /* round trips timed per probe */
+
+/*
+ * Probe node's xlmigd over migration network net (its index in the
+ * config) and no other, as `xlmig net check` does: connect within
+ * connect_timeout_ms, authenticate both ways with the cluster key, time
+ * LIBXLMIG_NET_PROBE_PINGS requests, then send up to probe_bytes (0:
+ * none; at most 1 GiB) into its sink, for probe_max_ms at most (0: no
+ * limit).  0 once node answered, even if the throughput probe failed
+ * (r->error says so); otherwise an error, logged, with r->error saying
+ * briefly what failed ("Connection refused", ...).
+ */
+LIBXLMIG_API int libxlmig_net_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                    const char *node, int net,
+                                    unsigned connect_timeout_ms,
+                                    uint64_t probe_bytes,
+                                    unsigned probe_max_ms,
+                                    libxlmig_net_probe_result *r);
 
 /*
  * A dirty-log sample of a running domain: the distinct pages it wrote
@@ -886,6 +920,147 @@ LIBXLMIG_API int libxlmig_estimate_compute(libxlmig_ctx *ctx,
 LIBXLMIG_API int libxlmig_estimate_to_json(libxlmig_ctx *ctx,
                                            const libxlmig_estimate *e,
                                            char **json_r);
+
+/* ---- The drain (drain_run.c) ---------------------------------------- */
+
+/*
+ * How a drain ended.  The values are the exit statuses of `xlmig drain`
+ * (docs/drain.md); a drain run as a job of xlmigd exits with them too.
+ */
+typedef enum libxlmig_drain_result {
+    LIBXLMIG_DRAIN_ALL_MOVED = 0,    /* every domain moved (dry run: can) */
+    LIBXLMIG_DRAIN_SOME_LEFT = 1,    /* some could not move: they run here */
+    LIBXLMIG_DRAIN_NOT_STARTED = 3,  /* lock held, no daemon, no plan */
+    LIBXLMIG_DRAIN_INTERRUPTED = 4,  /* cancelled: run it again to continue */
+} libxlmig_drain_result;
+
+/* What a drain reports, in the order it happens. */
+typedef enum libxlmig_drain_event_kind {
+    LIBXLMIG_DRAIN_EV_MAINTENANCE = 0, /* node entered maintenance mode */
+    LIBXLMIG_DRAIN_EV_SETTLING,     /* domain: settling an earlier handoff */
+    LIBXLMIG_DRAIN_EV_CONTINUING,   /* count: moved by an interrupted run */
+    LIBXLMIG_DRAIN_EV_UNREACHABLE,  /* target: no answer; message: why */
+    LIBXLMIG_DRAIN_EV_PLAN,         /* count steps, limits, bandwidth,
+                                       planned_ms: the plan begins */
+    LIBXLMIG_DRAIN_EV_PLAN_STEP,    /* domain, memory_kib, target and
+                                       start_ms with estimate, or no
+                                       target and message: why */
+    LIBXLMIG_DRAIN_EV_PLAN_END,     /* planned_ms: the plan ends */
+    LIBXLMIG_DRAIN_EV_STARTED,      /* domain -> target: migration began */
+    LIBXLMIG_DRAIN_EV_RETRYING,     /* domain -> target failed (message),
+                                       runs here; trying again */
+    LIBXLMIG_DRAIN_EV_MIGRATED,     /* domain -> target: stats, estimate */
+    LIBXLMIG_DRAIN_EV_FAILED,       /* domain -> target failed: message;
+                                       ambiguous: it runs on neither node
+                                       until `xlmig recover`, else here */
+    LIBXLMIG_DRAIN_EV_UNPLACED,     /* domain has no target: message */
+    LIBXLMIG_DRAIN_EV_ERROR,        /* message: a failure the drain goes
+                                       on after (a report not written) */
+    LIBXLMIG_DRAIN_EV_DONE,         /* result (message: its text), moved,
+                                       left, duration_ms */
+} libxlmig_drain_event_kind;
+
+/* "migrated", ... (the JSON form's "event"); NULL if k is unknown. */
+LIBXLMIG_API const char *libxlmig_drain_event_kind_to_string(
+    libxlmig_drain_event_kind k);
+
+#define LIBXLMIG_DRAIN_NAME_MAX 64       /* bytes of a name, with NUL */
+#define LIBXLMIG_DRAIN_MESSAGE_MAX 512   /* bytes of a message, with NUL */
+
+/* One event; which fields are set depends on kind (see above). */
+typedef struct libxlmig_drain_event {
+    libxlmig_drain_event_kind kind;
+    char node[LIBXLMIG_DRAIN_NAME_MAX];    /* the node drained */
+    char domain[LIBXLMIG_DRAIN_NAME_MAX];  /* or "" */
+    char target[LIBXLMIG_DRAIN_NAME_MAX];  /* or "" */
+    char message[LIBXLMIG_DRAIN_MESSAGE_MAX]; /* or "" */
+    uint64_t memory_kib;          /* KiB of the domain */
+    uint64_t start_ms;            /* planned start after the drain's (ms) */
+    uint64_t planned_ms;          /* planned end of the whole drain (ms) */
+    uint64_t duration_ms;         /* the whole drain so far (ms) */
+    unsigned per_source;          /* migrations at once from the node */
+    unsigned per_target;          /* migrations at once into one target */
+    double bandwidth;             /* raw, to the slowest target (bytes/s) */
+    int count;                    /* PLAN: steps; CONTINUING: domains */
+    int moved, left;              /* DONE: domains */
+    bool ambiguous;               /* FAILED: both copies paused */
+    libxlmig_drain_result result; /* DONE */
+    bool have_estimate;
+    libxlmig_estimate estimate;   /* the plan's prediction */
+    bool have_stats;
+    libxlmig_stats stats;         /* MIGRATED: the engine's figures */
+} libxlmig_drain_event;
+
+/*
+ * Called for each event, one call at a time (possibly from the drain's
+ * worker threads); ev is valid for the call only.
+ */
+typedef void (*libxlmig_drain_event_cb)(void *user,
+                                        const libxlmig_drain_event *ev);
+
+/* How to drain this node. */
+typedef struct libxlmig_drain_opts {
+    libxlmig_params params;       /* for each migration; the config fills
+                                     in the downtime and bandwidth left at
+                                     their defaults */
+    bool dry_run;                 /* plan only: no lock, no maintenance */
+    bool cron;                    /* syslog lines (facility daemon), and
+                                     the report by default in
+                                     STATE_DIR/drain-report.json */
+    const char *report_file;      /* JSON report here too, or NULL */
+    libxlmig_drain_event_cb event_cb; /* may be NULL */
+    void *user;
+} libxlmig_drain_opts;
+
+/* Defaults: libxlmig_params_init, no dry run, no cron, no report file. */
+LIBXLMIG_API void libxlmig_drain_opts_init(libxlmig_drain_opts *o);
+
+/*
+ * A drain of this node (docs/drain.md): enter maintenance, settle
+ * handoffs an earlier drain left, continue an interrupted one from its
+ * progress file, gather every node's facts, estimate and plan, then
+ * migrate through this node's xlmigd, at most max_outgoing at once and
+ * max_incoming into any target, retrying transient failures.  A lock in
+ * the state directory keeps two drains of a node apart.
+ *
+ * Lifecycle: libxlmig_drain_alloc (ctx with a backend opened, and cl,
+ * outlive the drain; o is copied), libxlmig_drain_run once, then
+ * libxlmig_drain_free.  libxlmig_drain_cancel may be called from any
+ * other thread (one waiting for SIGTERM with sigwait, say; not from a
+ * signal handler) at any time between alloc and free.
+ */
+typedef struct libxlmig_drain libxlmig_drain;
+
+LIBXLMIG_API int libxlmig_drain_alloc(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                      const libxlmig_drain_opts *o,
+                                      libxlmig_drain **d_r);
+/*
+ * Run the drain to its end.  0 when it ran, with *result_r ALL_MOVED,
+ * SOME_LEFT or INTERRUPTED and *report_r (may be NULL; caller frees) its
+ * JSON report; an error (logged) when it could not start, with
+ * *result_r NOT_STARTED and no report.
+ */
+LIBXLMIG_API int libxlmig_drain_run(libxlmig_drain *d,
+                                    libxlmig_drain_result *result_r,
+                                    char **report_r);
+/*
+ * Stop the drain: no new migration starts and none is retried; those in
+ * flight finish.  The progress file is kept for the next run.
+ */
+LIBXLMIG_API void libxlmig_drain_cancel(libxlmig_drain *d);
+LIBXLMIG_API void libxlmig_drain_free(libxlmig_drain *d);
+
+/*
+ * An event as one line of JSON, {"version":1,"type":"drain","event":...}
+ * (caller frees *json_r), and back: a job of another node hands its
+ * drain's events over this way.
+ */
+LIBXLMIG_API int libxlmig_drain_event_to_json(libxlmig_ctx *ctx,
+                                              const libxlmig_drain_event *ev,
+                                              char **json_r);
+LIBXLMIG_API int libxlmig_drain_event_from_json(libxlmig_ctx *ctx,
+                                                const char *json,
+                                                libxlmig_drain_event *ev);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # An IPv6 (ULA) migration network on the namespace cluster: classified
 # private with the ula range, public once an IPv6 default route goes
-# through it, and used by `net check` when the IPv4 network is down.
+# through it, and used by `net check` (to xlmigd) when the IPv4 network
+# is down.
 . "$(dirname "$0")/../tap/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root for network namespaces"
@@ -28,14 +29,16 @@ like "fd00:10:11::fe (default) public   ula           no" "$out" \
     "an IPv6 default route makes mig1 public"
 on node1 ip -6 route del default via fd00:10:11::fe dev mig1
 
-"$TESTBED_SH" start -d "$TB" node2 resp "$XLMIG" -c "$TB/xlmig.cfg" \
-    net responder
+mkdir -p "$TB/state-node2"
+"$TESTBED_SH" start -d "$TB" node2 xlmigd \
+    env XLMIG_STATE_DIR="$TB/state-node2" "$MIG_ROOT/xlmig/xlmigd" \
+    --backend=sim -c "$TB/xlmig.cfg" -n node2 -s "$TB/node2.sock"
 for i in $(seq 1 50); do
     on node2 ss -ltnH | grep -q 'fd00:10:11::2]%mig1' && break
     sleep 0.1
 done
 on node2 ss -ltnH | grep -qF '[fd00:10:11::2]%mig1:8002'
-ok $? "responder listens on the IPv6 migration address"
+ok $? "xlmigd listens on the IPv6 migration address"
 on node2 ip link set mig0 down
 xl node1 net check -T 300 -s 1 node2
 is 0 "$rc" "check exits 0"

@@ -3,11 +3,12 @@
 # Migration networks on a namespace cluster built by tools/testbed: the
 # classification of the private and public networks (default route, a
 # gateway route in another table, a multipath next hop), the refusal
-# message, the probe responder listening only on migration addresses,
-# `net check` with the order of networks, skipping a down link on either
-# side, allow_public, and binding: with a route that would send the peer's
-# mig0 address out of pub0, the probe still leaves through mig0 (counted
-# on the interfaces).  Every namespace is removed at exit.
+# message, xlmigd listening only on migration addresses, `net check`
+# (authenticated, to each peer's xlmigd) with the order of networks,
+# skipping a down link on either side, allow_public, and binding: with a
+# route that would send the peer's mig0 address out of pub0, the probe
+# still leaves through mig0 (counted on the interfaces).  Every namespace
+# is removed at exit.
 . "$(dirname "$0")/../tap/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root for network namespaces"
@@ -24,6 +25,13 @@ trap 'exit 143' TERM INT HUP PIPE
 plan 57
 
 tb() { "$TESTBED_SH" "$@"; }
+# daemon NODE NAME CFG: xlmigd (sim backend) on NODE, log $TB/NODE.NAME.log
+daemon() {
+    mkdir -p "$TB/state-$1"
+    tb start -d "$TB" "$1" "$2" env XLMIG_STATE_DIR="$TB/state-$1" \
+        "$MIG_ROOT/xlmig/xlmigd" --backend=sim -c "$3" -n "$1" \
+        -s "$TB/$1.$2.sock"
+}
 on() { local n=$1; shift; tb exec -d "$TB" "$n" "$@"; }
 xl() { local n=$1; shift; run tb exec -d "$TB" "$n" "$XLMIG" -c "$CFG" "$@"; }
 stat_of() { on "$1" cat "/sys/class/net/$2/statistics/$3"; }
@@ -77,18 +85,18 @@ xl node1 net show
 like "mig1       up          1500 -                      private" "$out" \
     "mig1 private again"
 
-# --- the responder binds migration addresses only
-tb start -d "$TB" node2 resp "$XLMIG" -c "$CFG" net responder
-tb start -d "$TB" node3 resp "$XLMIG" -c "$CFG" net responder
+# --- xlmigd binds migration addresses only
+daemon node2 xlmigd "$CFG"
+daemon node3 xlmigd "$CFG"
 wait_listen node2 10.11.0.2%mig1:8002
-ok $? "responder listening on node2"
+ok $? "xlmigd listening on node2"
 wait_listen node3 10.11.0.3%mig1:8002
-ok $? "responder listening on node3"
+ok $? "xlmigd listening on node3"
 listening=$(on node2 ss -ltnH | awk '{print $4}' | sort | tr '\n' ' ')
 is "10.10.0.2%mig0:8002 10.11.0.2%mig1:8002 " "$listening" \
     "node2 listens on its two migration addresses (and devices) only"
 like "not listening on pub: network pub (192.0.2.0/24) is public" \
-    "$(cat "$TB/node2.resp.log")" "responder says why not on pub"
+    "$(cat "$TB/node2.xlmigd.log")" "xlmigd says why not on pub"
 
 # --- check
 xl node1 net check
@@ -103,7 +111,7 @@ like '"used_network": "mig0"' "$out" "JSON names the network used"
 like '"reachable": true' "$out" "JSON says reachable"
 like '"rtt_ms": 0.' "$out" "JSON has an RTT"
 like '"throughput_mbit_s":' "$out" "JSON has a throughput"
-like '"probe_bytes": 1048576' "$out" "the responder counted the 1 MiB probe"
+like '"probe_bytes": 1048576' "$out" "xlmigd read the 1 MiB probe"
 case "$out" in *'"node": "node2"'*) ok 1 "only the named peer" ;;
                *) ok 0 "only the named peer" ;; esac
 
@@ -154,10 +162,10 @@ on node1 ip link set mig0 up
 
 # --- allow_public: public networks only after every private one
 sed 's/^allow_public = 0/allow_public = 1/' "$CFG" >"$TB/public.cfg"
-tb stop -d "$TB" node2 resp
-tb start -d "$TB" node2 resp2 "$XLMIG" -c "$TB/public.cfg" net responder
+tb stop -d "$TB" node2 xlmigd
+daemon node2 xlmigd2 "$TB/public.cfg"
 wait_listen node2 192.0.2.2%pub0:8002
-ok $? "with allow_public = 1 the responder also listens on pub"
+ok $? "with allow_public = 1 xlmigd also listens on pub"
 on node2 ip link set mig0 down
 on node2 ip link set mig1 down
 xl node1 net check -T 300 -s 0 node2
@@ -175,9 +183,9 @@ like "would use mig0" "$out" "private network preferred again when up"
 CFG=$TB/xlmig.cfg
 
 # --- failures
-tb stop -d "$TB" node3 resp
+tb stop -d "$TB" node3 xlmigd
 xl node1 net check -s 0 node3
-is 1 "$rc" "no responder: exit 1"
+is 1 "$rc" "no xlmigd: exit 1"
 like "Connection refused" "$out" "refusal reported per network"
 xl hub net show
 is 1 "$rc" "outside the cluster (the hub namespace): exit 1"

@@ -3,7 +3,8 @@
  * The public migration calls (libxlmig_migrate_cluster, _cancel,
  * _recover): requests to the xlmigd of this node over its control socket
  * (host/ctl.h), which runs the migration (daemon/server.c); and reading
- * the report that comes back.
+ * the report that comes back.  In the cluster layer, below the daemon:
+ * the drain (drain_run.c) and remote jobs (jobs.c) migrate through them.
  */
 #include "core/tunables.h"
 #include "host/ctl.h"
