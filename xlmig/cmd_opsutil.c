@@ -119,19 +119,8 @@ void ops_nodes_free(struct ops_node *nodes, int nr)
 bool ops_cpu_compatible(const struct ops_node *from,
                         const struct ops_node *to, char *why, size_t len)
 {
-    struct policy_check chk;
-    char *sum;
-    bool ok;
-
-    if (!from->cpu_ok || !to->cpu_ok) {
-        snprintf(why, len, "CPU policy unknown");
-        return false;
-    }
-    ok = libxlmig_cpu_policy_fits(&from->cpu, &to->cpu, &chk);
-    sum = ok ? NULL : libxlmig_cpu_check_summary(&chk);
-    snprintf(why, len, "%s", ok ? "compatible" : sum ? sum : "incompatible");
-    free(sum);
-    return ok;
+    return libxlmig_cpu_verdict(from->cpu_ok ? &from->cpu : NULL,
+                                to->cpu_ok ? &to->cpu : NULL, why, len);
 }
 
 bool ops_movable(const char *name, uint32_t domid)

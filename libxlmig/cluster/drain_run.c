@@ -635,19 +635,8 @@ static void sample_domains(libxlmig_drain *d)
 static bool cpu_compatible(const drain_node *from, const drain_node *to,
                            char *why, size_t len)
 {
-    struct policy_check chk;
-    char *sum;
-    bool ok;
-
-    if (!from->cpu_ok || !to->cpu_ok) {
-        snprintf(why, len, "CPU policy unknown");
-        return false;
-    }
-    ok = policy_check(&from->cpu, &to->cpu, &chk);
-    sum = ok ? NULL : policy_check_summary(&chk);
-    snprintf(why, len, "%s", ok ? "compatible" : sum ? sum : "incompatible");
-    free(sum);
-    return ok;
+    return libxlmig_cpu_verdict(from->cpu_ok ? &from->cpu : NULL,
+                                to->cpu_ok ? &to->cpu : NULL, why, len);
 }
 
 /* Each domain's estimate at its share of the bandwidth, and its targets. */

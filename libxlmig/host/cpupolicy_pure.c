@@ -6,6 +6,9 @@
  * program that links libxlmig uses libxlmig.h alone.  Each call is the
  * policy/ function of the same job, unchanged.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "libxlmig.h"
 #include "policy.h"
 
@@ -19,6 +22,25 @@ bool libxlmig_cpu_policy_fits(const struct policy_cpuid *dom,
 char *libxlmig_cpu_check_summary(const struct policy_check *res)
 {
     return policy_check_summary(res);
+}
+
+bool libxlmig_cpu_verdict(const struct policy_cpuid *dom,
+                          const struct policy_cpuid *host, char *why,
+                          size_t len)
+{
+    struct policy_check chk;
+    char *sum;
+    bool ok;
+
+    if (!dom || !host) {
+        snprintf(why, len, "CPU policy unknown");
+        return false;
+    }
+    ok = policy_check(dom, host, &chk);
+    sum = ok ? NULL : policy_check_summary(&chk);
+    snprintf(why, len, "%s", ok ? "compatible" : sum ? sum : "incompatible");
+    free(sum);
+    return ok;
 }
 
 int libxlmig_cpu_check_gen_json(struct yajl_gen_t *g,

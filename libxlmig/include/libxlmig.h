@@ -295,6 +295,14 @@ LIBXLMIG_API bool libxlmig_cpu_policy_fits(const struct policy_cpuid *dom,
 /* One line explaining res ("compatible", "vendor mismatch: ..."). */
 LIBXLMIG_API char *libxlmig_cpu_check_summary(const struct policy_check *res);
 /*
+ * The verdict of libxlmig_cpu_policy_fits with its one line in why
+ * (len bytes): "compatible", the reason, or "CPU policy unknown" when
+ * dom or host is NULL (a node whose policy could not be had).
+ */
+LIBXLMIG_API bool libxlmig_cpu_verdict(const struct policy_cpuid *dom,
+                                       const struct policy_cpuid *host,
+                                       char *why, size_t len);
+/*
  * JSON of a check result: "compatible", "vendor_mismatch", the vendors,
  * the leaf maxima and shortfalls, "missing" (names) and "summary".
  */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backend/sim/sim.h"
+#include "policy.h"
 
 static int meminfo_kib(libxlmig__gc *gc, const char *key, uint64_t *v_r)
 {
@@ -70,4 +71,13 @@ int libxlmig__host_info_linux(libxlmig__gc *gc, libxlmig_host_info *hi)
         hi->hostname = strdup(u.nodename);
  out:
     return rc;
+}
+
+int libxlmig__cpu_policy_linux(libxlmig__gc *gc, struct policy_cpuid *p)
+{
+    if (!policy_capture_native(p)) {
+        LOG(ERROR, "no cpuid instruction on this architecture");
+        return LIBXLMIG_ERROR_UNSUPPORTED;
+    }
+    return 0;
 }

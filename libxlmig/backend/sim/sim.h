@@ -172,8 +172,11 @@ _hidden int libxlmig__sim_save_fd(libxlmig__gc *gc, libxlmig__sim_dom *d,
 _hidden extern const libxlmig__host_ops libxlmig__host_sim;
 _hidden extern const libxlmig__host_ops libxlmig__host_sim_client;
 
-/* Host facts from Linux (/proc, sysconf, uname) for the sim backend. */
+/* Host facts from Linux (/proc, sysconf, uname) for the sim backend,
+ * and the CPU policy the cpuid instruction shows (hostinfo_linux.c). */
 _hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
                                       libxlmig_host_info *hi);
+_hidden int libxlmig__cpu_policy_linux(libxlmig__gc *gc,
+                                       struct policy_cpuid *p);
 
 #endif /* LIBXLMIG_BACKEND_SIM_H */

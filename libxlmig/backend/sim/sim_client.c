@@ -46,11 +46,7 @@ static int sim_host_info(libxlmig__gc *gc, void *priv,
 static int sim_host_cpu_policy(libxlmig__gc *gc, void *priv, bool pv,
                                struct policy_cpuid *p)
 {
-    if (!policy_capture_native(p)) {
-        LOG(ERROR, "no cpuid instruction on this architecture");
-        return LIBXLMIG_ERROR_UNSUPPORTED;
-    }
-    return 0;
+    return libxlmig__cpu_policy_linux(gc, p);
 }
 
 static int sim_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,

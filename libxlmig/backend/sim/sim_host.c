@@ -435,11 +435,7 @@ static int sh_host_cpu(libxlmig__gc *gc, void *priv, bool pv,
         *p = sh->cpu;
         return 0;
     }
-    if (!policy_capture_native(p)) {
-        LOG(ERROR, "no cpuid instruction on this architecture");
-        return LIBXLMIG_ERROR_UNSUPPORTED;
-    }
-    return 0;
+    return libxlmig__cpu_policy_linux(gc, p);
 }
 
 static int sh_list(libxlmig__gc *gc, void *priv, libxlmig_dominfo **list_r,
