@@ -553,7 +553,6 @@ static void *conn_main(void *arg)
     int rc;
 
     libxlmig__thread_altstack();
-    __atomic_add_fetch(&c->dm->active, 1, __ATOMIC_SEQ_CST);
     if (libxlmig_ctx_alloc(&ctx, c->dm->lg)) goto done;
     {
         GC_INIT(ctx);
@@ -698,7 +697,11 @@ static int daemon_serve(libxlmig__gc *gc, daemon_state *dm, const char *path)
         c->c.sock = s;
         c->c.fd = -1;
         c->dm = dm;
+        /* Counted before it starts: the daemon never ends under it
+         * unnoticed. */
+        __atomic_add_fetch(&dm->active, 1, __ATOMIC_SEQ_CST);
         if (pthread_create(&t, &attr, conn_main, c)) {
+            __atomic_sub_fetch(&dm->active, 1, __ATOMIC_SEQ_CST);
             close(s);
             free(c);
         }
