@@ -431,6 +431,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
     o.progress = m->progress;
     o.progress_user = m->progress_user;
     stream_transport_set(m, p->t);
+    p->t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
     memset(&m->stats, 0, sizeof(m->stats));
     rc = m->host->ops->save_handoff(gc, m->host->priv, m->domain, p->t, &o,
                                     &m->stats);

@@ -776,6 +776,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     LOG(INFO, "migration %s: receiving %s from %s", in->id, in->domain,
         in->source);
     libxlmig__fault("dst", "begin", nc->fd);
+    c->t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
     rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config, &o,
                                 &st);
     if (rc) {

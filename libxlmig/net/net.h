@@ -54,6 +54,10 @@ struct libxlmig__transport {
 };
 
 #define LIBXLMIG_DEFAULT_IO_TIMEOUT_MS 30000
+/* While a memory stream flows, neither side may fall silent longer
+ * (ms): a stalled stream ends instead of holding a thread and a partial
+ * domain; dead links are noticed sooner by TCP's user timeout. */
+#define LIBXLMIG_STREAM_TIMEOUT_MS 60000
 
 /*
  * Wrap a connected socket or pipe.  The transport owns fd from now on,
