@@ -16,6 +16,7 @@ includedir  ?= $(prefix)/include
 pkgconfigdir ?= $(libdir)/pkgconfig
 datadir     ?= $(prefix)/share
 mandir      ?= $(datadir)/man
+docdir      ?= $(datadir)/doc/xlmig
 systemdunitdir ?= $(prefix)/lib/systemd/system
 sysconfdir  ?= /etc
 DESTDIR     ?=
@@ -28,6 +29,7 @@ AR          ?= ar
 INSTALL     ?= install
 PKG_CONFIG  ?= pkg-config
 PROVE       ?= prove
+PANDOC      ?= pandoc
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
 XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog

@@ -7,22 +7,25 @@ include $(MIG_ROOT)/Config.mk
 
 # Build order: the sub-libraries, then the library, then its users.
 LIBDIRS := policy netcfg
-SUBDIRS := $(LIBDIRS) libxlmig xlmig
+SUBDIRS := $(LIBDIRS) libxlmig xlmig docs
 
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz demo \
         $(SUBDIRS) tests xen-check bench bench-drain soak
 
-all: xlmig
+all: xlmig docs
 
 policy netcfg:
+	@$(MAKE) -s -C $@ all
+# The man pages (pandoc).
+docs:
 	@$(MAKE) -s -C $@ all
 libxlmig: $(LIBDIRS)
 	@$(MAKE) -s -C $@ all
 xlmig: libxlmig
 	@$(MAKE) -s -C $@ all
-tests: xlmig
+tests: xlmig docs
 	@$(MAKE) -s -C tests all
 
 # Packages are checked (about a second) before anything is built: the
