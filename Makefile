@@ -7,7 +7,7 @@ include $(MIG_ROOT)/Config.mk
 
 # Build order: the sub-libraries, then the library, then its users.
 LIBDIRS := policy netcfg
-SUBDIRS := $(LIBDIRS) libxlmig xlmig docs
+SUBDIRS := $(LIBDIRS) libxlmig xlmig docs examples
 
 PROVE_FLAGS ?=
 
@@ -19,7 +19,7 @@ all: xlmig docs
 policy netcfg:
 	@$(MAKE) -s -C $@ all
 # The man pages (pandoc).
-docs:
+docs examples:
 	@$(MAKE) -s -C $@ all
 libxlmig: $(LIBDIRS)
 	@$(MAKE) -s -C $@ all
