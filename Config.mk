@@ -17,6 +17,7 @@ pkgconfigdir ?= $(libdir)/pkgconfig
 datadir     ?= $(prefix)/share
 mandir      ?= $(datadir)/man
 docdir      ?= $(datadir)/doc/xlmig
+bashcompdir ?= $(datadir)/bash-completion/completions
 systemdunitdir ?= $(prefix)/lib/systemd/system
 sysconfdir  ?= /etc
 DESTDIR     ?=

@@ -1,12 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # `make install DESTDIR=...` installs the binaries, both libraries, the
-# headers and libxlmig.pc; the installed programs run on the installed
+# headers, libxlmig.pc, the unit, the man pages, the bash completion and
+# the examples; the installed programs run on the installed
 # libxlmig.so.0, found through their run path alone, and a program builds
-# against that tree through pkg-config, linked both ways.
+# against that tree through pkg-config, linked both ways.  After that
+# build, `make install prefix=/usr` rebuilds what names an install path:
+# the unit, the save-helper and baseline directories compiled into
+# libxlmig, the wrapper and libxlmig.pc all name /usr; RUNPATH=0 links the
+# programs without a run path.  The tree is built back for its own
+# prefix at the end.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 37
+plan 45
 
 dest=$(mktemp -d)
 tap_cleanup() { rm -rf "$dest"; }
@@ -18,7 +24,12 @@ is 0 "$rc" "make install DESTDIR exits 0"
 for f in sbin/xlmig sbin/xl-migrate-cluster sbin/xlmigd lib/libxlmig.a \
          lib/libxlmig.so.0 include/libxlmig.h include/libxlmig_policy.h \
          include/libxlmig_netcfg.h lib/pkgconfig/libxlmig.pc \
-         lib/systemd/system/xlmigd.service; do
+         lib/systemd/system/xlmigd.service share/man/man1/xlmig.1 \
+         share/man/man1/xl-migrate-cluster.1 share/man/man8/xlmigd.8 \
+         share/man/man5/xlmig.cfg.5 share/bash-completion/completions/xlmig \
+         share/bash-completion/completions/xl-migrate-cluster \
+         share/doc/xlmig/examples/xlmig.cfg \
+         share/doc/xlmig/examples/xlmig-drain.cron; do
     [ -e "$dest/usr/local/$f" ]; ok $? "installed $f"
 done
 
