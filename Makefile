@@ -18,7 +18,7 @@ all: xlmig docs
 
 policy netcfg:
 	@$(MAKE) -s -C $@ all
-# The man pages (pandoc).
+# The man pages (pandoc); the examples are only installed.
 docs examples:
 	@$(MAKE) -s -C $@ all
 libxlmig: $(LIBDIRS)
