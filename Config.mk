@@ -16,14 +16,21 @@ includedir  ?= $(prefix)/include
 pkgconfigdir ?= $(libdir)/pkgconfig
 datadir     ?= $(prefix)/share
 mandir      ?= $(datadir)/man
+docdir      ?= $(datadir)/doc/xlmig
+bashcompdir ?= $(datadir)/bash-completion/completions
+systemdunitdir ?= $(prefix)/lib/systemd/system
 sysconfdir  ?= /etc
 DESTDIR     ?=
+# RUNPATH=0 links the installed programs without a run path: for a
+# distribution package, whose libdir the dynamic loader searches anyway.
+RUNPATH     ?= 1
 
 CC          ?= cc
 AR          ?= ar
 INSTALL     ?= install
 PKG_CONFIG  ?= pkg-config
 PROVE       ?= prove
+PANDOC      ?= pandoc
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
 XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog
@@ -61,6 +68,13 @@ LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) \
                    -lpthread
 LIBXLMIG_DEPLIBS += $(MNL_LIBS)
 LIBXLMIG_DEPLIBS += -lm
+
+# Recipe of a stamp file that holds TEXT and is rewritten only when TEXT
+# changes; what depends on the stamp (a path compiled in or substituted)
+# is then rebuilt when the install paths change, as in `make` followed by
+# `make install prefix=/usr`.  The stamp's rule depends on FORCE.
+path_stamp = @mkdir -p $(dir $@) && echo '$(1)' | cmp -s - $@ || \
+    echo '$(1)' >$@
 
 ifeq ($(V),1)
 quiet =

@@ -1,22 +1,35 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # `make install DESTDIR=...` installs the binaries, both libraries, the
-# headers and libxlmig.pc; the installed programs run on the installed
+# headers, libxlmig.pc, the unit, the man pages, the bash completion and
+# the examples; the installed programs run on the installed
 # libxlmig.so.0, found through their run path alone, and a program builds
-# against that tree through pkg-config, linked both ways.
+# against that tree through pkg-config, linked both ways.  After that
+# build, `make install prefix=/usr` rebuilds what names an install path:
+# the unit, the save-helper and baseline directories compiled into
+# libxlmig, the wrapper and libxlmig.pc all name /usr; RUNPATH=0 links the
+# programs without a run path.  The tree is built back for its own
+# prefix at the end.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 24
+plan 45
 
 dest=$(mktemp -d)
 tap_cleanup() { rm -rf "$dest"; }
+built_prefix=$(sed -n 's/^prefix=//p' "$MIG_ROOT/libxlmig/libxlmig.pc" \
+               2>/dev/null)
 
 run make -s -C "$MIG_ROOT" install DESTDIR="$dest" prefix=/usr/local
 is 0 "$rc" "make install DESTDIR exits 0"
 for f in sbin/xlmig sbin/xl-migrate-cluster sbin/xlmigd lib/libxlmig.a \
          lib/libxlmig.so.0 include/libxlmig.h include/libxlmig_policy.h \
          include/libxlmig_netcfg.h lib/pkgconfig/libxlmig.pc \
-         lib/systemd/system/xlmigd.service; do
+         lib/systemd/system/xlmigd.service share/man/man1/xlmig.1 \
+         share/man/man1/xl-migrate-cluster.1 share/man/man8/xlmigd.8 \
+         share/man/man5/xlmig.cfg.5 share/bash-completion/completions/xlmig \
+         share/bash-completion/completions/xl-migrate-cluster \
+         share/doc/xlmig/examples/xlmig.cfg \
+         share/doc/xlmig/examples/xlmig-drain.cron; do
     [ -e "$dest/usr/local/$f" ]; ok $? "installed $f"
 done
 
@@ -108,3 +121,41 @@ is "amd compatible fd00::1 private" "$out" "and runs"
 run make -s -C "$MIG_ROOT" uninstall DESTDIR="$dest" prefix=/usr/local
 [ -z "$(find "$dest/usr/local" -type f -o -type l)" ]
 ok $? "make uninstall removes every installed file"
+
+# Another prefix after the plain build: everything that names a path is
+# rebuilt for it.
+usr="$dest/usr-prefix"
+run make -s -C "$MIG_ROOT" install DESTDIR="$usr" prefix=/usr
+is 0 "$rc" "make install prefix=/usr after a plain make exits 0"
+unit="$usr/usr/lib/systemd/system/xlmigd.service"
+grep -q "^ExecStart=/usr/sbin/xlmigd " "$unit"
+ok $? "the unit starts /usr/sbin/xlmigd"
+grep -q "^Documentation=man:xlmigd(8)" "$unit"
+ok $? "the unit's documentation is the man page xlmigd(8)"
+so="$usr/usr/lib/libxlmig.so.0"
+strings "$so" | grep -qx /usr/libexec/xlmig/xlmig-save-helper
+ok $? "libxlmig looks for the save helper under /usr/libexec"
+strings "$so" | grep -qx /usr/share/xlmig/baselines
+ok $? "libxlmig looks for the baselines under /usr/share"
+strings "$so" | grep -q /usr/local/
+ok $((!$?)) "libxlmig names nothing under /usr/local"
+[ -x "$usr/usr/libexec/xlmig/xlmig-save-helper" ] &&
+    [ -e "$usr/usr/libexec/xlmig/xlmig-save-shim.so" ]
+ok $? "the wrapper and the shim are installed under /usr/libexec/xlmig"
+grep -q 'LD_PRELOAD="/usr/libexec/xlmig/xlmig-save-shim.so' \
+    "$usr/usr/libexec/xlmig/xlmig-save-helper"
+ok $? "the wrapper preloads the shim installed under /usr"
+[ -e "$usr/usr/share/xlmig/baselines/Haswell.json" ]
+ok $? "the baselines are installed under /usr/share/xlmig"
+is "prefix=/usr" "$(head -1 "$usr/usr/lib/pkgconfig/libxlmig.pc")" \
+    "libxlmig.pc has prefix /usr"
+
+run make -s -C "$MIG_ROOT" install DESTDIR="$dest/norunpath" prefix=/usr \
+    RUNPATH=0
+is 0 "$rc" "make install RUNPATH=0 exits 0"
+readelf -d "$dest/norunpath/usr/sbin/xlmig" \
+    "$dest/norunpath/usr/sbin/xlmigd" | grep -qE '\((RUNPATH|RPATH)\)'
+ok $((!$?)) "with RUNPATH=0 the installed programs have no run path"
+
+run make -s -C "$MIG_ROOT" all ${built_prefix:+prefix=$built_prefix}
+is 0 "$rc" "the tree builds back for its own prefix"
