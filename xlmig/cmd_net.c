@@ -171,10 +171,18 @@ static void gen_status(yajl_gen j, const struct net_view *v, int w)
     yajl_gen_map_close(j);
 }
 
+/* Long-only options: their old short spellings mean something else in
+ * other commands, and stay here as deprecated aliases (NEWS). */
+#define OPT_NODE 0x100          /* --node NODE (was -n) */
+#define OPT_PORT 0x101          /* --port PORT (was -p) */
+#define OPT_TIMEOUT_S 0x102     /* responder --timeout SECONDS (was -t) */
+#define NET_RESPONDER_MAX_S (30 * 86400)   /* s */
+
+
 static int net_show(int argc, char **argv)
 {
     static const struct option lo[] = {
-        { "node", required_argument, NULL, 'n' }, { 0, 0, 0, 0 },
+        { "node", required_argument, NULL, OPT_NODE }, { 0, 0, 0, 0 },
     };
     struct net_view v;
     const char *node = NULL;
@@ -183,7 +191,7 @@ static int net_show(int argc, char **argv)
 
     while ((opt = cmd_getopt(argc, argv, "n:", lo, "net", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
-        if (opt == 'n') { node = optarg; continue; }
+        if (opt == 'n' || opt == OPT_NODE) { node = optarg; continue; }
         return EXIT_USAGE;
     }
     if (argc > optind)
@@ -334,9 +342,9 @@ static void on_signal(int sig)
 static int net_responder(int argc, char **argv)
 {
     static const struct option lo[] = {
-        { "node", required_argument, NULL, 'n' },
-        { "port", required_argument, NULL, 'p' },
-        { "timeout", required_argument, NULL, 't' },
+        { "node", required_argument, NULL, OPT_NODE },
+        { "port", required_argument, NULL, OPT_PORT },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT_S },
         { 0, 0, 0, 0 },
     };
     struct net_view v;
@@ -352,16 +360,18 @@ static int net_responder(int argc, char **argv)
     while ((opt = cmd_getopt(argc, argv, "n:p:t:", lo, "net", 0)) != 0) {
         switch (opt) {
         case 'h': return EXIT_OK;
-        case 'n': node = optarg; break;
-        case 'p':
-            if (!cmd_parse_u64("net", "port", optarg, &port) || !port ||
-                port > 65535)
-                return port > 65535 || !port
-                       ? cmd_usage_error("net", "port must be 1-65535")
-                       : EXIT_USAGE;
+        case 'n':               /* deprecated (NEWS) */
+        case OPT_NODE: node = optarg; break;
+        case 'p':               /* deprecated: restore's paused */
+        case OPT_PORT:
+            if (!cmd_parse_range("net", "port", optarg, LIBXLMIG_PORT_MIN,
+                                 LIBXLMIG_PORT_MAX, "", &port))
+                return EXIT_USAGE;
             break;
-        case 't':
-            if (!cmd_parse_u64("net", "timeout", optarg, &secs))
+        case 't':               /* deprecated: balance's threshold */
+        case OPT_TIMEOUT_S:
+            if (!cmd_parse_range("net", "timeout", optarg, 1,
+                                 NET_RESPONDER_MAX_S, "s", &secs))
                 return EXIT_USAGE;
             break;
         default: return EXIT_USAGE;
@@ -500,9 +510,10 @@ static void probe_fd(int fd, uint64_t probe_bytes, struct probe_result *pr)
 static int net_check(int argc, char **argv)
 {
     static const struct option lo[] = {
-        { "node", required_argument, NULL, 'n' },
+        { "node", required_argument, NULL, OPT_NODE },
         { "timeout", required_argument, NULL, 'T' },
-        { "size", required_argument, NULL, 's' },
+        { "probe", required_argument, NULL, 'S' },
+        { "size", required_argument, NULL, 'S' },    /* deprecated */
         { 0, 0, 0, 0 },
     };
     struct net_view v;
@@ -518,22 +529,21 @@ static int net_check(int argc, char **argv)
     netcfg_err err;
     int opt, ret, i, k, w, nc, npeers = 0, unreachable = 0;
 
-    while ((opt = cmd_getopt(argc, argv, "n:T:s:", lo, "net", 0)) != 0) {
+    while ((opt = cmd_getopt(argc, argv, "n:T:S:s:", lo, "net", 0)) != 0) {
         switch (opt) {
         case 'h': return EXIT_OK;
-        case 'n': node = optarg; break;
+        case 'n':               /* deprecated (NEWS) */
+        case OPT_NODE: node = optarg; break;
         case 'T':
-            if (!cmd_parse_u64("net", "timeout", optarg, &tmo))
+            if (!cmd_parse_range("net", "timeout", optarg, 1, 60000, "ms",
+                                 &tmo))
                 return EXIT_USAGE;
-            if (!tmo || tmo > 60000)
-                return cmd_usage_error("net", "timeout must be 1-60000 ms");
             break;
-        case 's':
-            if (!cmd_parse_u64("net", "size", optarg, &mib))
+        case 's':       /* deprecated: -s is estimate's sample time */
+        case 'S':
+            if (!cmd_parse_range("net", "size", optarg, 0,
+                                 PROBE_SINK_MAX >> 20, "MiB", &mib))
                 return EXIT_USAGE;
-            if (mib > PROBE_SINK_MAX >> 20)
-                return cmd_usage_error("net", "size must be at most %u MiB",
-                                       PROBE_SINK_MAX >> 20);
             break;
         default: return EXIT_USAGE;
         }

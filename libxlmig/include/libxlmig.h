@@ -368,6 +368,19 @@ libxlmig_cpu_policy_xlcfg_mask(const struct policy_cpuid *target,
 #define LIBXLMIG_DEFAULT_CPU_BASELINE "host"    /* level to this node */
 #define LIBXLMIG_DEFAULT_SIM_STORAGE_DIR "/var/lib/xlmig/sim-storage"
 
+/*
+ * The ranges of the numbers the cluster config takes (config.c refuses a
+ * value outside them); the command line checks the options that set the
+ * same things against them.
+ */
+#define LIBXLMIG_PORT_MIN 1
+#define LIBXLMIG_PORT_MAX 65535
+#define LIBXLMIG_DOWNTIME_MS_MIN 1              /* ms */
+#define LIBXLMIG_DOWNTIME_MS_MAX 3600000        /* ms */
+#define LIBXLMIG_BANDWIDTH_MBPS_MAX 10000000    /* Mbit/s; 0: unlimited */
+#define LIBXLMIG_CONCURRENT_MIN 1               /* max_outgoing/_incoming */
+#define LIBXLMIG_CONCURRENT_MAX 64
+
 /* A migration network, in preference order. */
 typedef struct libxlmig_cfg_network {
     char *name;              /* "mig0" */
@@ -578,6 +591,10 @@ LIBXLMIG_API int libxlmig_drain_plan_make(libxlmig_ctx *ctx,
 #define LIBXLMIG_DEFAULT_THROTTLE_STEP     10    /* % */
 #define LIBXLMIG_DEFAULT_THROTTLE_MAX      99    /* % */
 #define LIBXLMIG_DEFAULT_BANDWIDTH_LIMIT   0     /* bytes/s, 0: none */
+/* The round limit's range (the downtime limit's is the config's,
+ * LIBXLMIG_DOWNTIME_MS_MIN to _MAX). */
+#define LIBXLMIG_MAX_ROUNDS_MIN            1     /* rounds */
+#define LIBXLMIG_MAX_ROUNDS_MAX            1000  /* rounds */
 
 /* What to do when pre-copy hits the round or time limit. */
 typedef enum libxlmig_limit_action {
