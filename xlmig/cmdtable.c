@@ -27,6 +27,18 @@ const struct cmd_spec cmd_table[] = {
       "resume the paused copy here",
       "DOMAIN",
       "" },
+    { "status", main_status,
+      "Show what runs on this node and its peers: migrations (phase, "
+      "round, bytes, rate, dirty rate, ETA, network), queues, drains, "
+      "jobs, maintenance",
+      "[--local] [DOMAIN]",
+      "  --local               this node only (default: every node of the "
+      "config)\n"
+      "  --json                one JSON document of every node's status "
+      "(also a\n                        global option)\n"
+      "DOMAIN shows only what concerns that domain.  A migration that "
+      "waits for\na slot (max_outgoing) shows its place in the queue.  "
+      "Exit status: 0, or 1\nwhen this node's xlmigd does not answer.\n" },
     { "maintenance", main_maintenance,
       "Put a node in maintenance mode (no migrations or placements), take "
       "it out, or show its mode",

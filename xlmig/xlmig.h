@@ -111,6 +111,7 @@ int main_drain(int argc, char **argv);
 int main_estimate(int argc, char **argv);
 int main_validate(int argc, char **argv);
 int main_balance(int argc, char **argv);
+int main_status(int argc, char **argv);
 
 /*
  * The migration parameters every migrating command takes (cmd_save.c):

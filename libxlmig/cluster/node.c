@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -46,6 +47,8 @@ typedef struct incoming {
     /* Its stream's connection while it is read (NULL: none); a resolve
      * or a new attempt shuts it down under in_lock. */
     libxlmig__transport *t;
+    uint64_t t_start_us;          /* accepted (libxlmig__now_us) */
+    char peer[96];                /* the source's address it came from */
 } incoming;
 
 /* The node service: one per xlmigd, made by _alloc, shared by its
@@ -71,6 +74,10 @@ struct libxlmig__node_service {
     /* Guards in_table: the migrations coming in. */
     pthread_mutex_t in_lock;
     incoming in_table[NODE_MAX_INCOMING];
+    /* The daemon's part of status: its migrations out (set once, before
+     * _start). */
+    libxlmig__status_gen_fn *outgoing_gen;
+    void *outgoing_opaque;
 };
 typedef struct libxlmig__node_service node_service;
 
@@ -502,6 +509,8 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
     in->memory_kib = mem;
     in->state = HTGT_RECEIVING;
     in->t = nc->t;
+    in->t_start_us = libxlmig__now_us();
+    snprintf(in->peer, sizeof(in->peer), "%s", nc->peer);
     *in_r = in;
     return 0;
 }
@@ -702,8 +711,133 @@ static int h_job_stop(libxlmig__gc *gc, void *opaque, yajl_val args,
     return libxlmig__job_stop(gc, ((node_conn *)opaque)->node, args, g);
 }
 
+/* ---- status ---------------------------------------------------------- */
+
+/* "incoming": the migrations coming in that are not decided yet. */
+static void incoming_gen(libxlmig__gc *gc, node_service *svc, yajl_gen g)
+{
+    uint64_t now = libxlmig__now_us(), bytes;
+    int i;
+
+    libxlmig__yajl_gen_str(g, "incoming");
+    yajl_gen_array_open(g);
+    pthread_mutex_lock(&svc->in_lock);
+    for (i = 0; i < NODE_MAX_INCOMING; i++) {
+        const incoming *in = &svc->in_table[i];
+
+        if (!in->used || libxlmig__htgt_is_final(in->state))
+            continue;
+        /* The stream's reader does not lock its counter. */
+        bytes = in->t ? __atomic_load_n(&in->t->bytes_received,
+                                        __ATOMIC_RELAXED) : 0;
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "domain", in->domain);
+        libxlmig__yajl_gen_kv_str(g, "source", in->source);
+        libxlmig__yajl_gen_kv_str(g, "id", in->id);
+        libxlmig__yajl_gen_kv_str(g, "state",
+                                  libxlmig__htgt_state_to_string(in->state));
+        libxlmig__yajl_gen_kv_str(g, "peer", in->peer);
+        libxlmig__yajl_gen_kv_uint(g, "memory_kib", in->memory_kib);
+        libxlmig__yajl_gen_kv_uint(g, "elapsed_ms",
+                                   (now - in->t_start_us) / 1000);
+        libxlmig__yajl_gen_kv_uint(g, "bytes", bytes);
+        yajl_gen_map_close(g);
+    }
+    pthread_mutex_unlock(&svc->in_lock);
+    yajl_gen_array_close(g);
+}
+
+/* "drain": null, or the drain of this node that holds its lock, with the
+ * domains of its progress file (written by the drain as it goes). */
+static void drain_gen(libxlmig__gc *gc, yajl_gen g)
+{
+    const char *path_doms[] = { "domains", NULL };
+    pid_t pid = libxlmig__state_file_lock_holder(NULL, "drain.lock");
+    yajl_val v = NULL, doms;
+    char *text;
+    size_t i;
+
+    libxlmig__yajl_gen_str(g, "drain");
+    if (!pid) {
+        yajl_gen_null(g);
+        return;
+    }
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_bool(g, "running", true);
+    libxlmig__yajl_gen_kv_int(g, "pid", (long long)pid);
+    if (!libxlmig__state_file_read(gc, NULL, "drain-progress.json",
+                                   1 << 20, &text) &&
+        !libxlmig__json_parse(gc, text, "drain progress", &v)) {
+        doms = yajl_tree_get(v, path_doms, yajl_t_array);
+        libxlmig__yajl_gen_str(g, "domains");
+        yajl_gen_array_open(g);
+        for (i = 0; doms && i < doms->u.array.len; i++) {
+            yajl_val d = doms->u.array.values[i];
+
+            yajl_gen_map_open(g);
+            libxlmig__yajl_gen_kv_str(g, "name",
+                                      libxlmig__json_get_str(d, "name"));
+            libxlmig__yajl_gen_kv_str(g, "target",
+                                      libxlmig__json_get_str(d, "target"));
+            libxlmig__yajl_gen_kv_str(g, "outcome",
+                                      libxlmig__json_get_str(d, "outcome"));
+            yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+    }
+    yajl_gen_map_close(g);
+}
+
+void libxlmig__node_service_set_outgoing(node_service *svc,
+                                         libxlmig__status_gen_fn *fn,
+                                         void *opaque)
+{
+    svc->outgoing_gen = fn;
+    svc->outgoing_opaque = opaque;
+}
+
+int libxlmig__node_service_status_gen(libxlmig__gc *gc, node_service *svc,
+                                      yajl_gen g)
+{
+    const libxlmig_cluster_config *c = svc->cl
+                                       ? libxlmig_cluster_cfg(svc->cl) : NULL;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_int(g, "version", 1);
+    libxlmig__yajl_gen_kv_str(g, "node", svc->cl
+                              ? libxlmig__cluster_self_name(svc->cl) : NULL);
+    libxlmig__yajl_gen_kv_str(g, "xlmig", LIBXLMIG_VERSION);
+    libxlmig__yajl_gen_kv_str(g, "backend", svc->host->ops->name);
+    libxlmig__yajl_gen_kv_uint(g, "time_ms", (uint64_t)ts.tv_sec * 1000 +
+                               (uint64_t)ts.tv_nsec / 1000000);
+    libxlmig__yajl_gen_kv_bool(g, "maintenance", in_maintenance(gc));
+    if (c) {
+        libxlmig__yajl_gen_kv_uint(g, "max_outgoing", c->max_outgoing);
+        libxlmig__yajl_gen_kv_uint(g, "max_incoming", c->max_incoming);
+    }
+    if (svc->outgoing_gen)
+        svc->outgoing_gen(gc, svc->outgoing_opaque, g);
+    incoming_gen(gc, svc, g);
+    drain_gen(gc, g);
+    libxlmig__yajl_gen_str(g, "jobs");
+    libxlmig__jobs_gen(gc, g);
+    yajl_gen_map_close(g);
+    return 0;
+}
+
+/* status {} -> what runs here (a peer's `xlmig status`). */
+static int h_status(libxlmig__gc *gc, void *opaque, yajl_val args,
+                    yajl_gen g)
+{
+    return libxlmig__node_service_status_gen(gc, ((node_conn *)opaque)->svc,
+                                             g);
+}
+
 static const libxlmig__rpc_op node_ops[] = {
     { "node_info", h_node_info },
+    { "status", h_status },
     { "set_maintenance", h_set_maintenance },
     { "sink", h_sink },
     { "migrate_begin", h_migrate_begin },

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
@@ -137,6 +138,10 @@ _hidden int libxlmig__state_file_read(libxlmig__gc *gc, const char *sub,
                                       char **text_r);
 _hidden int libxlmig__state_file_remove(const char *sub, const char *leaf);
 _hidden bool libxlmig__state_file_exists(const char *sub, const char *leaf);
+/* The pid of a process holding an flock(2) on the file (a running drain
+ * holds drain.lock), from /proc/locks; 0 if none or no such file. */
+_hidden pid_t libxlmig__state_file_lock_holder(const char *sub,
+                                               const char *leaf);
 
 /* A node or domain name as the protocol allows it: [A-Za-z0-9._-], 1 to
  * max characters, not starting with a dot (core/names.c). */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <net/if.h>
@@ -29,26 +30,46 @@
 #include "policy.h"
 
 #define DAEMON_MAX_OUTGOING 32
+#define DAEMON_QUEUE_POLL_MS 200       /* a queued migration looks for a
+                                          cancel this often (ms) */
 
-/* The daemon: made by libxlmig_daemon_run, shared by its threads. */
-typedef struct daemon_state {
-    xentoollog_logger *lg;
-    libxlmig__host host;
-    libxlmig_cluster *cl;              /* NULL: no cluster config */
-    /* Guards outgoing: the migrations this node sends. */
-    pthread_mutex_t lock;
-    int active;                        /* connections being served */
-    struct outgoing {
-        char domain[64];
-        libxlmig__migration *m;        /* NULL: a free slot */
-    } outgoing[DAEMON_MAX_OUTGOING];
-} daemon_state;
+typedef struct daemon_state daemon_state;
 
 /* A connection being served. */
 typedef struct conn {
     libxlmig__ctl_conn c;
     daemon_state *dm;
 } conn;
+
+/* A migration this node sends, from its request until it ends. */
+struct outgoing {
+    daemon_state *dm;
+    char domain[64];
+    char target[64];
+    libxlmig__migration *m;            /* NULL: a free slot */
+    conn *c;                           /* its client, for progress */
+    bool dry_run;                      /* a pre-flight takes no slot */
+    bool running;                      /* holds a slot of max_outgoing;
+                                          false: waits in the queue */
+    uint64_t ticket;                   /* arrival order: the queue's */
+    uint64_t t_queued_us;              /* its request came */
+    libxlmig_stats st;                 /* its last progress */
+    bool have_st;
+};
+
+/* The daemon: made by libxlmig_daemon_run, shared by its threads. */
+struct daemon_state {
+    xentoollog_logger *lg;
+    libxlmig__host host;
+    libxlmig_cluster *cl;              /* NULL: no cluster config */
+    libxlmig__node_service *svc;
+    int active;                        /* connections being served */
+    /* Guards outgoing and tickets: the migrations this node sends. */
+    pthread_mutex_t lock;
+    pthread_cond_t turn;               /* one ended: a queued one may run */
+    uint64_t tickets;
+    struct outgoing outgoing[DAEMON_MAX_OUTGOING];
+};
 
 /* Set by SIGTERM and SIGINT: the accept loop ends. */
 static volatile sig_atomic_t quit_requested;
@@ -365,43 +386,224 @@ static bool op_host(libxlmig__gc *gc, conn *c, yajl_val req, const char *op)
 
 /* ---- migrations this node sends ------------------------------------- */
 
-/* Register m as the migration of domain; false (logged) if one runs. */
-static bool outgoing_add(libxlmig__gc *gc, daemon_state *dm,
-                         const char *domain, libxlmig__migration *m)
+/*
+ * Register m, the migration of m->domain asked for on c, in the table (in
+ * the queue: outgoing_wait_turn gives it a slot); NULL (logged) if that
+ * domain is being migrated already or the table is full.
+ */
+static struct outgoing *outgoing_add(libxlmig__gc *gc, daemon_state *dm,
+                                     libxlmig__migration *m, conn *c)
 {
     struct outgoing *o = NULL;
+    bool dup = false;
     int i;
 
     pthread_mutex_lock(&dm->lock);
     for (i = 0; i < DAEMON_MAX_OUTGOING; i++) {
-        if (dm->outgoing[i].m && !strcmp(dm->outgoing[i].domain, domain)) {
-            o = NULL;
+        if (dm->outgoing[i].m && !strcmp(dm->outgoing[i].domain,
+                                         m->domain)) {
+            dup = true;
             break;
         }
         if (!dm->outgoing[i].m && !o)
             o = &dm->outgoing[i];
     }
+    if (dup)
+        o = NULL;
     if (o) {
-        snprintf(o->domain, sizeof(o->domain), "%s", domain);
+        memset(o, 0, sizeof(*o));
+        o->dm = dm;
+        snprintf(o->domain, sizeof(o->domain), "%s", m->domain);
+        snprintf(o->target, sizeof(o->target), "%s", m->target);
         o->m = m;
+        o->c = c;
+        o->dry_run = m->dry_run;
+        o->ticket = ++dm->tickets;
+        o->t_queued_us = libxlmig__now_us();
     }
     pthread_mutex_unlock(&dm->lock);
-    if (!o)
-        LOG(ERROR, "%s is already being migrated (or too many migrations "
-            "run)", domain);
-    return o != NULL;
+    if (dup)
+        LOG(ERROR, "%s is already being migrated from here", m->domain);
+    else if (!o)
+        LOG(ERROR, "%d migrations run or wait here already: %s is not "
+            "taken", DAEMON_MAX_OUTGOING, m->domain);
+    return o;
 }
 
-/* m ends: no cancel can reach it from now. */
-static void outgoing_remove(daemon_state *dm, libxlmig__migration *m)
+/* o ends: no cancel or status reaches it from now; a queued one may run. */
+static void outgoing_remove(daemon_state *dm, struct outgoing *o)
+{
+    pthread_mutex_lock(&dm->lock);
+    o->m = NULL;
+    o->running = false;
+    pthread_cond_broadcast(&dm->turn);
+    pthread_mutex_unlock(&dm->lock);
+}
+
+/* How many of the others run, and how many of the queued came before o
+ * (the daemon's lock held). */
+static void outgoing_count(daemon_state *dm, const struct outgoing *o,
+                           unsigned *running_r, unsigned *ahead_r)
 {
     int i;
 
+    *running_r = *ahead_r = 0;
+    for (i = 0; i < DAEMON_MAX_OUTGOING; i++) {
+        const struct outgoing *e = &dm->outgoing[i];
+
+        if (!e->m || e == o || e->dry_run)
+            continue;
+        if (e->running)
+            (*running_r)++;
+        else if (e->ticket < o->ticket)
+            (*ahead_r)++;
+    }
+}
+
+/*
+ * The source's limit (docs/xlmig.cfg.5.md, max_outgoing): at most that
+ * many migrations run from this node at once, however they were asked
+ * for; the others wait in the order they came, their place shown by
+ * status.  0 when o may run; CANCELLED (logged) when it was cancelled or
+ * its client hung up while it waited.  *waited_ms_r: how long it waited.
+ */
+static int outgoing_wait_turn(libxlmig__gc *gc, daemon_state *dm,
+                              struct outgoing *o, uint64_t *waited_ms_r)
+{
+    unsigned max = libxlmig_cluster_cfg(dm->cl)->max_outgoing;
+    unsigned running, ahead;
+    struct timespec ts;
+    bool logged = false;
+    int rc = 0;
+
+    *waited_ms_r = 0;
+    if (o->dry_run)
+        return 0;
+    pthread_mutex_lock(&dm->lock);
+    for (;;) {
+        outgoing_count(dm, o, &running, &ahead);
+        if (running < max && !ahead) {
+            o->running = true;
+            break;
+        }
+        if (!logged) {
+            LOG(INFO, "migration of %s to %s waits: %u of max_outgoing = %u "
+                "run from %s; place %u in the queue", o->domain, o->target,
+                running, max, libxlmig__cluster_self_name(dm->cl),
+                ahead + 1);
+            logged = true;
+        }
+        pthread_mutex_unlock(&dm->lock);
+        if (libxlmig__migration_cancelled(o->m) ||
+            libxlmig__ctl_client_gone(&o->c->c)) {
+            LOG(ERROR, "migration of %s to %s cancelled while it waited "
+                "for a slot (max_outgoing = %u); it runs on %s as before",
+                o->domain, o->target, max,
+                libxlmig__cluster_self_name(dm->cl));
+            rc = LIBXLMIG_ERROR_CANCELLED;
+            pthread_mutex_lock(&dm->lock);
+            break;
+        }
+        pthread_mutex_lock(&dm->lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += DAEMON_QUEUE_POLL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&dm->turn, &dm->lock, &ts);
+    }
+    pthread_mutex_unlock(&dm->lock);
+    *waited_ms_r = (libxlmig__now_us() - o->t_queued_us) / 1000;
+    if (logged && !rc)
+        LOG(INFO, "migration of %s to %s starts after %llu ms in the queue",
+            o->domain, o->target, (unsigned long long)*waited_ms_r);
+    return rc;
+}
+
+/* The engine's progress: kept for status, passed on to the client. */
+static void outgoing_progress(void *user, const libxlmig_stats *st)
+{
+    struct outgoing *o = user;
+
+    pthread_mutex_lock(&o->dm->lock);
+    o->st = *st;
+    o->have_st = true;
+    pthread_mutex_unlock(&o->dm->lock);
+    progress_cb(o->c, st);
+}
+
+/* One migration of "outgoing" (the daemon's lock held; the migration's
+ * is taken inside it: the documented order). */
+static void outgoing_entry_gen(libxlmig__gc *gc, daemon_state *dm,
+                               struct outgoing *o, yajl_gen g)
+{
+    libxlmig__migration_view v;
+    unsigned running, ahead;
+    uint64_t rate = 0, remaining = 0;
+    bool streaming;
+
+    libxlmig__migration_view_get(o->m, &v);
+    outgoing_count(dm, o, &running, &ahead);
+    streaming = !strcmp(v.phase, LIBXLMIG_PHASE_STREAM);
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_str(g, "domain", o->domain);
+    libxlmig__yajl_gen_kv_str(g, "target", o->target);
+    libxlmig__yajl_gen_kv_str(g, "id", v.id[0] ? v.id : NULL);
+    libxlmig__yajl_gen_kv_bool(g, "dry_run", o->dry_run);
+    if (!o->running && !o->dry_run) {
+        libxlmig__yajl_gen_kv_str(g, "state", "queued");
+        libxlmig__yajl_gen_kv_uint(g, "queue_position", ahead + 1);
+        libxlmig__yajl_gen_kv_uint(g, "elapsed_ms",
+            (libxlmig__now_us() - o->t_queued_us) / 1000);
+        yajl_gen_map_close(g);
+        return;
+    }
+    libxlmig__yajl_gen_kv_str(g, "state", "running");
+    libxlmig__yajl_gen_kv_str(g, "phase", v.phase[0] ? v.phase : "check");
+    libxlmig__yajl_gen_kv_uint(g, "elapsed_ms", v.elapsed_ms);
+    libxlmig__yajl_gen_kv_uint(g, "memory_kib", v.memory_kib);
+    libxlmig__yajl_gen_kv_str(g, "network", v.path[0] ? v.path : NULL);
+    libxlmig__yajl_gen_kv_uint(g, "bytes", v.stream_bytes);
+    if (v.stream_ms)
+        rate = v.stream_bytes * 1000 / v.stream_ms;
+    if (o->have_st) {
+        libxlmig__yajl_gen_kv_str(g, "engine_state",
+                                  libxlmig_state_to_string(o->st.state));
+        libxlmig__yajl_gen_kv_uint(g, "round", o->st.round);
+        libxlmig__yajl_gen_kv_uint(g, "dirty_rate", o->st.dirty_rate);
+        libxlmig__yajl_gen_kv_uint(g, "bandwidth", o->st.bandwidth);
+        libxlmig__yajl_gen_kv_uint(g, "expected_downtime_ms",
+                                   o->st.expected_downtime_ms);
+        libxlmig__yajl_gen_kv_uint(g, "throttle_pct", o->st.throttle_pct);
+        remaining = o->st.remaining_bytes;
+    } else if (v.memory_kib * 1024 > v.stream_bytes) {
+        /* Still in the full copy: what of the memory is not sent. */
+        remaining = v.memory_kib * 1024 - v.stream_bytes;
+    }
+    if (streaming) {
+        libxlmig__yajl_gen_kv_uint(g, "rate", rate);
+        libxlmig__yajl_gen_kv_uint(g, "remaining_bytes", remaining);
+        if (rate)
+            libxlmig__yajl_gen_kv_uint(g, "eta_ms", remaining * 1000 / rate);
+    }
+    yajl_gen_map_close(g);
+}
+
+/* "outgoing" of status: the node service asks it (set_outgoing). */
+static void outgoing_gen(libxlmig__gc *gc, void *opaque, yajl_gen g)
+{
+    daemon_state *dm = opaque;
+    int i;
+
+    libxlmig__yajl_gen_str(g, "outgoing");
+    yajl_gen_array_open(g);
     pthread_mutex_lock(&dm->lock);
     for (i = 0; i < DAEMON_MAX_OUTGOING; i++)
-        if (dm->outgoing[i].m == m)
-            dm->outgoing[i].m = NULL;
+        if (dm->outgoing[i].m)
+            outgoing_entry_gen(gc, dm, &dm->outgoing[i], g);
     pthread_mutex_unlock(&dm->lock);
+    yajl_gen_array_close(g);
 }
 
 /* The result line carries the report, also when the migration failed. */
@@ -452,6 +654,8 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     daemon_state *dm = c->dm;
     yajl_gen rep = libxlmig__json_gen_alloc(gc, false);
     libxlmig__migration m;
+    struct outgoing *o;
+    uint64_t waited_ms = 0;
     int rc;
 
     libxlmig__migration_init(&m);
@@ -465,17 +669,29 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     }
     m.cl = dm->cl;
     m.host = &dm->host;
-    m.progress = progress_cb;
-    m.progress_user = c;
     m.report = rep;
     rc = migrate_args(gc, req, &m);
     if (rc) goto out;
-    if (!outgoing_add(gc, dm, m.domain, &m)) {
+    o = outgoing_add(gc, dm, &m, c);
+    if (!o) {
         rc = LIBXLMIG_ERROR_BUSY;
         goto out;
     }
-    rc = libxlmig__migration_run(gc, &m);
-    outgoing_remove(dm, &m);
+    m.progress = outgoing_progress;
+    m.progress_user = o;
+    rc = outgoing_wait_turn(gc, dm, o, &waited_ms);
+    if (waited_ms && !m.dry_run)
+        libxlmig__yajl_gen_kv_uint(rep, "queued_ms", waited_ms);
+    if (!rc) {
+        rc = libxlmig__migration_run(gc, &m);
+    } else {
+        libxlmig__yajl_gen_kv_str(rep, "domain", m.domain);
+        libxlmig__yajl_gen_kv_str(rep, "source",
+                                  libxlmig__cluster_self_name(dm->cl));
+        libxlmig__yajl_gen_kv_str(rep, "target", m.target);
+        libxlmig__yajl_gen_kv_str(rep, "outcome", "cancelled");
+    }
+    outgoing_remove(dm, o);
  out:
     libxlmig__migration_dispose(&m);
     yajl_gen_map_close(rep);
@@ -495,6 +711,7 @@ static void op_cancel(libxlmig__gc *gc, conn *c, yajl_val req)
             rc = 0;
         }
     }
+    pthread_cond_broadcast(&dm->turn);      /* a queued one leaves */
     pthread_mutex_unlock(&dm->lock);
     if (rc)
         LOG(ERROR, "no migration of '%s' is running here",
@@ -522,6 +739,16 @@ static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req)
     send_report(gc, c, rc, rep);
 }
 
+/* What runs on this node: `xlmig status` (docs/xlmigd.md, "Status"). */
+static void op_status(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    int rc;
+
+    rc = libxlmig__node_service_status_gen(gc, c->dm->svc, g);
+    send_generated(gc, c, rc, g, yajl_gen_status_ok);
+}
+
 /* ---- connections --------------------------------------------------- */
 
 static void dispatch(libxlmig__gc *gc, conn *c, yajl_val req)
@@ -538,6 +765,7 @@ static void dispatch(libxlmig__gc *gc, conn *c, yajl_val req)
     else if (!strcmp(op, "migrate")) op_migrate(gc, c, req);
     else if (!strcmp(op, "cancel")) op_cancel(gc, c, req);
     else if (!strcmp(op, "recover")) op_recover(gc, c, req);
+    else if (!strcmp(op, "status")) op_status(gc, c, req);
     else if (!op_host(gc, c, req, op)) {
         LOG(ERROR, "unknown request '%s'", op);
         send_result(gc, c, LIBXLMIG_ERROR_PROTOCOL, NULL);
@@ -762,6 +990,7 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     libxlmig__thread_altstack();
     GCNEW(dm);
     pthread_mutex_init(&dm->lock, NULL);
+    pthread_cond_init(&dm->turn, NULL);
     dm->lg = ctx->lg;
     if (libxlmig_backend_kind_from_string(backend, &kind)) {
         LOG(ERROR, "unknown backend '%s' (xen or sim)", backend);
@@ -791,6 +1020,8 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     }
     rc = libxlmig__node_service_alloc(gc, dm->cl, &dm->host, &svc);
     if (rc) goto out;
+    dm->svc = svc;
+    libxlmig__node_service_set_outgoing(svc, outgoing_gen, dm);
     if (dm->cl) {
         /* Jobs first: the node service may take a job_start at once. */
         libxlmig__jobs_init(gc, path, o->config, dm->host.ops->name);
@@ -810,6 +1041,7 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     if (dm->host.ops)
         dm->host.ops->close(CTX, dm->host.priv);
     libxlmig_cluster_free(dm->cl);
+    pthread_cond_destroy(&dm->turn);
     pthread_mutex_destroy(&dm->lock);
     GC_FREE;
     return rc;

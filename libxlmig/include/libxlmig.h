@@ -815,6 +815,18 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      char **json_r, char **network_r);
 
 /*
+ * What runs on a node, as `xlmig status` shows it (docs/xlmigd.md,
+ * "Status"), as JSON text (caller frees *json_r): the migrations it sends
+ * (phase, round, bytes, rate, dirty rate, ETA, network; the queued ones
+ * with their place), those it receives, its drain and jobs, maintenance
+ * and the config's limits.  node NULL or this node's name: this node's
+ * xlmigd over the control socket; another node: its xlmigd over an
+ * authenticated migration network, which needs cl.
+ */
+LIBXLMIG_API int libxlmig_status_get(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                     const char *node, char **json_r);
+
+/*
  * Jobs on another node (docs/drain.md, "From another node").  node's
  * xlmigd runs, as the xlmig command there, the drain of that node (kind
  * "drain": dry_run, cron) or the migration of one of its domains to
