@@ -70,7 +70,10 @@ static void print_outgoing(yajl_val e)
                                         sizeof(b1)));
         return;
     }
-    if (ops_jstr(e, "engine_state"))
+    if (ops_jstr(e, "phase") && !strcmp(ops_jstr(e, "phase"), "waiting"))
+        row("Phase:", "waiting for a slot on %s (its max_incoming)",
+            ops_jstr(e, "target"));
+    else if (ops_jstr(e, "engine_state"))
         row("Phase:", "%s (%s, round %llu)", ops_jstr(e, "phase"),
             ops_jstr(e, "engine_state"), ops_ju64(e, "round"));
     else

@@ -437,6 +437,54 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
 }
 
 /*
+ * migrate_begin, and again while the target refuses it as busy: it runs
+ * max_incoming migrations already (the target's limit, node.c), and this
+ * one waits its turn (phase "waiting", shown by status), asking every
+ * LIBXLMIG_SLOT_RETRY_MS on the same connection (which keeps it alive)
+ * for at most LIBXLMIG_SLOT_WAIT_MS, or until it is cancelled.
+ */
+static int begin_when_free(libxlmig__gc *gc, libxlmig__migration *m,
+                           libxlmig__peer *p, const char *args,
+                           yajl_val *res_r)
+{
+    uint64_t t0 = libxlmig__now_us(), waited = 0;
+    int rc, i;
+
+    rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, res_r);
+    if (rc != LIBXLMIG_ERROR_BUSY)
+        return rc;
+    set_phase(m, LIBXLMIG_PHASE_WAIT);
+    LOG(INFO, "migration of %s waits for a slot on %s: %s", m->domain,
+        m->target, libxlmig_last_error(CTX));
+    while (rc == LIBXLMIG_ERROR_BUSY) {
+        for (i = 0; i < LIBXLMIG_SLOT_RETRY_MS / 100 && !cancelled(m); i++)
+            usleep(100000);
+        waited = (libxlmig__now_us() - t0) / 1000;
+        if (cancelled(m)) {
+            LOG(ERROR, "migration of %s cancelled while it waited for a "
+                "slot on %s; it runs on %s as before", m->domain, m->target,
+                libxlmig__cluster_self_name(m->cl));
+            rc = LIBXLMIG_ERROR_CANCELLED;
+            break;
+        }
+        if (waited >= LIBXLMIG_SLOT_WAIT_MS) {
+            LOG(ERROR, "%s stayed busy for %llu s (max_incoming reached): "
+                "the migration of %s gives up; it runs on %s as before",
+                m->target, (unsigned long long)waited / 1000, m->domain,
+                libxlmig__cluster_self_name(m->cl));
+            break;
+        }
+        rc = libxlmig__rpc_call_quiet(gc, &p->chan, "migrate_begin", args,
+                                      res_r);
+    }
+    m->target_wait_ms = waited;
+    if (!rc)
+        LOG(INFO, "migration of %s: %s took it after %llu ms", m->domain,
+            m->target, (unsigned long long)waited);
+    return rc;
+}
+
+/*
  * One attempt at streaming the domain over p.  Returns 0 with the source
  * paused and the target restoring, or an error with the source running.
  * *retry_r: the failure was the network's, another may work.
@@ -488,7 +536,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
         args = GCSPRINTF("%s,\"cpu_policy\":%s}", args, cpu_json);
     }
     libxlmig__fault("src", "begin", p->t->fd);
-    rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, &res);
+    rc = begin_when_free(gc, m, p, args, &res);
     if (rc) return rc;          /* the target refused: no retry */
     m->t_prepared = libxlmig__now_us();
     set_phase(m, LIBXLMIG_PHASE_STREAM);
@@ -869,6 +917,8 @@ static void report_end(mig_run *r, int rc)
             ((double)m->prediction.total_ms - (double)m->stats.total_time_ms)
             * 100.0 / (double)m->stats.total_time_ms);
     rep_str(m, "handoff", libxlmig__hsrc_state_to_string(r->hs));
+    if (m->target_wait_ms)
+        libxlmig__yajl_gen_kv_uint(g, "target_wait_ms", m->target_wait_ms);
     report_phases(m);
     libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)r->attempts);
     libxlmig__yajl_gen_str(g, "stats");

@@ -40,6 +40,7 @@ typedef struct libxlmig__migration {
     libxlmig_stats stats;
     char id[33];                  /* migration id, hex */
     char outcome[64];             /* "migrated", "refused", "resumed", ... */
+    uint64_t target_wait_ms;      /* waited for a slot on the target (ms) */
     /* When each phase ended (us, libxlmig__now_us; 0: not reached), for
      * the report's "phases_ms". */
     uint64_t t_start, t_checked, t_predicted, t_prepared, t_sent,
@@ -99,6 +100,11 @@ _hidden void libxlmig__migration_view_get(libxlmig__migration *m,
 #define LIBXLMIG_PREDICT_SAMPLE_MS 400
 #define LIBXLMIG_PREDICT_PROBE_MIN (8ULL << 20)
 #define LIBXLMIG_PREDICT_PROBE_MAX (64ULL << 20)
+
+/* A target that runs max_incoming migrations refuses another (BUSY): the
+ * source asks again this often, for this long, before it gives up (ms). */
+#define LIBXLMIG_SLOT_RETRY_MS 1000
+#define LIBXLMIG_SLOT_WAIT_MS  600000
 
 /*
  * Run the migration: pre-flight (every check, reported), stream with

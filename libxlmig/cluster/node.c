@@ -469,8 +469,10 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
 {
     node_service *svc = nc->svc;
     const libxlmig__host *h = svc->host;
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(svc->cl);
     uint64_t promised = in_promised_kib(svc);
     incoming *in = NULL;
+    unsigned busy = 0;
     int i;
 
     if (h->ops->domain_exists(h->priv, dom) ||
@@ -483,6 +485,18 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
     if (in_find(svc, id)) {
         LOG(ERROR, "migration %s is already known here", id);
         return LIBXLMIG_ERROR_EXISTS;
+    }
+    /* The target's limit: however the migrations were asked for. */
+    for (i = 0; i < NODE_MAX_INCOMING; i++)
+        if (svc->in_table[i].used &&
+            !libxlmig__htgt_is_final(svc->in_table[i].state))
+            busy++;
+    if (busy >= c->max_incoming) {
+        LOG(ERROR, "%s already receives %u migration(s), its limit "
+            "(max_incoming = %u in %s): %s from %s waits its turn",
+            libxlmig__cluster_self_name(svc->cl), busy, c->max_incoming,
+            c->file, dom, nc->node);
+        return LIBXLMIG_ERROR_BUSY;
     }
     if (free_kib < promised + mem) {
         LOG(ERROR, "%s needs %llu MiB; %s has %llu MiB free", dom,
