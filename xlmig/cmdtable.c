@@ -39,6 +39,18 @@ const struct cmd_spec cmd_table[] = {
       "DOMAIN shows only what concerns that domain.  A migration that "
       "waits for\na slot (max_outgoing) shows its place in the queue.  "
       "Exit status: 0, or 1\nwhen this node's xlmigd does not answer.\n" },
+    { "history", main_history,
+      "List the past migrations of this node, or show one in full",
+      "[--last N] [DOMAIN]\n"
+      "       xlmig history show ID",
+      "  --last N              the N newest, 1 to 1000 (default 20)\n"
+      "  --json                JSON output (also a global option)\n"
+      "One line per migration sent or received: when it began, direction, "
+      "domain,\nsource, target, outcome, duration, downtime, bytes, "
+      "prediction error and\nthe start of its id; `history show ID` (the "
+      "id or a prefix only it has)\nprints the record with the "
+      "migration's report.  xlmigd keeps the last\n1000 in "
+      "STATE_DIR/history.\n" },
     { "maintenance", main_maintenance,
       "Put a node in maintenance mode (no migrations or placements), take "
       "it out, or show its mode",

@@ -112,6 +112,7 @@ int main_estimate(int argc, char **argv);
 int main_validate(int argc, char **argv);
 int main_balance(int argc, char **argv);
 int main_status(int argc, char **argv);
+int main_history(int argc, char **argv);
 
 /*
  * The migration parameters every migrating command takes (cmd_save.c):
@@ -133,6 +134,11 @@ int main_status(int argc, char **argv);
     "  -A, --no-auto-converge  never throttle the guest\n"
 int cmd_param_opt(const char *cmd, int opt, const char *arg,
                   libxlmig_params *params);
+
+/* A migration report, parsed, as migrate-cluster prints it: pre-flight
+ * verdicts, prediction, attempts, outcome (cmd_migrate.c). */
+struct yajl_val_s;
+void cmd_print_report_val(FILE *f, struct yajl_val_s *report);
 
 /* Migration progress (cmd_save.c): user is the FILE to report to. */
 void cmd_progress(void *user, const libxlmig_stats *st);

@@ -20,6 +20,7 @@
 
 #include "core/tunables.h"
 #include "cluster/handoff.h"
+#include "cluster/history.h"
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
 #include "policy.h"
@@ -48,6 +49,9 @@ typedef struct incoming {
      * or a new attempt shuts it down under in_lock. */
     libxlmig__transport *t;
     uint64_t t_start_us;          /* accepted (libxlmig__now_us) */
+    uint64_t start_ms;            /* the same, wall clock, for history */
+    uint64_t bytes_base;          /* t's bytes_received when accepted */
+    uint64_t bytes;               /* stream bytes, once it ended */
     char peer[96];                /* the source's address it came from */
 } incoming;
 
@@ -201,6 +205,28 @@ static uint64_t in_promised_kib(node_service *svc)
     return sum;
 }
 
+/* The history record of a migration in, decided (not one settled after
+ * a restart: nothing is known of it but its id). */
+static void record_incoming(libxlmig__gc *gc, node_service *svc,
+                            const incoming *in, const char *outcome)
+{
+    libxlmig__history_rec r;
+
+    if (!in->t_start_us)
+        return;
+    memset(&r, 0, sizeof(r));
+    r.id = in->id;
+    r.direction = "in";
+    r.domain = in->domain;
+    r.source = in->source;
+    r.target = libxlmig__cluster_self_name(svc->cl);
+    r.outcome = outcome;
+    r.start_ms = in->start_ms;
+    r.duration_ms = (libxlmig__now_us() - in->t_start_us) / 1000;
+    r.bytes = in->bytes;
+    libxlmig__history_add(gc, &r);
+}
+
 /* Commit: the domain takes its name and runs here. */
 static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
 {
@@ -225,6 +251,7 @@ static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
     incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s: %s from %s runs here", in->id, in->domain,
         in->source);
+    record_incoming(gc, svc, in, "committed");
 }
 
 static void abort_incoming(libxlmig__gc *gc, node_service *svc,
@@ -241,6 +268,7 @@ static void abort_incoming(libxlmig__gc *gc, node_service *svc,
     incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s of %s from %s aborted; nothing of it is left "
         "here", in->id, in->domain, in->source);
+    record_incoming(gc, svc, in, "aborted");
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -524,6 +552,8 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
     in->state = HTGT_RECEIVING;
     in->t = nc->t;
     in->t_start_us = libxlmig__now_us();
+    in->start_ms = libxlmig__wall_ms();
+    in->bytes_base = nc->t->bytes_received;
     snprintf(in->peer, sizeof(in->peer), "%s", nc->peer);
     *in_r = in;
     return 0;
@@ -743,7 +773,8 @@ static void incoming_gen(libxlmig__gc *gc, node_service *svc, yajl_gen g)
             continue;
         /* The stream's reader does not lock its counter. */
         bytes = in->t ? __atomic_load_n(&in->t->bytes_received,
-                                        __ATOMIC_RELAXED) : 0;
+                                        __ATOMIC_RELAXED) - in->bytes_base
+                      : in->bytes;
         yajl_gen_map_open(g);
         libxlmig__yajl_gen_kv_str(g, "domain", in->domain);
         libxlmig__yajl_gen_kv_str(g, "source", in->source);
@@ -917,6 +948,9 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     libxlmig__fault("dst", "begin", nc->fd);
     rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config, &o,
                                 &st);
+    pthread_mutex_lock(&svc->in_lock);
+    in->bytes = c->t->bytes_received - in->bytes_base;
+    pthread_mutex_unlock(&svc->in_lock);
     if (rc) {
         act = step(svc, in, HTGT_EV_FAILURE, &copy);
         if (act == HTGT_ACT_DESTROY)

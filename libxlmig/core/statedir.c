@@ -8,6 +8,7 @@
  * name a peer sends and no link planted there leads outside it.  Writes
  * are durable: a temporary file, fsync, rename.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -210,4 +211,46 @@ pid_t libxlmig__state_file_lock_holder(const char *sub, const char *leaf)
     if (f)
         fclose(f);
     return pid;
+}
+
+int libxlmig__state_dir_list(libxlmig__gc *gc, const char *sub,
+                             libxlmig__state_entry **list_r, size_t *nr_r)
+{
+    libxlmig__state_entry *list = NULL;
+    size_t nr = 0, cap = 0;
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+    int dfd;
+
+    *list_r = NULL;
+    *nr_r = 0;
+    dfd = state_dir_open(sub, false);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    while ((e = readdir(d))) {
+        /* Temporary files of a writer end in .tmp and start no record. */
+        if (!libxlmig__state_name_ok(e->d_name) ||
+            strstr(e->d_name, ".tmp") ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (nr == cap) {
+            cap = cap ? cap * 2 : 64;
+            list = libxlmig__realloc(gc, list, cap * sizeof(*list));
+        }
+        list[nr].name = GCSTRDUP(e->d_name);
+        list[nr].mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
+                            (uint64_t)st.st_mtim.tv_nsec;
+        nr++;
+    }
+    closedir(d);
+    *list_r = list;
+    *nr_r = nr;
+    return 0;
 }

@@ -25,6 +25,7 @@
 #include "core/tunables.h"
 #include "host/ctl.h"
 #include "backend/backends.h"
+#include "cluster/history.h"
 #include "cluster/migrate.h"
 #include "cluster/ops.h"
 #include "policy.h"
@@ -606,6 +607,43 @@ static void outgoing_gen(libxlmig__gc *gc, void *opaque, yajl_gen g)
     yajl_gen_array_close(g);
 }
 
+/*
+ * A migration that ended (or left the queue): its history record, with
+ * the report (v) it sends; why is its error, NULL when it worked.
+ * start_ms is when it was asked for, run_ms how long it ran, waited_ms
+ * how long it was queued.
+ */
+static void record_outgoing(libxlmig__gc *gc, daemon_state *dm,
+                            const libxlmig__migration *m, const char *why,
+                            yajl_val v, uint64_t start_ms, uint64_t run_ms,
+                            uint64_t waited_ms)
+{
+    const char *path_err[] = { "prediction_error_pct", NULL };
+    yajl_val pe = yajl_tree_get(v, path_err, yajl_t_number);
+    libxlmig__history_rec r;
+
+    memset(&r, 0, sizeof(r));
+    r.id = m->id;
+    r.direction = "out";
+    r.domain = m->domain;
+    r.source = libxlmig__cluster_self_name(dm->cl);
+    r.target = m->target;
+    r.outcome = m->outcome[0] ? m->outcome : "cancelled";
+    r.error = why;
+    r.start_ms = start_ms;
+    r.duration_ms = run_ms;
+    r.has_downtime = !why && m->stats.downtime_us;
+    r.downtime_us = m->stats.downtime_us;
+    r.bytes = m->stats.total_bytes;
+    r.queued_ms = waited_ms;
+    if (pe) {
+        r.has_prediction_error = true;
+        r.prediction_error_pct = YAJL_GET_DOUBLE(pe);
+    }
+    r.report = v;
+    libxlmig__history_add(gc, &r);
+}
+
 /* The result line carries the report, also when the migration failed. */
 static void send_report(libxlmig__gc *gc, conn *c, int rc, yajl_gen rep)
 {
@@ -654,8 +692,8 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     daemon_state *dm = c->dm;
     yajl_gen rep = libxlmig__json_gen_alloc(gc, false);
     libxlmig__migration m;
-    struct outgoing *o;
-    uint64_t waited_ms = 0;
+    struct outgoing *o = NULL;
+    uint64_t waited_ms = 0, start_ms = 0, t_run = 0;
     int rc;
 
     libxlmig__migration_init(&m);
@@ -679,9 +717,11 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     }
     m.progress = outgoing_progress;
     m.progress_user = o;
+    start_ms = libxlmig__wall_ms();
     rc = outgoing_wait_turn(gc, dm, o, &waited_ms);
     if (waited_ms && !m.dry_run)
         libxlmig__yajl_gen_kv_uint(rep, "queued_ms", waited_ms);
+    t_run = libxlmig__now_us();
     if (!rc) {
         rc = libxlmig__migration_run(gc, &m);
     } else {
@@ -692,9 +732,20 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
         libxlmig__yajl_gen_kv_str(rep, "outcome", "cancelled");
     }
     outgoing_remove(dm, o);
+    t_run = (libxlmig__now_us() - t_run) / 1000;
  out:
-    libxlmig__migration_dispose(&m);
     yajl_gen_map_close(rep);
+    if (o && !m.dry_run) {
+        /* The migration's own error, before recording it logs any. */
+        const char *why = rc ? GCSTRDUP(libxlmig_last_error(CTX)) : NULL;
+        yajl_val v = NULL;
+
+        if (!libxlmig__json_gen_to_val(gc, rep, "migration report", &v))
+            record_outgoing(gc, dm, &m, why, v, start_ms, t_run, waited_ms);
+        if (why)
+            snprintf(CTX->last_error, sizeof(CTX->last_error), "%s", why);
+    }
+    libxlmig__migration_dispose(&m);
     send_report(gc, c, rc, rep);
 }
 

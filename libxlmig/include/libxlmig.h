@@ -815,6 +815,24 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      char **json_r, char **network_r);
 
 /*
+ * Past migrations of this node (`xlmig history`; docs/xlmigd.md,
+ * "History"): xlmigd records each one that ends, sent or received, in
+ * STATE_DIR/history, and keeps the last LIBXLMIG_HISTORY_MAX.
+ * _list: {"version":1,"migrations":[...]}, newest first, at most max (0:
+ * all), only domain's (NULL: all); each with id, time_ms (when it began,
+ * ms since the epoch), direction ("out", "in"), domain, source, target,
+ * outcome, error, duration_ms, downtime_ms, bytes, queued_ms and
+ * prediction_error_pct where known.  _get: one record with the
+ * migration's whole report ("report"), by its id or a prefix only it
+ * has.  Caller frees *json_r.
+ */
+#define LIBXLMIG_HISTORY_MAX 1000
+LIBXLMIG_API int libxlmig_history_list(libxlmig_ctx *ctx, const char *domain,
+                                       unsigned max, char **json_r);
+LIBXLMIG_API int libxlmig_history_get(libxlmig_ctx *ctx, const char *id,
+                                      char **json_r);
+
+/*
  * What runs on a node, as `xlmig status` shows it (docs/xlmigd.md,
  * "Status"), as JSON text (caller frees *json_r): the migrations it sends
  * (phase, round, bytes, rate, dirty rate, ETA, network; the queued ones

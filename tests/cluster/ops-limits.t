@@ -10,7 +10,7 @@
 # once; maintenance shows in every node's status.
 . "$(dirname "$0")/lib.sh"
 
-plan 24
+plan 26
 
 # jnode JSON NODE PERL-EXPR: evaluate EXPR with $n the status of NODE
 jnode() {
@@ -100,6 +100,11 @@ is cancelled "$(report "$TESTBED/b.out" '$r->{outcome}')" \
 like "cancelled while it waited for a slot" "$(cat "$TESTBED/b.out")" \
      "and why"
 is "node1:b:running" "$(copies b)" "b runs on node1 as before"
+on node1 "$X" -c "$CFG" -b sim --json history b >"$TESTBED/hist.json"
+is "cancelled" "$(jfield "$TESTBED/hist.json" '$r->{migrations}[0]{outcome}')" \
+   "the history records the cancelled migration"
+ok "$([ "$(jfield "$TESTBED/hist.json" '$r->{migrations}[0]{queued_ms}')" -gt 0 ] &&
+      echo 0 || echo 1)" "with how long it was queued"
 
 # ---- both wait their turn and then run ----
 migrate_bg node1 "$TESTBED/b2.out" -B 16 b node3

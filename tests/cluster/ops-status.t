@@ -4,10 +4,12 @@
 # source shows it (phase, bytes, rate, ETA, network path), the target
 # shows it coming in, a third node sees both through its peers' status
 # requests, a DOMAIN filter and --local narrow it, --json carries the
-# same; an unreachable daemon is named.
+# same; an unreachable daemon is named.  Afterwards xlmig history: the
+# source's record of the migration out, the target's of it in, one in
+# full by an id prefix, with its report.
 . "$(dirname "$0")/lib.sh"
 
-plan 22
+plan 32
 
 # jnode JSON NODE PERL-EXPR: evaluate EXPR with $n the status of NODE
 jnode() {
@@ -71,6 +73,34 @@ wait $mig
 is 0 "$?" "the migration ends"
 xl node1 status big
 like "nothing of big runs" "$out" "and status shows nothing of it any more"
+
+# ---- history ----
+# hist NODE PERL-EXPR: EXPR with $m the newest record of NODE's history
+hist() {
+    on "$1" "$X" -c "$CFG" -b sim --json history |
+        perl -MJSON::PP -e 'local $/; my $m = decode_json(<STDIN>)->{migrations}[0];
+                            print eval $ARGV[0]' "$2"
+}
+xl node1 history
+is 0 "$rc" "history exits 0"
+like "DURATION   DOWNTIME" "$out" "it has a header"
+is "out big node1 node2 migrated" \
+   "$(hist node1 'join " ", @$m{qw(direction domain source target outcome)}')" \
+   "the source recorded the migration out"
+ok "$(hist node1 '$m->{duration_ms} > 0 && $m->{bytes} > 0 &&
+      defined $m->{downtime_ms} && defined $m->{prediction_error_pct}
+      ? 0 : 1')" "with its duration, bytes, downtime and prediction error"
+is "in big node1 node2 committed" \
+   "$(hist node2 'join " ", @$m{qw(direction domain source target outcome)}')" \
+   "the target recorded it in"
+id=$(hist node1 '$m->{id}')
+is "$id" "$(hist node2 '$m->{id}')" "both under the migration's id"
+xl node1 history show "${id:0:8}"
+is 0 "$rc" "history show ID-PREFIX exits 0"
+like "outcome:             migrated" "$out" "it shows the outcome"
+like "pre-flight, node1 -> node2:" "$out" "and the report"
+xl node1 history show 0123456789
+is 1 "$rc" "history show of an unknown id exits 1"
 
 "$TB" stop node3 xlmigd >/dev/null 2>&1
 xl node1 status
