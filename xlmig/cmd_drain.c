@@ -826,5 +826,10 @@ int main_drain(int argc, char **argv)
         moved, left, (now_us() - D.t0_us) / 1e6);
     if (lockfd >= 0)
         close(lockfd);
+    /* For xlmigd's metrics, the lock free; a daemon gone misses one. */
+    if (!dry)
+        libxlmig_drain_done(g.ctx, exit_code == DRAIN_EXIT_ALL_MOVED
+                            ? "all_moved" : exit_code == DRAIN_EXIT_SOME_LEFT
+                            ? "some_left" : "interrupted");
     return exit_code;
 }

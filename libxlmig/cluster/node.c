@@ -21,6 +21,7 @@
 #include "core/tunables.h"
 #include "cluster/handoff.h"
 #include "cluster/history.h"
+#include "cluster/metrics.h"
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
 #include "policy.h"
@@ -205,12 +206,13 @@ static uint64_t in_promised_kib(node_service *svc)
     return sum;
 }
 
-/* The history record of a migration in, decided (not one settled after
- * a restart: nothing is known of it but its id). */
+/* The history record and the metrics of a migration in, decided (not
+ * one settled after a restart: nothing is known of it but its id). */
 static void record_incoming(libxlmig__gc *gc, node_service *svc,
                             const incoming *in, const char *outcome)
 {
     libxlmig__history_rec r;
+    libxlmig__metrics_end e;
 
     if (!in->t_start_us)
         return;
@@ -225,6 +227,16 @@ static void record_incoming(libxlmig__gc *gc, node_service *svc,
     r.duration_ms = (libxlmig__now_us() - in->t_start_us) / 1000;
     r.bytes = in->bytes;
     libxlmig__history_add(gc, &r);
+
+    memset(&e, 0, sizeof(e));
+    e.direction = "in";
+    e.outcome = outcome;
+    e.started = true;
+    e.succeeded = !strcmp(outcome, "committed");
+    e.duration_ms = r.duration_ms;
+    e.bytes = r.bytes;
+    libxlmig__metrics_ended(&e);
+    libxlmig__metrics_flush(gc, false);
 }
 
 /* Commit: the domain takes its name and runs here. */
@@ -632,6 +644,8 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     incoming_record(gc, dom, id, nc->node);
     rc = begin_prepare(gc, nc, args, in);
     if (rc) goto out;
+    libxlmig__metrics_started("in");
+    libxlmig__metrics_flush(gc, false);
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_bool(g, "accepted", true);
     yajl_gen_map_close(g);

@@ -26,6 +26,7 @@
 #include "host/ctl.h"
 #include "backend/backends.h"
 #include "cluster/history.h"
+#include "cluster/metrics.h"
 #include "cluster/migrate.h"
 #include "cluster/ops.h"
 #include "policy.h"
@@ -423,6 +424,10 @@ static struct outgoing *outgoing_add(libxlmig__gc *gc, daemon_state *dm,
         o->t_queued_us = libxlmig__now_us();
     }
     pthread_mutex_unlock(&dm->lock);
+    if (o && !o->dry_run) {
+        libxlmig__metrics_queued(1);
+        libxlmig__metrics_flush(gc, false);
+    }
     if (dup)
         LOG(ERROR, "%s is already being migrated from here", m->domain);
     else if (!o)
@@ -516,6 +521,10 @@ static int outgoing_wait_turn(libxlmig__gc *gc, daemon_state *dm,
     }
     pthread_mutex_unlock(&dm->lock);
     *waited_ms_r = (libxlmig__now_us() - o->t_queued_us) / 1000;
+    libxlmig__metrics_queued(-1);
+    if (!rc)
+        libxlmig__metrics_started("out");
+    libxlmig__metrics_flush(gc, false);
     if (logged && !rc)
         LOG(INFO, "migration of %s to %s starts after %llu ms in the queue",
             o->domain, o->target, (unsigned long long)*waited_ms_r);
@@ -616,11 +625,12 @@ static void outgoing_gen(libxlmig__gc *gc, void *opaque, yajl_gen g)
 static void record_outgoing(libxlmig__gc *gc, daemon_state *dm,
                             const libxlmig__migration *m, const char *why,
                             yajl_val v, uint64_t start_ms, uint64_t run_ms,
-                            uint64_t waited_ms)
+                            uint64_t waited_ms, bool ran)
 {
     const char *path_err[] = { "prediction_error_pct", NULL };
     yajl_val pe = yajl_tree_get(v, path_err, yajl_t_number);
     libxlmig__history_rec r;
+    libxlmig__metrics_end e;
 
     memset(&r, 0, sizeof(r));
     r.id = m->id;
@@ -642,6 +652,20 @@ static void record_outgoing(libxlmig__gc *gc, daemon_state *dm,
     }
     r.report = v;
     libxlmig__history_add(gc, &r);
+
+    memset(&e, 0, sizeof(e));
+    e.direction = "out";
+    e.outcome = r.outcome;
+    e.started = ran;
+    e.succeeded = !why;
+    e.duration_ms = run_ms;
+    e.has_downtime = r.has_downtime;
+    e.downtime_us = r.downtime_us;
+    e.bytes = r.bytes;
+    e.has_prediction_error = r.has_prediction_error;
+    e.prediction_error_pct = r.prediction_error_pct;
+    libxlmig__metrics_ended(&e);
+    libxlmig__metrics_flush(gc, false);
 }
 
 /* The result line carries the report, also when the migration failed. */
@@ -694,6 +718,7 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     libxlmig__migration m;
     struct outgoing *o = NULL;
     uint64_t waited_ms = 0, start_ms = 0, t_run = 0;
+    bool ran = false;
     int rc;
 
     libxlmig__migration_init(&m);
@@ -722,6 +747,7 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     if (waited_ms && !m.dry_run)
         libxlmig__yajl_gen_kv_uint(rep, "queued_ms", waited_ms);
     t_run = libxlmig__now_us();
+    ran = !rc;
     if (!rc) {
         rc = libxlmig__migration_run(gc, &m);
     } else {
@@ -741,7 +767,8 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
         yajl_val v = NULL;
 
         if (!libxlmig__json_gen_to_val(gc, rep, "migration report", &v))
-            record_outgoing(gc, dm, &m, why, v, start_ms, t_run, waited_ms);
+            record_outgoing(gc, dm, &m, why, v, start_ms, t_run, waited_ms,
+                            ran);
         if (why)
             snprintf(CTX->last_error, sizeof(CTX->last_error), "%s", why);
     }
@@ -790,6 +817,24 @@ static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req)
     send_report(gc, c, rc, rep);
 }
 
+/* A drain of this node ended (the drain tells it: it runs in xlmig). */
+static void op_drain_done(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    const char *result = libxlmig__json_get_str(req, "result");
+    int rc = 0;
+
+    if (!result || (strcmp(result, "all_moved") &&
+                    strcmp(result, "some_left") &&
+                    strcmp(result, "interrupted"))) {
+        LOG(ERROR, "drain_done request without a known result");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    } else {
+        libxlmig__metrics_drain(result);
+        libxlmig__metrics_flush(gc, false);
+    }
+    send_result(gc, c, rc, NULL);
+}
+
 /* What runs on this node: `xlmig status` (docs/xlmigd.md, "Status"). */
 static void op_status(libxlmig__gc *gc, conn *c, yajl_val req)
 {
@@ -817,6 +862,7 @@ static void dispatch(libxlmig__gc *gc, conn *c, yajl_val req)
     else if (!strcmp(op, "cancel")) op_cancel(gc, c, req);
     else if (!strcmp(op, "recover")) op_recover(gc, c, req);
     else if (!strcmp(op, "status")) op_status(gc, c, req);
+    else if (!strcmp(op, "drain_done")) op_drain_done(gc, c, req);
     else if (!op_host(gc, c, req, op)) {
         LOG(ERROR, "unknown request '%s'", op);
         send_result(gc, c, LIBXLMIG_ERROR_PROTOCOL, NULL);
@@ -954,6 +1000,8 @@ static int daemon_serve(libxlmig__gc *gc, daemon_state *dm, const char *path)
     while (!quit_requested) {
         pfd.fd = lfd;
         pfd.events = POLLIN;
+        /* What changes without an event here: maintenance, a drain. */
+        libxlmig__metrics_flush(gc, true);
         if (poll(&pfd, 1, 200) <= 0) continue;
         s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (s < 0) {
@@ -1024,6 +1072,33 @@ static int host_opts(libxlmig__gc *gc, const libxlmig_daemon_opts *o,
     return 0;
 }
 
+/*
+ * The metrics file: the one asked for, none for "", else node_exporter's
+ * textfile directory when that exists (the prometheus-node-exporter
+ * package made it).
+ */
+static void metrics_start(libxlmig__gc *gc, daemon_state *dm,
+                          const libxlmig_daemon_opts *o)
+{
+    const libxlmig_cluster_config *c = dm->cl ? libxlmig_cluster_cfg(dm->cl)
+                                              : NULL;
+    const char *path = o->metrics_file;
+    struct stat st;
+
+    if (!path) {
+        char *dir = GCSTRDUP(LIBXLMIG_DEFAULT_METRICS_FILE);
+
+        *strrchr(dir, '/') = '\0';
+        path = !stat(dir, &st) && S_ISDIR(st.st_mode)
+               ? LIBXLMIG_DEFAULT_METRICS_FILE : "";
+    }
+    libxlmig__metrics_init(gc, path, dm->cl
+                           ? libxlmig__cluster_self_name(dm->cl) : NULL,
+                           dm->host.ops->name, c ? c->max_outgoing : 0,
+                           c ? c->max_incoming : 0);
+    libxlmig__metrics_flush(gc, false);
+}
+
 int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
 {
     GC_INIT(ctx);
@@ -1065,6 +1140,7 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     }
     rc = host_opts(gc, o, dm->cl, &cpu, &ho);
     if (rc) goto out;
+    metrics_start(gc, dm, o);
     if (dm->host.ops->daemon_init) {
         rc = dm->host.ops->daemon_init(gc, dm->host.priv, &ho);
         if (rc) goto out;

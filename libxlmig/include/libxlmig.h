@@ -770,7 +770,20 @@ typedef struct libxlmig_daemon_opts {
                                   node's CPU pretends to be; NULL: real */
     const char *public_if;     /* interface for announcements, or NULL */
     const char *backend;       /* "sim" (also NULL) or "xen" */
+    const char *metrics_file;  /* Prometheus textfile; NULL: the default
+                                  when its directory exists; "": none */
 } libxlmig_daemon_opts;
+
+/* Where xlmigd writes its metrics by default: node_exporter's textfile
+ * collector directory of Debian's prometheus-node-exporter. */
+#define LIBXLMIG_DEFAULT_METRICS_FILE \
+    "/var/lib/prometheus/node-exporter/xlmig.prom"
+
+/*
+ * Tell this node's xlmigd that a drain of this node ended, for its
+ * metrics: result "all_moved", "some_left" or "interrupted".
+ */
+LIBXLMIG_API int libxlmig_drain_done(libxlmig_ctx *ctx, const char *result);
 
 /*
  * Run the node daemon until SIGTERM/SIGINT: the control socket and, with
