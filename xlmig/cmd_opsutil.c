@@ -167,6 +167,14 @@ int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
                    bool show_out, volatile sig_atomic_t *stop,
                    yajl_val *final_r)
 {
+    return ops_job_follow_to(cl, node, job, show_out ? stdout : NULL,
+                             stderr, stop, final_r);
+}
+
+int ops_job_follow_to(libxlmig_cluster *cl, const char *node,
+                      const char *job, FILE *out_f, FILE *err_f,
+                      volatile sig_atomic_t *stop, yajl_val *final_r)
+{
     unsigned long long out_off = 0, err_off = 0;
     struct timespec nap = { 0, JOB_POLL_MS * 1000000L };
     time_t lost_since = 0;
@@ -220,9 +228,10 @@ int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
             yajl_tree_free(v);
             return -1;
         }
-        if (show_out)
-            write_all(stdout, out, strlen(out));
-        write_all(stderr, errs, strlen(errs));
+        if (out_f)
+            write_all(out_f, out, strlen(out));
+        if (err_f)
+            write_all(err_f, errs, strlen(errs));
         out_off = ops_ju64(v, "out_offset");
         err_off = ops_ju64(v, "err_offset");
         /* An ended job's output is complete once a reply brings none. */

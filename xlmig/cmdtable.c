@@ -72,6 +72,34 @@ const struct cmd_spec cmd_table[] = {
       "Exit status: 0 all moved, 1 some could not move, 3 could not "
       "start\n(another drain runs, no daemon), 4 interrupted (run it "
       "again to continue).\n" },
+    { "integration", main_integration,
+      "Integration job: migrate a domain around nodes (or drain and bring "
+      "it back), check it after every move, write TAP and JUnit XML",
+      "[-n] --nodes A,B[,...] [--hops N] [--probe ADDR[:PORT]] "
+      "[--tap FILE] [--junit FILE] [-d MS] [-B MIBPS] DOMAIN\n"
+      "       xlmig integration [-n] --drain [--hops N] [--probe "
+      "ADDR[:PORT]]\n"
+      "                         [--tap FILE] [--junit FILE] DOMAIN",
+      "  --nodes A,B[,...]     the nodes DOMAIN goes round, in this order\n"
+      "  --hops N              moves, 1 to 1000 (default: one per node; "
+      "--drain: 1)\n"
+      "  --drain               each hop drains the node DOMAIN runs on "
+      "(as a job of\n"
+      "                        its xlmigd), then brings DOMAIN back\n"
+      "  --probe ADDR[:PORT]   DOMAIN's echo service (port 7): it must "
+      "answer after\n"
+      "                        every move; the gap during it is reported\n"
+      "  --tap FILE            the TAP results (default: stdout)\n"
+      "  --junit FILE          also JUnit XML, made by tap2junit "
+      "(libtap-formatter-junit-perl)\n"
+      "  -n, --dry-run         print the series only\n"
+      CMD_PARAM_HELP
+      "After every move: the migration worked, DOMAIN runs exactly once in "
+      "the\ncluster (every node of the config is asked), on the node it "
+      "should, and\nanswers its probe.  A move from another node runs as a "
+      "job of that\nnode's xlmigd.  The series stops at the first check "
+      "that fails.\nExit status: 0 when every check passed, 1 when one "
+      "failed, 2 bad usage.\n" },
     { "estimate", main_estimate,
       "Predict a live migration: total time, rounds and downtime",
       "[-s MS] [-S MIB] [-d MS] [-B MIBPS] DOMAIN [TARGET]",

@@ -59,6 +59,10 @@ void ops_on_stop_signals(void (*handler)(int));
 int ops_job_follow(libxlmig_cluster *cl, const char *node, const char *job,
                    bool show_out, volatile sig_atomic_t *stop,
                    yajl_val *final_r);
+/* The same, its stdout to out_f and its stderr to err_f (NULL: dropped). */
+int ops_job_follow_to(libxlmig_cluster *cl, const char *node,
+                      const char *job, FILE *out_f, FILE *err_f,
+                      volatile sig_atomic_t *stop, yajl_val *final_r);
 
 yajl_val ops_jget(yajl_val v, const char *key, yajl_type t);
 const char *ops_jstr(yajl_val v, const char *key);

@@ -113,6 +113,7 @@ int main_validate(int argc, char **argv);
 int main_balance(int argc, char **argv);
 int main_status(int argc, char **argv);
 int main_history(int argc, char **argv);
+int main_integration(int argc, char **argv);
 
 /*
  * The migration parameters every migrating command takes (cmd_save.c):

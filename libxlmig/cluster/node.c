@@ -353,6 +353,9 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
         libxlmig__yajl_gen_kv_str(g, "name", list[i].name);
         libxlmig__yajl_gen_kv_uint(g, "domid", list[i].domid);
         libxlmig__yajl_gen_kv_uint(g, "memory_kib", list[i].memory_kib);
+        libxlmig__yajl_gen_kv_str(g, "state",
+                                  libxlmig_domain_state_to_string(
+                                      list[i].state));
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
