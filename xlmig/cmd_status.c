@@ -87,8 +87,8 @@ static void print_outgoing(yajl_val e)
         row("Data processed:", "%s", mib(ops_ju64(e, "bytes"), b1,
                                          sizeof(b1)));
     if (ops_jget(e, "remaining_bytes", yajl_t_number))
-        row("Data remaining:", "%s", mib(ops_ju64(e, "remaining_bytes"), b1,
-                                         sizeof(b1)));
+        row("Data remaining:", "%s (of this round)",
+            mib(ops_ju64(e, "remaining_bytes"), b1, sizeof(b1)));
     if (ops_ju64(e, "rate"))
         row("Rate:", "%s/s", mib(ops_ju64(e, "rate"), b1, sizeof(b1)));
     if (ops_jget(e, "dirty_rate", yajl_t_number))
@@ -97,8 +97,9 @@ static void print_outgoing(yajl_val e)
         row("Expected downtime:", "%llu ms",
             ops_ju64(e, "expected_downtime_ms"));
     if (ops_jget(e, "eta_ms", yajl_t_number))
-        row("Time remaining:", "%s (estimated)",
-            secs(ops_ju64(e, "eta_ms"), b2, sizeof(b2)));
+        row("Time remaining:", "%s (estimated, round %llu)",
+            secs(ops_ju64(e, "eta_ms"), b2, sizeof(b2)),
+            ops_ju64(e, "round"));
     if (ops_jstr(e, "network"))
         row("Network:", "%s", ops_jstr(e, "network"));
     if (ops_jstr(e, "id"))
@@ -113,9 +114,9 @@ static void print_incoming(yajl_val e)
     row("Phase:", "%s", ops_jstr(e, "state"));
     row("Time elapsed:", "%s", secs(ops_ju64(e, "elapsed_ms"), b1,
                                     sizeof(b1)));
-    row("Data received:", "%s of %s", mib(ops_ju64(e, "bytes"), b1,
-                                          sizeof(b1)),
-        mib(ops_ju64(e, "memory_kib") * 1024, b2, sizeof(b2)));
+    row("Memory:", "%s", mib(ops_ju64(e, "memory_kib") * 1024, b2,
+                             sizeof(b2)));
+    row("Data received:", "%s", mib(ops_ju64(e, "bytes"), b1, sizeof(b1)));
     row("From:", "%s", ops_jstr(e, "peer"));
     row("Id:", "%s", ops_jstr(e, "id"));
 }

@@ -395,6 +395,17 @@ void libxlmig__migration_view_get(libxlmig__migration *m,
     v->stream_bytes = m->t_in_use ? bytes_sent(m->t_in_use) - m->stream_base
                                   : m->stream_bytes;
     pthread_mutex_unlock(&m->lock);
+    /* The engine writes these as it goes, without a lock of ours: each
+     * is read whole, not all of them at one instant. */
+#define LIVE(f) v->live.f = __atomic_load_n(&m->stats.f, __ATOMIC_RELAXED)
+    LIVE(state);
+    LIVE(round);
+    LIVE(remaining_bytes);
+    LIVE(dirty_rate);
+    LIVE(bandwidth);
+    LIVE(expected_downtime_ms);
+    LIVE(throttle_pct);
+#undef LIVE
 }
 
 /*

@@ -89,6 +89,12 @@ typedef struct libxlmig__migration_view {
     uint64_t elapsed_ms;          /* since _run began (ms) */
     uint64_t stream_ms;           /* since the stream began (ms); 0 before */
     uint64_t stream_bytes;        /* sent on the stream so far (bytes) */
+    /* The engine's statistics as it writes them (sim: at every round's
+     * dirty scan and end; Xen: only at the end): state, round (rounds
+     * after the full copy that ended), remaining_bytes (the dirty set the
+     * round being sent began with), dirty_rate, bandwidth,
+     * expected_downtime_ms, throttle_pct; the rest is left 0. */
+    libxlmig_stats live;
 } libxlmig__migration_view;
 _hidden void libxlmig__migration_view_get(libxlmig__migration *m,
                                           libxlmig__migration_view *v);

@@ -55,8 +55,9 @@ struct outgoing {
                                           false: waits in the queue */
     uint64_t ticket;                   /* arrival order: the queue's */
     uint64_t t_queued_us;              /* its request came */
-    libxlmig_stats st;                 /* its last progress */
+    libxlmig_stats st;                 /* its last progress (a round's end) */
     bool have_st;
+    uint64_t bytes_at_st;              /* stream bytes sent by then */
 };
 
 /* The daemon: made by libxlmig_daemon_run, shared by its threads. */
@@ -535,10 +536,15 @@ static int outgoing_wait_turn(libxlmig__gc *gc, daemon_state *dm,
 static void outgoing_progress(void *user, const libxlmig_stats *st)
 {
     struct outgoing *o = user;
+    libxlmig__migration_view v;
 
+    /* The migration's lock alone first: the daemon's is taken before it
+     * elsewhere, never after. */
+    libxlmig__migration_view_get(o->m, &v);
     pthread_mutex_lock(&o->dm->lock);
     o->st = *st;
     o->have_st = true;
+    o->bytes_at_st = v.stream_bytes;
     pthread_mutex_unlock(&o->dm->lock);
     progress_cb(o->c, st);
 }
@@ -578,18 +584,29 @@ static void outgoing_entry_gen(libxlmig__gc *gc, daemon_state *dm,
     if (v.stream_ms)
         rate = v.stream_bytes * 1000 / v.stream_ms;
     if (o->have_st) {
+        /* A round ended (the full copy is round 0): the one being sent
+         * began with the dirty set of its scan; what of it is not sent
+         * yet remains. */
+        uint64_t sent = v.stream_bytes - o->bytes_at_st;
+
         libxlmig__yajl_gen_kv_str(g, "engine_state",
-                                  libxlmig_state_to_string(o->st.state));
-        libxlmig__yajl_gen_kv_uint(g, "round", o->st.round);
-        libxlmig__yajl_gen_kv_uint(g, "dirty_rate", o->st.dirty_rate);
-        libxlmig__yajl_gen_kv_uint(g, "bandwidth", o->st.bandwidth);
+                                  libxlmig_state_to_string(v.live.state));
+        libxlmig__yajl_gen_kv_uint(g, "round", o->st.round + 1);
+        libxlmig__yajl_gen_kv_uint(g, "dirty_rate", v.live.dirty_rate);
+        libxlmig__yajl_gen_kv_uint(g, "bandwidth", v.live.bandwidth);
         libxlmig__yajl_gen_kv_uint(g, "expected_downtime_ms",
-                                   o->st.expected_downtime_ms);
-        libxlmig__yajl_gen_kv_uint(g, "throttle_pct", o->st.throttle_pct);
-        remaining = o->st.remaining_bytes;
-    } else if (v.memory_kib * 1024 > v.stream_bytes) {
-        /* Still in the full copy: what of the memory is not sent. */
-        remaining = v.memory_kib * 1024 - v.stream_bytes;
+                                   v.live.expected_downtime_ms);
+        libxlmig__yajl_gen_kv_uint(g, "throttle_pct", v.live.throttle_pct);
+        remaining = v.live.remaining_bytes > sent
+                    ? v.live.remaining_bytes - sent : 0;
+    } else if (streaming && v.stream_bytes) {
+        /* The full copy (on Xen libxl writes the stream itself: no
+         * bytes are seen and nothing is said): what of the memory is
+         * not sent yet. */
+        libxlmig__yajl_gen_kv_str(g, "engine_state", "precopy");
+        libxlmig__yajl_gen_kv_uint(g, "round", 0);
+        if (v.memory_kib * 1024 > v.stream_bytes)
+            remaining = v.memory_kib * 1024 - v.stream_bytes;
     }
     if (streaming) {
         libxlmig__yajl_gen_kv_uint(g, "rate", rate);
