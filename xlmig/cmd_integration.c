@@ -65,7 +65,8 @@ static void on_stop(int sig)
 
 /* ---- TAP --------------------------------------------------------------- */
 
-static void tap_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void tap_line(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static void tap_line(const char *fmt, ...)
 {
     va_list ap;
