@@ -219,10 +219,9 @@ int main_balance(int argc, char **argv)
         if (opt == 'h') return EXIT_OK;
         if (opt == 'a') { b.apply = true; continue; }
         if (opt == 't') {
-            if (!cmd_parse_u64("balance", "threshold", optarg, &b.thr) ||
-                !b.thr || b.thr > 100)
-                return b.thr ? EXIT_USAGE : cmd_usage_error("balance",
-                       "threshold is 1 to 100");
+            if (!cmd_parse_range("balance", "threshold", optarg, 1, 100,
+                                 "%", &b.thr))
+                return EXIT_USAGE;
             continue;
         }
         return EXIT_USAGE;

@@ -24,7 +24,7 @@ struct cpuid_args {
     const char *policy;       /* --policy FILE */
     const char *host_policy;  /* --host-policy FILE */
     const char *baseline;     /* --baseline NAME */
-    const char *cfg;          /* -f FILE */
+    const char *cfg;          /* -x FILE */
     bool host;                /* --host */
     int nr_pos;
     char *pos[CPUID_MAX_POLICIES];
@@ -61,7 +61,9 @@ static int parse_args(int argc, char **argv, const char *allowed,
         { "--baseline", 'b', true },
         { "--host", 'H', false },
         { "--json", 'j', false },
-        { "-f", 'f', true },
+        { "-x", 'f', true },
+        { "--xlcfg", 'f', true },
+        { "-f", 'f', true },      /* deprecated (NEWS): keygen's force */
         { "-h", 'h', false },
         { "--help", 'h', false },
     };
@@ -187,7 +189,7 @@ static int domain_policy(const char *name, const char *cfg,
     path = cfg ? cfg : defpath;
     if (!file_exists(path))
         return cmd_fail(LIBXLMIG_ERROR_NOTFOUND, "domain %s: not running "
-                        "here and no config %s (name one with -f FILE)",
+                        "here and no config %s (name one with -x FILE)",
                         name, path);
     ret = host_policy(&host);
     if (ret) return ret;

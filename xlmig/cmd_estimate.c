@@ -64,16 +64,16 @@ int main_estimate(int argc, char **argv)
                              "estimate", 1)) != 0) {
         if (opt == 'h') return EXIT_OK;
         if (opt == 's') {
-            if (!cmd_parse_u64("estimate", "sample time", optarg,
-                               &sample_ms))
+            /* The range xlmigd takes for a dirty sample. */
+            if (!cmd_parse_range("estimate", "sample time", optarg, 40,
+                                 60000, "ms", &sample_ms))
                 return EXIT_USAGE;
             continue;
         }
         if (opt == 'S') {
-            if (!cmd_parse_u64("estimate", "probe size", optarg,
-                               &probe_mib) || !probe_mib || probe_mib > 1024)
-                return probe_mib ? EXIT_USAGE
-                       : cmd_usage_error("estimate", "probe 1 to 1024 MiB");
+            if (!cmd_parse_range("estimate", "probe size", optarg, 1, 1024,
+                                 "MiB", &probe_mib))
+                return EXIT_USAGE;
             continue;
         }
         ret = cmd_param_opt("estimate", opt, optarg, &params);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* `xlmig help [COMMAND]` and `xlmig version`. */
+/* `xlmig help [COMMAND]` and `xlmig version` (also --version, -V). */
 #include <string.h>
 
 #include "xlmig.h"
@@ -25,7 +25,7 @@ int main_help(int argc, char **argv)
             return EXIT_OK;
         }
     }
-    printf("usage: xlmig [-v] [-N] [-c CONFIG] [--json] [--backend xen|sim] "
+    printf("usage: xlmig [-vV] [-N] [-c CONFIG] [--json] [--backend xen|sim] "
            "COMMAND [ARGS...]\n\n"
            "Live-migrate Xen domains between the dom0s of a cluster.\n\n"
            "Global options:\n"
@@ -33,7 +33,8 @@ int main_help(int argc, char **argv)
            "  -v, --verbose       more log output (repeat for debug)\n"
            "  -N, --dry-run       check and plan only; change nothing\n"
            "  -j, --json          machine-readable JSON output\n"
-           "  -b, --backend KIND  xen (default) or sim\n\n"
+           "  -b, --backend KIND  xen (default) or sim\n"
+           "  -V, --version       print the version and exit\n\n"
            "Commands:\n", XLMIG_DEFAULT_CONFIG);
     for (i = 0; i < cmd_table_len; i++)
         printf("  %-18s %s\n", cmd_table[i].name, cmd_table[i].help);
@@ -45,11 +46,13 @@ int main_version(int argc, char **argv)
 {
     int opt;
 
-    while ((opt = cmd_getopt(argc, argv, "", NULL, "version", 0)) != 0) {
+    /* argc 0: --version or -V, before any command. */
+    while (argc > 0 &&
+           (opt = cmd_getopt(argc, argv, "", NULL, "version", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
         return EXIT_USAGE;
     }
-    if (argc - optind > 0)
+    if (argc > 0 && argc - optind > 0)
         return cmd_usage_error("version", "too many arguments");
     if (g.json)
         printf("{\"version\":1,\"xlmig\":\"%s\"}\n", LIBXLMIG_VERSION);

@@ -21,7 +21,12 @@ int main_keygen(int argc, char **argv)
     ssize_t n;
     int fd = -1, opt, ret, flags;
 
-    while ((opt = cmd_getopt(argc, argv, "f", NULL, "keygen", 1)) != 0) {
+    static const struct option lo[] = {
+        { "force", no_argument, NULL, 'f' },
+        { 0, 0, 0, 0 },
+    };
+
+    while ((opt = cmd_getopt(argc, argv, "f", lo, "keygen", 1)) != 0) {
         switch (opt) {
         case 'f': force = true; break;
         case 'h': return EXIT_OK;

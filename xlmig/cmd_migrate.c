@@ -58,13 +58,21 @@ static const char *jstr(yajl_val v, const char *key)
 /* The human-readable report: checks, attempts, handoff, outcome. */
 static void print_report(FILE *f, const char *text)
 {
-    yajl_val v, a, e;
+    yajl_val v;
     char err[256];
-    size_t i;
 
     v = yajl_tree_parse(text, err, sizeof(err));
     if (!v)
         return;
+    cmd_print_report_val(f, v);
+    yajl_tree_free(v);
+}
+
+void cmd_print_report_val(FILE *f, yajl_val v)
+{
+    yajl_val a, e;
+    size_t i;
+
     a = jget(v, "preflight", yajl_t_array);
     if (a)
         fprintf(f, "pre-flight, %s -> %s:\n", jstr(v, "source"),
@@ -101,7 +109,6 @@ static void print_report(FILE *f, const char *text)
     if (e && YAJL_IS_NUMBER(e))
         fprintf(f, "prediction error: %+.0f%% of the measured time\n",
                 YAJL_GET_DOUBLE(e));
-    yajl_tree_free(v);
 }
 
 /* The report of a migration, as text or (--json) as one JSON line. */

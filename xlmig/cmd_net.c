@@ -141,10 +141,18 @@ static void gen_status(yajl_gen j, const struct net_view *v, int w)
     yajl_gen_map_close(j);
 }
 
+/* Long-only options: their old short spellings mean something else in
+ * other commands, and stay here as deprecated aliases (NEWS). */
+#define OPT_NODE 0x100          /* --node NODE (was -n) */
+#define OPT_PORT 0x101          /* --port PORT (was -p) */
+#define OPT_TIMEOUT_S 0x102     /* responder --timeout SECONDS (was -t) */
+#define NET_RESPONDER_MAX_S (30 * 86400)   /* s */
+
+
 static int net_show(int argc, char **argv)
 {
     static const struct option lo[] = {
-        { "node", required_argument, NULL, 'n' }, { 0, 0, 0, 0 },
+        { "node", required_argument, NULL, OPT_NODE }, { 0, 0, 0, 0 },
     };
     struct net_view v;
     const char *node = NULL;
@@ -153,7 +161,7 @@ static int net_show(int argc, char **argv)
 
     while ((opt = cmd_getopt(argc, argv, "n:", lo, "net", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
-        if (opt == 'n') { node = optarg; continue; }
+        if (opt == 'n' || opt == OPT_NODE) { node = optarg; continue; }
         return EXIT_USAGE;
     }
     if (argc > optind)
@@ -236,9 +244,10 @@ struct peer_check {
 static int check_parse(int argc, char **argv, struct check_opts *o)
 {
     static const struct option lo[] = {
-        { "node", required_argument, NULL, 'n' },
+        { "node", required_argument, NULL, OPT_NODE },
         { "timeout", required_argument, NULL, 'T' },
-        { "size", required_argument, NULL, 's' },
+        { "probe", required_argument, NULL, 'S' },
+        { "size", required_argument, NULL, 'S' },    /* deprecated */
         { 0, 0, 0, 0 },
     };
     int opt;
@@ -246,22 +255,21 @@ static int check_parse(int argc, char **argv, struct check_opts *o)
     o->node = NULL;
     o->tmo = NET_DEFAULT_CONNECT_MS;
     o->mib = NET_DEFAULT_PROBE_MIB;
-    while ((opt = cmd_getopt(argc, argv, "n:T:s:", lo, "net", 0)) != 0) {
+    while ((opt = cmd_getopt(argc, argv, "n:T:S:s:", lo, "net", 0)) != 0) {
         switch (opt) {
         case 'h': return EXIT_OK;
-        case 'n': o->node = optarg; break;
+        case 'n':               /* deprecated (NEWS) */
+        case OPT_NODE: o->node = optarg; break;
         case 'T':
-            if (!cmd_parse_u64("net", "timeout", optarg, &o->tmo))
+            if (!cmd_parse_range("net", "timeout", optarg, 1, 60000, "ms",
+                                 &o->tmo))
                 return EXIT_USAGE;
-            if (!o->tmo || o->tmo > 60000)
-                return cmd_usage_error("net", "timeout must be 1-60000 ms");
             break;
-        case 's':
-            if (!cmd_parse_u64("net", "size", optarg, &o->mib))
+        case 's':       /* deprecated: -s is estimate's sample time */
+        case 'S':
+            if (!cmd_parse_range("net", "size", optarg, 0, NET_PROBE_MAX_MIB,
+                                 "MiB", &o->mib))
                 return EXIT_USAGE;
-            if (o->mib > NET_PROBE_MAX_MIB)
-                return cmd_usage_error("net", "size must be at most %u MiB",
-                                       NET_PROBE_MAX_MIB);
             break;
         default: return EXIT_USAGE;
         }

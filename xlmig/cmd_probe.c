@@ -11,6 +11,8 @@
 #include "xlmig.h"
 
 #define PROBE_DEFAULT_PORT 7
+#define PROBE_MAX_INTERVAL_MS 60000        /* ms */
+#define PROBE_MAX_DURATION_MS 86400000     /* ms: a day */
 
 static volatile sig_atomic_t probe_stop;
 
@@ -23,7 +25,7 @@ int main_probe(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "interval", required_argument, NULL, 'i' },
-        { "duration", required_argument, NULL, 'd' },
+        { "duration", required_argument, NULL, 'D' },
         { 0, 0, 0, 0 },
     };
     unsigned long long interval = 5, duration = 10000;
@@ -33,15 +35,17 @@ int main_probe(int argc, char **argv)
     unsigned long long port = PROBE_DEFAULT_PORT;
     int opt, rc;
 
-    while ((opt = cmd_getopt(argc, argv, "i:d:", opts, "probe", 1)) != 0) {
+    while ((opt = cmd_getopt(argc, argv, "i:D:d:", opts, "probe", 1)) != 0) {
         switch (opt) {
         case 'i':
-            if (!cmd_parse_u64("probe", "interval", optarg, &interval) ||
-                !interval)
+            if (!cmd_parse_range("probe", "interval", optarg, 1,
+                                 PROBE_MAX_INTERVAL_MS, "ms", &interval))
                 return EXIT_USAGE;
             break;
-        case 'd':
-            if (!cmd_parse_u64("probe", "duration", optarg, &duration))
+        case 'd':       /* deprecated (NEWS): -d is the downtime limit */
+        case 'D':
+            if (!cmd_parse_range("probe", "duration", optarg, 1,
+                                 PROBE_MAX_DURATION_MS, "ms", &duration))
                 return EXIT_USAGE;
             break;
         case 'h':
@@ -56,8 +60,8 @@ int main_probe(int argc, char **argv)
     colon = strchr(addr, ':');
     if (colon) {
         *colon = '\0';
-        if (!cmd_parse_u64("probe", "port", colon + 1, &port) || !port ||
-            port > 65535)
+        if (!cmd_parse_range("probe", "port", colon + 1, LIBXLMIG_PORT_MIN,
+                             LIBXLMIG_PORT_MAX, "", &port))
             return EXIT_USAGE;
     }
 

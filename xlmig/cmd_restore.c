@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* `xlmig restore [-p] [-n NAME] FILE|-`, like `xl restore`. */
+/* `xlmig restore [-p] [--name NAME] FILE|-`, like `xl restore`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,11 +8,13 @@
 
 #include "xlmig.h"
 
+#define OPT_NAME 0x100           /* --name: long only */
+
 int main_restore(int argc, char **argv)
 {
     static const struct option lo[] = {
         { "paused", no_argument, NULL, 'p' },
-        { "name", required_argument, NULL, 'n' },
+        { "name", required_argument, NULL, OPT_NAME },
         { 0, 0, 0, 0 },
     };
     const char *file, *new_name = NULL;
@@ -25,7 +27,8 @@ int main_restore(int argc, char **argv)
         switch (opt) {
         case 'h': return EXIT_OK;
         case 'p': paused = true; break;
-        case 'n': new_name = optarg; break;
+        case 'n':       /* deprecated (NEWS): -n is the dry run elsewhere */
+        case OPT_NAME: new_name = optarg; break;
         default: return EXIT_USAGE;
         }
     }

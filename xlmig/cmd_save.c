@@ -86,17 +86,22 @@ int cmd_param_opt(const char *cmd, int opt, const char *arg,
 
     switch (opt) {
     case 'd':
-        if (!cmd_parse_u64(cmd, "downtime", arg, &v))
+        if (!cmd_parse_range(cmd, "downtime", arg, LIBXLMIG_DOWNTIME_MS_MIN,
+                             LIBXLMIG_DOWNTIME_MS_MAX, "ms", &v))
             return -1;
         params->downtime_limit_ms = v;
         return 1;
     case 'B':
-        if (!cmd_parse_u64(cmd, "bandwidth", arg, &v))
+        /* The config's bandwidth_limit_mbps range, in MiB/s; 0: none. */
+        if (!cmd_parse_range(cmd, "bandwidth", arg, 0,
+                             LIBXLMIG_BANDWIDTH_MBPS_MAX * 1000000ULL / 8 /
+                             1048576, "MiB/s", &v))
             return -1;
         params->bandwidth_limit = v * 1048576ULL;
         return 1;
     case 'r':
-        if (!cmd_parse_u64(cmd, "round limit", arg, &v))
+        if (!cmd_parse_range(cmd, "round limit", arg, LIBXLMIG_MAX_ROUNDS_MIN,
+                             LIBXLMIG_MAX_ROUNDS_MAX, "rounds", &v))
             return -1;
         params->max_rounds = (uint32_t)v;
         return 1;

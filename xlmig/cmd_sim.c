@@ -8,15 +8,22 @@
 
 #include "xlmig.h"
 
+/* Long only: -r and -i mean the round limit and probe's interval in
+ * other commands; here they stay as deprecated aliases (NEWS). */
+#define OPT_DIRTY_RATE 0x100
+#define OPT_IP 0x101
+#define SIM_MAX_MIB (1ULL << 20)            /* MiB: 1 TiB */
+#define SIM_MAX_DIRTY_RATE 100000000ULL     /* pages/s */
+
 static int sim_create(int argc, char **argv)
 {
     static const struct option lo[] = {
         { "memory", required_argument, NULL, 'm' },
-        { "dirty-rate", required_argument, NULL, 'r' },
+        { "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
         { "working-set", required_argument, NULL, 'w' },
         { "zero-fraction", required_argument, NULL, 'z' },
         { "hot", required_argument, NULL, 'H' },
-        { "ip", required_argument, NULL, 'i' },
+        { "ip", required_argument, NULL, OPT_IP },
         { "mac", required_argument, NULL, 'M' },
         { 0, 0, 0, 0 },
     };
@@ -39,17 +46,21 @@ static int sim_create(int argc, char **argv)
         switch (opt) {
         case 'h': return EXIT_OK;
         case 'm':
-            if (!cmd_parse_u64("sim", "memory", optarg, &v) || !v)
+            if (!cmd_parse_range("sim", "memory", optarg, 1, SIM_MAX_MIB,
+                                 "MiB", &v))
                 return EXIT_USAGE;
             p.memory_mib = v;
             break;
-        case 'r':
-            if (!cmd_parse_u64("sim", "dirty rate", optarg, &v))
+        case 'r':       /* deprecated (NEWS): -r is the round limit */
+        case OPT_DIRTY_RATE:
+            if (!cmd_parse_range("sim", "dirty rate", optarg, 0,
+                                 SIM_MAX_DIRTY_RATE, "pages/s", &v))
                 return EXIT_USAGE;
             p.dirty_rate = v;
             break;
         case 'w':
-            if (!cmd_parse_u64("sim", "working set", optarg, &v))
+            if (!cmd_parse_range("sim", "working set", optarg, 0,
+                                 SIM_MAX_MIB, "MiB", &v))
                 return EXIT_USAGE;
             p.working_set_mib = v;
             break;
@@ -60,11 +71,13 @@ static int sim_create(int argc, char **argv)
                                        "(0 to 1)", optarg);
             break;
         case 'H':
-            if (!cmd_parse_u64("sim", "hot share", optarg, &v) || v > 100)
+            if (!cmd_parse_range("sim", "hot share", optarg, 0, 100, "%",
+                                 &v))
                 return EXIT_USAGE;
             p.hot_pct = (uint32_t)v;
             break;
-        case 'i': p.ip = optarg; break;
+        case 'i':       /* deprecated (NEWS): -i is probe's interval */
+        case OPT_IP: p.ip = optarg; break;
         case 'M': p.mac = optarg; break;
         default: return EXIT_USAGE;
         }

@@ -289,7 +289,8 @@ int main_validate(int argc, char **argv)
     while ((opt = cmd_getopt(argc, argv, "k:", lo, "validate", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
         if (opt == 'k') {
-            if (!cmd_parse_u64("validate", "clock skew", optarg, &skew_ms))
+            if (!cmd_parse_range("validate", "clock skew", optarg, 1,
+                                 3600000, "ms", &skew_ms))
                 return EXIT_USAGE;
             continue;
         }

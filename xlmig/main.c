@@ -20,8 +20,11 @@ struct xlmig_globals g = {
 
 static void main_usage(FILE *f)
 {
-    fprintf(f, "usage: %s [-v] [-N] [-c CONFIG] [--json] "
-            "[--backend xen|sim] COMMAND [ARGS...]\n", g.progname);
+    if (g.as_xl)
+        cmd_usage(f, "migrate-cluster", false);
+    else
+        fprintf(f, "usage: %s [-vV] [-N] [-c CONFIG] [--json] "
+                "[--backend xen|sim] COMMAND [ARGS...]\n", g.progname);
 }
 
 void cmd_usage(FILE *f, const char *cmd, bool full)
@@ -32,8 +35,13 @@ void cmd_usage(FILE *f, const char *cmd, bool full)
         main_usage(f);
         return;
     }
-    fprintf(f, "usage: xlmig %s%s%s\n", c->name, *c->usage ? " " : "",
-            c->usage);
+    /* Installed as xl-migrate-cluster, the program is that command. */
+    if (g.as_xl && !strcmp(c->name, "migrate-cluster"))
+        fprintf(f, "usage: xl-migrate-cluster [-v] [-c CONFIG] [--json] "
+                "%s\n", c->usage);
+    else
+        fprintf(f, "usage: xlmig %s%s%s\n", c->name, *c->usage ? " " : "",
+                c->usage);
     if (!full)
         return;
     fprintf(f, "\n%s.\n", c->help);
@@ -45,7 +53,10 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s %s: ", g.progname, cmd);
+    if (g.as_xl)
+        fprintf(stderr, "%s: ", g.progname);
+    else
+        fprintf(stderr, "%s %s: ", g.progname, cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -85,20 +96,25 @@ int cmd_open_backend(void)
     return rc ? cmd_fail(rc, NULL) : 0;
 }
 
-bool cmd_parse_u64(const char *cmd, const char *what, const char *s,
-                   unsigned long long *v_r)
+bool cmd_parse_range(const char *cmd, const char *what, const char *s,
+                     unsigned long long min, unsigned long long max,
+                     const char *unit, unsigned long long *v_r)
 {
+    unsigned long long v;
     char *end;
 
     errno = 0;
     if (!s || !*s || *s == '-') goto bad;
-    *v_r = strtoull(s, &end, 0);
-    if (errno || *end) goto bad;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max) goto bad;
+    *v_r = v;
     return true;
  bad:
-    cmd_usage_error(cmd, "invalid %s: '%s'", what, s ? s : "");
+    cmd_usage_error(cmd, "invalid %s: '%s' (%llu to %llu%s%s)", what,
+                    s ? s : "", min, max, *unit ? " " : "", unit);
     return false;
 }
+
 
 int cmd_getopt(int argc, char **argv, const char *opts,
                const struct option *longopts, const char *cmd, int min_args)
@@ -142,6 +158,47 @@ static int run_command(const struct cmd_spec *c, int argc, char **argv)
     return c->fn(argc, argv);
 }
 
+/*
+ * As xl-migrate-cluster the program is migrate-cluster: the global options
+ * it knows come first, and the first word that is not one of them starts
+ * the command's own options and arguments (-n, -d MS ... DOMAIN TARGET).
+ */
+static int xl_global_end(int argc, char **argv)
+{
+    static const char *const flags[] = {
+        "-v", "--verbose", "-N", "--dry-run", "-j", "--json", "-h",
+        "--help", "-V", "--version",
+    };
+    static const char *const valued[] = {
+        "-c", "--config", "-b", "--backend",
+    };
+    int i;
+    size_t k;
+
+    for (i = 1; i < argc; i++) {
+        bool known = false;
+
+        if (!strcmp(argv[i], "--"))
+            break;
+        for (k = 0; k < ARRAY_SIZE(flags) && !known; k++)
+            known = !strcmp(argv[i], flags[k]);
+        for (k = 0; k < ARRAY_SIZE(valued) && !known; k++) {
+            size_t n = strlen(valued[k]);
+
+            if (!strcmp(argv[i], valued[k]) && i + 1 < argc) {
+                known = true;
+                i++;
+            } else if (valued[k][1] == '-' && !strncmp(argv[i], valued[k], n)
+                       && argv[i][n] == '=') {
+                known = true;
+            }
+        }
+        if (!known)
+            break;
+    }
+    return i;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_opts[] = {
@@ -151,6 +208,7 @@ int main(int argc, char **argv)
         { "verbose", no_argument, NULL, 'v' },
         { "dry-run", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { 0, 0, 0, 0 },
     };
     const struct cmd_spec *c;
@@ -158,14 +216,19 @@ int main(int argc, char **argv)
     const char *cmd;
     bool as_xl = !strcmp(base, "xl-migrate-cluster");
     xentoollog_level level;
-    int opt, rc;
+    int opt, rc, global_argc = argc;
 
     g.progname = as_xl ? "xl-migrate-cluster" : "xlmig";
+    g.as_xl = as_xl;
+    if (as_xl)
+        global_argc = xl_global_end(argc, argv);
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+:hvNjc:b:", long_opts,
+    while ((opt = getopt_long(global_argc, argv, "+:hVvNjc:b:", long_opts,
                               NULL)) != -1) {
         switch (opt) {
+        case 'V':
+            return main_version(0, NULL);
         case 'v': g.verbosity++; break;
         case 'N': g.dry_run = true; break;
         case 'j': g.json = true; break;
@@ -183,6 +246,10 @@ int main(int argc, char **argv)
             g.backend_given = true;
             break;
         case 'h':
+            if (as_xl) {
+                cmd_usage(stdout, "migrate-cluster", true);
+                return EXIT_OK;
+            }
             return main_help(0, NULL);
         case ':':
             fprintf(stderr, "%s: option '%s' needs a value\n", g.progname,
@@ -197,6 +264,9 @@ int main(int argc, char **argv)
         }
     }
 
+    if (as_xl && optind < argc && !strcmp(argv[optind], "--") &&
+        optind < global_argc)
+        optind++;
     argc -= optind;
     argv += optind;
     if (as_xl) {

@@ -40,6 +40,7 @@ const struct cmd_spec *cmd_lookup(const char *name);
 /* Global options, set by main() before a command runs. */
 struct xlmig_globals {
     const char *progname;        /* "xlmig" or "xl-migrate-cluster" */
+    bool as_xl;                  /* run as xl-migrate-cluster */
     const char *config_file;     /* -c; default XLMIG_DEFAULT_CONFIG */
     bool config_given;           /* -c was given */
     int verbosity;               /* number of -v */
@@ -78,9 +79,14 @@ int cmd_fail(int rc, const char *fmt, ...)
 /* Open the backend chosen by --backend (default xen); reports failure. */
 int cmd_open_backend(void);
 
-/* Parse a non-negative integer option value; false (reported) if bad. */
-bool cmd_parse_u64(const char *cmd, const char *what, const char *s,
-                   unsigned long long *v_r);
+/*
+ * Parse a decimal option value within min..max (unit names them in the
+ * message, "" for none); false, reported as a usage error, if it is not
+ * a number or out of range.  Every numeric option goes through it.
+ */
+bool cmd_parse_range(const char *cmd, const char *what, const char *s,
+                     unsigned long long min, unsigned long long max,
+                     const char *unit, unsigned long long *v_r);
 
 /* Command handlers: one cmd_<name>.c each. */
 int main_help(int argc, char **argv);
@@ -105,6 +111,9 @@ int main_drain(int argc, char **argv);
 int main_estimate(int argc, char **argv);
 int main_validate(int argc, char **argv);
 int main_balance(int argc, char **argv);
+int main_status(int argc, char **argv);
+int main_history(int argc, char **argv);
+int main_integration(int argc, char **argv);
 
 /*
  * The migration parameters every migrating command takes (cmd_save.c):
@@ -119,13 +128,18 @@ int main_balance(int argc, char **argv);
     { "on-limit", required_argument, NULL, 'L' }, \
     { "no-auto-converge", no_argument, NULL, 'A' }
 #define CMD_PARAM_HELP \
-    "  -d, --downtime MS     downtime limit (default 100)\n" \
-    "  -B, --bandwidth MIBPS bandwidth limit in MiB/s (none)\n" \
-    "  -r, --max-rounds N    pre-copy round limit (default 30)\n" \
+    "  -d, --downtime MS     downtime limit, 1 to 3600000 (default 100)\n" \
+    "  -B, --bandwidth MIBPS bandwidth limit in MiB/s (default 0: none)\n" \
+    "  -r, --max-rounds N    pre-copy round limit, 1 to 1000 (default 30)\n" \
     "  -L, --on-limit ACT    at the limit: force (default) or abort\n" \
     "  -A, --no-auto-converge  never throttle the guest\n"
 int cmd_param_opt(const char *cmd, int opt, const char *arg,
                   libxlmig_params *params);
+
+/* A migration report, parsed, as migrate-cluster prints it: pre-flight
+ * verdicts, prediction, attempts, outcome (cmd_migrate.c). */
+struct yajl_val_s;
+void cmd_print_report_val(FILE *f, struct yajl_val_s *report);
 
 /* Migration progress (cmd_save.c): user is the FILE to report to. */
 void cmd_progress(void *user, const libxlmig_stats *st);

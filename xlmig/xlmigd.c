@@ -18,6 +18,8 @@
 
 #include "libxlmig.h"
 
+#define OPT_METRICS 0x100        /* --metrics FILE: long only */
+
 /*
  * A daemon that dies of a fatal signal says where, in its log (stderr),
  * before the default action (core dump) runs: the frames as
@@ -60,7 +62,7 @@ static void fatal_handlers(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xlmigd [-v] [-F] [-s SOCKET] [-c CONFIG [-n NODE]] "
-            "[-m MIB] [-C CPU] [-P IF] --backend=sim|xen\n"
+            "[-m MIB] [-C CPU] [-P IF] [--metrics FILE] --backend=sim|xen\n"
             "  -c, --config FILE     cluster config: serve the other nodes\n"
             "  -n, --node NODE       this node (default: by its addresses)\n"
             "  -m, --memory MIB      sim: memory for domains (default: "
@@ -68,7 +70,13 @@ static void usage(FILE *f)
             "  -C, --cpu-policy CPU  sim: act as a node with this CPU "
             "(baseline name\n"
             "                        or policy file)\n"
-            "  -P, --public-if IF    announce arriving domains on IF\n");
+            "  -P, --public-if IF    announce arriving domains on IF\n"
+            "  --metrics FILE        write Prometheus metrics to FILE for "
+            "node_exporter's\n"
+            "                        textfile collector (default: the "
+            "collector's\n"
+            "                        directory when it exists, xlmigd(8); "
+            "'' for none)\n");
 }
 
 int main(int argc, char **argv)
@@ -81,6 +89,7 @@ int main(int argc, char **argv)
         { "memory", required_argument, NULL, 'm' },
         { "cpu-policy", required_argument, NULL, 'C' },
         { "public-if", required_argument, NULL, 'P' },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "foreground", no_argument, NULL, 'F' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -103,6 +112,7 @@ int main(int argc, char **argv)
         case 'n': o.node = optarg; break;
         case 'C': o.cpu_policy = optarg; break;
         case 'P': o.public_if = optarg; break;
+        case OPT_METRICS: o.metrics_file = optarg; break;
         case 'm':
             o.memory_mib = strtoull(optarg, &end, 10);
             if (!*optarg || *end) {

@@ -638,22 +638,27 @@ static int parse_numbers(cfg_state *st)
     rc = get_bounded(st, "allow_public", 0, 1, 0, &lv);
     if (rc) return rc;
     c->allow_public = lv;
-    rc = get_bounded(st, "port", 1, 65535, LIBXLMIG_DEFAULT_PORT, &lv);
+    rc = get_bounded(st, "port", LIBXLMIG_PORT_MIN, LIBXLMIG_PORT_MAX,
+                     LIBXLMIG_DEFAULT_PORT, &lv);
     if (rc) return rc;
     c->port = lv;
-    rc = get_bounded(st, "downtime_limit_ms", 1, 3600000,
+    rc = get_bounded(st, "downtime_limit_ms", LIBXLMIG_DOWNTIME_MS_MIN,
+                     LIBXLMIG_DOWNTIME_MS_MAX,
                      LIBXLMIG_DEFAULT_DOWNTIME_MS, &lv);
     if (rc) return rc;
     c->downtime_limit_ms = lv;
-    rc = get_bounded(st, "bandwidth_limit_mbps", 0, 10000000,
+    rc = get_bounded(st, "bandwidth_limit_mbps", 0,
+                     LIBXLMIG_BANDWIDTH_MBPS_MAX,
                      LIBXLMIG_DEFAULT_BANDWIDTH_MBPS, &lv);
     if (rc) return rc;
     c->bandwidth_limit_mbps = lv;
-    rc = get_bounded(st, "max_outgoing", 1, 64,
+    rc = get_bounded(st, "max_outgoing", LIBXLMIG_CONCURRENT_MIN,
+                     LIBXLMIG_CONCURRENT_MAX,
                      LIBXLMIG_DEFAULT_MAX_OUTGOING, &lv);
     if (rc) return rc;
     c->max_outgoing = lv;
-    rc = get_bounded(st, "max_incoming", 1, 64,
+    rc = get_bounded(st, "max_incoming", LIBXLMIG_CONCURRENT_MIN,
+                     LIBXLMIG_CONCURRENT_MAX,
                      LIBXLMIG_DEFAULT_MAX_INCOMING, &lv);
     if (rc) return rc;
     c->max_incoming = lv;

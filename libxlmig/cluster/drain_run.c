@@ -1120,6 +1120,13 @@ int libxlmig_drain_run(libxlmig_drain *d, libxlmig_drain_result *result_r,
         close(d->lockfd);
         d->lockfd = -1;
     }
+    /* For xlmigd's metrics, once the lock is free; a daemon that is gone
+     * misses one. */
+    if (!rc && !d->opts.dry_run)
+        libxlmig_drain_done(CTX, *result_r == LIBXLMIG_DRAIN_ALL_MOVED
+                            ? "all_moved"
+                            : *result_r == LIBXLMIG_DRAIN_SOME_LEFT
+                            ? "some_left" : "interrupted");
     return rc;
 }
 

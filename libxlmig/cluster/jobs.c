@@ -45,6 +45,7 @@ typedef struct job {
     int wstatus;                  /* waitpid status once ended */
     char report[PATH_MAX];        /* its report file */
     uint64_t seq;                 /* start order, for eviction */
+    char domain[64], target[64];  /* a migration's, for status */
 } job;
 
 /* What a job does: the checked fields of its job_start request. */
@@ -606,6 +607,10 @@ static int job_new(libxlmig__gc *gc, const job_spec *s, const char *asked_by,
     libxlmig__hex_encode(rnd, sizeof(rnd), j->id);
     snprintf(j->kind, sizeof(j->kind), "%s", s->drain ? "drain" : "migrate");
     snprintf(j->asked_by, sizeof(j->asked_by), "%s", asked_by);
+    if (!s->drain) {
+        snprintf(j->domain, sizeof(j->domain), "%s", s->domain);
+        snprintf(j->target, sizeof(j->target), "%s", s->target);
+    }
     *j_r = j;
     return 0;
 }
@@ -766,4 +771,34 @@ int libxlmig__job_stop(libxlmig__gc *gc, const char *asked_by, yajl_val args,
     libxlmig__yajl_gen_kv_bool(g, "stopping", true);
     yajl_gen_map_close(g);
     return 0;
+}
+
+void libxlmig__jobs_gen(libxlmig__gc *gc, yajl_gen g)
+{
+    int i;
+
+    yajl_gen_array_open(g);
+    pthread_mutex_lock(&J.lock);
+    for (i = 0; i < JOBS_MAX; i++) {
+        const job *j = &J.table[i];
+
+        if (!j->used)
+            continue;
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "id", j->id);
+        libxlmig__yajl_gen_kv_str(g, "kind", j->kind);
+        libxlmig__yajl_gen_kv_str(g, "asked_by", j->asked_by);
+        if (j->domain[0]) {
+            libxlmig__yajl_gen_kv_str(g, "domain", j->domain);
+            libxlmig__yajl_gen_kv_str(g, "target", j->target);
+        }
+        libxlmig__yajl_gen_kv_bool(g, "running", j->running);
+        libxlmig__yajl_gen_kv_int(g, "pid", (long long)j->pid);
+        if (!j->running && WIFEXITED(j->wstatus))
+            libxlmig__yajl_gen_kv_int(g, "exit_status",
+                                      WEXITSTATUS(j->wstatus));
+        yajl_gen_map_close(g);
+    }
+    pthread_mutex_unlock(&J.lock);
+    yajl_gen_array_close(g);
 }

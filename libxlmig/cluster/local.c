@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * The public migration calls (libxlmig_migrate_cluster, _cancel,
- * _recover): requests to the xlmigd of this node over its control socket
- * (host/ctl.h), which runs the migration (daemon/server.c); and reading
- * the report that comes back.  In the cluster layer, below the daemon:
- * the drain (drain_run.c) and remote jobs (jobs.c) migrate through them.
+ * _recover) and libxlmig_drain_done: requests to the xlmigd of this node
+ * over its control socket (host/ctl.h), which runs the migration
+ * (daemon/server.c); and reading the report that comes back.  In the
+ * cluster layer, below the daemon: the drain (drain_run.c) and remote
+ * jobs (jobs.c) migrate through them.
  */
 #include "core/tunables.h"
 #include "host/ctl.h"
@@ -133,6 +134,28 @@ int libxlmig_migration_report_stats(libxlmig_ctx *ctx, const char *report,
     }
     rc = libxlmig__stats_parse_json(gc, sv, st);
  out:
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_drain_done(libxlmig_ctx *ctx, const char *result)
+{
+    GC_INIT(ctx);
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    yajl_gen_status s;
+    int rc;
+
+    s = yajl_gen_map_open(g);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_str(g, "op", "drain_done");
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_str(g, "result", result);
+    if (s == yajl_gen_status_ok)
+        s = yajl_gen_map_close(g);
+    rc = libxlmig__ctl_send(gc, ctx->backend_kind, g, s, "drain_done", -1,
+                            NULL, NULL, NULL);
     GC_FREE;
     return rc;
 }

@@ -322,6 +322,17 @@ static bool cancelled(libxlmig__migration *m)
     return c;
 }
 
+bool libxlmig__migration_cancelled(libxlmig__migration *m)
+{
+    return cancelled(m);
+}
+
+/* Bytes written on t so far; its writer does not lock. */
+static uint64_t bytes_sent(const libxlmig__transport *t)
+{
+    return __atomic_load_n(&t->bytes_sent, __ATOMIC_RELAXED);
+}
+
 /*
  * The transport the stream flows over from now (NULL: none any more), so
  * that a cancel can stop it; one cancelled already stops it at once.  t
@@ -331,10 +342,70 @@ static void stream_transport_set(libxlmig__migration *m,
                                  libxlmig__transport *t)
 {
     pthread_mutex_lock(&m->lock);
+    if (m->t_in_use && !t)
+        m->stream_bytes = bytes_sent(m->t_in_use) - m->stream_base;
     m->t_in_use = t;
+    if (t) {
+        m->stream_base = bytes_sent(t);
+        m->stream_bytes = 0;
+    }
     if (t && m->cancelled)
         libxlmig__transport_shutdown(t);
     pthread_mutex_unlock(&m->lock);
+}
+
+/* Sole writer of m->phase: what status shows (the stream's start time
+ * with it). */
+static void set_phase(libxlmig__migration *m, const char *phase)
+{
+    pthread_mutex_lock(&m->lock);
+    m->phase = phase;
+    if (!m->t_run_us)
+        m->t_run_us = libxlmig__now_us();
+    if (!strcmp(phase, LIBXLMIG_PHASE_STREAM))
+        m->t_stream_us = libxlmig__now_us();
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* The connection status names: network and both addresses. */
+static void set_path(libxlmig__migration *m, const libxlmig__peer *p)
+{
+    pthread_mutex_lock(&m->lock);
+    snprintf(m->path, sizeof(m->path), "%s (%s -> %s)", p->network,
+             p->local_addr, p->peer_addr);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void libxlmig__migration_view_get(libxlmig__migration *m,
+                                  libxlmig__migration_view *v)
+{
+    uint64_t now = libxlmig__now_us();
+
+    memset(v, 0, sizeof(*v));
+    pthread_mutex_lock(&m->lock);
+    snprintf(v->phase, sizeof(v->phase), "%s", m->phase ? m->phase : "");
+    memcpy(v->id, m->id, sizeof(v->id));
+    v->id[sizeof(v->id) - 1] = '\0';
+    snprintf(v->path, sizeof(v->path), "%s", m->path);
+    v->memory_kib = m->memory_kib;
+    if (m->t_run_us)
+        v->elapsed_ms = (now - m->t_run_us) / 1000;
+    if (m->t_stream_us)
+        v->stream_ms = (now - m->t_stream_us) / 1000;
+    v->stream_bytes = m->t_in_use ? bytes_sent(m->t_in_use) - m->stream_base
+                                  : m->stream_bytes;
+    pthread_mutex_unlock(&m->lock);
+    /* The engine writes these as it goes, without a lock of ours: each
+     * is read whole, not all of them at one instant. */
+#define LIVE(f) v->live.f = __atomic_load_n(&m->stats.f, __ATOMIC_RELAXED)
+    LIVE(state);
+    LIVE(round);
+    LIVE(remaining_bytes);
+    LIVE(dirty_rate);
+    LIVE(bandwidth);
+    LIVE(expected_downtime_ms);
+    LIVE(throttle_pct);
+#undef LIVE
 }
 
 /*
@@ -363,6 +434,7 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
                           : libxlmig_last_error(CTX));
     }
     if (rc) goto out;
+    set_path(m, p);
     libxlmig__tune_socket(p->t->fd);
     libxlmig__fault("src", "preflight", p->t->fd);
     /* Checks again after a fail-over are not reported a second time. */
@@ -372,6 +444,54 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
  out:
     if (report_checks)
         yajl_gen_array_close(g);
+    return rc;
+}
+
+/*
+ * migrate_begin, and again while the target refuses it as busy: it runs
+ * max_incoming migrations already (the target's limit, node.c), and this
+ * one waits its turn (phase "waiting", shown by status), asking every
+ * LIBXLMIG_SLOT_RETRY_MS on the same connection (which keeps it alive)
+ * for at most LIBXLMIG_SLOT_WAIT_MS, or until it is cancelled.
+ */
+static int begin_when_free(libxlmig__gc *gc, libxlmig__migration *m,
+                           libxlmig__peer *p, const char *args,
+                           yajl_val *res_r)
+{
+    uint64_t t0 = libxlmig__now_us(), waited = 0;
+    int rc, i;
+
+    rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, res_r);
+    if (rc != LIBXLMIG_ERROR_BUSY)
+        return rc;
+    set_phase(m, LIBXLMIG_PHASE_WAIT);
+    LOG(INFO, "migration of %s waits for a slot on %s: %s", m->domain,
+        m->target, libxlmig_last_error(CTX));
+    while (rc == LIBXLMIG_ERROR_BUSY) {
+        for (i = 0; i < LIBXLMIG_SLOT_RETRY_MS / 100 && !cancelled(m); i++)
+            usleep(100000);
+        waited = (libxlmig__now_us() - t0) / 1000;
+        if (cancelled(m)) {
+            LOG(ERROR, "migration of %s cancelled while it waited for a "
+                "slot on %s; it runs on %s as before", m->domain, m->target,
+                libxlmig__cluster_self_name(m->cl));
+            rc = LIBXLMIG_ERROR_CANCELLED;
+            break;
+        }
+        if (waited >= LIBXLMIG_SLOT_WAIT_MS) {
+            LOG(ERROR, "%s stayed busy for %llu s (max_incoming reached): "
+                "the migration of %s gives up; it runs on %s as before",
+                m->target, (unsigned long long)waited / 1000, m->domain,
+                libxlmig__cluster_self_name(m->cl));
+            break;
+        }
+        rc = libxlmig__rpc_call_quiet(gc, &p->chan, "migrate_begin", args,
+                                      res_r);
+    }
+    m->target_wait_ms = waited;
+    if (!rc)
+        LOG(INFO, "migration of %s: %s took it after %llu ms", m->domain,
+            m->target, (unsigned long long)waited);
     return rc;
 }
 
@@ -391,7 +511,14 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
 
     *retry_r = false;
     /* Each attempt is a migration of its own for the target. */
-    new_id(m->id);
+    {
+        char id[33];
+
+        new_id(id);
+        pthread_mutex_lock(&m->lock);
+        memcpy(m->id, id, sizeof(m->id));
+        pthread_mutex_unlock(&m->lock);
+    }
     cg = libxlmig__json_gen_alloc(gc, false);
     if (policy_gen_json(cg, &pf->dom_cpu) != yajl_gen_status_ok ||
         libxlmig__json_finish(gc, cg, &cpu_json)) {
@@ -420,9 +547,10 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
         args = GCSPRINTF("%s,\"cpu_policy\":%s}", args, cpu_json);
     }
     libxlmig__fault("src", "begin", p->t->fd);
-    rc = libxlmig__rpc_call(gc, &p->chan, "migrate_begin", args, &res);
+    rc = begin_when_free(gc, m, p, args, &res);
     if (rc) return rc;          /* the target refused: no retry */
     m->t_prepared = libxlmig__now_us();
+    set_phase(m, LIBXLMIG_PHASE_STREAM);
 
     memset(&o, 0, sizeof(o));
     o.params = m->params;
@@ -561,12 +689,16 @@ static int phase_check(libxlmig__gc *gc, mig_run *r)
     rc = m->host->ops->domain_facts(gc, m->host->priv, m->domain,
                                     &r->pf.facts);
     if (rc) return rc;
+    pthread_mutex_lock(&m->lock);
+    m->memory_kib = r->pf.facts.memory_kib;
+    pthread_mutex_unlock(&m->lock);
     rc = m->host->ops->domain_cpu_policy(gc, m->host->priv, m->domain,
                                          &r->pf.dom_cpu);
     if (rc) return rc;
     rc = connect_and_check(gc, m, 0, true, &r->p, &r->pf);
     if (rc) return rc;
     m->t_checked = libxlmig__now_us();
+    set_phase(m, LIBXLMIG_PHASE_PREDICT);
     predict(gc, m, &r->pf);
     m->t_predicted = libxlmig__now_us();
     return 0;
@@ -645,6 +777,7 @@ static int phase_ready(libxlmig__gc *gc, mig_run *r)
     int rc;
 
     /* The stream is sent; the source is paused. */
+    set_phase(m, LIBXLMIG_PHASE_HANDOFF);
     r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_STREAM_SENT);
     rc = await_event(gc, &r->p, &event, &why);
     libxlmig__fault("src", "ready", r->p.t->fd);
@@ -687,6 +820,7 @@ static int phase_resolve(libxlmig__gc *gc, mig_run *r)
     bool running;
     int rc;
 
+    set_phase(m, LIBXLMIG_PHASE_RESOLVE);
     r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_FAILURE);   /* RESOLVE */
     LOG(WARN, "lost %s after go (%s); asking it over every migration "
         "network", m->target, libxlmig_last_error(CTX));
@@ -752,6 +886,7 @@ static void phase_cleanup(libxlmig__gc *gc, mig_run *r)
     libxlmig__migration *m = r->m;
 
     m->t_handed_off = libxlmig__now_us();
+    set_phase(m, LIBXLMIG_PHASE_CLEANUP);
     libxlmig__fault("src", "destroy", -1);
     if (m->host->ops->discard(gc, m->host->priv, r->away))
         LOG(WARN, "%s runs on %s, but its paused copy %s here could not be "
@@ -768,6 +903,7 @@ static void phase_resume(libxlmig__gc *gc, mig_run *r, int rc)
     int r2;
 
     if (r->act == HSRC_ACT_RESUME_SOURCE) {
+        set_phase(m, LIBXLMIG_PHASE_RESUME);
         if (r->p.t)
             (void)send_event(gc, &r->p, "abort", m->id);
         r2 = m->host->ops->resume(gc, m->host->priv, m->domain);
@@ -793,6 +929,8 @@ static void report_end(mig_run *r, int rc)
             ((double)m->prediction.total_ms - (double)m->stats.total_time_ms)
             * 100.0 / (double)m->stats.total_time_ms);
     rep_str(m, "handoff", libxlmig__hsrc_state_to_string(r->hs));
+    if (m->target_wait_ms)
+        libxlmig__yajl_gen_kv_uint(g, "target_wait_ms", m->target_wait_ms);
     report_phases(m);
     libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)r->attempts);
     libxlmig__yajl_gen_str(g, "stats");
@@ -814,6 +952,7 @@ int libxlmig__migration_run(libxlmig__gc *gc, libxlmig__migration *m)
     m->t_checked = m->t_predicted = m->t_prepared = m->t_sent = 0;
     m->t_handed_off = m->t_done = 0;
     snprintf(m->outcome, sizeof(m->outcome), "refused");
+    set_phase(m, LIBXLMIG_PHASE_CHECK);
     rep_str(m, "domain", m->domain);
     rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
     rep_str(m, "target", m->target);
@@ -837,6 +976,7 @@ int libxlmig__migration_run(libxlmig__gc *gc, libxlmig__migration *m)
     /* r.act == DESTROY_SOURCE: the target runs the domain. */
     phase_cleanup(gc, &r);
  out:
+    set_phase(m, LIBXLMIG_PHASE_DONE);
     report_end(&r, rc);
     libxlmig__peer_dispose(&r.p);
     libxlmig__dom_facts_dispose(&r.pf.facts);

@@ -40,15 +40,33 @@ typedef struct libxlmig__migration {
     libxlmig_stats stats;
     char id[33];                  /* migration id, hex */
     char outcome[64];             /* "migrated", "refused", "resumed", ... */
+    uint64_t target_wait_ms;      /* waited for a slot on the target (ms) */
     /* When each phase ended (us, libxlmig__now_us; 0: not reached), for
      * the report's "phases_ms". */
     uint64_t t_start, t_checked, t_predicted, t_prepared, t_sent,
              t_handed_off, t_done;
-    /* private: cancellation, under lock */
+    /* private: cancellation and what status shows, under lock */
     pthread_mutex_t lock;
     bool cancelled;               /* _cancel was called */
     libxlmig__transport *t_in_use;  /* the stream's, while it flows */
+    const char *phase;            /* LIBXLMIG_PHASE_*; NULL before _run */
+    char path[160];               /* "mig0 (10.10.0.1 -> 10.10.0.2)" */
+    uint64_t memory_kib;          /* the domain's (KiB), once known */
+    uint64_t t_run_us, t_stream_us;   /* _run, its last stream began */
+    uint64_t stream_base;         /* t_in_use's bytes_sent when published */
+    uint64_t stream_bytes;        /* the last stream's bytes, withdrawn */
 } libxlmig__migration;
+
+/* The phases of _run, as status names them (docs/architecture.md). */
+#define LIBXLMIG_PHASE_CHECK      "check"       /* pre-flight */
+#define LIBXLMIG_PHASE_PREDICT    "prediction"  /* dirty sample, probe */
+#define LIBXLMIG_PHASE_WAIT       "waiting"     /* for a slot on the target */
+#define LIBXLMIG_PHASE_STREAM     "stream"      /* memory flows */
+#define LIBXLMIG_PHASE_HANDOFF    "handoff"     /* ready, go, confirm */
+#define LIBXLMIG_PHASE_RESOLVE    "resolve"     /* go sent, no confirm */
+#define LIBXLMIG_PHASE_CLEANUP    "cleanup"
+#define LIBXLMIG_PHASE_RESUME     "resume"
+#define LIBXLMIG_PHASE_DONE       "done"
 
 _hidden void libxlmig__migration_init(libxlmig__migration *m);
 _hidden void libxlmig__migration_dispose(libxlmig__migration *m);
@@ -58,6 +76,28 @@ _hidden void libxlmig__migration_dispose(libxlmig__migration *m);
  * runs on here; one in the handoff finishes it.  Idempotent.
  */
 _hidden void libxlmig__migration_cancel(libxlmig__migration *m);
+/* Whether _cancel was called (from any thread). */
+_hidden bool libxlmig__migration_cancelled(libxlmig__migration *m);
+
+/* A running migration as `xlmig status` shows it: a copy taken under its
+ * lock, from any thread, while _run runs or before it. */
+typedef struct libxlmig__migration_view {
+    char phase[16];               /* LIBXLMIG_PHASE_*, "" before _run */
+    char id[33];                  /* the current attempt's, or "" */
+    char path[160];               /* network and addresses, or "" */
+    uint64_t memory_kib;          /* KiB; 0 until known */
+    uint64_t elapsed_ms;          /* since _run began (ms) */
+    uint64_t stream_ms;           /* since the stream began (ms); 0 before */
+    uint64_t stream_bytes;        /* sent on the stream so far (bytes) */
+    /* The engine's statistics as it writes them (sim: at every round's
+     * dirty scan and end; Xen: only at the end): state, round (rounds
+     * after the full copy that ended), remaining_bytes (the dirty set the
+     * round being sent began with), dirty_rate, bandwidth,
+     * expected_downtime_ms, throttle_pct; the rest is left 0. */
+    libxlmig_stats live;
+} libxlmig__migration_view;
+_hidden void libxlmig__migration_view_get(libxlmig__migration *m,
+                                          libxlmig__migration_view *v);
 
 /* The forecast every migration records beside its result: a dirty sample
  * of this long (ms) and a bandwidth probe of an eighth of the domain's
@@ -66,6 +106,11 @@ _hidden void libxlmig__migration_cancel(libxlmig__migration *m);
 #define LIBXLMIG_PREDICT_SAMPLE_MS 400
 #define LIBXLMIG_PREDICT_PROBE_MIN (8ULL << 20)
 #define LIBXLMIG_PREDICT_PROBE_MAX (64ULL << 20)
+
+/* A target that runs max_incoming migrations refuses another (BUSY): the
+ * source asks again this often, for this long, before it gives up (ms). */
+#define LIBXLMIG_SLOT_RETRY_MS 1000
+#define LIBXLMIG_SLOT_WAIT_MS  600000
 
 /*
  * Run the migration: pre-flight (every check, reported), stream with
@@ -106,6 +151,20 @@ _hidden int libxlmig__node_service_start(libxlmig__gc *gc,
 _hidden void libxlmig__node_service_settle(libxlmig__gc *gc,
                                            libxlmig__node_service *svc);
 _hidden bool libxlmig__node_service_free(libxlmig__node_service *svc);
+/*
+ * What runs on this node, as `xlmig status` shows it (docs/xlmigd.md,
+ * "Status"): one JSON object into g, for the control socket's status
+ * request and for a peer's.  The migrations this node sends are the
+ * daemon's: it hands the node service, before _start, a function that
+ * generates their "outgoing" member into the open object.
+ */
+typedef void libxlmig__status_gen_fn(libxlmig__gc *gc, void *opaque,
+                                     yajl_gen g);
+_hidden void libxlmig__node_service_set_outgoing(
+    libxlmig__node_service *svc, libxlmig__status_gen_fn *fn, void *opaque);
+_hidden int libxlmig__node_service_status_gen(libxlmig__gc *gc,
+                                              libxlmig__node_service *svc,
+                                              yajl_gen g);
 /* Whether a handoff record for the (--migratedaway) domain exists. */
 _hidden bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name);
 

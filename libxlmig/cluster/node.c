@@ -13,12 +13,15 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 
 #include "core/tunables.h"
 #include "cluster/handoff.h"
+#include "cluster/history.h"
+#include "cluster/metrics.h"
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
 #include "policy.h"
@@ -46,6 +49,11 @@ typedef struct incoming {
     /* Its stream's connection while it is read (NULL: none); a resolve
      * or a new attempt shuts it down under in_lock. */
     libxlmig__transport *t;
+    uint64_t t_start_us;          /* accepted (libxlmig__now_us) */
+    uint64_t start_ms;            /* the same, wall clock, for history */
+    uint64_t bytes_base;          /* t's bytes_received when accepted */
+    uint64_t bytes;               /* stream bytes, once it ended */
+    char peer[96];                /* the source's address it came from */
 } incoming;
 
 /* The node service: one per xlmigd, made by _alloc, shared by its
@@ -71,6 +79,10 @@ struct libxlmig__node_service {
     /* Guards in_table: the migrations coming in. */
     pthread_mutex_t in_lock;
     incoming in_table[NODE_MAX_INCOMING];
+    /* The daemon's part of status: its migrations out (set once, before
+     * _start). */
+    libxlmig__status_gen_fn *outgoing_gen;
+    void *outgoing_opaque;
 };
 typedef struct libxlmig__node_service node_service;
 
@@ -194,6 +206,39 @@ static uint64_t in_promised_kib(node_service *svc)
     return sum;
 }
 
+/* The history record and the metrics of a migration in, decided (not
+ * one settled after a restart: nothing is known of it but its id). */
+static void record_incoming(libxlmig__gc *gc, node_service *svc,
+                            const incoming *in, const char *outcome)
+{
+    libxlmig__history_rec r;
+    libxlmig__metrics_end e;
+
+    if (!in->t_start_us)
+        return;
+    memset(&r, 0, sizeof(r));
+    r.id = in->id;
+    r.direction = "in";
+    r.domain = in->domain;
+    r.source = in->source;
+    r.target = libxlmig__cluster_self_name(svc->cl);
+    r.outcome = outcome;
+    r.start_ms = in->start_ms;
+    r.duration_ms = (libxlmig__now_us() - in->t_start_us) / 1000;
+    r.bytes = in->bytes;
+    libxlmig__history_add(gc, &r);
+
+    memset(&e, 0, sizeof(e));
+    e.direction = "in";
+    e.outcome = outcome;
+    e.started = true;
+    e.succeeded = !strcmp(outcome, "committed");
+    e.duration_ms = r.duration_ms;
+    e.bytes = r.bytes;
+    libxlmig__metrics_ended(&e);
+    libxlmig__metrics_flush(gc, false);
+}
+
 /* Commit: the domain takes its name and runs here. */
 static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
 {
@@ -218,6 +263,7 @@ static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
     incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s: %s from %s runs here", in->id, in->domain,
         in->source);
+    record_incoming(gc, svc, in, "committed");
 }
 
 static void abort_incoming(libxlmig__gc *gc, node_service *svc,
@@ -234,6 +280,7 @@ static void abort_incoming(libxlmig__gc *gc, node_service *svc,
     incoming_forget(gc, in->domain, in->id);
     LOG(INFO, "migration %s of %s from %s aborted; nothing of it is left "
         "here", in->id, in->domain, in->source);
+    record_incoming(gc, svc, in, "aborted");
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -306,6 +353,9 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
         libxlmig__yajl_gen_kv_str(g, "name", list[i].name);
         libxlmig__yajl_gen_kv_uint(g, "domid", list[i].domid);
         libxlmig__yajl_gen_kv_uint(g, "memory_kib", list[i].memory_kib);
+        libxlmig__yajl_gen_kv_str(g, "state",
+                                  libxlmig_domain_state_to_string(
+                                      list[i].state));
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
@@ -462,8 +512,10 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
 {
     node_service *svc = nc->svc;
     const libxlmig__host *h = svc->host;
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(svc->cl);
     uint64_t promised = in_promised_kib(svc);
     incoming *in = NULL;
+    unsigned busy = 0;
     int i;
 
     if (h->ops->domain_exists(h->priv, dom) ||
@@ -476,6 +528,18 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
     if (in_find(svc, id)) {
         LOG(ERROR, "migration %s is already known here", id);
         return LIBXLMIG_ERROR_EXISTS;
+    }
+    /* The target's limit: however the migrations were asked for. */
+    for (i = 0; i < NODE_MAX_INCOMING; i++)
+        if (svc->in_table[i].used &&
+            !libxlmig__htgt_is_final(svc->in_table[i].state))
+            busy++;
+    if (busy >= c->max_incoming) {
+        LOG(ERROR, "%s already receives %u migration(s), its limit "
+            "(max_incoming = %u in %s): %s from %s waits its turn",
+            libxlmig__cluster_self_name(svc->cl), busy, c->max_incoming,
+            c->file, dom, nc->node);
+        return LIBXLMIG_ERROR_BUSY;
     }
     if (free_kib < promised + mem) {
         LOG(ERROR, "%s needs %llu MiB; %s has %llu MiB free", dom,
@@ -502,6 +566,10 @@ static int begin_reserve_locked(libxlmig__gc *gc, node_conn *nc,
     in->memory_kib = mem;
     in->state = HTGT_RECEIVING;
     in->t = nc->t;
+    in->t_start_us = libxlmig__now_us();
+    in->start_ms = libxlmig__wall_ms();
+    in->bytes_base = nc->t->bytes_received;
+    snprintf(in->peer, sizeof(in->peer), "%s", nc->peer);
     *in_r = in;
     return 0;
 }
@@ -579,6 +647,8 @@ static int h_migrate_begin(libxlmig__gc *gc, void *opaque, yajl_val args,
     incoming_record(gc, dom, id, nc->node);
     rc = begin_prepare(gc, nc, args, in);
     if (rc) goto out;
+    libxlmig__metrics_started("in");
+    libxlmig__metrics_flush(gc, false);
     yajl_gen_map_open(g);
     libxlmig__yajl_gen_kv_bool(g, "accepted", true);
     yajl_gen_map_close(g);
@@ -710,8 +780,134 @@ static int h_job_stop(libxlmig__gc *gc, void *opaque, yajl_val args,
     return libxlmig__job_stop(gc, ((node_conn *)opaque)->node, args, g);
 }
 
+/* ---- status ---------------------------------------------------------- */
+
+/* "incoming": the migrations coming in that are not decided yet. */
+static void incoming_gen(libxlmig__gc *gc, node_service *svc, yajl_gen g)
+{
+    uint64_t now = libxlmig__now_us(), bytes;
+    int i;
+
+    libxlmig__yajl_gen_str(g, "incoming");
+    yajl_gen_array_open(g);
+    pthread_mutex_lock(&svc->in_lock);
+    for (i = 0; i < NODE_MAX_INCOMING; i++) {
+        const incoming *in = &svc->in_table[i];
+
+        if (!in->used || libxlmig__htgt_is_final(in->state))
+            continue;
+        /* The stream's reader does not lock its counter. */
+        bytes = in->t ? __atomic_load_n(&in->t->bytes_received,
+                                        __ATOMIC_RELAXED) - in->bytes_base
+                      : in->bytes;
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "domain", in->domain);
+        libxlmig__yajl_gen_kv_str(g, "source", in->source);
+        libxlmig__yajl_gen_kv_str(g, "id", in->id);
+        libxlmig__yajl_gen_kv_str(g, "state",
+                                  libxlmig__htgt_state_to_string(in->state));
+        libxlmig__yajl_gen_kv_str(g, "peer", in->peer);
+        libxlmig__yajl_gen_kv_uint(g, "memory_kib", in->memory_kib);
+        libxlmig__yajl_gen_kv_uint(g, "elapsed_ms",
+                                   (now - in->t_start_us) / 1000);
+        libxlmig__yajl_gen_kv_uint(g, "bytes", bytes);
+        yajl_gen_map_close(g);
+    }
+    pthread_mutex_unlock(&svc->in_lock);
+    yajl_gen_array_close(g);
+}
+
+/* "drain": null, or the drain of this node that holds its lock, with the
+ * domains of its progress file (written by the drain as it goes). */
+static void drain_gen(libxlmig__gc *gc, yajl_gen g)
+{
+    const char *path_doms[] = { "domains", NULL };
+    pid_t pid = libxlmig__state_file_lock_holder(NULL, "drain.lock");
+    yajl_val v = NULL, doms;
+    char *text;
+    size_t i;
+
+    libxlmig__yajl_gen_str(g, "drain");
+    if (!pid) {
+        yajl_gen_null(g);
+        return;
+    }
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_bool(g, "running", true);
+    libxlmig__yajl_gen_kv_int(g, "pid", (long long)pid);
+    if (!libxlmig__state_file_read(gc, NULL, "drain-progress.json",
+                                   1 << 20, &text) &&
+        !libxlmig__json_parse(gc, text, "drain progress", &v)) {
+        doms = yajl_tree_get(v, path_doms, yajl_t_array);
+        libxlmig__yajl_gen_str(g, "domains");
+        yajl_gen_array_open(g);
+        for (i = 0; doms && i < doms->u.array.len; i++) {
+            yajl_val d = doms->u.array.values[i];
+
+            yajl_gen_map_open(g);
+            libxlmig__yajl_gen_kv_str(g, "name",
+                                      libxlmig__json_get_str(d, "name"));
+            libxlmig__yajl_gen_kv_str(g, "target",
+                                      libxlmig__json_get_str(d, "target"));
+            libxlmig__yajl_gen_kv_str(g, "outcome",
+                                      libxlmig__json_get_str(d, "outcome"));
+            yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+    }
+    yajl_gen_map_close(g);
+}
+
+void libxlmig__node_service_set_outgoing(node_service *svc,
+                                         libxlmig__status_gen_fn *fn,
+                                         void *opaque)
+{
+    svc->outgoing_gen = fn;
+    svc->outgoing_opaque = opaque;
+}
+
+int libxlmig__node_service_status_gen(libxlmig__gc *gc, node_service *svc,
+                                      yajl_gen g)
+{
+    const libxlmig_cluster_config *c = svc->cl
+                                       ? libxlmig_cluster_cfg(svc->cl) : NULL;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_int(g, "version", 1);
+    libxlmig__yajl_gen_kv_str(g, "node", svc->cl
+                              ? libxlmig__cluster_self_name(svc->cl) : NULL);
+    libxlmig__yajl_gen_kv_str(g, "xlmig", LIBXLMIG_VERSION);
+    libxlmig__yajl_gen_kv_str(g, "backend", svc->host->ops->name);
+    libxlmig__yajl_gen_kv_uint(g, "time_ms", (uint64_t)ts.tv_sec * 1000 +
+                               (uint64_t)ts.tv_nsec / 1000000);
+    libxlmig__yajl_gen_kv_bool(g, "maintenance", in_maintenance(gc));
+    if (c) {
+        libxlmig__yajl_gen_kv_uint(g, "max_outgoing", c->max_outgoing);
+        libxlmig__yajl_gen_kv_uint(g, "max_incoming", c->max_incoming);
+    }
+    if (svc->outgoing_gen)
+        svc->outgoing_gen(gc, svc->outgoing_opaque, g);
+    incoming_gen(gc, svc, g);
+    drain_gen(gc, g);
+    libxlmig__yajl_gen_str(g, "jobs");
+    libxlmig__jobs_gen(gc, g);
+    yajl_gen_map_close(g);
+    return 0;
+}
+
+/* status {} -> what runs here (a peer's `xlmig status`). */
+static int h_status(libxlmig__gc *gc, void *opaque, yajl_val args,
+                    yajl_gen g)
+{
+    return libxlmig__node_service_status_gen(gc, ((node_conn *)opaque)->svc,
+                                             g);
+}
+
 static const libxlmig__rpc_op node_ops[] = {
     { "node_info", h_node_info },
+    { "status", h_status },
     { "set_maintenance", h_set_maintenance },
     { "sink", h_sink },
     { "ping", h_ping },
@@ -779,6 +975,9 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     c->t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
     rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config, &o,
                                 &st);
+    pthread_mutex_lock(&svc->in_lock);
+    in->bytes = c->t->bytes_received - in->bytes_base;
+    pthread_mutex_unlock(&svc->in_lock);
     if (rc) {
         act = step(svc, in, HTGT_EV_FAILURE, &copy);
         if (act == HTGT_ACT_DESTROY)

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "engine/engine.h"
+#include "host/ctl.h"
 #include "netcfg.h"
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
@@ -314,6 +315,32 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     rc = peer_call_gen(gc, cl, node, net, "node_info", a, &res, network_r);
     if (!rc)
         rc = reply_text(gc, res, "node_info", node, json_r);
+    GC_FREE;
+    return rc;
+}
+
+int libxlmig_status_get(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                        const char *node, char **json_r)
+{
+    GC_INIT(ctx);
+    yajl_val res = NULL;
+    int rc;
+
+    *json_r = NULL;
+    if (is_self(cl, node))
+        rc = libxlmig__ctl_call(gc, ctx->backend_kind,
+                                libxlmig__ctl_simple_request(gc, "status",
+                                                             NULL),
+                                -1, NULL, NULL, &res);
+    else
+        rc = peer_call(gc, cl, node, -1, "status", NULL, &res, NULL);
+    if (!rc && !res) {
+        LOG(ERROR, "%s sent no status", node ? node : "xlmigd");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (!rc)
+        rc = reply_text(gc, res, "status", node ? node : "this node",
+                        json_r);
     GC_FREE;
     return rc;
 }

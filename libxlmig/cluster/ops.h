@@ -60,5 +60,7 @@ _hidden int libxlmig__job_status(libxlmig__gc *gc, yajl_val args,
                                  yajl_gen g);
 _hidden int libxlmig__job_stop(libxlmig__gc *gc, const char *asked_by,
                                yajl_val args, yajl_gen g);
+/* The jobs remembered, running or ended, as a JSON array (status). */
+_hidden void libxlmig__jobs_gen(libxlmig__gc *gc, yajl_gen g);
 
 #endif /* LIBXLMIG_OPS_H */

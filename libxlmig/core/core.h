@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
@@ -137,6 +138,20 @@ _hidden int libxlmig__state_file_read(libxlmig__gc *gc, const char *sub,
                                       char **text_r);
 _hidden int libxlmig__state_file_remove(const char *sub, const char *leaf);
 _hidden bool libxlmig__state_file_exists(const char *sub, const char *leaf);
+/* The regular files of STATE_DIR[/sub] with a good name (no .tmp of a
+ * writer), in no order, with when each was last written; arena memory.
+ * An absent directory has none; -1 with errno on failure. */
+typedef struct libxlmig__state_entry {
+    const char *name;
+    uint64_t mtime_ns;             /* ns since the epoch */
+} libxlmig__state_entry;
+_hidden int libxlmig__state_dir_list(libxlmig__gc *gc, const char *sub,
+                                     libxlmig__state_entry **list_r,
+                                     size_t *nr_r);
+/* The pid of a process holding an flock(2) on the file (a running drain
+ * holds drain.lock), from /proc/locks; 0 if none or no such file. */
+_hidden pid_t libxlmig__state_file_lock_holder(const char *sub,
+                                               const char *leaf);
 
 /* A node or domain name as the protocol allows it: [A-Za-z0-9._-], 1 to
  * max characters, not starting with a dot (core/names.c). */
@@ -156,6 +171,8 @@ _hidden void libxlmig__thread_altstack(void);
 
 /* Monotonic time (us), for every duration the library measures. */
 _hidden uint64_t libxlmig__now_us(void);
+/* Wall-clock time (ms since the epoch), for when something happened. */
+_hidden uint64_t libxlmig__wall_ms(void);
 
 /*
  * JSON helpers.  Generators return yajl_gen_status; a NULL string is

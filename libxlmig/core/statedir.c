@@ -8,8 +8,10 @@
  * name a peer sends and no link planted there leads outside it.  Writes
  * are durable: a temporary file, fsync, rename.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -169,4 +171,86 @@ bool libxlmig__state_file_exists(const char *sub, const char *leaf)
             S_ISREG(st.st_mode);
     close(dfd);
     return found;
+}
+
+/*
+ * /proc/locks lists every lock as "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO
+ * START END" (device numbers in hex); a waiter's line has "->" after N.
+ * Reading it never takes the lock, so it never stands in a holder's way.
+ */
+pid_t libxlmig__state_file_lock_holder(const char *sub, const char *leaf)
+{
+    unsigned int maj, min;
+    unsigned long long ino;
+    char line[256], type[16];
+    struct stat st;
+    pid_t pid = 0;
+    long p;
+    FILE *f;
+    int dfd, r;
+
+    if (!libxlmig__state_name_ok(leaf))
+        return 0;
+    dfd = state_dir_open(sub, false);
+    if (dfd < 0)
+        return 0;
+    r = fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW);
+    close(dfd);
+    if (r || !S_ISREG(st.st_mode))
+        return 0;
+    f = fopen("/proc/locks", "re");
+    while (f && !pid && fgets(line, sizeof(line), f)) {
+        if (strstr(line, "->") ||
+            sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", type, &p, &maj,
+                   &min, &ino) != 5 || strcmp(type, "FLOCK"))
+            continue;
+        if (maj == major(st.st_dev) && min == minor(st.st_dev) &&
+            ino == (unsigned long long)st.st_ino && p > 0)
+            pid = (pid_t)p;
+    }
+    if (f)
+        fclose(f);
+    return pid;
+}
+
+int libxlmig__state_dir_list(libxlmig__gc *gc, const char *sub,
+                             libxlmig__state_entry **list_r, size_t *nr_r)
+{
+    libxlmig__state_entry *list = NULL;
+    size_t nr = 0, cap = 0;
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+    int dfd;
+
+    *list_r = NULL;
+    *nr_r = 0;
+    dfd = state_dir_open(sub, false);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    while ((e = readdir(d))) {
+        /* Temporary files of a writer end in .tmp and start no record. */
+        if (!libxlmig__state_name_ok(e->d_name) ||
+            strstr(e->d_name, ".tmp") ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (nr == cap) {
+            cap = cap ? cap * 2 : 64;
+            list = libxlmig__realloc(gc, list, cap * sizeof(*list));
+        }
+        list[nr].name = GCSTRDUP(e->d_name);
+        list[nr].mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
+                            (uint64_t)st.st_mtim.tv_nsec;
+        nr++;
+    }
+    closedir(d);
+    *list_r = list;
+    *nr_r = nr;
+    return 0;
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <net/if.h>
@@ -24,31 +25,54 @@
 #include "core/tunables.h"
 #include "host/ctl.h"
 #include "backend/backends.h"
+#include "cluster/history.h"
+#include "cluster/metrics.h"
 #include "cluster/migrate.h"
 #include "cluster/ops.h"
 #include "policy.h"
 
 #define DAEMON_MAX_OUTGOING 32
+#define DAEMON_QUEUE_POLL_MS 200       /* a queued migration looks for a
+                                          cancel this often (ms) */
 
-/* The daemon: made by libxlmig_daemon_run, shared by its threads. */
-typedef struct daemon_state {
-    xentoollog_logger *lg;
-    libxlmig__host host;
-    libxlmig_cluster *cl;              /* NULL: no cluster config */
-    /* Guards outgoing: the migrations this node sends. */
-    pthread_mutex_t lock;
-    int active;                        /* connections being served */
-    struct outgoing {
-        char domain[64];
-        libxlmig__migration *m;        /* NULL: a free slot */
-    } outgoing[DAEMON_MAX_OUTGOING];
-} daemon_state;
+typedef struct daemon_state daemon_state;
 
 /* A connection being served. */
 typedef struct conn {
     libxlmig__ctl_conn c;
     daemon_state *dm;
 } conn;
+
+/* A migration this node sends, from its request until it ends. */
+struct outgoing {
+    daemon_state *dm;
+    char domain[64];
+    char target[64];
+    libxlmig__migration *m;            /* NULL: a free slot */
+    conn *c;                           /* its client, for progress */
+    bool dry_run;                      /* a pre-flight takes no slot */
+    bool running;                      /* holds a slot of max_outgoing;
+                                          false: waits in the queue */
+    uint64_t ticket;                   /* arrival order: the queue's */
+    uint64_t t_queued_us;              /* its request came */
+    libxlmig_stats st;                 /* its last progress (a round's end) */
+    bool have_st;
+    uint64_t bytes_at_st;              /* stream bytes sent by then */
+};
+
+/* The daemon: made by libxlmig_daemon_run, shared by its threads. */
+struct daemon_state {
+    xentoollog_logger *lg;
+    libxlmig__host host;
+    libxlmig_cluster *cl;              /* NULL: no cluster config */
+    libxlmig__node_service *svc;
+    int active;                        /* connections being served */
+    /* Guards outgoing and tickets: the migrations this node sends. */
+    pthread_mutex_t lock;
+    pthread_cond_t turn;               /* one ended: a queued one may run */
+    uint64_t tickets;
+    struct outgoing outgoing[DAEMON_MAX_OUTGOING];
+};
 
 /* Set by SIGTERM and SIGINT: the accept loop ends. */
 static volatile sig_atomic_t quit_requested;
@@ -365,43 +389,300 @@ static bool op_host(libxlmig__gc *gc, conn *c, yajl_val req, const char *op)
 
 /* ---- migrations this node sends ------------------------------------- */
 
-/* Register m as the migration of domain; false (logged) if one runs. */
-static bool outgoing_add(libxlmig__gc *gc, daemon_state *dm,
-                         const char *domain, libxlmig__migration *m)
+/*
+ * Register m, the migration of m->domain asked for on c, in the table (in
+ * the queue: outgoing_wait_turn gives it a slot); NULL (logged) if that
+ * domain is being migrated already or the table is full.
+ */
+static struct outgoing *outgoing_add(libxlmig__gc *gc, daemon_state *dm,
+                                     libxlmig__migration *m, conn *c)
 {
     struct outgoing *o = NULL;
+    bool dup = false;
     int i;
 
     pthread_mutex_lock(&dm->lock);
     for (i = 0; i < DAEMON_MAX_OUTGOING; i++) {
-        if (dm->outgoing[i].m && !strcmp(dm->outgoing[i].domain, domain)) {
-            o = NULL;
+        if (dm->outgoing[i].m && !strcmp(dm->outgoing[i].domain,
+                                         m->domain)) {
+            dup = true;
             break;
         }
         if (!dm->outgoing[i].m && !o)
             o = &dm->outgoing[i];
     }
+    if (dup)
+        o = NULL;
     if (o) {
-        snprintf(o->domain, sizeof(o->domain), "%s", domain);
+        memset(o, 0, sizeof(*o));
+        o->dm = dm;
+        snprintf(o->domain, sizeof(o->domain), "%s", m->domain);
+        snprintf(o->target, sizeof(o->target), "%s", m->target);
         o->m = m;
+        o->c = c;
+        o->dry_run = m->dry_run;
+        o->ticket = ++dm->tickets;
+        o->t_queued_us = libxlmig__now_us();
     }
     pthread_mutex_unlock(&dm->lock);
-    if (!o)
-        LOG(ERROR, "%s is already being migrated (or too many migrations "
-            "run)", domain);
-    return o != NULL;
+    if (o && !o->dry_run) {
+        libxlmig__metrics_queued(1);
+        libxlmig__metrics_flush(gc, false);
+    }
+    if (dup)
+        LOG(ERROR, "%s is already being migrated from here", m->domain);
+    else if (!o)
+        LOG(ERROR, "%d migrations run or wait here already: %s is not "
+            "taken", DAEMON_MAX_OUTGOING, m->domain);
+    return o;
 }
 
-/* m ends: no cancel can reach it from now. */
-static void outgoing_remove(daemon_state *dm, libxlmig__migration *m)
+/* o ends: no cancel or status reaches it from now; a queued one may run. */
+static void outgoing_remove(daemon_state *dm, struct outgoing *o)
+{
+    pthread_mutex_lock(&dm->lock);
+    o->m = NULL;
+    o->running = false;
+    pthread_cond_broadcast(&dm->turn);
+    pthread_mutex_unlock(&dm->lock);
+}
+
+/* How many of the others run, and how many of the queued came before o
+ * (the daemon's lock held). */
+static void outgoing_count(daemon_state *dm, const struct outgoing *o,
+                           unsigned *running_r, unsigned *ahead_r)
 {
     int i;
 
+    *running_r = *ahead_r = 0;
+    for (i = 0; i < DAEMON_MAX_OUTGOING; i++) {
+        const struct outgoing *e = &dm->outgoing[i];
+
+        if (!e->m || e == o || e->dry_run)
+            continue;
+        if (e->running)
+            (*running_r)++;
+        else if (e->ticket < o->ticket)
+            (*ahead_r)++;
+    }
+}
+
+/*
+ * The source's limit (docs/xlmig.cfg.5.md, max_outgoing): at most that
+ * many migrations run from this node at once, however they were asked
+ * for; the others wait in the order they came, their place shown by
+ * status.  0 when o may run; CANCELLED (logged) when it was cancelled or
+ * its client hung up while it waited.  *waited_ms_r: how long it waited.
+ */
+static int outgoing_wait_turn(libxlmig__gc *gc, daemon_state *dm,
+                              struct outgoing *o, uint64_t *waited_ms_r)
+{
+    unsigned max = libxlmig_cluster_cfg(dm->cl)->max_outgoing;
+    unsigned running, ahead;
+    struct timespec ts;
+    bool logged = false;
+    int rc = 0;
+
+    *waited_ms_r = 0;
+    if (o->dry_run)
+        return 0;
+    pthread_mutex_lock(&dm->lock);
+    for (;;) {
+        outgoing_count(dm, o, &running, &ahead);
+        if (running < max && !ahead) {
+            o->running = true;
+            break;
+        }
+        if (!logged) {
+            LOG(INFO, "migration of %s to %s waits: %u of max_outgoing = %u "
+                "run from %s; place %u in the queue", o->domain, o->target,
+                running, max, libxlmig__cluster_self_name(dm->cl),
+                ahead + 1);
+            logged = true;
+        }
+        pthread_mutex_unlock(&dm->lock);
+        if (libxlmig__migration_cancelled(o->m) ||
+            libxlmig__ctl_client_gone(&o->c->c)) {
+            LOG(ERROR, "migration of %s to %s cancelled while it waited "
+                "for a slot (max_outgoing = %u); it runs on %s as before",
+                o->domain, o->target, max,
+                libxlmig__cluster_self_name(dm->cl));
+            rc = LIBXLMIG_ERROR_CANCELLED;
+            pthread_mutex_lock(&dm->lock);
+            break;
+        }
+        pthread_mutex_lock(&dm->lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += DAEMON_QUEUE_POLL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&dm->turn, &dm->lock, &ts);
+    }
+    pthread_mutex_unlock(&dm->lock);
+    *waited_ms_r = (libxlmig__now_us() - o->t_queued_us) / 1000;
+    libxlmig__metrics_queued(-1);
+    if (!rc)
+        libxlmig__metrics_started("out");
+    libxlmig__metrics_flush(gc, false);
+    if (logged && !rc)
+        LOG(INFO, "migration of %s to %s starts after %llu ms in the queue",
+            o->domain, o->target, (unsigned long long)*waited_ms_r);
+    return rc;
+}
+
+/* The engine's progress: kept for status, passed on to the client. */
+static void outgoing_progress(void *user, const libxlmig_stats *st)
+{
+    struct outgoing *o = user;
+    libxlmig__migration_view v;
+
+    /* The migration's lock alone first: the daemon's is taken before it
+     * elsewhere, never after. */
+    libxlmig__migration_view_get(o->m, &v);
+    pthread_mutex_lock(&o->dm->lock);
+    o->st = *st;
+    o->have_st = true;
+    o->bytes_at_st = v.stream_bytes;
+    pthread_mutex_unlock(&o->dm->lock);
+    progress_cb(o->c, st);
+}
+
+/* One migration of "outgoing" (the daemon's lock held; the migration's
+ * is taken inside it: the documented order). */
+static void outgoing_entry_gen(libxlmig__gc *gc, daemon_state *dm,
+                               struct outgoing *o, yajl_gen g)
+{
+    libxlmig__migration_view v;
+    unsigned running, ahead;
+    uint64_t rate = 0, remaining = 0;
+    bool streaming;
+
+    libxlmig__migration_view_get(o->m, &v);
+    outgoing_count(dm, o, &running, &ahead);
+    streaming = !strcmp(v.phase, LIBXLMIG_PHASE_STREAM);
+    yajl_gen_map_open(g);
+    libxlmig__yajl_gen_kv_str(g, "domain", o->domain);
+    libxlmig__yajl_gen_kv_str(g, "target", o->target);
+    libxlmig__yajl_gen_kv_str(g, "id", v.id[0] ? v.id : NULL);
+    libxlmig__yajl_gen_kv_bool(g, "dry_run", o->dry_run);
+    if (!o->running && !o->dry_run) {
+        libxlmig__yajl_gen_kv_str(g, "state", "queued");
+        libxlmig__yajl_gen_kv_uint(g, "queue_position", ahead + 1);
+        libxlmig__yajl_gen_kv_uint(g, "elapsed_ms",
+            (libxlmig__now_us() - o->t_queued_us) / 1000);
+        yajl_gen_map_close(g);
+        return;
+    }
+    libxlmig__yajl_gen_kv_str(g, "state", "running");
+    libxlmig__yajl_gen_kv_str(g, "phase", v.phase[0] ? v.phase : "check");
+    libxlmig__yajl_gen_kv_uint(g, "elapsed_ms", v.elapsed_ms);
+    libxlmig__yajl_gen_kv_uint(g, "memory_kib", v.memory_kib);
+    libxlmig__yajl_gen_kv_str(g, "network", v.path[0] ? v.path : NULL);
+    libxlmig__yajl_gen_kv_uint(g, "bytes", v.stream_bytes);
+    if (v.stream_ms)
+        rate = v.stream_bytes * 1000 / v.stream_ms;
+    if (o->have_st) {
+        /* A round ended (the full copy is round 0): the one being sent
+         * began with the dirty set of its scan; what of it is not sent
+         * yet remains. */
+        uint64_t sent = v.stream_bytes - o->bytes_at_st;
+
+        libxlmig__yajl_gen_kv_str(g, "engine_state",
+                                  libxlmig_state_to_string(v.live.state));
+        libxlmig__yajl_gen_kv_uint(g, "round", o->st.round + 1);
+        libxlmig__yajl_gen_kv_uint(g, "dirty_rate", v.live.dirty_rate);
+        libxlmig__yajl_gen_kv_uint(g, "bandwidth", v.live.bandwidth);
+        libxlmig__yajl_gen_kv_uint(g, "expected_downtime_ms",
+                                   v.live.expected_downtime_ms);
+        libxlmig__yajl_gen_kv_uint(g, "throttle_pct", v.live.throttle_pct);
+        remaining = v.live.remaining_bytes > sent
+                    ? v.live.remaining_bytes - sent : 0;
+    } else if (streaming && v.stream_bytes) {
+        /* The full copy (on Xen libxl writes the stream itself: no
+         * bytes are seen and nothing is said): what of the memory is
+         * not sent yet. */
+        libxlmig__yajl_gen_kv_str(g, "engine_state", "precopy");
+        libxlmig__yajl_gen_kv_uint(g, "round", 0);
+        if (v.memory_kib * 1024 > v.stream_bytes)
+            remaining = v.memory_kib * 1024 - v.stream_bytes;
+    }
+    if (streaming) {
+        libxlmig__yajl_gen_kv_uint(g, "rate", rate);
+        libxlmig__yajl_gen_kv_uint(g, "remaining_bytes", remaining);
+        if (rate)
+            libxlmig__yajl_gen_kv_uint(g, "eta_ms", remaining * 1000 / rate);
+    }
+    yajl_gen_map_close(g);
+}
+
+/* "outgoing" of status: the node service asks it (set_outgoing). */
+static void outgoing_gen(libxlmig__gc *gc, void *opaque, yajl_gen g)
+{
+    daemon_state *dm = opaque;
+    int i;
+
+    libxlmig__yajl_gen_str(g, "outgoing");
+    yajl_gen_array_open(g);
     pthread_mutex_lock(&dm->lock);
     for (i = 0; i < DAEMON_MAX_OUTGOING; i++)
-        if (dm->outgoing[i].m == m)
-            dm->outgoing[i].m = NULL;
+        if (dm->outgoing[i].m)
+            outgoing_entry_gen(gc, dm, &dm->outgoing[i], g);
     pthread_mutex_unlock(&dm->lock);
+    yajl_gen_array_close(g);
+}
+
+/*
+ * A migration that ended (or left the queue): its history record, with
+ * the report (v) it sends; why is its error, NULL when it worked.
+ * start_ms is when it was asked for, run_ms how long it ran, waited_ms
+ * how long it was queued.
+ */
+static void record_outgoing(libxlmig__gc *gc, daemon_state *dm,
+                            const libxlmig__migration *m, const char *why,
+                            yajl_val v, uint64_t start_ms, uint64_t run_ms,
+                            uint64_t waited_ms, bool ran)
+{
+    const char *path_err[] = { "prediction_error_pct", NULL };
+    yajl_val pe = yajl_tree_get(v, path_err, yajl_t_number);
+    libxlmig__history_rec r;
+    libxlmig__metrics_end e;
+
+    memset(&r, 0, sizeof(r));
+    r.id = m->id;
+    r.direction = "out";
+    r.domain = m->domain;
+    r.source = libxlmig__cluster_self_name(dm->cl);
+    r.target = m->target;
+    r.outcome = m->outcome[0] ? m->outcome : "cancelled";
+    r.error = why;
+    r.start_ms = start_ms;
+    r.duration_ms = run_ms;
+    r.has_downtime = !why && m->stats.downtime_us;
+    r.downtime_us = m->stats.downtime_us;
+    r.bytes = m->stats.total_bytes;
+    r.queued_ms = waited_ms;
+    if (pe) {
+        r.has_prediction_error = true;
+        r.prediction_error_pct = YAJL_GET_DOUBLE(pe);
+    }
+    r.report = v;
+    libxlmig__history_add(gc, &r);
+
+    memset(&e, 0, sizeof(e));
+    e.direction = "out";
+    e.outcome = r.outcome;
+    e.started = ran;
+    e.succeeded = !why;
+    e.duration_ms = run_ms;
+    e.has_downtime = r.has_downtime;
+    e.downtime_us = r.downtime_us;
+    e.bytes = r.bytes;
+    e.has_prediction_error = r.has_prediction_error;
+    e.prediction_error_pct = r.prediction_error_pct;
+    libxlmig__metrics_ended(&e);
+    libxlmig__metrics_flush(gc, false);
 }
 
 /* The result line carries the report, also when the migration failed. */
@@ -452,6 +733,9 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     daemon_state *dm = c->dm;
     yajl_gen rep = libxlmig__json_gen_alloc(gc, false);
     libxlmig__migration m;
+    struct outgoing *o = NULL;
+    uint64_t waited_ms = 0, start_ms = 0, t_run = 0;
+    bool ran = false;
     int rc;
 
     libxlmig__migration_init(&m);
@@ -465,20 +749,47 @@ static void op_migrate(libxlmig__gc *gc, conn *c, yajl_val req)
     }
     m.cl = dm->cl;
     m.host = &dm->host;
-    m.progress = progress_cb;
-    m.progress_user = c;
     m.report = rep;
     rc = migrate_args(gc, req, &m);
     if (rc) goto out;
-    if (!outgoing_add(gc, dm, m.domain, &m)) {
+    o = outgoing_add(gc, dm, &m, c);
+    if (!o) {
         rc = LIBXLMIG_ERROR_BUSY;
         goto out;
     }
-    rc = libxlmig__migration_run(gc, &m);
-    outgoing_remove(dm, &m);
+    m.progress = outgoing_progress;
+    m.progress_user = o;
+    start_ms = libxlmig__wall_ms();
+    rc = outgoing_wait_turn(gc, dm, o, &waited_ms);
+    if (waited_ms && !m.dry_run)
+        libxlmig__yajl_gen_kv_uint(rep, "queued_ms", waited_ms);
+    t_run = libxlmig__now_us();
+    ran = !rc;
+    if (!rc) {
+        rc = libxlmig__migration_run(gc, &m);
+    } else {
+        libxlmig__yajl_gen_kv_str(rep, "domain", m.domain);
+        libxlmig__yajl_gen_kv_str(rep, "source",
+                                  libxlmig__cluster_self_name(dm->cl));
+        libxlmig__yajl_gen_kv_str(rep, "target", m.target);
+        libxlmig__yajl_gen_kv_str(rep, "outcome", "cancelled");
+    }
+    outgoing_remove(dm, o);
+    t_run = (libxlmig__now_us() - t_run) / 1000;
  out:
-    libxlmig__migration_dispose(&m);
     yajl_gen_map_close(rep);
+    if (o && !m.dry_run) {
+        /* The migration's own error, before recording it logs any. */
+        const char *why = rc ? GCSTRDUP(libxlmig_last_error(CTX)) : NULL;
+        yajl_val v = NULL;
+
+        if (!libxlmig__json_gen_to_val(gc, rep, "migration report", &v))
+            record_outgoing(gc, dm, &m, why, v, start_ms, t_run, waited_ms,
+                            ran);
+        if (why)
+            snprintf(CTX->last_error, sizeof(CTX->last_error), "%s", why);
+    }
+    libxlmig__migration_dispose(&m);
     send_report(gc, c, rc, rep);
 }
 
@@ -495,6 +806,7 @@ static void op_cancel(libxlmig__gc *gc, conn *c, yajl_val req)
             rc = 0;
         }
     }
+    pthread_cond_broadcast(&dm->turn);      /* a queued one leaves */
     pthread_mutex_unlock(&dm->lock);
     if (rc)
         LOG(ERROR, "no migration of '%s' is running here",
@@ -522,6 +834,34 @@ static void op_recover(libxlmig__gc *gc, conn *c, yajl_val req)
     send_report(gc, c, rc, rep);
 }
 
+/* A drain of this node ended (the drain tells it: it runs in xlmig). */
+static void op_drain_done(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    const char *result = libxlmig__json_get_str(req, "result");
+    int rc = 0;
+
+    if (!result || (strcmp(result, "all_moved") &&
+                    strcmp(result, "some_left") &&
+                    strcmp(result, "interrupted"))) {
+        LOG(ERROR, "drain_done request without a known result");
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+    } else {
+        libxlmig__metrics_drain(result);
+        libxlmig__metrics_flush(gc, false);
+    }
+    send_result(gc, c, rc, NULL);
+}
+
+/* What runs on this node: `xlmig status` (docs/xlmigd.md, "Status"). */
+static void op_status(libxlmig__gc *gc, conn *c, yajl_val req)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    int rc;
+
+    rc = libxlmig__node_service_status_gen(gc, c->dm->svc, g);
+    send_generated(gc, c, rc, g, yajl_gen_status_ok);
+}
+
 /* ---- connections --------------------------------------------------- */
 
 static void dispatch(libxlmig__gc *gc, conn *c, yajl_val req)
@@ -538,6 +878,8 @@ static void dispatch(libxlmig__gc *gc, conn *c, yajl_val req)
     else if (!strcmp(op, "migrate")) op_migrate(gc, c, req);
     else if (!strcmp(op, "cancel")) op_cancel(gc, c, req);
     else if (!strcmp(op, "recover")) op_recover(gc, c, req);
+    else if (!strcmp(op, "status")) op_status(gc, c, req);
+    else if (!strcmp(op, "drain_done")) op_drain_done(gc, c, req);
     else if (!op_host(gc, c, req, op)) {
         LOG(ERROR, "unknown request '%s'", op);
         send_result(gc, c, LIBXLMIG_ERROR_PROTOCOL, NULL);
@@ -674,6 +1016,8 @@ static int daemon_serve(libxlmig__gc *gc, daemon_state *dm, const char *path)
     while (!quit_requested) {
         pfd.fd = lfd;
         pfd.events = POLLIN;
+        /* What changes without an event here: maintenance, a drain. */
+        libxlmig__metrics_flush(gc, true);
         if (poll(&pfd, 1, 200) <= 0) continue;
         s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (s < 0) {
@@ -748,6 +1092,33 @@ static int host_opts(libxlmig__gc *gc, const libxlmig_daemon_opts *o,
     return 0;
 }
 
+/*
+ * The metrics file: the one asked for, none for "", else node_exporter's
+ * textfile directory when that exists (the prometheus-node-exporter
+ * package made it).
+ */
+static void metrics_start(libxlmig__gc *gc, daemon_state *dm,
+                          const libxlmig_daemon_opts *o)
+{
+    const libxlmig_cluster_config *c = dm->cl ? libxlmig_cluster_cfg(dm->cl)
+                                              : NULL;
+    const char *path = o->metrics_file;
+    struct stat st;
+
+    if (!path) {
+        char *dir = GCSTRDUP(LIBXLMIG_DEFAULT_METRICS_FILE);
+
+        *strrchr(dir, '/') = '\0';
+        path = !stat(dir, &st) && S_ISDIR(st.st_mode)
+               ? LIBXLMIG_DEFAULT_METRICS_FILE : "";
+    }
+    libxlmig__metrics_init(gc, path, dm->cl
+                           ? libxlmig__cluster_self_name(dm->cl) : NULL,
+                           dm->host.ops->name, c ? c->max_outgoing : 0,
+                           c ? c->max_incoming : 0);
+    libxlmig__metrics_flush(gc, false);
+}
+
 int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
 {
     GC_INIT(ctx);
@@ -765,6 +1136,7 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     libxlmig__thread_altstack();
     GCNEW(dm);
     pthread_mutex_init(&dm->lock, NULL);
+    pthread_cond_init(&dm->turn, NULL);
     dm->lg = ctx->lg;
     if (libxlmig_backend_kind_from_string(backend, &kind)) {
         LOG(ERROR, "unknown backend '%s' (xen or sim)", backend);
@@ -788,12 +1160,15 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     }
     rc = host_opts(gc, o, dm->cl, &cpu, &ho);
     if (rc) goto out;
+    metrics_start(gc, dm, o);
     if (dm->host.ops->daemon_init) {
         rc = dm->host.ops->daemon_init(gc, dm->host.priv, &ho);
         if (rc) goto out;
     }
     rc = libxlmig__node_service_alloc(gc, dm->cl, &dm->host, &svc);
     if (rc) goto out;
+    dm->svc = svc;
+    libxlmig__node_service_set_outgoing(svc, outgoing_gen, dm);
     if (dm->cl) {
         /* Jobs first: the node service may take a job_start at once. */
         libxlmig__jobs_init(gc, path, o->config, dm->host.ops->name);
@@ -813,6 +1188,7 @@ int libxlmig_daemon_run(libxlmig_ctx *ctx, const libxlmig_daemon_opts *o)
     if (dm->host.ops)
         dm->host.ops->close(CTX, dm->host.priv);
     libxlmig_cluster_free(dm->cl);
+    pthread_cond_destroy(&dm->turn);
     pthread_mutex_destroy(&dm->lock);
     GC_FREE;
     return rc;

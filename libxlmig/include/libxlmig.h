@@ -376,6 +376,19 @@ libxlmig_cpu_policy_xlcfg_mask(const struct policy_cpuid *target,
 #define LIBXLMIG_DEFAULT_CPU_BASELINE "host"    /* level to this node */
 #define LIBXLMIG_DEFAULT_SIM_STORAGE_DIR "/var/lib/xlmig/sim-storage"
 
+/*
+ * The ranges of the numbers the cluster config takes (config.c refuses a
+ * value outside them); the command line checks the options that set the
+ * same things against them.
+ */
+#define LIBXLMIG_PORT_MIN 1
+#define LIBXLMIG_PORT_MAX 65535
+#define LIBXLMIG_DOWNTIME_MS_MIN 1              /* ms */
+#define LIBXLMIG_DOWNTIME_MS_MAX 3600000        /* ms */
+#define LIBXLMIG_BANDWIDTH_MBPS_MAX 10000000    /* Mbit/s; 0: unlimited */
+#define LIBXLMIG_CONCURRENT_MIN 1               /* max_outgoing/_incoming */
+#define LIBXLMIG_CONCURRENT_MAX 64
+
 /* A migration network, in preference order. */
 typedef struct libxlmig_cfg_network {
     char *name;              /* "mig0" */
@@ -586,6 +599,10 @@ LIBXLMIG_API int libxlmig_drain_plan_make(libxlmig_ctx *ctx,
 #define LIBXLMIG_DEFAULT_THROTTLE_STEP     10    /* % */
 #define LIBXLMIG_DEFAULT_THROTTLE_MAX      99    /* % */
 #define LIBXLMIG_DEFAULT_BANDWIDTH_LIMIT   0     /* bytes/s, 0: none */
+/* The round limit's range (the downtime limit's is the config's,
+ * LIBXLMIG_DOWNTIME_MS_MIN to _MAX). */
+#define LIBXLMIG_MAX_ROUNDS_MIN            1     /* rounds */
+#define LIBXLMIG_MAX_ROUNDS_MAX            1000  /* rounds */
 
 /* What to do when pre-copy hits the round or time limit. */
 typedef enum libxlmig_limit_action {
@@ -761,7 +778,20 @@ typedef struct libxlmig_daemon_opts {
                                   node's CPU pretends to be; NULL: real */
     const char *public_if;     /* interface for announcements, or NULL */
     const char *backend;       /* "sim" (also NULL) or "xen" */
+    const char *metrics_file;  /* Prometheus textfile; NULL: the default
+                                  when its directory exists; "": none */
 } libxlmig_daemon_opts;
+
+/* Where xlmigd writes its metrics by default: node_exporter's textfile
+ * collector directory of Debian's prometheus-node-exporter. */
+#define LIBXLMIG_DEFAULT_METRICS_FILE \
+    "/var/lib/prometheus/node-exporter/xlmig.prom"
+
+/*
+ * Tell this node's xlmigd that a drain of this node ended, for its
+ * metrics: result "all_moved", "some_left" or "interrupted".
+ */
+LIBXLMIG_API int libxlmig_drain_done(libxlmig_ctx *ctx, const char *result);
 
 /*
  * Run the node daemon until SIGTERM/SIGINT: the control socket and, with
@@ -804,6 +834,36 @@ LIBXLMIG_API int libxlmig_maintenance_set(libxlmig_ctx *ctx,
 LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      const char *node, int net,
                                      char **json_r, char **network_r);
+
+/*
+ * Past migrations of this node (`xlmig history`; docs/xlmigd.md,
+ * "History"): xlmigd records each one that ends, sent or received, in
+ * STATE_DIR/history, and keeps the last LIBXLMIG_HISTORY_MAX.
+ * _list: {"version":1,"migrations":[...]}, newest first, at most max (0:
+ * all), only domain's (NULL: all); each with id, time_ms (when it began,
+ * ms since the epoch), direction ("out", "in"), domain, source, target,
+ * outcome, error, duration_ms, downtime_ms, bytes, queued_ms and
+ * prediction_error_pct where known.  _get: one record with the
+ * migration's whole report ("report"), by its id or a prefix only it
+ * has.  Caller frees *json_r.
+ */
+#define LIBXLMIG_HISTORY_MAX 1000
+LIBXLMIG_API int libxlmig_history_list(libxlmig_ctx *ctx, const char *domain,
+                                       unsigned max, char **json_r);
+LIBXLMIG_API int libxlmig_history_get(libxlmig_ctx *ctx, const char *id,
+                                      char **json_r);
+
+/*
+ * What runs on a node, as `xlmig status` shows it (docs/xlmigd.md,
+ * "Status"), as JSON text (caller frees *json_r): the migrations it sends
+ * (phase, round, bytes, rate, dirty rate, ETA, network; the queued ones
+ * with their place), those it receives, its drain and jobs, maintenance
+ * and the config's limits.  node NULL or this node's name: this node's
+ * xlmigd over the control socket; another node: its xlmigd over an
+ * authenticated migration network, which needs cl.
+ */
+LIBXLMIG_API int libxlmig_status_get(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                                     const char *node, char **json_r);
 
 /*
  * Jobs on another node (docs/drain.md, "From another node").  node's

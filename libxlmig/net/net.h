@@ -255,6 +255,11 @@ typedef struct libxlmig__rpc_op {
 _hidden int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c,
                                const char *op, const char *args_json,
                                yajl_val *result_r);
+/* The same, logging an error reply only at DEBUG (a request asked again
+ * while the answer is the one already logged: "busy"). */
+_hidden int libxlmig__rpc_call_quiet(libxlmig__gc *gc, libxlmig__chan *c,
+                                     const char *op, const char *args_json,
+                                     yajl_val *result_r);
 /*
  * Serve one request from c with the handlers in ops.  Returns 0 once a
  * reply was sent, also an error reply (a failing handler, an unknown op).

@@ -7,8 +7,8 @@
  */
 #include "net/net.h"
 
-int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c, const char *op,
-                       const char *args_json, yajl_val *result_r)
+static int rpc_call(libxlmig__gc *gc, libxlmig__chan *c, const char *op,
+                    const char *args_json, yajl_val *result_r, bool quiet)
 {
     const char *path_result[] = { "result", NULL };
     const char *path_error[] = { "error", NULL };
@@ -36,7 +36,10 @@ int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c, const char *op,
         if (libxlmig__json_get_int(gc, err, "code", &code) ||
             code >= 0 || code < INT32_MIN)
             code = LIBXLMIG_ERROR_PROTOCOL;
-        LOG(ERROR, "%s: %s", c->t->peer, msg ? msg : "request failed");
+        if (quiet)
+            LOG(DEBUG, "%s: %s", c->t->peer, msg ? msg : "request failed");
+        else
+            LOG(ERROR, "%s: %s", c->t->peer, msg ? msg : "request failed");
         return (int)code;
     }
     v = yajl_tree_get(reply, path_result, yajl_t_any);
@@ -47,6 +50,19 @@ int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c, const char *op,
     if (result_r)
         *result_r = v;
     return 0;
+}
+
+int libxlmig__rpc_call(libxlmig__gc *gc, libxlmig__chan *c, const char *op,
+                       const char *args_json, yajl_val *result_r)
+{
+    return rpc_call(gc, c, op, args_json, result_r, false);
+}
+
+int libxlmig__rpc_call_quiet(libxlmig__gc *gc, libxlmig__chan *c,
+                             const char *op, const char *args_json,
+                             yajl_val *result_r)
+{
+    return rpc_call(gc, c, op, args_json, result_r, true);
 }
 
 static int rpc_reply_error(libxlmig__gc *gc, libxlmig__chan *c, int err,

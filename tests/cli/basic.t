@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # The xlmig command line: help, version, info on both backends, exit codes
-# and messages for good and bad invocations, argv[0] dispatch.
+# and messages for good and bad invocations, argv[0] dispatch; --version,
+# the range of every numeric option, one meaning per short option, the
+# deprecated spellings NEWS lists.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 44
+plan 74
 
 run "$XLMIG" help
 is 0 "$rc" "help exits 0"
@@ -102,4 +104,77 @@ ln -s "$XLMIG" "$tmp/xl-migrate-cluster"
 run "$tmp/xl-migrate-cluster" --help-me
 is 2 "$rc" "xl-migrate-cluster with a bad option exits 2"
 like "usage: xl-migrate-cluster" "$err" "its usage names xl-migrate-cluster"
+run "$tmp/xl-migrate-cluster" -h
+is 0 "$rc" "xl-migrate-cluster -h exits 0"
+like "usage: xl-migrate-cluster [-v] [-c CONFIG] [--json] [-n]" "$out" \
+     "it prints migrate-cluster's usage under its own name"
+like "  -d, --downtime MS" "$out" "and migrate-cluster's options"
+ok "$(case "$out" in *Commands:*) echo 1 ;; *) echo 0 ;; esac)" \
+   "not the whole tool's command list"
+run "$tmp/xl-migrate-cluster" -d 0 vm node2
+is 2 "$rc" "xl-migrate-cluster takes migrate-cluster's options: -d 0 refused"
+like "xl-migrate-cluster: invalid downtime: '0' (1 to 3600000 ms)" "$err" \
+     "with the range"
+run "$tmp/xl-migrate-cluster" --version
+is 0 "$rc" "xl-migrate-cluster --version exits 0"
+
+# ---- --version ----
+run "$XLMIG" --version
+is 0 "$rc" "--version exits 0"
+like "xlmig 0." "$out" "--version prints the version"
+run "$XLMIG" -V
+is 0 "$rc" "-V exits 0"
+like "xlmig 0." "$out" "-V prints the version"
+
+# ---- every numeric option within its range (exit 2 and the range) ----
+ranges() {
+    cat <<'EOF2'
+migrate-cluster -d 0 vm node2|invalid downtime: '0' (1 to 3600000 ms)
+migrate-cluster -d 3600001 vm node2|invalid downtime: '3600001'
+drain -B 1192093|invalid bandwidth: '1192093' (0 to 1192092 MiB/s)
+save -r 0 vm f|invalid round limit: '0' (1 to 1000 rounds)
+estimate -s 39 vm|invalid sample time: '39' (40 to 60000 ms)
+estimate -S 0 vm|invalid probe size: '0' (1 to 1024 MiB)
+probe -i 60001 127.0.0.1|invalid interval: '60001' (1 to 60000 ms)
+probe -D 0 127.0.0.1|invalid duration: '0' (1 to 86400000 ms)
+net check -T 0|invalid timeout: '0' (1 to 60000 ms)
+balance -t 101|invalid threshold: '101' (1 to 100 %)
+validate -k 0|invalid clock skew: '0' (1 to 3600000 ms)
+sim create x --memory 0|invalid memory: '0' (1 to 1048576 MiB)
+EOF2
+}
+while IFS='|' read -r args msg; do
+    # shellcheck disable=SC2086
+    run "$XLMIG" -b sim $args
+    if [ "$rc" = 2 ] && case "$err" in *"$msg"*) true ;; *) false ;; esac
+    then ok 0 "$args: exit 2, $msg"
+    else ok 1 "$args: exit 2, $msg"; diag "rc $rc" "$err"; fi
+done < <(ranges)
+XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim migrate-cluster \
+    -d 1 -B 0 -r 1000 vm node2
+is 1 "$rc" "-d 1 -B 0 -r 1000 are within range (it fails later: no daemon)"
+
+# ---- one meaning per short option, across every command's help ----
+for c in $("$XLMIG" help | awk '/^Commands:/ { on = 1; next }
+                                 on && /^  / { print $1 }'); do
+    "$XLMIG" help "$c" | sed "s/^/$c /"
+done >"$tmp/helps"
+clash=$(perl -ne 'next unless /^(\S+)\s+-(\w),\s+--([\w-]+)/;
+    push @{ $m{$2}{$3} }, $1;
+    END { for my $l (sort keys %m) {
+        my @means = sort keys %{ $m{$l} };
+        print "-$l: ", join("; ", map { "--$_ (@{ $m{$l}{$_} })" } @means),
+              "\n" if @means > 1 } }' "$tmp/helps")
+is "" "$clash" "no short option means two things"
+like "-F, --from NODE" "$(grep '^migrate-cluster' "$tmp/helps")" \
+     "options accepted before but not shown are listed (-F)"
+
+# ---- deprecated spellings (NEWS) still work ----
+XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim restore -n a2 \
+    "$tmp/none.sav"
+is 1 "$rc" "restore -n NAME still parses (the missing file fails it)"
+like "cannot open $tmp/none.sav" "$err" "-n took NAME, FILE is the file"
+run "$XLMIG" net show -n nosuch --node nosuch -s
+is 2 "$rc" "net show keeps -n NODE beside --node NODE (-s is no option of show)"
+like "unknown option '-s'" "$err" "only the unknown option is refused"
 rm -rf "$tmp"

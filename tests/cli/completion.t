@@ -38,7 +38,7 @@ cases=(
     "xlmig mig"                      "migrate-cluster"
     "xlmig dr"                       "drain"
     "xlmig help ca"                  "cancel"
-    "xlmig -"                        "--backend --config --dry-run --json --verbose -N -b -c -j -v"
+    "xlmig -"                        "--backend --config --dry-run --json --verbose --version -N -V -b -c -j -v"
     "xlmig --backend "               "sim xen"
     "xlmig drain --r"                "--report"
     "xlmig migrate-cluster --d"      "--downtime --dry-run"
