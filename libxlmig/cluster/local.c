@@ -58,11 +58,7 @@ int libxlmig_migrate_cluster_predicted(libxlmig_ctx *ctx, const char *domain,
         libxlmig_params_init(&def);
         p = &def;
     }
-    s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_str(g, "op", "migrate");
+    s = libxlmig__ctl_request_open(g, "migrate");
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "domain", domain);
     if (s == yajl_gen_status_ok)
@@ -145,11 +141,7 @@ int libxlmig_drain_done(libxlmig_ctx *ctx, const char *result)
     yajl_gen_status s;
     int rc;
 
-    s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_str(g, "op", "drain_done");
+    s = libxlmig__ctl_request_open(g, "drain_done");
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "result", result);
     if (s == yajl_gen_status_ok)

@@ -142,6 +142,17 @@ int libxlmig__ctl_send(libxlmig__gc *gc, libxlmig_backend_kind kind,
     return libxlmig__ctl_call(gc, kind, json, fd, cb, user, data_r);
 }
 
+yajl_gen_status libxlmig__ctl_request_open(yajl_gen g, const char *op)
+{
+    yajl_gen_status s = yajl_gen_map_open(g);
+
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
+    if (s == yajl_gen_status_ok)
+        s = libxlmig__yajl_gen_kv_str(g, "op", op);
+    return s;
+}
+
 /* {"version":1,"op":op[,"domain":name]} */
 char *libxlmig__ctl_simple_request(libxlmig__gc *gc, const char *op,
                                    const char *name)
@@ -149,9 +160,7 @@ char *libxlmig__ctl_simple_request(libxlmig__gc *gc, const char *op,
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     char *json = NULL;
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok ||
-        libxlmig__yajl_gen_kv_int(g, "version", 1) != yajl_gen_status_ok ||
-        libxlmig__yajl_gen_kv_str(g, "op", op) != yajl_gen_status_ok ||
+    if (libxlmig__ctl_request_open(g, op) != yajl_gen_status_ok ||
         (name && libxlmig__yajl_gen_kv_str(g, "domain", name) !=
                  yajl_gen_status_ok) ||
         yajl_gen_map_close(g) != yajl_gen_status_ok ||

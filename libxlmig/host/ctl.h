@@ -41,6 +41,10 @@ _hidden int libxlmig__ctl_send(libxlmig__gc *gc, libxlmig_backend_kind kind,
                                const char *what, int fd,
                                libxlmig_progress_cb cb, void *user,
                                yajl_val *data_r);
+/* Open a request in g: the map, its "version" and its "op"; the caller
+ * adds the arguments and closes the map. */
+_hidden yajl_gen_status libxlmig__ctl_request_open(yajl_gen g,
+                                                   const char *op);
 /* {"version":1,"op":op[,"domain":name]} as arena text, or NULL. */
 _hidden char *libxlmig__ctl_simple_request(libxlmig__gc *gc, const char *op,
                                            const char *name);

@@ -114,11 +114,7 @@ static int sim_save(libxlmig__gc *gc, void *priv, const char *name, int fd,
     yajl_val data;
     int rc;
 
-    s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_str(g, "op", "save");
+    s = libxlmig__ctl_request_open(g, "save");
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "domain", name);
     if (s == yajl_gen_status_ok)
@@ -148,11 +144,7 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
     const char *keys[] = { "stats", NULL };
     int rc;
 
-    s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_str(g, "op", "restore");
+    s = libxlmig__ctl_request_open(g, "restore");
     if (s == yajl_gen_status_ok && new_name)
         s = libxlmig__yajl_gen_kv_str(g, "name", new_name);
     if (s == yajl_gen_status_ok)
@@ -176,11 +168,7 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
     yajl_gen_status s;
     int rc;
 
-    s = yajl_gen_map_open(g);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_str(g, "op", "create");
+    s = libxlmig__ctl_request_open(g, "create");
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_str(g, "name", p->name);
     if (s == yajl_gen_status_ok)
@@ -234,11 +222,7 @@ static int sim_dirty_sample(libxlmig__gc *gc, void *priv, const char *domain,
     int rc;
 
     memset(s, 0, sizeof(*s));
-    st = yajl_gen_map_open(g);
-    if (st == yajl_gen_status_ok)
-        st = libxlmig__yajl_gen_kv_int(g, "version", 1);
-    if (st == yajl_gen_status_ok)
-        st = libxlmig__yajl_gen_kv_str(g, "op", "sample_dirty");
+    st = libxlmig__ctl_request_open(g, "sample_dirty");
     if (st == yajl_gen_status_ok)
         st = libxlmig__yajl_gen_kv_str(g, "domain", domain);
     if (st == yajl_gen_status_ok)
