@@ -10,9 +10,10 @@
 #
 # Scenarios: boot (dom0s up, xlmig info/list on real Xen, guest created),
 # xl-baseline (plain `xl migrate` A->B->A over mig1, guest verifies),
-# xlmig-migrate, xlmig-drain, xlmig-throttle, xlmig-killed, xlmig-public,
-# xlmig-cpu (`xlmig migrate-cluster` and `xlmig drain` through xlmigd
-# --backend=xen; XENTB_ONLY=xlmig names the six).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
+# xlmig-migrate, xlmig-drain, xlmig-integration, xlmig-throttle,
+# xlmig-killed, xlmig-public, xlmig-cpu (`xlmig migrate-cluster`, `xlmig
+# drain` and `xlmig integration` through xlmigd --backend=xen;
+# XENTB_ONLY=xlmig names the seven).  Timings go to the TAP diagnostics and $XENTB_RUN/timings.
 #
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
@@ -332,6 +333,8 @@ reset_xl_baseline() {
 #                  hop; xlmig's stats printed);
 #   xlmig-drain    A->B, then `xlmig drain B` run on A: B's xlmigd
 #                  drains B as a job, the guest is back on A, verified;
+#   xlmig-integration  `xlmig integration --nodes B,A --hops 2` run on A:
+#                  two hops, each checked; its TAP made JUnit XML here;
 #   xlmig-throttle A->B under a 1 ms downtime limit: throttled through the
 #                  credit2 cap, forced at 12 rounds, cap restored;
 #   xlmig-killed   B's xlmigd killed mid-stream: the migration fails, the
@@ -594,7 +597,44 @@ xlmig_drain_remote() {
     check $? "B taken out of maintenance from A" "$out"
 }
 
+# The integration job of an OSSTest-style harness on real Xen: two hops
+# around A and B from A, checked after each; its TAP comes back to the
+# build machine, which makes the JUnit XML (dom0 has no Perl) and checks
+# it against the schema the cluster test uses.
+xlmig_integration() {
+    local r tap xml=$XENTB_RUN/integration.tap.xml
+    dom0 A "$((2 * MIGRATE_TIMEOUT))" \
+        "xlmig integration --nodes B,A --hops 2 --tap /tmp/integration.tap $GUEST"
+    r=$rc
+    diag "xlmig integration on A:" "$out"
+    dom0 A 10 "cat /tmp/integration.tap"
+    tap=$out
+    printf '%s\n' "$tap" >"$XENTB_RUN/integration.tap"
+    diag "its TAP:" "$tap"
+    [ "$r" -eq 0 ] && grep -q '^1\.\.[0-9]' <<<"$tap" &&
+        ! grep -q '^not ok' <<<"$tap"
+    check $? "xlmig integration: two hops A->B->A, every check passed (exit $r)" \
+        "$tap" || return
+    if command -v tap2junit >/dev/null && command -v xmllint >/dev/null; then
+        (cd "$XENTB_RUN" && tap2junit --name "xlmig-integration-$GUEST" \
+            integration.tap >/dev/null 2>&1) &&
+            xmllint --noout --schema "$MIG_ROOT/tests/data/junit/junit.xsd" \
+                "$xml" >/dev/null 2>&1 &&
+            ! grep -q '<failure' "$xml"
+        check $? "its TAP as JUnit XML (tap2junit), valid, without failures" \
+            "$(cat "$xml" 2>/dev/null)"
+    else
+        skip_check "its TAP as JUnit XML" "no tap2junit or xmllint here"
+    fi
+    runs_only_on A
+    check $? "$GUEST runs on A only after the job" "$out" || return
+    guest_wait_verified A "$A_SEED" 0
+    check $? "guest verified its memory on A after the job (pass ${G_PASS:-?})" \
+        "$G_LINE"
+}
+
 scen_xlmig_migrate() { xlmig_ready; xlmig_migrate; }
+scen_xlmig_integration() { xlmig_ready; xlmig_integration; }
 scen_xlmig_drain() { xlmig_ready; xlmig_drain_remote; }
 scen_xlmig_killed() { xlmig_ready; xlmig_target_killed; }
 scen_xlmig_public() { xlmig_ready; xlmig_public_refused; }
@@ -619,7 +659,7 @@ tap_cleanup() {
 
 only=${XENTB_ONLY:-boot xl-baseline xlmig}
 only=$(for s in $only; do
-    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-drain xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
+    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-drain xlmig-integration xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
     echo "$s"
 done)
 n=0
@@ -629,6 +669,7 @@ for s in $only; do
     xl-baseline) n=$((n + 8)) ;;
     xlmig-migrate) n=$((n + 8)) ;;
     xlmig-drain) n=$((n + 7)) ;;
+    xlmig-integration) n=$((n + 4)) ;;
     xlmig-throttle) n=$((n + 4)) ;;
     xlmig-killed) n=$((n + 6)) ;;
     xlmig-public) n=$((n + 2)) ;;
@@ -642,6 +683,8 @@ for s in $only; do
     xl-baseline) scenario xl-baseline 8 scen_xl_baseline reset_xl_baseline ;;
     xlmig-migrate) scenario xlmig-migrate 8 scen_xlmig_migrate reset_none ;;
     xlmig-drain) scenario xlmig-drain 7 scen_xlmig_drain reset_none ;;
+    xlmig-integration)
+        scenario xlmig-integration 4 scen_xlmig_integration reset_none ;;
     xlmig-throttle) scenario xlmig-throttle 4 scen_xlmig_throttle reset_none ;;
     xlmig-killed) scenario xlmig-killed 6 scen_xlmig_killed reset_none ;;
     xlmig-public) scenario xlmig-public 2 scen_xlmig_public reset_none ;;
