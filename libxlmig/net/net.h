@@ -32,6 +32,18 @@ typedef struct libxlmig__transport_ops {
     ssize_t (*readv)(libxlmig__transport *t, const struct iovec *iov,
                      int iovcnt);
     void (*close)(libxlmig__transport *t);
+    /* Optional.  self_timed: the ops wait and time out themselves (the
+     * generic loops do not poll fd).  shutdown: as
+     * libxlmig__transport_shutdown (default: shutdown(2) of fd).
+     * send_pages, by_ref: as libxlmig__transport_send_pages/_by_ref
+     * (default: vmsplice into fd when it is a socket). */
+    bool self_timed;
+    void (*shutdown)(libxlmig__transport *t);
+    int (*send_pages)(libxlmig__gc *gc, libxlmig__transport *t,
+                      struct iovec *iov, int iovcnt);
+    bool (*by_ref)(libxlmig__transport *t);
+    /* Why the last failed call failed, better than errno; or NULL. */
+    const char *(*error)(libxlmig__transport *t);
 } libxlmig__transport_ops;
 
 struct libxlmig__transport {
@@ -48,6 +60,7 @@ struct libxlmig__transport {
     uint64_t bytes_received;   /* bytes read */
     /* private to the ops */
     void *priv;
+    libxlmig_ctx *log_ctx;     /* whose logger ops without a gc use */
     /* private to transport.c: guest pages sent by reference */
     int by_ref;                /* 0: not tried yet, 1: on, -1: off */
     int pipe_fd[2];            /* vmsplice() into [1], splice() from [0] */
@@ -100,6 +113,14 @@ _hidden int libxlmig__transport_read_all(libxlmig__gc *gc,
                                          libxlmig__transport *t,
                                          void *buf, size_t len,
                                          const char *what);
+/*
+ * Read what is there, at most len bytes, waiting (timeout_ms) until
+ * something is; *got_r 0 at the end of input.
+ */
+_hidden int libxlmig__transport_read_some(libxlmig__gc *gc,
+                                          libxlmig__transport *t,
+                                          void *buf, size_t len,
+                                          size_t *got_r, const char *what);
 /* The same into the buffers of iov (consumed). */
 _hidden int libxlmig__transport_readv_all(libxlmig__gc *gc,
                                           libxlmig__transport *t,
@@ -124,6 +145,41 @@ _hidden bool libxlmig__transport_by_ref(libxlmig__transport *t);
 _hidden int libxlmig__transport_send_pages(libxlmig__gc *gc,
                                            libxlmig__transport *t,
                                            struct iovec *iov, int iovcnt);
+
+/* ---- migration paths (multipath.c, mp_format.h) ---- */
+
+typedef struct libxlmig__mp_opts {
+    uint64_t bandwidth_limit;  /* bytes/s over every path; 0: none */
+} libxlmig__mp_opts;
+
+/*
+ * The source side: a transport over paths[0..n) (taken over, also on
+ * failure), which announces n on paths[0].  names[i] names path i in
+ * reports (NULL: the transport's peer).  One path is sent on directly,
+ * several are striped with resending when one fails (multipath.c).  The
+ * result is freed with libxlmig__transport_free, which first waits a
+ * bounded time until the peer has everything.
+ */
+_hidden int libxlmig__mp_open(libxlmig__gc *gc, libxlmig__transport **paths,
+                              char **names, int n,
+                              const libxlmig__mp_opts *o,
+                              libxlmig__transport **t_r);
+/*
+ * The target side: read the announcement on first (taken over, also on
+ * failure), then ask join for paths 1..n-1, each a transport it hands
+ * over, and its name (arena).
+ */
+typedef int libxlmig__mp_join_fn(libxlmig__gc *gc, void *opaque, int index,
+                                 libxlmig__transport **t_r, char **name_r);
+_hidden int libxlmig__mp_accept(libxlmig__gc *gc, libxlmig__transport *first,
+                                const char *first_name,
+                                libxlmig__mp_join_fn *join, void *opaque,
+                                const libxlmig__mp_opts *o,
+                                libxlmig__transport **t_r);
+/* The paths of t as a JSON array into g (nothing if t has none). */
+_hidden void libxlmig__mp_gen_paths(libxlmig__transport *t, yajl_gen g);
+/* How many of t's paths are up. */
+_hidden int libxlmig__mp_paths_up(libxlmig__transport *t);
 
 /* ---- framed messages ---- */
 

@@ -118,7 +118,9 @@ void libxlmig__iov_advance(struct iovec **iov, int *iovcnt, size_t done)
 
 void libxlmig__transport_shutdown(libxlmig__transport *t)
 {
-    if (t && t->fd >= 0)
+    if (t && t->ops->shutdown)
+        t->ops->shutdown(t);
+    else if (t && t->fd >= 0)
         shutdown(t->fd, SHUT_RDWR);
 }
 
@@ -133,6 +135,8 @@ static int transport_wait(libxlmig__gc *gc, libxlmig__transport *t,
     uint64_t now;
     int ms = t->timeout_ms, r;
 
+    if (t->ops->self_timed)
+        return 0;
     if (t->deadline_us) {
         now = libxlmig__now_us();
         if (now >= t->deadline_us) {
@@ -161,6 +165,22 @@ static int transport_wait(libxlmig__gc *gc, libxlmig__transport *t,
     return 0;
 }
 
+/* A failed read or write: the transport's own reason, or errno's. */
+static void io_error(libxlmig__gc *gc, libxlmig__transport *t,
+                     const char *verb, const char *what)
+{
+    const char *why = t->ops->error ? t->ops->error(t) : NULL;
+
+    if (what && why)
+        LOG(ERROR, "%s %s from %s failed: %s", verb, what, t->peer, why);
+    else if (what)
+        LOGE(ERROR, "%s %s from %s failed", verb, what, t->peer);
+    else if (why)
+        LOG(ERROR, "%s %s failed: %s", verb, t->peer, why);
+    else
+        LOGE(ERROR, "%s %s failed", verb, t->peer);
+}
+
 int libxlmig__transport_writev_all(libxlmig__gc *gc, libxlmig__transport *t,
                                    struct iovec *iov, int iovcnt)
 {
@@ -179,7 +199,7 @@ int libxlmig__transport_writev_all(libxlmig__gc *gc, libxlmig__transport *t,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            LOGE(ERROR, "sending to %s failed", t->peer);
+            io_error(gc, t, "sending to", NULL);
             return LIBXLMIG_ERROR_IO;
         }
         t->bytes_sent += (uint64_t)r;
@@ -213,7 +233,7 @@ int libxlmig__transport_readv_all(libxlmig__gc *gc, libxlmig__transport *t,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            LOGE(ERROR, "receiving %s from %s failed", what, t->peer);
+            io_error(gc, t, "receiving", what);
             return LIBXLMIG_ERROR_IO;
         }
         if (r == 0) {
@@ -225,6 +245,30 @@ int libxlmig__transport_readv_all(libxlmig__gc *gc, libxlmig__transport *t,
         t->bytes_received += (uint64_t)r;
         libxlmig__iov_advance(&iov, &iovcnt, (size_t)r);
     }
+    return 0;
+}
+
+int libxlmig__transport_read_some(libxlmig__gc *gc, libxlmig__transport *t,
+                                  void *buf, size_t len, size_t *got_r,
+                                  const char *what)
+{
+    ssize_t r;
+    int rc;
+
+    *got_r = 0;
+    for (;;) {
+        rc = transport_wait(gc, t, POLLIN, "receiving from");
+        if (rc) return rc;
+        r = t->ops->read(t, buf, len);
+        if (r >= 0)
+            break;
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        io_error(gc, t, "receiving", what);
+        return LIBXLMIG_ERROR_IO;
+    }
+    *got_r = (size_t)r;
+    t->bytes_received += (uint64_t)r;
     return 0;
 }
 
@@ -245,6 +289,8 @@ bool libxlmig__transport_by_ref(libxlmig__transport *t)
 {
     struct stat sb;
 
+    if (t->ops->by_ref)
+        return t->ops->by_ref(t);
     if (t->by_ref)
         return t->by_ref > 0;
     t->by_ref = -1;
@@ -286,6 +332,8 @@ int libxlmig__transport_send_pages(libxlmig__gc *gc, libxlmig__transport *t,
     ssize_t r;
     int rc;
 
+    if (t->ops->send_pages)
+        return t->ops->send_pages(gc, t, iov, iovcnt);
     if (!libxlmig__transport_by_ref(t))
         return libxlmig__transport_writev_all(gc, t, iov, iovcnt);
     while (iovcnt > 0) {

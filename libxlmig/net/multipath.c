@@ -1,0 +1,1057 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Migration paths: one ordered, reliable byte stream in each direction
+ * over one or more connections (net/mp_format.h, docs/protocol.md).  It
+ * is a transport like any other, so the engine, the Xen relay and the
+ * control messages of the handoff run over it unchanged.
+ *
+ * One path ("direct"): frames go from the caller's thread straight to the
+ * connection, guest pages still by reference where the connection can;
+ * nothing is kept for resending, as there is nowhere else to send it.
+ *
+ * Several paths ("striped"): writev copies the bytes into numbered frames
+ * of up to MP_CHUNK bytes on one queue; each path has a writer thread,
+ * which takes the next frame when its connection has room -- so each path
+ * carries what its throughput allows -- and a reader thread, which files
+ * what arrives by number.  read delivers frames strictly in order and
+ * acknowledges what it consumed; the sender keeps a frame until then.
+ * When a path fails, its writer puts back what the path had not got
+ * acknowledged and the other paths send it; a frame that arrives twice
+ * is dropped.  The stream fails only when no path is left, or when a
+ * frame is malformed (corruption or tampering is never routed around).
+ *
+ * Locks: mp->lock guards every queue, counter and path state; path
+ * threads do their I/O without it.  Each path's transport has exactly
+ * one writer thread and one reader thread.  Path threads log through
+ * their own contexts (the creator's logger).
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/mp_format.h"
+#include "net/net.h"
+
+/* Bytes of one frame when several paths share the stream. */
+#define MP_CHUNK (256u << 10)
+/* Bytes not yet acknowledged, over all paths, before writev waits. */
+#define MP_WINDOW (64u << 20)
+/* How long closing waits for the peer to acknowledge the rest (ms). */
+#define MP_FLUSH_MS 10000
+
+typedef struct mp_frame {
+    struct mp_frame *next;
+    uint64_t seq;
+    uint32_t len;
+    int path;                      /* sent on; -1: not (yet, or again) */
+    bool sealed;                   /* taken by a writer: no appending */
+    bool busy;                     /* a writer sends it now */
+    bool done;                     /* acknowledged while busy */
+    unsigned char data[];
+} mp_frame;
+
+enum { PATH_UP, PATH_FAILED, PATH_CLOSED };
+
+typedef struct mp_path {
+    struct mp *mp;
+    int index;
+    libxlmig__transport *t;        /* owned */
+    char *name;                    /* "mig1 (10.20.0.1 -> 10.20.0.2)" */
+    int state;
+    char why[200];                 /* PATH_FAILED: the reason */
+    pthread_t reader, writer;
+    bool has_reader, has_writer;
+    uint64_t frames_sent, wire_sent, frames_recv, wire_recv, resent;
+} mp_path;
+
+typedef struct mp {
+    libxlmig__transport *t;        /* the public transport (ops below) */
+    xentoollog_logger *logger;
+    libxlmig__mp_opts o;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int npaths;
+    mp_path path[LIBXLMIG__MP_MAX_PATHS];
+    bool striped;
+    bool closing;
+    int fatal;                     /* 0, or the error that ends it */
+    char fatal_why[240];
+    /* sending */
+    uint64_t next_seq;
+    mp_frame *queue, *queue_tail;  /* not sent, or to send again: by seq */
+    mp_frame *sent;                /* sent, not acknowledged: by seq */
+    uint64_t unacked_bytes;
+    /* receiving */
+    uint64_t want_seq;             /* next to deliver */
+    uint64_t acked_seq;            /* last ACK sent (all below consumed) */
+    mp_frame *held;                /* arrived early: by seq */
+    mp_frame *cur;                 /* being consumed */
+    size_t cur_off;
+    /* direct mode: the frame being read */
+    uint32_t direct_left;
+    /* the bandwidth limit: a token bucket over all paths */
+    double tokens;
+    uint64_t bucket_us;
+} mp;
+
+static mp *mp_of(libxlmig__transport *t)
+{
+    return t->priv;
+}
+
+/* ---- frames ---- */
+
+static void hdr_fill(libxlmig__mp_hdr *h, unsigned type, unsigned path,
+                     uint64_t seq, uint32_t wire_len, uint32_t raw_len,
+                     unsigned algo)
+{
+    memset(h, 0, sizeof(*h));
+    h->magic = LIBXLMIG__MP_MAGIC;
+    h->type = (uint8_t)type;
+    h->algo = (uint8_t)algo;
+    h->path = (uint16_t)path;
+    h->wire_len = wire_len;
+    h->raw_len = raw_len;
+    h->seq = seq;
+    h->crc = libxlmig__crc32c(0, h, offsetof(libxlmig__mp_hdr, crc));
+}
+
+/* Check a received header; a logged LIBXLMIG_ERROR_PROTOCOL if bad. */
+static int hdr_check(libxlmig__gc *gc, const libxlmig__mp_hdr *h,
+                     const char *from)
+{
+    if (h->magic != LIBXLMIG__MP_MAGIC ||
+        h->crc != libxlmig__crc32c(0, h, offsetof(libxlmig__mp_hdr, crc))) {
+        LOG(ERROR, "malformed frame from %s (bad magic or checksum): the "
+            "stream was corrupted or tampered with", from);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (h->type < LIBXLMIG__MP_START || h->type > LIBXLMIG__MP_FIN ||
+        h->wire_len > LIBXLMIG__MP_FRAME_MAX ||
+        h->raw_len > LIBXLMIG__MP_FRAME_MAX ||
+        (h->type != LIBXLMIG__MP_DATA && h->wire_len) ||
+        (h->type == LIBXLMIG__MP_DATA &&
+         (h->algo != 0 || h->raw_len != h->wire_len))) {
+        LOG(ERROR, "malformed frame from %s (type %u, %u bytes, %u raw, "
+            "encoding %u)", from, h->type, h->wire_len, h->raw_len,
+            h->algo);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    return 0;
+}
+
+static void frames_free(mp_frame *f)
+{
+    mp_frame *n;
+
+    for (; f; f = n) {
+        n = f->next;
+        free(f);
+    }
+}
+
+/* Insert f into the list at *head, ordered by seq. */
+static void list_insert(mp_frame **head, mp_frame *f)
+{
+    while (*head && (*head)->seq < f->seq)
+        head = &(*head)->next;
+    f->next = *head;
+    *head = f;
+}
+
+/* ---- the bandwidth limit ---- */
+
+/* Wait until n bytes may go out (every path draws on one bucket). */
+static void bucket_take(mp *m, size_t n)
+{
+    uint64_t rate = m->o.bandwidth_limit, now, wait_us;
+    double burst;
+
+    if (!rate)
+        return;
+    burst = (double)rate / 10 > MP_CHUNK ? (double)rate / 10 : MP_CHUNK;
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        now = libxlmig__now_us();
+        if (!m->bucket_us)
+            m->bucket_us = now;
+        m->tokens += (double)(now - m->bucket_us) * (double)rate / 1e6;
+        m->bucket_us = now;
+        if (m->tokens > burst)
+            m->tokens = burst;
+        if (m->tokens >= (double)n || m->tokens >= burst) {
+            m->tokens -= (double)n;
+            pthread_mutex_unlock(&m->lock);
+            return;
+        }
+        wait_us = (uint64_t)(((double)n - m->tokens) * 1e6 / (double)rate);
+        pthread_mutex_unlock(&m->lock);
+        if (wait_us > 100000)
+            wait_us = 100000;
+        usleep((useconds_t)wait_us);
+        if (m->closing || m->fatal)
+            return;
+    }
+}
+
+/* ---- failure ---- */
+
+/* The whole stream fails (mp->lock held). */
+static void fail_locked(mp *m, int rc, const char *why)
+{
+    int i;
+
+    if (m->fatal)
+        return;
+    snprintf(m->fatal_why, sizeof(m->fatal_why), "%s", why);
+    m->fatal = rc;
+    for (i = 0; i < m->npaths; i++)
+        libxlmig__transport_shutdown(m->path[i].t);
+    pthread_cond_broadcast(&m->cond);
+}
+
+static int paths_up_locked(const mp *m)
+{
+    int i, n = 0;
+
+    for (i = 0; i < m->npaths; i++)
+        n += m->path[i].state == PATH_UP;
+    return n;
+}
+
+/*
+ * Path p failed (mp->lock held): it is shut down, its writer puts back
+ * what it had not got acknowledged; with no path left the stream fails.
+ */
+static void path_fail_locked(mp *m, mp_path *p, const char *why)
+{
+    if (p->state != PATH_UP)
+        return;
+    p->state = PATH_FAILED;
+    snprintf(p->why, sizeof(p->why), "%s", why);
+    libxlmig__transport_shutdown(p->t);
+    if (!paths_up_locked(m) && !m->closing)
+        fail_locked(m, LIBXLMIG_ERROR_IO,
+                    "every migration path failed");
+    pthread_cond_broadcast(&m->cond);
+}
+
+/* Put the frames sent on p and not acknowledged back on the queue. */
+static void path_requeue_locked(mp *m, mp_path *p)
+{
+    mp_frame **pp = &m->sent, *f;
+
+    while ((f = *pp)) {
+        if (f->path != p->index) {
+            pp = &f->next;
+            continue;
+        }
+        *pp = f->next;
+        f->path = -1;
+        p->resent++;
+        list_insert(&m->queue, f);
+    }
+    for (f = m->queue, m->queue_tail = NULL; f; f = f->next)
+        m->queue_tail = f;
+    pthread_cond_broadcast(&m->cond);
+}
+
+/* ---- path threads (striped mode) ---- */
+
+typedef struct {
+    mp_path *p;
+    libxlmig_ctx *ctx;
+} thread_arg;
+
+static int thread_ctx(mp *m, libxlmig_ctx **ctx_r)
+{
+    return libxlmig_ctx_alloc(ctx_r, m->logger);
+}
+
+static int send_frame(libxlmig__gc *gc, mp_path *p, unsigned type,
+                      uint64_t seq, const void *data, uint32_t len)
+{
+    libxlmig__mp_hdr h;
+    struct iovec iov[2];
+
+    hdr_fill(&h, type, (unsigned)p->index, seq, len, len, 0);
+    iov[0].iov_base = &h;
+    iov[0].iov_len = sizeof(h);
+    iov[1].iov_base = (void *)data;
+    iov[1].iov_len = len;
+    return libxlmig__transport_writev_all(gc, p->t, iov, len ? 2 : 1);
+}
+
+static void *writer_main(void *arg)
+{
+    mp_path *p = arg;
+    mp *m = p->mp;
+    libxlmig_ctx *ctx = NULL;
+    mp_frame *f;
+    uint64_t ack, sent_len;
+    int rc;
+
+    libxlmig__thread_altstack();
+    if (thread_ctx(m, &ctx)) {
+        pthread_mutex_lock(&m->lock);
+        path_fail_locked(m, p, "out of memory");
+        path_requeue_locked(m, p);
+        pthread_mutex_unlock(&m->lock);
+        return NULL;
+    }
+    GC_INIT(ctx);
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        if (p->state != PATH_UP || m->fatal)
+            break;
+        if (m->want_seq != m->acked_seq) {
+            ack = m->acked_seq = m->want_seq;
+            pthread_mutex_unlock(&m->lock);
+            rc = send_frame(gc, p, LIBXLMIG__MP_ACK, ack, NULL, 0);
+            pthread_mutex_lock(&m->lock);
+            if (rc) {
+                m->acked_seq = 0;     /* another path sends it again */
+                path_fail_locked(m, p, libxlmig_last_error(ctx));
+            }
+            continue;
+        }
+        f = m->queue;
+        if (!f) {
+            if (m->closing)
+                break;
+            pthread_cond_wait(&m->cond, &m->lock);
+            continue;
+        }
+        m->queue = f->next;
+        if (!m->queue)
+            m->queue_tail = NULL;
+        f->path = p->index;
+        f->sealed = f->busy = true;
+        list_insert(&m->sent, f);
+        pthread_mutex_unlock(&m->lock);
+        bucket_take(m, f->len + sizeof(libxlmig__mp_hdr));
+        /* An ACK of a copy that went on another path may come meanwhile:
+         * busy keeps f until this send is done. */
+        rc = send_frame(gc, p, LIBXLMIG__MP_DATA, f->seq, f->data, f->len);
+        sent_len = f->len + sizeof(libxlmig__mp_hdr);
+        pthread_mutex_lock(&m->lock);
+        f->busy = false;
+        if (f->done) {
+            free(f);
+            f = NULL;
+        }
+        if (rc) {
+            path_fail_locked(m, p, libxlmig_last_error(ctx));
+            break;
+        }
+        p->frames_sent++;
+        p->wire_sent += sent_len;
+    }
+    if (p->state != PATH_UP)
+        path_requeue_locked(m, p);
+    pthread_mutex_unlock(&m->lock);
+    GC_FREE;
+    libxlmig_ctx_free(ctx);
+    return NULL;
+}
+
+/* Consumed frames below seq: the sender forgets them. */
+static void acked_locked(mp *m, uint64_t seq)
+{
+    mp_frame *f;
+
+    while ((f = m->sent) && f->seq < seq) {
+        m->sent = f->next;
+        m->unacked_bytes -= f->len;
+        if (f->busy)
+            f->done = true;           /* its writer frees it */
+        else
+            free(f);
+    }
+    pthread_cond_broadcast(&m->cond);
+}
+
+static void *reader_main(void *arg)
+{
+    mp_path *p = arg;
+    mp *m = p->mp;
+    libxlmig_ctx *ctx = NULL;
+    libxlmig__mp_hdr h;
+    mp_frame *f, **pp;
+    int rc;
+
+    libxlmig__thread_altstack();
+    if (thread_ctx(m, &ctx)) {
+        pthread_mutex_lock(&m->lock);
+        path_fail_locked(m, p, "out of memory");
+        pthread_mutex_unlock(&m->lock);
+        return NULL;
+    }
+    GC_INIT(ctx);
+    for (;;) {
+        bool bad_frame = false;
+
+        rc = libxlmig__transport_read_all(gc, p->t, &h, sizeof(h),
+                                          "migration path (frame header)");
+        if (!rc) {
+            rc = hdr_check(gc, &h, p->name);
+            bad_frame = rc != 0;
+        }
+        if (rc) {
+            pthread_mutex_lock(&m->lock);
+            if (m->closing || p->state != PATH_UP)
+                ;                     /* it was shut down on purpose */
+            else if (bad_frame)
+                fail_locked(m, rc, libxlmig_last_error(ctx));
+            else
+                path_fail_locked(m, p, libxlmig_last_error(ctx));
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
+        if (h.type == LIBXLMIG__MP_FIN) {
+            pthread_mutex_lock(&m->lock);
+            if (p->state == PATH_UP)
+                p->state = PATH_CLOSED;
+            pthread_cond_broadcast(&m->cond);
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
+        if (h.type == LIBXLMIG__MP_ACK) {
+            pthread_mutex_lock(&m->lock);
+            acked_locked(m, h.seq);
+            pthread_mutex_unlock(&m->lock);
+            continue;
+        }
+        if (h.type != LIBXLMIG__MP_DATA) {
+            pthread_mutex_lock(&m->lock);
+            fail_locked(m, LIBXLMIG_ERROR_PROTOCOL,
+                        GCSPRINTF("unexpected frame type %u from %s",
+                                  h.type, p->name));
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
+        f = malloc(sizeof(*f) + h.raw_len);
+        if (!f)
+            libxlmig__alloc_failed(ctx, __func__, 1, h.raw_len);
+        f->seq = h.seq;
+        f->len = h.raw_len;
+        f->path = p->index;
+        rc = libxlmig__transport_read_all(gc, p->t, f->data, h.wire_len,
+                                          "migration path (frame)");
+        pthread_mutex_lock(&m->lock);
+        if (rc) {
+            free(f);
+            if (!m->closing)
+                path_fail_locked(m, p, libxlmig_last_error(ctx));
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
+        p->frames_recv++;
+        p->wire_recv += h.wire_len + sizeof(h);
+        /* A copy of a frame already delivered or held: drop it. */
+        for (pp = &m->held; *pp && (*pp)->seq < f->seq; pp = &(*pp)->next)
+            ;
+        if (f->seq < m->want_seq || (*pp && (*pp)->seq == f->seq) ||
+            (m->cur && m->cur->seq == f->seq)) {
+            free(f);
+            m->acked_seq = m->want_seq - 1;   /* say again what arrived */
+        } else {
+            f->next = *pp;
+            *pp = f;
+        }
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+    }
+    GC_FREE;
+    libxlmig_ctx_free(ctx);
+    return NULL;
+}
+
+/* ---- the public transport's ops ---- */
+
+/* Wait on mp->cond at most the transport's inactivity limit. */
+static int wait_locked(mp *m)
+{
+    struct timespec ts;
+    int ms = m->t->timeout_ms;
+
+    if (ms < 0) {
+        pthread_cond_wait(&m->cond, &m->lock);
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+}
+
+static ssize_t fatal_errno(mp *m)
+{
+    errno = m->fatal == LIBXLMIG_ERROR_PROTOCOL ? EPROTO : ECONNRESET;
+    return -1;
+}
+
+/*
+ * Queue the bytes: appended to the last queued frame while no writer has
+ * taken it (small writes share frames), else in new frames of up to
+ * MP_CHUNK bytes.  Waits while MP_WINDOW bytes are unacknowledged.
+ */
+static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0, off = 0, n;
+    int i;
+    mp_frame *f;
+
+    for (i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    i = 0;
+    pthread_mutex_lock(&m->lock);
+    while (i < iovcnt) {
+        while (!m->fatal && m->unacked_bytes >= MP_WINDOW) {
+            if (wait_locked(m) == ETIMEDOUT &&
+                m->unacked_bytes >= MP_WINDOW) {
+                pthread_mutex_unlock(&m->lock);
+                errno = ETIMEDOUT;
+                return -1;
+            }
+        }
+        if (m->fatal) {
+            pthread_mutex_unlock(&m->lock);
+            return fatal_errno(m);
+        }
+        f = m->queue_tail;
+        if (!f || f->len == MP_CHUNK || f->sealed) {
+            f = malloc(sizeof(*f) + MP_CHUNK);
+            if (!f) {
+                pthread_mutex_unlock(&m->lock);
+                errno = ENOMEM;
+                return -1;
+            }
+            memset(f, 0, sizeof(*f));
+            f->path = -1;
+            f->seq = m->next_seq++;
+            if (m->queue_tail)
+                m->queue_tail->next = f;
+            else
+                m->queue = f;
+            m->queue_tail = f;
+        }
+        n = iov[i].iov_len - off;
+        if (n > MP_CHUNK - f->len)
+            n = MP_CHUNK - f->len;
+        memcpy(f->data + f->len, (char *)iov[i].iov_base + off, n);
+        f->len += (uint32_t)n;
+        m->unacked_bytes += n;
+        off += n;
+        if (off == iov[i].iov_len) {
+            i++;
+            off = 0;
+        }
+        pthread_cond_broadcast(&m->cond);
+    }
+    pthread_mutex_unlock(&m->lock);
+    /* All of it is queued: it is sent (or resent) from here on. */
+    return (ssize_t)total;
+}
+
+/* One path, the caller's thread: header, then the data as it is. */
+static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
+                             bool pages)
+{
+    libxlmig__transport *pt = m->path[0].t;
+    libxlmig__mp_hdr h;
+    struct iovec *v;
+    size_t total = 0;
+    int i, rc;
+
+    for (i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total > LIBXLMIG__MP_FRAME_MAX) {
+        /* The engine writes far less at once; split anyway. */
+        size_t done = 0;
+        struct iovec *copy = malloc(sizeof(*copy) * (size_t)iovcnt), *cv;
+        int cn = iovcnt;
+
+        if (!copy) {
+            errno = ENOMEM;
+            return -1;
+        }
+        memcpy(copy, iov, sizeof(*copy) * (size_t)iovcnt);
+        cv = copy;
+        while (done < total) {
+            size_t want = total - done < LIBXLMIG__MP_FRAME_MAX ?
+                          total - done : LIBXLMIG__MP_FRAME_MAX, got = 0;
+            int k = 0;
+            struct iovec part[64];
+
+            while (k < cn && k < 64 && got < want) {
+                part[k] = cv[k];
+                if (got + part[k].iov_len > want)
+                    part[k].iov_len = want - got;
+                got += part[k].iov_len;
+                k++;
+            }
+            if (direct_writev(m, part, k, pages) < 0) {
+                free(copy);
+                return -1;
+            }
+            libxlmig__iov_advance(&cv, &cn, got);
+            done += got;
+        }
+        free(copy);
+        return (ssize_t)total;
+    }
+    v = malloc(sizeof(*v) * (size_t)(iovcnt + 1));
+    if (!v) {
+        errno = ENOMEM;
+        return -1;
+    }
+    hdr_fill(&h, LIBXLMIG__MP_DATA, 0, m->next_seq++, (uint32_t)total,
+             (uint32_t)total, 0);
+    bucket_take(m, total + sizeof(h));
+    {
+        GC_INIT(m->t->log_ctx);
+
+        if (pages) {
+            rc = libxlmig__transport_write_all(gc, pt, &h, sizeof(h));
+            if (!rc) {
+                memcpy(v, iov, sizeof(*v) * (size_t)iovcnt);
+                rc = libxlmig__transport_send_pages(gc, pt, v, iovcnt);
+            }
+        } else {
+            v[0].iov_base = &h;
+            v[0].iov_len = sizeof(h);
+            memcpy(v + 1, iov, sizeof(*v) * (size_t)iovcnt);
+            rc = libxlmig__transport_writev_all(gc, pt, v, iovcnt + 1);
+        }
+        GC_FREE;
+    }
+    free(v);
+    if (rc) {
+        errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EIO;
+        return -1;
+    }
+    m->path[0].frames_sent++;
+    m->path[0].wire_sent += total + sizeof(h);
+    return (ssize_t)total;
+}
+
+static ssize_t mp_writev(libxlmig__transport *t, const struct iovec *iov,
+                         int iovcnt)
+{
+    mp *m = mp_of(t);
+
+    if (m->fatal)
+        return fatal_errno(m);
+    return m->striped ? striped_writev(m, iov, iovcnt)
+                      : direct_writev(m, iov, iovcnt, false);
+}
+
+static int mp_send_pages(libxlmig__gc *gc, libxlmig__transport *t,
+                         struct iovec *iov, int iovcnt)
+{
+    mp *m = mp_of(t);
+    ssize_t r;
+
+    (void)gc;
+    r = m->striped ? striped_writev(m, iov, iovcnt)
+                   : direct_writev(m, iov, iovcnt, true);
+    if (r < 0) {
+        LOGE(ERROR, "sending to %s failed", t->peer);
+        return LIBXLMIG_ERROR_IO;
+    }
+    t->bytes_sent += (uint64_t)r;
+    return 0;
+}
+
+static bool mp_by_ref(libxlmig__transport *t)
+{
+    mp *m = mp_of(t);
+
+    return !m->striped && libxlmig__transport_by_ref(m->path[0].t);
+}
+
+static ssize_t striped_read(mp *m, void *buf, size_t len)
+{
+    size_t n;
+    int r;
+
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        if (m->cur) {
+            n = m->cur->len - m->cur_off;
+            if (n > len) n = len;
+            memcpy(buf, m->cur->data + m->cur_off, n);
+            m->cur_off += n;
+            if (m->cur_off == m->cur->len) {
+                free(m->cur);
+                m->cur = NULL;
+                m->want_seq++;
+                pthread_cond_broadcast(&m->cond);   /* an ACK is due */
+            }
+            pthread_mutex_unlock(&m->lock);
+            return (ssize_t)n;
+        }
+        if (m->held && m->held->seq == m->want_seq) {
+            m->cur = m->held;
+            m->held = m->cur->next;
+            m->cur_off = 0;
+            if (!m->cur->len) {
+                free(m->cur);
+                m->cur = NULL;
+                m->want_seq++;
+            }
+            continue;
+        }
+        if (m->fatal) {
+            pthread_mutex_unlock(&m->lock);
+            return fatal_errno(m);
+        }
+        if (!paths_up_locked(m)) {
+            pthread_mutex_unlock(&m->lock);
+            return 0;                 /* every path closed: the end */
+        }
+        r = wait_locked(m);
+        if (r == ETIMEDOUT && !m->cur &&
+            !(m->held && m->held->seq == m->want_seq)) {
+            pthread_mutex_unlock(&m->lock);
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+}
+
+static ssize_t direct_read(mp *m, void *buf, size_t len)
+{
+    libxlmig__transport *pt = m->path[0].t;
+    libxlmig__mp_hdr h;
+    size_t got;
+    int rc = 0;
+    GC_INIT(m->t->log_ctx);
+
+    while (!m->direct_left) {
+        rc = libxlmig__transport_read_all(gc, pt, &h, sizeof(h),
+                                          "migration path (frame header)");
+        if (!rc)
+            rc = hdr_check(gc, &h, m->path[0].name);
+        if (!rc && h.type == LIBXLMIG__MP_FIN) {
+            GC_FREE;
+            return 0;
+        }
+        if (!rc && h.type != LIBXLMIG__MP_DATA) {
+            LOG(ERROR, "unexpected frame type %u from %s", h.type,
+                m->path[0].name);
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+        }
+        if (rc) {
+            GC_FREE;
+            errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EPROTO;
+            return -1;
+        }
+        m->path[0].frames_recv++;
+        m->path[0].wire_recv += h.wire_len + sizeof(h);
+        m->direct_left = h.wire_len;
+    }
+    if (len > m->direct_left)
+        len = m->direct_left;
+    rc = libxlmig__transport_read_some(gc, pt, buf, len, &got,
+                                       "migration path (frame)");
+    GC_FREE;
+    if (rc) {
+        errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EIO;
+        return -1;
+    }
+    if (!got) {
+        errno = EPIPE;            /* the connection ended inside a frame */
+        return -1;
+    }
+    m->direct_left -= (uint32_t)got;
+    return (ssize_t)got;
+}
+
+static ssize_t mp_read(libxlmig__transport *t, void *buf, size_t len)
+{
+    mp *m = mp_of(t);
+
+    return m->striped ? striped_read(m, buf, len) : direct_read(m, buf, len);
+}
+
+static ssize_t mp_readv(libxlmig__transport *t, const struct iovec *iov,
+                        int iovcnt)
+{
+    int i;
+
+    for (i = 0; i < iovcnt; i++)
+        if (iov[i].iov_len)
+            return mp_read(t, iov[i].iov_base, iov[i].iov_len);
+    return 0;
+}
+
+static void mp_shutdown(libxlmig__transport *t)
+{
+    mp *m = mp_of(t);
+    int i;
+
+    pthread_mutex_lock(&m->lock);
+    fail_locked(m, LIBXLMIG_ERROR_IO, "shut down");
+    for (i = 0; i < m->npaths; i++)
+        libxlmig__transport_shutdown(m->path[i].t);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Close: wait (bounded) until the peer has everything we sent, say FIN on
+ * every path that is up, stop the threads, free the paths.
+ */
+static void mp_close(libxlmig__transport *t)
+{
+    mp *m = mp_of(t);
+    uint64_t until = libxlmig__now_us() + MP_FLUSH_MS * 1000ULL;
+    int i;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->striped) {
+        while (!m->fatal && paths_up_locked(m) &&
+               (m->queue || m->sent) && libxlmig__now_us() < until) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+        }
+    }
+    m->closing = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    for (i = 0; i < m->npaths; i++)
+        if (m->path[i].has_writer)
+            pthread_join(m->path[i].writer, NULL);
+    for (i = 0; i < m->npaths; i++) {
+        mp_path *p = &m->path[i];
+
+        if (p->state == PATH_UP && !m->fatal) {
+            GC_INIT(m->t->log_ctx);
+            int saved = p->t->timeout_ms;
+
+            p->t->timeout_ms = 1000;
+            (void)send_frame(gc, p, LIBXLMIG__MP_FIN, 0, NULL, 0);
+            p->t->timeout_ms = saved;
+            GC_FREE;
+        }
+        libxlmig__transport_shutdown(p->t);
+    }
+    for (i = 0; i < m->npaths; i++) {
+        if (m->path[i].has_reader)
+            pthread_join(m->path[i].reader, NULL);
+        libxlmig__transport_free(m->path[i].t);
+        free(m->path[i].name);
+    }
+    frames_free(m->queue);
+    frames_free(m->sent);
+    frames_free(m->held);
+    free(m->cur);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+    t->priv = NULL;
+}
+
+static const char *mp_error(libxlmig__transport *t)
+{
+    mp *m = mp_of(t);
+
+    return m->fatal ? m->fatal_why : NULL;
+}
+
+static const libxlmig__transport_ops mp_ops = {
+    .error = mp_error,
+    .name = "migration paths",
+    .self_timed = true,
+    .writev = mp_writev,
+    .read = mp_read,
+    .readv = mp_readv,
+    .close = mp_close,
+    .shutdown = mp_shutdown,
+    .send_pages = mp_send_pages,
+    .by_ref = mp_by_ref,
+};
+
+/* ---- opening ---- */
+
+static int mp_new(libxlmig__gc *gc, libxlmig__transport **paths,
+                  char **names, int n, const libxlmig__mp_opts *o,
+                  libxlmig__transport **t_r)
+{
+    libxlmig__transport *t;
+    mp *m;
+    int i;
+
+    t = calloc(1, sizeof(*t));
+    m = calloc(1, sizeof(*m));
+    if (!t || !m)
+        libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    m->t = t;
+    m->logger = libxlmig_ctx_logger(CTX);
+    if (o)
+        m->o = *o;
+    m->npaths = n;
+    m->striped = n > 1;
+    for (i = 0; i < n; i++) {
+        m->path[i].mp = m;
+        m->path[i].index = i;
+        m->path[i].t = paths[i];
+        m->path[i].name = strdup(names && names[i] ? names[i]
+                                                   : paths[i]->peer);
+        m->path[i].state = PATH_UP;
+        paths[i]->timeout_ms = -1;    /* path threads wait for data */
+    }
+    if (!m->striped)
+        paths[0]->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
+    t->ops = &mp_ops;
+    t->fd = -1;
+    t->priv = m;
+    t->log_ctx = CTX;
+    t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
+    t->peer = strdup(paths[0]->peer);
+    if (!t->peer)
+        libxlmig__alloc_failed(CTX, __func__, 1, 64);
+    if (m->striped) {
+        for (i = 0; i < n; i++) {
+            mp_path *p = &m->path[i];
+
+            if (pthread_create(&p->writer, NULL, writer_main, p) == 0)
+                p->has_writer = true;
+            if (pthread_create(&p->reader, NULL, reader_main, p) == 0)
+                p->has_reader = true;
+            if (!p->has_writer || !p->has_reader) {
+                LOG(ERROR, "cannot start the threads of migration path %s",
+                    p->name);
+                libxlmig__transport_free(t);
+                return LIBXLMIG_ERROR_FAIL;
+            }
+        }
+    }
+    *t_r = t;
+    return 0;
+}
+
+int libxlmig__mp_open(libxlmig__gc *gc, libxlmig__transport **paths,
+                      char **names, int n, const libxlmig__mp_opts *o,
+                      libxlmig__transport **t_r)
+{
+    libxlmig__mp_hdr h;
+    int i, rc;
+
+    if (n < 1 || n > LIBXLMIG__MP_MAX_PATHS) {
+        LOG(ERROR, "%d migration paths: between 1 and %d are possible", n,
+            LIBXLMIG__MP_MAX_PATHS);
+        for (i = 0; i < n; i++)
+            libxlmig__transport_free(paths[i]);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    hdr_fill(&h, LIBXLMIG__MP_START, 0, (uint64_t)n, 0, LIBXLMIG__MP_VERSION,
+             0);
+    rc = libxlmig__transport_write_all(gc, paths[0], &h, sizeof(h));
+    if (rc) {
+        for (i = 0; i < n; i++)
+            libxlmig__transport_free(paths[i]);
+        return rc;
+    }
+    return mp_new(gc, paths, names, n, o, t_r);
+}
+
+int libxlmig__mp_accept(libxlmig__gc *gc, libxlmig__transport *first,
+                        const char *first_name, libxlmig__mp_join_fn *join,
+                        void *opaque, const libxlmig__mp_opts *o,
+                        libxlmig__transport **t_r)
+{
+    libxlmig__transport *paths[LIBXLMIG__MP_MAX_PATHS] = { first };
+    char *names[LIBXLMIG__MP_MAX_PATHS] = { (char *)first_name };
+    libxlmig__mp_hdr h;
+    int i, n, rc;
+
+    rc = libxlmig__transport_read_all(gc, first, &h, sizeof(h),
+                                      "migration stream (paths)");
+    if (!rc)
+        rc = hdr_check(gc, &h, first->peer);
+    if (rc)
+        goto fail;
+    if (h.type != LIBXLMIG__MP_START || h.raw_len != LIBXLMIG__MP_VERSION ||
+        h.seq < 1 || h.seq > LIBXLMIG__MP_MAX_PATHS) {
+        LOG(ERROR, "%s opened the migration stream wrongly (frame type %u, "
+            "version %u, %llu paths)", first->peer, h.type, h.raw_len,
+            (unsigned long long)h.seq);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto fail;
+    }
+    n = (int)h.seq;
+    for (i = 1; i < n; i++) {
+        rc = join(gc, opaque, i, &paths[i], &names[i]);
+        if (rc) {
+            while (--i >= 1)
+                libxlmig__transport_free(paths[i]);
+            goto fail;
+        }
+    }
+    return mp_new(gc, paths, names, n, o, t_r);
+ fail:
+    libxlmig__transport_free(first);
+    return rc;
+}
+
+void libxlmig__mp_gen_paths(libxlmig__transport *t, yajl_gen g)
+{
+    mp *m;
+    int i;
+
+    if (!t || t->ops != &mp_ops)
+        return;
+    m = mp_of(t);
+    yajl_gen_array_open(g);
+    pthread_mutex_lock(&m->lock);
+    for (i = 0; i < m->npaths; i++) {
+        mp_path *p = &m->path[i];
+
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "path", p->name);
+        libxlmig__yajl_gen_kv_str(g, "state",
+                                  p->state == PATH_UP ? "up" :
+                                  p->state == PATH_CLOSED ? "closed" :
+                                  "failed");
+        if (p->state == PATH_FAILED)
+            libxlmig__yajl_gen_kv_str(g, "error", p->why);
+        libxlmig__yajl_gen_kv_uint(g, "bytes_sent", p->wire_sent);
+        libxlmig__yajl_gen_kv_uint(g, "bytes_received", p->wire_recv);
+        libxlmig__yajl_gen_kv_uint(g, "frames_resent", p->resent);
+        yajl_gen_map_close(g);
+    }
+    pthread_mutex_unlock(&m->lock);
+    yajl_gen_array_close(g);
+}
+
+int libxlmig__mp_paths_up(libxlmig__transport *t)
+{
+    mp *m;
+    int n;
+
+    if (!t || t->ops != &mp_ops)
+        return 0;
+    m = mp_of(t);
+    pthread_mutex_lock(&m->lock);
+    n = paths_up_locked(m);
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
