@@ -68,6 +68,24 @@ static void print_report(FILE *f, const char *text)
     yajl_tree_free(v);
 }
 
+/* The connections a stream went over, when there was more than one. */
+static void print_paths(FILE *f, yajl_val a)
+{
+    yajl_val e;
+    size_t i;
+
+    if (!a || a->u.array.len < 2)
+        return;
+    for (i = 0; i < a->u.array.len; i++) {
+        e = a->u.array.values[i];
+        fprintf(f, "  path %s: %.1f MiB sent, %s%s%s\n", jstr(e, "path"),
+                (double)YAJL_GET_INTEGER(jget(e, "bytes_sent",
+                                              yajl_t_any)) / 1048576,
+                jstr(e, "state"), jstr(e, "error") ? ": " : "",
+                jstr(e, "error") ? jstr(e, "error") : "");
+    }
+}
+
 void cmd_print_report_val(FILE *f, yajl_val v)
 {
     yajl_val a, e;
@@ -99,6 +117,7 @@ void cmd_print_report_val(FILE *f, yajl_val v)
                 jstr(e, "network"), jstr(e, "local"), jstr(e, "peer"),
                 jstr(e, "result"), jstr(e, "error") ? ": " : "",
                 jstr(e, "error") ? jstr(e, "error") : "");
+        print_paths(f, jget(e, "paths", yajl_t_array));
     }
     if (jstr(v, "resolved_via"))
         fprintf(f, "handoff settled by asking %s over %s\n",

@@ -433,6 +433,20 @@ int libxlmig__peer_connect_on(libxlmig__gc *gc, libxlmig_cluster *cl,
     return rc;
 }
 
+int libxlmig__cluster_stripe_networks(libxlmig_cluster *cl, int except,
+                                      int *nets, int max)
+{
+    int i, n = 0;
+
+    pthread_mutex_lock(&cl->lock);
+    for (i = 0; i < cl->cfg.num_networks && n < max; i++)
+        if (i != except && cl->st[i].allowed && cl->st[i].present &&
+            cl->st[i].link_up && cl->st[i].cls == NETCFG_CLASS_PRIVATE)
+            nets[n++] = i;
+    pthread_mutex_unlock(&cl->lock);
+    return n;
+}
+
 /* Keepalive probes of node connections: idle (s), interval (s), count. */
 #define KEEPALIVE_IDLE_S  2
 #define KEEPALIVE_INTVL_S 1

@@ -49,6 +49,15 @@ _hidden int libxlmig__peer_connect_on(libxlmig__gc *gc, libxlmig_cluster *cl,
                                       const char *node, int net,
                                       int timeout_ms, libxlmig__peer *p,
                                       libxlmig_net_probe_result *r);
+/*
+ * The networks a migration stripes over besides network except: every
+ * other allowed private network whose link is up, in the config's order
+ * (public ones never: they are a last resort, one at a time).  Fills
+ * nets[0..max) and returns how many.
+ */
+_hidden int libxlmig__cluster_stripe_networks(libxlmig_cluster *cl,
+                                              int except, int *nets,
+                                              int max);
 /* Index of the network p uses in the config, or -1. */
 _hidden int libxlmig__peer_network_index(const libxlmig_cluster *cl,
                                          const libxlmig__peer *p);

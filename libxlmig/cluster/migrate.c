@@ -24,6 +24,7 @@
 #include "cluster/handoff.h"
 #include "cluster/migrate.h"
 #include "cluster/ops.h"
+#include "net/mp_format.h"
 #include "netcfg.h"
 #include "policy.h"
 
@@ -436,7 +437,7 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
     if (rc) goto out;
     set_path(m, p);
     libxlmig__tune_socket(p->t->fd);
-    libxlmig__fault("src", "preflight", p->t->fd);
+    libxlmig__fault("src", "preflight", libxlmig__transport_fd(p->t));
     /* Checks again after a fail-over are not reported a second time. */
     rc = preflight_checks(gc, m, p, pf, report_checks
                           ? g : libxlmig__json_gen_alloc(gc, false),
@@ -496,6 +497,65 @@ static int begin_when_free(libxlmig__gc *gc, libxlmig__migration *m,
 }
 
 /*
+ * The migration's paths: p's connection first, then one on every other
+ * allowed private network that reaches the target and joins migration
+ * m->id there (a network that does not is left out, with a warning).
+ * From here p->t is the paths' transport (net/multipath.c).
+ */
+static int open_paths(libxlmig__gc *gc, libxlmig__migration *m,
+                      libxlmig__peer *p)
+{
+    libxlmig__transport *paths[LIBXLMIG__MP_MAX_PATHS];
+    char *names[LIBXLMIG__MP_MAX_PATHS];
+    int nets[LIBXLMIG__MP_MAX_PATHS], i, n = 0, nn, rc;
+    libxlmig__mp_opts mo = { .bandwidth_limit = m->params.bandwidth_limit };
+    libxlmig__transport *mt = NULL;
+
+    nn = libxlmig__cluster_stripe_networks(m->cl,
+                                           libxlmig__peer_network_index(m->cl,
+                                                                        p),
+                                           nets, LIBXLMIG__MP_MAX_PATHS - 1);
+    paths[n] = p->t;
+    names[n++] = GCSPRINTF("%s (%s -> %s)", p->network, p->local_addr,
+                           p->peer_addr);
+    for (i = 0; i < nn; i++) {
+        libxlmig_net_probe_result pr;
+        libxlmig__peer j;
+        yajl_val res;
+
+        memset(&pr, 0, sizeof(pr));
+        libxlmig__peer_init(&j);
+        rc = libxlmig__peer_connect_on(gc, m->cl, m->target, nets[i],
+                                       LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &j,
+                                       &pr);
+        if (!rc)
+            rc = libxlmig__rpc_call(gc, &j.chan, "migrate_join",
+                                    GCSPRINTF("{\"id\":\"%s\",\"path\":%d}",
+                                              m->id, n), &res);
+        if (rc) {
+            LOG(WARN, "migration of %s: a second path over network %s "
+                "does not work; it goes on without: %s", m->domain,
+                j.network ? j.network : "?", libxlmig_last_error(CTX));
+            libxlmig__peer_dispose(&j);
+            continue;
+        }
+        paths[n] = j.t;
+        names[n++] = GCSPRINTF("%s (%s -> %s)", j.network, j.local_addr,
+                               j.peer_addr);
+        j.t = NULL;
+        libxlmig__peer_dispose(&j);
+    }
+    p->t = NULL;
+    rc = libxlmig__mp_open(gc, paths, names, n, &mo, &mt);
+    p->t = mt;
+    p->chan.t = mt;          /* keys and sequence numbers stay */
+    if (!rc)
+        LOG(INFO, "migration of %s: %d path%s to %s", m->domain, n,
+            n == 1 ? "" : "s", m->target);
+    return rc;
+}
+
+/*
  * One attempt at streaming the domain over p.  Returns 0 with the source
  * paused and the target restoring, or an error with the source running.
  * *retry_r: the failure was the network's, another may work.
@@ -546,9 +606,14 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
         args[strlen(args) - 1] = '\0';
         args = GCSPRINTF("%s,\"cpu_policy\":%s}", args, cpu_json);
     }
-    libxlmig__fault("src", "begin", p->t->fd);
+    libxlmig__fault("src", "begin", libxlmig__transport_fd(p->t));
     rc = begin_when_free(gc, m, p, args, &res);
     if (rc) return rc;          /* the target refused: no retry */
+    rc = open_paths(gc, m, p);
+    if (rc) {
+        *retry_r = rc == LIBXLMIG_ERROR_IO || rc == LIBXLMIG_ERROR_TIMEOUT;
+        return rc;
+    }
     m->t_prepared = libxlmig__now_us();
     set_phase(m, LIBXLMIG_PHASE_STREAM);
 
@@ -733,6 +798,8 @@ static int phase_stream(libxlmig__gc *gc, mig_run *r)
         libxlmig__yajl_gen_kv_str(g, "error", rc ? libxlmig_last_error(CTX)
                                                  : NULL);
         libxlmig__yajl_gen_kv_uint(g, "bytes", m->stats.total_bytes);
+        libxlmig__yajl_gen_str(g, "paths");
+        libxlmig__mp_gen_paths(r->p.t, g);
         yajl_gen_map_close(g);
         if (!rc || !retry || cancelled(m))
             break;
@@ -780,7 +847,7 @@ static int phase_ready(libxlmig__gc *gc, mig_run *r)
     set_phase(m, LIBXLMIG_PHASE_HANDOFF);
     r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_STREAM_SENT);
     rc = await_event(gc, &r->p, &event, &why);
-    libxlmig__fault("src", "ready", r->p.t->fd);
+    libxlmig__fault("src", "ready", libxlmig__transport_fd(r->p.t));
     if (!rc && strcmp(event, "ready")) {
         LOG(ERROR, "%s could not restore %s: %s", m->target, m->domain,
             why ? why : event);
@@ -863,12 +930,12 @@ static int phase_go(libxlmig__gc *gc, mig_run *r)
     r->hold_ms = libxlmig__fault_lose_go(m->domain);
     if (r->hold_ms >= 0)
         libxlmig__transport_shutdown(r->p.t);
-    libxlmig__fault("src", "go", r->p.t->fd);
+    libxlmig__fault("src", "go", libxlmig__transport_fd(r->p.t));
     rc = send_event(gc, &r->p, "go", m->id);
     if (!rc)
         rc = await_event(gc, &r->p, &event, &why);
     if (!rc)
-        libxlmig__fault("src", "confirm", r->p.t->fd);
+        libxlmig__fault("src", "confirm", libxlmig__transport_fd(r->p.t));
     if (!rc && strcmp(event, "confirm")) {
         LOG(ERROR, "%s did not confirm: %s", m->target, why ? why : event);
         rc = LIBXLMIG_ERROR_PROTOCOL;

@@ -24,6 +24,7 @@
 #include "cluster/metrics.h"
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
+#include "net/mp_format.h"
 #include "policy.h"
 
 #define NODE_MAX_LISTEN   16
@@ -54,6 +55,10 @@ typedef struct incoming {
     uint64_t bytes_base;          /* t's bytes_received when accepted */
     uint64_t bytes;               /* stream bytes, once it ended */
     char peer[96];                /* the source's address it came from */
+    /* Further paths of its stream (migrate_join), until the stream's
+     * announcement takes them over; index 0 unused. */
+    libxlmig__transport *join_t[LIBXLMIG__MP_MAX_PATHS];
+    char join_name[LIBXLMIG__MP_MAX_PATHS][96];
 } incoming;
 
 /* The node service: one per xlmigd, made by _alloc, shared by its
@@ -97,6 +102,9 @@ typedef struct node_conn {
     char node[64];               /* authenticated peer */
     incoming *pending;           /* set by migrate_begin */
     uint64_t sink_bytes;         /* set by sink: raw bytes to read next */
+    /* set by migrate_join: after the reply, hand t over to that path */
+    char join_id[33];
+    int join_index;              /* 0: none */
 } node_conn;
 
 /* ---- decisions on disk --------------------------------------------- */
@@ -905,7 +913,75 @@ static int h_status(libxlmig__gc *gc, void *opaque, yajl_val args,
                                              g);
 }
 
+/*
+ * migrate_join {id, path} -> {}: this connection becomes path PATH of
+ * the stream of migration ID, which its source began on another.  Only
+ * the node that began it may join it, only while it is received.
+ */
+static int h_migrate_join(libxlmig__gc *gc, void *opaque, yajl_val args,
+                          yajl_gen g)
+{
+    node_conn *nc = opaque;
+    node_service *svc = nc->svc;
+    const char *id = libxlmig__json_get_str(args, "id");
+    uint64_t path = 0;
+    bool found = false;
+    int i;
+
+    if (!id || libxlmig__json_get_u64(gc, args, "path", &path) || path < 1 ||
+        path >= LIBXLMIG__MP_MAX_PATHS) {
+        LOG(ERROR, "migrate_join from %s: needs an id and a path from 1 "
+            "to %d", nc->node, LIBXLMIG__MP_MAX_PATHS - 1);
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    pthread_mutex_lock(&svc->in_lock);
+    for (i = 0; i < NODE_MAX_INCOMING; i++) {
+        incoming *in = &svc->in_table[i];
+
+        if (in->used && in->t && !strcmp(in->id, id) &&
+            !strcmp(in->source, nc->node) && in->state == HTGT_RECEIVING &&
+            !in->join_t[path])
+            found = true;
+    }
+    pthread_mutex_unlock(&svc->in_lock);
+    if (!found) {
+        LOG(ERROR, "migrate_join from %s: no migration %s from it is being "
+            "received here, or its path %llu is taken", nc->node, id,
+            (unsigned long long)path);
+        return LIBXLMIG_ERROR_NOTFOUND;
+    }
+    snprintf(nc->join_id, sizeof(nc->join_id), "%s", id);
+    nc->join_index = (int)path;
+    yajl_gen_map_open(g);
+    yajl_gen_map_close(g);
+    return 0;
+}
+
+/* The reply to migrate_join went out: give nc's transport to its
+ * migration (it may have ended meanwhile: then keep it, to be closed). */
+static void join_hand_over(node_conn *nc)
+{
+    node_service *svc = nc->svc;
+    int i, k = nc->join_index;
+
+    pthread_mutex_lock(&svc->in_lock);
+    for (i = 0; i < NODE_MAX_INCOMING; i++) {
+        incoming *in = &svc->in_table[i];
+
+        if (in->used && in->t && !strcmp(in->id, nc->join_id) &&
+            !strcmp(in->source, nc->node) && !in->join_t[k]) {
+            in->join_t[k] = nc->t;
+            snprintf(in->join_name[k], sizeof(in->join_name[k]), "%s",
+                     nc->peer);
+            nc->t = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&svc->in_lock);
+}
+
 static const libxlmig__rpc_op node_ops[] = {
+    { "migrate_join", h_migrate_join },
     { "node_info", h_node_info },
     { "status", h_status },
     { "set_maintenance", h_set_maintenance },
@@ -952,6 +1028,81 @@ static libxlmig__htgt_action step(node_service *svc, incoming *in,
     return act;
 }
 
+/* How long the stream's announcement waits for a path it names (ms). */
+#define NODE_JOIN_WAIT_MS 5000
+
+typedef struct {
+    node_service *svc;
+    incoming *in;
+} join_wait_ctx;
+
+/* libxlmig__mp_join_fn: the path that migrate_join handed over. */
+static int join_wait(libxlmig__gc *gc, void *opaque, int index,
+                     libxlmig__transport **t_r, char **name_r)
+{
+    join_wait_ctx *jw = opaque;
+    uint64_t until = libxlmig__now_us() + NODE_JOIN_WAIT_MS * 1000ULL;
+
+    for (;;) {
+        pthread_mutex_lock(&jw->svc->in_lock);
+        *t_r = jw->in->join_t[index];
+        jw->in->join_t[index] = NULL;
+        *name_r = GCSTRDUP(jw->in->join_name[index]);
+        pthread_mutex_unlock(&jw->svc->in_lock);
+        if (*t_r)
+            return 0;
+        if (libxlmig__now_us() >= until)
+            break;
+        usleep(10000);
+    }
+    LOG(ERROR, "migration %s: its source announced path %d, which never "
+        "joined", jw->in->id, index);
+    return LIBXLMIG_ERROR_PROTOCOL;
+}
+
+/* Paths joined and not taken over: closed. */
+static void joins_drop(node_service *svc, incoming *in)
+{
+    libxlmig__transport *t[LIBXLMIG__MP_MAX_PATHS];
+    int i;
+
+    pthread_mutex_lock(&svc->in_lock);
+    for (i = 0; i < LIBXLMIG__MP_MAX_PATHS; i++) {
+        t[i] = in->join_t[i];
+        in->join_t[i] = NULL;
+    }
+    pthread_mutex_unlock(&svc->in_lock);
+    for (i = 0; i < LIBXLMIG__MP_MAX_PATHS; i++)
+        libxlmig__transport_free(t[i]);
+}
+
+/*
+ * The stream's announcement on this connection: it becomes the first of
+ * the migration's paths (net/multipath.c), with the others that joined.
+ * From here c, nc->t and in->t are the paths' transport.
+ */
+static int accept_paths(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c,
+                        incoming *in)
+{
+    node_service *svc = nc->svc;
+    join_wait_ctx jw = { svc, in };
+    libxlmig__transport *mt = NULL;
+    int rc;
+
+    rc = libxlmig__mp_accept(gc, nc->t, nc->peer, join_wait, &jw, NULL,
+                             &mt);
+    pthread_mutex_lock(&svc->in_lock);
+    in->t = mt;
+    in->bytes_base = 0;
+    pthread_mutex_unlock(&svc->in_lock);
+    nc->t = mt;
+    c->t = mt;
+    joins_drop(svc, in);
+    if (mt)
+        mt->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
+    return rc;
+}
+
 static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
 {
     node_service *svc = nc->svc;
@@ -973,16 +1124,19 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
         in->source);
     libxlmig__fault("dst", "begin", nc->fd);
     c->t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
-    rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config, &o,
-                                &st);
+    rc = accept_paths(gc, nc, c, in);
+    if (!rc)
+        rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config,
+                                    &o, &st);
     pthread_mutex_lock(&svc->in_lock);
-    in->bytes = c->t->bytes_received - in->bytes_base;
+    in->bytes = c->t ? c->t->bytes_received - in->bytes_base : 0;
     pthread_mutex_unlock(&svc->in_lock);
     if (rc) {
         act = step(svc, in, HTGT_EV_FAILURE, &copy);
         if (act == HTGT_ACT_DESTROY)
             abort_incoming(gc, svc, &copy, false);
-        send_event(gc, c, "failed", libxlmig_last_error(CTX));
+        if (c->t)
+            send_event(gc, c, "failed", libxlmig_last_error(CTX));
         goto out;
     }
     act = step(svc, in, HTGT_EV_STREAM_COMPLETE, &copy);
@@ -1231,6 +1385,10 @@ static void *conn_main(void *arg)
             }
             if (rc)
                 break;
+            if (nc->join_index) {
+                join_hand_over(nc);
+                break;
+            }
             if (nc->pending) {
                 run_incoming(gc, nc, &c);
                 break;
@@ -1242,8 +1400,10 @@ static void *conn_main(void *arg)
         preauth_leave(nc);
         free(nc->config);
         libxlmig__chan_dispose(&c);
+        /* nc->t: this connection's transport, the migration's paths
+         * when it became a stream, NULL when it joined another's. */
         if (t)
-            libxlmig__transport_free(t);
+            libxlmig__transport_free(nc->t);
         else if (nc->fd >= 0)
             close(nc->fd);
         GC_FREE;

@@ -114,21 +114,8 @@ typedef struct send_ctx {
     uint64_t dt;                   /* us, the last pre-copy round took */
     uint64_t t_pause;              /* us, when the guest was paused */
     uint64_t t_xfer;               /* us, spent sending rounds */
-    uint64_t sent_before;          /* w->bytes when the limiter started */
-    uint64_t t_limit;              /* us, when the limiter started */
     uint64_t drop_pfn;             /* test knob; UINT64_MAX: off */
 } send_ctx;
-
-static void bandwidth_limit(send_ctx *sc)
-{
-    uint64_t lim = sc->o->params.bandwidth_limit, due, now;
-
-    if (!lim) return;
-    due = sc->t_limit + (sc->w->bytes - sc->sent_before) * 1000000ULL / lim;
-    now = libxlmig__now_us();
-    if (due > now)
-        usleep(due - now);
-}
 
 /* The writer's recheck: collect writes of first..last-1 into w->next. */
 static int engine_recheck(libxlmig__gc *gc, void *priv, uint64_t first,
@@ -156,18 +143,12 @@ static uint64_t merge_next(send_ctx *sc, unsigned long *bitmap)
     return n;
 }
 
+/* The bandwidth limit is the transport's (net/multipath.c). */
 static int send_page(send_ctx *sc, uint64_t pfn)
 {
-    uint64_t before = sc->w->bytes;
-    int rc;
-
     if (pfn == sc->drop_pfn)
         return 0;
-    rc = libxlmig__batch_add(sc->gc, sc->w, pfn);
-    if (rc) return rc;
-    if (sc->w->bytes != before)
-        bandwidth_limit(sc);
-    return 0;
+    return libxlmig__batch_add(sc->gc, sc->w, pfn);
 }
 
 /* Send every page set in bitmap, clearing it; counts into st. */
@@ -324,9 +305,8 @@ static int send_round0(send_ctx *sc)
     uint64_t n;
     int rc;
 
-    sc->t_limit = sc->t_round = libxlmig__now_us();
-    sc->sent_before = w->bytes;
-    libxlmig__fault("src", "round", sc->t->fd);
+    sc->t_round = libxlmig__now_us();
+    libxlmig__fault("src", "round", libxlmig__transport_fd(sc->t));
     for (n = 0; n < src->nr_pages; n++) {
         rc = send_page(sc, n);
         if (rc) return rc;
@@ -411,7 +391,7 @@ static int precopy_round(send_ctx *sc)
 
     sc->t_round = libxlmig__now_us();
     bytes0 = w->bytes;
-    libxlmig__fault("src", "round", sc->t->fd);
+    libxlmig__fault("src", "round", libxlmig__transport_fd(sc->t));
     rc = send_bitmap(sc, sc->bitmap, &n);
     if (rc) return rc;
     sc->dt = libxlmig__now_us() - sc->t_round;
@@ -485,7 +465,7 @@ static int send_stop_and_copy(send_ctx *sc)
     if (rc) return rc;
     sc->paused = true;
     w->stable = true;
-    libxlmig__fault("src", "stopcopy", sc->t->fd);
+    libxlmig__fault("src", "stopcopy", libxlmig__transport_fd(sc->t));
     rc = src->clean_dirty(gc, src->priv, sc->bitmap, &count);
     if (rc) return rc;
     merge_next(sc, sc->bitmap);
@@ -1071,7 +1051,7 @@ int libxlmig__engine_restore(libxlmig__gc *gc, const libxlmig__mig_sink *sink,
         if (rc) goto out;
         crc = libxlmig__crc32c(0, &h, 8);
         libxlmig__fault("dst", h.type == LIBXLMIG__REC_VCPU_STATE
-                        ? "stopcopy" : "round", t->fd);
+                        ? "stopcopy" : "round", libxlmig__transport_fd(t));
         st->total_bytes += sizeof(h) + h.body_len;
         rc = recv_body(&rx, &h, &crc);
         if (rc) goto out;

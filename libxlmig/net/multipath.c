@@ -622,8 +622,11 @@ static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
         if (pages) {
             rc = libxlmig__transport_write_all(gc, pt, &h, sizeof(h));
             if (!rc) {
+                uint64_t ref = pt->bytes_by_ref;
+
                 memcpy(v, iov, sizeof(*v) * (size_t)iovcnt);
                 rc = libxlmig__transport_send_pages(gc, pt, v, iovcnt);
+                m->t->bytes_by_ref += pt->bytes_by_ref - ref;
             }
         } else {
             v[0].iov_base = &h;
@@ -874,8 +877,14 @@ static const char *mp_error(libxlmig__transport *t)
     return m->fatal ? m->fatal_why : NULL;
 }
 
+static int mp_fd(libxlmig__transport *t)
+{
+    return libxlmig__transport_fd(mp_of(t)->path[0].t);
+}
+
 static const libxlmig__transport_ops mp_ops = {
     .error = mp_error,
+    .fd_of = mp_fd,
     .name = "migration paths",
     .self_timed = true,
     .writev = mp_writev,
@@ -1017,10 +1026,12 @@ void libxlmig__mp_gen_paths(libxlmig__transport *t, yajl_gen g)
     mp *m;
     int i;
 
-    if (!t || t->ops != &mp_ops)
-        return;
-    m = mp_of(t);
     yajl_gen_array_open(g);
+    if (!t || t->ops != &mp_ops) {
+        yajl_gen_array_close(g);
+        return;
+    }
+    m = mp_of(t);
     pthread_mutex_lock(&m->lock);
     for (i = 0; i < m->npaths; i++) {
         mp_path *p = &m->path[i];

@@ -42,6 +42,8 @@ typedef struct libxlmig__transport_ops {
     int (*send_pages)(libxlmig__gc *gc, libxlmig__transport *t,
                       struct iovec *iov, int iovcnt);
     bool (*by_ref)(libxlmig__transport *t);
+    /* The socket underneath (the first path's); default: fd. */
+    int (*fd_of)(libxlmig__transport *t);
     /* Why the last failed call failed, better than errno; or NULL. */
     const char *(*error)(libxlmig__transport *t);
 } libxlmig__transport_ops;
@@ -94,6 +96,8 @@ _hidden void libxlmig__transport_free(libxlmig__transport *t);
  * freed meanwhile (a lock they share with its owner).
  */
 _hidden void libxlmig__transport_shutdown(libxlmig__transport *t);
+/* The socket under t, for fault injection (core/fault.c); -1: none. */
+_hidden int libxlmig__transport_fd(libxlmig__transport *t);
 
 /*
  * Write or read exactly len bytes, honouring timeout_ms; logged errors.
@@ -176,7 +180,7 @@ _hidden int libxlmig__mp_accept(libxlmig__gc *gc, libxlmig__transport *first,
                                 libxlmig__mp_join_fn *join, void *opaque,
                                 const libxlmig__mp_opts *o,
                                 libxlmig__transport **t_r);
-/* The paths of t as a JSON array into g (nothing if t has none). */
+/* The paths of t as a JSON array into g (empty if t is not paths). */
 _hidden void libxlmig__mp_gen_paths(libxlmig__transport *t, yajl_gen g);
 /* How many of t's paths are up. */
 _hidden int libxlmig__mp_paths_up(libxlmig__transport *t);

@@ -124,6 +124,13 @@ void libxlmig__transport_shutdown(libxlmig__transport *t)
         shutdown(t->fd, SHUT_RDWR);
 }
 
+int libxlmig__transport_fd(libxlmig__transport *t)
+{
+    if (!t)
+        return -1;
+    return t->ops->fd_of ? t->ops->fd_of(t) : t->fd;
+}
+
 /*
  * Wait until fd is ready for events, at most timeout_ms and never past
  * the deadline; LIBXLMIG_ERROR_TIMEOUT (logged) if not.

@@ -7,7 +7,7 @@
 # mid-transfer completing over mig1; a lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 72
+plan 73
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -43,9 +43,13 @@ like '"outcome":"migrated"' "$out" "JSON report"
 like '"prediction":{"version":1,"total_ms":' "$out" "the JSON report records the prediction"
 like '"prediction_error_pct":' "$out" "beside the result"
 like '"type":"progress"' "$out" "JSON progress lines"
-ref=$(grep -o '"by_ref_bytes":[0-9]*' <<<"$out" | tail -1 | cut -d: -f2)
-ok "$([ "${ref:-0}" -gt $((512 << 20)) ]; echo $?)" \
-   "the pages went by reference over TCP (${ref:-?} bytes)"
+# Both private networks carried the stream (net/multipath.c).
+paths=$(grep '"type":"report"' <<<"$out" | perl -MJSON::PP -ne '
+    my $r = decode_json($_)->{report}; my $a = $r->{attempts}[-1]{paths};
+    print join("; ", map { "$_->{path}=$_->{state}:" . int($_->{bytes_sent} / 1048576) } @$a)')
+ok "$(perl -e 'my @p = split /; /, $ARGV[0]; exit !(@p == 2 &&
+        !grep { !/=up:(\d+)$/ || $1 < 64 } @p)' "$paths"; echo $?)" \
+   "the stream went over both networks: $paths"
 one_copy big node2 "1 GiB"
 
 xl node2 migrate-cluster small node1
@@ -131,8 +135,11 @@ one_copy slow node1 "after Ctrl-C"
 xl node1 migrate-cluster -B 64 slow node2
 wait
 is 0 "$rc" "the migration completes after mig0 is cut"
-like "stream over mig0" "$out" "the first attempt used mig0"
-like "stream over mig1 (10.11.0.1 -> 10.11.0.2): sent" "$out" "it completed over mig1"
+like "stream over mig0 (10.10.0.1 -> 10.10.0.2): sent" "$out" "the stream began on mig0 and was sent"
+grep -Eq "path mig0 \(10.10.0.1 -> 10.10.0.2\): [0-9.]+ MiB sent, failed" <<<"$out"
+ok $? "the cut path mig0 is reported failed"
+grep -Eq "path mig1 \(10.11.0.1 -> 10.11.0.2\): [0-9.]+ MiB sent, up" <<<"$out"
+ok $? "and mig1 carried it on" || diag "$out"
 one_copy slow node2 "after the mig0 cut"
 on node1 ip link set mig0 up
 
