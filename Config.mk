@@ -62,10 +62,11 @@ CPPFLAGS    += -I$(MIG_ROOT)/libxlmig/include -I$(MIG_ROOT)/libxlmig \
 
 CRYPTO_LIBS := $(call pkgcfg,--libs,libcrypto)
 ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
+COMP_LIBS   := $(call pkgcfg,--libs,liblz4 libzstd)
 
 # Every library libxlmig needs, for programs that link libxlmig.a.
 LIBXLMIG_DEPLIBS = $(XEN_LIBS) $(YAJL_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) \
-                   -lpthread
+                   $(COMP_LIBS) -lpthread
 LIBXLMIG_DEPLIBS += $(MNL_LIBS)
 LIBXLMIG_DEPLIBS += -lm
 

@@ -17,6 +17,7 @@ void libxlmig_params_init(libxlmig_params *p)
     p->throttle_step_pct = LIBXLMIG_DEFAULT_THROTTLE_STEP;
     p->throttle_max_pct = LIBXLMIG_DEFAULT_THROTTLE_MAX;
     p->bandwidth_limit = LIBXLMIG_DEFAULT_BANDWIDTH_LIMIT;
+    p->compression = LIBXLMIG_DEFAULT_COMPRESSION;
 }
 
 const char *libxlmig_limit_action_to_string(libxlmig_limit_action a)
@@ -29,6 +30,32 @@ int libxlmig_limit_action_from_string(const char *s,
 {
     if (s && !strcmp(s, "abort")) { *a_r = LIBXLMIG_LIMIT_ABORT; return 0; }
     if (s && !strcmp(s, "force")) { *a_r = LIBXLMIG_LIMIT_FORCE; return 0; }
+    return LIBXLMIG_ERROR_INVAL;
+}
+
+static const char *const compression_names[] = {
+    [LIBXLMIG_COMPRESSION_OFF] = "off",
+    [LIBXLMIG_COMPRESSION_AUTO] = "auto",
+    [LIBXLMIG_COMPRESSION_LZ4] = "lz4",
+    [LIBXLMIG_COMPRESSION_ZSTD] = "zstd",
+};
+
+const char *libxlmig_compression_to_string(libxlmig_compression c)
+{
+    return (unsigned)c < ARRAY_SIZE(compression_names)
+           ? compression_names[c] : "invalid";
+}
+
+int libxlmig_compression_from_string(const char *s,
+                                     libxlmig_compression *c_r)
+{
+    unsigned i;
+
+    for (i = 0; s && i < ARRAY_SIZE(compression_names); i++)
+        if (!strcmp(s, compression_names[i])) {
+            *c_r = (libxlmig_compression)i;
+            return 0;
+        }
     return LIBXLMIG_ERROR_INVAL;
 }
 
@@ -62,6 +89,10 @@ yajl_gen_status libxlmig__params_gen_json(yajl_gen g,
     if (s != yajl_gen_status_ok) goto out;
     s = libxlmig__yajl_gen_kv_uint(g, "bandwidth_limit", p->bandwidth_limit);
     if (s != yajl_gen_status_ok) goto out;
+    s = libxlmig__yajl_gen_kv_str(g, "compression",
+                                  libxlmig_compression_to_string(
+                                      p->compression));
+    if (s != yajl_gen_status_ok) goto out;
     s = yajl_gen_map_close(g);
  out:
     return s;
@@ -88,6 +119,14 @@ int libxlmig__params_parse_json(libxlmig__gc *gc, yajl_val v,
     if (!rc && libxlmig_limit_action_from_string(
                    libxlmig__json_get_str(v, "on_limit"), &p->on_limit)) {
         LOG(ERROR, "migration parameters: on_limit must be abort or force");
+        rc = LIBXLMIG_ERROR_INVAL;
+    }
+    /* Absent (an older peer or client): the default. */
+    if (!rc && libxlmig__json_get_str(v, "compression") &&
+        libxlmig_compression_from_string(
+            libxlmig__json_get_str(v, "compression"), &p->compression)) {
+        LOG(ERROR, "migration parameters: compression must be off, auto, "
+            "lz4 or zstd, not '%s'", libxlmig__json_get_str(v, "compression"));
         rc = LIBXLMIG_ERROR_INVAL;
     }
     if (rc) return rc;

@@ -610,6 +610,22 @@ typedef enum libxlmig_limit_action {
     LIBXLMIG_LIMIT_ABORT = 1,   /* give up; the source keeps running */
 } libxlmig_limit_action;
 
+/*
+ * Compression of the migration stream's data frames (net/compress.c):
+ * off sends pages raw; auto picks per frame whichever of none, lz4 and
+ * zstd (level 1) moves the frame soonest over the measured link, from
+ * measured compressor speed and ratio; lz4 and zstd always compress
+ * (a frame that does not shrink still goes raw).  Zero pages are never
+ * sent, whatever the mode.
+ */
+typedef enum libxlmig_compression {
+    LIBXLMIG_COMPRESSION_OFF = 0,
+    LIBXLMIG_COMPRESSION_AUTO = 1,
+    LIBXLMIG_COMPRESSION_LZ4 = 2,
+    LIBXLMIG_COMPRESSION_ZSTD = 3,
+} libxlmig_compression;
+#define LIBXLMIG_DEFAULT_COMPRESSION LIBXLMIG_COMPRESSION_AUTO
+
 typedef struct libxlmig_params {
     uint64_t downtime_limit_ms;    /* ms */
     uint32_t max_rounds;           /* pre-copy rounds */
@@ -620,6 +636,7 @@ typedef struct libxlmig_params {
     uint32_t throttle_step_pct;    /* % */
     uint32_t throttle_max_pct;     /* % */
     uint64_t bandwidth_limit;      /* bytes/s; 0: unlimited */
+    libxlmig_compression compression; /* of the data frames */
 } libxlmig_params;
 
 /* Fill p with the named defaults. */
@@ -628,6 +645,11 @@ LIBXLMIG_API const char *libxlmig_limit_action_to_string(
     libxlmig_limit_action a);
 LIBXLMIG_API int libxlmig_limit_action_from_string(
     const char *s, libxlmig_limit_action *a_r);
+/* "off", "auto", "lz4", "zstd"; from_string: INVAL for anything else. */
+LIBXLMIG_API const char *libxlmig_compression_to_string(
+    libxlmig_compression c);
+LIBXLMIG_API int libxlmig_compression_from_string(
+    const char *s, libxlmig_compression *c_r);
 
 /* The migration job's state; one writer (the engine). */
 typedef enum libxlmig_state {
