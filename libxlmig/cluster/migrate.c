@@ -508,7 +508,8 @@ static int open_paths(libxlmig__gc *gc, libxlmig__migration *m,
     libxlmig__transport *paths[LIBXLMIG__MP_MAX_PATHS];
     char *names[LIBXLMIG__MP_MAX_PATHS];
     int nets[LIBXLMIG__MP_MAX_PATHS], i, n = 0, nn, rc;
-    libxlmig__mp_opts mo = { .bandwidth_limit = m->params.bandwidth_limit };
+    libxlmig__mp_opts mo = { .bandwidth_limit = m->params.bandwidth_limit,
+                             .compression = m->params.compression };
     libxlmig__transport *mt = NULL;
 
     nn = libxlmig__cluster_stripe_networks(m->cl,
@@ -800,6 +801,12 @@ static int phase_stream(libxlmig__gc *gc, mig_run *r)
         libxlmig__yajl_gen_kv_uint(g, "bytes", m->stats.total_bytes);
         libxlmig__yajl_gen_str(g, "paths");
         libxlmig__mp_gen_paths(r->p.t, g);
+        libxlmig__yajl_gen_str(g, "compression");
+        yajl_gen_map_open(g);
+        libxlmig__yajl_gen_kv_str(g, "mode", libxlmig_compression_to_string(
+                                                 m->params.compression));
+        libxlmig__mp_gen_compression(r->p.t, g);
+        yajl_gen_map_close(g);
         yajl_gen_map_close(g);
         if (!rc || !retry || cancelled(m))
             break;

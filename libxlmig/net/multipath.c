@@ -20,11 +20,18 @@
  * is dropped.  The stream fails only when no path is left, or when a
  * frame is malformed (corruption or tampering is never routed around).
  *
+ * Compression (net/compress.c): each DATA frame of the source's writes
+ * goes through the migration's chooser, with the path's link speed from
+ * TCP_INFO; the frame says how its payload is encoded and the reader
+ * decodes it into exactly the raw length announced.
+ *
  * Locks: mp->lock guards every queue, counter and path state; path
  * threads do their I/O without it.  Each path's transport has exactly
  * one writer thread and one reader thread.  Path threads log through
  * their own contexts (the creator's logger).
  */
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/compress.h"
 #include "net/mp_format.h"
 #include "net/net.h"
 
@@ -65,6 +73,12 @@ typedef struct mp_path {
     pthread_t reader, writer;
     bool has_reader, has_writer;
     uint64_t frames_sent, wire_sent, frames_recv, wire_recv, resent;
+    uint64_t raw_sent;             /* DATA bytes before compression */
+    /* the link's speed as TCP sees it (bytes/s), for the chooser */
+    double link_bps;
+    uint64_t link_us;              /* when it was read */
+    unsigned char *zbuf;           /* the writer's compressed frame */
+    unsigned char *rbuf;           /* the reader's frame to decode */
 } mp_path;
 
 typedef struct mp {
@@ -92,6 +106,10 @@ typedef struct mp {
     size_t cur_off;
     /* direct mode: the frame being read */
     uint32_t direct_left;
+    unsigned char *dbuf;           /* a decoded frame (MP_FRAME_MAX) */
+    uint32_t dbuf_len, dbuf_off;
+    unsigned char *gbuf;           /* a gathered frame to compress */
+    libxlmig__comp *comp;          /* NULL: compression off */
     /* the bandwidth limit: a token bucket over all paths */
     double tokens;
     uint64_t bucket_us;
@@ -134,7 +152,9 @@ static int hdr_check(libxlmig__gc *gc, const libxlmig__mp_hdr *h,
         h->raw_len > LIBXLMIG__MP_FRAME_MAX ||
         (h->type != LIBXLMIG__MP_DATA && h->wire_len) ||
         (h->type == LIBXLMIG__MP_DATA &&
-         (h->algo != 0 || h->raw_len != h->wire_len))) {
+         (h->algo >= LIBXLMIG__COMP_NR_ALGOS ||
+          (h->algo == LIBXLMIG__COMP_NONE && h->raw_len != h->wire_len))) ||
+        (h->type != LIBXLMIG__MP_DATA && h->algo)) {
         LOG(ERROR, "malformed frame from %s (type %u, %u bytes, %u raw, "
             "encoding %u)", from, h->type, h->wire_len, h->raw_len,
             h->algo);
@@ -160,6 +180,49 @@ static void list_insert(mp_frame **head, mp_frame *f)
         head = &(*head)->next;
     f->next = *head;
     *head = f;
+}
+
+/* ---- compression ---- */
+
+/* The path's delivery rate as TCP measures it (bytes/s; 0: unknown),
+ * read at most every 10 ms. */
+static double path_link_bps(mp_path *p)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    uint64_t now = libxlmig__now_us();
+    int fd;
+
+    if (now - p->link_us < 10000)
+        return p->link_bps;
+    p->link_us = now;
+    fd = libxlmig__transport_fd(p->t);
+    memset(&ti, 0, sizeof(ti));
+    if (fd >= 0 && !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+        len >= offsetof(struct tcp_info, tcpi_delivery_rate) +
+               sizeof(ti.tcpi_delivery_rate) && ti.tcpi_delivery_rate)
+        p->link_bps = (double)ti.tcpi_delivery_rate;
+    return p->link_bps;
+}
+
+/*
+ * Encode len bytes at src for path p: *out_r and *wire_r what to send,
+ * the algorithm returned.  zbuf holds at least libxlmig__comp_bound.
+ */
+static unsigned frame_encode(mp *m, mp_path *p, const void *src,
+                             uint32_t len, unsigned char *zbuf,
+                             const void **out_r, uint32_t *wire_r)
+{
+    libxlmig__comp_algo a = LIBXLMIG__COMP_NONE;
+    size_t out = len;
+
+    if (m->comp && len >= 4096)
+        a = libxlmig__comp_frame(m->comp, src, len, zbuf,
+                                 libxlmig__comp_bound(MP_CHUNK), &out,
+                                 path_link_bps(p));
+    *out_r = a == LIBXLMIG__COMP_NONE ? src : zbuf;
+    *wire_r = a == LIBXLMIG__COMP_NONE ? len : (uint32_t)out;
+    return a;
 }
 
 /* ---- the bandwidth limit ---- */
@@ -272,12 +335,13 @@ static int thread_ctx(mp *m, libxlmig_ctx **ctx_r)
 }
 
 static int send_frame(libxlmig__gc *gc, mp_path *p, unsigned type,
-                      uint64_t seq, const void *data, uint32_t len)
+                      uint64_t seq, const void *data, uint32_t len,
+                      uint32_t raw_len, unsigned algo)
 {
     libxlmig__mp_hdr h;
     struct iovec iov[2];
 
-    hdr_fill(&h, type, (unsigned)p->index, seq, len, len, 0);
+    hdr_fill(&h, type, (unsigned)p->index, seq, len, raw_len, algo);
     iov[0].iov_base = &h;
     iov[0].iov_len = sizeof(h);
     iov[1].iov_base = (void *)data;
@@ -292,6 +356,9 @@ static void *writer_main(void *arg)
     libxlmig_ctx *ctx = NULL;
     mp_frame *f;
     uint64_t ack, sent_len;
+    const void *out;
+    uint32_t wire;
+    unsigned algo;
     int rc;
 
     libxlmig__thread_altstack();
@@ -310,7 +377,7 @@ static void *writer_main(void *arg)
         if (m->want_seq != m->acked_seq) {
             ack = m->acked_seq = m->want_seq;
             pthread_mutex_unlock(&m->lock);
-            rc = send_frame(gc, p, LIBXLMIG__MP_ACK, ack, NULL, 0);
+            rc = send_frame(gc, p, LIBXLMIG__MP_ACK, ack, NULL, 0, 0, 0);
             pthread_mutex_lock(&m->lock);
             if (rc) {
                 m->acked_seq = 0;     /* another path sends it again */
@@ -332,11 +399,14 @@ static void *writer_main(void *arg)
         f->sealed = f->busy = true;
         list_insert(&m->sent, f);
         pthread_mutex_unlock(&m->lock);
-        bucket_take(m, f->len + sizeof(libxlmig__mp_hdr));
         /* An ACK of a copy that went on another path may come meanwhile:
          * busy keeps f until this send is done. */
-        rc = send_frame(gc, p, LIBXLMIG__MP_DATA, f->seq, f->data, f->len);
-        sent_len = f->len + sizeof(libxlmig__mp_hdr);
+        algo = frame_encode(m, p, f->data, f->len, p->zbuf, &out, &wire);
+        bucket_take(m, wire + sizeof(libxlmig__mp_hdr));
+        rc = send_frame(gc, p, LIBXLMIG__MP_DATA, f->seq, out, wire, f->len,
+                        algo);
+        sent_len = wire + sizeof(libxlmig__mp_hdr);
+        p->raw_sent += f->len;
         pthread_mutex_lock(&m->lock);
         f->busy = false;
         if (f->done) {
@@ -436,11 +506,31 @@ static void *reader_main(void *arg)
         f = malloc(sizeof(*f) + h.raw_len);
         if (!f)
             libxlmig__alloc_failed(ctx, __func__, 1, h.raw_len);
+        memset(f, 0, sizeof(*f));
         f->seq = h.seq;
         f->len = h.raw_len;
         f->path = p->index;
-        rc = libxlmig__transport_read_all(gc, p->t, f->data, h.wire_len,
+        if (h.algo && !p->rbuf) {
+            p->rbuf = malloc(LIBXLMIG__MP_FRAME_MAX);
+            if (!p->rbuf)
+                libxlmig__alloc_failed(ctx, __func__, 1,
+                                       LIBXLMIG__MP_FRAME_MAX);
+        }
+        rc = libxlmig__transport_read_all(gc, p->t,
+                                          h.algo ? p->rbuf : f->data,
+                                          h.wire_len,
                                           "migration path (frame)");
+        if (!rc && h.algo &&
+            libxlmig__decomp_frame(gc, h.algo, p->rbuf, h.wire_len, f->data,
+                                   h.raw_len)) {
+            free(f);
+            pthread_mutex_lock(&m->lock);
+            fail_locked(m, LIBXLMIG_ERROR_PROTOCOL, GCSPRINTF(
+                "a frame from %s does not decode: %s", p->name,
+                libxlmig_last_error(ctx)));
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
         pthread_mutex_lock(&m->lock);
         if (rc) {
             free(f);
@@ -561,65 +651,53 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
     return (ssize_t)total;
 }
 
-/* One path, the caller's thread: header, then the data as it is. */
-static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
-                             bool pages)
+/* One frame on the only path, from the caller's thread: compressed when
+ * the chooser says so, else the data as it is (pages by reference). */
+static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
+                        size_t total, bool pages)
 {
-    libxlmig__transport *pt = m->path[0].t;
+    mp_path *p = &m->path[0];
+    libxlmig__transport *pt = p->t;
     libxlmig__mp_hdr h;
     struct iovec *v;
-    size_t total = 0;
+    const void *out = NULL;
+    uint32_t wire = (uint32_t)total;
+    unsigned algo = LIBXLMIG__COMP_NONE;
     int i, rc;
 
-    for (i = 0; i < iovcnt; i++)
-        total += iov[i].iov_len;
-    if (total > LIBXLMIG__MP_FRAME_MAX) {
-        /* The engine writes far less at once; split anyway. */
-        size_t done = 0;
-        struct iovec *copy = malloc(sizeof(*copy) * (size_t)iovcnt), *cv;
-        int cn = iovcnt;
+    if (m->comp && total >= 4096) {
+        const void *src = iov[0].iov_base;
 
-        if (!copy) {
-            errno = ENOMEM;
-            return -1;
-        }
-        memcpy(copy, iov, sizeof(*copy) * (size_t)iovcnt);
-        cv = copy;
-        while (done < total) {
-            size_t want = total - done < LIBXLMIG__MP_FRAME_MAX ?
-                          total - done : LIBXLMIG__MP_FRAME_MAX, got = 0;
-            int k = 0;
-            struct iovec part[64];
+        if (iovcnt > 1) {
+            size_t off = 0;
 
-            while (k < cn && k < 64 && got < want) {
-                part[k] = cv[k];
-                if (got + part[k].iov_len > want)
-                    part[k].iov_len = want - got;
-                got += part[k].iov_len;
-                k++;
+            for (i = 0; i < iovcnt; i++) {
+                memcpy(m->gbuf + off, iov[i].iov_base, iov[i].iov_len);
+                off += iov[i].iov_len;
             }
-            if (direct_writev(m, part, k, pages) < 0) {
-                free(copy);
-                return -1;
-            }
-            libxlmig__iov_advance(&cv, &cn, got);
-            done += got;
+            src = m->gbuf;
         }
-        free(copy);
-        return (ssize_t)total;
+        algo = frame_encode(m, p, src, (uint32_t)total, p->zbuf, &out,
+                            &wire);
     }
     v = malloc(sizeof(*v) * (size_t)(iovcnt + 1));
     if (!v) {
         errno = ENOMEM;
         return -1;
     }
-    hdr_fill(&h, LIBXLMIG__MP_DATA, 0, m->next_seq++, (uint32_t)total,
-             (uint32_t)total, 0);
-    bucket_take(m, total + sizeof(h));
+    hdr_fill(&h, LIBXLMIG__MP_DATA, 0, m->next_seq++, wire, (uint32_t)total,
+             algo);
+    bucket_take(m, wire + sizeof(h));
     {
         GC_INIT(m->t->log_ctx);
 
-        if (pages) {
+        if (algo != LIBXLMIG__COMP_NONE) {
+            v[0].iov_base = &h;
+            v[0].iov_len = sizeof(h);
+            v[1].iov_base = (void *)out;
+            v[1].iov_len = wire;
+            rc = libxlmig__transport_writev_all(gc, pt, v, 2);
+        } else if (pages) {
             rc = libxlmig__transport_write_all(gc, pt, &h, sizeof(h));
             if (!rc) {
                 uint64_t ref = pt->bytes_by_ref;
@@ -641,8 +719,53 @@ static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
         errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EIO;
         return -1;
     }
-    m->path[0].frames_sent++;
-    m->path[0].wire_sent += total + sizeof(h);
+    p->frames_sent++;
+    p->wire_sent += wire + sizeof(h);
+    p->raw_sent += total;
+    return 0;
+}
+
+/* One path: the writes in frames of at most MP_CHUNK bytes when they may
+ * be compressed, else of at most LIBXLMIG__MP_FRAME_MAX. */
+static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
+                             bool pages)
+{
+    size_t max = m->comp ? MP_CHUNK : LIBXLMIG__MP_FRAME_MAX;
+    size_t total = 0, done = 0;
+    struct iovec *copy, *cv, part[64];
+    int i, cn = iovcnt;
+
+    for (i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total <= max && iovcnt <= 64)
+        return direct_frame(m, iov, iovcnt, total, pages) ? -1
+                                                           : (ssize_t)total;
+    copy = malloc(sizeof(*copy) * (size_t)iovcnt);
+    if (!copy) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(copy, iov, sizeof(*copy) * (size_t)iovcnt);
+    cv = copy;
+    while (done < total) {
+        size_t want = total - done < max ? total - done : max, got = 0;
+        int k = 0;
+
+        while (k < cn && k < 64 && got < want) {
+            part[k] = cv[k];
+            if (got + part[k].iov_len > want)
+                part[k].iov_len = want - got;
+            got += part[k].iov_len;
+            k++;
+        }
+        if (direct_frame(m, part, k, got, pages)) {
+            free(copy);
+            return -1;
+        }
+        libxlmig__iov_advance(&cv, &cn, got);
+        done += got;
+    }
+    free(copy);
     return (ssize_t)total;
 }
 
@@ -739,7 +862,7 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
     int rc = 0;
     GC_INIT(m->t->log_ctx);
 
-    while (!m->direct_left) {
+    while (!m->direct_left && m->dbuf_off == m->dbuf_len) {
         rc = libxlmig__transport_read_all(gc, pt, &h, sizeof(h),
                                           "migration path (frame header)");
         if (!rc)
@@ -753,6 +876,28 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
                 m->path[0].name);
             rc = LIBXLMIG_ERROR_PROTOCOL;
         }
+        if (!rc && h.algo) {
+            /* A compressed frame: decoded whole, then served from dbuf. */
+            if (!m->dbuf)
+                m->dbuf = malloc(2 * (size_t)LIBXLMIG__MP_FRAME_MAX);
+            if (!m->dbuf)
+                libxlmig__alloc_failed(CTX, __func__, 2,
+                                       LIBXLMIG__MP_FRAME_MAX);
+            rc = libxlmig__transport_read_all(gc, pt,
+                                              m->dbuf + LIBXLMIG__MP_FRAME_MAX,
+                                              h.wire_len,
+                                              "migration path (frame)");
+            if (!rc)
+                rc = libxlmig__decomp_frame(gc, h.algo,
+                                            m->dbuf + LIBXLMIG__MP_FRAME_MAX,
+                                            h.wire_len, m->dbuf, h.raw_len);
+            if (!rc) {
+                m->dbuf_len = h.raw_len;
+                m->dbuf_off = 0;
+            }
+        } else if (!rc) {
+            m->direct_left = h.wire_len;
+        }
         if (rc) {
             GC_FREE;
             errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EPROTO;
@@ -760,7 +905,14 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
         }
         m->path[0].frames_recv++;
         m->path[0].wire_recv += h.wire_len + sizeof(h);
-        m->direct_left = h.wire_len;
+    }
+    if (m->dbuf_off < m->dbuf_len) {
+        GC_FREE;
+        if (len > m->dbuf_len - m->dbuf_off)
+            len = m->dbuf_len - m->dbuf_off;
+        memcpy(buf, m->dbuf + m->dbuf_off, len);
+        m->dbuf_off += (uint32_t)len;
+        return (ssize_t)len;
     }
     if (len > m->direct_left)
         len = m->direct_left;
@@ -848,7 +1000,7 @@ static void mp_close(libxlmig__transport *t)
             int saved = p->t->timeout_ms;
 
             p->t->timeout_ms = 1000;
-            (void)send_frame(gc, p, LIBXLMIG__MP_FIN, 0, NULL, 0);
+            (void)send_frame(gc, p, LIBXLMIG__MP_FIN, 0, NULL, 0, 0, 0);
             p->t->timeout_ms = saved;
             GC_FREE;
         }
@@ -859,11 +1011,16 @@ static void mp_close(libxlmig__transport *t)
             pthread_join(m->path[i].reader, NULL);
         libxlmig__transport_free(m->path[i].t);
         free(m->path[i].name);
+        free(m->path[i].zbuf);
+        free(m->path[i].rbuf);
     }
     frames_free(m->queue);
     frames_free(m->sent);
     frames_free(m->held);
     free(m->cur);
+    free(m->dbuf);
+    free(m->gbuf);
+    libxlmig__comp_free(m->comp);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     free(m);
@@ -918,6 +1075,12 @@ static int mp_new(libxlmig__gc *gc, libxlmig__transport **paths,
         m->o = *o;
     m->npaths = n;
     m->striped = n > 1;
+    if (m->o.compression != LIBXLMIG_COMPRESSION_OFF) {
+        if (libxlmig__comp_new(gc, m->o.compression, &m->comp))
+            m->comp = NULL;       /* logged: the stream goes raw */
+        else if (!(m->gbuf = malloc(MP_CHUNK)))
+            libxlmig__alloc_failed(CTX, __func__, 1, MP_CHUNK);
+    }
     for (i = 0; i < n; i++) {
         m->path[i].mp = m;
         m->path[i].index = i;
@@ -925,6 +1088,9 @@ static int mp_new(libxlmig__gc *gc, libxlmig__transport **paths,
         m->path[i].name = strdup(names && names[i] ? names[i]
                                                    : paths[i]->peer);
         m->path[i].state = PATH_UP;
+        if (m->comp &&
+            !(m->path[i].zbuf = malloc(libxlmig__comp_bound(MP_CHUNK))))
+            libxlmig__alloc_failed(CTX, __func__, 1, MP_CHUNK);
         paths[i]->timeout_ms = -1;    /* path threads wait for data */
     }
     if (!m->striped)
@@ -1045,12 +1211,38 @@ void libxlmig__mp_gen_paths(libxlmig__transport *t, yajl_gen g)
         if (p->state == PATH_FAILED)
             libxlmig__yajl_gen_kv_str(g, "error", p->why);
         libxlmig__yajl_gen_kv_uint(g, "bytes_sent", p->wire_sent);
+        libxlmig__yajl_gen_kv_uint(g, "data_bytes_sent", p->raw_sent);
         libxlmig__yajl_gen_kv_uint(g, "bytes_received", p->wire_recv);
         libxlmig__yajl_gen_kv_uint(g, "frames_resent", p->resent);
         yajl_gen_map_close(g);
     }
     pthread_mutex_unlock(&m->lock);
     yajl_gen_array_close(g);
+}
+
+void libxlmig__mp_gen_compression(libxlmig__transport *t, yajl_gen g)
+{
+    libxlmig__comp_stats_t cs;
+    uint64_t raw = 0, wire = 0;
+    mp *m;
+    int a;
+
+    if (t && t->ops == &mp_ops && (m = mp_of(t))->comp) {
+        libxlmig__comp_stats(m->comp, &cs);
+        for (a = 0; a < LIBXLMIG__COMP_NR_ALGOS; a++) {
+            libxlmig__yajl_gen_str(g, libxlmig__comp_algo_name(a));
+            yajl_gen_map_open(g);
+            libxlmig__yajl_gen_kv_uint(g, "frames", cs.frames[a]);
+            libxlmig__yajl_gen_kv_uint(g, "bytes_in", cs.bytes_in[a]);
+            libxlmig__yajl_gen_kv_uint(g, "bytes_out", cs.bytes_out[a]);
+            yajl_gen_map_close(g);
+            raw += cs.bytes_in[a];
+            wire += cs.bytes_out[a];
+        }
+        libxlmig__yajl_gen_kv_uint(g, "cpu_ms", cs.cpu_ns / 1000000);
+        libxlmig__yajl_gen_kv_double(g, "ratio",
+                                     raw ? (double)wire / (double)raw : 1.0);
+    }
 }
 
 int libxlmig__mp_paths_up(libxlmig__transport *t)

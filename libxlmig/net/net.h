@@ -154,6 +154,7 @@ _hidden int libxlmig__transport_send_pages(libxlmig__gc *gc,
 
 typedef struct libxlmig__mp_opts {
     uint64_t bandwidth_limit;  /* bytes/s over every path; 0: none */
+    libxlmig_compression compression;  /* of DATA frames sent (0: off) */
 } libxlmig__mp_opts;
 
 /*
@@ -182,6 +183,10 @@ _hidden int libxlmig__mp_accept(libxlmig__gc *gc, libxlmig__transport *first,
                                 libxlmig__transport **t_r);
 /* The paths of t as a JSON array into g (empty if t is not paths). */
 _hidden void libxlmig__mp_gen_paths(libxlmig__transport *t, yajl_gen g);
+/* What compression did on t: members of an open JSON object (per
+ * algorithm frames and bytes, CPU time, ratio), none when it was off. */
+_hidden void libxlmig__mp_gen_compression(libxlmig__transport *t,
+                                          yajl_gen g);
 /* How many of t's paths are up. */
 _hidden int libxlmig__mp_paths_up(libxlmig__transport *t);
 

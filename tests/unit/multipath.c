@@ -15,6 +15,7 @@
 #include "tap.h"
 
 static libxlmig_ctx *ctx;
+static libxlmig_compression comp_mode;
 
 #define MAXP 4
 
@@ -53,7 +54,8 @@ static int open_both(libxlmig__gc *gc, pairs *ps, uint64_t limit,
 {
     libxlmig__transport *paths[MAXP], *first;
     char *names[MAXP];
-    libxlmig__mp_opts o = { .bandwidth_limit = limit };
+    libxlmig__mp_opts o = { .bandwidth_limit = limit,
+                            .compression = comp_mode };
     int i, rc;
 
     for (i = 0; i < ps->n; i++) {
@@ -66,10 +68,15 @@ static int open_both(libxlmig__gc *gc, pairs *ps, uint64_t limit,
     return libxlmig__mp_accept(gc, first, "dst0", join_cb, ps, NULL, d);
 }
 
+static bool text_pattern;        /* compressible bytes instead */
+
 static uint8_t pattern(uint64_t i)
 {
     uint64_t x = i * 0x9E3779B97F4A7C15ull;
 
+    if (text_pattern)
+        return (uint8_t)"the quick brown fox jumps over the lazy dog "
+                        "0123456789"[(i + (i >> 12)) % 54];
     return (uint8_t)(x >> 56 ^ x >> 29);
 }
 
@@ -173,6 +180,19 @@ static void run_stream(libxlmig__gc *gc, int npaths, bool cut,
         ok(!rc && !memcmp(got, "confirm", 8), "%s: the reply arrives",
            what);
     }
+    if (comp_mode != LIBXLMIG_COMPRESSION_OFF) {
+        yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+        char *json = NULL;
+
+        yajl_gen_map_open(g);
+        libxlmig__mp_gen_compression(s, g);
+        yajl_gen_map_close(g);
+        libxlmig__json_finish(gc, g, &json);
+        ok(json && strstr(json, "\"lz4\":{\"frames\":") &&
+           !strstr(json, "\"lz4\":{\"frames\":0,"),
+           "%s: frames went compressed: %s", what, json ? json : "-");
+        free(json);
+    }
     if (cut)
         is_int(npaths - 1, libxlmig__mp_paths_up(s),
                "%s: the cut path is down, the others up", what);
@@ -186,7 +206,7 @@ static void run_stream(libxlmig__gc *gc, int npaths, bool cut,
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);   /* as xlmigd */
-    plan(22);
+    plan(34);
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("context");
     {
@@ -195,6 +215,12 @@ int main(void)
         run_stream(gc, 1, false, "one path");
         run_stream(gc, 3, false, "three paths");
         run_stream(gc, 3, true, "three paths, one cut");
+        text_pattern = true;
+        comp_mode = LIBXLMIG_COMPRESSION_LZ4;
+        run_stream(gc, 1, false, "one path, lz4");
+        run_stream(gc, 3, true, "three paths, lz4, one cut");
+        text_pattern = false;
+        comp_mode = LIBXLMIG_COMPRESSION_OFF;
 
         /* The bandwidth limit holds over all paths together. */
         {
