@@ -45,8 +45,11 @@
 
 /* Bytes of one frame when several paths share the stream. */
 #define MP_CHUNK (256u << 10)
-/* Bytes not yet acknowledged, over all paths, before writev waits. */
-#define MP_WINDOW (64u << 20)
+/* Bytes not yet acknowledged per path, before writev waits: about what a
+ * connection's socket buffers hold (cluster.c), so that the writer sees
+ * the network's pace, as over one connection, and its statistics (rates,
+ * the downtime) stay true. */
+#define MP_WINDOW_PER_PATH (4u << 20)
 /* How long closing waits for the peer to acknowledge the rest (ms). */
 #define MP_FLUSH_MS 10000
 
@@ -98,6 +101,7 @@ typedef struct mp {
     mp_frame *queue, *queue_tail;  /* not sent, or to send again: by seq */
     mp_frame *sent;                /* sent, not acknowledged: by seq */
     uint64_t unacked_bytes;
+    uint64_t window;               /* MP_WINDOW_PER_PATH per path */
     /* receiving */
     uint64_t want_seq;             /* next to deliver */
     uint64_t acked_seq;            /* last ACK sent (all below consumed) */
@@ -591,7 +595,7 @@ static ssize_t fatal_errno(mp *m)
 /*
  * Queue the bytes: appended to the last queued frame while no writer has
  * taken it (small writes share frames), else in new frames of up to
- * MP_CHUNK bytes.  Waits while MP_WINDOW bytes are unacknowledged.
+ * MP_CHUNK bytes.  Waits while the window is full of unacknowledged bytes.
  */
 static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
 {
@@ -604,9 +608,9 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
     i = 0;
     pthread_mutex_lock(&m->lock);
     while (i < iovcnt) {
-        while (!m->fatal && m->unacked_bytes >= MP_WINDOW) {
+        while (!m->fatal && m->unacked_bytes >= m->window) {
             if (wait_locked(m) == ETIMEDOUT &&
-                m->unacked_bytes >= MP_WINDOW) {
+                m->unacked_bytes >= m->window) {
                 pthread_mutex_unlock(&m->lock);
                 errno = ETIMEDOUT;
                 return -1;
@@ -1075,6 +1079,7 @@ static int mp_new(libxlmig__gc *gc, libxlmig__transport **paths,
         m->o = *o;
     m->npaths = n;
     m->striped = n > 1;
+    m->window = (uint64_t)MP_WINDOW_PER_PATH * (uint64_t)n;
     if (m->o.compression != LIBXLMIG_COMPRESSION_OFF) {
         if (libxlmig__comp_new(gc, m->o.compression, &m->comp))
             m->comp = NULL;       /* logged: the stream goes raw */
