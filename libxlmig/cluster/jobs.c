@@ -502,9 +502,18 @@ static char *param_args(libxlmig__gc *gc, const libxlmig_params *p)
     if (p->given & LIBXLMIG_PARAM_DOWNTIME)
         s = GCSPRINTF("%s -d %llu", s,
                       (unsigned long long)p->downtime_limit_ms);
-    if (p->given & LIBXLMIG_PARAM_BANDWIDTH)
-        s = GCSPRINTF("%s -B %.6gMbit", s,
-                      (double)p->bandwidth_limit * 8 / 1e6);
+    /* Exact, in the unit it was most likely given in. */
+    if ((p->given & LIBXLMIG_PARAM_BANDWIDTH) &&
+        !(p->bandwidth_limit % 1048576))
+        s = GCSPRINTF("%s -B %lluMiB", s,
+                      (unsigned long long)p->bandwidth_limit >> 20);
+    else if ((p->given & LIBXLMIG_PARAM_BANDWIDTH) &&
+             !(p->bandwidth_limit % 125000))
+        s = GCSPRINTF("%s -B %lluMbit", s,
+                      (unsigned long long)p->bandwidth_limit / 125000);
+    else if (p->given & LIBXLMIG_PARAM_BANDWIDTH)
+        s = GCSPRINTF("%s -B %lluB", s,
+                      (unsigned long long)p->bandwidth_limit);
     if (p->given & LIBXLMIG_PARAM_COMPRESSION)
         s = GCSPRINTF("%s --compression=%s", s,
                       libxlmig_compression_to_string(p->compression));
