@@ -338,7 +338,7 @@ int main_migrate_cluster(int argc, char **argv)
     int opt, rc, ret;
 
     libxlmig_params_init(&params);
-    while ((opt = cmd_getopt(argc, argv, "n" CMD_PARAM_OPTS, lo,
+    while ((opt = cmd_getopt(argc, argv, "nF:" CMD_PARAM_OPTS, lo,
                              "migrate-cluster", 2)) != 0) {
         if (opt == 'h') return EXIT_OK;
         if (opt == 'n') {
