@@ -789,7 +789,10 @@ LIBXLMIG_API int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
 /*
  * Live-migrate domain to the cluster node target through this node's
  * xlmigd (migrate.c): pre-flight, stream over the private migration
- * networks, handoff.  dry_run: pre-flight only.  Progress goes to cb.
+ * networks, handoff.  p: the parameters (NULL: none given); xlmigd fills
+ * in what p->given leaves out from its config (libxlmig_params_resolve),
+ * and the report's "params" says what the migration ran with.  dry_run:
+ * pre-flight only.  Progress goes to cb.
  * *report_r (may be NULL; caller frees) is the JSON report, also on
  * failure.  Returns 0 when the domain runs on target; on failure it runs
  * here, except LIBXLMIG_ERROR_AMBIGUOUS (see libxlmig_migrate_recover).
@@ -934,8 +937,8 @@ LIBXLMIG_API int libxlmig_status_get(libxlmig_ctx *ctx, libxlmig_cluster *cl,
  * xlmigd runs the drain of that node (kind "drain": dry_run, cron; as
  * libxlmig_drain_run there) or the migration of one of its domains to
  * target (kind "migrate": dry_run; as libxlmig_migrate_cluster there),
- * with params (NULL: the named defaults, which leave node's config in
- * charge).  The job belongs to node: it goes on when the caller ends.
+ * with params (NULL: none given; node's config decides what params.given
+ * leaves out, libxlmig_params_resolve).  The job belongs to node: it goes on when the caller ends.
  * *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain of
  * node runs already.
  */
@@ -1133,8 +1136,8 @@ typedef void (*libxlmig_drain_event_cb)(void *user,
 /* How to drain this node. */
 typedef struct libxlmig_drain_opts {
     libxlmig_params params;       /* for each migration; the config fills
-                                     in the downtime and bandwidth left at
-                                     their defaults */
+                                     in what params.given leaves out
+                                     (libxlmig_params_resolve) */
     bool dry_run;                 /* plan only: no lock, no maintenance */
     bool cron;                    /* syslog lines (facility daemon), and
                                      the report by default in
