@@ -39,19 +39,20 @@ static double pct(unsigned long long used, unsigned long long total)
  * from is this node, else as a job of from's xlmigd (the source runs every
  * migration).  0 once dom runs on to; failures are said on stderr.
  */
-static int move(libxlmig_cluster *cl, const struct ops_node *from,
-                bool here, const char *dom, const char *to)
+static int move(libxlmig_cluster *cl, const libxlmig_params *params,
+                const struct ops_node *from, bool here, const char *dom,
+                const char *to)
 {
     char *report = NULL, *job = NULL;
     bool started = false;
     int rc;
 
     if (here) {
-        rc = libxlmig_migrate_cluster(g.ctx, dom, to, NULL, false, NULL,
+        rc = libxlmig_migrate_cluster(g.ctx, dom, to, params, false, NULL,
                                       NULL, &report);
         free(report);
     } else {
-        rc = libxlmig_job_start(g.ctx, cl, from->name, "migrate", NULL,
+        rc = libxlmig_job_start(g.ctx, cl, from->name, "migrate", params,
                                 false, false, dom, to, &job);
         if (!rc) {
             /* Only its errors show. */
@@ -81,6 +82,7 @@ struct balance {
     int self;                    /* this node's index in nodes */
     unsigned long long thr;      /* threshold (% of memory) */
     bool apply;                  /* --apply */
+    libxlmig_params params;      /* options given; the config the rest */
     unsigned long long *used;    /* per node, with the moves so far (KiB) */
     struct bdom *doms;           /* movable domains, largest first */
     int nd;
@@ -185,8 +187,8 @@ static void relieve_node(struct balance *b, int i)
             continue;
         b->moves++;
         print_move(b, i, best, &doms[k]);
-        if (b->apply && move(b->cl, &nodes[i], i == b->self, doms[k].name,
-                             nodes[best].name)) {
+        if (b->apply && move(b->cl, &b->params, &nodes[i], i == b->self,
+                             doms[k].name, nodes[best].name)) {
             b->failed++;
             continue;
         }
@@ -207,6 +209,7 @@ int main_balance(int argc, char **argv)
     static const struct option lo[] = {
         { "apply", no_argument, NULL, 'a' },
         { "threshold", required_argument, NULL, 't' },
+        CMD_PARAM_LONGOPTS,
         { 0, 0, 0, 0 },
     };
     const libxlmig_cluster_config *c;
@@ -215,7 +218,9 @@ int main_balance(int argc, char **argv)
 
     memset(&b, 0, sizeof(b));
     b.thr = BALANCE_DEFAULT_PCT;
-    while ((opt = cmd_getopt(argc, argv, "at:", lo, "balance", 0)) != 0) {
+    libxlmig_params_init(&b.params);
+    while ((opt = cmd_getopt(argc, argv, "at:" CMD_PARAM_OPTS, lo,
+                             "balance", 0)) != 0) {
         if (opt == 'h') return EXIT_OK;
         if (opt == 'a') { b.apply = true; continue; }
         if (opt == 't') {
@@ -224,7 +229,8 @@ int main_balance(int argc, char **argv)
                 return EXIT_USAGE;
             continue;
         }
-        return EXIT_USAGE;
+        if (cmd_param_opt("balance", opt, optarg, &b.params) <= 0)
+            return EXIT_USAGE;
     }
     if (argc - optind)
         return cmd_usage_error("balance", "no arguments expected");

@@ -50,13 +50,14 @@ static void say(bool quiet, const char *fmt, ...)
 static void print_plan_event(bool q, const libxlmig_drain_event *ev)
 {
     const libxlmig_estimate *e = &ev->estimate;
+    char bw[32];
 
     switch (ev->kind) {
     case LIBXLMIG_DRAIN_EV_PLAN:
         say(q, "drain plan for %s: %d domain(s), at most %u at once, %u "
-            "into any node; raw bandwidth %.1f MiB/s\n", ev->node,
+            "into any node; raw bandwidth %s\n", ev->node,
             ev->count, ev->per_source, ev->per_target,
-            ev->bandwidth / 1048576.0);
+            libxlmig_bandwidth_str(ev->bandwidth, false, bw, sizeof(bw)));
         break;
     case LIBXLMIG_DRAIN_EV_PLAN_STEP:
         if (!ev->target[0])

@@ -14,22 +14,14 @@
 
 #define ESTIMATE_PROBE_MIB 32   /* default bandwidth probe (MiB) */
 
-void ops_params_from_config(libxlmig_cluster *cl, libxlmig_params *p)
-{
-    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
-
-    if (p->downtime_limit_ms == LIBXLMIG_DEFAULT_DOWNTIME_MS &&
-        c->downtime_limit_ms)
-        p->downtime_limit_ms = c->downtime_limit_ms;
-    if (!p->bandwidth_limit && c->bandwidth_limit_mbps)
-        p->bandwidth_limit = (uint64_t)c->bandwidth_limit_mbps * 1000000 / 8;
-}
-
 void ops_print_estimate(FILE *f, const libxlmig_estimate *e)
 {
+    char bw[32];
+
     fprintf(f, "  dirty rate   %.0f pages/s over %llu pages\n",
             e->dirty_rate, (unsigned long long)e->working_set_pages);
-    fprintf(f, "  bandwidth    %.1f MiB/s\n", e->bandwidth / 1048576.0);
+    fprintf(f, "  bandwidth    %s\n",
+            libxlmig_bandwidth_str(e->bandwidth, false, bw, sizeof(bw)));
     fprintf(f, "  total        %.2f s\n", e->total_ms / 1000.0);
     fprintf(f, "  rounds       %u after the full copy%s\n", e->rounds,
             e->throttle_pct ? " (with throttling)" : "");
@@ -57,6 +49,7 @@ int main_estimate(int argc, char **argv)
     const char *domain, *target = NULL;
     char *net = NULL, *json = NULL;
     double bw = 0;
+    char bws[32];
     int opt, ret, rc, i;
 
     libxlmig_params_init(&params);
@@ -89,7 +82,7 @@ int main_estimate(int argc, char **argv)
     if (ops_open_cluster(&cl))
         return EXIT_FAILED;
     c = libxlmig_cluster_cfg(cl);
-    ops_params_from_config(cl, &params);
+    libxlmig_params_resolve(c, &params, &params);
 
     /* Bandwidth: to TARGET, or to the first other node that answers. */
     for (i = 0; i < c->num_nodes; i++) {
@@ -139,7 +132,8 @@ int main_estimate(int argc, char **argv)
         printf("  sample       %llu distinct pages written in %llu ms\n",
                (unsigned long long)s.pages[s.nr_points - 1],
                (unsigned long long)s.ms[s.nr_points - 1]);
-        printf("  raw network  %.1f MiB/s\n", bw / 1048576.0);
+        printf("  raw network  %s\n",
+               libxlmig_bandwidth_str(bw, false, bws, sizeof(bws)));
         ops_print_estimate(stdout, &e);
     }
     free(net);

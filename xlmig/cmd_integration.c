@@ -596,7 +596,6 @@ int main_integration(int argc, char **argv)
     }
     if (!hops)
         hops = drain ? 1 : (unsigned)I.nr_nodes;
-    ops_params_from_config(I.cl, &I.params);
     if (dry) {
         printf("%s: %llu %s%s", I.domain, hops, drain ? "drain(s) of the "
                "node it runs on, each with its return" : "hop(s) around",

@@ -89,6 +89,7 @@ static void print_paths(FILE *f, yajl_val a)
 void cmd_print_report_val(FILE *f, yajl_val v)
 {
     yajl_val a, e;
+    char bw[32];
     size_t i;
 
     a = jget(v, "preflight", yajl_t_array);
@@ -101,15 +102,26 @@ void cmd_print_report_val(FILE *f, yajl_val v)
                 YAJL_IS_TRUE(jget(e, "ok", yajl_t_any)) ? "ok" : "FAIL",
                 jstr(e, "check"), jstr(e, "detail"));
     }
+    e = jget(v, "params", yajl_t_object);
+    if (e && YAJL_IS_NUMBER(jget(e, "downtime_limit_ms", yajl_t_any)))
+        fprintf(f, "limits: downtime %lld ms, bandwidth %s, compression "
+                "%s\n",
+                YAJL_GET_INTEGER(jget(e, "downtime_limit_ms", yajl_t_any)),
+                libxlmig_bandwidth_str((double)YAJL_GET_INTEGER(
+                    jget(e, "bandwidth_limit", yajl_t_any)), true, bw,
+                    sizeof(bw)),
+                jstr(e, "compression") ? jstr(e, "compression") : "auto");
     e = jget(v, "prediction", yajl_t_object);
     if (e && YAJL_IS_NUMBER(jget(e, "total_ms", yajl_t_any)))
         fprintf(f, "predicted: %lld ms, %lld round(s) after the first, "
-                "downtime %lld ms (%.0f pages/s dirtied, %.1f MiB/s)\n",
+                "downtime %lld ms (%.0f pages/s dirtied, %s)\n",
                 YAJL_GET_INTEGER(jget(e, "total_ms", yajl_t_any)),
                 YAJL_GET_INTEGER(jget(e, "rounds", yajl_t_any)),
                 YAJL_GET_INTEGER(jget(e, "downtime_ms", yajl_t_any)),
                 YAJL_GET_DOUBLE(jget(e, "dirty_rate", yajl_t_any)),
-                YAJL_GET_DOUBLE(jget(e, "bandwidth", yajl_t_any)) / 1048576);
+                libxlmig_bandwidth_str(YAJL_GET_DOUBLE(
+                    jget(e, "bandwidth", yajl_t_any)), false, bw,
+                    sizeof(bw)));
     a = jget(v, "attempts", yajl_t_array);
     for (i = 0; a && i < a->u.array.len; i++) {
         e = a->u.array.values[i];
@@ -345,7 +357,7 @@ int main_migrate_cluster(int argc, char **argv)
     int opt, rc, ret;
 
     libxlmig_params_init(&params);
-    while ((opt = cmd_getopt(argc, argv, "n" CMD_PARAM_OPTS, lo,
+    while ((opt = cmd_getopt(argc, argv, "nF:" CMD_PARAM_OPTS, lo,
                              "migrate-cluster", 2)) != 0) {
         if (opt == 'h') return EXIT_OK;
         if (opt == 'n') {

@@ -21,7 +21,7 @@ FILE *cmd_report_stream(bool stream_on_stdout)
 void cmd_progress(void *user, const libxlmig_stats *st)
 {
     FILE *f = user;
-    char *json = NULL;
+    char *json = NULL, bw[32];
     double pct;
 
     if (g.json) {
@@ -39,10 +39,12 @@ void cmd_progress(void *user, const libxlmig_stats *st)
                          (st->nr_pages * 4096.0) : 0;
     if (pct < 0) pct = 0;
     fprintf(stderr, "\r[%-30.*s] %5.1f%% round %u %s %7.1f MiB sent "
-            "%6.0f MiB/s dirty %llu p/s throttle %u%%  ",
+            "%12s dirty %llu p/s throttle %u%%  ",
             (int)(pct * 30 / 100), "##############################", pct,
             st->round, libxlmig_state_to_string(st->state),
-            st->total_bytes / 1048576.0, st->bandwidth / 1048576.0,
+            st->total_bytes / 1048576.0,
+            libxlmig_bandwidth_str((double)st->bandwidth, false, bw,
+                                   sizeof(bw)),
             (unsigned long long)st->dirty_rate, st->throttle_pct);
     if (st->state == LIBXLMIG_STATE_DONE ||
         st->state == LIBXLMIG_STATE_ABORTED)
@@ -52,7 +54,7 @@ void cmd_progress(void *user, const libxlmig_stats *st)
 
 void cmd_print_stats(FILE *f, const char *what, const libxlmig_stats *st)
 {
-    char *json = NULL;
+    char *json = NULL, bw[32];
 
     if (g.json) {
         if (!libxlmig_stats_to_json(g.ctx, st, &json)) {
@@ -75,14 +77,16 @@ void cmd_print_stats(FILE *f, const char *what, const libxlmig_stats *st)
         fprintf(f, "%llu normal and %llu zero pages, ",
                 (unsigned long long)st->normal_pages,
                 (unsigned long long)st->zero_pages);
-    fprintf(f, "%.0f MiB/s, throttle max %u%%\n",
-            st->throughput / 1048576.0, st->throttle_max_pct);
+    fprintf(f, "%s, throttle max %u%%\n",
+            libxlmig_bandwidth_str((double)st->throughput, false, bw,
+                                   sizeof(bw)), st->throttle_max_pct);
 }
 
 int cmd_param_opt(const char *cmd, int opt, const char *arg,
                   libxlmig_params *params)
 {
     unsigned long long v;
+    char why[256];
 
     switch (opt) {
     case 'd':
@@ -90,14 +94,24 @@ int cmd_param_opt(const char *cmd, int opt, const char *arg,
                              LIBXLMIG_DOWNTIME_MS_MAX, "ms", &v))
             return -1;
         params->downtime_limit_ms = v;
+        params->given |= LIBXLMIG_PARAM_DOWNTIME;
         return 1;
     case 'B':
-        /* The config's bandwidth_limit_mbps range, in MiB/s; 0: none. */
-        if (!cmd_parse_range(cmd, "bandwidth", arg, 0,
-                             LIBXLMIG_BANDWIDTH_MBPS_MAX * 1000000ULL / 8 /
-                             1048576, "MiB/s", &v))
+        /* The config's syntax and range (libxlmig_bandwidth_parse). */
+        if (libxlmig_bandwidth_parse(arg, &params->bandwidth_limit, why,
+                                     sizeof(why))) {
+            cmd_usage_error(cmd, "-B/--bandwidth: %s", why);
             return -1;
-        params->bandwidth_limit = v * 1048576ULL;
+        }
+        params->given |= LIBXLMIG_PARAM_BANDWIDTH;
+        return 1;
+    case CMD_OPT_COMPRESSION:
+        if (libxlmig_compression_from_string(arg, &params->compression)) {
+            cmd_usage_error(cmd, "--compression is auto, off, lz4 or zstd, "
+                            "not '%s'", arg);
+            return -1;
+        }
+        params->given |= LIBXLMIG_PARAM_COMPRESSION;
         return 1;
     case 'r':
         if (!cmd_parse_range(cmd, "round limit", arg, LIBXLMIG_MAX_ROUNDS_MIN,

@@ -90,7 +90,13 @@ static void print_outgoing(yajl_val e)
         row("Data remaining:", "%s (of this round)",
             mib(ops_ju64(e, "remaining_bytes"), b1, sizeof(b1)));
     if (ops_ju64(e, "rate"))
-        row("Rate:", "%s/s", mib(ops_ju64(e, "rate"), b1, sizeof(b1)));
+        row("Rate:", "%s", libxlmig_bandwidth_str(
+            (double)ops_ju64(e, "rate"), false, b1, sizeof(b1)));
+    if (ops_jget(e, "downtime_limit_ms", yajl_t_number))
+        row("Limits:", "downtime %llu ms, bandwidth %s",
+            ops_ju64(e, "downtime_limit_ms"),
+            libxlmig_bandwidth_str((double)ops_ju64(e, "bandwidth_limit"),
+                                   true, b2, sizeof(b2)));
     if (ops_jget(e, "dirty_rate", yajl_t_number))
         row("Dirty rate:", "%llu pages/s", ops_ju64(e, "dirty_rate"));
     if (ops_jget(e, "expected_downtime_ms", yajl_t_number))

@@ -10,7 +10,8 @@
 const struct cmd_spec cmd_table[] = {
     { "migrate-cluster", main_migrate_cluster,
       "Live-migrate a domain to another node of the cluster",
-      "[-n] [-F NODE] [-d MS] [-B MIBPS] [-r N] [-L abort|force] [-A] "
+      "[-n] [-F NODE] [-d MS] [-B RATE] "
+      "[--compression MODE] [-r N] [-L abort|force] [-A] "
       "DOMAIN TARGET",
       "  -n, --dry-run         run the pre-flight checks only\n"
       "  -F, --from NODE       DOMAIN runs on NODE: its xlmigd migrates it "
@@ -59,7 +60,7 @@ const struct cmd_spec cmd_table[] = {
       "network.\n" },
     { "drain", main_drain,
       "Enter maintenance and live-migrate every domain of a node away",
-      "[-n] [-C] [-R FILE] [-d MS] [-B MIBPS] [NODE]",
+      "[-n] [-C] [-R FILE] [-d MS] [-B RATE] [--compression MODE] [NODE]",
       "  -n, --dry-run         print the plan with estimated times only\n"
       "  -C, --cron            no output but errors; syslog per domain; "
       "JSON report\n"
@@ -76,7 +77,8 @@ const struct cmd_spec cmd_table[] = {
       "Integration job: migrate a domain around nodes (or drain and bring "
       "it back), check it after every move, write TAP and JUnit XML",
       "[-n] --nodes A,B[,...] [--hops N] [--probe ADDR[:PORT]] "
-      "[--tap FILE] [--junit FILE] [-d MS] [-B MIBPS] DOMAIN\n"
+      "[--tap FILE] [--junit FILE] [-d MS] [-B RATE] "
+      "[--compression MODE] DOMAIN\n"
       "       xlmig integration [-n] --drain [--hops N] [--probe "
       "ADDR[:PORT]]\n"
       "                         [--tap FILE] [--junit FILE] DOMAIN",
@@ -102,7 +104,8 @@ const struct cmd_spec cmd_table[] = {
       "failed, 2 bad usage.\n" },
     { "estimate", main_estimate,
       "Predict a live migration: total time, rounds and downtime",
-      "[-s MS] [-S MIB] [-d MS] [-B MIBPS] DOMAIN [TARGET]",
+      "[-s MS] [-S MIB] [-d MS] [-B RATE] "
+      "[--compression MODE] DOMAIN [TARGET]",
       "  -s, --sample MS       dirty-log sample time, 40 to 60000 "
       "(default 2000)\n"
       "  -S, --probe MIB       bandwidth probe size, 1 to 1024 (default 32)\n"
@@ -118,11 +121,12 @@ const struct cmd_spec cmd_table[] = {
     { "balance", main_balance,
       "Propose (or perform) migrations that bring every node under a "
       "memory-use threshold",
-      "[-a] [-t PCT]",
+      "[-a] [-t PCT] [MIGRATION OPTIONS]",
       "  -a, --apply           perform the moves (each by its source's "
       "xlmigd)\n"
       "  -t, --threshold PCT   memory use to stay under, 1 to 100 "
-      "(default 80)\n" },
+      "(default 80)\n"
+      CMD_PARAM_HELP },
     { "help", main_help,
       "Show the commands, or the usage of one",
       "[COMMAND]",
@@ -192,7 +196,8 @@ const struct cmd_spec cmd_table[] = {
       "  --mac MAC             its MAC address (default 00:16:3e:...)\n" },
     { "save", main_save,
       "Save a domain's state to a file or stdout",
-      "[-cA] [--live] [-d MS] [-B MIBPS] [-r N] [-L abort|force] "
+      "[-cA] [--live] [-d MS] [-B RATE] "
+      "[--compression MODE] [-r N] [-L abort|force] "
       "DOMAIN FILE|-",
       "  -l, --live            pre-copy while the domain runs\n"
       "  -c, --checkpoint      leave the domain running afterwards\n"

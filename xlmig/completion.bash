@@ -102,6 +102,11 @@ _xlmig_value()
         ;;
     -b|--backend) _xlmig_reply xen sim ;;
     -L|--on-limit) _xlmig_reply abort force ;;
+    --compression) _xlmig_reply auto off lz4 zstd ;;
+    -B|--bandwidth)
+        # A bare number is Mbit/s; these show the units.
+        _xlmig_reply unlimited 100Mbit 1Gbit 10Gbit 100MiB
+        ;;
     --baseline) _xlmig_reply $(_xlmig_baselines) ;;
     --from) _xlmig_reply $(_xlmig_nodes) ;;
     -n|--node)

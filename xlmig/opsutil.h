@@ -41,8 +41,6 @@ bool ops_cpu_compatible(const struct ops_node *from,
 /* A domain a drain or balance may move: not domain 0, not mid-handoff. */
 bool ops_movable(const char *name, uint32_t domid);
 
-/* Config defaults (downtime, bandwidth) for parameters left unset. */
-void ops_params_from_config(libxlmig_cluster *cl, libxlmig_params *p);
 /* The estimate, indented, one figure per line. */
 void ops_print_estimate(FILE *f, const libxlmig_estimate *e);
 

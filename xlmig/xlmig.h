@@ -117,19 +117,28 @@ int main_integration(int argc, char **argv);
 
 /*
  * The migration parameters every migrating command takes (cmd_save.c):
- * -d MS, -B MIBPS, -r N, -L abort|force, -A.  cmd_param_opt returns 1 if
- * opt was one of them, 0 if not, -1 after reporting a bad value.
+ * -d MS, -B RATE, --compression MODE, -r N, -L abort|force, -A.  Those
+ * given override the config's defaults (libxlmig_params_resolve, where
+ * the migration runs).  cmd_param_opt returns 1 if opt was one of them,
+ * 0 if not, -1 after reporting a bad value.
  */
+#define CMD_OPT_COMPRESSION 0x100   /* --compression: no short option */
 #define CMD_PARAM_OPTS "d:B:r:L:A"
 #define CMD_PARAM_LONGOPTS \
     { "downtime", required_argument, NULL, 'd' }, \
     { "bandwidth", required_argument, NULL, 'B' }, \
+    { "compression", required_argument, NULL, CMD_OPT_COMPRESSION }, \
     { "max-rounds", required_argument, NULL, 'r' }, \
     { "on-limit", required_argument, NULL, 'L' }, \
     { "no-auto-converge", no_argument, NULL, 'A' }
 #define CMD_PARAM_HELP \
-    "  -d, --downtime MS     downtime limit, 1 to 3600000 (default 100)\n" \
-    "  -B, --bandwidth MIBPS bandwidth limit in MiB/s (default 0: none)\n" \
+    "  -d, --downtime MS     downtime limit, 1 to 3600000 (default: the\n" \
+    "                        config's downtime_limit_ms, else 100)\n" \
+    "  -B, --bandwidth RATE  bandwidth limit: Mbit/s, or with a unit\n" \
+    "                        (500Mbit, 10Gbit, 100MiB; 1 Mbit/s to\n" \
+    "                        10 Tbit/s; 0: none; default: the config's)\n" \
+    "      --compression MODE  auto, off, lz4 or zstd (default: the\n" \
+    "                        config's compression, else auto)\n" \
     "  -r, --max-rounds N    pre-copy round limit, 1 to 1000 (default 30)\n" \
     "  -L, --on-limit ACT    at the limit: force (default) or abort\n" \
     "  -A, --no-auto-converge  never throttle the guest\n"

@@ -27,8 +27,9 @@
 /* Every key the file may set. */
 static const char *const known_keys[] = {
     "cluster", "network", "node", "allow_public", "key_file", "port",
-    "downtime_limit_ms", "bandwidth_limit_mbps", "max_outgoing",
-    "max_incoming", "cpu_baseline", "sim_storage_dir",
+    "downtime_limit_ms", "bandwidth_limit", "bandwidth_limit_mbps",
+    "compression", "max_outgoing", "max_incoming", "cpu_baseline",
+    "sim_storage_dir",
 };
 
 typedef struct cfg_key {
@@ -268,8 +269,12 @@ static int get_bounded(cfg_state *st, const char *key, long min, long max,
     }
     if (r == EINVAL)
         return cfg_error(st, key, "must be a number");
-    if (r || *v_r < min || *v_r > max)
-        return cfg_error(st, key, "must be between %ld and %ld", min, max);
+    if (r)
+        return cfg_error(st, key, "out of range (must be between %ld and "
+                         "%ld)", min, max);
+    if (*v_r < min || *v_r > max)
+        return cfg_error(st, key, "%ld is out of range (must be between %ld "
+                         "and %ld)", *v_r, min, max);
     return 0;
 }
 
@@ -628,6 +633,69 @@ static int cfg_parse_text(cfg_state *st, const char *text, size_t tlen)
     return 0;
 }
 
+/*
+ * bandwidth_limit = "800", "1Gbit", "100MiB", ... (libxlmig_bandwidth_parse,
+ * a bare number being Mbit/s, as a string or a number), or the older
+ * bandwidth_limit_mbps = N (Mbit/s); not both.
+ */
+static int parse_bandwidth(cfg_state *st)
+{
+    libxlmig__gc *gc = st->gc;
+    const char *v = NULL;
+    char why[256];
+    long lv;
+    int r;
+
+    st->c->bandwidth_limit = LIBXLMIG_DEFAULT_BANDWIDTH_LIMIT;
+    r = xlu_cfg_get_string(st->xc, "bandwidth_limit", &v, 1);
+    if (r == ESRCH) {
+        v = NULL;
+    } else if (r) {
+        /* A bare number without quotes: Mbit/s, as "N" is. */
+        r = xlu_cfg_get_long(st->xc, "bandwidth_limit", &lv, 1);
+        if (r)
+            return cfg_error(st, "bandwidth_limit", "must be a single "
+                             "value such as \"800\" (Mbit/s), \"10Gbit\" "
+                             "or \"100MiB\"");
+        v = GCSPRINTF("%ld", lv);
+    }
+    if (v && xlu_cfg_get_long(st->xc, "bandwidth_limit_mbps", &lv, 1) !=
+             ESRCH)
+        return cfg_error(st, "bandwidth_limit_mbps", "give bandwidth_limit "
+                         "or its older spelling bandwidth_limit_mbps, not "
+                         "both");
+    if (v) {
+        if (libxlmig_bandwidth_parse(v, &st->c->bandwidth_limit, why,
+                                     sizeof(why)))
+            return cfg_error(st, "bandwidth_limit", "%s", why);
+        return 0;
+    }
+    r = get_bounded(st, "bandwidth_limit_mbps", 0,
+                    (long)(LIBXLMIG_BANDWIDTH_MAX * 8 / 1000000), 0, &lv);
+    if (r) return r;
+    if (lv) {
+        v = GCSPRINTF("%ldMbit", lv);
+        if (libxlmig_bandwidth_parse(v, &st->c->bandwidth_limit, why,
+                                     sizeof(why)))
+            return cfg_error(st, "bandwidth_limit_mbps", "%s", why);
+    }
+    return 0;
+}
+
+/* compression = "auto" (default), "off", "lz4" or "zstd". */
+static int parse_compression(cfg_state *st)
+{
+    const char *v;
+    int rc = get_string(st, "compression", false, &v);
+
+    st->c->compression = LIBXLMIG_DEFAULT_COMPRESSION;
+    if (rc || !v) return rc;
+    if (libxlmig_compression_from_string(v, &st->c->compression))
+        return cfg_error(st, "compression", "'%s' is not one of auto, off, "
+                         "lz4, zstd", v);
+    return 0;
+}
+
 /* allow_public and the numbers, each within its range, else default. */
 static int parse_numbers(cfg_state *st)
 {
@@ -647,11 +715,8 @@ static int parse_numbers(cfg_state *st)
                      LIBXLMIG_DEFAULT_DOWNTIME_MS, &lv);
     if (rc) return rc;
     c->downtime_limit_ms = lv;
-    rc = get_bounded(st, "bandwidth_limit_mbps", 0,
-                     LIBXLMIG_BANDWIDTH_MBPS_MAX,
-                     LIBXLMIG_DEFAULT_BANDWIDTH_MBPS, &lv);
+    rc = parse_bandwidth(st);
     if (rc) return rc;
-    c->bandwidth_limit_mbps = lv;
     rc = get_bounded(st, "max_outgoing", LIBXLMIG_CONCURRENT_MIN,
                      LIBXLMIG_CONCURRENT_MAX,
                      LIBXLMIG_DEFAULT_MAX_OUTGOING, &lv);
@@ -688,6 +753,8 @@ static int parse_strings(cfg_state *st)
     }
     rc = get_opt_string(st, "cpu_baseline", LIBXLMIG_DEFAULT_CPU_BASELINE,
                         &c->cpu_baseline);
+    if (rc) return rc;
+    rc = parse_compression(st);
     if (rc) return rc;
     return get_opt_string(st, "sim_storage_dir",
                           LIBXLMIG_DEFAULT_SIM_STORAGE_DIR,
@@ -755,6 +822,32 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
 void libxlmig_cluster_config_init(libxlmig_cluster_config *c)
 {
     memset(c, 0, sizeof(*c));
+    c->downtime_limit_ms = LIBXLMIG_DEFAULT_DOWNTIME_MS;
+    c->compression = LIBXLMIG_DEFAULT_COMPRESSION;
+}
+
+void libxlmig_params_resolve(const libxlmig_cluster_config *c,
+                             const libxlmig_params *given,
+                             libxlmig_params *p_r)
+{
+    libxlmig_params p;
+    unsigned set = given ? given->given : 0;
+
+    if (given)
+        p = *given;
+    else
+        libxlmig_params_init(&p);
+    if (!(set & LIBXLMIG_PARAM_DOWNTIME))
+        p.downtime_limit_ms = c && c->downtime_limit_ms
+                              ? c->downtime_limit_ms
+                              : LIBXLMIG_DEFAULT_DOWNTIME_MS;
+    if (!(set & LIBXLMIG_PARAM_BANDWIDTH))
+        p.bandwidth_limit = c ? c->bandwidth_limit
+                              : LIBXLMIG_DEFAULT_BANDWIDTH_LIMIT;
+    if (!(set & LIBXLMIG_PARAM_COMPRESSION))
+        p.compression = c ? c->compression : LIBXLMIG_DEFAULT_COMPRESSION;
+    p.given = LIBXLMIG_PARAM_ALL;
+    *p_r = p;
 }
 
 void libxlmig_cluster_config_dispose(libxlmig_cluster_config *c)
@@ -851,8 +944,11 @@ int libxlmig_cluster_config_to_json(libxlmig_ctx *ctx,
     CK(libxlmig__yajl_gen_kv_uint(g, "port", c->port));
     CK(libxlmig__yajl_gen_kv_uint(g, "downtime_limit_ms",
                                   c->downtime_limit_ms));
-    CK(libxlmig__yajl_gen_kv_uint(g, "bandwidth_limit_mbps",
-                                  c->bandwidth_limit_mbps));
+    CK(libxlmig__yajl_gen_kv_uint(g, "bandwidth_limit",
+                                  c->bandwidth_limit));
+    CK(libxlmig__yajl_gen_kv_str(g, "compression",
+                                 libxlmig_compression_to_string(
+                                     c->compression)));
     CK(libxlmig__yajl_gen_kv_uint(g, "max_outgoing", c->max_outgoing));
     CK(libxlmig__yajl_gen_kv_uint(g, "max_incoming", c->max_incoming));
     CK(libxlmig__yajl_gen_kv_str(g, "cpu_baseline", c->cpu_baseline));

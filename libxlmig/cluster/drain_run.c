@@ -1060,13 +1060,8 @@ int libxlmig_drain_alloc(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     pthread_cond_init(&d->cond, NULL);
     pthread_mutex_init(&d->ev_lock, NULL);
 
-    /* Parameters left at their defaults: the cluster config decides. */
-    if (d->opts.params.downtime_limit_ms == LIBXLMIG_DEFAULT_DOWNTIME_MS &&
-        c->downtime_limit_ms)
-        d->opts.params.downtime_limit_ms = c->downtime_limit_ms;
-    if (!d->opts.params.bandwidth_limit && c->bandwidth_limit_mbps)
-        d->opts.params.bandwidth_limit =
-            (uint64_t)c->bandwidth_limit_mbps * 1000000 / 8;
+    /* Parameters the caller did not give: the cluster config decides. */
+    libxlmig_params_resolve(c, &o->params, &d->opts.params);
     if (o->report_file)
         d->opts.report_file = libxlmig__strdup(&d->gc, o->report_file);
     else if (o->cron)

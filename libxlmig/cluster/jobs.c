@@ -489,9 +489,9 @@ static int job_fork(libxlmig__gc *gc, job *j, const job_spec *s)
 }
 
 /*
- * Migration parameters as options of the xlmig command, each one only
- * when it differs from the named default, for the log line that says
- * what a job does.
+ * Migration parameters as options of the xlmig command, for the log line
+ * that says what a job does: those the caller gave (the config decides
+ * the others) and the rest when they differ from the named default.
  */
 static char *param_args(libxlmig__gc *gc, const libxlmig_params *p)
 {
@@ -499,12 +499,24 @@ static char *param_args(libxlmig__gc *gc, const libxlmig_params *p)
     char *s = GCSTRDUP("");
 
     libxlmig_params_init(&d);
-    if (p->downtime_limit_ms != d.downtime_limit_ms)
+    if (p->given & LIBXLMIG_PARAM_DOWNTIME)
         s = GCSPRINTF("%s -d %llu", s,
                       (unsigned long long)p->downtime_limit_ms);
-    if (p->bandwidth_limit)
-        s = GCSPRINTF("%s -B %llu", s, (unsigned long long)
-                      ((p->bandwidth_limit + 1048575) >> 20));
+    /* Exact, in the unit it was most likely given in. */
+    if ((p->given & LIBXLMIG_PARAM_BANDWIDTH) &&
+        !(p->bandwidth_limit % 1048576))
+        s = GCSPRINTF("%s -B %lluMiB", s,
+                      (unsigned long long)p->bandwidth_limit >> 20);
+    else if ((p->given & LIBXLMIG_PARAM_BANDWIDTH) &&
+             !(p->bandwidth_limit % 125000))
+        s = GCSPRINTF("%s -B %lluMbit", s,
+                      (unsigned long long)p->bandwidth_limit / 125000);
+    else if (p->given & LIBXLMIG_PARAM_BANDWIDTH)
+        s = GCSPRINTF("%s -B %lluB", s,
+                      (unsigned long long)p->bandwidth_limit);
+    if (p->given & LIBXLMIG_PARAM_COMPRESSION)
+        s = GCSPRINTF("%s --compression=%s", s,
+                      libxlmig_compression_to_string(p->compression));
     if (p->max_rounds != d.max_rounds)
         s = GCSPRINTF("%s -r %u", s, p->max_rounds);
     if (p->on_limit != d.on_limit)

@@ -656,6 +656,7 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
     libxlmig_dirty_sample s;
     libxlmig__peer p;
     double bps = 0;
+    char bw[32];
     int rc;
 
     if (m->predicted)
@@ -689,11 +690,12 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
     }
     m->predicted = true;
     LOG(INFO, "migration of %s to %s: predicted %llu ms, %u rounds, "
-        "downtime %llu ms (%.0f pages/s dirtied, %.1f MiB/s)", m->domain,
+        "downtime %llu ms (%.0f pages/s dirtied, %s)", m->domain,
         m->target, (unsigned long long)m->prediction.total_ms,
         m->prediction.rounds,
         (unsigned long long)m->prediction.downtime_ms,
-        m->prediction.dirty_rate, bps / 1048576);
+        m->prediction.dirty_rate,
+        libxlmig_bandwidth_str(bps, false, bw, sizeof(bw)));
  report:
     libxlmig__yajl_gen_str(m->report, "prediction");
     libxlmig__estimate_gen(m->report, &m->prediction);
@@ -1030,6 +1032,9 @@ int libxlmig__migration_run(libxlmig__gc *gc, libxlmig__migration *m)
     rep_str(m, "domain", m->domain);
     rep_str(m, "source", libxlmig__cluster_self_name(m->cl));
     rep_str(m, "target", m->target);
+    /* As resolved (libxlmig_params_resolve) when the request came. */
+    libxlmig__yajl_gen_str(m->report, "params");
+    libxlmig__params_gen_json(m->report, &m->params);
     r.away = GCSPRINTF("%s%s", m->domain, LIBXLMIG_SUFFIX_MIGRATEDAWAY);
 
     rc = phase_check(gc, &r);

@@ -577,6 +577,11 @@ static void outgoing_entry_gen(libxlmig__gc *gc, daemon_state *dm,
     }
     libxlmig__yajl_gen_kv_str(g, "state", "running");
     libxlmig__yajl_gen_kv_str(g, "phase", v.phase[0] ? v.phase : "check");
+    /* Fixed before the migration became visible (migrate_args). */
+    libxlmig__yajl_gen_kv_uint(g, "downtime_limit_ms",
+                               o->m->params.downtime_limit_ms);
+    libxlmig__yajl_gen_kv_uint(g, "bandwidth_limit",
+                               o->m->params.bandwidth_limit);
     libxlmig__yajl_gen_kv_uint(g, "elapsed_ms", v.elapsed_ms);
     libxlmig__yajl_gen_kv_uint(g, "memory_kib", v.memory_kib);
     libxlmig__yajl_gen_kv_str(g, "network", v.path[0] ? v.path : NULL);
@@ -715,6 +720,9 @@ static int migrate_args(libxlmig__gc *gc, yajl_val req,
                                                        yajl_t_object),
                                      &m->params);
     if (rc) return rc;
+    /* What the caller did not give, this node's config decides. */
+    libxlmig_params_resolve(libxlmig_cluster_cfg(m->cl), &m->params,
+                            &m->params);
     pv = yajl_tree_get(req, path_pred, yajl_t_object);
     if (pv) {
         rc = libxlmig__estimate_parse(gc, pv, &m->prediction);

@@ -364,13 +364,53 @@ libxlmig_cpu_policy_xlcfg_mask(const struct policy_cpuid *target,
                                const struct policy_cpuid *hosts, size_t nr);
 
 /*
+ * Bandwidth as people write it (core/units.c), one syntax for the config,
+ * every option and the JSON requests: a number with an optional unit, a
+ * bare number being Mbit/s; bit units decimal (bit, kbit, Mbit, Gbit,
+ * Tbit, also "bps"/"Mbps"... and an optional "/s"), byte units binary
+ * (B, KiB, MiB, GiB, TiB); "0" or "unlimited": no limit.  *bps_r in
+ * bytes/s, 0 or LIBXLMIG_BANDWIDTH_MIN to _MAX.  0, or
+ * LIBXLMIG_ERROR_INVAL with the reason in why (len bytes; may be NULL),
+ * "bandwidth '12q': expected a number with an optional unit (...)".
+ */
+LIBXLMIG_API int libxlmig_bandwidth_parse(const char *s, uint64_t *bps_r,
+                                          char *why, size_t len);
+/*
+ * bytes/s in the one unit reports print, Mbit/s ("800 Mbit/s", "12.5
+ * Mbit/s"); 0 gives "unlimited" when limit is set.  Returns buf.
+ */
+LIBXLMIG_API const char *libxlmig_bandwidth_str(double bps, bool limit,
+                                                char *buf, size_t len);
+
+/*
+ * Compression of the migration stream's data frames (net/compress.c,
+ * docs/compression.md): off sends pages raw; auto picks per frame
+ * whichever of none, lz4 and zstd (level 1) moves the frame soonest over
+ * the measured link, from measured compressor speed and ratio; lz4 and
+ * zstd always compress (a frame that does not shrink still goes raw).
+ * Zero pages are never sent, whatever the mode.
+ */
+typedef enum libxlmig_compression {
+    LIBXLMIG_COMPRESSION_OFF = 0,
+    LIBXLMIG_COMPRESSION_AUTO,
+    LIBXLMIG_COMPRESSION_LZ4,
+    LIBXLMIG_COMPRESSION_ZSTD,
+} libxlmig_compression;
+#define LIBXLMIG_DEFAULT_COMPRESSION LIBXLMIG_COMPRESSION_AUTO
+/* "off", "auto", "lz4", "zstd"; NULL if c is unknown. */
+LIBXLMIG_API const char *libxlmig_compression_to_string(
+    libxlmig_compression c);
+/* 0, or LIBXLMIG_ERROR_INVAL if s is none of them. */
+LIBXLMIG_API int libxlmig_compression_from_string(
+    const char *s, libxlmig_compression *c_r);
+
+/*
  * The cluster config (docs/xlmig.cfg.5.md): one file in xl.cfg syntax,
  * identical on every node.  Named defaults for the keys that may be left
  * out follow.
  */
 #define LIBXLMIG_DEFAULT_CONFIG_FILE "/etc/xen/xlmig.cfg"
 #define LIBXLMIG_DEFAULT_PORT 8002              /* TCP port of xlmigd */
-#define LIBXLMIG_DEFAULT_BANDWIDTH_MBPS 0       /* Mbit/s; 0: unlimited */
 #define LIBXLMIG_DEFAULT_MAX_OUTGOING 2         /* migrations per source */
 #define LIBXLMIG_DEFAULT_MAX_INCOMING 2         /* migrations per target */
 #define LIBXLMIG_DEFAULT_CPU_BASELINE "host"    /* level to this node */
@@ -385,7 +425,10 @@ libxlmig_cpu_policy_xlcfg_mask(const struct policy_cpuid *target,
 #define LIBXLMIG_PORT_MAX 65535
 #define LIBXLMIG_DOWNTIME_MS_MIN 1              /* ms */
 #define LIBXLMIG_DOWNTIME_MS_MAX 3600000        /* ms */
-#define LIBXLMIG_BANDWIDTH_MBPS_MAX 10000000    /* Mbit/s; 0: unlimited */
+/* A bandwidth limit is 0 (unlimited) or within these (bytes/s): 1 Mbit/s
+ * to 10 Tbit/s. */
+#define LIBXLMIG_BANDWIDTH_MIN 125000ULL        /* bytes/s */
+#define LIBXLMIG_BANDWIDTH_MAX 1250000000000ULL /* bytes/s */
 #define LIBXLMIG_CONCURRENT_MIN 1               /* max_outgoing/_incoming */
 #define LIBXLMIG_CONCURRENT_MAX 64
 
@@ -412,8 +455,10 @@ typedef struct libxlmig_cluster_config {
     bool allow_public;       /* public networks after private ones */
     char *key_file;          /* shared cluster key; absolute path */
     uint16_t port;           /* TCP port of xlmigd on migration addrs */
+    /* Migration defaults (libxlmig_params_resolve applies them). */
     uint32_t downtime_limit_ms;    /* ms */
-    uint32_t bandwidth_limit_mbps; /* Mbit/s per migration; 0 unlimited */
+    uint64_t bandwidth_limit;      /* bytes/s per migration; 0 unlimited */
+    libxlmig_compression compression;
     uint32_t max_outgoing;   /* concurrent migrations per source node */
     uint32_t max_incoming;   /* concurrent migrations per target node */
     char *cpu_baseline;      /* named CPU baseline ("host", ...) */
@@ -610,21 +655,14 @@ typedef enum libxlmig_limit_action {
     LIBXLMIG_LIMIT_ABORT = 1,   /* give up; the source keeps running */
 } libxlmig_limit_action;
 
-/*
- * Compression of the migration stream's data frames (net/compress.c):
- * off sends pages raw; auto picks per frame whichever of none, lz4 and
- * zstd (level 1) moves the frame soonest over the measured link, from
- * measured compressor speed and ratio; lz4 and zstd always compress
- * (a frame that does not shrink still goes raw).  Zero pages are never
- * sent, whatever the mode.
- */
-typedef enum libxlmig_compression {
-    LIBXLMIG_COMPRESSION_OFF = 0,
-    LIBXLMIG_COMPRESSION_AUTO = 1,
-    LIBXLMIG_COMPRESSION_LZ4 = 2,
-    LIBXLMIG_COMPRESSION_ZSTD = 3,
-} libxlmig_compression;
-#define LIBXLMIG_DEFAULT_COMPRESSION LIBXLMIG_COMPRESSION_AUTO
+/* Which members of libxlmig_params a caller set (libxlmig_params.given):
+ * those win over the config's defaults (libxlmig_params_resolve). */
+#define LIBXLMIG_PARAM_DOWNTIME     (1u << 0)
+#define LIBXLMIG_PARAM_BANDWIDTH    (1u << 1)
+#define LIBXLMIG_PARAM_COMPRESSION  (1u << 2)
+#define LIBXLMIG_PARAM_ALL          (LIBXLMIG_PARAM_DOWNTIME | \
+                                     LIBXLMIG_PARAM_BANDWIDTH | \
+                                     LIBXLMIG_PARAM_COMPRESSION)
 
 typedef struct libxlmig_params {
     uint64_t downtime_limit_ms;    /* ms */
@@ -636,20 +674,30 @@ typedef struct libxlmig_params {
     uint32_t throttle_step_pct;    /* % */
     uint32_t throttle_max_pct;     /* % */
     uint64_t bandwidth_limit;      /* bytes/s; 0: unlimited */
-    libxlmig_compression compression; /* of the data frames */
+    libxlmig_compression compression; /* the compression block above */
+    unsigned given;                /* LIBXLMIG_PARAM_*: set by the caller */
 } libxlmig_params;
 
-/* Fill p with the named defaults. */
+/* Fill p with the named defaults, nothing given. */
 LIBXLMIG_API void libxlmig_params_init(libxlmig_params *p);
 LIBXLMIG_API const char *libxlmig_limit_action_to_string(
     libxlmig_limit_action a);
 LIBXLMIG_API int libxlmig_limit_action_from_string(
     const char *s, libxlmig_limit_action *a_r);
-/* "off", "auto", "lz4", "zstd"; from_string: INVAL for anything else. */
-LIBXLMIG_API const char *libxlmig_compression_to_string(
-    libxlmig_compression c);
-LIBXLMIG_API int libxlmig_compression_from_string(
-    const char *s, libxlmig_compression *c_r);
+
+/*
+ * The parameters a migration runs with (cluster/config.c), decided in
+ * this one place for every way one starts (migrate-cluster, balance,
+ * drains, jobs of other nodes, integration, the control socket): the
+ * named defaults, then the
+ * config's migration defaults (downtime_limit_ms, bandwidth_limit,
+ * compression; c NULL: none), then what given sets (given->given says
+ * which; given NULL: nothing).  The result has every LIBXLMIG_PARAM_*
+ * bit set, so resolving it again changes nothing.
+ */
+LIBXLMIG_API void libxlmig_params_resolve(const libxlmig_cluster_config *c,
+                                          const libxlmig_params *given,
+                                          libxlmig_params *p_r);
 
 /* The migration job's state; one writer (the engine). */
 typedef enum libxlmig_state {
@@ -747,7 +795,10 @@ LIBXLMIG_API int libxlmig_sim_verify(libxlmig_ctx *ctx, const char *name,
 /*
  * Live-migrate domain to the cluster node target through this node's
  * xlmigd (migrate.c): pre-flight, stream over the private migration
- * networks, handoff.  dry_run: pre-flight only.  Progress goes to cb.
+ * networks, handoff.  p: the parameters (NULL: none given); xlmigd fills
+ * in what p->given leaves out from its config (libxlmig_params_resolve),
+ * and the report's "params" says what the migration ran with.  dry_run:
+ * pre-flight only.  Progress goes to cb.
  * *report_r (may be NULL; caller frees) is the JSON report, also on
  * failure.  Returns 0 when the domain runs on target; on failure it runs
  * here, except LIBXLMIG_ERROR_AMBIGUOUS (see libxlmig_migrate_recover).
@@ -892,8 +943,8 @@ LIBXLMIG_API int libxlmig_status_get(libxlmig_ctx *ctx, libxlmig_cluster *cl,
  * xlmigd runs the drain of that node (kind "drain": dry_run, cron; as
  * libxlmig_drain_run there) or the migration of one of its domains to
  * target (kind "migrate": dry_run; as libxlmig_migrate_cluster there),
- * with params (NULL: the named defaults, which leave node's config in
- * charge).  The job belongs to node: it goes on when the caller ends.
+ * with params (NULL: none given; node's config decides what params.given
+ * leaves out, libxlmig_params_resolve).  The job belongs to node: it goes on when the caller ends.
  * *job_r: its id (caller frees).  LIBXLMIG_ERROR_BUSY when a drain of
  * node runs already.
  */
@@ -1091,8 +1142,8 @@ typedef void (*libxlmig_drain_event_cb)(void *user,
 /* How to drain this node. */
 typedef struct libxlmig_drain_opts {
     libxlmig_params params;       /* for each migration; the config fills
-                                     in the downtime and bandwidth left at
-                                     their defaults */
+                                     in what params.given leaves out
+                                     (libxlmig_params_resolve) */
     bool dry_run;                 /* plan only: no lock, no maintenance */
     bool cron;                    /* syslog lines (facility daemon), and
                                      the report by default in

@@ -6,7 +6,7 @@
 # deprecated spellings NEWS lists.
 . "$(dirname "$0")/../tap/tap.sh"
 
-plan 74
+plan 101
 
 run "$XLMIG" help
 is 0 "$rc" "help exits 0"
@@ -131,7 +131,16 @@ ranges() {
     cat <<'EOF2'
 migrate-cluster -d 0 vm node2|invalid downtime: '0' (1 to 3600000 ms)
 migrate-cluster -d 3600001 vm node2|invalid downtime: '3600001'
-drain -B 1192093|invalid bandwidth: '1192093' (0 to 1192092 MiB/s)
+drain -B 12q|drain: -B/--bandwidth: bandwidth '12q': expected a number with an optional unit (Mbit, Gbit, MiB, ...)
+migrate-cluster -B 20Tbit vm node2|bandwidth '20Tbit': out of range (0 or unlimited, or 1 Mbit/s to 10 Tbit/s = 10000000 Mbit/s)
+migrate-cluster --bandwidth=-5 vm node2|bandwidth '-5': expected a number
+balance -B 0.5|bandwidth '0.5': out of range
+integration -B 8MBps x|bandwidth '8MBps': expected a number
+estimate -B 1e9 vm|bandwidth '1e9': expected a number
+balance -d 0|invalid downtime: '0' (1 to 3600000 ms)
+integration -d 3600001 x|invalid downtime: '3600001' (1 to 3600000 ms)
+migrate-cluster --compression gzip vm node2|--compression is auto, off, lz4 or zstd, not 'gzip'
+drain --compression=LZ4|--compression is auto, off, lz4 or zstd, not 'LZ4'
 save -r 0 vm f|invalid round limit: '0' (1 to 1000 rounds)
 estimate -s 39 vm|invalid sample time: '39' (40 to 60000 ms)
 estimate -S 0 vm|invalid probe size: '0' (1 to 1024 MiB)
@@ -153,6 +162,23 @@ done < <(ranges)
 XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim migrate-cluster \
     -d 1 -B 0 -r 1000 vm node2
 is 1 "$rc" "-d 1 -B 0 -r 1000 are within range (it fails later: no daemon)"
+for b in 800 10Gbit "1.5 Gbit/s" 100MiB 1GiB/s unlimited; do
+    XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim \
+        migrate-cluster -B "$b" --compression zstd vm node2
+    is 1 "$rc" "-B '$b' --compression zstd are accepted (no daemon later)"
+done
+
+# ---- the config's migration defaults are checked where they are read ----
+for f in bad-downtime-zero:"downtime_limit_ms: 0 is out of range (must be between 1 and 3600000)" \
+         bad-bandwidth-unit:"bandwidth_limit: bandwidth '12q': expected a number with an optional unit" \
+         bad-bandwidth-both:"bandwidth_limit_mbps: give bandwidth_limit or its older spelling" \
+         bad-compression:"compression: 'gzip' is not one of auto, off, lz4, zstd"; do
+    run "$XLMIG" -c "$MIG_ROOT/tests/data/config/${f%%:*}.cfg" -b sim \
+        estimate vm
+    is 1 "$rc" "${f%%:*}.cfg: exit 1"
+    like "${f%%:*}.cfg:" "$err" "${f%%:*}.cfg: the error names the file"
+    like "${f#*:}" "$err" "${f%%:*}.cfg: key, value and range"
+done
 
 # ---- one meaning per short option, across every command's help ----
 for c in $("$XLMIG" help | awk '/^Commands:/ { on = 1; next }

@@ -114,7 +114,7 @@ daemon node3 || bail "node3 daemon"
 # ---- cancel mid-transfer ----
 xl node1 sim create slow --memory 512 --dirty-rate 1000
 (wait_streaming slow node2; sleep 0.5; on node1 "$X" cancel slow >/dev/null 2>&1) &
-xl node1 migrate-cluster -B 64 slow node2
+xl node1 migrate-cluster -B 64MiB slow node2
 wait
 is 1 "$rc" "a cancelled migration exits 1"
 like "cancelled" "$out$err" "and says it was cancelled"
@@ -123,8 +123,8 @@ is "" "$(copies slow | grep -o 'node2[^ ]*')" "nothing is left on the target"
 
 # ---- Ctrl-C cancels ----
 (wait_streaming slow node2; sleep 0.5
- pkill -INT -f "migrate-cluster -B 64 slow node2") &
-run on node1 "$X" -c "$CFG" -b sim migrate-cluster -B 64 slow node2
+ pkill -INT -f "migrate-cluster -B 64MiB slow node2") &
+run on node1 "$X" -c "$CFG" -b sim migrate-cluster -B 64MiB slow node2
 wait
 is 1 "$rc" "Ctrl-C cancels the migration (exit 1)"
 like "cancelling the migration of slow" "$err" "and says so"
@@ -132,7 +132,7 @@ one_copy slow node1 "after Ctrl-C"
 
 # ---- mig0 cut during pre-copy: restart over mig1 ----
 (wait_streaming slow node2; sleep 0.5; on node1 ip link set mig0 down) &
-xl node1 migrate-cluster -B 64 slow node2
+xl node1 migrate-cluster -B 64MiB slow node2
 wait
 is 0 "$rc" "the migration completes after mig0 is cut"
 like "stream over mig0 (10.10.0.1 -> 10.10.0.2): sent" "$out" "the stream began on mig0 and was sent"

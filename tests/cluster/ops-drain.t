@@ -120,7 +120,7 @@ for i in 1 2 3; do xl node1 sim create "r$i" --memory 32; done
 # One at a time, slowly, so SIGTERM lands while one migration runs.
 sed 's/^max_outgoing = .*/max_outgoing = 1/' "$CFG" >"$TESTBED/serial.cfg"
 on node1 sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$TESTBED/drain4.pid" \
-    "$X" -c "$TESTBED/serial.cfg" -b sim drain -B 16 \
+    "$X" -c "$TESTBED/serial.cfg" -b sim drain -B 16MiB \
     >"$TESTBED/drain4.out" 2>&1 &
 bg=$!
 for _ in $(seq 200); do

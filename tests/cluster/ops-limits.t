@@ -58,10 +58,10 @@ for d in a b; do xl node1 sim create "$d" --memory 192 --dirty-rate 2000; done
 xl node3 sim create c --memory 64 --dirty-rate 500
 
 # ---- the source's limit: a queue ----
-migrate_bg node1 "$TESTBED/a.out" -B 16 a node2
+migrate_bg node1 "$TESTBED/a.out" -B 16MiB a node2
 mig_a=$bg
 wait_streaming a node2 || diag "$(cat "$TESTBED/a.out")"
-migrate_bg node1 "$TESTBED/b.out" -B 16 b node3
+migrate_bg node1 "$TESTBED/b.out" -B 16MiB b node3
 mig_b=$bg
 wait_phase node1 b queued
 is 0 "$?" "a second migration from node1 (max_outgoing = 1) waits"
@@ -107,7 +107,7 @@ ok "$([ "$(jfield "$TESTBED/hist.json" '$r->{migrations}[0]{queued_ms}')" -gt 0 
       echo 0 || echo 1)" "with how long it was queued"
 
 # ---- both wait their turn and then run ----
-migrate_bg node1 "$TESTBED/b2.out" -B 16 b node3
+migrate_bg node1 "$TESTBED/b2.out" -B 16MiB b node3
 mig_b=$bg
 wait_phase node1 b queued
 wait $mig_a

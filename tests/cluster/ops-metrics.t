@@ -87,7 +87,7 @@ is 0 "$rc" "a migration that works"
 xl node1 migrate-cluster nosuch node2
 is 1 "$rc" "a migration the pre-flight refuses"
 xl node1 sim create slow --memory 128 --dirty-rate 1000
-on node1 "$X" -c "$CFG" -b sim migrate-cluster -B 8 slow node3 \
+on node1 "$X" -c "$CFG" -b sim migrate-cluster -B 8MiB slow node3 \
     >"$TESTBED/slow.out" 2>&1 &
 mig=$!
 wait_streaming slow node3

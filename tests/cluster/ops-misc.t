@@ -21,14 +21,14 @@ MEM=512 daemon node1 && MEM=1024 daemon node2 && MEM=1024 daemon node3 ||
 
 # ---- estimate ----
 xl node1 sim create steady --memory 64 --dirty-rate 3000
-xl node1 --json estimate -B 32 steady node2
+xl node1 --json estimate -B 32MiB steady node2
 is 0 "$rc" "estimate of a 64 MiB guest dirtying 3000 pages/s at 32 MiB/s"
 est=$(jget "$out" '$r->{estimate}{total_ms}')
 like '"rounds":' "$out" "the estimate predicts rounds"
 like '"downtime_ms":' "$out" "and the downtime"
 ok "$([ "$(jget "$out" '$r->{raw_bandwidth}')" -gt 0 ] && echo 0 || echo 1)" \
    "the bandwidth to node2 was measured"
-xl node1 --json migrate-cluster -B 32 steady node2
+xl node1 --json migrate-cluster -B 32MiB steady node2
 is 0 "$rc" "the same guest migrates"
 meas=$(printf '%s\n' "$out" | grep '"type":"report"' |
        perl -MJSON::PP -ne 'print decode_json($_)->{report}{stats}{total_time_ms}')

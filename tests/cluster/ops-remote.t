@@ -70,11 +70,11 @@ xl node1 maintenance exit
 for i in 1 2 3 4; do xl node2 sim create "s$i" --memory 24; done
 for i in 1 2 3 4; do xl node2 migrate-cluster "s$i" node1 >/dev/null; done
 on node2 sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$TESTBED/f.pid" \
-    "$X" -c "$CFG" -b sim drain -B 8 node1 >"$TESTBED/f.out" 2>&1 &
+    "$X" -c "$CFG" -b sim drain -B 8MiB node1 >"$TESTBED/f.out" 2>&1 &
 bg=$!
 running_drain
 ok "$?" "the drain of node1 runs"
-like " drain -B 8 --report" "$(grep 'job .* for node2' "$TESTBED/node1.xlmigd.log")" \
+like " drain -B 8MiB --report" "$(grep 'job .* for node2' "$TESTBED/node1.xlmigd.log")" \
      "node1 runs it with the bandwidth limit asked for"
 xl node3 drain node1
 is 3 "$rc" "a second drain of node1, from node3, exits 3"
@@ -101,7 +101,7 @@ xl node1 maintenance exit
 # ---- the follower killed: the drain goes on ----
 for i in 1 2; do xl node2 migrate-cluster "s$i" node1 >/dev/null; done
 on node2 sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$TESTBED/k.pid" \
-    "$X" -c "$CFG" -b sim drain -B 8 node1 >/dev/null 2>&1 &
+    "$X" -c "$CFG" -b sim drain -B 8MiB node1 >/dev/null 2>&1 &
 bg=$!
 running_drain
 kill -KILL "$(cat "$TESTBED/k.pid")"

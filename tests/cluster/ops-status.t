@@ -28,7 +28,7 @@ like "node1: maintenance off; out 0 running (max 2); in 0 (max 2)" "$out" \
 like "node3: maintenance off" "$out" "and every peer"
 
 xl node1 sim create big --memory 192 --dirty-rate 2000
-on node1 "$X" -c "$CFG" -b sim migrate-cluster -B 16 big node2 \
+on node1 "$X" -c "$CFG" -b sim migrate-cluster -B 16MiB big node2 \
     >"$TESTBED/big.out" 2>&1 &
 mig=$!
 wait_streaming big node2 || diag "$(cat "$TESTBED/big.out")"

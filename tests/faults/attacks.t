@@ -48,7 +48,7 @@ start=$(date +%s)
 burst=$!
 bogus silent >"$TESTBED/silent.out" 2>&1 &
 silent=$!
-xl node1 migrate-cluster -B 100 vm node2
+xl node1 migrate-cluster -B 100MiB vm node2
 is 0 "$rc" "the real migration completes during 60 bogus connections"
 one_copy vm node2 "under attack"
 wait $silent

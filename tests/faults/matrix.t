@@ -183,7 +183,7 @@ net_case() {
     xl node1 sim create vm --memory 48 --dirty-rate 4000 --working-set 8
     t0=$(date +%s%N)
     eval "$setup"
-    xl node1 migrate-cluster -B 400 vm node2
+    xl node1 migrate-cluster -B 400MiB vm node2
     mrc=$rc merr=$err
     wait
     eval "$undo"

@@ -30,7 +30,7 @@ procs() {
 # 1 s into the pre-copy (the transfer is limited to 64 MiB/s).
 restart_during() {
     ( sleep 1; daemon "$1" >/dev/null 2>&1 ) &
-    xl node1 migrate-cluster -B 64 vm node2
+    xl node1 migrate-cluster -B 64MiB vm node2
     wait
 }
 

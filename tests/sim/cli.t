@@ -80,7 +80,7 @@ is absent "$(state a)" "save without -c destroys the domain, as xl save"
 
 # Ctrl-C of the client cancels the save: the domain is not destroyed.
 X sim create c --memory 64 --dirty-rate 1000
-"$XLMIG" -b sim save --live -B 40 c "$tmp/c.sav" 2>/dev/null &
+"$XLMIG" -b sim save --live -B 40MiB c "$tmp/c.sav" 2>/dev/null &
 client=$!
 sleep 0.5
 kill -TERM "$client"

@@ -68,7 +68,7 @@ done
 
 # No throttle, abort at the round limit: the source keeps running.
 X sim create stubborn --memory 64 --dirty-rate 100000000 --working-set 32
-run X save -c --live -d 5 -B 200 -A -r 4 --on-limit abort stubborn "$tmp/s.sav"
+run X save -c --live -d 5 -B 200MiB -A -r 4 --on-limit abort stubborn "$tmp/s.sav"
 is 1 "$rc" "a heavy guest without auto-converge aborts at the round limit"
 like "did not converge" "$err" "and says it did not converge"
 like "keeps running" "$err" "and that the domain keeps running"
