@@ -1080,6 +1080,10 @@ static int mp_new(libxlmig__gc *gc, libxlmig__transport **paths,
     m->npaths = n;
     m->striped = n > 1;
     m->window = (uint64_t)MP_WINDOW_PER_PATH * (uint64_t)n;
+    /* Under a bandwidth limit, no more than 100 ms of it waits. */
+    if (m->o.bandwidth_limit && m->o.bandwidth_limit / 10 < m->window)
+        m->window = m->o.bandwidth_limit / 10 > MP_CHUNK
+                    ? m->o.bandwidth_limit / 10 : MP_CHUNK;
     if (m->o.compression != LIBXLMIG_COMPRESSION_OFF) {
         if (libxlmig__comp_new(gc, m->o.compression, &m->comp))
             m->comp = NULL;       /* logged: the stream goes raw */
