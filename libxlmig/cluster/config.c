@@ -28,7 +28,8 @@
 static const char *const known_keys[] = {
     "cluster", "network", "node", "allow_public", "key_file", "port",
     "downtime_limit_ms", "bandwidth_limit", "bandwidth_limit_mbps",
-    "compression", "max_outgoing", "max_incoming", "cpu_baseline",
+    "compression", "max_outgoing", "max_incoming",
+    "connections_per_network", "cpu_baseline",
     "sim_storage_dir",
 };
 
@@ -727,6 +728,11 @@ static int parse_numbers(cfg_state *st)
                      LIBXLMIG_DEFAULT_MAX_INCOMING, &lv);
     if (rc) return rc;
     c->max_incoming = lv;
+    rc = get_bounded(st, "connections_per_network",
+                     LIBXLMIG_CONNECTIONS_MIN, LIBXLMIG_CONNECTIONS_MAX,
+                     LIBXLMIG_DEFAULT_CONNECTIONS, &lv);
+    if (rc) return rc;
+    c->connections_per_network = lv;
     return 0;
 }
 
@@ -824,6 +830,7 @@ void libxlmig_cluster_config_init(libxlmig_cluster_config *c)
     memset(c, 0, sizeof(*c));
     c->downtime_limit_ms = LIBXLMIG_DEFAULT_DOWNTIME_MS;
     c->compression = LIBXLMIG_DEFAULT_COMPRESSION;
+    c->connections_per_network = LIBXLMIG_DEFAULT_CONNECTIONS;
 }
 
 void libxlmig_params_resolve(const libxlmig_cluster_config *c,
@@ -951,6 +958,8 @@ int libxlmig_cluster_config_to_json(libxlmig_ctx *ctx,
                                      c->compression)));
     CK(libxlmig__yajl_gen_kv_uint(g, "max_outgoing", c->max_outgoing));
     CK(libxlmig__yajl_gen_kv_uint(g, "max_incoming", c->max_incoming));
+    CK(libxlmig__yajl_gen_kv_uint(g, "connections_per_network",
+                                  c->connections_per_network));
     CK(libxlmig__yajl_gen_kv_str(g, "cpu_baseline", c->cpu_baseline));
     CK(libxlmig__yajl_gen_kv_str(g, "sim_storage_dir", c->sim_storage_dir));
     CK(yajl_gen_map_close(g));

@@ -497,55 +497,70 @@ static int begin_when_free(libxlmig__gc *gc, libxlmig__migration *m,
 }
 
 /*
- * The migration's paths: p's connection first, then one on every other
- * allowed private network that reaches the target and joins migration
- * m->id there (a network that does not is left out, with a warning).
+ * The migration's paths: p's connection first, then, up to the config's
+ * connections_per_network on each, further ones on its network and on
+ * every other allowed private network that reaches the target, each
+ * joining migration m->id there (one that does not is left out, with a
+ * warning).
  * From here p->t is the paths' transport (net/multipath.c).
  */
 static int open_paths(libxlmig__gc *gc, libxlmig__migration *m,
                       libxlmig__peer *p)
 {
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
     libxlmig__transport *paths[LIBXLMIG__MP_MAX_PATHS];
     char *names[LIBXLMIG__MP_MAX_PATHS];
-    int nets[LIBXLMIG__MP_MAX_PATHS], i, n = 0, nn, rc;
+    int nets[LIBXLMIG__MP_MAX_PATHS], i, k, n = 0, nn, first, rc;
+    int per = c->connections_per_network ? (int)c->connections_per_network
+                                         : 1;
     libxlmig__mp_opts mo = { .bandwidth_limit = m->params.bandwidth_limit,
                              .compression = m->params.compression };
     libxlmig__transport *mt = NULL;
 
-    nn = libxlmig__cluster_stripe_networks(m->cl,
-                                           libxlmig__peer_network_index(m->cl,
-                                                                        p),
-                                           nets, LIBXLMIG__MP_MAX_PATHS - 1);
+    first = libxlmig__peer_network_index(m->cl, p);
+    nets[0] = first;
+    nn = 1 + libxlmig__cluster_stripe_networks(m->cl, first, nets + 1,
+                                               LIBXLMIG__MP_MAX_PATHS - 1);
     paths[n] = p->t;
     names[n++] = GCSPRINTF("%s (%s -> %s)", p->network, p->local_addr,
                            p->peer_addr);
+    /* The first network's further connections, then each other's. */
     for (i = 0; i < nn; i++) {
-        libxlmig_net_probe_result pr;
-        libxlmig__peer j;
-        yajl_val res;
+        for (k = i ? 0 : 1; k < per && n < LIBXLMIG__MP_MAX_PATHS; k++) {
+            libxlmig_net_probe_result pr;
+            libxlmig__peer j;
+            yajl_val res;
 
-        memset(&pr, 0, sizeof(pr));
-        libxlmig__peer_init(&j);
-        rc = libxlmig__peer_connect_on(gc, m->cl, m->target, nets[i],
-                                       LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &j,
-                                       &pr);
-        if (!rc)
-            rc = libxlmig__rpc_call(gc, &j.chan, "migrate_join",
-                                    GCSPRINTF("{\"id\":\"%s\",\"path\":%d}",
-                                              m->id, n), &res);
-        if (rc) {
-            LOG(WARN, "migration of %s: a second path over network %s "
-                "does not work; it goes on without: %s", m->domain,
-                j.network ? j.network : "?", libxlmig_last_error(CTX));
+            memset(&pr, 0, sizeof(pr));
+            libxlmig__peer_init(&j);
+            rc = libxlmig__peer_connect_on(gc, m->cl, m->target, nets[i],
+                                           LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
+                                           &j, &pr);
+            if (!rc)
+                rc = libxlmig__rpc_call(gc, &j.chan, "migrate_join",
+                        GCSPRINTF("{\"id\":\"%s\",\"path\":%d}", m->id, n),
+                        &res);
+            if (rc) {
+                LOG(WARN, "migration of %s: a further connection over "
+                    "network %s does not work; it goes on without: %s",
+                    m->domain, c->networks[nets[i]].name,
+                    libxlmig_last_error(CTX));
+                libxlmig__peer_dispose(&j);
+                break;            /* not this network again */
+            }
+            paths[n] = j.t;
+            names[n++] = per > 1
+                ? GCSPRINTF("%s#%d (%s -> %s)", j.network, k + 1,
+                            j.local_addr, j.peer_addr)
+                : GCSPRINTF("%s (%s -> %s)", j.network, j.local_addr,
+                            j.peer_addr);
+            j.t = NULL;
             libxlmig__peer_dispose(&j);
-            continue;
         }
-        paths[n] = j.t;
-        names[n++] = GCSPRINTF("%s (%s -> %s)", j.network, j.local_addr,
-                               j.peer_addr);
-        j.t = NULL;
-        libxlmig__peer_dispose(&j);
     }
+    if (per > 1)
+        names[0] = GCSPRINTF("%s#1 (%s -> %s)", p->network, p->local_addr,
+                             p->peer_addr);
     p->t = NULL;
     rc = libxlmig__mp_open(gc, paths, names, n, &mo, &mt);
     p->t = mt;

@@ -413,6 +413,7 @@ LIBXLMIG_API int libxlmig_compression_from_string(
 #define LIBXLMIG_DEFAULT_PORT 8002              /* TCP port of xlmigd */
 #define LIBXLMIG_DEFAULT_MAX_OUTGOING 2         /* migrations per source */
 #define LIBXLMIG_DEFAULT_MAX_INCOMING 2         /* migrations per target */
+#define LIBXLMIG_DEFAULT_CONNECTIONS 1   /* a migration's per network */
 #define LIBXLMIG_DEFAULT_CPU_BASELINE "host"    /* level to this node */
 #define LIBXLMIG_DEFAULT_SIM_STORAGE_DIR "/var/lib/xlmig/sim-storage"
 
@@ -431,6 +432,8 @@ LIBXLMIG_API int libxlmig_compression_from_string(
 #define LIBXLMIG_BANDWIDTH_MAX 1250000000000ULL /* bytes/s */
 #define LIBXLMIG_CONCURRENT_MIN 1               /* max_outgoing/_incoming */
 #define LIBXLMIG_CONCURRENT_MAX 64
+#define LIBXLMIG_CONNECTIONS_MIN 1              /* connections_per_network */
+#define LIBXLMIG_CONNECTIONS_MAX 8
 
 /* A migration network, in preference order. */
 typedef struct libxlmig_cfg_network {
@@ -461,6 +464,8 @@ typedef struct libxlmig_cluster_config {
     libxlmig_compression compression;
     uint32_t max_outgoing;   /* concurrent migrations per source node */
     uint32_t max_incoming;   /* concurrent migrations per target node */
+    /* connections a migration opens on each private network it uses */
+    uint32_t connections_per_network;
     char *cpu_baseline;      /* named CPU baseline ("host", ...) */
     char *sim_storage_dir;   /* shared disk directory of the sim backend */
     char **warnings;         /* unknown keys etc., "FILE:LINE: ..." */

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 NODES=2
-plan 17
+plan 18
 
 jrep() {   # jrep PERL-EXPR: of the report line of $out, $r the report
     printf '%s\n' "$out" | grep '"type":"report"' |
@@ -19,6 +19,7 @@ jrep() {   # jrep PERL-EXPR: of the report line of $out, $r the report
 cluster_up
 sed -i 's/^downtime_limit_ms = .*/downtime_limit_ms = 250/' "$CFG"
 printf 'bandwidth_limit = "80Mbit"\ncompression = "lz4"\n' >>"$CFG"
+printf 'connections_per_network = 2\n' >>"$CFG"
 daemons || bail "daemons did not start"
 LIMIT=10000000   # bytes/s
 
@@ -39,6 +40,9 @@ is 10000000 "$(jrep '$r->{params}{bandwidth_limit}')" \
 is 250 "$(jrep '$r->{params}{downtime_limit_ms}')" \
    "and its downtime_limit_ms"
 is lz4 "$(jrep '$r->{params}{compression}')" "and its compression"
+is "mig0#1 mig0#2 mig1#1 mig1#2" \
+   "$(jrep 'join " ", map { (split / /, $_->{path})[0] } @{$r->{attempts}[-1]{paths}}')" \
+   "connections_per_network = 2: two paths on each network"
 one_copy vm node2 "after the limited migration"
 
 # ---- -B overrides it ----

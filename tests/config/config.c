@@ -57,6 +57,8 @@ static const struct {
     { "bad-key-file-list.cfg", ":4: key_file", "single string, not a list" },
     { "bad-downtime-zero.cfg", ":4: downtime_limit_ms", "0 is out of range "
       "(must be between 1 and 3600000)" },
+    { "bad-connections.cfg", ":4: connections_per_network", "9 is out of "
+      "range (must be between 1 and 8)" },
     { "bad-downtime-max.cfg", ":4: downtime_limit_ms", "3600001 is out of "
       "range (must be between 1 and 3600000)" },
     { "bad-bandwidth-unit.cfg", ":4: bandwidth_limit", "bandwidth '12q': "
@@ -243,6 +245,8 @@ static void test_good(libxlmig_ctx *ctx)
        (unsigned long long)c.bandwidth_limit);
     is_int(3, c.max_outgoing, "max_outgoing");
     is_int(1, c.max_incoming, "max_incoming");
+    is_int(1, c.connections_per_network,
+           "connections_per_network defaults to 1");
     is_string("x86-64-v2", c.cpu_baseline, "cpu_baseline");
     is_string("/srv/xlmig", c.sim_storage_dir, "sim_storage_dir");
     is_int(0, c.num_warnings, "no warnings for a correct file");
@@ -296,7 +300,7 @@ int main(void)
     size_t i;
     int rc;
 
-    plan(20 + 15 + 2 + 4 * ARRAY_SIZE(bad) + ARRAY_SIZE(bw) + 3 + 5 + 11);
+    plan(21 + 15 + 2 + 4 * ARRAY_SIZE(bad) + ARRAY_SIZE(bw) + 3 + 5 + 11);
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("cannot allocate a context");
     test_good(ctx);
