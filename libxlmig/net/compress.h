@@ -33,6 +33,9 @@ typedef enum {
 /* Auto samples an algorithm it did not choose once every this many
  * frames, so its estimates follow the content and the link. */
 #define LIBXLMIG__COMP_SAMPLE_EVERY 32
+/* ... and this many times less often while every alternative is
+ * expected to take over twice as long as the choice. */
+#define LIBXLMIG__COMP_SAMPLE_FAR 4
 /* Auto sends raw when the expected ratio (out/in) is above this. */
 #define LIBXLMIG__COMP_RATIO_MAX 0.97
 /* The link speed auto assumes while the caller knows none (bytes/s):
