@@ -66,7 +66,9 @@ _hidden void libxlmig__comp_free(libxlmig__comp *c);
 _hidden size_t libxlmig__comp_bound(size_t n);
 /*
  * Compress src[0..n) for a link that currently moves link_bps bytes/s
- * (0: unknown).  Returns the algorithm used and its output's length in
+ * (0: unknown) of this caller's frames: with several threads sending on
+ * one path, each thread's share of it, since the choice weighs one
+ * thread's CPU time against the wire.  Returns the algorithm used and its output's length in
  * *out_len; NONE means "send src as it is" (*out_len = n; dst holds
  * nothing of use: a compression that did not shrink the frame may have
  * written up to n - 1 bytes of it, never more).  Thread-safe.

@@ -46,22 +46,26 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* nr_pages non-zero pages of content into a new buffer; *zero_r: the
- * zero pages generated on the way (mixed content has them). */
+ * zero pages generated on the way (mixed content has them), *gen_s_r
+ * the CPU time generating took (s). */
 static uint8_t *make_pages(uint32_t content, size_t nr_pages,
-                           size_t *zero_r)
+                           size_t *zero_r, double *gen_s_r)
 {
     uint8_t *buf = malloc(nr_pages * LIBXLMIG__PAGE_SIZE), *p;
     static const uint8_t zero[LIBXLMIG__PAGE_SIZE];
     size_t n = 0, zeros = 0;
-    uint64_t key = 0x5eed;
+    uint64_t key = 0x5eed, t0;
 
     if (!buf) return NULL;
+    memset(buf, 1, nr_pages * LIBXLMIG__PAGE_SIZE);   /* fault it in */
+    t0 = thread_cpu_ns();
     while (n < nr_pages) {
         p = buf + n * LIBXLMIG__PAGE_SIZE;
         libxlmig__sim_page_gen(content, mix64(key++), p);
         if (!memcmp(p, zero, sizeof(zero))) zeros++;
         else n++;
     }
+    *gen_s_r = (double)(thread_cpu_ns() - t0) / 1e9;
     *zero_r = zeros;
     return buf;
 }
@@ -157,9 +161,8 @@ int main(int argc, char **argv)
     printf("{\"version\":1,\"frame_bytes\":%lu,\"mib\":%zu,\"runs\":%d,"
            "\"contents\":[", (unsigned long)FRAME, mib, RUNS);
     for (i = 0; i < ARRAY_SIZE(contents); i++) {
-        uint64_t t0 = thread_cpu_ns();
-        uint8_t *buf = make_pages(contents[i].content, nr, &zeros);
-        double gen_s = (double)(thread_cpu_ns() - t0) / 1e9;
+        double gen_s;
+        uint8_t *buf = make_pages(contents[i].content, nr, &zeros, &gen_s);
 
         if (!buf) return 1;
         printf("%s\n {\"content\":\"%s\",\"zero_pages_skipped\":%zu,"
