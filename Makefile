@@ -72,13 +72,15 @@ deb-check:
 	$(PROVE) -v --exec '' tools/deb-check/deb.t
 
 # Benchmarks (not tests; tests/bench, built with the tests): the engine
-# through a socketpair (BENCH_ARGS: its arguments), then live migration
-# between namespace hosts (root).  JSON figures on stdout.
+# through a socketpair (BENCH_ARGS: its arguments), the compressors, then
+# live migration between namespace hosts (root).  JSON figures on stdout.
 BENCH_ARGS ?=
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) -s -C tests bench/bench-engine bench/bench-tcp
+	@$(MAKE) -s -C tests bench/bench-engine bench/bench-tcp \
+	    bench/bench-compress
 	tests/bench/bench-engine $(BENCH_ARGS)
+	tests/bench/bench-compress
 	tests/bench/bench-cluster
 
 # The drain benchmark (needs root): 8 domains off one node, against the

@@ -12,6 +12,7 @@
  * other commands; here they stay as deprecated aliases (NEWS). */
 #define OPT_DIRTY_RATE 0x100
 #define OPT_IP 0x101
+#define OPT_CONTENT 0x102
 #define SIM_MAX_MIB (1ULL << 20)            /* MiB: 1 TiB */
 #define SIM_MAX_DIRTY_RATE 100000000ULL     /* pages/s */
 
@@ -25,6 +26,7 @@ static int sim_create(int argc, char **argv)
         { "hot", required_argument, NULL, 'H' },
         { "ip", required_argument, NULL, OPT_IP },
         { "mac", required_argument, NULL, 'M' },
+        { "content", required_argument, NULL, OPT_CONTENT },
         { 0, 0, 0, 0 },
     };
     libxlmig_sim_params p;
@@ -79,6 +81,11 @@ static int sim_create(int argc, char **argv)
         case 'i':       /* deprecated (NEWS): -i is probe's interval */
         case OPT_IP: p.ip = optarg; break;
         case 'M': p.mac = optarg; break;
+        case OPT_CONTENT:
+            if (libxlmig_sim_content_from_string(optarg, &p.content))
+                return cmd_usage_error("sim", "invalid content '%s' "
+                                       "(random or mixed)", optarg);
+            break;
         default: return EXIT_USAGE;
         }
     }

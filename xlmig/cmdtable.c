@@ -186,14 +186,16 @@ const struct cmd_spec cmd_table[] = {
       "Create or verify a simulated domain (xlmigd --backend=sim)",
       "create NAME --memory MIB [--dirty-rate PAGES_PER_S] "
       "[--working-set MIB] [--zero-fraction F] [--hot PCT] [--ip ADDR] "
-      "[--mac MAC] | verify NAME",
+      "[--mac MAC] [--content random|mixed] | verify NAME",
       "  --memory MIB          guest RAM, 1 to 1048576\n"
       "  --dirty-rate N        pages the workload rewrites per second\n"
       "  --working-set MIB     span of RAM the workload writes (all)\n"
       "  --zero-fraction F     share of pages that start zero (0..1)\n"
       "  --hot PCT             PCT% of writes go to a tenth of the set\n"
       "  --ip ADDR             its IPv4 address on the public network\n"
-      "  --mac MAC             its MAC address (default 00:16:3e:...)\n" },
+      "  --mac MAC             its MAC address (default 00:16:3e:...)\n"
+      "  --content KIND        what its pages hold: random, or mixed (zero,\n"
+      "                        text, code, records, random; the default)\n" },
     { "save", main_save,
       "Save a domain's state to a file or stdout",
       "[-cA] [--live] [-d MS] [-B RATE] "

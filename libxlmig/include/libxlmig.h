@@ -778,6 +778,21 @@ LIBXLMIG_API int libxlmig_domain_restore(libxlmig_ctx *ctx, int fd,
                                          libxlmig_stats *st, char **name_r);
 
 /* ---- The simulated hypervisor ----------------------------------- */
+/* What a sim guest writes into its pages (docs/sim.md).  random: data no
+ * compressor shrinks; mixed: zero, text, records, code and random pages
+ * in the shares measured on Linux memory.  DEFAULT: mixed. */
+typedef enum libxlmig_sim_content {
+    LIBXLMIG_SIM_CONTENT_DEFAULT = 0,
+    LIBXLMIG_SIM_CONTENT_RANDOM = 1,
+    LIBXLMIG_SIM_CONTENT_MIXED = 2,
+} libxlmig_sim_content;
+/* "random", "mixed" ("default" for DEFAULT); from_string takes "random"
+ * and "mixed" only, else INVAL. */
+LIBXLMIG_API const char *libxlmig_sim_content_to_string(
+    libxlmig_sim_content c);
+LIBXLMIG_API int libxlmig_sim_content_from_string(
+    const char *s, libxlmig_sim_content *c_r);
+
 typedef struct libxlmig_sim_params {
     const char *name;
     uint64_t memory_mib;       /* MiB */
@@ -787,6 +802,7 @@ typedef struct libxlmig_sim_params {
     uint32_t hot_pct;          /* 0: uniform; else % of writes to 10% */
     const char *ip;            /* IPv4 on the public network, or NULL */
     const char *mac;           /* MAC, or NULL: generated */
+    libxlmig_sim_content content; /* of its pages */
 } libxlmig_sim_params;
 
 LIBXLMIG_API int libxlmig_sim_create(libxlmig_ctx *ctx,

@@ -11,7 +11,9 @@
  *
  * with an algorithm whose ratio is above LIBXLMIG__COMP_RATIO_MAX never
  * chosen.  One frame in LIBXLMIG__COMP_SAMPLE_EVERY goes through an
- * algorithm not chosen, so the estimates follow the content and the link.
+ * algorithm not chosen, so the estimates follow the content and the link;
+ * LIBXLMIG__COMP_SAMPLE_FAR times fewer while every alternative is
+ * expected to take over twice as long as the choice.
  * The receiver's decompression is not counted: both decompress at several
  * GB/s, far above the links the choice matters for.
  */
@@ -126,8 +128,9 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
                                                 LIBXLMIG__COMP_ZSTD };
     libxlmig__comp_algo best = LIBXLMIG__COMP_NONE, alt[2];
     double link = link_bps > 0 ? link_bps : LIBXLMIG__COMP_LINK_UNKNOWN_BPS;
-    uint64_t k = c->nr_frames++;
+    uint64_t k = c->nr_frames++, every;
     unsigned i, nalt = 0;
+    bool close = false;
 
     *sample_r = false;
     /* Measure each algorithm once before choosing. */
@@ -139,13 +142,23 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
     for (i = 0; i < ARRAY_SIZE(comp); i++)
         if (cost(c, comp[i], link) < cost(c, best, link))
             best = comp[i];
-    if (k % LIBXLMIG__COMP_SAMPLE_EVERY != LIBXLMIG__COMP_SAMPLE_EVERY - 1)
-        return best;
+    /* Sample less when every alternative costs over twice the choice. */
+    every = LIBXLMIG__COMP_SAMPLE_EVERY;
     for (i = 0; i < ARRAY_SIZE(comp); i++)
-        if (comp[i] != best)
+        if (comp[i] != best) {
             alt[nalt++] = comp[i];
+            if (cost(c, comp[i], link) < 2 * cost(c, best, link))
+                close = true;
+        }
+    if (best != LIBXLMIG__COMP_NONE &&
+        cost(c, LIBXLMIG__COMP_NONE, link) < 2 * cost(c, best, link))
+        close = true;
+    if (!close)
+        every *= LIBXLMIG__COMP_SAMPLE_FAR;
+    if (k % every != every - 1)
+        return best;
     *sample_r = true;
-    return alt[(k / LIBXLMIG__COMP_SAMPLE_EVERY) % nalt];
+    return alt[(k / every) % nalt];
 }
 
 static void est_update(comp_est *e, double speed, double ratio)

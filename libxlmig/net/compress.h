@@ -33,6 +33,9 @@ typedef enum {
 /* Auto samples an algorithm it did not choose once every this many
  * frames, so its estimates follow the content and the link. */
 #define LIBXLMIG__COMP_SAMPLE_EVERY 32
+/* ... and this many times less often while every alternative is
+ * expected to take over twice as long as the choice. */
+#define LIBXLMIG__COMP_SAMPLE_FAR 4
 /* Auto sends raw when the expected ratio (out/in) is above this. */
 #define LIBXLMIG__COMP_RATIO_MAX 0.97
 /* The link speed auto assumes while the caller knows none (bytes/s):
@@ -63,7 +66,9 @@ _hidden void libxlmig__comp_free(libxlmig__comp *c);
 _hidden size_t libxlmig__comp_bound(size_t n);
 /*
  * Compress src[0..n) for a link that currently moves link_bps bytes/s
- * (0: unknown).  Returns the algorithm used and its output's length in
+ * (0: unknown) of this caller's frames: with several threads sending on
+ * one path, each thread's share of it, since the choice weighs one
+ * thread's CPU time against the wire.  Returns the algorithm used and its output's length in
  * *out_len; NONE means "send src as it is" (*out_len = n; dst holds
  * nothing of use: a compression that did not shrink the frame may have
  * written up to n - 1 bytes of it, never more).  Thread-safe.

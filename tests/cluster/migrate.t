@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # migrate-cluster between namespace hosts: domains of 64 MiB to 1 GiB,
-# idle and dirtying, each checked by its own memory verification and by
-# exactly one running copy afterwards; the pre-flight refusals (CPU, memory,
-# public-only path, wrong key), before any page moves; cancel; mig0 cut
-# mid-transfer completing over mig1; a lost go settled over mig1.
+# idle and dirtying, of mixed and random content, each checked by its own
+# memory verification and by exactly one running copy afterwards; the
+# pre-flight refusals (CPU, memory, public-only path, wrong key), before
+# any page moves; cancel; mig0 cut mid-transfer completing over mig1; a
+# lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
 plan 73
@@ -16,8 +17,9 @@ daemon node2 && daemon node3 || bail "daemons did not start"
 
 # ---- moves of several sizes ----
 xl node1 sim create small --memory 64
-xl node1 sim create busy --memory 256 --dirty-rate 20000 --working-set 64
-xl node1 sim create big --memory 1024 --dirty-rate 2000
+xl node1 sim create busy --memory 256 --dirty-rate 20000 --working-set 64 \
+    --content mixed
+xl node1 sim create big --memory 1024 --dirty-rate 2000 --content random
 is 0 "$rc" "create a 1 GiB domain"
 
 xl node1 migrate-cluster -n small node2

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # The sim hypervisor through the CLI and xlmigd: create, list, pause,
-# unpause, verify, destroy, their errors and exit codes, and a malformed
-# saved file refused by restore with no domain left behind.
+# unpause, verify, destroy, their errors and exit codes, the content
+# models, and a malformed saved file refused by restore with no domain
+# left behind.
 . "$(dirname "$0")/../tap/tap.sh"
 . "$(dirname "$0")/daemon.sh"
 
@@ -10,7 +11,7 @@ tap_cleanup() { daemon_stop; rm -f "$tmp"/*; rmdir "$tmp" 2>/dev/null; }
 tmp=$(mktemp -d)
 X() { "$XLMIG" -b sim "$@"; }
 
-plan 36
+plan 44
 
 XLMIGD_SOCKET=/nonexistent/xlmigd.sock run "$XLMIG" -b sim list
 is 1 "$rc" "list without a daemon exits 1"
@@ -30,6 +31,28 @@ run X sim create b
 is 2 "$rc" "sim create without --memory exits 2"
 run X sim create b --memory 16 --zero-fraction 2
 is 2 "$rc" "a zero fraction above 1 exits 2"
+run X sim create b --memory 16 --content zeros
+is 2 "$rc" "an unknown content model exits 2"
+like "invalid content 'zeros' (random or mixed)" "$err" \
+    "and names the value and the choices"
+is absent "$(state b)" "and creates nothing"
+
+# Both content models: each verifies; only mixed has zero pages (the
+# gen table's 4 pages aside) with no --zero-fraction.
+zeros() {  # zeros DOMAIN: the zero pages of a checkpoint save
+    X --json save -c "$1" - 2>&1 >/dev/null |
+        sed -n 's/.*"result".*"zero_pages":\([0-9]*\).*/\1/p'
+}
+for c in random mixed; do
+    run X sim create "c-$c" --memory 16 --content "$c"
+    is 0 "$rc" "sim create --content $c exits 0"
+    run X sim verify "c-$c"
+    is 0 "$rc" "a domain of $c content verifies"
+done
+zr=$(zeros c-random) zm=$(zeros c-mixed)
+ok "$([ "${zr:-99}" -le 4 ] && [ "${zm:-0}" -gt 400 ]; echo $?)" \
+    "4096 pages: random content has no zero pages (${zr:-?}), mixed has (${zm:-?})"
+X destroy c-random && X destroy c-mixed
 is running "$(state a)" "the new domain runs"
 
 run X --json list

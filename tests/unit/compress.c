@@ -2,9 +2,10 @@
 /*
  * Compression of data frames (net/compress.c): every algorithm round
  * trips; the decompressor refuses truncated, corrupt, longer and shorter
- * frames and unknown algorithms; a fixed mode gives up (NONE) on what does not shrink; auto sends random pages raw, text
- * compressed over a slow link and raw over an infinitely fast one; and
- * several threads share one chooser.  Also the public mode's names.
+ * frames and unknown algorithms; a fixed mode sends raw (NONE) what does
+ * not shrink; auto sends random pages raw, text compressed over a slow
+ * link and raw over an infinitely fast one; and several threads share
+ * one chooser.  Also the public mode's names and its JSON.
  */
 #include <math.h>
 #include <pthread.h>

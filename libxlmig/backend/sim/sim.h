@@ -41,7 +41,7 @@ typedef struct libxlmig__sim_vcpu {
     /* set by the domain process */
     uint64_t guest_base;     /* address of RAM in the domain process */
     volatile int32_t ready;  /* 1: set up; -errno: failed */
-    int32_t pad;
+    uint32_t content;        /* libxlmig_sim_content of its pages */
 } libxlmig__sim_vcpu;
 
 /* The part of the vCPU page that travels in the vCPU state record. */
@@ -61,7 +61,17 @@ typedef struct libxlmig__sim_config {
     double zero_fraction;
     uint32_t hot_pct;
     uint64_t seed;
+    libxlmig_sim_content content; /* RANDOM or MIXED; DEFAULT: random */
 } libxlmig__sim_config;
+
+/*
+ * Fill page (LIBXLMIG__PAGE_SIZE bytes) with what a guest of content
+ * model content (libxlmig_sim_content) writes for key, a function of
+ * (seed, pfn, generation) (sim_content.c).  Deterministic: the guest
+ * checks a page by generating it again.
+ */
+_hidden void libxlmig__sim_page_gen(uint32_t content, uint64_t key,
+                                    uint8_t *page);
 
 typedef struct libxlmig__sim_dom {
     libxlmig__sim_config cfg;

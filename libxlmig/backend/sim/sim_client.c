@@ -186,6 +186,10 @@ int libxlmig_sim_create(libxlmig_ctx *ctx, const libxlmig_sim_params *p)
         s = libxlmig__yajl_gen_kv_str(g, "ip", p->ip);
     if (s == yajl_gen_status_ok && p->mac)
         s = libxlmig__yajl_gen_kv_str(g, "mac", p->mac);
+    if (s == yajl_gen_status_ok && p->content != LIBXLMIG_SIM_CONTENT_DEFAULT)
+        s = libxlmig__yajl_gen_kv_str(g, "content",
+                                      libxlmig_sim_content_to_string(
+                                          p->content));
     if (s == yajl_gen_status_ok) s = yajl_gen_map_close(g);
     rc = libxlmig__ctl_send(gc, LIBXLMIG_BACKEND_SIM, g, s, "create", -1,
                             NULL, NULL, NULL);

@@ -70,7 +70,6 @@ struct pm_scan_arg {
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 #endif
 
-#define SIM_WORDS (LIBXLMIG__PAGE_SIZE / sizeof(uint64_t))
 #define SIM_TICK_NS 1000000L              /* workload tick: 1 ms */
 #define SIM_READY_TIMEOUT_US (120 * 1000000ULL)
 
@@ -93,12 +92,6 @@ static inline bool page_zero_at_start(const libxlmig__sim_vcpu *v,
            < v->zero_permille;
 }
 
-/* Word i of page pfn at generation gen. */
-static inline uint64_t page_word(uint64_t key, uint64_t i)
-{
-    return mix64(key + i * 0x9e3779b97f4a7c15ULL);
-}
-
 static inline uint64_t page_key(const libxlmig__sim_vcpu *v, uint64_t pfn,
                                 uint32_t gen)
 {
@@ -108,34 +101,27 @@ static inline uint64_t page_key(const libxlmig__sim_vcpu *v, uint64_t pfn,
 static void page_fill(const libxlmig__sim_vcpu *v, uint8_t *mem,
                       uint64_t pfn, uint32_t gen)
 {
-    uint64_t *p = (uint64_t *)(mem + (pfn << LIBXLMIG__PAGE_SHIFT));
-    uint64_t key, i;
+    uint8_t *p = mem + (pfn << LIBXLMIG__PAGE_SHIFT);
 
     if (gen == 0 && page_zero_at_start(v, pfn)) {
         memset(p, 0, LIBXLMIG__PAGE_SIZE);
         return;
     }
-    key = page_key(v, pfn, gen);
-    for (i = 0; i < SIM_WORDS; i++)
-        p[i] = page_word(key, i);
+    libxlmig__sim_page_gen(v->content, page_key(v, pfn, gen), p);
 }
 
 static bool page_check(const libxlmig__sim_vcpu *v, const uint8_t *mem,
                        uint64_t pfn, uint32_t gen)
 {
-    const uint64_t *p = (const uint64_t *)(mem +
-                                           (pfn << LIBXLMIG__PAGE_SHIFT));
-    uint64_t key, i;
+    const uint8_t *p = mem + (pfn << LIBXLMIG__PAGE_SHIFT);
+    uint64_t want[LIBXLMIG__PAGE_SIZE / sizeof(uint64_t)];
 
-    if (gen == 0 && page_zero_at_start(v, pfn)) {
-        for (i = 0; i < SIM_WORDS; i++)
-            if (p[i]) return false;
-        return true;
-    }
-    key = page_key(v, pfn, gen);
-    for (i = 0; i < SIM_WORDS; i++)
-        if (p[i] != page_word(key, i)) return false;
-    return true;
+    if (gen == 0 && page_zero_at_start(v, pfn))
+        memset(want, 0, sizeof(want));
+    else
+        libxlmig__sim_page_gen(v->content, page_key(v, pfn, gen),
+                               (uint8_t *)want);
+    return !memcmp(p, want, sizeof(want));
 }
 
 static inline uint64_t rng_next(uint64_t *s)
@@ -807,6 +793,7 @@ static int vcpu_set_machine(libxlmig__gc *gc, libxlmig__sim_vcpu *v,
     v->dirty_rate = cfg->dirty_rate;
     v->hot_pct = cfg->hot_pct;
     v->zero_permille = (uint32_t)(cfg->zero_fraction * 1000 + 0.5);
+    v->content = cfg->content;
     return 0;
 }
 
@@ -999,6 +986,12 @@ int libxlmig__sim_config_to_json(libxlmig__gc *gc,
     if (s != yajl_gen_status_ok) goto fail;
     s = libxlmig__yajl_gen_kv_uint(g, "seed", c->seed);
     if (s != yajl_gen_status_ok) goto fail;
+    s = libxlmig__yajl_gen_kv_str(g, "content",
+                                  libxlmig_sim_content_to_string(
+                                      c->content == LIBXLMIG_SIM_CONTENT_MIXED
+                                      ? c->content
+                                      : LIBXLMIG_SIM_CONTENT_RANDOM));
+    if (s != yajl_gen_status_ok) goto fail;
     s = yajl_gen_map_close(g);
     if (s != yajl_gen_status_ok) goto fail;
     return libxlmig__json_finish(gc, g, json_r);
@@ -1038,6 +1031,15 @@ int libxlmig__sim_config_from_json(libxlmig__gc *gc, const char *text,
     if (!rc) rc = libxlmig__json_get_u64(gc, t, "seed", &c->seed);
     if (rc) return rc;
     c->hot_pct = (uint32_t)hot;
+    /* Absent: a record of a version that had random content only. */
+    c->content = LIBXLMIG_SIM_CONTENT_RANDOM;
+    if (libxlmig__json_get_str(t, "content") &&
+        libxlmig_sim_content_from_string(libxlmig__json_get_str(t, "content"),
+                                         &c->content)) {
+        LOG(ERROR, "domain config record: unknown content '%s'",
+            libxlmig__json_get_str(t, "content"));
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
     if (!c->name[0]) {
         LOG(ERROR, "domain config record has no name");
         return LIBXLMIG_ERROR_PROTOCOL;

@@ -961,7 +961,7 @@ static int sim_restore(libxlmig__gc *gc, void *priv, int fd,
 /* ---- requests only the sim host serves ------------------------------ */
 
 /* {name, memory_mib, dirty_rate, working_set_mib, zero_fraction, hot_pct,
- *  [ip], [mac]}: a new domain, running. */
+ *  [ip], [mac], [content]}: a new domain, running. */
 static int ctl_create(libxlmig__gc *gc, void *priv, yajl_val req,
                       yajl_gen data)
 {
@@ -971,6 +971,7 @@ static int ctl_create(libxlmig__gc *gc, void *priv, yajl_val req,
     const char *name = libxlmig__json_get_str(req, "name");
     const char *ip = libxlmig__json_get_str(req, "ip");
     const char *mac = libxlmig__json_get_str(req, "mac");
+    const char *content = libxlmig__json_get_str(req, "content");
     struct in_addr a;
     long long hot = 0;
     uint8_t m[6];
@@ -1010,11 +1011,19 @@ static int ctl_create(libxlmig__gc *gc, void *priv, yajl_val req,
             cfg.zero_fraction);
         return LIBXLMIG_ERROR_INVAL;
     }
+    /* The default is mixed: sim domains stand in for real guests, whose
+     * pages are not random (docs/sim.md). */
+    cfg.content = LIBXLMIG_SIM_CONTENT_MIXED;
+    if (content && libxlmig_sim_content_from_string(content, &cfg.content)) {
+        LOG(ERROR, "invalid content '%s' (random or mixed)", content);
+        return LIBXLMIG_ERROR_INVAL;
+    }
     rc = dom_new(gc, sh, &cfg, true, "", &d);
     if (rc) return rc;
     dom_attach(gc, sh, d);
-    LOGD(INFO, d->domid, "created sim domain %s (%llu MiB)", name,
-         (unsigned long long)cfg.memory_mib);
+    LOGD(INFO, d->domid, "created sim domain %s (%llu MiB, %s content)",
+         name, (unsigned long long)cfg.memory_mib,
+         libxlmig_sim_content_to_string(cfg.content));
     return yajl_gen_null(data) == yajl_gen_status_ok ? 0
                                                      : LIBXLMIG_ERROR_JSON;
 }
