@@ -143,7 +143,6 @@ static uint64_t merge_next(send_ctx *sc, unsigned long *bitmap)
     return n;
 }
 
-/* The bandwidth limit is the transport's (net/multipath.c). */
 static int send_page(send_ctx *sc, uint64_t pfn)
 {
     if (pfn == sc->drop_pfn)
@@ -266,6 +265,8 @@ static int send_setup(send_ctx *sc)
 
     rc = send_alloc(sc);
     if (rc) return rc;
+    /* The transport keeps the limit (over every path of a migration). */
+    libxlmig__transport_set_limit(sc->t, sc->o->params.bandwidth_limit);
     rc = libxlmig__stream_write_header(gc, sc->t, src->nr_pages);
     if (rc) return rc;
     rc = libxlmig__stream_write_record(gc, sc->t, LIBXLMIG__REC_DOMAIN_CONFIG,

@@ -114,9 +114,7 @@ typedef struct mp {
     uint32_t dbuf_len, dbuf_off;
     unsigned char *gbuf;           /* a gathered frame to compress */
     libxlmig__comp *comp;          /* NULL: compression off */
-    /* the bandwidth limit: a token bucket over all paths */
-    double tokens;
-    uint64_t bucket_us;
+    libxlmig__bucket bucket;       /* the bandwidth limit, all paths */
 } mp;
 
 static mp *mp_of(libxlmig__transport *t)
@@ -231,37 +229,43 @@ static unsigned frame_encode(mp *m, mp_path *p, const void *src,
 
 /* ---- the bandwidth limit ---- */
 
+/* The window: MP_WINDOW_PER_PATH a path, and under a bandwidth limit no
+ * more than 100 ms of it (mp->lock held, or not shared yet). */
+static void window_set_locked(mp *m)
+{
+    uint64_t rate = m->bucket.rate;
+
+    m->window = (uint64_t)MP_WINDOW_PER_PATH * (uint64_t)m->npaths;
+    if (rate && rate / 10 < m->window)
+        m->window = rate / 10 > MP_CHUNK ? rate / 10 : MP_CHUNK;
+    pthread_cond_broadcast(&m->cond);
+}
+
 /* Wait until n bytes may go out (every path draws on one bucket). */
 static void bucket_take(mp *m, size_t n)
 {
-    uint64_t rate = m->o.bandwidth_limit, now, wait_us;
-    double burst;
+    uint64_t us;
 
-    if (!rate)
-        return;
-    burst = (double)rate / 10 > MP_CHUNK ? (double)rate / 10 : MP_CHUNK;
-    for (;;) {
-        pthread_mutex_lock(&m->lock);
-        now = libxlmig__now_us();
-        if (!m->bucket_us)
-            m->bucket_us = now;
-        m->tokens += (double)(now - m->bucket_us) * (double)rate / 1e6;
-        m->bucket_us = now;
-        if (m->tokens > burst)
-            m->tokens = burst;
-        if (m->tokens >= (double)n || m->tokens >= burst) {
-            m->tokens -= (double)n;
-            pthread_mutex_unlock(&m->lock);
-            return;
-        }
-        wait_us = (uint64_t)(((double)n - m->tokens) * 1e6 / (double)rate);
-        pthread_mutex_unlock(&m->lock);
-        if (wait_us > 100000)
-            wait_us = 100000;
-        usleep((useconds_t)wait_us);
-        if (m->closing || m->fatal)
-            return;
+    pthread_mutex_lock(&m->lock);
+    us = libxlmig__bucket_take(&m->bucket, n);
+    pthread_mutex_unlock(&m->lock);
+    while (us && !m->closing && !m->fatal) {
+        uint64_t step = us > 100000 ? 100000 : us;
+
+        usleep((useconds_t)step);
+        us -= step;
     }
+}
+
+static void mp_set_limit(libxlmig__transport *t, uint64_t bytes_per_s)
+{
+    mp *m = mp_of(t);
+
+    pthread_mutex_lock(&m->lock);
+    memset(&m->bucket, 0, sizeof(m->bucket));
+    m->bucket.rate = bytes_per_s;
+    window_set_locked(m);
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* ---- failure ---- */
@@ -1045,6 +1049,7 @@ static int mp_fd(libxlmig__transport *t)
 
 static const libxlmig__transport_ops mp_ops = {
     .error = mp_error,
+    .set_limit = mp_set_limit,
     .fd_of = mp_fd,
     .name = "migration paths",
     .self_timed = true,
@@ -1079,11 +1084,8 @@ static int mp_new(libxlmig__gc *gc, libxlmig__transport **paths,
         m->o = *o;
     m->npaths = n;
     m->striped = n > 1;
-    m->window = (uint64_t)MP_WINDOW_PER_PATH * (uint64_t)n;
-    /* Under a bandwidth limit, no more than 100 ms of it waits. */
-    if (m->o.bandwidth_limit && m->o.bandwidth_limit / 10 < m->window)
-        m->window = m->o.bandwidth_limit / 10 > MP_CHUNK
-                    ? m->o.bandwidth_limit / 10 : MP_CHUNK;
+    m->bucket.rate = m->o.bandwidth_limit;
+    window_set_locked(m);
     if (m->o.compression != LIBXLMIG_COMPRESSION_OFF) {
         if (libxlmig__comp_new(gc, m->o.compression, &m->comp))
             m->comp = NULL;       /* logged: the stream goes raw */

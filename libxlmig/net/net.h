@@ -23,6 +23,20 @@
 
 typedef struct libxlmig__transport libxlmig__transport;
 
+/*
+ * A token bucket: rate bytes/s, bursts of a tenth of a second (at least
+ * 256 KiB).  Not locked: its owner serialises the calls.
+ */
+typedef struct libxlmig__bucket {
+    uint64_t rate;             /* bytes/s; 0: no limit */
+    double tokens;
+    uint64_t last_us;
+} libxlmig__bucket;
+
+/* Take n bytes; how long (us) the caller must wait before it sends
+ * more (0: at once). */
+_hidden uint64_t libxlmig__bucket_take(libxlmig__bucket *b, size_t n);
+
 typedef struct libxlmig__transport_ops {
     const char *name;
     /* Like writev(2)/read(2): may be partial; -1 with errno on error. */
@@ -42,6 +56,8 @@ typedef struct libxlmig__transport_ops {
     int (*send_pages)(libxlmig__gc *gc, libxlmig__transport *t,
                       struct iovec *iov, int iovcnt);
     bool (*by_ref)(libxlmig__transport *t);
+    /* The bandwidth limit, when the ops keep it themselves. */
+    void (*set_limit)(libxlmig__transport *t, uint64_t bytes_per_s);
     /* The socket underneath (the first path's); default: fd. */
     int (*fd_of)(libxlmig__transport *t);
     /* Why the last failed call failed, better than errno; or NULL. */
@@ -63,6 +79,9 @@ struct libxlmig__transport {
     /* private to the ops */
     void *priv;
     libxlmig_ctx *log_ctx;     /* whose logger ops without a gc use */
+    /* private to transport.c: the bandwidth limit of transports without
+     * their own (set_limit) */
+    libxlmig__bucket limit;
     /* private to transport.c: guest pages sent by reference */
     int by_ref;                /* 0: not tried yet, 1: on, -1: off */
     int pipe_fd[2];            /* vmsplice() into [1], splice() from [0] */
@@ -96,6 +115,13 @@ _hidden void libxlmig__transport_free(libxlmig__transport *t);
  * freed meanwhile (a lock they share with its owner).
  */
 _hidden void libxlmig__transport_shutdown(libxlmig__transport *t);
+/*
+ * Limit what t sends to bytes_per_s (0: no limit), from now on: every
+ * write waits as the bucket says.  Over a migration's paths one bucket
+ * holds all paths' bytes on the wire.
+ */
+_hidden void libxlmig__transport_set_limit(libxlmig__transport *t,
+                                           uint64_t bytes_per_s);
 /* The socket under t, for fault injection (core/fault.c); -1: none. */
 _hidden int libxlmig__transport_fd(libxlmig__transport *t);
 

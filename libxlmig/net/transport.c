@@ -124,6 +124,47 @@ void libxlmig__transport_shutdown(libxlmig__transport *t)
         shutdown(t->fd, SHUT_RDWR);
 }
 
+uint64_t libxlmig__bucket_take(libxlmig__bucket *b, size_t n)
+{
+    uint64_t now;
+    double burst;
+
+    if (!b->rate)
+        return 0;
+    burst = (double)b->rate / 10 > (256 << 10) ? (double)b->rate / 10
+                                               : (256 << 10);
+    now = libxlmig__now_us();
+    if (!b->last_us)
+        b->last_us = now;
+    b->tokens += (double)(now - b->last_us) * (double)b->rate / 1e6;
+    b->last_us = now;
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->tokens -= (double)n;
+    return b->tokens >= 0 ? 0
+                          : (uint64_t)(-b->tokens * 1e6 / (double)b->rate);
+}
+
+void libxlmig__transport_set_limit(libxlmig__transport *t,
+                                   uint64_t bytes_per_s)
+{
+    if (t->ops->set_limit) {
+        t->ops->set_limit(t, bytes_per_s);
+        return;
+    }
+    memset(&t->limit, 0, sizeof(t->limit));
+    t->limit.rate = bytes_per_s;
+}
+
+/* After n bytes went out: wait as the limit says. */
+static void limit_wait(libxlmig__transport *t, size_t n)
+{
+    uint64_t us = libxlmig__bucket_take(&t->limit, n);
+
+    if (us)
+        usleep((useconds_t)us);
+}
+
 int libxlmig__transport_fd(libxlmig__transport *t)
 {
     if (!t)
@@ -210,6 +251,7 @@ int libxlmig__transport_writev_all(libxlmig__gc *gc, libxlmig__transport *t,
             return LIBXLMIG_ERROR_IO;
         }
         t->bytes_sent += (uint64_t)r;
+        limit_wait(t, (size_t)r);
         libxlmig__iov_advance(&iov, &iovcnt, (size_t)r);
     }
     return 0;
@@ -328,6 +370,7 @@ static int pipe_to_socket(libxlmig__gc *gc, libxlmig__transport *t,
         }
         t->bytes_sent += (uint64_t)r;
         t->bytes_by_ref += (uint64_t)r;
+        limit_wait(t, (size_t)r);
         len -= (size_t)r;
     }
     return 0;
