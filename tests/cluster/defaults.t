@@ -24,7 +24,7 @@ daemons || bail "daemons did not start"
 LIMIT=10000000   # bytes/s
 
 # ---- the config's limit, no option ----
-xl node1 sim create vm --memory 48 --zero-fraction 0
+xl node1 sim create vm --memory 48 --zero-fraction 0 --content random
 xl node1 --json migrate-cluster vm node2
 is 0 "$rc" "a plain migrate-cluster (no -B, no -d) migrates"
 bytes=$(jrep '$r->{stats}{total_bytes}')

@@ -81,7 +81,8 @@ ok "$([ -s "$(prom node1)" ] && echo 0 || echo 1)" \
    "xlmigd writes its metrics file at start"
 is "" "$(valid "$(prom node1)")" "it parses before any migration"
 
-xl node1 sim create ok1 --memory 64 --dirty-rate 1000
+# Random content: every page travels, so the bytes sent exceed 64 MiB.
+xl node1 sim create ok1 --memory 64 --dirty-rate 1000 --content random
 xl node1 migrate-cluster ok1 node2
 is 0 "$rc" "a migration that works"
 xl node1 migrate-cluster nosuch node2

@@ -72,6 +72,9 @@ typedef struct libxlmig__sim_config {
  */
 _hidden void libxlmig__sim_page_gen(uint32_t content, uint64_t key,
                                     uint8_t *page);
+/* Make the generator's tables now: before a fork, so that the child
+ * never inherits them half made by another thread. */
+_hidden void libxlmig__sim_content_init(void);
 
 typedef struct libxlmig__sim_dom {
     libxlmig__sim_config cfg;

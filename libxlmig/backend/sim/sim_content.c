@@ -297,6 +297,12 @@ static void gen_code(uint64_t key, uint8_t *page)
     memcpy(page, buf, PAGE);
 }
 
+void libxlmig__sim_content_init(void)
+{
+    pthread_once(&msgs_once, msgs_init);
+    pthread_once(&insns_once, insns_init);
+}
+
 void libxlmig__sim_page_gen(uint32_t content, uint64_t key, uint8_t *page)
 {
     unsigned pick, k, acc = 0;

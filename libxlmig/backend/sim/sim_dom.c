@@ -677,6 +677,7 @@ static int dom_start_process(libxlmig__gc *gc, libxlmig__sim_dom *d,
     libxlmig__sim_vcpu *v = d->vcpu;
     uint64_t t0;
 
+    libxlmig__sim_content_init();
     d->pid = fork();
     if (d->pid < 0) {
         LOGE(ERROR, "cannot start the process of domain %s", cfg->name);
