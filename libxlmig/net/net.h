@@ -201,6 +201,9 @@ _hidden int libxlmig__transport_tls_server(libxlmig__gc *gc,
                                            void *opaque);
 /* "TLS 1.3 (kernel)", "TLS 1.3 (user space)" or "unencrypted". */
 _hidden const char *libxlmig__transport_security(libxlmig__transport *t);
+/* What TLS a new connection from here would get: "TLS 1.3 (kernel)"
+ * when the kernel takes TLS on a socket, else "TLS 1.3 (user space)". */
+_hidden const char *libxlmig__tls_expected_security(void);
 /* The PSK identity (client node name) a TLS server accepted, or NULL. */
 _hidden const char *libxlmig__transport_tls_identity(libxlmig__transport *t);
 

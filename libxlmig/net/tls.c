@@ -23,9 +23,12 @@
  * third makes both fail promptly.
  */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +272,27 @@ static void ssl_reason(char *buf, size_t len, int err, int saved_errno)
 }
 
 /*
+ * A write failed because the peer closed: did it say why first (a TLS
+ * alert such as bad_record_mac when it refused altered data)?  The
+ * connection is over, so a byte of data read here is lost to nobody.
+ */
+static void peer_alert(tls_priv *tp, int e)
+{
+    unsigned char b;
+    const char *r;
+    size_t n;
+
+    ERR_clear_error();
+    if (SSL_read_ex(tp->ssl, &b, 1, &n) ||
+        SSL_get_error(tp->ssl, 0) != SSL_ERROR_SSL)
+        return;
+    r = ERR_reason_error_string(ERR_peek_last_error());
+    if (r && strstr(r, "alert"))
+        snprintf(tp->why_send, sizeof(tp->why_send), "%s, after the peer "
+                 "sent TLS %s", strerror(e), r);
+}
+
+/*
  * One SSL_write_ex (wr) or SSL_read_ex of buf, waiting for the socket as
  * needed (if may_wait): bytes done, 0 at the end of the stream (read), or
  * -1 with errno (EAGAIN: would wait and !may_wait).
@@ -295,6 +319,8 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
             err != SSL_ERROR_WANT_WRITE)
             ssl_reason(wr ? tp->why_send : tp->why_recv,
                        sizeof(tp->why_send), err, e);
+        if (wr && err == SSL_ERROR_SYSCALL && (e == EPIPE || e == ECONNRESET))
+            peer_alert(tp, e);
         pthread_mutex_unlock(&tp->lock);
         if (wr) sigpipe_unblock(&g);
         switch (err) {
@@ -578,9 +604,9 @@ static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
                 "'%s', which is not a node of the cluster config", who,
                 tp->identity[0] ? tp->identity : "(unprintable)");
         } else if (client) {
-            LOG(ERROR, "TLS handshake with %s failed: %s (do both nodes "
-                "hold the same cluster key, and does %s know this node?)",
-                who, why, who);
+            LOG(ERROR, "TLS handshake with %s failed to prove cluster "
+                "membership: %s (do both nodes hold the same cluster key, "
+                "and does %s know this node?)", who, why, who);
         } else {
             LOG(ERROR, "TLS handshake with %s failed: %s (a peer without "
                 "the cluster key, or a replayed handshake)", who, why);
@@ -627,4 +653,40 @@ int libxlmig__transport_tls_server(libxlmig__gc *gc, libxlmig__transport *t,
     tp->known = known;
     tp->opaque = opaque;
     return tls_handshake(gc, t, tp, false, t->peer);
+}
+
+/* ---- what a new connection would get ---- */
+
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+static bool kernel_tls;
+static pthread_once_t kernel_tls_once = PTHREAD_ONCE_INIT;
+
+/* Can a TCP socket here take the kernel's TLS (TCP_ULP "tls")?  Tried on
+ * a loopback connection, as OpenSSL tries it on each real one. */
+static void kernel_tls_probe(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sa);
+    int l = -1, c = -1;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) ||
+        listen(l, 1) || getsockname(l, (struct sockaddr *)&sa, &len) ||
+        connect(c, (struct sockaddr *)&sa, sizeof(sa)))
+        goto out;
+    kernel_tls = !setsockopt(c, SOL_TCP, TCP_ULP, "tls", sizeof("tls"));
+ out:
+    if (l >= 0) close(l);
+    if (c >= 0) close(c);
+}
+
+const char *libxlmig__tls_expected_security(void)
+{
+    pthread_once(&kernel_tls_once, kernel_tls_probe);
+    return kernel_tls ? "TLS 1.3 (kernel)" : "TLS 1.3 (user space)";
 }
