@@ -47,6 +47,8 @@
 #define TLS_SUITE       "TLS_AES_128_GCM_SHA256"
 /* Small writes are gathered into records of up to this many bytes. */
 #define TLS_GATHER      (64 * 1024)
+/* Bytes OpenSSL reads from the socket at a time (read ahead). */
+#define TLS_READ_BUF    (256 * 1024)
 
 /* ---- the preamble ---- */
 
@@ -550,6 +552,10 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
                         SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(tp->sslctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Records are read from the socket several at a time, not a header
+     * and a body per record (two syscalls each). */
+    SSL_CTX_set_read_ahead(tp->sslctx, 1);
+    SSL_CTX_set_default_read_buffer_len(tp->sslctx, TLS_READ_BUF);
     if (client)
         SSL_CTX_set_psk_use_session_callback(tp->sslctx, client_psk_cb);
     else
