@@ -35,7 +35,8 @@ typedef struct libxlmig__transport_ops {
                      int iovcnt);
     void (*close)(libxlmig__transport *t);
     /* The ops wait for the fd themselves, honouring timeout_ms and
-     * deadline_us, and fail with ETIMEDOUT (TLS: buffered data). */
+     * deadline_us, and fail with ETIME when that wait expires (TLS:
+     * buffered data). */
     bool waits;
     /* May bytes be written to fd directly, bypassing writev (guest pages
      * by reference)?  NULL: yes. */

@@ -352,8 +352,13 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
             errno = EAGAIN;
             return -1;
         }
-        if (libxlmig__transport_poll(t, ev))
+        if (libxlmig__transport_poll(t, ev)) {
+            /* Our wait expired: ETIME, as ETIMEDOUT is the socket's
+             * (TCP's user timeout). */
+            if (errno == ETIMEDOUT)
+                errno = ETIME;
             return -1;
+        }
     }
 }
 

@@ -228,7 +228,7 @@ int libxlmig__transport_writev_all(libxlmig__gc *gc, libxlmig__transport *t,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            if (errno == ETIMEDOUT && t->ops->waits)
+            if (errno == ETIME && t->ops->waits)
                 return timed_out(gc, t, "sending to");
             if (t->ops->why && t->ops->why(t, true))
                 LOG(ERROR, "sending to %s failed: %s", t->peer,
@@ -268,7 +268,7 @@ int libxlmig__transport_readv_all(libxlmig__gc *gc, libxlmig__transport *t,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            if (errno == ETIMEDOUT && t->ops->waits)
+            if (errno == ETIME && t->ops->waits)
                 return timed_out(gc, t, "receiving from");
             if (t->ops->why && t->ops->why(t, false))
                 LOG(ERROR, "receiving %s from %s failed: %s", what, t->peer,
