@@ -111,6 +111,8 @@ void cmd_print_report_val(FILE *f, yajl_val v)
                     jget(e, "bandwidth_limit", yajl_t_any)), true, bw,
                     sizeof(bw)),
                 jstr(e, "compression") ? jstr(e, "compression") : "auto");
+    if (jstr(v, "transport"))
+        fprintf(f, "transport: %s\n", jstr(v, "transport"));
     e = jget(v, "prediction", yajl_t_object);
     if (e && YAJL_IS_NUMBER(jget(e, "total_ms", yajl_t_any)))
         fprintf(f, "predicted: %lld ms, %lld round(s) after the first, "
@@ -125,10 +127,11 @@ void cmd_print_report_val(FILE *f, yajl_val v)
     a = jget(v, "attempts", yajl_t_array);
     for (i = 0; a && i < a->u.array.len; i++) {
         e = a->u.array.values[i];
-        fprintf(f, "stream over %s (%s -> %s): %s%s%s\n",
+        fprintf(f, "stream over %s (%s -> %s): %s%s%s; %s\n",
                 jstr(e, "network"), jstr(e, "local"), jstr(e, "peer"),
                 jstr(e, "result"), jstr(e, "error") ? ": " : "",
-                jstr(e, "error") ? jstr(e, "error") : "");
+                jstr(e, "error") ? jstr(e, "error") : "",
+                jstr(e, "transport") ? jstr(e, "transport") : "unencrypted");
         print_paths(f, jget(e, "paths", yajl_t_array));
     }
     if (jstr(v, "resolved_via"))

@@ -187,9 +187,9 @@ static int net_show(int argc, char **argv)
     } else {
         printf("cluster %s, node %s, allow_public = %d\n", v.cfg->cluster,
                v.cfg->nodes[v.self].name, v.cfg->allow_public);
-        printf("%-8s %-18s %-16s %-10s %-10s %5s %-22s %-8s %-13s %s\n",
-               "NETWORK", "CIDR", "LOCAL", "INTERFACE", "LINK", "MTU",
-               "GATEWAY", "CLASS", "RANGE", "ALLOWED");
+        printf("%-8s %-18s %-16s %-10s %-10s %5s %-22s %-8s %-13s %-7s "
+               "%s\n", "NETWORK", "CIDR", "LOCAL", "INTERFACE", "LINK",
+               "MTU", "GATEWAY", "CLASS", "RANGE", "ALLOWED", "TRANSPORT");
         for (w = 0; w < v.cfg->num_networks; w++) {
             const netcfg_status *s = &v.st[w];
 
@@ -198,12 +198,13 @@ static int net_show(int argc, char **argv)
                          s->gateway_default ? " (default)" : "");
             else
                 snprintf(gw, sizeof(gw), "-");
-            printf("%-8s %-18s %-16s %-10s %-10s %5u %-22s %-8s %-13s %s\n",
-                   s->name, v.cfg->networks[w].cidr,
+            printf("%-8s %-18s %-16s %-10s %-10s %5u %-22s %-8s %-13s %-7s "
+                   "%s\n", s->name, v.cfg->networks[w].cidr,
                    libxlmig_net_addr_str(&s->local, lb),
                    s->present ? s->ifname : "-", s->link_state, s->mtu, gw,
                    libxlmig_net_class_str(s->cls), s->range,
-                   s->allowed ? "yes" : "no");
+                   s->allowed ? "yes" : "no",
+                   libxlmig_cluster_transport_security(v.cl));
         }
         for (w = 0; w < v.cfg->num_networks; w++)
             if (v.st[w].reason[0])
@@ -370,6 +371,7 @@ static void gen_peer(yajl_gen j, const struct net_view *v,
         j_kdouble(j, "throughput_mbit_s", r->throughput * 8 / 1e6,
                   r->throughput > 0);
         j_kint(j, "probe_bytes", (long long)r->probe_bytes);
+        j_kstr(j, "transport", r->transport[0] ? r->transport : NULL);
         j_kstr(j, "error", result_error(&pc->res[w]));
         yajl_gen_map_close(j);
     }
@@ -384,9 +386,9 @@ static void print_peer(const struct net_view *v, const struct peer_check *pc)
 
     printf("\npeer %s: %s\n", pc->node->name,
            pc->used >= 0 ? "reachable" : "UNREACHABLE on every network");
-    printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n", "NETWORK",
+    printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s  %s\n", "NETWORK",
            "LOCAL", "PEER", "INTERFACE", "REACHABLE", "CONNECT", "RTT",
-           "THROUGHPUT");
+           "THROUGHPUT", "TRANSPORT");
     for (w = 0; w < v->cfg->num_networks; w++) {
         const struct net_result *res = &pc->res[w];
         const netcfg_status *st = &v->st[w];
@@ -401,13 +403,14 @@ static void print_peer(const struct net_view *v, const struct peer_check *pc)
                 snprintf(tbuf, sizeof(tbuf), "%.0f Mbit/s",
                          res->r.throughput * 8 / 1e6);
         }
-        printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s\n", st->name,
-               libxlmig_net_addr_str(&st->local, lb),
+        printf("  %-8s %-16s %-16s %-10s %-9s %9s %9s %12s  %s\n",
+               st->name, libxlmig_net_addr_str(&st->local, lb),
                libxlmig_net_addr_str(&pc->addr[w], pb),
                st->present ? st->ifname : "-",
                !res->tried ? "skipped"
                : res->r.reachable && !why ? "yes"
-               : res->r.reachable ? "partly" : "no", cbuf, rbuf, tbuf);
+               : res->r.reachable ? "partly" : "no", cbuf, rbuf, tbuf,
+               res->r.transport[0] ? res->r.transport : "-");
         if (!res->tried && st->cls == NETCFG_CLASS_PUBLIC && !st->allowed)
             printf("           public network, not allowed (gateway %s on "
                    "%s; see `xlmig net show`)\n", st->gateway, st->ifname);

@@ -321,6 +321,56 @@ static int peer_candidates(libxlmig__gc *gc, libxlmig_cluster *cl,
     return 0;
 }
 
+const char *libxlmig_cluster_transport_security(const libxlmig_cluster *cl)
+{
+    if (cl->cfg.transport_plain)
+        return "unencrypted";
+    return libxlmig__tls_expected_security();
+}
+
+/* Is node in the cluster config?  (TLS: whose PSK may be derived.) */
+static bool cluster_known(void *opaque, const char *node)
+{
+    const libxlmig_cluster *cl = opaque;
+
+    return libxlmig_cluster_config_node(&cl->cfg, node) >= 0;
+}
+
+const char *libxlmig__cluster_node_at(const libxlmig_cluster *cl,
+                                      const char *addr)
+{
+    int i;
+
+    for (i = 0; i < cl->cfg.num_nodes; i++)
+        if (libxlmig__cluster_peer_ok(cl, cl->cfg.nodes[i].name, addr))
+            return cl->cfg.nodes[i].name;
+    return NULL;
+}
+
+int libxlmig__cluster_secure(libxlmig__gc *gc, libxlmig_cluster *cl,
+                             libxlmig__transport *t, const char *node)
+{
+    libxlmig__transport_mode mode = cl->cfg.transport_plain
+                                    ? LIBXLMIG_TRANSPORT_PLAIN
+                                    : LIBXLMIG_TRANSPORT_TLS;
+    const libxlmig__key *key;
+    const char *who = node;
+    int rc;
+
+    if (!who && (who = libxlmig__cluster_node_at(cl, t->peer)))
+        who = GCSPRINTF("%s (%s)", who, t->peer);
+    rc = libxlmig__transport_preamble(gc, t, mode, who);
+    if (rc || mode == LIBXLMIG_TRANSPORT_PLAIN)
+        return rc;
+    rc = libxlmig__cluster_key(gc, cl, &key);
+    if (rc) return rc;
+    if (node)
+        return libxlmig__transport_tls_client(gc, t, key,
+                                              libxlmig__cluster_self_name(cl),
+                                              node);
+    return libxlmig__transport_tls_server(gc, t, key, cluster_known, cl);
+}
+
 /* Over the connected fd (taken) to candidate c: authenticate. */
 static int peer_handshake(libxlmig__gc *gc, libxlmig_cluster *cl,
                           const char *node, int fd,
@@ -343,6 +393,8 @@ static int peer_handshake(libxlmig__gc *gc, libxlmig_cluster *cl,
     if (rc) return rc;
     libxlmig__chan_init(&p->chan, p->t);
     libxlmig__fault("src", "handshake", p->t->fd);
+    rc = libxlmig__cluster_secure(gc, cl, p->t, node);
+    if (rc) return rc;
     rc = libxlmig__handshake_client(gc, &p->chan, key,
                                     libxlmig__cluster_self_name(cl), node,
                                     &peer_node);

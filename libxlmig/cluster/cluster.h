@@ -79,6 +79,20 @@ _hidden int libxlmig__cluster_key(libxlmig__gc *gc, libxlmig_cluster *cl,
  */
 _hidden bool libxlmig__cluster_peer_ok(const libxlmig_cluster *cl,
                                        const char *node, const char *addr);
+/*
+ * Secure a new connection to or from another node as the config's
+ * transport key says: the mode preamble (a node configured otherwise is
+ * refused with a message naming both settings), then for "tls" TLS 1.3
+ * on the cluster key (net/tls.c).  node: the node called (client), or
+ * NULL (server: any node of the config).
+ */
+_hidden int libxlmig__cluster_secure(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                     libxlmig__transport *t,
+                                     const char *node);
+/* The node whose address addr ("10.0.0.1:port" or a bare address) is,
+ * or NULL. */
+_hidden const char *libxlmig__cluster_node_at(const libxlmig_cluster *cl,
+                                              const char *addr);
 /* This node's name. */
 _hidden const char *libxlmig__cluster_self_name(const libxlmig_cluster *cl);
 

@@ -30,7 +30,7 @@ static const char *const known_keys[] = {
     "downtime_limit_ms", "bandwidth_limit", "bandwidth_limit_mbps",
     "compression", "max_outgoing", "max_incoming",
     "connections_per_network", "cpu_baseline",
-    "sim_storage_dir",
+    "sim_storage_dir", "transport",
 };
 
 typedef struct cfg_key {
@@ -767,6 +767,21 @@ static int parse_strings(cfg_state *st)
                           &c->sim_storage_dir);
 }
 
+/* transport = "tls" (the default) or "plain"; plain only if written. */
+static int parse_transport(cfg_state *st)
+{
+    const char *v;
+    int rc = get_string(st, "transport", false, &v);
+
+    if (rc) return rc;
+    st->c->transport_plain = v && !strcmp(v, "plain");
+    if (v && strcmp(v, "tls") && strcmp(v, "plain"))
+        return cfg_error(st, "transport", "'%s' is not a transport: "
+                         "\"tls\" (TLS 1.3 on the cluster key, the "
+                         "default) or \"plain\" (unencrypted)", v);
+    return 0;
+}
+
 int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
                                  libxlmig_cluster_config *c)
 {
@@ -808,6 +823,8 @@ int libxlmig_cluster_config_load(libxlmig_ctx *ctx, const char *path,
     rc = parse_numbers(&st);
     if (rc) goto out;
     rc = parse_strings(&st);
+    if (!rc)
+        rc = parse_transport(&st);
     if (rc) goto out;
 
     /* Only a file that is otherwise right gets its warnings. */
@@ -949,6 +966,8 @@ int libxlmig_cluster_config_to_json(libxlmig_ctx *ctx,
     CK(libxlmig__yajl_gen_kv_bool(g, "allow_public", c->allow_public));
     CK(libxlmig__yajl_gen_kv_str(g, "key_file", c->key_file));
     CK(libxlmig__yajl_gen_kv_uint(g, "port", c->port));
+    CK(libxlmig__yajl_gen_kv_str(g, "transport",
+                                 c->transport_plain ? "plain" : "tls"));
     CK(libxlmig__yajl_gen_kv_uint(g, "downtime_limit_ms",
                                   c->downtime_limit_ms));
     CK(libxlmig__yajl_gen_kv_uint(g, "bandwidth_limit",

@@ -409,6 +409,20 @@ void libxlmig__migration_view_get(libxlmig__migration *m,
 #undef LIVE
 }
 
+/* What protects the connection p, for the pre-flight. */
+static const char *transport_detail(libxlmig__gc *gc,
+                                    const libxlmig__migration *m,
+                                    libxlmig__peer *p)
+{
+    const char *sec = libxlmig__transport_security(p->t);
+
+    if (libxlmig_cluster_cfg(m->cl)->transport_plain)
+        return GCSPRINTF("%s (transport = plain in %s): guest memory "
+                         "crosses the network readable and unprotected",
+                         sec, libxlmig_cluster_cfg(m->cl)->file);
+    return GCSPRINTF("%s, on the cluster key", sec);
+}
+
 /*
  * Connect and run the pre-flight on the first network from first_net.
  * The report gets "preflight" (first attempt only) and the attempt.
@@ -418,10 +432,12 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
                              libxlmig__peer *p, preflight *pf)
 {
     yajl_gen g = m->report;
+    bool connected;
     int rc;
 
     rc = libxlmig__peer_connect(gc, m->cl, m->target, first_net,
                                 LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, p);
+    connected = rc == 0;
     if (report_checks) {
         libxlmig__yajl_gen_str(g, "preflight");
         yajl_gen_array_open(g);
@@ -433,6 +449,8 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
                                                             : "",
                                       p->tried ? p->tried : "")
                           : libxlmig_last_error(CTX));
+        if (!rc)
+            rep_check(g, "transport", true, transport_detail(gc, m, p));
     }
     if (rc) goto out;
     set_path(m, p);
@@ -445,6 +463,8 @@ static int connect_and_check(libxlmig__gc *gc, libxlmig__migration *m,
  out:
     if (report_checks)
         yajl_gen_array_close(g);
+    if (report_checks && connected)
+        rep_str(m, "transport", libxlmig__transport_security(p->t));
     return rc;
 }
 
@@ -812,6 +832,8 @@ static int phase_stream(libxlmig__gc *gc, mig_run *r)
         libxlmig__yajl_gen_kv_str(g, "network", r->p.network);
         libxlmig__yajl_gen_kv_str(g, "local", r->p.local_addr);
         libxlmig__yajl_gen_kv_str(g, "peer", r->p.peer_addr);
+        libxlmig__yajl_gen_kv_str(g, "transport",
+                                  libxlmig__transport_security(r->p.t));
         libxlmig__yajl_gen_kv_str(g, "result", rc ? "failed" : "sent");
         libxlmig__yajl_gen_kv_str(g, "error", rc ? libxlmig_last_error(CTX)
                                                  : NULL);

@@ -1348,9 +1348,12 @@ static void *conn_main(void *arg)
         t->deadline_us = libxlmig__now_us() + NODE_AUTH_TIMEOUT_MS * 1000ULL;
         libxlmig__chan_init(&c, t);
         libxlmig__fault("dst", "handshake", t->fd);
-        rc = libxlmig__handshake_server(gc, &c, key,
-                                        libxlmig__cluster_self_name(svc->cl),
-                                        &peer_node);
+        rc = libxlmig__cluster_secure(gc, svc->cl, t, NULL);
+        if (!rc)
+            rc = libxlmig__handshake_server(gc, &c, key,
+                                            libxlmig__cluster_self_name(
+                                                svc->cl),
+                                            &peer_node);
         preauth_leave(nc);
         t->deadline_us = 0;
         if (rc) {
@@ -1363,6 +1366,13 @@ static void *conn_main(void *arg)
             LOG(WARN, "refused connection from %s: it proves the cluster "
                 "key as node '%s', but that is not one of %s's addresses "
                 "in the cluster config", nc->peer, peer_node, peer_node);
+            goto done;
+        }
+        if (libxlmig__transport_tls_identity(t) &&
+            strcmp(libxlmig__transport_tls_identity(t), peer_node)) {
+            LOG(WARN, "refused connection from %s: TLS as node '%s' but "
+                "the handshake as node '%s'", nc->peer,
+                libxlmig__transport_tls_identity(t), peer_node);
             goto done;
         }
         snprintf(nc->node, sizeof(nc->node), "%s", peer_node);

@@ -173,6 +173,8 @@ int libxlmig_net_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     rc = libxlmig__peer_connect_on(gc, cl, node, net,
                                    (int)connect_timeout_ms, &p, r);
     if (rc) goto out;
+    snprintf(r->transport, sizeof(r->transport), "%s",
+             libxlmig__transport_security(p.t));
     rc = ping(gc, &p, r);
     if (rc) {
         snprintf(r->error, sizeof(r->error), "%s", libxlmig_last_error(CTX));

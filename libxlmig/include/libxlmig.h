@@ -458,6 +458,7 @@ typedef struct libxlmig_cluster_config {
     bool allow_public;       /* public networks after private ones */
     char *key_file;          /* shared cluster key; absolute path */
     uint16_t port;           /* TCP port of xlmigd on migration addrs */
+    bool transport_plain;    /* transport = "plain": no TLS between nodes */
     /* Migration defaults (libxlmig_params_resolve applies them). */
     uint32_t downtime_limit_ms;    /* ms */
     uint64_t bandwidth_limit;      /* bytes/s per migration; 0 unlimited */
@@ -521,6 +522,14 @@ LIBXLMIG_API const libxlmig_cluster_config *
 libxlmig_cluster_cfg(const libxlmig_cluster *cl);
 /* Index of this node in the config's nodes. */
 LIBXLMIG_API int libxlmig_cluster_self(const libxlmig_cluster *cl);
+/*
+ * What protects connections to other nodes as configured here:
+ * "unencrypted" (transport = plain), else "TLS 1.3 (kernel)" when this
+ * kernel takes TLS on a socket, or "TLS 1.3 (user space)".  A connection
+ * made says what it got (libxlmig_net_probe_result.transport).
+ */
+LIBXLMIG_API const char *
+libxlmig_cluster_transport_security(const libxlmig_cluster *cl);
 /* One status per config network, in config order; owned by cl. */
 LIBXLMIG_API const struct netcfg_status *
 libxlmig_cluster_networks(const libxlmig_cluster *cl);
@@ -1014,6 +1023,7 @@ typedef struct libxlmig_net_probe_result {
     uint64_t probe_bytes;         /* bytes the node read (bytes) */
     double throughput;            /* of those (bytes/s); 0: not measured */
     char error[256];              /* what failed, or "" */
+    char transport[48];           /* "TLS 1.3 (user space)", ..., or "" */
 } libxlmig_net_probe_result;
 
 #define LIBXLMIG_NET_PROBE_PINGS 5   /* round trips timed per probe */

@@ -616,7 +616,7 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
             if (wait_locked(m) == ETIMEDOUT &&
                 m->unacked_bytes >= m->window) {
                 pthread_mutex_unlock(&m->lock);
-                errno = ETIMEDOUT;
+                errno = ETIME;
                 return -1;
             }
         }
@@ -724,7 +724,7 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
     }
     free(v);
     if (rc) {
-        errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EIO;
+        errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EIO;
         return -1;
     }
     p->frames_sent++;
@@ -856,7 +856,7 @@ static ssize_t striped_read(mp *m, void *buf, size_t len)
         if (r == ETIMEDOUT && !m->cur &&
             !(m->held && m->held->seq == m->want_seq)) {
             pthread_mutex_unlock(&m->lock);
-            errno = ETIMEDOUT;
+            errno = ETIME;
             return -1;
         }
     }
@@ -908,7 +908,7 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
         }
         if (rc) {
             GC_FREE;
-            errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EPROTO;
+            errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EPROTO;
             return -1;
         }
         m->path[0].frames_recv++;
@@ -928,7 +928,7 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
                                        "migration path (frame)");
     GC_FREE;
     if (rc) {
-        errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIMEDOUT : EIO;
+        errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EIO;
         return -1;
     }
     if (!got) {
@@ -1035,11 +1035,18 @@ static void mp_close(libxlmig__transport *t)
     t->priv = NULL;
 }
 
-static const char *mp_error(libxlmig__transport *t)
+static const char *mp_why(libxlmig__transport *t, bool send)
 {
     mp *m = mp_of(t);
 
+    (void)send;
     return m->fatal ? m->fatal_why : NULL;
+}
+
+/* The paths' security: the first one's (every path is opened alike). */
+static const char *mp_security(libxlmig__transport *t)
+{
+    return libxlmig__transport_security(mp_of(t)->path[0].t);
 }
 
 static int mp_fd(libxlmig__transport *t)
@@ -1048,11 +1055,12 @@ static int mp_fd(libxlmig__transport *t)
 }
 
 static const libxlmig__transport_ops mp_ops = {
-    .error = mp_error,
+    .why = mp_why,
+    .security = mp_security,
     .set_limit = mp_set_limit,
     .fd_of = mp_fd,
     .name = "migration paths",
-    .self_timed = true,
+    .waits = true,
     .writev = mp_writev,
     .read = mp_read,
     .readv = mp_readv,

@@ -8,8 +8,10 @@
  * challenge-response handshake on the cluster key, and requests and
  * replies.  Includes only the core.
  *
- * Ownership: a transport owns its fd and closes it in _free.  Not
- * thread-safe; one thread uses a channel at a time.
+ * Ownership: a transport owns its fd and closes it in _free.  A channel
+ * is used by one thread at a time; a transport may have one reader and
+ * one writer thread at the same time (full duplex), and
+ * libxlmig__transport_shutdown from a third.
  */
 #ifndef LIBXLMIG_NET_H
 #define LIBXLMIG_NET_H
@@ -46,22 +48,28 @@ typedef struct libxlmig__transport_ops {
     ssize_t (*readv)(libxlmig__transport *t, const struct iovec *iov,
                      int iovcnt);
     void (*close)(libxlmig__transport *t);
-    /* Optional.  self_timed: the ops wait and time out themselves (the
-     * generic loops do not poll fd).  shutdown: as
-     * libxlmig__transport_shutdown (default: shutdown(2) of fd).
-     * send_pages, by_ref: as libxlmig__transport_send_pages/_by_ref
-     * (default: vmsplice into fd when it is a socket). */
-    bool self_timed;
+    /* The ops wait for the fd themselves, honouring timeout_ms and
+     * deadline_us, and fail with ETIME when that wait expires (TLS:
+     * buffered data). */
+    bool waits;
+    /* May bytes be written to fd directly, bypassing writev (guest pages
+     * by reference)?  NULL: yes. */
+    bool (*fd_writes_ok)(libxlmig__transport *t);
+    /* "TLS 1.3 (kernel)", ...; NULL: "unencrypted". */
+    const char *(*security)(libxlmig__transport *t);
+    /* Why the last failed write (send) or read did, beyond errno
+     * ("TLS: bad record mac"); NULL: errno says it. */
+    const char *(*why)(libxlmig__transport *t, bool send);
+    /* Optional: libxlmig__transport_shutdown (default: shutdown(2) of
+     * fd); _send_pages and _by_ref (default: vmsplice into fd when it is
+     * a socket and fd_writes_ok); _set_limit (default: the transport's
+     * own bucket); _fd (default: fd). */
     void (*shutdown)(libxlmig__transport *t);
     int (*send_pages)(libxlmig__gc *gc, libxlmig__transport *t,
                       struct iovec *iov, int iovcnt);
     bool (*by_ref)(libxlmig__transport *t);
-    /* The bandwidth limit, when the ops keep it themselves. */
     void (*set_limit)(libxlmig__transport *t, uint64_t bytes_per_s);
-    /* The socket underneath (the first path's); default: fd. */
     int (*fd_of)(libxlmig__transport *t);
-    /* Why the last failed call failed, better than errno; or NULL. */
-    const char *(*error)(libxlmig__transport *t);
 } libxlmig__transport_ops;
 
 struct libxlmig__transport {
@@ -175,6 +183,75 @@ _hidden bool libxlmig__transport_by_ref(libxlmig__transport *t);
 _hidden int libxlmig__transport_send_pages(libxlmig__gc *gc,
                                            libxlmig__transport *t,
                                            struct iovec *iov, int iovcnt);
+
+/*
+ * Wait until t's fd is ready for events, at most timeout_ms and never
+ * past deadline_us: 0, or -1 with errno (ETIMEDOUT).  Not logged.
+ */
+_hidden int libxlmig__transport_poll(libxlmig__transport *t, short events);
+
+/* ---- transport security (tls.c) ---- */
+
+struct libxlmig__key;                      /* the cluster key, below */
+
+/*
+ * Before anything else on a connection between nodes, each side sends an
+ * 8-byte preamble naming its transport mode, and reads the other's: a
+ * node configured otherwise gets a clear error on both sides instead of
+ * a failed TLS handshake.
+ */
+typedef enum libxlmig__transport_mode {
+    LIBXLMIG_TRANSPORT_TLS = 0,     /* TLS 1.3 keyed by the cluster key */
+    LIBXLMIG_TRANSPORT_PLAIN = 1,   /* unencrypted (HMAC on control only) */
+} libxlmig__transport_mode;
+
+#define LIBXLMIG_PREAMBLE_LEN 8
+_hidden const char *libxlmig__transport_mode_name(
+    libxlmig__transport_mode mode);
+/*
+ * Send our preamble and check the peer's.  peer_node (may be NULL) names
+ * the peer in messages (the client knows whom it called).  A mismatch is
+ * LIBXLMIG_ERROR_REFUSED: "node2 requires transport = tls; this node is
+ * configured with transport = plain".
+ */
+_hidden int libxlmig__transport_preamble(libxlmig__gc *gc,
+                                         libxlmig__transport *t,
+                                         libxlmig__transport_mode mode,
+                                         const char *peer_node);
+
+/* Does a node of this name belong to the cluster?  (The TLS server's
+ * PSK lookup.) */
+typedef bool libxlmig__tls_known_fn(void *opaque, const char *node);
+
+/*
+ * Turn the plain fd transport t (connected socket) into TLS 1.3 over the
+ * same fd, in place: external PSK, identity = the client's node name,
+ * key = HKDF-SHA256 of the cluster key bound to that name (docs/
+ * protocol.md); no certificates, no tickets, no 0-RTT; AES-GCM; kernel
+ * TLS where the kernel has it.  timeout_ms and deadline_us bound the
+ * handshake.  want_peer (may be NULL) names the server in messages.  A
+ * failed handshake is LIBXLMIG_ERROR_AUTH, logged; t is then unusable
+ * (free it).
+ */
+_hidden int libxlmig__transport_tls_client(libxlmig__gc *gc,
+                                           libxlmig__transport *t,
+                                           const struct libxlmig__key *key,
+                                           const char *my_node,
+                                           const char *want_peer);
+/* The server side: the client's identity must be a node known() says is
+ * one, else the handshake is refused. */
+_hidden int libxlmig__transport_tls_server(libxlmig__gc *gc,
+                                           libxlmig__transport *t,
+                                           const struct libxlmig__key *key,
+                                           libxlmig__tls_known_fn *known,
+                                           void *opaque);
+/* "TLS 1.3 (kernel)", "TLS 1.3 (user space)" or "unencrypted". */
+_hidden const char *libxlmig__transport_security(libxlmig__transport *t);
+/* What TLS a new connection from here would get: "TLS 1.3 (kernel)"
+ * when the kernel takes TLS on a socket, else "TLS 1.3 (user space)". */
+_hidden const char *libxlmig__tls_expected_security(void);
+/* The PSK identity (client node name) a TLS server accepted, or NULL. */
+_hidden const char *libxlmig__transport_tls_identity(libxlmig__transport *t);
 
 /* ---- migration paths (multipath.c, mp_format.h) ---- */
 

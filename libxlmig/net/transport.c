@@ -116,6 +116,13 @@ void libxlmig__iov_advance(struct iovec **iov, int *iovcnt, size_t done)
 }
 
 
+const char *libxlmig__transport_security(libxlmig__transport *t)
+{
+    if (t && t->ops->security)
+        return t->ops->security(t);
+    return "unencrypted";
+}
+
 void libxlmig__transport_shutdown(libxlmig__transport *t)
 {
     if (t && t->ops->shutdown)
@@ -172,61 +179,106 @@ int libxlmig__transport_fd(libxlmig__transport *t)
     return t->ops->fd_of ? t->ops->fd_of(t) : t->fd;
 }
 
-/*
- * Wait until fd is ready for events, at most timeout_ms and never past
- * the deadline; LIBXLMIG_ERROR_TIMEOUT (logged) if not.
- */
-static int transport_wait(libxlmig__gc *gc, libxlmig__transport *t,
-                          short events, const char *what)
+/* How long an operation may wait now (ms; -1: no limit); *deadline_r:
+ * whether the deadline, not timeout_ms, set it.  0 when past it. */
+static int wait_ms(const libxlmig__transport *t, bool *deadline_r)
 {
-    struct pollfd pfd = { .fd = t->fd, .events = events };
     uint64_t now;
-    int ms = t->timeout_ms, r;
+    int ms = t->timeout_ms;
 
-    if (t->ops->self_timed)
-        return 0;
+    *deadline_r = false;
     if (t->deadline_us) {
         now = libxlmig__now_us();
         if (now >= t->deadline_us) {
-            LOG(ERROR, "%s %s: past the deadline", what, t->peer);
-            return LIBXLMIG_ERROR_TIMEOUT;
+            *deadline_r = true;
+            return 0;
         }
-        if (ms < 0 || (t->deadline_us - now) / 1000 < (uint64_t)ms)
+        if (ms < 0 || (t->deadline_us - now) / 1000 < (uint64_t)ms) {
             ms = (int)((t->deadline_us - now + 999) / 1000);
+            *deadline_r = true;
+        }
     }
-    if (ms < 0)
-        return 0;
+    return ms;
+}
+
+int libxlmig__transport_poll(libxlmig__transport *t, short events)
+{
+    struct pollfd pfd = { .fd = t->fd, .events = events };
+    bool deadline;
+    int ms = wait_ms(t, &deadline), r;
+
+    if (deadline && ms == 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
     do {
         r = poll(&pfd, 1, ms);
     } while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        LOGE(ERROR, "%s %s: poll failed", what, t->peer);
-        return LIBXLMIG_ERROR_IO;
-    }
+    if (r < 0)
+        return -1;
     if (r == 0) {
-        if (ms < t->timeout_ms || t->timeout_ms < 0)
-            LOG(ERROR, "%s %s: past the deadline", what, t->peer);
-        else
-            LOG(ERROR, "%s %s: no progress for %d ms", what, t->peer, ms);
-        return LIBXLMIG_ERROR_TIMEOUT;
+        errno = ETIMEDOUT;
+        return -1;
     }
     return 0;
 }
 
-/* A failed read or write: the transport's own reason, or errno's. */
-static void io_error(libxlmig__gc *gc, libxlmig__transport *t,
-                     const char *verb, const char *what)
+/* Log a timeout of what with t's peer. */
+static int timed_out(libxlmig__gc *gc, libxlmig__transport *t,
+                     const char *what)
 {
-    const char *why = t->ops->error ? t->ops->error(t) : NULL;
+    bool deadline;
 
-    if (what && why)
-        LOG(ERROR, "%s %s from %s failed: %s", verb, what, t->peer, why);
-    else if (what)
-        LOGE(ERROR, "%s %s from %s failed", verb, what, t->peer);
-    else if (why)
-        LOG(ERROR, "%s %s failed: %s", verb, t->peer, why);
+    (void)wait_ms(t, &deadline);
+    if (deadline || t->timeout_ms < 0)
+        LOG(ERROR, "%s %s: past the deadline", what, t->peer);
     else
-        LOGE(ERROR, "%s %s failed", verb, t->peer);
+        LOG(ERROR, "%s %s: no progress for %d ms", what, t->peer,
+            t->timeout_ms);
+    return LIBXLMIG_ERROR_TIMEOUT;
+}
+
+/*
+ * Wait until fd is ready for events, at most timeout_ms and never past
+ * the deadline; LIBXLMIG_ERROR_TIMEOUT (logged) if not.  Transports
+ * whose ops wait themselves (TLS) are not waited for here.
+ */
+static int transport_wait(libxlmig__gc *gc, libxlmig__transport *t,
+                          short events, const char *what)
+{
+    bool deadline;
+
+    if (t->ops->waits)
+        return 0;
+    if (wait_ms(t, &deadline) < 0)
+        return 0;
+    if (!libxlmig__transport_poll(t, events))
+        return 0;
+    if (errno == ETIMEDOUT)
+        return timed_out(gc, t, what);
+    LOGE(ERROR, "%s %s: poll failed", what, t->peer);
+    return LIBXLMIG_ERROR_IO;
+}
+
+/* A failed read (send false) or write: its timeout, the transport's own
+ * reason, or errno's; logged, and the error code. */
+static int io_error(libxlmig__gc *gc, libxlmig__transport *t, bool send,
+                    const char *what)
+{
+    const char *why;
+
+    if (errno == ETIME && t->ops->waits)
+        return timed_out(gc, t, send ? "sending to" : "receiving from");
+    why = t->ops->why ? t->ops->why(t, send) : NULL;
+    if (send && why)
+        LOG(ERROR, "sending to %s failed: %s", t->peer, why);
+    else if (send)
+        LOGE(ERROR, "sending to %s failed", t->peer);
+    else if (why)
+        LOG(ERROR, "receiving %s from %s failed: %s", what, t->peer, why);
+    else
+        LOGE(ERROR, "receiving %s from %s failed", what, t->peer);
+    return LIBXLMIG_ERROR_IO;
 }
 
 int libxlmig__transport_writev_all(libxlmig__gc *gc, libxlmig__transport *t,
@@ -247,8 +299,7 @@ int libxlmig__transport_writev_all(libxlmig__gc *gc, libxlmig__transport *t,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            io_error(gc, t, "sending to", NULL);
-            return LIBXLMIG_ERROR_IO;
+            return io_error(gc, t, true, NULL);
         }
         t->bytes_sent += (uint64_t)r;
         limit_wait(t, (size_t)r);
@@ -282,8 +333,7 @@ int libxlmig__transport_readv_all(libxlmig__gc *gc, libxlmig__transport *t,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            io_error(gc, t, "receiving", what);
-            return LIBXLMIG_ERROR_IO;
+            return io_error(gc, t, false, what);
         }
         if (r == 0) {
             LOG(ERROR, "%s truncated: connection closed by %s (%zu of %zu "
@@ -313,8 +363,7 @@ int libxlmig__transport_read_some(libxlmig__gc *gc, libxlmig__transport *t,
             break;
         if (errno == EINTR || errno == EAGAIN)
             continue;
-        io_error(gc, t, "receiving", what);
-        return LIBXLMIG_ERROR_IO;
+        return io_error(gc, t, false, what);
     }
     *got_r = (size_t)r;
     t->bytes_received += (uint64_t)r;
@@ -344,6 +393,7 @@ bool libxlmig__transport_by_ref(libxlmig__transport *t)
         return t->by_ref > 0;
     t->by_ref = -1;
     if (libxlmig__tunable_no_splice() || t->fd < 0 ||
+        (t->ops->fd_writes_ok && !t->ops->fd_writes_ok(t)) ||
         fstat(t->fd, &sb) || !S_ISSOCK(sb.st_mode) ||
         pipe2(t->pipe_fd, O_CLOEXEC))
         return false;
@@ -363,6 +413,13 @@ static int pipe_to_socket(libxlmig__gc *gc, libxlmig__transport *t,
         r = splice(t->pipe_fd[0], NULL, t->fd, NULL, len, SPLICE_F_MOVE);
         if (r < 0 && errno == EINTR)
             continue;
+        /* A non-blocking socket (kernel TLS): wait for room. */
+        if (r < 0 && errno == EAGAIN) {
+            if (!libxlmig__transport_poll(t, POLLOUT))
+                continue;
+            if (errno == ETIMEDOUT)
+                return timed_out(gc, t, "sending to");
+        }
         if (r <= 0) {
             if (r == 0) errno = EPIPE;   /* the pipe is ours: not seen */
             LOGE(ERROR, "cannot write the migration stream");

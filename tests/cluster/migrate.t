@@ -8,7 +8,7 @@
 # lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 73
+plan 74
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -45,6 +45,16 @@ like '"outcome":"migrated"' "$out" "JSON report"
 like '"prediction":{"version":1,"total_ms":' "$out" "the JSON report records the prediction"
 like '"prediction_error_pct":' "$out" "beside the result"
 like '"type":"progress"' "$out" "JSON progress lines"
+ref=$(grep -o '"by_ref_bytes":[0-9]*' <<<"$out" | tail -1 | cut -d: -f2)
+sec=$(grep -o '"transport":"[^"]*"' <<<"$out" | head -1 | cut -d'"' -f4)
+like "TLS 1.3 (" "$sec" "the report names the transport security: $sec"
+if [ "$sec" = "TLS 1.3 (user space)" ]; then
+    # OpenSSL must see every byte to encrypt it: copies, never references.
+    is 0 "${ref:-x}" "the pages were copied through user-space TLS"
+else
+    ok "$([ "${ref:-0}" -gt $((512 << 20)) ]; echo $?)" \
+       "the pages went by reference over TCP (${ref:-?} bytes)"
+fi
 # Both private networks carried the stream (net/multipath.c).
 paths=$(grep '"type":"report"' <<<"$out" | perl -MJSON::PP -ne '
     my $r = decode_json($_)->{report}; my $a = $r->{attempts}[-1]{paths};

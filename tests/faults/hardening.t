@@ -15,7 +15,7 @@
 NODES=3
 PR=$MIG_ROOT/tests/helpers/peer-req
 [ -x "$PR" ] || bail "build the tests first (make tests)"
-plan 32
+plan 34
 
 cluster_up
 daemons || bail "daemons did not start"
@@ -35,9 +35,15 @@ rpc() {
 }
 id32=0123456789abcdef0123456789abcdef
 
-# 1. A HELLO of 524000 '[' and as many ']' (1 MB) before any handshake.
+# 1. A HELLO of 524000 '[' and as many ']' (1 MB) before any handshake:
+#    raw, it never passes the transport preamble; over TLS (a holder of
+#    the key) the message layer refuses it unread.
 run on node1 "$PR" "$N2" "$PORT" nested-hello 524000
-is 0 "$rc" "a 1 MB nested HELLO is refused or the connection closed"
+is 0 "$rc" "a raw 1 MB nested HELLO is refused or the connection closed"
+like "did not open with an xlmig transport preamble" "$(cat "$LOG2")" \
+    "the raw bytes are refused at the transport preamble"
+run on node1 "$PR" -k "$KEY" "$N2" "$PORT" nested-hello 524000
+is 0 "$rc" "a 1 MB nested HELLO over TLS is refused or the connection closed"
 alive node2 "and node2's daemon still serves"
 like "before the handshake, over the limit of 4096" "$(cat "$LOG2")" \
     "its log says the unauthenticated message was too large"
@@ -105,7 +111,7 @@ run on node1 "$PR" "$N2" "$PORT" rpc "$KEY" node1 resolve "{\"id\":\"$mid\"}"
 like '"decision":"committed"' "$out" "node1 still can"
 
 # 6. A refusal text that would start a forged log line.
-run on node1 "$PR" "$N2" "$PORT" refused \
+run on node1 "$PR" -k "$KEY" "$N2" "$PORT" refused \
     "$(printf 'bye\nxlmig: FORGED LINE by the peer')"
 sleep 0.5
 n=$(grep -c '^xlmig: FORGED LINE' "$LOG2")

@@ -4,6 +4,11 @@
  * send before it is known.  Arbitrary bytes from the peer must end in a
  * clean refusal, never a crash, a leak or undefined behaviour, however
  * large (up to the frame limit) or deeply nested they are.
+ *
+ * This is the plain message layer: all a peer reaches with transport =
+ * "plain", and what runs inside TLS otherwise.  The transport preamble
+ * and TLS itself (OpenSSL's record and handshake parsing) come before
+ * it and are not fuzzed here; tests/unit/tls.c covers their refusals.
  */
 #include <sys/socket.h>
 #include <unistd.h>

@@ -4,15 +4,20 @@
  * well-behaved node never would.  Not installed; built with the tests.
  *
  *   peer-req [-b SRC] ADDR PORT rpc KEY AS_NODE OP ARGS_JSON
- *       authenticate with the key file as node AS_NODE (from SRC when
- *       given), send one request, print the result (exit 0) or the error
- *       (exit 1); ARGS_JSON @FILE reads the arguments from FILE
- *   peer-req ADDR PORT nested-hello DEPTH
+ *       TLS and then authenticate with the key file as node AS_NODE (from
+ *       SRC when given), send one request, print the result (exit 0) or
+ *       the error (exit 1); ARGS_JSON @FILE reads the arguments from FILE
+ *   peer-req [-k KEY -a AS_NODE] ADDR PORT nested-hello DEPTH
  *       an unauthenticated HELLO of DEPTH '[' then DEPTH ']'; exit 0 when
- *       the daemon closes the connection or refuses
- *   peer-req ADDR PORT refused TEXT
- *       a REFUSED frame carrying TEXT (the daemon logs it), before any
- *       handshake
+ *       the daemon closes the connection or refuses.  With -k over TLS
+ *       (as AS_NODE, default node1): the message layer's own limits; else
+ *       raw, as a stranger would send it
+ *   peer-req [-k KEY -a AS_NODE] ADDR PORT refused TEXT
+ *       a REFUSED frame carrying TEXT (the daemon logs it), before the
+ *       handshake (over TLS with -k)
+ *
+ * XLMIG_PEER_REQ_TRANSPORT=plain: the plain transport preamble, no TLS
+ * (against nodes configured with transport = "plain").
  *   peer-req ctl SOCKET fds N
  *       a "list" request to xlmigd's control socket with N fds attached
  *   peer-req ctl SOCKET uid UID
@@ -66,6 +71,25 @@ static int connect_to(const char *addr, int port, const char *src)
     return s;
 }
 
+/* The transport preamble and TLS as node as, with k; nothing without
+ * k (raw bytes, which a node refuses at the preamble). */
+static int secure(libxlmig__gc *gc, libxlmig__transport *t,
+                  const libxlmig__key *k, const char *as)
+{
+    const char *mode = getenv("XLMIG_PEER_REQ_TRANSPORT");
+    bool plain = mode && !strcmp(mode, "plain");
+    int rc;
+
+    if (!k)
+        return 0;
+    rc = libxlmig__transport_preamble(gc, t, plain ? LIBXLMIG_TRANSPORT_PLAIN
+                                                   : LIBXLMIG_TRANSPORT_TLS,
+                                      "xlmigd");
+    if (!rc && !plain)
+        rc = libxlmig__transport_tls_client(gc, t, k, as, "xlmigd");
+    return rc;
+}
+
 static int do_rpc(libxlmig__gc *gc, int s, const char *keyfile,
                   const char *as, const char *op, const char *args)
 {
@@ -80,9 +104,10 @@ static int do_rpc(libxlmig__gc *gc, int s, const char *keyfile,
     libxlmig__key_init(&k);
     rc = libxlmig__key_load(gc, keyfile, &k);
     if (rc) return rc;
-    libxlmig__transport_fd_open(gc, s, "xlmigd", &t);
+    libxlmig__transport_fd_open(gc, dup(s), "xlmigd", &t);
     libxlmig__chan_init(&c, t);
-    rc = libxlmig__handshake_client(gc, &c, &k, as, NULL, &peer);
+    rc = secure(gc, t, &k, as);
+    if (!rc) rc = libxlmig__handshake_client(gc, &c, &k, as, NULL, &peer);
     if (!rc) rc = libxlmig__rpc_call(gc, &c, op, args, &res);
     if (!rc) {
         g = libxlmig__json_gen_alloc(gc, false);
@@ -100,8 +125,9 @@ static int do_rpc(libxlmig__gc *gc, int s, const char *keyfile,
 
 /* One unkeyed frame of type with payload; then wait for the daemon to
  * answer or close.  0 when it did either within 15 s. */
-static int send_raw(libxlmig__gc *gc, int s, unsigned type,
-                    const char *payload, uint32_t len)
+static int send_raw(libxlmig__gc *gc, int s, const libxlmig__key *k,
+                    const char *as, unsigned type, const char *payload,
+                    uint32_t len)
 {
     libxlmig__transport *t = NULL;
     libxlmig__chan c;
@@ -111,13 +137,22 @@ static int send_raw(libxlmig__gc *gc, int s, unsigned type,
 
     libxlmig__transport_fd_open(gc, dup(s), "xlmigd", &t);
     libxlmig__chan_init(&c, t);
+    rc = secure(gc, t, k, as);
+    if (rc) {
+        libxlmig__transport_free(t);
+        fprintf(stderr, "%s\n", libxlmig_last_error(CTX));
+        return 2;
+    }
     rc = libxlmig__msg_send(gc, &c, type, payload, len);
-    libxlmig__transport_free(t);
-    if (rc) return 0;              /* the daemon closed it already */
-    if (poll(&pfd, 1, 15000) <= 0) return 1;
+    if (rc) {
+        libxlmig__transport_free(t);
+        return 0;                  /* the daemon closed it already */
+    }
+    rc = poll(&pfd, 1, 15000) <= 0;
     while (read(s, buf, sizeof(buf)) > 0)
         ;
-    return 0;
+    libxlmig__transport_free(t);
+    return rc;
 }
 
 static int do_slow(const char *addr, int port, int n, int secs)
@@ -264,11 +299,19 @@ static int do_ctl(const char *path, const char *what, int n)
 int main(int argc, char **argv)
 {
     libxlmig_ctx *ctx = NULL;
-    const char *src = NULL;
+    const char *src = NULL, *keyfile = NULL, *as = "node1";
+    libxlmig__key k;
     int s, rc = 2;
 
-    if (argc > 2 && !strcmp(argv[1], "-b")) {
-        src = argv[2];
+    while (argc > 2 && argv[1][0] == '-') {
+        if (!strcmp(argv[1], "-b"))
+            src = argv[2];
+        else if (!strcmp(argv[1], "-k"))
+            keyfile = argv[2];
+        else if (!strcmp(argv[1], "-a"))
+            as = argv[2];
+        else
+            break;
         argv += 2;
         argc -= 2;
     }
@@ -282,8 +325,14 @@ int main(int argc, char **argv)
         return do_slow(argv[1], atoi(argv[2]), atoi(argv[4]),
                        atoi(argv[5]));
     if (libxlmig_ctx_alloc(&ctx, NULL)) return 2;
+    libxlmig__key_init(&k);
     {
         GC_INIT(ctx);
+
+        if (keyfile && libxlmig__key_load(gc, keyfile, &k)) {
+            fprintf(stderr, "%s\n", libxlmig_last_error(ctx));
+            return 2;
+        }
 
         s = connect_to(argv[1], atoi(argv[2]), src);
         if (s < 0) {
@@ -310,14 +359,17 @@ int main(int argc, char **argv)
 
             memset(p, '[', d);
             memset(p + d, ']', d);
-            rc = send_raw(gc, s, LIBXLMIG_MSG_HELLO, p, (uint32_t)(2 * d));
+            rc = send_raw(gc, s, keyfile ? &k : NULL, as, LIBXLMIG_MSG_HELLO,
+                          p, (uint32_t)(2 * d));
         } else if (!strcmp(argv[3], "refused") && argc == 5) {
-            rc = send_raw(gc, s, LIBXLMIG_MSG_REFUSED, argv[4],
+            rc = send_raw(gc, s, keyfile ? &k : NULL, as,
+                          LIBXLMIG_MSG_REFUSED, argv[4],
                           (uint32_t)strlen(argv[4]));
         }
         if (s >= 0) close(s);
         GC_FREE;
     }
+    libxlmig__key_dispose(&k);
     libxlmig_ctx_free(ctx);
     return rc;
 }
