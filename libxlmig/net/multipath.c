@@ -659,6 +659,15 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
     return (ssize_t)total;
 }
 
+/* The only path failed (its reason logged in the caller's context): the
+ * stream with it, and the reason is the transport's (mp_why). */
+static void direct_failed(mp *m, int rc)
+{
+    pthread_mutex_lock(&m->lock);
+    fail_locked(m, rc, libxlmig_last_error(m->t->log_ctx));
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* One frame on the only path, from the caller's thread: compressed when
  * the chooser says so, else the data as it is (pages by reference). */
 static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
@@ -724,6 +733,7 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
     }
     free(v);
     if (rc) {
+        direct_failed(m, rc);
         errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EIO;
         return -1;
     }
@@ -908,6 +918,7 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
         }
         if (rc) {
             GC_FREE;
+            direct_failed(m, rc);
             errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EPROTO;
             return -1;
         }
@@ -928,6 +939,7 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
                                        "migration path (frame)");
     GC_FREE;
     if (rc) {
+        direct_failed(m, rc);
         errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EIO;
         return -1;
     }

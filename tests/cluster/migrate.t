@@ -8,7 +8,7 @@
 # lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 74
+plan 75
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
