@@ -105,6 +105,15 @@ _hidden int libxlmig__transport_readv_all(libxlmig__gc *gc,
                                           libxlmig__transport *t,
                                           struct iovec *iov, int iovcnt,
                                           const char *what);
+/*
+ * Read what is there, at least 1 and at most len bytes, waiting as
+ * read_all does: the byte count, 0 at the end of input, or an error code
+ * (logged, what named).  For relays that pass a stream on as it comes.
+ */
+_hidden ssize_t libxlmig__transport_read_some(libxlmig__gc *gc,
+                                              libxlmig__transport *t,
+                                              void *buf, size_t len,
+                                              const char *what);
 /* Step iov/iovcnt past done bytes (a partial writev or readv). */
 _hidden void libxlmig__iov_advance(struct iovec **iov, int *iovcnt,
                                    size_t done);

@@ -236,6 +236,27 @@ int libxlmig__transport_read_all(libxlmig__gc *gc, libxlmig__transport *t,
     return libxlmig__transport_readv_all(gc, t, &iov, 1, what);
 }
 
+ssize_t libxlmig__transport_read_some(libxlmig__gc *gc,
+                                      libxlmig__transport *t, void *buf,
+                                      size_t len, const char *what)
+{
+    ssize_t r;
+    int rc;
+
+    for (;;) {
+        rc = transport_wait(gc, t, POLLIN, "receiving from");
+        if (rc) return rc;
+        r = t->ops->read(t, buf, len);
+        if (r >= 0) break;
+        if (errno != EINTR && errno != EAGAIN) {
+            LOGE(ERROR, "receiving %s from %s failed", what, t->peer);
+            return LIBXLMIG_ERROR_IO;
+        }
+    }
+    t->bytes_received += (uint64_t)r;
+    return r;
+}
+
 /* ---- guest pages by reference ---- */
 
 /* The pipe holds this much (bytes): a slice of pages in one go. */
