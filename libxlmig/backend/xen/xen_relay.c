@@ -32,9 +32,16 @@ int libxlmig__xen_relay_pair(libxlmig__gc *gc, int pair_r[2])
         LOGE(ERROR, "cannot create the local socket pair of the Xen stream");
         return LIBXLMIG_ERROR_FAIL;
     }
+    /* Past net.core.[wr]mem_max where we may (xlmigd runs as root). */
     for (i = 0; i < 2; i++) {
-        (void)setsockopt(pair_r[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-        (void)setsockopt(pair_r[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        if (setsockopt(pair_r[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz,
+                       sizeof(sz)))
+            (void)setsockopt(pair_r[i], SOL_SOCKET, SO_SNDBUF, &sz,
+                             sizeof(sz));
+        if (setsockopt(pair_r[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz,
+                       sizeof(sz)))
+            (void)setsockopt(pair_r[i], SOL_SOCKET, SO_RCVBUF, &sz,
+                             sizeof(sz));
     }
     return 0;
 }
