@@ -456,6 +456,14 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
 #define XEN_HDR_MAX_CONFIG (1u << 20)      /* bytes of config JSON */
 /* How often the relay's tick reads the shim's report (ms). */
 #define XEN_TICK_MS 200
+/*
+ * How long the relayed stream may stand still (ms): libxl pauses it for
+ * long on its own, the target creating the domain before it reads, the
+ * source waiting for the guest to suspend, both well over the engine's
+ * LIBXLMIG_STREAM_TIMEOUT_MS on a loaded host.  A dead link is noticed
+ * sooner by TCP's user timeout.
+ */
+#define XEN_STREAM_TIMEOUT_MS (5 * 60 * 1000)
 /* libxl's migration stream as xl sends it (libxl stream format v2). */
 #define XEN_STREAM_VERSION 2
 
@@ -929,6 +937,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     uint64_t t0, t1, b0;
     int pair[2] = { -1, -1 };
     int fd, fl = -1, r = 0, rrc = 0, rc;
+    int timeout_ms = t->timeout_ms;
 
     libxlmig__dom_facts_init(&f);
     libxlmig__xen_relay_init(&relay);
@@ -988,6 +997,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
          * apply: every byte of the stream is written on t here. */
         relay.t = t;
         relay.fd = pair[1];
+        t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
         relay.tick = xh_save_tick;
         relay.tick_user = &sr;
         relay.tick_ms = XEN_TICK_MS;
@@ -1051,6 +1061,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     if (pair[0] >= 0) close(pair[0]);
     if (pair[1] >= 0) close(pair[1]);
     if (fl >= 0) fcntl(t->fd, F_SETFL, fl);
+    t->timeout_ms = timeout_ms;
     libxlmig__dom_facts_dispose(&f);
     return rc;
 }
@@ -1169,6 +1180,7 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
     bool direct;
     int pair[2] = { -1, -1 };
     int fd, fl = -1, r, rrc = 0, rc;
+    int timeout_ms = t->timeout_ms;
 
     libxl_domain_config_init(&dc);
     libxl_domain_restore_params_init(&params);
@@ -1227,6 +1239,7 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
         if (rc) goto out;
         relay.t = t;
         relay.fd = pair[1];
+        t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
         rc = libxlmig__xen_relay_recv_start(gc, &relay);
         if (rc) goto out;
         fd = pair[0];
@@ -1271,6 +1284,7 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
     if (pair[0] >= 0) close(pair[0]);
     if (pair[1] >= 0) close(pair[1]);
     if (fl >= 0) fcntl(t->fd, F_SETFL, fl);
+    t->timeout_ms = timeout_ms;
     libxl_domain_restore_params_dispose(&params);
     libxl_domain_config_dispose(&dc);
     return rc;
