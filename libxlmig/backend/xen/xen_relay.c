@@ -15,9 +15,6 @@
 
 #include "backend/xen/xen_relay.h"
 
-/* Socket buffers of the local pair (bytes): large writes, few calls. */
-#define XEN_RELAY_PAIR_BUF (1 << 20)
-
 void libxlmig__xen_relay_init(libxlmig__xen_relay *r)
 {
     memset(r, 0, sizeof(*r));
@@ -26,23 +23,13 @@ void libxlmig__xen_relay_init(libxlmig__xen_relay *r)
 
 int libxlmig__xen_relay_pair(libxlmig__gc *gc, int pair_r[2])
 {
-    int sz = XEN_RELAY_PAIR_BUF, i;
-
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair_r)) {
         LOGE(ERROR, "cannot create the local socket pair of the Xen stream");
         return LIBXLMIG_ERROR_FAIL;
     }
-    /* Past net.core.[wr]mem_max where we may (xlmigd runs as root). */
-    for (i = 0; i < 2; i++) {
-        if (setsockopt(pair_r[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz,
-                       sizeof(sz)))
-            (void)setsockopt(pair_r[i], SOL_SOCKET, SO_SNDBUF, &sz,
-                             sizeof(sz));
-        if (setsockopt(pair_r[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz,
-                       sizeof(sz)))
-            (void)setsockopt(pair_r[i], SOL_SOCKET, SO_RCVBUF, &sz,
-                             sizeof(sz));
-    }
+    /* The system's default buffers (about 200 KiB each way): what waits
+     * in them is neither on the wire nor counted as sent, and a larger
+     * backlog only delays the last bytes after the guest stopped. */
     return 0;
 }
 

@@ -96,8 +96,8 @@ _hidden int libxlmig__xen_relay_recv_start(libxlmig__gc *gc,
 _hidden int libxlmig__xen_relay_wait(libxlmig__xen_relay *r);
 
 /*
- * A connected pair of local stream sockets, close-on-exec, with large
- * buffers: pair_r[0] for libxl, pair_r[1] for the relay.
+ * A connected pair of local stream sockets, close-on-exec, with the
+ * system's default buffers: pair_r[0] for libxl, pair_r[1] for the relay.
  */
 _hidden int libxlmig__xen_relay_pair(libxlmig__gc *gc, int pair_r[2]);
 
