@@ -7,7 +7,7 @@
  * that the receiver knows where the Xen stream ends on a connection that
  * carries control messages after it (docs/stream.md, "The Xen stream on
  * the wire").  Nothing here includes libxl: the relay is tested alone
- * (tests/unit/xen_relay.c).
+ * (tests/unit/xen-relay.c).
  *
  * Ownership: the caller owns both ends of the pair and the transport;
  * while the relay thread runs, only it uses the transport and its end of
