@@ -605,9 +605,9 @@ static void outgoing_entry_gen(libxlmig__gc *gc, daemon_state *dm,
         remaining = v.live.remaining_bytes > sent
                     ? v.live.remaining_bytes - sent : 0;
     } else if (streaming && v.stream_bytes) {
-        /* The full copy (on Xen libxl writes the stream itself: no
-         * bytes are seen and nothing is said): what of the memory is
-         * not sent yet. */
+        /* The full copy, before its end is reported (the engine and,
+         * on Xen, the save shim report at each round's end): what of the
+         * memory is not sent yet. */
         libxlmig__yajl_gen_kv_str(g, "engine_state", "precopy");
         libxlmig__yajl_gen_kv_uint(g, "round", 0);
         if (v.memory_kib * 1024 > v.stream_bytes)

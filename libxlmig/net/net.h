@@ -152,8 +152,9 @@ _hidden int libxlmig__transport_read_all(libxlmig__gc *gc,
                                          void *buf, size_t len,
                                          const char *what);
 /*
- * Read what is there, at most len bytes, waiting (timeout_ms) until
- * something is; *got_r 0 at the end of input.
+ * Read what is there, at most len bytes, waiting as read_all does until
+ * something is; *got_r 0 at the end of input; errors logged, what named.
+ * For relays and frames that pass a stream on as it comes.
  */
 _hidden int libxlmig__transport_read_some(libxlmig__gc *gc,
                                           libxlmig__transport *t,

@@ -369,7 +369,8 @@ EOF
 
 # xlmigd_start H: (re)start xlmigd --backend=xen in H's dom0 with the
 # cluster config and key, once more if it does not come up (short-lived
-# dom0 processes crash now and then under TCG); sets out/rc.
+# dom0 processes crash now and then under TCG); sets out/rc.  $XLMIGD_ENV
+# (NAME=VALUE ...) goes into its environment.
 xlmigd_start() {
     _xlmigd_start "$1" && return
     diag "xlmigd on $1 did not start, trying once more:" "$out"
@@ -388,7 +389,7 @@ echo $cfg | base64 -d >$XLMIG_CFG
 ip route replace 10.254.0.0/16 via 192.0.2.254 dev pub
 if [ -f /run/xlmigd.pid ]; then kill \$(cat /run/xlmigd.pid) 2>/dev/null || true; sleep 1; fi
 rm -f /run/xlmig/xlmigd.sock /run/xlmigd.pid
-setsid xlmigd -v --backend=xen -c $XLMIG_CFG -n $h </dev/null >>/var/log/xlmigd.log 2>&1 &
+${XLMIGD_ENV:+env $XLMIGD_ENV }setsid xlmigd -v --backend=xen -c $XLMIG_CFG -n $h </dev/null >>/var/log/xlmigd.log 2>&1 &
 echo \$! >/run/xlmigd.pid
 for i in \$(seq 1 60); do [ -S /run/xlmig/xlmigd.sock ] && exit 0; sleep 0.5; done
 tail -n 20 /var/log/xlmigd.log; exit 1"
@@ -413,18 +414,66 @@ tx_bytes() {   # tx_bytes H: bytes sent on mig1+mig2+pub by H's dom0
     echo "${out:-0}"
 }
 
+# hop_json OUTPUT: from `xlmig --json migrate-cluster`, the progress
+# lines (one per line: state round total_bytes bandwidth dirty_rate
+# remaining_bytes), then "verdict: ..." (ok when at least two came while
+# the stream ran, with bytes above zero and bytes and rounds growing),
+# then "figures: total_ms downtime_ms handoff_ms MiB" from the report.
+hop_json() {
+    python3 - "$1" <<'EOF'
+import json, sys
+prog, rep = [], {}
+for l in sys.argv[1].splitlines():
+    try:
+        o = json.loads(l)
+    except ValueError:
+        continue
+    if o.get("type") == "progress":
+        prog.append(o["stats"])
+    elif o.get("type") == "report":
+        rep = o["report"]
+live = [p for p in prog if p.get("state") in ("precopy", "stop-and-copy")]
+for p in prog:
+    print("%s round=%s total_bytes=%s bandwidth=%s dirty_rate=%s "
+          "remaining_bytes=%s" % (p.get("state"), p.get("round"),
+          p.get("total_bytes"), p.get("bandwidth"), p.get("dirty_rate"),
+          p.get("remaining_bytes")))
+b = [p.get("total_bytes", 0) for p in live]
+r = [p.get("round", 0) for p in live]
+good = (len(live) >= 2 and b[0] > 0 and b[-1] > b[0] and
+        all(x <= y for x, y in zip(b, b[1:])) and
+        all(x <= y for x, y in zip(r, r[1:])))
+print("verdict: %s (%d live lines)" % ("ok" if good else "bad", len(live)))
+st = rep.get("stats", {})
+print("figures: %s %.1f %s %.1f" % (st.get("total_time_ms", 0),
+      st.get("downtime_us", 0) / 1000.0,
+      rep.get("phases_ms", {}).get("handoff", 0),
+      st.get("total_bytes", 0) / 1048576.0))
+EOF
+}
+
 # One xlmig hop SRC -> DST with checks: exits 0 (time, MiB), runs on DST
-# only, guest verifies there.
+# only, guest verifies there.  XLMIG_HOP_JSON=1: through `xlmig --json`,
+# HOP_FIGURES set from the report; XLMIG_HOP_PROGRESS=1 too: the live
+# progress lines printed and checked.
 xlmig_hop() {
-    local src=$1 dst=$2 opts=${3:-} t0 t r mout lastpass tx0 mib
+    local src=$1 dst=$2 opts=${3:-} t0 t r mout lastpass tx0 mib js=""
     guest_wait_verified "$src" "$A_SEED" 0
     lastpass=${G_PASS:-0}
     tx0=$(tx_bytes "$src")
     t0=$(xentb_now)
-    dom0 "$src" "$MIGRATE_TIMEOUT" "xlmig migrate-cluster $opts $GUEST $dst"
+    [ -z "${XLMIG_HOP_JSON:-}" ] || js="--json"
+    dom0 "$src" "$MIGRATE_TIMEOUT" "xlmig $js migrate-cluster $opts $GUEST $dst"
     r=$rc mout=$out
     t=$(xentb_elapsed "$t0")
     XLMIG_HOP_MS=$(sed -n "s/.*migrate-cluster: [a-z]* in \([0-9]*\) ms.*/\1/p" <<<"$mout" | head -n 1)
+    if [ -n "$js" ]; then
+        local hj
+        hj=$(hop_json "$mout")
+        HOP_FIGURES=$(sed -n 's/^figures: //p' <<<"$hj")
+        XLMIG_HOP_MS=${HOP_FIGURES%% *}
+        mout=$hj$'\n'$(grep -v '^{' <<<"$mout")
+    fi
     mib=$(awk -v a="$tx0" -v b="$(tx_bytes "$src")" 'BEGIN{printf "%.1f", (b-a)/1048576}')
     timing "xlmig-migrate-$src-$dst" "$t"
     timing "xlmig-migrate-$src-$dst-MiB-sent" "$mib"
@@ -440,6 +489,11 @@ xlmig_hop() {
     check "$r" "$src->$dst: xlmig migrate-cluster exits 0 ($t s, $mib MiB sent)" \
         "$mout"$'\n'"xlmigd on $src: $slog"$'\n'"xlmigd on $dst: $out" ||
         return
+    if [ -n "${XLMIG_HOP_PROGRESS:-}" ]; then
+        grep -q '^verdict: ok' <<<"$mout"
+        check $? "$src->$dst: live progress while the stream ran: $(sed -n 's/^verdict: //p' <<<"$mout"), bytes and rounds growing" \
+            "$mout" || return
+    fi
     runs_only_on "$dst"
     check $? "$src->$dst: $GUEST runs on $dst only" "$out" || return
     guest_wait_verified "$dst" "$A_SEED" "$lastpass"
@@ -482,6 +536,31 @@ xlmig_migrate() {
         "$out" || return
     xlmig_hop A B || return
     diag "estimate ${est} ms against the A->B hop's ${XLMIG_HOP_MS:-?} ms"
+    xlmig_hop B A
+}
+
+# What relaying the Xen stream through xlmig's transport costs: the same
+# guest A->B through the relay (its live progress checked), back, then
+# A->B again with A's xlmigd handing libxl the socket itself
+# (XLMIG_XEN_DIRECT_FD=1, a measurement knob), and back; time, the
+# shim's stop-to-end, the handoff and the stream of both A->B hops.
+xlmig_relay_cost() {
+    local relay direct hr
+    XLMIG_HOP_JSON=1 XLMIG_HOP_PROGRESS=1 xlmig_hop A B || return
+    relay=$HOP_FIGURES
+    xlmig_hop B A || return
+    XLMIGD_ENV=XLMIG_XEN_DIRECT_FD=1 xlmigd_start A
+    check "$rc" "xlmigd on A restarted with XLMIG_XEN_DIRECT_FD=1" "$out" ||
+        return
+    XLMIG_HOP_JSON=1 xlmig_hop A B
+    hr=$?
+    direct=$HOP_FIGURES
+    xlmigd_start A
+    [ "$hr" -eq 0 ] || return
+    diag "A->B relay vs direct fd (total ms, stop-to-end ms, handoff ms, MiB):" \
+        "  relay:     $relay" "  direct fd: $direct"
+    timing "xlmig-relay-A-B" "$relay"
+    timing "xlmig-direct-fd-A-B" "$direct"
     xlmig_hop B A
 }
 
@@ -637,6 +716,7 @@ xlmig_integration() {
 
 scen_xlmig_migrate() { xlmig_ready; xlmig_migrate; }
 scen_xlmig_integration() { xlmig_ready; xlmig_integration; }
+scen_xlmig_relay() { xlmig_ready; xlmig_relay_cost; }
 scen_xlmig_drain() { xlmig_ready; xlmig_drain_remote; }
 scen_xlmig_killed() { xlmig_ready; xlmig_target_killed; }
 scen_xlmig_public() { xlmig_ready; xlmig_public_refused; }
@@ -661,7 +741,7 @@ tap_cleanup() {
 
 only=${XENTB_ONLY:-boot xl-baseline xlmig}
 only=$(for s in $only; do
-    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-drain xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
+    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-relay xlmig-drain xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
     echo "$s"
 done)
 n=0
@@ -670,6 +750,7 @@ for s in $only; do
     boot) n=$((n + 10)) ;;
     xl-baseline) n=$((n + 8)) ;;
     xlmig-migrate) n=$((n + 8)) ;;
+    xlmig-relay) n=$((n + 14)) ;;
     xlmig-drain) n=$((n + 7)) ;;
     xlmig-integration) n=$((n + 4)) ;;
     xlmig-throttle) n=$((n + 4)) ;;
@@ -684,6 +765,7 @@ for s in $only; do
     boot) scenario boot 10 scen_boot reset_boot ;;
     xl-baseline) scenario xl-baseline 8 scen_xl_baseline reset_xl_baseline ;;
     xlmig-migrate) scenario xlmig-migrate 8 scen_xlmig_migrate reset_none ;;
+    xlmig-relay) scenario xlmig-relay 14 scen_xlmig_relay reset_none ;;
     xlmig-drain) scenario xlmig-drain 7 scen_xlmig_drain reset_none ;;
     xlmig-integration)
         scenario xlmig-integration 4 scen_xlmig_integration reset_none ;;

@@ -8,14 +8,20 @@
  * A migration's memory stream is libxl's own (libxl_domain_suspend on
  * the source, libxl_domain_create_restore on the target), sent after a
  * small header of ours carrying the domain's libxl config as JSON, as xl
- * sends its config before the stream; the header goes through the
- * migration's transport, libxl then writes to its fd.
+ * sends its config before the stream.  Everything goes through the
+ * migration's transport: libxl reads or writes one end of a local socket
+ * pair and a relay thread (xen_relay.c) frames the stream on the
+ * transport, so that bandwidth limits, encryption and parallel paths
+ * apply to it, the bytes are counted as they go, and the control messages
+ * after it are found (docs/stream.md).  Only the measurement knob
+ * XLMIG_XEN_DIRECT_FD hands libxl the transport's socket itself.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +34,7 @@
 #include "core/tunables.h"
 #include "host/host.h"
 #include "backend/xen/xen.h"
+#include "backend/xen/xen_relay.h"
 #include "backend/xen/xen_save_shim.h"
 #include "policy.h"
 
@@ -442,8 +449,21 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
  * of the config JSON that follows (network byte order).
  */
 #define XEN_HDR_MAGIC   "XLMIGXC\n"
-#define XEN_HDR_VERSION 1
+/* What follows the config: libxl's stream as it is (1: the direct fd, a
+ * measurement knob), or in the relay's frames (2; xen_relay.h). */
+#define XEN_HDR_VERSION_DIRECT 1
+#define XEN_HDR_VERSION_RELAY  2
 #define XEN_HDR_MAX_CONFIG (1u << 20)      /* bytes of config JSON */
+/* How often the relay's tick reads the shim's report (ms). */
+#define XEN_TICK_MS 200
+/*
+ * How long the relayed stream may stand still (ms): libxl pauses it for
+ * long on its own, the target creating the domain before it reads, the
+ * source waiting for the guest to suspend, both well over the engine's
+ * LIBXLMIG_STREAM_TIMEOUT_MS on a loaded host.  A dead link is noticed
+ * sooner by TCP's user timeout.
+ */
+#define XEN_STREAM_TIMEOUT_MS (5 * 60 * 1000)
 /* libxl's migration stream as xl sends it (libxl stream format v2). */
 #define XEN_STREAM_VERSION 2
 
@@ -541,17 +561,67 @@ static void xh_shim_setup(libxlmig__gc *gc, xen_priv *xp)
         helper);
 }
 
-/* Hand the shim the parameters of domid's save. */
-static void xh_shim_params(libxlmig__gc *gc, xen_priv *xp, uint32_t domid,
-                           const libxlmig_params *p)
+/*
+ * The shim's report of one save (PRECOPY_DIR/DOMID.progress, a line per
+ * policy decision, then "done"), read while the save runs, from the
+ * relay's tick, and once more after it: the rounds go into the stats and
+ * the progress callback as they come.
+ */
+typedef struct xh_shim_reader {
+    /* caller-set */
+    libxlmig_ctx *ctx;
+    xen_priv *xp;
+    uint32_t domid;
+    const libxlmig__engine_opts *o;
+    libxlmig_stats *st;
+    const libxlmig__transport *t;  /* relayed: bytes come from its count */
+    uint64_t b0;                   /* t->bytes_sent as the save began */
+    uint64_t t0_us;                /* the save began */
+    /* private */
+    FILE *f;                       /* the report, once the shim made it */
+    long off;                      /* of the first line not read yet */
+    uint64_t prev_elapsed_ms;      /* of the last round line */
+    unsigned long long stop_wire;  /* stream bytes at the last decision */
+    uint64_t *wire;                /* the relay's byte count, shared with
+                                    * the shim (DOMID.wire), or NULL */
+} xh_shim_reader;
+
+/*
+ * Hand the shim the parameters of domid's save; with a relay, also the
+ * shared page where the relay counts the stream's bytes (sr->wire), which
+ * the shim's bandwidth needs: its stream fd is then a local socket.
+ */
+static void xh_shim_params(libxlmig__gc *gc, xh_shim_reader *sr,
+                           bool relayed)
 {
+    xen_priv *xp = sr->xp;
+    const libxlmig_params *p = &sr->o->params;
+    uint32_t domid = sr->domid;
     char *path;
+    void *m;
     FILE *f;
+    int fd;
 
     if (!xp->precopy_dir[0])
         return;
     path = GCSPRINTF("%s/%u.progress", xp->precopy_dir, domid);
     unlink(path);
+    path = GCSPRINTF("%s/%u.wire", xp->precopy_dir, domid);
+    unlink(path);
+    if (relayed) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, 4096)) {
+            LOGE(WARN, "cannot create %s: the pre-copy policy will not "
+                 "know the bandwidth", path);
+        } else {
+            m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (m == MAP_FAILED)
+                LOGE(WARN, "cannot map %s", path);
+            else
+                sr->wire = m;
+        }
+        if (fd >= 0) close(fd);
+    }
     path = GCSPRINTF("%s/%u.params", xp->precopy_dir, domid);
     f = fopen(path, "w");
     if (!f) {
@@ -570,61 +640,121 @@ static void xh_shim_params(libxlmig__gc *gc, xen_priv *xp, uint32_t domid,
     fclose(f);
 }
 
-/*
- * Read what the shim reported on domid's save into st (and the log);
- * remove its files.  Without them nothing is known of the rounds.
- */
-static void xh_shim_collect(libxlmig__gc *gc, xen_priv *xp,
-                            uint32_t domid, libxlmig_stats *st)
+/* One line of the shim's report into the stats (and the log); a round
+ * line while the save runs (live) is a round's progress. */
+static void xh_shim_line(libxlmig__gc *gc, xh_shim_reader *sr,
+                         const char *line, bool live)
 {
-    char *params, *path, line[512];
-    unsigned long long ms, fin, wire, exp, stop_wire = 0;
+    libxlmig_stats *st = sr->st;
+    unsigned long long ms, fin, wire, exp, stop_wire, elapsed;
     unsigned rounds, round, pct;
     double bw;
     long dirty;
-    FILE *f;
 
-    if (!xp->precopy_dir[0])
-        return;
-    params = GCSPRINTF("%s/%u.params", xp->precopy_dir, domid);
-    path = GCSPRINTF("%s/%u.progress", xp->precopy_dir, domid);
-    f = fopen(path, "r");
-    if (!f) {
-        LOGD(WARN, domid, "the pre-copy shim left no report (%s): was it "
-             "loaded?", path);
-        unlink(params);
-        return;
-    }
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
-        LOGD(INFO, domid, "pre-copy: %s", line);
-        if (sscanf(line, "round=%u dirty_pages=%ld wire_bytes=%llu "
-                   "bandwidth=%lf expected_downtime_ms=%llu", &round, &dirty,
-                   &stop_wire, &bw, &exp) == 5) {
-            st->round = round;
-            st->remaining_bytes = dirty > 0 ? (uint64_t)dirty * 4096 : 0;
-            st->expected_downtime_ms = exp;
-            st->bandwidth = (uint64_t)bw;
-            st->round_pages = dirty > 0 ? (uint64_t)dirty : 0;
-        } else if (sscanf(line, "done rc=%*d rounds=%u total_ms=%llu "
-                          "final_us=%llu wire_bytes=%llu", &rounds, &ms,
-                          &fin, &wire) == 4) {
-            st->round = rounds;
-            /* From the stop decision to the end of the save: the guest's
-             * pause is within it (an upper bound). */
-            st->downtime_us = fin;
-            /* Bytes after the stop decision: the last batches. */
-            if (stop_wire && wire >= stop_wire)
-                st->downtime_bytes = wire - stop_wire;
-        } else if (sscanf(line, "throttle=%u cap=", &pct) == 1) {
-            st->throttle_pct = pct;
-            if (pct > st->throttle_max_pct)
-                st->throttle_max_pct = pct;
+    LOGD(INFO, sr->domid, "pre-copy: %s", line);
+    if (sscanf(line, "round=%u dirty_pages=%ld wire_bytes=%llu "
+               "bandwidth=%lf expected_downtime_ms=%llu elapsed_ms=%llu",
+               &round, &dirty, &stop_wire, &bw, &exp, &elapsed) == 6) {
+        /* round=N: N rounds sent, the next one's pages counted: the
+         * stats say the last round done, as the engine's do. */
+        st->round = round ? round - 1 : 0;
+        st->remaining_bytes = dirty > 0 ? (uint64_t)dirty * 4096 : 0;
+        st->expected_downtime_ms = exp;
+        st->bandwidth = (uint64_t)bw;
+        st->round_pages = dirty > 0 ? (uint64_t)dirty : 0;
+        /* Dirtied while the last round was sent, over its time. */
+        if (elapsed > sr->prev_elapsed_ms && dirty > 0)
+            st->dirty_rate = (uint64_t)dirty * 1000 /
+                             (elapsed - sr->prev_elapsed_ms);
+        sr->prev_elapsed_ms = elapsed;
+        sr->stop_wire = stop_wire;
+        if (strstr(line, " action=stop "))
+            st->state = LIBXLMIG_STATE_STOP_AND_COPY;
+        if (live && sr->o->progress) {
+            st->total_time_ms = (libxlmig__now_us() - sr->t0_us) / 1000;
+            sr->o->progress(sr->o->progress_user, st);
         }
+    } else if (sscanf(line, "done rc=%*d rounds=%u total_ms=%llu "
+                      "final_us=%llu wire_bytes=%llu", &rounds, &ms,
+                      &fin, &wire) == 4) {
+        st->round = rounds;
+        /* From the stop decision to the end of the save: the guest's
+         * pause is within it (an upper bound). */
+        st->downtime_us = fin;
+        /* Bytes after the stop decision: the last batches. */
+        if (sr->stop_wire && wire >= sr->stop_wire)
+            st->downtime_bytes = wire - sr->stop_wire;
+    } else if (sscanf(line, "throttle=%u cap=", &pct) == 1) {
+        st->throttle_pct = pct;
+        if (pct > st->throttle_max_pct)
+            st->throttle_max_pct = pct;
     }
-    fclose(f);
-    unlink(path);
-    unlink(params);
+}
+
+/* The lines the shim completed since the last call. */
+static void xh_shim_read(libxlmig__gc *gc, xh_shim_reader *sr, bool live)
+{
+    char line[512];
+    size_t len;
+
+    if (!sr->xp->precopy_dir[0])
+        return;
+    if (!sr->f) {
+        sr->f = fopen(GCSPRINTF("%s/%u.progress", sr->xp->precopy_dir,
+                                sr->domid), "re");
+        if (!sr->f)
+            return;                 /* not yet */
+    }
+    clearerr(sr->f);
+    if (fseek(sr->f, sr->off, SEEK_SET))
+        return;
+    while (fgets(line, sizeof(line), sr->f)) {
+        len = strlen(line);
+        if (!len || (line[len - 1] != '\n' && len < sizeof(line) - 1))
+            break;                  /* being written: next time */
+        sr->off += (long)len;
+        line[strcspn(line, "\n")] = '\0';
+        xh_shim_line(gc, sr, line, live);
+    }
+}
+
+/* The relay's tick while the save runs (relay thread): bytes, time, and
+ * the rounds the shim reported since. */
+static void xh_save_tick(void *user)
+{
+    xh_shim_reader *sr = user;
+    GC_INIT(sr->ctx);
+
+    sr->st->total_bytes = sr->t->bytes_sent - sr->b0;
+    sr->st->total_time_ms = (libxlmig__now_us() - sr->t0_us) / 1000;
+    xh_shim_read(gc, sr, true);
+    GC_FREE;
+}
+
+/*
+ * After the save: the rest of the shim's report into st (and the log);
+ * remove its files.  Without them nothing is known of the rounds.
+ */
+static void xh_shim_collect(libxlmig__gc *gc, xh_shim_reader *sr)
+{
+    const char *dir = sr->xp->precopy_dir;
+    uint32_t domid = sr->domid;
+
+    if (!dir[0])
+        return;
+    xh_shim_read(gc, sr, false);
+    if (!sr->f)
+        LOGD(WARN, domid, "the pre-copy shim left no report (%s/%u."
+             "progress): was it loaded?", dir, domid);
+    else
+        fclose(sr->f);
+    sr->f = NULL;
+    if (sr->wire)
+        munmap(sr->wire, 4096);
+    sr->wire = NULL;
+    unlink(GCSPRINTF("%s/%u.progress", dir, domid));
+    unlink(GCSPRINTF("%s/%u.params", dir, domid));
+    unlink(GCSPRINTF("%s/%u.wire", dir, domid));
 }
 
 /* Name -> domid; logs "not found" as the error. */
@@ -772,8 +902,24 @@ static int xh_resume(libxlmig__gc *gc, void *priv, const char *name)
 }
 
 /*
- * Our header and the config go through the transport; libxl's own stream
- * then goes to the transport's fd, which libxl writes itself.
+ * Is t a plain socket libxl could write itself (XLMIG_XEN_DIRECT_FD)?
+ * Not once the transport encrypts or spreads the stream.
+ */
+static bool xh_direct_ok(libxlmig__gc *gc, const libxlmig__transport *t)
+{
+    if (t->fd >= 0 && !strcmp(t->ops->name, "fd"))
+        return true;
+    LOG(WARN, "XLMIG_XEN_DIRECT_FD ignored: the connection to %s is a %s "
+        "transport, not a plain socket", t->peer, t->ops->name);
+    return false;
+}
+
+/*
+ * Our header and the config, then libxl's own stream, all through the
+ * transport: libxl_domain_suspend writes into a local socket pair and a
+ * relay thread frames what comes out on t (xen_relay.h).  The relay's
+ * tick follows the shim's rounds meanwhile and reports them.  With
+ * XLMIG_XEN_DIRECT_FD libxl writes to t's socket itself, as xl does.
  */
 static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
                            libxlmig__transport *t,
@@ -781,15 +927,21 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
                            libxlmig_stats *st)
 {
     xen_priv *xp = priv;
-    int fd = t->fd;
+    bool direct = libxlmig__tunable_xen_direct_fd() && xh_direct_ok(gc, t);
     libxlmig__dom_facts f;
+    libxlmig__xen_relay relay;
+    xh_shim_reader sr;
     xh_throttle guard = { 0, 0, false };
     xen_hdr hdr;
     uint32_t domid, len;
     uint64_t t0, t1, b0;
-    int fl = -1, r, rc;
+    int pair[2] = { -1, -1 };
+    int fd, fl = -1, r = 0, rrc = 0, rc;
+    int timeout_ms = t->timeout_ms;
 
     libxlmig__dom_facts_init(&f);
+    libxlmig__xen_relay_init(&relay);
+    memset(&sr, 0, sizeof(sr));
     rc = xh_domid(gc, xp, name, &domid);
     if (rc) goto out;
     rc = xh_facts(gc, xp, name, &f);
@@ -802,15 +954,16 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         goto out;
     }
     memcpy(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic));
-    hdr.version = htonl(XEN_HDR_VERSION);
+    hdr.version = htonl(direct ? XEN_HDR_VERSION_DIRECT
+                               : XEN_HDR_VERSION_RELAY);
     hdr.config_len = htonl(len);
-    fl = fd_blocking(fd);
     t0 = libxlmig__now_us();
-    b0 = xlmig_sock_bytes_sent(fd);
+    b0 = direct ? xlmig_sock_bytes_sent(t->fd) : t->bytes_sent;
     rc = libxlmig__transport_write_all(gc, t, &hdr, sizeof(hdr));
     if (!rc) rc = libxlmig__transport_write_all(gc, t, f.config_json, len);
     if (rc) goto out;
     st->state = LIBXLMIG_STATE_PRECOPY;
+    st->nr_pages = f.memory_kib / 4;
     rc = xh_busy_claim(gc, xp, domid, "save");
     if (rc) goto out;
     /* The cap to put back if the shim's throttle outlives its helper. */
@@ -825,25 +978,65 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         }
         libxl_domain_sched_params_dispose(&sp);
     }
-    xh_shim_params(gc, xp, domid, &o->params);
+    sr.ctx = CTX;
+    sr.xp = xp;
+    sr.domid = domid;
+    sr.o = o;
+    sr.st = st;
+    sr.t = t;
+    sr.b0 = b0;
+    sr.t0_us = t0;
+    xh_shim_params(gc, &sr, !direct);
+    if (direct) {
+        fd = t->fd;
+        fl = fd_blocking(fd);
+    } else {
+        rc = libxlmig__xen_relay_pair(gc, pair);
+        if (rc) goto released;
+        /* The bandwidth limit is t's to apply (over every path): every
+         * byte of the stream is written on t here. */
+        libxlmig__transport_set_limit(t, o->params.bandwidth_limit);
+        relay.t = t;
+        relay.fd = pair[1];
+        t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
+        relay.tick = xh_save_tick;
+        relay.tick_user = &sr;
+        relay.tick_ms = XEN_TICK_MS;
+        relay.mirror = sr.wire;
+        rc = libxlmig__xen_relay_send_start(gc, &relay);
+        if (rc) goto released;
+        fd = pair[0];
+    }
     /* libxl's live migration: pre-copy rounds, then the guest is
      * suspended and the rest sent; it stays suspended on success. */
     r = libxl_domain_suspend(xp->lctx, domid, fd, LIBXL_SUSPEND_LIVE, NULL);
+    if (!direct) {
+        /* libxl and its helper are done writing: the relay sends the
+         * rest, sees the end of input and ends; then END or ABORT. */
+        shutdown(pair[0], SHUT_WR);
+        rrc = libxlmig__xen_relay_wait(&relay);
+        if (!rrc)
+            rrc = libxlmig__xen_relay_send_end(gc, &relay, r == 0);
+    }
+ released:
     t1 = libxlmig__now_us();
     xh_busy_release(xp, domid);
-    xh_shim_collect(gc, xp, domid, st);
+    xh_shim_collect(gc, &sr);
     xh_throttle_restore(gc, xp, &guard);
+    if (rc) goto out;                  /* no relay: libxl never ran */
     st->total_time_ms = (t1 - t0) / 1000;
-    st->total_bytes = xlmig_sock_bytes_sent(fd) - b0;
+    st->total_bytes = (direct ? xlmig_sock_bytes_sent(t->fd) : t->bytes_sent)
+                      - b0;
     st->precopy_bytes = st->total_bytes > st->downtime_bytes
                         ? st->total_bytes - st->downtime_bytes : 0;
     st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;
-    if (r) {
+    if (r || rrc) {
         /* libxl says "guest timed out" for any save that failed before
          * the guest was asked to suspend: tell a broken stream apart. */
-        if (!sock_established(fd)) {
+        if (rrc || (direct && !sock_established(t->fd))) {
             LOGD(ERROR, domid, "the stream of %s to the target broke "
-                 "(libxl_domain_suspend: %s)", name, libxlmig_strerror(r));
+                 "(libxl_domain_suspend: %s)", name,
+                 r ? libxlmig_strerror(r) : "done");
             r = LIBXLMIG_ERROR_IO;
         } else {
             LOGD(ERROR, domid, "libxl_domain_suspend (live) of %s failed: "
@@ -861,7 +1054,15 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     st->state = LIBXLMIG_STATE_DONE;
     rc = 0;
  out:
-    if (fl >= 0) fcntl(fd, F_SETFL, fl);
+    if (rc && st->state != LIBXLMIG_STATE_ABORTED &&
+        st->state != LIBXLMIG_STATE_SETUP)
+        st->state = LIBXLMIG_STATE_ABORTED;
+    if (o->progress && st->state != LIBXLMIG_STATE_SETUP)
+        o->progress(o->progress_user, st);
+    if (pair[0] >= 0) close(pair[0]);
+    if (pair[1] >= 0) close(pair[1]);
+    if (fl >= 0) fcntl(t->fd, F_SETFL, fl);
+    t->timeout_ms = timeout_ms;
     libxlmig__dom_facts_dispose(&f);
     return rc;
 }
@@ -970,29 +1171,42 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
                              libxlmig_stats *st)
 {
     xen_priv *xp = priv;
-    int fd = t->fd;
     libxl_domain_config dc;
     libxl_domain_restore_params params;
+    libxlmig__xen_relay relay;
     xen_hdr hdr;
-    uint32_t domid = INVALID_DOMID, len;
+    uint32_t domid = INVALID_DOMID, len, version;
     uint64_t t0, b0;
     char *json = NULL;
-    int fl, r, rc;
+    bool direct;
+    int pair[2] = { -1, -1 };
+    int fd, fl = -1, r, rrc = 0, rc;
+    int timeout_ms = t->timeout_ms;
 
     libxl_domain_config_init(&dc);
     libxl_domain_restore_params_init(&params);
-    fl = fd_blocking(fd);
+    libxlmig__xen_relay_init(&relay);
     t0 = libxlmig__now_us();
-    b0 = sock_bytes_received(fd);
+    b0 = t->bytes_received;
     rc = libxlmig__transport_read_all(gc, t, &hdr, sizeof(hdr),
                                       "Xen migration header");
     if (rc) goto out;
     len = ntohl(hdr.config_len);
+    version = ntohl(hdr.version);
     if (memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) ||
-        ntohl(hdr.version) != XEN_HDR_VERSION || len == 0 ||
+        (version != XEN_HDR_VERSION_DIRECT &&
+         version != XEN_HDR_VERSION_RELAY) || len == 0 ||
         len > XEN_HDR_MAX_CONFIG) {
         LOG(ERROR, "the stream for %s is not a Xen migration of this xlmig "
             "(bad header: is the source another backend or version?)", name);
+        rc = LIBXLMIG_ERROR_PROTOCOL;
+        goto out;
+    }
+    direct = version == XEN_HDR_VERSION_DIRECT;
+    if (direct && (t->fd < 0 || strcmp(t->ops->name, "fd"))) {
+        LOG(ERROR, "the source of %s sends libxl's stream unframed "
+            "(XLMIG_XEN_DIRECT_FD), which a %s connection cannot carry: "
+            "refused", name, t->ops->name);
         rc = LIBXLMIG_ERROR_PROTOCOL;
         goto out;
     }
@@ -1016,15 +1230,42 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
     dc.c_info.name = strdup(name);
     params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
     params.stream_version = XEN_STREAM_VERSION;
+    if (direct) {
+        fd = t->fd;
+        fl = fd_blocking(fd);
+        b0 = sock_bytes_received(fd) - (t->bytes_received - b0);
+    } else {
+        /* The relay feeds libxl's end of a local pair from t. */
+        rc = libxlmig__xen_relay_pair(gc, pair);
+        if (rc) goto out;
+        relay.t = t;
+        relay.fd = pair[1];
+        t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
+        rc = libxlmig__xen_relay_recv_start(gc, &relay);
+        if (rc) goto out;
+        fd = pair[0];
+    }
     st->state = LIBXLMIG_STATE_PRECOPY;
     /* libxl leaves the restored domain paused. */
     r = libxl_domain_create_restore(xp->lctx, &dc, &domid, fd, -1, &params,
                                     NULL, NULL);
+    if (!direct) {
+        /* A failed libxl reads no more: the relay stops at its next
+         * write instead of waiting for the END frame. */
+        if (r)
+            shutdown(pair[0], SHUT_RDWR);
+        rrc = libxlmig__xen_relay_wait(&relay);
+    }
     st->total_time_ms = (libxlmig__now_us() - t0) / 1000;
-    st->total_bytes = sock_bytes_received(fd) - b0;
-    if (r) {
-        LOG(ERROR, "libxl could not restore %s: %s", name,
-            libxlmig_strerror(r));
+    st->total_bytes = (direct ? sock_bytes_received(t->fd)
+                              : t->bytes_received) - b0;
+    if (r || rrc) {
+        if (r)
+            LOG(ERROR, "libxl could not restore %s: %s%s", name,
+                libxlmig_strerror(r), rrc ? " (the stream failed)" : "");
+        else
+            LOG(ERROR, "the stream of %s did not end as it should: the "
+                "restored domain is destroyed", name);
         /* libxl destroys a half-made domain itself; make sure. */
         if (domid != (uint32_t)INVALID_DOMID && domid != 0)
             libxl_domain_destroy(xp->lctx, domid, NULL);
@@ -1032,7 +1273,7 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
                  !libxl_name_to_domid(xp->lctx, name, &domid) && domid)
             libxl_domain_destroy(xp->lctx, domid, NULL);
         st->state = LIBXLMIG_STATE_ABORTED;
-        rc = r;
+        rc = r ? r : rrc;
         goto out;
     }
     st->state = LIBXLMIG_STATE_DONE;
@@ -1041,7 +1282,10 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
          (unsigned long long)st->total_bytes);
     rc = 0;
  out:
-    if (fl >= 0) fcntl(fd, F_SETFL, fl);
+    if (pair[0] >= 0) close(pair[0]);
+    if (pair[1] >= 0) close(pair[1]);
+    if (fl >= 0) fcntl(t->fd, F_SETFL, fl);
+    t->timeout_ms = timeout_ms;
     libxl_domain_restore_params_dispose(&params);
     libxl_domain_config_dispose(&dc);
     return rc;

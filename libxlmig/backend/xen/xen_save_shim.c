@@ -15,10 +15,14 @@
  *
  * xlmigd passes the parameters in PRECOPY_DIR/DOMID.params (key=value
  * lines) and reads one line per policy decision, and a last "done" line,
- * from PRECOPY_DIR/DOMID.progress.  Without a params file the shim is
- * transparent.  Bandwidth is the stream socket's bytes (TCP_INFO) over the
- * time between the policy's calls; libxenguest's total_written counts
- * pages (the whole p2m in round 0), not bytes on the wire.
+ * from PRECOPY_DIR/DOMID.progress, as they are written (flushed each).
+ * Without a params file the shim is transparent.  Bandwidth is the
+ * stream's bytes over the time between the policy's calls: xlmigd relays
+ * the stream from a local socket and counts what it sent in a shared page,
+ * PRECOPY_DIR/DOMID.wire, which the shim maps; without it (the direct fd
+ * of XLMIG_XEN_DIRECT_FD) the stream socket's bytes (TCP_INFO).
+ * libxenguest's total_written counts pages (the whole p2m in round 0),
+ * not bytes on the wire.
  *
  * This file is owned by xen_backend.c (it includes xenguest.h) and is
  * built into its own shared object, never into libxlmig.
@@ -30,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -65,7 +70,18 @@ static struct {
     int sched;                    /* XEN_SCHEDULER_*, or -1 */
     bool capped;                  /* orig_cap must be put back */
     uint16_t orig_cap;
+    /* the relay's count of the stream's bytes (DOMID.wire), or NULL */
+    const uint64_t *wire;
 } shim;
+
+/* Bytes of the stream sent so far: the relay's count when xlmigd relays
+ * it (io_fd is then a local socket), else TCP's on io_fd. */
+static uint64_t wire_bytes(void)
+{
+    if (shim.wire)
+        return __atomic_load_n(shim.wire, __ATOMIC_RELAXED);
+    return xlmig_sock_bytes_sent(shim.io_fd);
+}
 
 static uint64_t now_us(void)
 {
@@ -189,7 +205,7 @@ static int shim_policy(struct precopy_stats s, void *data)
 {
     libxlmig__precopy_input in;
     libxlmig__precopy_decision d;
-    uint64_t t = now_us(), w = xlmig_sock_bytes_sent(shim.io_fd), dt;
+    uint64_t t = now_us(), w = wire_bytes(), dt;
 
     if (s.dirty_count < 0) {
         dt = t - shim.t_round_us;
@@ -245,7 +261,9 @@ static bool load_params(uint32_t dom)
     const char *dir = getenv(XLMIG_SHIM_ENV_DIR);
     char path[512], line[256], *eq;
     unsigned long long v;
+    void *m;
     FILE *f;
+    int fd;
 
     if (!dir || !*dir)
         return false;
@@ -282,6 +300,14 @@ static bool load_params(uint32_t dom)
             shim.p.throttle_max_pct = (uint32_t)v;
     }
     fclose(f);
+    snprintf(path, sizeof(path), "%s/%u.wire", dir, dom);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        m = mmap(NULL, sizeof(uint64_t), PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED)
+            shim.wire = m;
+        close(fd);
+    }
     snprintf(path, sizeof(path), "%s/%u.progress", dir, dom);
     shim.progress = fopen(path, "w");
     return true;
@@ -318,7 +344,7 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
     shim.dom = dom;
     shim.sched = domain_sched(xch, dom);
     shim.t0_us = shim.t_round_us = now_us();
-    shim.wire_round = xlmig_sock_bytes_sent(io_fd);
+    shim.wire_round = wire_bytes();
     say("start domid=%u downtime_limit_ms=%llu max_rounds=%u\n", dom,
         (unsigned long long)shim.p.downtime_limit_ms, shim.p.max_rounds);
     r = real(xch, io_fd, dom, flags, callbacks, stream_type, recv_fd);
@@ -328,10 +354,13 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
     say("done rc=%d rounds=%u total_ms=%llu final_us=%llu wire_bytes=%llu\n",
         r, shim.rounds, (unsigned long long)((t_end - shim.t0_us) / 1000),
         (unsigned long long)(shim.t_stop_us ? t_end - shim.t_stop_us : 0),
-        (unsigned long long)xlmig_sock_bytes_sent(io_fd));
+        (unsigned long long)wire_bytes());
     if (shim.progress)
         fclose(shim.progress);
     shim.progress = NULL;
+    if (shim.wire)
+        munmap((void *)shim.wire, sizeof(uint64_t));
+    shim.wire = NULL;
     errno = saved_errno;
     return r;
 }

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The relay of a Xen migration stream through xlmig's transport
+ * (xen_relay.h): libxl's stream goes through a local socket pair, and a
+ * relay thread passes it on in frames (DATA chunks, then END with the
+ * total or ABORT), so that the transport is the only code on the peer's
+ * connection and the receiver knows where the Xen stream ends.  The
+ * local end is read and written through a transport too (a borrowed fd),
+ * as every stream's fd is.
+ */
+#include <endian.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend/xen/xen_relay.h"
+
+void libxlmig__xen_relay_init(libxlmig__xen_relay *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = -1;
+}
+
+int libxlmig__xen_relay_pair(libxlmig__gc *gc, int pair_r[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair_r)) {
+        LOGE(ERROR, "cannot create the local socket pair of the Xen stream");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    /* The system's default buffers (about 200 KiB each way): what waits
+     * in them is neither on the wire nor counted as sent, and a larger
+     * backlog only delays the last bytes after the guest stopped. */
+    return 0;
+}
+
+/* The header of a frame of type with len bytes of payload (network
+ * order), its CRC over the header and the payload. */
+static void hdr_fill(xen_relay_hdr *h, uint32_t type, const void *payload,
+                     uint32_t len)
+{
+    h->magic = htonl(XEN_RELAY_MAGIC);
+    h->type = htonl(type);
+    h->len = htonl(len);
+    h->crc = libxlmig__crc32c(0, h, offsetof(xen_relay_hdr, crc));
+    h->crc = htonl(libxlmig__crc32c(h->crc, payload, len));
+}
+
+static void tick(libxlmig__xen_relay *r, bool force)
+{
+    uint64_t now;
+
+    if (!r->tick)
+        return;
+    now = libxlmig__now_us();
+    if (!force && now - r->t_tick_us < (uint64_t)r->tick_ms * 1000)
+        return;
+    r->t_tick_us = now;
+    r->tick(r->tick_user);
+}
+
+static void count(libxlmig__xen_relay *r, uint64_t n)
+{
+    uint64_t b = r->bytes + n;
+
+    __atomic_store_n(&r->bytes, b, __ATOMIC_RELAXED);
+    if (r->mirror)
+        __atomic_store_n(r->mirror, b, __ATOMIC_RELAXED);
+}
+
+static int local_open(libxlmig__gc *gc, libxlmig__xen_relay *r)
+{
+    int rc;
+
+    if (r->local)
+        return 0;
+    rc = libxlmig__transport_fd_borrow(gc, r->fd, "libxl", &r->local);
+    if (rc) return rc;
+    r->t_tick_us = libxlmig__now_us();
+    return 0;
+}
+
+static void local_close(libxlmig__xen_relay *r)
+{
+    libxlmig__transport_free(r->local);
+    r->local = NULL;
+}
+
+/* Wait until libxl wrote something (or its end closed), ticking
+ * meanwhile. */
+static int wait_input(libxlmig__gc *gc, libxlmig__xen_relay *r)
+{
+    struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+    int ms = r->tick ? (int)r->tick_ms : -1, n;
+
+    for (;;) {
+        n = poll(&pfd, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR) {
+            LOGE(ERROR, "waiting for libxl's stream failed");
+            return LIBXLMIG_ERROR_IO;
+        }
+        tick(r, false);
+    }
+}
+
+int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
+{
+    const size_t hl = sizeof(xen_relay_hdr);
+    uint8_t *buf = NULL;
+    size_t got;
+    ssize_t n;
+    int rc;
+
+    rc = local_open(gc, r);
+    if (rc) goto out;
+    buf = malloc(hl + XEN_RELAY_CHUNK_MAX);
+    if (!buf)
+        libxlmig__alloc_failed(CTX, __func__, 1, hl + XEN_RELAY_CHUNK_MAX);
+    for (;;) {
+        rc = wait_input(gc, r);
+        if (rc) break;
+        rc = libxlmig__transport_read_some(gc, r->local, buf + hl,
+                                           XEN_RELAY_CHUNK_MAX, &got,
+                                           "the Xen stream");
+        if (rc || !got)
+            break;                  /* !got: libxl's end is shut: all read */
+        n = (ssize_t)got;
+        hdr_fill((xen_relay_hdr *)buf, XEN_RELAY_DATA, buf + hl,
+                 (uint32_t)n);
+        rc = libxlmig__transport_write_all(gc, r->t, buf, hl + (size_t)n);
+        if (rc) {
+            LOG(ERROR, "relaying the Xen stream to %s failed after %llu "
+                "bytes", r->t->peer, (unsigned long long)r->bytes);
+            break;
+        }
+        count(r, (uint64_t)n);
+        tick(r, false);
+    }
+ out:
+    /* libxl's writes fail from now on: nothing is lost in a buffer. */
+    if (rc && r->fd >= 0)
+        shutdown(r->fd, SHUT_RDWR);
+    tick(r, true);
+    free(buf);
+    local_close(r);
+    return rc;
+}
+
+int libxlmig__xen_relay_send_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
+                                 bool ok)
+{
+    struct { xen_relay_hdr h; uint64_t total; } f;   /* no padding */
+    uint32_t len = ok ? sizeof(f.total) : 0;
+
+    f.total = htobe64(r->bytes);
+    hdr_fill(&f.h, ok ? XEN_RELAY_END : XEN_RELAY_ABORT, &f.total, len);
+    return libxlmig__transport_write_all(gc, r->t, &f, sizeof(f.h) + len);
+}
+
+/* Read one frame's payload into buf and check its CRC. */
+static int recv_payload(libxlmig__gc *gc, libxlmig__xen_relay *r,
+                        const xen_relay_hdr *h, void *buf, uint32_t len)
+{
+    uint32_t crc;
+    int rc;
+
+    rc = libxlmig__transport_read_all(gc, r->t, buf, len,
+                                      "Xen stream frame");
+    if (rc) return rc;
+    crc = libxlmig__crc32c(0, h, offsetof(xen_relay_hdr, crc));
+    crc = libxlmig__crc32c(crc, buf, len);
+    if (crc != ntohl(h->crc)) {
+        LOG(ERROR, "the Xen stream from %s is corrupted (frame CRC32C "
+            "%08x, expected %08x, after %llu bytes): refused", r->t->peer,
+            crc, ntohl(h->crc), (unsigned long long)r->bytes);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    return 0;
+}
+
+int libxlmig__xen_relay_recv(libxlmig__gc *gc, libxlmig__xen_relay *r)
+{
+    xen_relay_hdr h;
+    uint8_t *buf = NULL;
+    uint64_t total;
+    uint32_t type, len;
+    int rc;
+
+    rc = local_open(gc, r);
+    if (rc) goto out;
+    buf = malloc(XEN_RELAY_CHUNK_MAX);
+    if (!buf)
+        libxlmig__alloc_failed(CTX, __func__, 1, XEN_RELAY_CHUNK_MAX);
+    for (;;) {
+        rc = libxlmig__transport_read_all(gc, r->t, &h, sizeof(h),
+                                          "Xen stream frame header");
+        if (rc) break;
+        type = ntohl(h.type);
+        len = ntohl(h.len);
+        if (ntohl(h.magic) != XEN_RELAY_MAGIC ||
+            (type == XEN_RELAY_DATA && (!len || len > XEN_RELAY_CHUNK_MAX)) ||
+            (type == XEN_RELAY_END && len != sizeof(total)) ||
+            (type == XEN_RELAY_ABORT && len) ||
+            type < XEN_RELAY_DATA || type > XEN_RELAY_ABORT) {
+            LOG(ERROR, "the Xen stream from %s is malformed (frame magic "
+                "%08x, type %u, length %u after %llu bytes): refused",
+                r->t->peer, ntohl(h.magic), type, len,
+                (unsigned long long)r->bytes);
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            break;
+        }
+        rc = recv_payload(gc, r, &h, buf, len);
+        if (rc) break;
+        if (type == XEN_RELAY_ABORT) {
+            LOG(ERROR, "the Xen stream from %s ended early: the source's "
+                "libxl failed after %llu bytes", r->t->peer,
+                (unsigned long long)r->bytes);
+            rc = LIBXLMIG_ERROR_IO;
+            break;
+        }
+        if (type == XEN_RELAY_END) {
+            memcpy(&total, buf, sizeof(total));
+            total = be64toh(total);
+            if (total != r->bytes) {
+                LOG(ERROR, "the Xen stream from %s ended after %llu bytes, "
+                    "but %llu were sent: refused", r->t->peer,
+                    (unsigned long long)r->bytes,
+                    (unsigned long long)total);
+                rc = LIBXLMIG_ERROR_PROTOCOL;
+                break;
+            }
+            /* libxl reads its own end record; then the end of input. */
+            shutdown(r->fd, SHUT_WR);
+            break;
+        }
+        rc = libxlmig__transport_write_all(gc, r->local, buf, len);
+        if (rc) {
+            LOG(ERROR, "libxl stopped reading the Xen stream from %s after "
+                "%llu bytes", r->t->peer, (unsigned long long)r->bytes);
+            break;
+        }
+        count(r, len);
+        tick(r, false);
+    }
+ out:
+    /* libxl's reads end now instead of waiting for what will not come. */
+    if (rc && r->fd >= 0)
+        shutdown(r->fd, SHUT_RDWR);
+    tick(r, true);
+    free(buf);
+    local_close(r);
+    return rc;
+}
+
+static void *relay_main(void *arg)
+{
+    libxlmig__xen_relay *r = arg;
+    GC_INIT(r->ctx);
+
+    libxlmig__thread_altstack();
+    r->rc = r->sending ? libxlmig__xen_relay_send(gc, r)
+                       : libxlmig__xen_relay_recv(gc, r);
+    GC_FREE;
+    return NULL;
+}
+
+static int relay_start(libxlmig__gc *gc, libxlmig__xen_relay *r,
+                       bool sending)
+{
+    int e;
+
+    r->ctx = CTX;
+    r->sending = sending;
+    r->rc = 0;
+    e = pthread_create(&r->thread, NULL, relay_main, r);
+    if (e) {
+        LOGEV(ERROR, e, "cannot start the relay of the Xen stream");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    r->running = true;
+    return 0;
+}
+
+int libxlmig__xen_relay_send_start(libxlmig__gc *gc, libxlmig__xen_relay *r)
+{
+    return relay_start(gc, r, true);
+}
+
+int libxlmig__xen_relay_recv_start(libxlmig__gc *gc, libxlmig__xen_relay *r)
+{
+    return relay_start(gc, r, false);
+}
+
+int libxlmig__xen_relay_wait(libxlmig__xen_relay *r)
+{
+    if (!r->running)
+        return r->rc;
+    pthread_join(r->thread, NULL);
+    r->running = false;
+    return r->rc;
+}
