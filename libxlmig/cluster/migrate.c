@@ -568,6 +568,9 @@ static int open_paths(libxlmig__gc *gc, libxlmig__migration *m,
                 libxlmig__peer_dispose(&j);
                 break;            /* not this network again */
             }
+            /* Keepalives, TCP's user timeout and large buffers, as the
+             * first: a dead link must fail its path in seconds. */
+            libxlmig__tune_socket(libxlmig__transport_fd(j.t));
             paths[n] = j.t;
             names[n++] = per > 1
                 ? GCSPRINTF("%s#%d (%s -> %s)", j.network, k + 1,

@@ -570,16 +570,11 @@ static void *reader_main(void *arg)
 
 /* ---- the public transport's ops ---- */
 
-/* Wait on mp->cond at most the transport's inactivity limit. */
-static int wait_locked(mp *m)
+/* Wait on mp->cond at most ms. */
+static int wait_slice_locked(mp *m, int ms)
 {
     struct timespec ts;
-    int ms = m->t->timeout_ms;
 
-    if (ms < 0) {
-        pthread_cond_wait(&m->cond, &m->lock);
-        return 0;
-    }
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -597,12 +592,49 @@ static ssize_t fatal_errno(mp *m)
 }
 
 /*
+ * A path whose connection has data out that the peer's TCP has not
+ * acknowledged for MP_STALL_MS, while another path is up, has stalled: a
+ * link that drops everything, seconds before TCP's user timeout says so.
+ * It is failed and its frames go on the others (mp->lock held).  TCP's
+ * own acknowledgements, not ours, so that a slow reader (a window that
+ * closed, which TCP still acknowledges) never counts as a dead link.
+ */
+#define MP_STALL_MS 3000
+static void stall_check_locked(mp *m)
+{
+    struct tcp_info ti;
+    socklen_t len;
+    int i, fd;
+
+    if (paths_up_locked(m) < 2)
+        return;
+    for (i = 0; i < m->npaths; i++) {
+        mp_path *p = &m->path[i];
+
+        if (p->state != PATH_UP)
+            continue;
+        fd = libxlmig__transport_fd(p->t);
+        len = sizeof(ti);
+        memset(&ti, 0, sizeof(ti));
+        if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+            continue;
+        if (ti.tcpi_unacked && ti.tcpi_last_ack_recv >= MP_STALL_MS) {
+            path_fail_locked(m, p, "its link acknowledged nothing for "
+                             "3 s: taken for dead");
+            if (paths_up_locked(m) < 2)
+                return;
+        }
+    }
+}
+
+/*
  * Queue the bytes: appended to the last queued frame while no writer has
  * taken it (small writes share frames), else in new frames of up to
  * MP_CHUNK bytes.  Waits while the window is full of unacknowledged bytes.
  */
 static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
 {
+    uint64_t waited_us;
     size_t total = 0, off = 0, n;
     int i;
     mp_frame *f;
@@ -612,12 +644,17 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
     i = 0;
     pthread_mutex_lock(&m->lock);
     while (i < iovcnt) {
+        waited_us = 0;
         while (!m->fatal && m->unacked_bytes >= m->window) {
-            if (wait_locked(m) == ETIMEDOUT &&
-                m->unacked_bytes >= m->window) {
-                pthread_mutex_unlock(&m->lock);
-                errno = ETIME;
-                return -1;
+            if (wait_slice_locked(m, 500) == ETIMEDOUT) {
+                waited_us += 500000;
+                stall_check_locked(m);
+                if (m->t->timeout_ms >= 0 &&
+                    waited_us >= (uint64_t)m->t->timeout_ms * 1000ULL) {
+                    pthread_mutex_unlock(&m->lock);
+                    errno = ETIME;
+                    return -1;
+                }
             }
         }
         if (m->fatal) {
@@ -824,6 +861,7 @@ static bool mp_by_ref(libxlmig__transport *t)
 
 static ssize_t striped_read(mp *m, void *buf, size_t len)
 {
+    uint64_t waited_us = 0;
     size_t n;
     int r;
 
@@ -862,12 +900,17 @@ static ssize_t striped_read(mp *m, void *buf, size_t len)
             pthread_mutex_unlock(&m->lock);
             return 0;                 /* every path closed: the end */
         }
-        r = wait_locked(m);
-        if (r == ETIMEDOUT && !m->cur &&
-            !(m->held && m->held->seq == m->want_seq)) {
-            pthread_mutex_unlock(&m->lock);
-            errno = ETIME;
-            return -1;
+        r = wait_slice_locked(m, 500);
+        if (r == ETIMEDOUT) {
+            waited_us += 500000;
+            stall_check_locked(m);    /* what we wait for may be stuck */
+            if (m->t->timeout_ms >= 0 &&
+                waited_us >= (uint64_t)m->t->timeout_ms * 1000ULL &&
+                !m->cur && !(m->held && m->held->seq == m->want_seq)) {
+                pthread_mutex_unlock(&m->lock);
+                errno = ETIME;
+                return -1;
+            }
         }
     }
 }
@@ -1007,6 +1050,11 @@ static void mp_close(libxlmig__transport *t)
         }
     }
     m->closing = true;
+    /* What the peer has not acknowledged by now will not arrive: stop the
+     * writers that may hang on a dead link. */
+    if (m->striped && (m->queue || m->sent))
+        for (i = 0; i < m->npaths; i++)
+            libxlmig__transport_shutdown(m->path[i].t);
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     for (i = 0; i < m->npaths; i++)
