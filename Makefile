@@ -73,7 +73,8 @@ deb-check:
 
 # Benchmarks (not tests; tests/bench, built with the tests): the engine
 # through a socketpair (BENCH_ARGS: its arguments), then live migration
-# between namespace hosts (root).  JSON figures on stdout.
+# between namespace hosts (root; the cases and their environment in
+# docs/bench.md).  JSON figures on stdout.
 BENCH_ARGS ?=
 bench: deps
 	@$(MAKE) --no-print-directory all
