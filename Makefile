@@ -12,7 +12,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig docs examples
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz demo \
-        $(SUBDIRS) tests xen-check deb-check bench bench-drain soak
+        $(SUBDIRS) tests xen-check deb-check bench bench-cluster bench-drain soak
 
 all: xlmig docs
 
@@ -80,6 +80,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) -s -C tests bench/bench-engine bench/bench-tcp
 	tests/bench/bench-engine $(BENCH_ARGS)
+	tests/bench/bench-cluster
+
+# The cluster benchmark alone (needs root; docs/bench.md).
+bench-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s -C tests bench/bench-tcp
 	tests/bench/bench-cluster
 
 # The drain benchmark (needs root): 8 domains off one node, against the
