@@ -12,7 +12,7 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig docs examples
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz demo \
-        $(SUBDIRS) tests xen-check deb-check bench bench-drain soak
+        $(SUBDIRS) tests xen-check deb-check bench bench-cluster bench-drain soak
 
 all: xlmig docs
 
@@ -73,7 +73,8 @@ deb-check:
 
 # Benchmarks (not tests; tests/bench, built with the tests): the engine
 # through a socketpair (BENCH_ARGS: its arguments), the compressors, then
-# live migration between namespace hosts (root).  JSON figures on stdout.
+# live migration between namespace hosts (root; the cases and their
+# environment in docs/bench.md).  JSON figures on stdout.
 BENCH_ARGS ?=
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -81,6 +82,12 @@ bench: deps
 	    bench/bench-compress
 	tests/bench/bench-engine $(BENCH_ARGS)
 	tests/bench/bench-compress
+	tests/bench/bench-cluster
+
+# The cluster benchmark alone (needs root; docs/bench.md).
+bench-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s -C tests bench/bench-tcp
 	tests/bench/bench-cluster
 
 # The drain benchmark (needs root): 8 domains off one node, against the
