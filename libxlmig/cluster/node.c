@@ -59,6 +59,7 @@ typedef struct incoming {
      * announcement takes them over; index 0 unused. */
     libxlmig__transport *join_t[LIBXLMIG__MP_MAX_PATHS];
     char join_name[LIBXLMIG__MP_MAX_PATHS][96];
+    bool paths_taken;             /* the stream began: no more joins */
 } incoming;
 
 /* The node service: one per xlmigd, made by _alloc, shared by its
@@ -940,7 +941,7 @@ static int h_migrate_join(libxlmig__gc *gc, void *opaque, yajl_val args,
 
         if (in->used && in->t && !strcmp(in->id, id) &&
             !strcmp(in->source, nc->node) && in->state == HTGT_RECEIVING &&
-            !in->join_t[path])
+            !in->paths_taken && !in->join_t[path])
             found = true;
     }
     pthread_mutex_unlock(&svc->in_lock);
@@ -969,7 +970,8 @@ static void join_hand_over(node_conn *nc)
         incoming *in = &svc->in_table[i];
 
         if (in->used && in->t && !strcmp(in->id, nc->join_id) &&
-            !strcmp(in->source, nc->node) && !in->join_t[k]) {
+            !strcmp(in->source, nc->node) && !in->paths_taken &&
+            !in->join_t[k]) {
             in->join_t[k] = nc->t;
             snprintf(in->join_name[k], sizeof(in->join_name[k]), "%s",
                      nc->peer);
@@ -1094,6 +1096,7 @@ static int accept_paths(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c,
     pthread_mutex_lock(&svc->in_lock);
     in->t = mt;
     in->bytes_base = 0;
+    in->paths_taken = true;
     pthread_mutex_unlock(&svc->in_lock);
     nc->t = mt;
     c->t = mt;
@@ -1105,6 +1108,7 @@ static int accept_paths(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c,
 
 static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
 {
+    bool restoring;
     node_service *svc = nc->svc;
     const libxlmig__host *h = svc->host;
     incoming *in = nc->pending, copy;
@@ -1125,6 +1129,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     libxlmig__fault("dst", "begin", nc->fd);
     c->t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
     rc = accept_paths(gc, nc, c, in);
+    restoring = !rc;
     if (!rc)
         rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config,
                                     &o, &st);
@@ -1133,8 +1138,10 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     pthread_mutex_unlock(&svc->in_lock);
     if (rc) {
         act = step(svc, in, HTGT_EV_FAILURE, &copy);
+        /* A failed restore removed what it made; before it, the empty
+         * domain migrate_begin prepared is still there. */
         if (act == HTGT_ACT_DESTROY)
-            abort_incoming(gc, svc, &copy, false);
+            abort_incoming(gc, svc, &copy, !restoring);
         if (c->t)
             send_event(gc, c, "failed", libxlmig_last_error(CTX));
         goto out;
