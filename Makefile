@@ -12,7 +12,8 @@ SUBDIRS := $(LIBDIRS) libxlmig xlmig docs examples
 PROVE_FLAGS ?=
 
 .PHONY: all check test deps install uninstall clean distclean fuzz demo \
-        $(SUBDIRS) tests xen-check deb-check bench bench-drain soak
+        $(SUBDIRS) tests xen-check deb-check bench bench-drain soak \
+        build-trixie
 
 all: xlmig docs
 
@@ -61,6 +62,13 @@ soak: all
 # the first time (cached under XEN_TESTBED_CACHE), see docs/xen-testbed.md.
 xen-check: all
 	$(PROVE) -v --exec '' tools/xen-testbed/xen.t
+
+# xlmig for Xen 4.20: the tree built in a Debian 13 (trixie) root against
+# its libxen-dev, into build/trixie/ (root; the root is made once, about
+# 70 s, and cached under XLMIG_BUILD_ROOT_CACHE, default
+# /var/cache/xlmig-build-root).  The Xen testbed's trixie hosts run it.
+build-trixie:
+	$(MIG_ROOT)/tools/build-root/build.sh trixie $(if $(WERROR),WERROR=$(WERROR))
 
 # The Debian packages: built from the tree (nocheck), checked with
 # lintian, installed into a clean Debian 12 root and purged again; needs
