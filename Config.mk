@@ -47,9 +47,12 @@ XEN_MAJOR   := $(word 1,$(subst ., ,$(XEN_VERSION)))
 XEN_MINOR   := $(word 2,$(subst ., ,$(XEN_VERSION)))
 XEN_RELEASE := $(XEN_MAJOR).$(XEN_MINOR)
 # The symbol version of libxenguest's xc_domain_save, read off the library
-# the build links: "VERS_4.17.0" in 4.17, "libxenguest_4.20.0" in 4.20.
-XENGUEST_SYMVER := $(shell readelf --dyn-syms -W \
-    $(call pkgcfg,--variable=libdir,xenguest)/libxenguest.so 2>/dev/null | \
+# the build links (from xenguest.pc's libdir, else where the compiler
+# finds it): "VERS_4.17.0" in 4.17, "libxenguest_4.20.0" in 4.20.
+XENGUEST_SO := $(firstword \
+    $(wildcard $(call pkgcfg,--variable=libdir,xenguest)/libxenguest.so) \
+    $(shell $(CC) -print-file-name=libxenguest.so))
+XENGUEST_SYMVER := $(shell readelf --dyn-syms -W $(XENGUEST_SO) 2>/dev/null | \
     sed -n 's/.* xc_domain_save@@\?\([^ ]*\).*/\1/p' | head -n1)
 ifneq ($(XEN_VERSION),)
 XEN_CFLAGS  += -DXLMIG_XEN_MAJOR=$(XEN_MAJOR) -DXLMIG_XEN_MINOR=$(XEN_MINOR)
