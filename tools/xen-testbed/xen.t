@@ -25,7 +25,9 @@
 #
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
-# XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host).
+# XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host),
+# XENTB_RETRY=0 (no second attempt: for measuring), XENTB_HVM_TIMEOUT (s,
+# per step of the hvm scenario).
 # How to run it, what it measured, what fails how: docs/xen-testbed.md.
 here=${XENTB_HERE:-$(cd "$(dirname "$0")" && pwd)}
 MIG_ROOT=$(cd "$here/../.." && pwd)
@@ -138,7 +140,7 @@ scenario() {   # scenario NAME COUNT FUNCTION RESET_FUNCTION
         done
         return
     fi
-    for attempt in 1 2; do
+    for attempt in $(seq 1 $((1 + ${XENTB_RETRY:-1}))); do
         C_ST=() C_DESC=() C_DIAG=()
         t0=$(xentb_now)
         "$fn"
@@ -156,7 +158,7 @@ scenario() {   # scenario NAME COUNT FUNCTION RESET_FUNCTION
         diag "scenario $name: attempt $attempt failed: $failed"
         diag "$why"
         diag "$(consoles)"
-        [ "$attempt" = 2 ] && break
+        [ "$attempt" -gt "${XENTB_RETRY:-1}" ] && break
         diag "scenario $name: retrying once"
         "$reset"
     done
@@ -669,11 +671,14 @@ reset_none() { :; }
 # docs/xen-testbed.md for the figures.
 HVM_TIMEOUT=${XENTB_HVM_TIMEOUT:-900}
 scen_hvm() {
-    local pvh=$GUEST pvhcfg=$GUESTCFG vt=$VERIFY_TIMEOUT
+    local pvh=$GUEST pvhcfg=$GUESTCFG vt=$VERIFY_TIMEOUT h
     local mt=$MIGRATE_TIMEOUT
     GUEST=xentb-hvm GUESTCFG=/etc/xen/xentb-hvm.cfg
     VERIFY_TIMEOUT=$HVM_TIMEOUT MIGRATE_TIMEOUT=$HVM_TIMEOUT
     hvm_run
+    for h in A B; do
+        dom0 "$h" 60 "xl destroy $GUEST 2>/dev/null; xl destroy $GUEST--incoming 2>/dev/null; true"
+    done
     # The PVH guest is gone (hvm_run destroys it): the next scenario makes
     # a fresh one.
     GUEST=$pvh GUESTCFG=$pvhcfg A_SEED="" VERIFY_TIMEOUT=$vt
