@@ -61,11 +61,15 @@ EOS
 key=$( { declare -f make_root; echo "$suite $mirror $secmirror $pkgs"; } |
        sha256sum | cut -c1-12)
 root=$cache/$suite-$key
+# One build at a time (the root's /src is shared): the lock is held to
+# the end.
 mkdir -p "$cache"
 exec 9>"$cache/lock"
 flock 9
 if [ -n "${XLMIG_BUILD_ROOT_REFRESH:-}" ] || [ ! -f "$root/.done" ]; then
-    rm -rf "$cache/$suite"-* "$cache/$suite"-*.log
+    # (never into a tree left bind-mounted by a killed run)
+    for m in "$cache/$suite"-*/src; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf --one-file-system "$cache/$suite"-*
     t0=$SECONDS
     log "debootstrap $suite minbase + build packages into $root"
     make_root "$root" || die "making the $suite build root failed (see $root.log)"
