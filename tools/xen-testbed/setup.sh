@@ -155,8 +155,9 @@ log "packing dom0 root ($(du -sm "$root" | cut -f1) MiB)"
     zstd -q -T2 -10 >"$work/dom0-base.cpio.zst"
 
 # 6. The HVM layer: what installing the device model adds or changes
-#    (files whose inode changed after the mark: dpkg keeps the packages'
-#    modification times), packed apart.
+#    (entries whose inode changed after the mark: dpkg keeps the packages'
+#    modification times), packed apart; with the new directories, which
+#    Linux's initramfs unpacker does not make for a file by itself.
 touch "$work/mark"
 sleep 1
 mount -t proc proc "$root/proc" && mounted="$root/proc"
@@ -169,7 +170,7 @@ hvmver=$(chroot "$root" dpkg-query -W -f='${Version}' qemu-system-xen)
 # (with what a package's scripts mounted under it, e.g. binfmt_misc)
 umount -R "$root/proc" && mounted=""
 trim
-(cd "$root" && find . -xdev -cnewer "$work/mark" ! -type d \
+(cd "$root" && find . -xdev -cnewer "$work/mark" ! -path . \
     ! -path ./usr/sbin/policy-rc.d -print0 |
     cpio --null -o -H newc --quiet) |
     zstd -q -T2 -10 >"$work/dom0-hvm.cpio.zst"
