@@ -39,6 +39,24 @@ OTHER_PKGS  := yajl libssl libcrypto libmnl
 pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)
 
 XEN_CFLAGS  := $(call pkgcfg,--cflags,$(XEN_PKGS))
+# The Xen release whose libraries the build links (4.17 on Debian 12,
+# 4.20 on Debian 13): the Xen backend and the save-helper shim are built
+# for it alone (the shim binds libxenguest's VERS_<major>.<minor>.0).
+XEN_VERSION := $(call pkgcfg,--modversion,xenguest)
+XEN_MAJOR   := $(word 1,$(subst ., ,$(XEN_VERSION)))
+XEN_MINOR   := $(word 2,$(subst ., ,$(XEN_VERSION)))
+XEN_RELEASE := $(XEN_MAJOR).$(XEN_MINOR)
+# The symbol version of libxenguest's xc_domain_save, read off the library
+# the build links (from xenguest.pc's libdir, else where the compiler
+# finds it): "VERS_4.17.0" in 4.17, "libxenguest_4.20.0" in 4.20.
+XENGUEST_SO := $(firstword \
+    $(wildcard $(call pkgcfg,--variable=libdir,xenguest)/libxenguest.so) \
+    $(shell $(CC) -print-file-name=libxenguest.so))
+XENGUEST_SYMVER := $(shell readelf --dyn-syms -W $(XENGUEST_SO) 2>/dev/null | \
+    sed -n 's/.* xc_domain_save@@\?\([^ ]*\).*/\1/p' | head -n1)
+ifneq ($(XEN_VERSION),)
+XEN_CFLAGS  += -DXLMIG_XEN_MAJOR=$(XEN_MAJOR) -DXLMIG_XEN_MINOR=$(XEN_MINOR)
+endif
 XEN_LIBS    := $(call pkgcfg,--libs,$(XEN_PKGS))
 YAJL_CFLAGS := $(call pkgcfg,--cflags,yajl)
 YAJL_LIBS   := $(call pkgcfg,--libs,yajl)

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../tap/tap.sh"
 tb=$MIG_ROOT/tools/xen-testbed
 
-plan 15
+plan 20
 
 tmp=$(mktemp -d)
 tap_cleanup() { rm -rf "$tmp"; }
@@ -31,7 +31,19 @@ is 2 "$rc" "corrupting a page outside the buffer is a usage error"
 run "$tmp/memtest" -m 0
 is 2 "$rc" "zero MiB is a usage error"
 
-for f in xen.t lib.sh setup.sh mkoverlay.sh dom0/init dom0/agent; do
+for f in xen.t xen-trixie.t lib.sh setup.sh mkoverlay.sh dom0/init \
+         dom0/agent ../build-root/build.sh; do
     run bash -n "$tb/$f"
     is 0 "$rc" "$f parses"
 done
+
+# A release the testbed and the build root do not know is refused by name.
+XENTB_DIST=sid XEN_TESTBED_CACHE=$tmp/cache run "$tb/setup.sh"
+like "1 setup: error: XENTB_DIST=sid: bookworm or trixie" "$rc $err" \
+    "setup.sh refuses an unknown XENTB_DIST"
+XENTB_DIST=sid XEN_TESTBED_CACHE=$tmp/cache run "$tb/mkoverlay.sh" "$tmp/run"
+like "1 mkoverlay: error: XENTB_DIST=sid: bookworm or trixie" "$rc $err" \
+    "mkoverlay.sh refuses an unknown XENTB_DIST"
+run "$tb/../build-root/build.sh" sid
+like "1 build-root: error: unknown release 'sid' (bookworm or trixie)" \
+    "$rc $err" "build.sh refuses an unknown release"

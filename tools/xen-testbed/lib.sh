@@ -4,16 +4,25 @@
 # and a Debian dom0), talk to each dom0's agent over a virtio-serial port
 # (FIFOs on this side), show console tails.
 #
-# Hosts are numbered 1 and 2 and named A and B.  Networks, one QEMU socket
-# link each between the two hosts (host 1 listens on 127.0.0.1 of the
-# namespace, host 2 connects), addresses from the documentation ranges:
+# Hosts are numbered 1 and 2 and named A and B (3 and C for a third).
+# Networks, one QEMU socket link each between the two hosts (host 1
+# listens on 127.0.0.1 of the namespace, host 2 connects), or with
+# XENTB_LINK=mcast one multicast group each on the namespace's loopback,
+# which any number of hosts join (a hub; a third host needs it),
+# addresses from the documentation ranges:
 #   pub   192.0.2.N/24      public network (cluster control, refused for
 #                           migration traffic)
 #   mig1  198.51.100.N/24   private migration network 1
 #   mig2  203.0.113.N/24    private migration network 2
-# Needs: XENTB_RUN (run dir with dom0.img), XEN_TESTBED_CACHE.
+# Needs: XENTB_RUN (run dir with dom0.img), XEN_TESTBED_CACHE, XENTB_DIST
+# (the release whose cached image the hosts boot: bookworm or trixie).
+# XENTB_DOM0_IMG names the dom0 image in XENTB_RUN hosts boot from
+# (dom0.img; dom0-hvm.img adds the QEMU device model).
 
 : "${XEN_TESTBED_CACHE:=/var/cache/xlmig-xen-testbed}"
+: "${XENTB_DIST:=bookworm}"
+XENTB_IMG=$XEN_TESTBED_CACHE/$XENTB_DIST
+XENTB_DOM0_IMG=${XENTB_DOM0_IMG:-dom0.img}
 XENTB_QEMU=${XENTB_QEMU:-qemu-system-x86_64}
 # -rdtscp: else "SVM Insn len emulation failed" for PVH guests under TCG;
 # -pcid,-invpcid gave the cleanest runs.
@@ -30,6 +39,7 @@ XENTB_DOM0_CMDLINE=${XENTB_DOM0_CMDLINE:-console=hvc0 earlyprintk=xen \
 loglevel=4}
 XENTB_NETS="pub mig1 mig2"
 XENTB_PORT0=${XENTB_PORT0:-41000}
+XENTB_LINK=${XENTB_LINK:-socket}
 
 declare -A H_PID H_IN H_OUT H_T0 H_NUM H_READY H_LOST
 _xentb_seq=0
@@ -37,14 +47,20 @@ _xentb_seq=0
 xentb_now() { date +%s.%N | cut -c1-14; }
 xentb_elapsed() { awk -v a="$1" -v b="$(xentb_now)" 'BEGIN{printf "%.1f", b-a}'; }
 
+# xentb_mcast_setup: multicast on the namespace's loopback (XENTB_LINK=mcast).
+xentb_mcast_setup() {
+    ip link set lo multicast on &&
+        ip route replace 224.0.0.0/4 dev lo
+}
+
 # host_start NAME NUM [CPU]: boot one emulated host in the background.
 host_start() {
     local name=$1 n=$2 cpu=${3:-$XENTB_CPU} k=0 net role port
     local -a args
     args=(-accel tcg -cpu "$cpu" -smp 1 -m 2048 -nodefaults -display none
           -no-reboot -monitor none
-          -kernel "$XEN_TESTBED_CACHE/xen" -append "$XENTB_XEN_CMDLINE"
-          -initrd "$XEN_TESTBED_CACHE/vmlinuz $XENTB_DOM0_CMDLINE xentb.n=$n,$XENTB_RUN/dom0.img"
+          -kernel "$XENTB_IMG/xen" -append "$XENTB_XEN_CMDLINE"
+          -initrd "$XENTB_IMG/vmlinuz $XENTB_DOM0_CMDLINE xentb.n=$n,$XENTB_RUN/$XENTB_DOM0_IMG"
           -chardev "file,id=con,path=$XENTB_RUN/$name.console"
           -serial chardev:con
           -device virtio-serial-pci
@@ -54,7 +70,9 @@ host_start() {
     for net in $XENTB_NETS; do
         k=$((k + 1))
         port=$((XENTB_PORT0 + k))
-        if [ "$n" = 1 ]; then role="listen=127.0.0.1:$port"
+        if [ "$XENTB_LINK" = mcast ]; then
+            role="mcast=239.255.0.$k:$port,localaddr=127.0.0.1"
+        elif [ "$n" = 1 ]; then role="listen=127.0.0.1:$port"
         else role="connect=127.0.0.1:$port"; fi
         args+=(-netdev "socket,id=$net,$role"
                -device "virtio-net-pci,netdev=$net,mac=52:54:00:0$k:00:0$n")
@@ -70,7 +88,7 @@ host_start() {
     exec {H_IN[$name]}<>"$XENTB_RUN/$name.ctl.in"
     exec {H_OUT[$name]}<>"$XENTB_RUN/$name.ctl.out"
     # Host 2 connects to host 1's listening sockets: wait for them.
-    if [ "$n" = 1 ]; then
+    if [ "$n" = 1 ] && [ "$XENTB_LINK" != mcast ]; then
         local i
         for i in $(seq 1 50); do
             ss -ltn 2>/dev/null | grep -q ":$((XENTB_PORT0 + 3)) " && break

@@ -5,24 +5,43 @@
 # the guest files and the freshly built xlmig with libxlmig.so (and xlmigd
 # and the save-helper shim when the tree has them), and RUNDIR/dom0.img =
 # the cached dom0 base cpio + that cpio (Linux unpacks concatenated
-# archives, later files win).
+# archives, later files win), and RUNDIR/dom0-hvm.img = base + the HVM
+# layer (QEMU device model) + that cpio, for the hvm scenario.
+# XENTB_DIST (bookworm: Xen 4.17, default; trixie: Xen 4.20) picks the
+# cached image; the xlmig installed is the one built for its Xen: this
+# tree's build for bookworm, build/trixie/ (make build-trixie) for trixie,
+# or XENTB_XLMIG_TREE.
 # Usage: mkoverlay.sh RUNDIR
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-cache=${XEN_TESTBED_CACHE:-/var/cache/xlmig-xen-testbed}
+dist=${XENTB_DIST:-bookworm}
+cache=${XEN_TESTBED_CACHE:-/var/cache/xlmig-xen-testbed}/$dist
 run=${1:?usage: mkoverlay.sh RUNDIR}
 die() { printf 'mkoverlay: error: %s\n' "$*" >&2; exit 1; }
 
+case "$dist" in
+bookworm) tree=${XENTB_XLMIG_TREE:-$top} how="make" ;;
+trixie) tree=${XENTB_XLMIG_TREE:-$top/build/trixie} how="make build-trixie" ;;
+*) die "XENTB_DIST=$dist: bookworm or trixie" ;;
+esac
 # The copies linked for installing: they find libxlmig.so.0 in ../lib,
 # /usr/local/lib here (built for prefix /usr/local, the default).
-xlmig=$top/xlmig/inst/xlmig
-xlmigd=$top/xlmig/inst/xlmigd
-libxlmig=$top/libxlmig/libxlmig.so.0
-[ -x "$xlmig" ] || die "$xlmig is not built (run make)"
-[ -e "$libxlmig" ] || die "$libxlmig is not built (run make)"
-[ -s "$cache/dom0-base.cpio.zst" ] || die "no dom0 base image (run setup.sh)"
+xlmig=$tree/xlmig/inst/xlmig
+xlmigd=$tree/xlmig/inst/xlmigd
+libxlmig=$tree/libxlmig/libxlmig.so.0
+[ -x "$xlmig" ] || die "$xlmig is not built (run $how)"
+[ -e "$libxlmig" ] || die "$libxlmig is not built (run $how)"
+[ -s "$cache/dom0-base.cpio.zst" ] ||
+    die "no $dist dom0 base image (run XENTB_DIST=$dist setup.sh)"
+# The Xen tools of the image must be the release xlmig was built for.
+want=$(sed -n 's/^xen-utils=\([0-9]*\.[0-9]*\).*/\1/p' "$cache/versions")
+got=$(readelf -d "$libxlmig" |
+      sed -n 's/.*(NEEDED).*\[libxenlight\.so\.\([0-9.]*\)\].*/\1/p')
+[ "$want" = "$got" ] ||
+    die "$libxlmig is built for Xen ${got:-?}, the $dist image has Xen" \
+        "${want:-?} (run $how)"
 
 # The list of files in the base image, to check xlmig's libraries against.
 files=$cache/dom0-files
@@ -65,17 +84,22 @@ mkdir -p "$o/usr/local/bin" "$o/usr/local/lib" "$o/etc/xen"
 install -m 755 "$here/dom0/init" "$o/init"
 install -m 755 "$here/dom0/agent" "$o/opt/xentb/agent"
 install -m 644 "$here/dom0/guest.cfg" "$o/etc/xen/xentb-guest.cfg"
+install -m 644 "$here/dom0/hvm-guest.cfg" "$o/etc/xen/xentb-hvm.cfg"
 install -m 755 "$xlmig" "$o/usr/local/bin/xlmig"
 [ ! -x "$xlmigd" ] || install -m 755 "$xlmigd" "$o/usr/local/bin/xlmigd"
 install -m 755 "$libxlmig" "$o/usr/local/lib/libxlmig.so.0"
 # The pre-copy shim and the save-helper wrapper xlmigd hands to libxl
 # (built for prefix /usr/local, the default).
-if [ -x "$top/libxlmig/xlmig-save-helper" ]; then
+if [ -x "$tree/libxlmig/xlmig-save-helper" ]; then
     mkdir -p "$o/usr/local/libexec/xlmig"
-    install -m 755 "$top/libxlmig/xlmig-save-helper" \
-        "$top/libxlmig/xlmig-save-shim.so" "$o/usr/local/libexec/xlmig/"
+    install -m 755 "$tree/libxlmig/xlmig-save-helper" \
+        "$tree/libxlmig/xlmig-save-shim.so" "$o/usr/local/libexec/xlmig/"
 fi
 (cd "$o" && find . -print0 | cpio --null -o -H newc --quiet) |
     gzip -6 >"$run/overlay.cpio.gz"
 cat "$cache/dom0-base.cpio.zst" "$run/overlay.cpio.gz" >"$run/dom0.img"
+if [ -s "$cache/dom0-hvm.cpio.zst" ]; then
+    cat "$cache/dom0-base.cpio.zst" "$cache/dom0-hvm.cpio.zst" \
+        "$run/overlay.cpio.gz" >"$run/dom0-hvm.img"
+fi
 rm -rf "$stage"

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * The Xen backend: the host interface (host/host.h) on a real Xen 4.17
- * host, through libxl and libxenctrl, in the CLI and in xlmigd alike,
- * each open with its own state.  Only backend/xen includes their
- * headers.  libxl logs through the context's own xentoollog logger.
+ * The Xen backend: the host interface (host/host.h) on a real Xen host,
+ * through libxl and libxenctrl, in the CLI and in xlmigd alike, each open
+ * with its own state.  Only backend/xen includes their headers.  libxl
+ * logs through the context's own xentoollog logger.
+ *
+ * It builds against the libxl and libxenctrl of Xen 4.17 (Debian 12) and
+ * 4.20 (Debian 13), using only calls both have, and runs on the release
+ * it was built for alone (XLMIG_XEN_MAJOR/MINOR, from Config.mk): open
+ * refuses any other hypervisor release, naming both.
  *
  * A migration's memory stream is libxl's own (libxl_domain_suspend on
  * the source, libxl_domain_create_restore on the target), sent after a
@@ -109,6 +114,29 @@ static void xen_close(libxlmig_ctx *ctx, void *priv)
     free(xp);
 }
 
+/*
+ * The hypervisor must be the Xen release this build is for: the domctl
+ * and sysctl interfaces, libxenguest's stream and the save-helper shim
+ * change between releases.
+ */
+static int xh_check_release(libxlmig__gc *gc, xen_priv *xp)
+{
+    const libxl_version_info *vi = libxl_get_version_info(xp->lctx);
+
+    if (!vi) {
+        LOG(ERROR, "cannot read the Xen version (libxl_get_version_info)");
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    if (vi->xen_version_major == XLMIG_XEN_MAJOR &&
+        vi->xen_version_minor == XLMIG_XEN_MINOR)
+        return 0;
+    LOG(ERROR, "this xlmig is built for Xen " XLMIG_XEN_RELEASE ", but this "
+        "host runs Xen %d.%d: install the xlmig built for Xen %d.%d",
+        vi->xen_version_major, vi->xen_version_minor,
+        vi->xen_version_major, vi->xen_version_minor);
+    return LIBXLMIG_ERROR_UNSUPPORTED;
+}
+
 static int xen_open(libxlmig__gc *gc, void **priv_r)
 {
     xen_priv *xp = NULL;
@@ -140,6 +168,9 @@ static int xen_open(libxlmig__gc *gc, void **priv_r)
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
+    rc = xh_check_release(gc, xp);
+    if (rc)
+        goto out;
     *priv_r = xp;
     xp = NULL;
     rc = 0;
@@ -557,8 +588,8 @@ static void xh_shim_setup(libxlmig__gc *gc, xen_priv *xp)
     setenv("LIBXL_SAVE_HELPER", helper, 1);
     setenv(XLMIG_SHIM_ENV_DIR, dir, 1);
     snprintf(xp->precopy_dir, sizeof(xp->precopy_dir), "%s", dir);
-    LOG(INFO, "pre-copy: xlmig's downtime-bounded policy through %s",
-        helper);
+    LOG(INFO, "pre-copy: xlmig's downtime-bounded policy through %s "
+        "(libxenguest " XLMIG_SHIM_XENGUEST_VERSION ")", helper);
 }
 
 /*

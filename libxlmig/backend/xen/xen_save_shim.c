@@ -3,15 +3,19 @@
  * The save-helper shim of the Xen backend (xlmig-save-shim.so): gives
  * real Xen migrations xlmig's downtime-bounded pre-copy policy.
  *
- * libxl 4.17 installs no pre-copy policy, so libxenguest's default runs
+ * libxl (4.17 to 4.20) installs no pre-copy policy, so libxenguest's
+ * default runs
  * (5 rounds or under 50 dirty pages, whatever the downtime).  libxl starts
  * its save helper from $LIBXL_SAVE_HELPER when set; xlmigd points that at
  * xlmig-save-helper, which execs Debian's libxl-save-helper with this
  * library preloaded for saves only.  Our xc_domain_save is then bound
  * before libxenguest's: it installs save_callbacks.precopy_policy (calling
  * the same pure libxlmig__precopy_decide the sim engine uses) and calls
- * the real xc_domain_save@VERS_4.17.0.  On any other libxenguest (no such
- * version) it refuses the save rather than guess at a changed ABI.
+ * the real xc_domain_save at the version of the libxenguest it was built
+ * against (VERS_4.17.0 on Debian 12, VERS_4.20.0 on Debian 13: Config.mk
+ * takes it from xenguest.pc).  On any other libxenguest (no such version)
+ * or hypervisor release it refuses the save, naming both versions, rather
+ * than guess at a changed ABI.
  *
  * xlmigd passes the parameters in PRECOPY_DIR/DOMID.params (key=value
  * lines) and reads one line per policy decision, and a last "done" line,
@@ -107,13 +111,22 @@ static void say(const char *fmt, ...)
  * The scheduler that runs the domain: its cpupool's, which need not be
  * the host's default (XEN_SCHEDULER_*), or -1 if it cannot be told.
  */
+/*
+ * The domain's Xen info: xc_domain_getinfolist is in every release the
+ * shim builds for (xc_domain_getinfo went away in Xen 4.18).
+ */
+static bool domain_info(xc_interface *xch, uint32_t dom, xc_domaininfo_t *i)
+{
+    return xc_domain_getinfolist(xch, dom, 1, i) == 1 && i->domain == dom;
+}
+
 static int domain_sched(xc_interface *xch, uint32_t dom)
 {
     xc_cpupoolinfo_t *pool;
-    xc_dominfo_t info;
+    xc_domaininfo_t info;
     int id = -1;
 
-    if (xc_domain_getinfo(xch, dom, 1, &info) != 1 || info.domid != dom)
+    if (!domain_info(xch, dom, &info))
         return -1;
     /* The first pool from info.cpupool on: it must be that one. */
     pool = xc_cpupool_getinfo(xch, info.cpupool);
@@ -155,7 +168,7 @@ static int sched_cap(bool set, uint16_t *cap)
  */
 static void throttle_to(uint32_t pct)
 {
-    xc_dominfo_t info;
+    xc_domaininfo_t info;
     uint32_t vcpus = 1, cap;
     uint16_t c;
 
@@ -170,8 +183,7 @@ static void throttle_to(uint32_t pct)
         }
         shim.capped = true;
     }
-    if (xc_domain_getinfo(shim.xch, shim.dom, 1, &info) == 1 &&
-        info.domid == shim.dom)
+    if (domain_info(shim.xch, shim.dom, &info))
         vcpus = info.max_vcpu_id + 1;
     cap = pct ? vcpus * (100 - pct) : shim.orig_cap;
     if (pct && !cap) cap = 1;
@@ -313,6 +325,50 @@ static bool load_params(uint32_t dom)
     return true;
 }
 
+/*
+ * Is this the Xen the shim was built for?  real is libxenguest's
+ * xc_domain_save at the built-for version (NULL: it has none).  Says why
+ * not on stderr (libxl logs it) and in the progress file, naming both.
+ */
+static bool shim_version_ok(xc_interface *xch, uint32_t dom, save_fn real)
+{
+    char running[256] = "";
+    const char *lib = "libxenguest";
+    Dl_info di;
+    void *any;
+    int v;
+
+    if (!real) {
+        any = dlsym(RTLD_NEXT, "xc_domain_save");
+        if (any && dladdr(any, &di) && di.dli_fname)
+            lib = di.dli_fname;
+        snprintf(running, sizeof(running), "%s has no xc_domain_save@"
+                 XLMIG_SHIM_XENGUEST_VERSION, lib);
+    } else {
+        v = xc_version(xch, XENVER_version, NULL);
+        if (v < 0)
+            snprintf(running, sizeof(running), "the hypervisor's version "
+                     "cannot be read (errno %d)", errno);
+        else if ((v >> 16) != XLMIG_XEN_MAJOR ||
+                 (v & 0xffff) != XLMIG_XEN_MINOR)
+            snprintf(running, sizeof(running), "the hypervisor is Xen "
+                     "%d.%d", v >> 16, v & 0xffff);
+    }
+    if (!running[0])
+        return true;
+    fprintf(stderr, "xlmig-save-shim: built for Xen " XLMIG_XEN_RELEASE
+            " (libxenguest " XLMIG_SHIM_XENGUEST_VERSION "), but %s: "
+            "refusing the save (install the xlmig built for this Xen, or "
+            "set XLMIG_SAVE_HELPER=none)\n", running);
+    if (load_params(dom)) {
+        say("refused built_for=" XLMIG_XEN_RELEASE " running=\"%s\"\n",
+            running);
+        fclose(shim.progress);
+        shim.progress = NULL;
+    }
+    return false;
+}
+
 __attribute__((visibility("default")))
 int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
                    uint32_t flags, struct save_callbacks *callbacks,
@@ -323,14 +379,11 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
     uint64_t t_end;
     int r, saved_errno;
 
-    if (!real) {
-        fprintf(stderr, "xlmig-save-shim: libxenguest has no xc_domain_save@"
-                XLMIG_SHIM_XENGUEST_VERSION ": refusing the save (unset "
-                "LIBXL_SAVE_HELPER or install the matching xlmig)\n");
+    memset(&shim, 0, sizeof(shim));
+    if (!shim_version_ok(xch, dom, real)) {
         errno = ENOSYS;
         return -1;
     }
-    memset(&shim, 0, sizeof(shim));
     if (!load_params(dom) || !callbacks)
         return real(xch, io_fd, dom, flags, callbacks, stream_type, recv_fd);
     if (callbacks->precopy_policy) {

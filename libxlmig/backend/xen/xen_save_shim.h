@@ -15,8 +15,24 @@
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 
-/* The only libxenguest ABI the shim knows (Xen 4.17). */
-#define XLMIG_SHIM_XENGUEST_VERSION "VERS_4.17.0"
+/*
+ * The Xen release the build's headers and libraries are (Config.mk, from
+ * xenguest.pc): the only one the backend and the shim are built for.
+ */
+#if !defined(XLMIG_XEN_MAJOR) || !defined(XLMIG_XEN_MINOR)
+#error "XLMIG_XEN_MAJOR/MINOR unset: pkg-config found no xenguest"
+#endif
+#define XLMIG_XEN_STR_(x) #x
+#define XLMIG_XEN_STR(x) XLMIG_XEN_STR_(x)
+/* "4.17" */
+#define XLMIG_XEN_RELEASE \
+    XLMIG_XEN_STR(XLMIG_XEN_MAJOR) "." XLMIG_XEN_STR(XLMIG_XEN_MINOR)
+/* The libxenguest ABI the shim binds: Xen versions its symbols per
+ * release, "VERS_4.17.0" up to 4.17, "libxenguest_4.20.0" in 4.20;
+ * libxlmig/Makefile reads it off the library it links. */
+#ifndef XLMIG_SHIM_XENGUEST_VERSION
+#error "XLMIG_SHIM_XENGUEST_VERSION unset (libxlmig/Makefile sets it)"
+#endif
 /* Directory of DOMID.params (in) and DOMID.progress (out). */
 #define XLMIG_SHIM_ENV_DIR "XLMIG_PRECOPY_DIR"
 /* The wrapper libxl runs as its save helper, under the libexec dir. */
