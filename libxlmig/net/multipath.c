@@ -82,6 +82,8 @@ typedef struct mp_path {
     uint64_t link_us;              /* when it was read */
     unsigned char *zbuf;           /* the writer's compressed frame */
     unsigned char *rbuf;           /* the reader's frame to decode */
+    unsigned last_algo;            /* of the last frame it encoded */
+    unsigned skipped;              /* frames not offered to the chooser */
 } mp_path;
 
 typedef struct mp {
@@ -719,7 +721,13 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
     unsigned algo = LIBXLMIG__COMP_NONE;
     int i, rc;
 
-    if (m->comp && total >= 4096) {
+    /* Scattered pages are gathered for the chooser only while it
+     * compresses, in a fixed mode, or one frame in 32 (its sample):
+     * a copy of every frame would cost more than auto saves on a fast
+     * link. */
+    if (m->comp && total >= 4096 &&
+        (iovcnt == 1 || m->o.compression != LIBXLMIG_COMPRESSION_AUTO ||
+         p->last_algo != LIBXLMIG__COMP_NONE || !(++p->skipped % 32))) {
         const void *src = iov[0].iov_base;
 
         if (iovcnt > 1) {
@@ -733,6 +741,7 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
         }
         algo = frame_encode(m, p, src, (uint32_t)total, p->zbuf, &out,
                             &wire);
+        p->last_algo = algo;
     }
     v = malloc(sizeof(*v) * (size_t)(iovcnt + 1));
     if (!v) {
