@@ -61,8 +61,14 @@ like "flipped byte" "$(cat "$TESTBED/relay.log")" "the relay did flip one"
 like "runs on this node" "$err" "the source says where the domain runs"
 like "bad record mac" "$(cat "$TESTBED/node2.xlmigd.log")" \
     "the target says the stream failed its TLS integrity check"
-like "after the peer sent TLS sslv3 alert bad record mac" "$out" \
-    "and the source's report says the target refused altered data"
+# The source sees the target's alert when it reads it before the reset;
+# under load the reset may come first.
+like "stream over mig0 (10.10.0.1 -> 10.10.0.2): failed: " "$out" \
+    "and the source's report says the stream failed"
+case "$out" in
+*"alert bad record mac"*) diag "the source read the target's alert" ;;
+*) diag "the connection was reset before the source read the alert" ;;
+esac
 diag "source: $err" "$(grep "stream over" <<<"$out")"
 one_copy vm node1 "after the flipped byte"
 on node1 nft delete table ip mitm
