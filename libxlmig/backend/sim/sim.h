@@ -192,4 +192,16 @@ _hidden int libxlmig__host_info_linux(libxlmig__gc *gc,
 _hidden int libxlmig__cpu_policy_linux(libxlmig__gc *gc,
                                        struct policy_cpuid *p);
 
+/* A 64-bit mixer (splitmix64's finaliser): page contents and choices
+ * as functions of a seed, page and generation. */
+static inline uint64_t libxlmig__sim_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 #endif /* LIBXLMIG_BACKEND_SIM_H */

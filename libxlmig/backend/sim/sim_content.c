@@ -25,20 +25,10 @@ static const unsigned sim_mix[NR_KINDS] = {
     [KIND_CODE] = 320, [KIND_RANDOM] = 80,
 };
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static inline uint64_t rnd(uint64_t *s)
 {
     *s += 0x9e3779b97f4a7c15ULL;
-    return mix64(*s);
+    return libxlmig__sim_mix64(*s);
 }
 
 static void gen_random(uint64_t key, uint8_t *page)
@@ -46,7 +36,7 @@ static void gen_random(uint64_t key, uint8_t *page)
     uint64_t *p = (uint64_t *)page, i;
 
     for (i = 0; i < PAGE / sizeof(uint64_t); i++)
-        p[i] = mix64(key + i * 0x9e3779b97f4a7c15ULL);
+        p[i] = libxlmig__sim_mix64(key + i * 0x9e3779b97f4a7c15ULL);
 }
 
 static const char *const words[] = {
@@ -108,7 +98,7 @@ static void msgs_init(void)
     unsigned i;
 
     for (i = 0; i < NR_MSGS; i++) {
-        uint64_t m = mix64(i + 1);
+        uint64_t m = libxlmig__sim_mix64(i + 1);
         size_t off = 0;
         int k, n = 4 + (int)(m % 8);
         uint8_t *p = (uint8_t *)msgs[i];
@@ -241,7 +231,7 @@ static void insns_init(void)
 
     for (i = 0; i < NR_INSNS; i++) {
         unsigned o = i % NR_BODY_OPS;
-        uint64_t r = mix64(i + 0x1000);
+        uint64_t r = libxlmig__sim_mix64(i + 0x1000);
 
         for (k = 0; k < ops[o].len; k++) {
             if (k < ops[o].imm_at || k >= ops[o].imm_at + ops[o].imm_len)
@@ -311,7 +301,7 @@ void libxlmig__sim_page_gen(uint32_t content, uint64_t key, uint8_t *page)
         gen_random(key, page);
         return;
     }
-    pick = (unsigned)(mix64(key ^ 0x6d69786564ULL) % 1000);
+    pick = (unsigned)(libxlmig__sim_mix64(key ^ 0x6d69786564ULL) % 1000);
     for (k = 0; k < NR_KINDS; k++) {
         acc += sim_mix[k];
         if (pick < acc) break;

@@ -75,27 +75,17 @@ struct pm_scan_arg {
 
 #define barrier() __asm__ __volatile__("" ::: "memory")
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static inline bool page_zero_at_start(const libxlmig__sim_vcpu *v,
                                       uint64_t pfn)
 {
-    return mix64(v->seed ^ (pfn * 0x9e3779b97f4a7c15ULL) ^ 0x5a5a) % 1000
+    return libxlmig__sim_mix64(v->seed ^ (pfn * 0x9e3779b97f4a7c15ULL) ^ 0x5a5a) % 1000
            < v->zero_permille;
 }
 
 static inline uint64_t page_key(const libxlmig__sim_vcpu *v, uint64_t pfn,
                                 uint32_t gen)
 {
-    return mix64(v->seed ^ mix64(pfn * 0x100000001b3ULL + gen));
+    return libxlmig__sim_mix64(v->seed ^ libxlmig__sim_mix64(pfn * 0x100000001b3ULL + gen));
 }
 
 static void page_fill(const libxlmig__sim_vcpu *v, uint8_t *mem,
@@ -583,9 +573,9 @@ int libxlmig__sim_dom_clean_range(libxlmig__gc *gc, libxlmig__sim_dom *d,
 
 void libxlmig__sim_config_complete(libxlmig__sim_config *c, uint32_t domid)
 {
-    uint64_t r = mix64(libxlmig__now_us() ^ ((uint64_t)getpid() << 32) ^
+    uint64_t r = libxlmig__sim_mix64(libxlmig__now_us() ^ ((uint64_t)getpid() << 32) ^
                        domid);
-    uint64_t r2 = mix64(r);
+    uint64_t r2 = libxlmig__sim_mix64(r);
 
     if (!c->seed) c->seed = (r >> 1) | 1;
     if (!c->uuid[0])
@@ -740,7 +730,7 @@ int libxlmig__sim_dom_create(libxlmig__gc *gc,
     v = d->vcpu;
     v->magic = LIBXLMIG__SIM_VCPU_MAGIC;
     v->version = 1;
-    v->rng = mix64(cfg->seed ^ 0x1234567) | 1;
+    v->rng = libxlmig__sim_mix64(cfg->seed ^ 0x1234567) | 1;
     rc = vcpu_set_machine(gc, v, cfg, d->nr_pages);
     if (rc) goto out;
     rc = dom_start_process(gc, d, cfg, fresh, parent);

@@ -87,6 +87,18 @@ static void local_close(libxlmig__xen_relay *r)
 
 /* Wait until libxl wrote something (or its end closed), ticking
  * meanwhile. */
+/* The end of a relay either way: on failure libxl's end of the pair is
+ * shut down; the last tick, the buffer and the local end go. */
+static int relay_end(libxlmig__xen_relay *r, int rc, void *buf)
+{
+    if (rc && r->fd >= 0)
+        shutdown(r->fd, SHUT_RDWR);
+    tick(r, true);
+    free(buf);
+    local_close(r);
+    return rc;
+}
+
 static int wait_input(libxlmig__gc *gc, libxlmig__xen_relay *r)
 {
     struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
@@ -139,12 +151,7 @@ int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
     }
  out:
     /* libxl's writes fail from now on: nothing is lost in a buffer. */
-    if (rc && r->fd >= 0)
-        shutdown(r->fd, SHUT_RDWR);
-    tick(r, true);
-    free(buf);
-    local_close(r);
-    return rc;
+    return relay_end(r, rc, buf);
 }
 
 int libxlmig__xen_relay_send_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
@@ -245,12 +252,7 @@ int libxlmig__xen_relay_recv(libxlmig__gc *gc, libxlmig__xen_relay *r)
     }
  out:
     /* libxl's reads end now instead of waiting for what will not come. */
-    if (rc && r->fd >= 0)
-        shutdown(r->fd, SHUT_RDWR);
-    tick(r, true);
-    free(buf);
-    local_close(r);
-    return rc;
+    return relay_end(r, rc, buf);
 }
 
 static void *relay_main(void *arg)
