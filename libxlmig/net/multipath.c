@@ -106,6 +106,7 @@ typedef struct mp {
     uint64_t window;               /* MP_WINDOW_PER_PATH per path */
     /* receiving */
     uint64_t want_seq;             /* next to deliver */
+    uint64_t held_bytes;           /* in held */
     uint64_t acked_seq;            /* last ACK sent (all below consumed) */
     mp_frame *held;                /* arrived early: by seq */
     mp_frame *cur;                 /* being consumed */
@@ -454,6 +455,14 @@ static void acked_locked(mp *m, uint64_t seq)
     pthread_cond_broadcast(&m->cond);
 }
 
+/* What may wait for an earlier frame: twice the most a sender of as many
+ * paths has unacknowledged, and one frame. */
+static uint64_t held_max(const mp *m)
+{
+    return 2ULL * MP_WINDOW_PER_PATH * (uint64_t)m->npaths +
+           LIBXLMIG__MP_FRAME_MAX;
+}
+
 static void *reader_main(void *arg)
 {
     mp_path *p = arg;
@@ -558,9 +567,17 @@ static void *reader_main(void *arg)
             (m->cur && m->cur->seq == f->seq)) {
             free(f);
             m->acked_seq = m->want_seq - 1;   /* say again what arrived */
+        } else if (m->held_bytes + f->len > held_max(m)) {
+            /* An honest sender never has more out than its window: one
+             * that runs ahead of a frame it never sends is refused. */
+            free(f);
+            fail_locked(m, LIBXLMIG_ERROR_PROTOCOL, GCSPRINTF(
+                "%s sent more than %llu MiB ahead of a frame that does not "
+                "come", p->name, (unsigned long long)(held_max(m) >> 20)));
         } else {
             f->next = *pp;
             *pp = f;
+            m->held_bytes += f->len;
         }
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->lock);
@@ -698,6 +715,9 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
     return (ssize_t)total;
 }
 
+/* Buffers of one frame on the only path (direct_writev splits more). */
+#define DIRECT_IOV_MAX 64
+
 /* The only path failed (its reason logged in the caller's context): the
  * stream with it, and the reason is the transport's (mp_why). */
 static void direct_failed(mp *m, int rc)
@@ -715,7 +735,7 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
     mp_path *p = &m->path[0];
     libxlmig__transport *pt = p->t;
     libxlmig__mp_hdr h;
-    struct iovec *v;
+    struct iovec v[DIRECT_IOV_MAX + 1];
     const void *out = NULL;
     uint32_t wire = (uint32_t)total;
     unsigned algo = LIBXLMIG__COMP_NONE;
@@ -742,11 +762,6 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
         algo = frame_encode(m, p, src, (uint32_t)total, p->zbuf, &out,
                             &wire);
         p->last_algo = algo;
-    }
-    v = malloc(sizeof(*v) * (size_t)(iovcnt + 1));
-    if (!v) {
-        errno = ENOMEM;
-        return -1;
     }
     hdr_fill(&h, LIBXLMIG__MP_DATA, 0, m->next_seq++, wire, (uint32_t)total,
              algo);
@@ -777,7 +792,6 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
         }
         GC_FREE;
     }
-    free(v);
     if (rc) {
         direct_failed(m, rc);
         errno = rc == LIBXLMIG_ERROR_TIMEOUT ? ETIME : EIO;
@@ -796,12 +810,12 @@ static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
 {
     size_t max = m->comp ? MP_CHUNK : LIBXLMIG__MP_FRAME_MAX;
     size_t total = 0, done = 0;
-    struct iovec *copy, *cv, part[64];
+    struct iovec *copy, *cv, part[DIRECT_IOV_MAX];
     int i, cn = iovcnt;
 
     for (i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
-    if (total <= max && iovcnt <= 64)
+    if (total <= max && iovcnt <= DIRECT_IOV_MAX)
         return direct_frame(m, iov, iovcnt, total, pages) ? -1
                                                            : (ssize_t)total;
     copy = malloc(sizeof(*copy) * (size_t)iovcnt);
@@ -815,7 +829,7 @@ static ssize_t direct_writev(mp *m, const struct iovec *iov, int iovcnt,
         size_t want = total - done < max ? total - done : max, got = 0;
         int k = 0;
 
-        while (k < cn && k < 64 && got < want) {
+        while (k < cn && k < DIRECT_IOV_MAX && got < want) {
             part[k] = cv[k];
             if (got + part[k].iov_len > want)
                 part[k].iov_len = want - got;
@@ -893,6 +907,7 @@ static ssize_t striped_read(mp *m, void *buf, size_t len)
         if (m->held && m->held->seq == m->want_seq) {
             m->cur = m->held;
             m->held = m->cur->next;
+            m->held_bytes -= m->cur->len;
             m->cur_off = 0;
             if (!m->cur->len) {
                 free(m->cur);

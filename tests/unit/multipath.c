@@ -206,7 +206,7 @@ static void run_stream(libxlmig__gc *gc, int npaths, bool cut,
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);   /* as xlmigd */
-    plan(34);
+    plan(37);
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("context");
     {
@@ -268,6 +268,41 @@ int main(void)
                "corrupt: the read fails");
             like_string("failed", libxlmig_last_error(ctx),
                         "corrupt: says so: %s", libxlmig_last_error(ctx));
+            libxlmig__transport_free(d);
+            libxlmig__transport_free(s);
+        }
+
+        /* Frames far ahead of one that never comes: refused, bounded. */
+        {
+            libxlmig__transport *s = NULL, *d = NULL;
+            libxlmig__mp_hdr h;
+            static char big[LIBXLMIG__MP_FRAME_MAX];
+            char buf[16];
+            pairs ps;
+            int k;
+
+            pairs_make(&ps, 2);
+            is_int(0, open_both(gc, &ps, 0, &s, &d), "ahead: open");
+            for (k = 0; k < 8; k++) {
+                memset(&h, 0, sizeof(h));
+                h.magic = LIBXLMIG__MP_MAGIC;
+                h.type = LIBXLMIG__MP_DATA;
+                h.path = 1;
+                h.wire_len = h.raw_len = LIBXLMIG__MP_FRAME_MAX;
+                h.seq = 1000 + (uint64_t)k;
+                h.crc = libxlmig__crc32c(0, &h,
+                                         offsetof(libxlmig__mp_hdr, crc));
+                if (write(ps.src[1], &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+                    write(ps.src[1], big, sizeof(big)) != (ssize_t)sizeof(big))
+                    break;           /* refused: the reader shut it */
+            }
+            d->timeout_ms = 5000;
+            ok(libxlmig__transport_read_all(gc, d, buf, 16,
+                                            "test stream") != 0,
+               "ahead: the read fails");
+            like_string("ahead of a frame that does not come",
+                        libxlmig_last_error(ctx), "ahead: says so: %s",
+                        libxlmig_last_error(ctx));
             libxlmig__transport_free(d);
             libxlmig__transport_free(s);
         }
