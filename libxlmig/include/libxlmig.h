@@ -95,6 +95,13 @@ LIBXLMIG_API const char *libxlmig_last_error(libxlmig_ctx *ctx);
 LIBXLMIG_API int libxlmig_backend_open(libxlmig_ctx *ctx,
                                        libxlmig_backend_kind kind);
 LIBXLMIG_API libxlmig_backend_kind libxlmig_backend_current(libxlmig_ctx *ctx);
+/*
+ * Name the backend without opening it: the kind whose xlmigd the
+ * requests to the control socket reach, and its messages name (the sim
+ * daemon, or xlmigd for Xen and its systemd unit).  Opening one sets it.
+ */
+LIBXLMIG_API void libxlmig_backend_choose(libxlmig_ctx *ctx,
+                                          libxlmig_backend_kind kind);
 
 /* Host facts, as `xl info` reports the ones migration cares about. */
 typedef struct libxlmig_host_info {

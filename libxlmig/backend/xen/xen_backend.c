@@ -102,6 +102,10 @@ static void xen_close(libxlmig_ctx *ctx, void *priv)
     free(xp);
 }
 
+/* What to do when this is no dom0 (or not root in one). */
+#define NOT_DOM0_HINT "run xlmig as root in a Xen dom0, or --backend=sim " \
+                      "to try it on simulated domains"
+
 static int xen_open(libxlmig__gc *gc, void **priv_r)
 {
     xen_priv *xp = NULL;
@@ -109,7 +113,7 @@ static int xen_open(libxlmig__gc *gc, void **priv_r)
     int r, rc;
 
     if (!xen_is_dom0(gc, &why)) {
-        LOG(ERROR, "not running in a Xen dom0: %s (use --backend=sim)", why);
+        LOG(ERROR, "not running in a Xen dom0: %s (%s)", why, NOT_DOM0_HINT);
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
@@ -122,14 +126,14 @@ static int xen_open(libxlmig__gc *gc, void **priv_r)
     r = libxl_ctx_alloc(&xp->lctx, LIBXL_VERSION, 0, CTX->lg);
     if (r) {
         LOG(ERROR, "not running in a Xen dom0: cannot open libxl (%s) "
-            "(use --backend=sim)", libxlmig_strerror(r));
+            "(%s)", libxlmig_strerror(r), NOT_DOM0_HINT);
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
     xp->xch = xc_interface_open(CTX->lg, CTX->lg, 0);
     if (!xp->xch) {
         LOGE(ERROR, "not running in a Xen dom0: cannot open libxenctrl "
-             "(use --backend=sim)");
+             "(%s)", NOT_DOM0_HINT);
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
