@@ -24,6 +24,7 @@
 #include "cluster/metrics.h"
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
+#include "host/storage.h"
 #include "policy.h"
 
 #define NODE_MAX_LISTEN   16
@@ -346,6 +347,8 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     if (storage)
         libxlmig__yajl_gen_kv_bool(g, "storage_ok",
                                    storage_visible(gc, svc, storage));
+    /* The disks and bridges a domain from there would need. */
+    libxlmig__dom_needs_answer(gc, args, g);
     libxlmig__yajl_gen_str(g, "domain_info");
     yajl_gen_array_open(g);
     for (i = 0; i < nr; i++) {
@@ -458,6 +461,17 @@ static int begin_checks(libxlmig__gc *gc, node_conn *nc, yajl_val args,
         LOG(ERROR, "the storage of %s, %s, is not visible here", dom,
             storage);
         return LIBXLMIG_ERROR_REFUSED;
+    }
+    {
+        /* Again here: the disks may have gone since the pre-flight. */
+        const char *fail = libxlmig__dom_needs_check(
+            gc, args, libxlmig__dom_needs_local(gc, args),
+            libxlmig__cluster_self_name(svc->cl), NULL, NULL);
+
+        if (fail) {
+            LOG(ERROR, "%s cannot run here: %s", dom, fail);
+            return LIBXLMIG_ERROR_REFUSED;
+        }
     }
     return 0;
 }

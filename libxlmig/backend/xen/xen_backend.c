@@ -27,6 +27,7 @@
 
 #include "core/tunables.h"
 #include "host/host.h"
+#include "host/storage.h"
 #include "backend/xen/xen.h"
 #include "backend/xen/xen_save_shim.h"
 #include "policy.h"
@@ -694,6 +695,71 @@ static bool xh_exists(void *priv, const char *name)
     return libxl_name_to_domid(xp->lctx, name, &domid) == 0;
 }
 
+/* A strdup that cannot fail (facts own malloc'd strings). */
+static char *xh_strdup(libxlmig__gc *gc, const char *s)
+{
+    char *d = strdup(s ? s : "");
+
+    if (!d)
+        libxlmig__alloc_failed(CTX, __func__, 1, strlen(s ? s : "") + 1);
+    return d;
+}
+
+/*
+ * The disks and bridged vifs the target must provide, with the storage
+ * identifier of each disk here (host/storage.h).  Skipped: empty CD-ROM
+ * drives, and disks a block script attaches (their path is the script's
+ * argument: iSCSI, DRBD, ...), which the script finds on the target.
+ */
+static void xh_facts_devices(libxlmig__gc *gc, const libxl_domain_config *dc,
+                             libxlmig__dom_facts *f)
+{
+    int i;
+
+    f->disks = calloc(dc->num_disks ? dc->num_disks : 1, sizeof(*f->disks));
+    f->vifs = calloc(dc->num_nics ? dc->num_nics : 1, sizeof(*f->vifs));
+    if (!f->disks || !f->vifs)
+        libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*f->disks));
+    for (i = 0; i < dc->num_disks; i++) {
+        const libxl_device_disk *d = &dc->disks[i];
+        libxlmig__dom_disk *o = &f->disks[f->nr_disks];
+        char *id, *why;
+        bool present;
+
+        if (!d->pdev_path || !*d->pdev_path)
+            continue;
+        if (d->script && *d->script) {
+            LOG(INFO, "disk %s is attached by block script %s: its target "
+                "is the script's to find", d->vdev, d->script);
+            continue;
+        }
+        libxlmig__storage_ident(gc, d->pdev_path, &present, &id, &why);
+        o->vdev = xh_strdup(gc, d->vdev);
+        o->path = xh_strdup(gc, d->pdev_path);
+        o->id = id ? xh_strdup(gc, id) : NULL;
+        o->why = why ? xh_strdup(gc, why) : NULL;
+        f->nr_disks++;
+    }
+    for (i = 0; i < dc->num_nics; i++) {
+        const libxl_device_nic *n = &dc->nics[i];
+        const char *script = n->script ? strrchr(n->script, '/') : NULL;
+
+        script = script ? script + 1 : n->script;
+        /* vif-route, vif-nat and the like join no bridge. */
+        if (script && *script && strcmp(script, "vif-bridge") &&
+            strcmp(script, "vif-openvswitch"))
+            continue;
+        f->vifs[f->nr_vifs].devid = (unsigned)n->devid;
+        f->vifs[f->nr_vifs].bridge = xh_strdup(gc, n->bridge && *n->bridge
+                                                   ? n->bridge : "xenbr0");
+        /* Open vSwitch: BRIDGE[.VLAN][:TRUNKS]. */
+        if (script && !strcmp(script, "vif-openvswitch"))
+            f->vifs[f->nr_vifs].bridge[strcspn(f->vifs[f->nr_vifs].bridge,
+                                               ".:")] = 0;
+        f->nr_vifs++;
+    }
+}
+
 static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
                     libxlmig__dom_facts *f)
 {
@@ -735,6 +801,7 @@ static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
     }
     f->config_json = json;
     json = NULL;
+    xh_facts_devices(gc, &dc, f);
     f->pv = dc.c_info.type == LIBXL_DOMAIN_TYPE_PV;
     f->memory_kib = di.max_memkb > di.current_memkb ? di.max_memkb
                                                     : di.current_memkb;
