@@ -8,7 +8,8 @@
 # whose recipe is unchanged does nothing.  XEN_TESTBED_REFRESH=1 rebuilds.
 #
 # Output in the cache: xen (ELF for qemu -kernel), vmlinuz, dom0-base.cpio.zst,
-# versions (what was fetched) and stamp (the recipe key).
+# guest-modules.cpio.gz (the guest's front ends and ext4), versions (what was
+# fetched) and stamp (the recipe key).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,17 +26,22 @@ dom0_pkgs=xen-utils-4.17,xenstore-utils,kmod,iproute2,procps,socat
 dom0_pkgs=$dom0_pkgs,libyajl2,libisal2,libssl3,coreutils
 # Kernel modules dom0 loads (with their dependencies); the rest are removed.
 dom0_mods="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
-xen-netback bridge virtio_pci virtio_net virtio_console"
+xen-netback bridge virtio_pci virtio_net virtio_console virtio_blk"
+# Kernel modules the guest loads (its front ends and the shared disk's file
+# system), packed apart for its initramfs: see pack_guest_modules.
+guest_mods="xen-blkfront xen-netfront ext4"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # The key changes when this recipe changes: then the cache is rebuilt.
-key=$( { cat "$0"; echo "$dom0_pkgs $dom0_mods $suite"; } | sha256sum |
+key=$( { cat "$0"; echo "$dom0_pkgs $dom0_mods $guest_mods $suite"; } |
+       sha256sum |
        cut -c1-16)
 if [ -z "${XEN_TESTBED_REFRESH:-}" ] && [ -f "$cache/stamp" ] &&
    [ "$(cat "$cache/stamp")" = "$key" ] && [ -s "$cache/xen" ] &&
-   [ -s "$cache/vmlinuz" ] && [ -s "$cache/dom0-base.cpio.zst" ]; then
+   [ -s "$cache/vmlinuz" ] && [ -s "$cache/dom0-base.cpio.zst" ] &&
+   [ -s "$cache/guest-modules.cpio.gz" ]; then
     log "cache $cache is up to date ($(tr '\n' ' ' <"$cache/versions"))"
     exit 0
 fi
@@ -72,6 +78,24 @@ dpkg-deb -x "$work/${kpkg}"_*.deb "$work/kernel"
 xenver=$(dpkg-deb -f "$work"/xen-hypervisor-4.17-amd64_*.deb Version)
 kver=$(ls "$work/kernel/lib/modules")
 gunzip -c "$work"/xen/boot/xen-4.17-amd64.gz >"$work/xen.elf"
+
+# The guest's modules and their dependencies, with a modules.dep for
+# busybox modprobe, as a cpio (newc, gzip) that mkoverlay.sh appends to
+# the guest's initramfs: $work/guest-modules.cpio.gz.
+pack_guest_modules() {
+    local g=$work/guest-mods f rel
+    for f in $(for m in $guest_mods; do
+                   modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" |
+                       awk '$1 == "insmod" { print $2 }'
+               done | sort -u); do
+        rel=${f#"$work/kernel/"}
+        mkdir -p "$g/$(dirname "$rel")"
+        cp "$f" "$g/$rel"
+    done
+    depmod -b "$g" "$kver"
+    (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
+        gzip -6 >"$work/guest-modules.cpio.gz"
+}
 
 # 2. dom0 root: minbase plus the tools, upgraded from the security suite
 #    (the hypervisor above comes from there too, and tools must match).
@@ -115,6 +139,7 @@ cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} \
 depmod -b "$root" "$kver"
 mkdir -p "$root/boot"
 cp "$work/kernel/boot/vmlinuz-$kver" "$root/boot/vmlinuz"
+pack_guest_modules
 
 # 4. Trim what a RAM-resident dom0 never reads.
 rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bug} \
@@ -134,6 +159,7 @@ log "packing dom0 root ($(du -sm "$root" | cut -f1) MiB)"
 mv "$work/xen.elf" "$cache/xen"
 cp "$root/boot/vmlinuz" "$cache/vmlinuz"
 mv "$work/dom0-base.cpio.zst" "$cache/dom0-base.cpio.zst"
+mv "$work/guest-modules.cpio.gz" "$cache/guest-modules.cpio.gz"
 printf 'xen=%s\nkernel=%s\nxen-utils=%s\n' "$xenver" "$kver" "$toolver" \
     >"$cache/versions"
 echo "$key" >"$cache/stamp"
