@@ -305,6 +305,39 @@ static bool storage_visible(libxlmig__gc *gc, node_service *svc,
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/*
+ * "domain_needs": what each domain here needs of a target (xlmig
+ * validate): its disks with their storage identifiers and its bridges.
+ * Domain-0 and the copies of a handoff are left out; so is a domain whose
+ * facts cannot be had (it may be going away).
+ */
+static void gen_domain_needs(libxlmig__gc *gc, const libxlmig__host *h,
+                             const libxlmig_dominfo *list, int nr,
+                             yajl_gen g)
+{
+    libxlmig__dom_facts f;
+    int i;
+
+    libxlmig__yajl_gen_str(g, "domain_needs");
+    yajl_gen_array_open(g);
+    for (i = 0; i < nr && h->ops->domain_facts; i++) {
+        if (list[i].domid == 0 ||
+            libxlmig__suffix_base(list[i].name, LIBXLMIG_SUFFIX_INCOMING) ||
+            libxlmig__suffix_base(list[i].name,
+                                  LIBXLMIG_SUFFIX_MIGRATEDAWAY))
+            continue;
+        libxlmig__dom_facts_init(&f);
+        if (!h->ops->domain_facts(gc, h->priv, list[i].name, &f)) {
+            yajl_gen_map_open(g);
+            libxlmig__yajl_gen_kv_str(g, "name", list[i].name);
+            libxlmig__dom_needs_gen(g, &f);
+            yajl_gen_map_close(g);
+        }
+        libxlmig__dom_facts_dispose(&f);
+    }
+    yajl_gen_array_close(g);
+}
+
 static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
                        yajl_gen g)
 {
@@ -315,10 +348,13 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     libxlmig_dominfo *list = NULL;
     struct policy_cpuid cpu;
     const char *storage = libxlmig__json_get_str(args, "storage");
+    bool wants_needs = false;
     uint64_t promised;
     int i, nr = 0, rc;
 
     libxlmig_host_info_init(&hi);
+    if (args)
+        libxlmig__json_get_bool_opt(gc, args, "domain_needs", &wants_needs);
     libxlmig__fault("dst", "preflight", nc->fd);
     rc = h->ops->host_info(gc, h->priv, &hi);
     if (!rc) rc = h->ops->host_cpu_policy(gc, h->priv, false, &cpu);
@@ -349,6 +385,8 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
                                    storage_visible(gc, svc, storage));
     /* The disks and bridges a domain from there would need. */
     libxlmig__dom_needs_answer(gc, args, g);
+    if (wants_needs)
+        gen_domain_needs(gc, h, list, nr, g);
     libxlmig__yajl_gen_str(g, "domain_info");
     yajl_gen_array_open(g);
     for (i = 0; i < nr; i++) {

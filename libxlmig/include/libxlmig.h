@@ -843,6 +843,24 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      char **json_r, char **network_r);
 
 /*
+ * The storage and bridge checks across the cluster (`xlmig validate`):
+ * every node's xlmigd is asked what each of its domains needs of a target
+ * (its disks, each with the identifier of its storage, and its vifs'
+ * bridges), and every other node whether it has them: fn(user, domain,
+ * source, target, "disk" or "bridge", ok, detail) for each, and "reach"
+ * when a node cannot be asked.  Nodes that do not answer at all are
+ * skipped (validate reports them).  Returns the number of failed checks,
+ * or an error.
+ */
+typedef void libxlmig_needs_fn(void *user, const char *domain,
+                               const char *source, const char *target,
+                               const char *check, bool ok,
+                               const char *detail);
+LIBXLMIG_API int libxlmig_validate_needs(libxlmig_ctx *ctx,
+                                         libxlmig_cluster *cl,
+                                         libxlmig_needs_fn *fn, void *user);
+
+/*
  * Past migrations of this node (`xlmig history`; docs/xlmigd.md,
  * "History"): xlmigd records each one that ends, sent or received, in
  * STATE_DIR/history, and keeps the last LIBXLMIG_HISTORY_MAX.
