@@ -55,12 +55,13 @@ guest_workloads() {
         ${CC:-cc} -O2 -Wall -static -o "$1/bin/$f" "$here/guest/$f.c"
     done
 }
-# The guest's kernel modules (setup.sh: front ends, ext4) appended to its
-# initramfs: Linux unpacks concatenated compressed archives.
+# The guest's kernel modules (setup.sh: front ends, ext4), a second cpio
+# archive after the first (Linux unpacks concatenated archives), inside
+# the one gzip stream: libxenguest inflates a gzip ramdisk as one stream.
 guest_modules() {
     [ -s "$cache/guest-modules.cpio.gz" ] ||
         die "no guest modules in $cache (run setup.sh)"
-    cat "$cache/guest-modules.cpio.gz" >>"$1"
+    gzip -dc "$cache/guest-modules.cpio.gz"
 }
 
 # Guest initramfs.
@@ -72,9 +73,10 @@ guest_workloads "$g"
 cp "$here/guest/init" "$g/init"
 mknod -m 600 "$g/dev/console" c 5 1
 mkdir -p "$stage/o/opt/xentb"
-(cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
-    gzip -6 >"$stage/o/opt/xentb/guest-initrd.gz"
-guest_modules "$stage/o/opt/xentb/guest-initrd.gz"
+{
+    (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet)
+    guest_modules
+} | gzip -6 >"$stage/o/opt/xentb/guest-initrd.gz"
 
 # dom0 overlay.
 o=$stage/o
@@ -82,6 +84,7 @@ mkdir -p "$o/usr/local/bin" "$o/usr/local/lib" "$o/etc/xen"
 install -m 755 "$here/dom0/init" "$o/init"
 install -m 755 "$here/dom0/agent" "$o/opt/xentb/agent"
 install -m 644 "$here/dom0/guest.cfg" "$o/etc/xen/xentb-guest.cfg"
+install -D -m 755 "$here/dom0/xentb-block" "$o/etc/xen/scripts/xentb-block"
 install -m 755 "$xlmig" "$o/usr/local/bin/xlmig"
 [ ! -x "$xlmigd" ] || install -m 755 "$xlmigd" "$o/usr/local/bin/xlmigd"
 install -m 755 "$libxlmig" "$o/usr/local/lib/libxlmig.so.0"

@@ -708,8 +708,9 @@ static char *xh_strdup(libxlmig__gc *gc, const char *s)
 /*
  * The disks and bridged vifs the target must provide, with the storage
  * identifier of each disk here (host/storage.h).  Skipped: empty CD-ROM
- * drives, and disks a block script attaches (their path is the script's
- * argument: iSCSI, DRBD, ...), which the script finds on the target.
+ * drives, and disks whose target is no path but a block script's
+ * argument (iSCSI, DRBD, NBD: "iqn=...", a resource, "host:port"), which
+ * the script finds on the target.
  */
 static void xh_facts_devices(libxlmig__gc *gc, const libxl_domain_config *dc,
                              libxlmig__dom_facts *f)
@@ -728,9 +729,10 @@ static void xh_facts_devices(libxlmig__gc *gc, const libxl_domain_config *dc,
 
         if (!d->pdev_path || !*d->pdev_path)
             continue;
-        if (d->script && *d->script) {
-            LOG(INFO, "disk %s is attached by block script %s: its target "
-                "is the script's to find", d->vdev, d->script);
+        if (d->pdev_path[0] != '/') {
+            LOG(INFO, "disk %s (%s) is attached by block script %s: its "
+                "target is the script's to find", d->vdev, d->pdev_path,
+                d->script ? d->script : "?");
             continue;
         }
         libxlmig__storage_ident(gc, d->pdev_path, &present, &id, &why);
