@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../tap/tap.sh"
 tb=$MIG_ROOT/tools/xen-testbed
 
-plan 22
+plan 24
 
 tmp=$(mktemp -d)
 tap_cleanup() { rm -rf "$tmp"; }
@@ -43,7 +43,8 @@ is 1 "$rc" "a record overwritten behind the writer's back makes it exit 1"
 like "check=1 FAIL acked=" "$out" "and the check fails"
 like "first=3" "$out" "naming the record"
 
-for f in xen.t lib.sh setup.sh mkoverlay.sh dom0/init dom0/agent guest/init; do
+for f in xen.t lib.sh setup.sh mkoverlay.sh dom0/init dom0/agent guest/init \
+         dom0/xentb-block dom0/xentb-vif; do
     run bash -n "$tb/$f"
     is 0 "$rc" "$f parses"
 done

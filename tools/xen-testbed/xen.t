@@ -764,7 +764,7 @@ xlmig_mixed() {
 # before any byte moves and names the bridge; the guest stays on A.
 xlmig_bridge_refused() {
     local tx0 r mout sent
-    dom0 A 120 "ip link add xtbonly type bridge 2>/dev/null; ip link set xtbonly up && xl network-attach $GUEST bridge=xtbonly mac=00:16:3e:00:02:0b && xl network-list $GUEST"
+    dom0 A 120 "ip link add xtbonly type bridge 2>/dev/null; ip link set xtbonly up && xl network-attach $GUEST bridge=xtbonly mac=00:16:3e:00:02:0b script=xentb-vif && xl network-list $GUEST"
     check "$rc" "a second vif on bridge xtbonly, which only A has" "$out" ||
         return
     tx0=$(tx_bytes A)

@@ -747,9 +747,11 @@ static void xh_facts_devices(libxlmig__gc *gc, const libxl_domain_config *dc,
         const char *script = n->script ? strrchr(n->script, '/') : NULL;
 
         script = script ? script + 1 : n->script;
-        /* vif-route, vif-nat and the like join no bridge. */
-        if (script && *script && strcmp(script, "vif-bridge") &&
-            strcmp(script, "vif-openvswitch"))
+        /* vif-route and vif-nat join no bridge; any other script (the
+         * default vif-bridge, vif-openvswitch, a site's own) the one the
+         * config names. */
+        if (script && (!strcmp(script, "vif-route") ||
+                       !strcmp(script, "vif-nat")))
             continue;
         f->vifs[f->nr_vifs].devid = (unsigned)n->devid;
         f->vifs[f->nr_vifs].bridge = xh_strdup(gc, n->bridge && *n->bridge
