@@ -146,7 +146,7 @@ static void check_node(libxlmig_cluster *cl, int i, struct ops_node *keep,
             "migrations");
 }
 
-/* libxlmig_needs_fn: one row per failure, one per domain and target
+/* libxlmig_needs_cb: one row per failure, one per domain and target
  * whose disks and bridges are all there. */
 struct needs_rows {
     char last[200];               /* domain@source->target seen last */

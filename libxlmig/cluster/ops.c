@@ -320,9 +320,9 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     return rc;
 }
 
-/* libxlmig__needs_verdict_fn to the caller's libxlmig_needs_fn. */
+/* libxlmig__needs_verdict_fn to the caller's libxlmig_needs_cb. */
 struct needs_cb {
-    libxlmig_needs_fn *fn;
+    libxlmig_needs_cb fn;
     void *user;
     const char *domain, *source, *target;
     int failed;
@@ -339,7 +339,7 @@ static void needs_verdict(void *user, const char *check, bool ok,
 }
 
 int libxlmig_validate_needs(libxlmig_ctx *ctx, libxlmig_cluster *cl,
-                            libxlmig_needs_fn *fn, void *user)
+                            libxlmig_needs_cb fn, void *user)
 {
     GC_INIT(ctx);
     const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);

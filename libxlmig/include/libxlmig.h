@@ -852,13 +852,13 @@ LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
  * skipped (validate reports them).  Returns the number of failed checks,
  * or an error.
  */
-typedef void libxlmig_needs_fn(void *user, const char *domain,
-                               const char *source, const char *target,
-                               const char *check, bool ok,
-                               const char *detail);
+typedef void (*libxlmig_needs_cb)(void *user, const char *domain,
+                                  const char *source, const char *target,
+                                  const char *check, bool ok,
+                                  const char *detail);
 LIBXLMIG_API int libxlmig_validate_needs(libxlmig_ctx *ctx,
                                          libxlmig_cluster *cl,
-                                         libxlmig_needs_fn *fn, void *user);
+                                         libxlmig_needs_cb fn, void *user);
 
 /*
  * Past migrations of this node (`xlmig history`; docs/xlmigd.md,
