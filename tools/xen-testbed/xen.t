@@ -779,6 +779,11 @@ xlmig_bridge_refused() {
     runs_only_on A && [ "$sent" -lt 1048576 ]
     check $? "$GUEST still runs on A only ($out), $sent bytes sent on all links" \
         "$out"
+    # xlmig validate sees the same across the cluster.
+    dom0 A "$MIGRATE_TIMEOUT" "xlmig validate"
+    diag "xlmig validate with the vif on xtbonly:" "$out"
+    grep -q "^bridge  *$GUEST@A->B  *FAIL vif 1 needs bridge xtbonly, which B lacks" <<<"$out"
+    check $? "xlmig validate names the bridge B lacks for $GUEST" "$out"
     dom0 A 120 "xl network-detach $GUEST 1 && ip link del xtbonly"
     check "$rc" "the vif on xtbonly detached again" "$out"
 }
@@ -828,7 +833,7 @@ for s in $only; do
     xl-baseline) n=$((n + 12)) ;;
     xlmig-migrate) n=$((n + 14)) ;;
     xlmig-mixed) n=$((n + 24)) ;;
-    xlmig-bridge) n=$((n + 4)) ;;
+    xlmig-bridge) n=$((n + 5)) ;;
     xlmig-drain) n=$((n + 10)) ;;
     xlmig-integration) n=$((n + 4)) ;;
     xlmig-throttle) n=$((n + 7)) ;;
@@ -844,7 +849,7 @@ for s in $only; do
     xl-baseline) scenario xl-baseline 12 scen_xl_baseline reset_xl_baseline ;;
     xlmig-migrate) scenario xlmig-migrate 14 scen_xlmig_migrate reset_none ;;
     xlmig-mixed) scenario xlmig-mixed 24 scen_xlmig_mixed reset_none ;;
-    xlmig-bridge) scenario xlmig-bridge 4 scen_xlmig_bridge reset_none ;;
+    xlmig-bridge) scenario xlmig-bridge 5 scen_xlmig_bridge reset_none ;;
     xlmig-drain) scenario xlmig-drain 10 scen_xlmig_drain reset_none ;;
     xlmig-integration)
         scenario xlmig-integration 4 scen_xlmig_integration reset_none ;;
