@@ -19,7 +19,8 @@
 #
 # Environment: XEN_TESTBED_CACHE (see setup.sh), XENTB_KEEP=1 keeps the run
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
-# XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host).
+# XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host),
+# XENTB_PROBE_MS (the client's interval during hops, default 5).
 # How to run it, what it measured, what fails how: docs/xen-testbed.md.
 here=${XENTB_HERE:-$(cd "$(dirname "$0")" && pwd)}
 MIG_ROOT=$(cd "$here/../.." && pwd)
@@ -236,10 +237,11 @@ guest_wait_disk() {
 
 # The client: `xlmig probe` from the namespace's side of the public
 # network (192.0.2.250) to the guest's echo service, one request every
-# 5 ms, for the whole hop.
+# XENTB_PROBE_MS (5) ms, for the whole hop.
 GUEST_IP=192.0.2.10
+XENTB_PROBE_MS=${XENTB_PROBE_MS:-5}
 probe_start() {
-    "$XLMIG" --json probe -i 5 -D 1800000 "$GUEST_IP" \
+    "$XLMIG" --json probe -i "$XENTB_PROBE_MS" -D 1800000 "$GUEST_IP" \
         >"$XENTB_RUN/probe.out" 2>&1 &
     PROBE_PID=$!
 }
