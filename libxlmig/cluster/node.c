@@ -380,7 +380,9 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     for (i = 0; i < nr; i++)
         libxlmig__yajl_gen_str(g, list[i].name);
     yajl_gen_array_close(g);
-    if (storage)
+    /* sim_storage_dir is the sim's stand-in for shared storage: a Xen
+     * node has none to report (its disks are checked one by one). */
+    if (storage && !strcmp(h->ops->name, "sim"))
         libxlmig__yajl_gen_kv_bool(g, "storage_ok",
                                    storage_visible(gc, svc, storage));
     /* The disks and bridges a domain from there would need. */

@@ -819,7 +819,7 @@ tap_cleanup() {
         echo "| tool   | hop  |     time   |   pause   |  longest gap | lost / sent    | records |"
         printf '%s\n' "${TABLE[@]}"
     } >"$XENTB_RUN/table"
-    diag "hops side by side (time: the command's wall time; pause: xlmig's downtime, from the policy's stop to the guest running on the target, xl reports none; gap and lost: the client's, one request per 5 ms; records: acknowledged records the guest read back on the target):" \
+    diag "hops side by side (time: the command's wall time; pause: xlmig's downtime, from the policy's stop to the guest running on the target, xl reports none; gap and lost: the client's, one request per $XENTB_PROBE_MS ms; records: acknowledged records the guest read back on the target):" \
         "$(cat "$XENTB_RUN/table")"
 }
 
