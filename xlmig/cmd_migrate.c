@@ -190,6 +190,10 @@ static int say_failed(int rc, const char *why, const char *dom,
                  target);
         return EXIT_AMBIGUOUS;
     }
+    if (rc == LIBXLMIG_ERROR_BACKEND)
+        /* No xlmigd to ask: the migration never began. */
+        return cmd_fail(rc, "cannot migrate %s to %s: %s; nothing was "
+                        "sent, %s was not touched", dom, target, why, dom);
     if (where == WHERE_SOURCE)
         return cmd_fail(rc, "migration of %s to %s failed: %s; %s runs %s",
                         dom, target, why, dom, on);

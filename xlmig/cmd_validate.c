@@ -6,7 +6,9 @@
  * xlmig version; have CPUs of one vendor that meet the cluster baseline;
  * see every migration network as private (no gateway) unless public ones
  * are allowed; keep its clock within a bound of ours; see the shared
- * storage.  A table, or JSON; exit 1 when anything fails.
+ * storage; and have, for every domain of every other node, each of its
+ * disks (the same storage, by identifier) and its vifs' bridges.  A
+ * table, or JSON; exit 1 when anything fails.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,58 @@ static void check_node(libxlmig_cluster *cl, int i, struct ops_node *keep,
     if (keep->maintenance)
         add("maintenance", name, V_WARN, "in maintenance mode: takes no "
             "migrations");
+}
+
+/* libxlmig_needs_cb: one row per failure, one per domain and target
+ * whose disks and bridges are all there. */
+struct needs_rows {
+    char last[200];               /* domain@source->target seen last */
+    bool last_ok;
+    int disks, bridges;
+};
+
+/* The row of the domain and target seen last, when all passed. */
+static void needs_flush(struct needs_rows *nr)
+{
+    if (nr->last[0] && nr->last_ok && nr->disks + nr->bridges)
+        add("storage", nr->last, V_OK, "%d disk(s) the same storage there, "
+            "%d bridge(s) there", nr->disks, nr->bridges);
+}
+
+static void needs_row(void *user, const char *domain, const char *source,
+                      const char *target, const char *check, bool ok,
+                      const char *detail)
+{
+    struct needs_rows *nr = user;
+    char where[200];
+
+    snprintf(where, sizeof(where), "%s@%s->%s", domain, source, target);
+    if (strcmp(where, nr->last)) {
+        needs_flush(nr);
+        snprintf(nr->last, sizeof(nr->last), "%s", where);
+        nr->last_ok = true;
+        nr->disks = nr->bridges = 0;
+    }
+    if (!strcmp(check, "disk")) nr->disks++;
+    if (!strcmp(check, "bridge")) nr->bridges++;
+    if (!ok) {
+        nr->last_ok = false;
+        add(!strcmp(check, "bridge") ? "bridge" : "storage", where, V_FAIL,
+            "%s", detail);
+    }
+}
+
+/* Every domain's disks and bridges on every other node. */
+static void check_domain_needs(libxlmig_cluster *cl)
+{
+    struct needs_rows nr;
+    int rc;
+
+    memset(&nr, 0, sizeof(nr));
+    rc = libxlmig_validate_needs(g.ctx, cl, needs_row, &nr);
+    needs_flush(&nr);
+    if (rc < 0)
+        add("storage", "cluster", V_FAIL, "%s", libxlmig_last_error(g.ctx));
 }
 
 /* The same config and version everywhere: this node is the model. */
@@ -307,6 +361,7 @@ int main_validate(int argc, char **argv)
     check_config_version(cl, nodes);
     check_cpu_vendor(c, nodes);
     check_cpu_baseline(c, nodes);
+    check_domain_needs(cl);
     fails = print_rows(c);
     ops_nodes_free(nodes, c->num_nodes);
     libxlmig_cluster_free(cl);

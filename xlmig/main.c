@@ -310,6 +310,7 @@ int main(int argc, char **argv)
         xtl_logger_destroy(g.logger);
         return EXIT_FAILED;
     }
+    libxlmig_backend_choose(g.ctx, g.backend);
 
     rc = run_command(c, argc, argv);
 

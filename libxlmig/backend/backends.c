@@ -86,6 +86,12 @@ int libxlmig_backend_open(libxlmig_ctx *ctx, libxlmig_backend_kind kind)
     return rc;
 }
 
+void libxlmig_backend_choose(libxlmig_ctx *ctx, libxlmig_backend_kind kind)
+{
+    if (backend_ops_of(kind))
+        ctx->backend_kind = kind;
+}
+
 libxlmig_backend_kind libxlmig_backend_current(libxlmig_ctx *ctx)
 {
     return ctx->backend_kind;

@@ -25,6 +25,7 @@
 #include "cluster/migrate.h"
 #include "cluster/ops.h"
 #include "net/mp_format.h"
+#include "host/storage.h"
 #include "netcfg.h"
 #include "policy.h"
 
@@ -44,6 +45,26 @@ static void rep_check(yajl_gen g, const char *check, bool ok,
     libxlmig__yajl_gen_kv_bool(g, "ok", ok);
     libxlmig__yajl_gen_kv_str(g, "detail", detail);
     yajl_gen_map_close(g);
+}
+
+/* libxlmig__needs_verdict_fn into the report. */
+static void rep_need(void *user, const char *check, bool ok,
+                     const char *detail)
+{
+    rep_check(user, check, ok, detail);
+}
+
+/* The disks and vifs of facts as a tree: what the target must have. */
+static yajl_val facts_needs(libxlmig__gc *gc, const libxlmig__dom_facts *f)
+{
+    yajl_gen g = libxlmig__json_gen_alloc(gc, false);
+    yajl_val v = NULL;
+
+    yajl_gen_map_open(g);
+    libxlmig__dom_needs_gen(g, f);
+    yajl_gen_map_close(g);
+    libxlmig__json_gen_to_val(gc, g, "domain needs", &v);
+    return v;
 }
 
 /* ---- handoff records: what a paused source copy is waiting for ----- */
@@ -195,11 +216,21 @@ static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
     size_t i;
     int rc;
 
-    rc = libxlmig__rpc_call(gc, &p->chan, "node_info",
-                            pf->facts.storage
-                            ? GCSPRINTF("{\"storage\":\"%s\"}",
-                                        pf->facts.storage)
-                            : NULL, &info);
+    {
+        yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+        char *args;
+
+        yajl_gen_map_open(a);
+        if (pf->facts.storage)
+            libxlmig__yajl_gen_kv_str(a, "storage", pf->facts.storage);
+        /* Ask about every disk and bridge the domain needs. */
+        libxlmig__dom_needs_gen(a, &pf->facts);
+        yajl_gen_map_close(a);
+        if (libxlmig__json_finish(gc, a, &args))
+            return LIBXLMIG_ERROR_JSON;
+        libxlmig__ptr_add(gc, args);
+        rc = libxlmig__rpc_call(gc, &p->chan, "node_info", args, &info);
+    }
     if (rc) return rc;
 
     /* Not in maintenance. */
@@ -270,6 +301,17 @@ static int preflight_checks(libxlmig__gc *gc, libxlmig__migration *m,
         rep_check(g, "storage", storage_ok, detail);
         if (!storage_ok && !first_fail)
             first_fail = detail;
+    }
+
+    /* Every disk the same storage there, every vif's bridge there. */
+    {
+        const char *f = libxlmig__dom_needs_check(gc,
+                                                  facts_needs(gc, &pf->facts),
+                                                  info, m->target, rep_need,
+                                                  g);
+
+        if (f && !first_fail)
+            first_fail = f;
     }
 
     if (first_fail) {
@@ -636,6 +678,7 @@ static int stream_once(libxlmig__gc *gc, libxlmig__migration *m,
         libxlmig__yajl_gen_kv_uint(ag, "memory_kib", pf->facts.memory_kib);
         libxlmig__yajl_gen_kv_bool(ag, "pv", pf->facts.pv);
         libxlmig__yajl_gen_kv_str(ag, "storage", pf->facts.storage);
+        libxlmig__dom_needs_gen(ag, &pf->facts);
         libxlmig__yajl_gen_kv_str(ag, "config", pf->facts.config_json);
         yajl_gen_map_close(ag);
         if (libxlmig__json_finish(gc, ag, &args))

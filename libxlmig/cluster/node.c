@@ -25,6 +25,7 @@
 #include "cluster/ops.h"
 #include "cluster/migrate.h"
 #include "net/mp_format.h"
+#include "host/storage.h"
 #include "policy.h"
 
 #define NODE_MAX_LISTEN   16
@@ -313,6 +314,39 @@ static bool storage_visible(libxlmig__gc *gc, node_service *svc,
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/*
+ * "domain_needs": what each domain here needs of a target (xlmig
+ * validate): its disks with their storage identifiers and its bridges.
+ * Domain-0 and the copies of a handoff are left out; so is a domain whose
+ * facts cannot be had (it may be going away).
+ */
+static void gen_domain_needs(libxlmig__gc *gc, const libxlmig__host *h,
+                             const libxlmig_dominfo *list, int nr,
+                             yajl_gen g)
+{
+    libxlmig__dom_facts f;
+    int i;
+
+    libxlmig__yajl_gen_str(g, "domain_needs");
+    yajl_gen_array_open(g);
+    for (i = 0; i < nr && h->ops->domain_facts; i++) {
+        if (list[i].domid == 0 ||
+            libxlmig__suffix_base(list[i].name, LIBXLMIG_SUFFIX_INCOMING) ||
+            libxlmig__suffix_base(list[i].name,
+                                  LIBXLMIG_SUFFIX_MIGRATEDAWAY))
+            continue;
+        libxlmig__dom_facts_init(&f);
+        if (!h->ops->domain_facts(gc, h->priv, list[i].name, &f)) {
+            yajl_gen_map_open(g);
+            libxlmig__yajl_gen_kv_str(g, "name", list[i].name);
+            libxlmig__dom_needs_gen(g, &f);
+            yajl_gen_map_close(g);
+        }
+        libxlmig__dom_facts_dispose(&f);
+    }
+    yajl_gen_array_close(g);
+}
+
 static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
                        yajl_gen g)
 {
@@ -323,10 +357,13 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     libxlmig_dominfo *list = NULL;
     struct policy_cpuid cpu;
     const char *storage = libxlmig__json_get_str(args, "storage");
+    bool wants_needs = false;
     uint64_t promised;
     int i, nr = 0, rc;
 
     libxlmig_host_info_init(&hi);
+    if (args)
+        libxlmig__json_get_bool_opt(gc, args, "domain_needs", &wants_needs);
     libxlmig__fault("dst", "preflight", nc->fd);
     rc = h->ops->host_info(gc, h->priv, &hi);
     if (!rc) rc = h->ops->host_cpu_policy(gc, h->priv, false, &cpu);
@@ -352,9 +389,15 @@ static int h_node_info(libxlmig__gc *gc, void *opaque, yajl_val args,
     for (i = 0; i < nr; i++)
         libxlmig__yajl_gen_str(g, list[i].name);
     yajl_gen_array_close(g);
-    if (storage)
+    /* sim_storage_dir is the sim's stand-in for shared storage: a Xen
+     * node has none to report (its disks are checked one by one). */
+    if (storage && !strcmp(h->ops->name, "sim"))
         libxlmig__yajl_gen_kv_bool(g, "storage_ok",
                                    storage_visible(gc, svc, storage));
+    /* The disks and bridges a domain from there would need. */
+    libxlmig__dom_needs_answer(gc, args, g);
+    if (wants_needs)
+        gen_domain_needs(gc, h, list, nr, g);
     libxlmig__yajl_gen_str(g, "domain_info");
     yajl_gen_array_open(g);
     for (i = 0; i < nr; i++) {
@@ -467,6 +510,17 @@ static int begin_checks(libxlmig__gc *gc, node_conn *nc, yajl_val args,
         LOG(ERROR, "the storage of %s, %s, is not visible here", dom,
             storage);
         return LIBXLMIG_ERROR_REFUSED;
+    }
+    {
+        /* Again here: the disks may have gone since the pre-flight. */
+        const char *fail = libxlmig__dom_needs_check(
+            gc, args, libxlmig__dom_needs_local(gc, args),
+            libxlmig__cluster_self_name(svc->cl), NULL, NULL);
+
+        if (fail) {
+            LOG(ERROR, "%s cannot run here: %s", dom, fail);
+            return LIBXLMIG_ERROR_REFUSED;
+        }
     }
     return 0;
 }

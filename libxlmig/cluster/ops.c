@@ -16,6 +16,7 @@
 #include "host/ctl.h"
 #include "netcfg.h"
 #include "cluster/ops.h"
+#include "host/storage.h"
 #include "cluster/migrate.h"
 
 /* ---- maintenance ---------------------------------------------------- */
@@ -317,6 +318,86 @@ int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
         rc = reply_text(gc, res, "node_info", node, json_r);
     GC_FREE;
     return rc;
+}
+
+/* libxlmig__needs_verdict_fn to the caller's libxlmig_needs_cb. */
+struct needs_cb {
+    libxlmig_needs_cb fn;
+    void *user;
+    const char *domain, *source, *target;
+    int failed;
+};
+
+static void needs_verdict(void *user, const char *check, bool ok,
+                          const char *detail)
+{
+    struct needs_cb *c = user;
+
+    if (!ok) c->failed++;
+    if (c->fn)
+        c->fn(c->user, c->domain, c->source, c->target, check, ok, detail);
+}
+
+int libxlmig_validate_needs(libxlmig_ctx *ctx, libxlmig_cluster *cl,
+                            libxlmig_needs_cb fn, void *user)
+{
+    GC_INIT(ctx);
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
+    const char *path_n[] = { "domain_needs", NULL };
+    const char *path_d[] = { "disks", NULL }, *path_v[] = { "vifs", NULL };
+    struct needs_cb cb = { fn, user, NULL, NULL, NULL, 0 };
+    int s, t;
+    size_t i;
+
+    for (s = 0; s < c->num_nodes; s++) {
+        yajl_gen a = libxlmig__json_gen_alloc(gc, false);
+        yajl_val res, dn;
+
+        yajl_gen_map_open(a);
+        libxlmig__yajl_gen_kv_bool(a, "domain_needs", true);
+        yajl_gen_map_close(a);
+        if (peer_call_gen(gc, cl, c->nodes[s].name, -1, "node_info", a, &res,
+                          NULL))
+            continue;
+        dn = yajl_tree_get(res, path_n, yajl_t_array);
+        for (i = 0; dn && i < dn->u.array.len; i++) {
+            yajl_val d = dn->u.array.values[i];
+
+            cb.domain = libxlmig__json_get_str(d, "name");
+            cb.source = c->nodes[s].name;
+            for (t = 0; t < c->num_nodes; t++) {
+                yajl_val ans, v;
+
+                if (t == s)
+                    continue;
+                cb.target = c->nodes[t].name;
+                a = libxlmig__json_gen_alloc(gc, false);
+                yajl_gen_map_open(a);
+                if ((v = yajl_tree_get(d, path_d, yajl_t_array))) {
+                    libxlmig__yajl_gen_str(a, "disks");
+                    libxlmig__yajl_gen_val(a, v);
+                }
+                if ((v = yajl_tree_get(d, path_v, yajl_t_array))) {
+                    libxlmig__yajl_gen_str(a, "vifs");
+                    libxlmig__yajl_gen_val(a, v);
+                }
+                yajl_gen_map_close(a);
+                if (peer_call_gen(gc, cl, cb.target, -1, "node_info", a,
+                                  &ans, NULL)) {
+                    needs_verdict(&cb, "reach", false,
+                                  GCSPRINTF("%s cannot be asked about the "
+                                            "disks and bridges of %s: %s",
+                                            cb.target, cb.domain,
+                                            libxlmig_last_error(ctx)));
+                    continue;
+                }
+                libxlmig__dom_needs_check(gc, d, ans, cb.target,
+                                          needs_verdict, &cb);
+            }
+        }
+    }
+    GC_FREE;
+    return cb.failed;
 }
 
 int libxlmig_status_get(libxlmig_ctx *ctx, libxlmig_cluster *cl,

@@ -42,7 +42,8 @@ int libxlmig__ctl_call(libxlmig__gc *gc, libxlmig_backend_kind kind,
         LOGE(ERROR, "cannot reach %s at %s (%s, or set XLMIGD_SOCKET)",
              daemon, path,
              sim ? "start xlmigd --backend=sim"
-                 : "start it: systemctl start xlmigd, or xlmigd -c CONFIG");
+                 : "start the Xen node daemon: systemctl start "
+                   "xlmigd.service, or xlmigd --backend=xen -c CONFIG");
         rc = LIBXLMIG_ERROR_BACKEND;
         goto out;
     }

@@ -123,6 +123,16 @@ void libxlmig__dom_facts_dispose(libxlmig__dom_facts *f)
     free(f->storage);
     free(f->mac);
     free(f->ip);
+    for (int i = 0; i < f->nr_disks; i++) {
+        free(f->disks[i].vdev);
+        free(f->disks[i].path);
+        free(f->disks[i].id);
+        free(f->disks[i].why);
+    }
+    free(f->disks);
+    for (int i = 0; i < f->nr_vifs; i++)
+        free(f->vifs[i].bridge);
+    free(f->vifs);
     libxlmig__dom_facts_init(f);
 }
 

@@ -30,6 +30,20 @@
 
 struct policy_cpuid;
 
+/* A disk of a domain: what the target must attach (host/storage.h). */
+typedef struct libxlmig__dom_disk {
+    char *vdev;                  /* the guest's name for it: xvda */
+    char *path;                  /* the backend's target path */
+    char *id;                    /* its storage identifier here, or NULL */
+    char *why;                   /* why there is none */
+} libxlmig__dom_disk;
+
+/* A vif of a domain and the bridge it joins. */
+typedef struct libxlmig__dom_vif {
+    unsigned devid;
+    char *bridge;
+} libxlmig__dom_vif;
+
 /* What the source knows of the domain it sends. */
 typedef struct libxlmig__dom_facts {
     uint64_t memory_kib;         /* KiB the target must provide */
@@ -37,6 +51,12 @@ typedef struct libxlmig__dom_facts {
     char *storage;               /* shared storage path it needs, or NULL */
     char *mac, *ip;              /* for the announcement (malloc'd) */
     bool pv;                     /* a PV guest (else HVM or PVH) */
+    /* Xen: the disks and the bridged vifs the target must provide; all
+     * malloc'd (the sim has neither). */
+    libxlmig__dom_disk *disks;
+    int nr_disks;
+    libxlmig__dom_vif *vifs;
+    int nr_vifs;
 } libxlmig__dom_facts;
 
 _hidden void libxlmig__dom_facts_init(libxlmig__dom_facts *f);

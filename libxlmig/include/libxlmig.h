@@ -95,6 +95,13 @@ LIBXLMIG_API const char *libxlmig_last_error(libxlmig_ctx *ctx);
 LIBXLMIG_API int libxlmig_backend_open(libxlmig_ctx *ctx,
                                        libxlmig_backend_kind kind);
 LIBXLMIG_API libxlmig_backend_kind libxlmig_backend_current(libxlmig_ctx *ctx);
+/*
+ * Name the backend without opening it: the kind whose xlmigd the
+ * requests to the control socket reach, and its messages name (the sim
+ * daemon, or xlmigd for Xen and its systemd unit).  Opening one sets it.
+ */
+LIBXLMIG_API void libxlmig_backend_choose(libxlmig_ctx *ctx,
+                                          libxlmig_backend_kind kind);
 
 /* Host facts, as `xl info` reports the ones migration cares about. */
 typedef struct libxlmig_host_info {
@@ -937,6 +944,24 @@ LIBXLMIG_API int libxlmig_maintenance_set(libxlmig_ctx *ctx,
 LIBXLMIG_API int libxlmig_node_query(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                      const char *node, int net,
                                      char **json_r, char **network_r);
+
+/*
+ * The storage and bridge checks across the cluster (`xlmig validate`):
+ * every node's xlmigd is asked what each of its domains needs of a target
+ * (its disks, each with the identifier of its storage, and its vifs'
+ * bridges), and every other node whether it has them: fn(user, domain,
+ * source, target, "disk" or "bridge", ok, detail) for each, and "reach"
+ * when a node cannot be asked.  Nodes that do not answer at all are
+ * skipped (validate reports them).  Returns the number of failed checks,
+ * or an error.
+ */
+typedef void (*libxlmig_needs_cb)(void *user, const char *domain,
+                                  const char *source, const char *target,
+                                  const char *check, bool ok,
+                                  const char *detail);
+LIBXLMIG_API int libxlmig_validate_needs(libxlmig_ctx *ctx,
+                                         libxlmig_cluster *cl,
+                                         libxlmig_needs_cb fn, void *user);
 
 /*
  * Past migrations of this node (`xlmig history`; docs/xlmigd.md,

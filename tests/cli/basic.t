@@ -64,7 +64,7 @@ if [ -e /dev/xen/privcmd ] && grep -q control_d /proc/xen/capabilities 2>/dev/nu
 else
     run "$XLMIG" info
     is 1 "$rc" "xen info outside a dom0 exits 1"
-    is "xlmig: not running in a Xen dom0: /dev/xen/privcmd: No such file or directory (use --backend=sim)" \
+    is "xlmig: not running in a Xen dom0: /dev/xen/privcmd: No such file or directory (run xlmig as root in a Xen dom0, or --backend=sim to try it on simulated domains)" \
        "$err" "one clear line, no libxl noise"
     run "$XLMIG" --json info
     is 1 "$rc" "--json info outside a dom0 exits 1"

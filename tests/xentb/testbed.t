@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # The host-independent parts of the Xen testbed (tools/xen-testbed), fast
 # enough for `make check`: the guest's memtest checker built natively (it
-# passes on intact memory, fails on a flipped bit, names the page) and the
-# testbed's shell scripts parse.  The testbed itself runs by `make xen-check`.
+# passes on intact memory, fails on a flipped bit, names the page), its
+# disk record checker (passes on intact records, fails on an overwritten
+# one, names it) and the testbed's shell scripts parse.  The testbed itself runs by `make xen-check`.
 . "$(dirname "$0")/../tap/tap.sh"
 tb=$MIG_ROOT/tools/xen-testbed
 
-plan 20
+plan 29
 
 tmp=$(mktemp -d)
 tap_cleanup() { rm -rf "$tmp"; }
@@ -31,8 +32,20 @@ is 2 "$rc" "corrupting a page outside the buffer is a usage error"
 run "$tmp/memtest" -m 0
 is 2 "$rc" "zero MiB is a usage error"
 
+run ${CC:-cc} -O2 -Wall -Werror -o "$tmp/diskrec" "$tb/guest/diskrec.c"
+is 0 "$rc" "diskrec builds without warnings"
+run "$tmp/diskrec" -f "$tmp/records" -p 1 -n 2 -s 7
+is 0 "$rc" "intact records: two checks, exit 0"
+like "DISKREC seed=00000007 check=2 ok acked=" "$out" \
+    "the second check found every acknowledged record"
+run "$tmp/diskrec" -f "$tmp/records" -p 1 -n 1 -x 3
+is 1 "$rc" "a record overwritten behind the writer's back makes it exit 1"
+like "check=1 FAIL acked=" "$out" "and the check fails"
+like "first=3" "$out" "naming the record"
+
 for f in xen.t xen-trixie.t lib.sh setup.sh mkoverlay.sh dom0/init \
-         dom0/agent ../build-root/build.sh; do
+         dom0/agent guest/init dom0/xentb-block dom0/xentb-vif \
+         ../build-root/build.sh; do
     run bash -n "$tb/$f"
     is 0 "$rc" "$f parses"
 done

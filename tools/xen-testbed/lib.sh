@@ -11,7 +11,10 @@
 # which any number of hosts join (a hub; a third host needs it),
 # addresses from the documentation ranges:
 #   pub   192.0.2.N/24      public network (cluster control, refused for
-#                           migration traffic)
+#                           migration traffic); taps on a bridge of the
+#                           namespace instead, which has 192.0.2.250
+#                           (the clients' side), and in dom0 a bridge
+#                           the guest's vif joins
 #   mig1  198.51.100.N/24   private migration network 1
 #   mig2  203.0.113.N/24    private migration network 2
 # Needs: XENTB_RUN (run dir with dom0.img), XEN_TESTBED_CACHE, XENTB_DIST
@@ -38,6 +41,41 @@ dom0_max_vcpus=1 console=com1 com1=115200,8n1 noreboot bootscrub=false}
 XENTB_DOM0_CMDLINE=${XENTB_DOM0_CMDLINE:-console=hvc0 earlyprintk=xen \
 loglevel=4}
 XENTB_NETS="pub mig1 mig2"
+# The bridge in the run's namespace that joins both hosts' public NICs
+# (taps) and the build machine's side of the public network (192.0.2.250,
+# where the probe runs); empty: pub is a socket link like the others.
+XENTB_PUB_BRIDGE=${XENTB_PUB_BRIDGE-xtbpub}
+XENTB_PUB_CLIENT=192.0.2.250
+
+# pub_bridge_create: the namespace's bridge for the public network.
+pub_bridge_create() {
+    [ -n "$XENTB_PUB_BRIDGE" ] || return 0
+    ip link show "$XENTB_PUB_BRIDGE" >/dev/null 2>&1 && return 0
+    ip link add "$XENTB_PUB_BRIDGE" type bridge &&
+        ip addr add "$XENTB_PUB_CLIENT/24" dev "$XENTB_PUB_BRIDGE" &&
+        ip link set "$XENTB_PUB_BRIDGE" up
+}
+# pub_attach N: host N's tap (made by its QEMU) onto that bridge.
+pub_attach() {
+    local i
+    [ -n "$XENTB_PUB_BRIDGE" ] || return 0
+    for i in $(seq 1 50); do
+        ip link set "xtbpub$1" master "$XENTB_PUB_BRIDGE" 2>/dev/null &&
+            ip link set "xtbpub$1" up && return 0
+        sleep 0.1
+    done
+    echo "lib.sh: tap xtbpub$1 did not appear" >&2
+}
+# shared_disk_args: the disk both hosts attach ($XENTB_RUN/shared.img, raw,
+# serial XENTB-SHARED0, /dev/vda in dom0).  Two QEMU processes of one
+# kernel see each other's writes through its page cache (raw format, no
+# O_DIRECT, no image locking): a shared block device without a storage
+# server to emulate.
+shared_disk_args() {
+    [ -f "$XENTB_RUN/shared.img" ] || return 0
+    echo "-drive file=$XENTB_RUN/shared.img,if=none,id=shared,format=raw,cache=writeback,file.locking=off"
+    echo "-device virtio-blk-pci,drive=shared,serial=XENTB-SHARED0,share-rw=on"
+}
 XENTB_PORT0=${XENTB_PORT0:-41000}
 XENTB_LINK=${XENTB_LINK:-socket}
 
@@ -55,7 +93,7 @@ xentb_mcast_setup() {
 
 # host_start NAME NUM [CPU]: boot one emulated host in the background.
 host_start() {
-    local name=$1 n=$2 cpu=${3:-$XENTB_CPU} k=0 net role port
+    local name=$1 n=$2 cpu=${3:-$XENTB_CPU} k=0 net role port nd
     local -a args
     args=(-accel tcg -cpu "$cpu" -smp 1 -m 2048 -nodefaults -display none
           -no-reboot -monitor none
@@ -74,9 +112,14 @@ host_start() {
             role="mcast=239.255.0.$k:$port,localaddr=127.0.0.1"
         elif [ "$n" = 1 ]; then role="listen=127.0.0.1:$port"
         else role="connect=127.0.0.1:$port"; fi
-        args+=(-netdev "socket,id=$net,$role"
+        nd="socket,id=$net,$role"
+        # pub: a tap on the namespace's bridge, where the probe runs.
+        [ "$net" != pub ] || [ -z "$XENTB_PUB_BRIDGE" ] ||
+            nd="tap,id=pub,ifname=xtbpub$n,script=no,downscript=no"
+        args+=(-netdev "$nd"
                -device "virtio-net-pci,netdev=$net,mac=52:54:00:0$k:00:0$n")
     done
+    args+=($(shared_disk_args))
     rm -f "$XENTB_RUN/$name".ctl.{in,out} "$XENTB_RUN/$name.console"
     mkfifo "$XENTB_RUN/$name.ctl.in" "$XENTB_RUN/$name.ctl.out"
     H_T0[$name]=$(xentb_now)
@@ -84,6 +127,7 @@ host_start() {
     H_READY[$name]="" H_LOST[$name]=""
     "$XENTB_QEMU" "${args[@]}" >"$XENTB_RUN/$name.qemu.log" 2>&1 &
     H_PID[$name]=$!
+    pub_attach "$n"
     # O_RDWR opens of a FIFO do not block.
     exec {H_IN[$name]}<>"$XENTB_RUN/$name.ctl.in"
     exec {H_OUT[$name]}<>"$XENTB_RUN/$name.ctl.out"

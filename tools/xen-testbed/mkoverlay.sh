@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-only
 # Build the per-run part of the testbed in RUNDIR: the guest initramfs
-# (busybox, memtest, init), a small cpio carrying the dom0 /init, the agent,
+# (busybox, memtest, diskrec, echod, init, the guest's modules), a small cpio carrying the dom0 /init, the agent,
 # the guest files and the freshly built xlmig with libxlmig.so (and xlmigd
 # and the save-helper shim when the tree has them), and RUNDIR/dom0.img =
 # the cached dom0 base cpio + that cpio (Linux unpacks concatenated
@@ -67,16 +67,35 @@ check_libs "$libxlmig"
 stage=$run/stage
 rm -rf "$stage" && mkdir -p "$stage"
 
+# The guest's disk and network workloads (guest/diskrec.c, guest/echod.c).
+guest_workloads() {
+    local f
+    for f in diskrec echod; do
+        ${CC:-cc} -O2 -Wall -static -o "$1/bin/$f" "$here/guest/$f.c"
+    done
+}
+# The guest's kernel modules (setup.sh: front ends, ext4), a second cpio
+# archive after the first (Linux unpacks concatenated archives), inside
+# the one gzip stream: libxenguest inflates a gzip ramdisk as one stream.
+guest_modules() {
+    [ -s "$cache/guest-modules.cpio.gz" ] ||
+        die "no guest modules in $cache (run setup.sh)"
+    gzip -dc "$cache/guest-modules.cpio.gz"
+}
+
 # Guest initramfs.
 g=$stage/guest
 mkdir -p "$g/bin" "$g/dev" "$g/proc" "$g/sys"
 cp /bin/busybox "$g/bin/busybox"
 ${CC:-cc} -O2 -Wall -static -o "$g/bin/memtest" "$here/guest/memtest.c"
+guest_workloads "$g"
 cp "$here/guest/init" "$g/init"
 mknod -m 600 "$g/dev/console" c 5 1
 mkdir -p "$stage/o/opt/xentb"
-(cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
-    gzip -6 >"$stage/o/opt/xentb/guest-initrd.gz"
+{
+    (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet)
+    guest_modules
+} | gzip -6 >"$stage/o/opt/xentb/guest-initrd.gz"
 
 # dom0 overlay.
 o=$stage/o
@@ -85,6 +104,8 @@ install -m 755 "$here/dom0/init" "$o/init"
 install -m 755 "$here/dom0/agent" "$o/opt/xentb/agent"
 install -m 644 "$here/dom0/guest.cfg" "$o/etc/xen/xentb-guest.cfg"
 install -m 644 "$here/dom0/hvm-guest.cfg" "$o/etc/xen/xentb-hvm.cfg"
+install -D -m 755 "$here/dom0/xentb-block" "$o/etc/xen/scripts/xentb-block"
+install -m 755 "$here/dom0/xentb-vif" "$o/etc/xen/scripts/xentb-vif"
 install -m 755 "$xlmig" "$o/usr/local/bin/xlmig"
 [ ! -x "$xlmigd" ] || install -m 755 "$xlmigd" "$o/usr/local/bin/xlmigd"
 install -m 755 "$libxlmig" "$o/usr/local/lib/libxlmig.so.0"

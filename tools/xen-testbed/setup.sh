@@ -13,7 +13,8 @@
 # Output in that directory: xen (ELF for qemu -kernel), vmlinuz,
 # dom0-base.cpio.zst, dom0-hvm.cpio.zst (what an HVM guest needs on top:
 # Debian's QEMU device model and SeaBIOS, appended for the hvm scenario
-# only), versions (what was fetched) and stamp (the recipe key).
+# only), guest-modules.cpio.gz (the guest's front ends and ext4, appended
+# to its initramfs), versions (what was fetched) and stamp (the recipe key).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,15 +42,19 @@ dom0_pkgs=$dom0_pkgs,libyajl2,libisal2,$ssl,coreutils
 hvm_pkgs="qemu-system-xen seabios"
 # Kernel modules dom0 loads (with their dependencies); the rest are removed.
 dom0_mods="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
-xen-netback bridge virtio_pci virtio_net virtio_console"
+xen-netback bridge virtio_pci virtio_net virtio_console virtio_blk"
+# Kernel modules the guest loads (its front ends and the shared disk's file
+# system), packed apart for its initramfs: see pack_guest_modules.
+guest_mods="xen-blkfront xen-netfront ext4"
 
 # The key changes when this recipe changes: then the cache is rebuilt.
-key=$( { cat "$0"; echo "$dom0_pkgs $dom0_mods $hvm_pkgs $suite"; } |
+key=$( { cat "$0"; echo "$dom0_pkgs $dom0_mods $guest_mods $hvm_pkgs $suite"; } |
        sha256sum | cut -c1-16)
 if [ -z "${XEN_TESTBED_REFRESH:-}" ] && [ -f "$cache/stamp" ] &&
    [ "$(cat "$cache/stamp")" = "$key" ] && [ -s "$cache/xen" ] &&
    [ -s "$cache/vmlinuz" ] && [ -s "$cache/dom0-base.cpio.zst" ] &&
-   [ -s "$cache/dom0-hvm.cpio.zst" ]; then
+   [ -s "$cache/dom0-hvm.cpio.zst" ] &&
+   [ -s "$cache/guest-modules.cpio.gz" ]; then
     log "cache $cache is up to date ($(tr '\n' ' ' <"$cache/versions"))"
     exit 0
 fi
@@ -116,6 +121,24 @@ gunzip -c "$work"/xen/boot/xen-$xen-amd64.gz >"$work/xen.elf"
 [ "$toolver" = "$xenver" ] ||
     log "warning: xen-utils $toolver differs from hypervisor $xenver"
 
+# The guest's modules and their dependencies, with a modules.dep for
+# busybox modprobe, as a cpio (newc, gzip) that mkoverlay.sh appends to
+# the guest's initramfs: $work/guest-modules.cpio.gz.
+pack_guest_modules() {
+    local g=$work/guest-mods f rel
+    for f in $(for m in $guest_mods; do
+                   modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" |
+                       awk '$1 == "insmod" { print $2 }'
+               done | sort -u); do
+        rel=${f#"$work/kernel/"}
+        mkdir -p "$g/$(dirname "$rel")"
+        cp "$f" "$g/$rel"
+    done
+    depmod -b "$g" "$kver"
+    (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
+        gzip -6 >"$work/guest-modules.cpio.gz"
+}
+
 # 3. Kernel: modules dom0 needs (closure computed by modprobe), the image
 #    for the guests in /boot.
 depmod -b "$work/kernel" "$kver"
@@ -134,6 +157,7 @@ cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} \
 depmod -b "$root" "$kver"
 mkdir -p "$root/boot"
 cp "$work/kernel/boot/vmlinuz-$kver" "$root/boot/vmlinuz"
+pack_guest_modules
 
 # 4. Trim what a RAM-resident dom0 never reads.
 trim() {
@@ -180,6 +204,7 @@ mv "$work/xen.elf" "$cache/xen"
 cp "$root/boot/vmlinuz" "$cache/vmlinuz"
 mv "$work/dom0-base.cpio.zst" "$cache/dom0-base.cpio.zst"
 mv "$work/dom0-hvm.cpio.zst" "$cache/dom0-hvm.cpio.zst"
+mv "$work/guest-modules.cpio.gz" "$cache/guest-modules.cpio.gz"
 printf 'dist=%s\nxen=%s\nkernel=%s\nxen-utils=%s\nqemu-system-xen=%s\n' \
     "$suite" "$xenver" "$kver" "$toolver" "$hvmver" >"$cache/versions"
 echo "$key" >"$cache/stamp"

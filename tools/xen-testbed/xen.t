@@ -27,7 +27,8 @@
 # directory, XENTB_ONLY="boot xl-baseline" runs a subset, XENTB_CPU and
 # XENTB_NARROW_CPU (QEMU -cpu of the normal and of the CPU-incompatible host),
 # XENTB_RETRY=0 (no second attempt: for measuring), XENTB_HVM_TIMEOUT (s,
-# per step of the hvm scenario).
+# per step of the hvm scenario),
+# XENTB_PROBE_MS (the client's interval during hops, default 5).
 # How to run it, what it measured, what fails how: docs/xen-testbed.md.
 here=${XENTB_HERE:-$(cd "$(dirname "$0")" && pwd)}
 MIG_ROOT=$(cd "$here/../.." && pwd)
@@ -77,7 +78,7 @@ if [ -z "${XENTB_IN_NETNS:-}" ]; then
     if [ "$rc" -eq 0 ] && [ -z "${XENTB_KEEP:-}" ]; then
         rm -rf "$run"
     else
-        rm -f "$run"/dom0*.img
+        rm -f "$run"/dom0*.img "$run/shared.img"
         echo "# run directory kept: $run (consoles, timings)"
     fi
     exit "$rc"
@@ -87,6 +88,12 @@ fi
 . "$MIG_ROOT/tests/tap/tap.sh"
 . "$(dirname "$0")/lib.sh"
 ip link set lo up
+# The public network's bridge (the probe's side) and the shared disk: an
+# ext4 image both hosts attach as /dev/vda (lib.sh, shared_disk_args).
+pub_bridge_create || echo "Bail out! cannot make the bridge $XENTB_PUB_BRIDGE"
+truncate -s 64M "$XENTB_RUN/shared.img" &&
+    mkfs.ext4 -q -F -L xentb-shared "$XENTB_RUN/shared.img" ||
+    echo "Bail out! cannot make the shared disk image"
 
 GUEST=xentb-guest
 GUESTCFG=/etc/xen/xentb-guest.cfg
@@ -211,6 +218,96 @@ guest_wait_verified() {
     return 1
 }
 
+# The guest's disk checks (diskrec), from dom0 H's xenconsoled logs.
+disk_log() {
+    dom0 "$1" 20 "cat /var/log/xen/console/guest-*.log 2>/dev/null | tr -d '\r' | grep -a DISKREC"
+}
+
+# guest_wait_disk H SEED MINCHECK: wait until the guest (SEED, or any when
+# empty) reports on H a disk check numbered above MINCHECK that found
+# every acknowledged record; sets D_SEED, D_CHECK, D_ACKED, D_LINE; fails
+# at once on a FAIL line.
+guest_wait_disk() {
+    local h=$1 seed=$2 min=$3 deadline=$((SECONDS + VERIFY_TIMEOUT)) l
+    D_LINE="" D_CHECK=""
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        disk_log "$h"
+        if grep -q 'FAIL\|failed\|cannot' <<<"$out"; then
+            D_LINE=$(grep -e FAIL -e failed -e cannot <<<"$out" | tail -n 1)
+            return 1
+        fi
+        l=$(grep -E "seed=${seed:-[0-9a-f]+} check=[0-9]+ ok" <<<"$out" |
+            sed 's/.* check=\([0-9]*\) .*/\1 &/' | sort -n | tail -n 1 |
+            cut -d' ' -f2-)
+        if [ -n "$l" ]; then
+            D_SEED=$(sed 's/.*seed=\([0-9a-f]*\).*/\1/' <<<"$l")
+            D_CHECK=$(sed 's/.* check=\([0-9]*\).*/\1/' <<<"$l")
+            D_ACKED=$(sed 's/.* acked=\([0-9]*\).*/\1/' <<<"$l")
+            D_LINE=$l
+            [ "$D_CHECK" -le "$min" ] || return 0
+        fi
+        sleep 3
+    done
+    D_LINE="${D_LINE:-no disk check seen} (after $VERIFY_TIMEOUT s)"
+    return 1
+}
+
+# The client: `xlmig probe` from the namespace's side of the public
+# network (192.0.2.250) to the guest's echo service, one request every
+# XENTB_PROBE_MS (5) ms, for the whole hop.
+GUEST_IP=192.0.2.10
+XENTB_PROBE_MS=${XENTB_PROBE_MS:-5}
+probe_start() {
+    "$XLMIG" --json probe -i "$XENTB_PROBE_MS" -D 1800000 "$GUEST_IP" \
+        >"$XENTB_RUN/probe.out" 2>&1 &
+    PROBE_PID=$!
+}
+# probe_stop: end it (SIGINT); sets P_GAP (ms), P_LOST, P_SENT, P_RECV.
+probe_stop() {
+    sleep 2     # answers after the hop count too
+    kill -INT "$PROBE_PID" 2>/dev/null
+    wait "$PROBE_PID" 2>/dev/null
+    local j
+    j=$(cat "$XENTB_RUN/probe.out")
+    P_GAP=$(sed -n 's/.*"longest_gap_ms":\([0-9.]*\).*/\1/p' <<<"$j")
+    P_LOST=$(sed -n 's/.*"lost":\([0-9]*\).*/\1/p' <<<"$j")
+    P_SENT=$(sed -n 's/.*"sent":\([0-9]*\).*/\1/p' <<<"$j")
+    P_RECV=$(sed -n 's/.*"received":\([0-9]*\).*/\1/p' <<<"$j")
+    P_OUT=$j
+}
+# guest_answers: a short probe gets answers from the guest.
+guest_answers() {
+    out=$("$XLMIG" --json probe -i 5 -D 1000 "$GUEST_IP" 2>&1)
+    grep -q '"received":[1-9]' <<<"$out"
+}
+
+# Before a hop: the disk check the guest last reported on SRC (the next
+# one may have begun before the hop: the check after it proves the
+# target's view), and the client.
+hop_begin() {
+    guest_wait_disk "$1" "" 0
+    HOP_DCHECK=$((${D_CHECK:-0} + 1))
+    probe_start
+}
+# hop_end TOOL SRC DST TIME PAUSE: the client's figures, the guest's disk
+# check on DST, one row of the table.
+hop_end() {
+    local tool=$1 src=$2 dst=$3 t=$4 pause=$5
+    probe_stop
+    [ -n "$P_RECV" ] && [ "$P_RECV" -gt 0 ] && guest_answers
+    check $? "$src->$dst ($tool): the client reached the guest on the public network during the hop and after (longest gap ${P_GAP:-?} ms, ${P_LOST:-?} of ${P_SENT:-?} requests lost)" \
+        "$P_OUT"$'\n'"after: $out" || return
+    guest_wait_disk "$dst" "$D_SEED" "$HOP_DCHECK"
+    check $? "$src->$dst ($tool): guest read all ${D_ACKED:-?} acknowledged records back from $dst's view of the shared disk" \
+        "$D_LINE" || return
+    TABLE+=("$(printf '| %-6s | %s->%s | %8s s | %9s | %9s ms | %5s / %-6s | %7s |' \
+        "$tool" "$src" "$dst" "$t" "$pause" "${P_GAP:-?}" "${P_LOST:-?}" \
+        "${P_SENT:-?}" "${D_ACKED:-?}")")
+    timing "hop-$tool-$src-$dst-gap-ms" "${P_GAP:-?}"
+    timing "hop-$tool-$src-$dst-lost" "${P_LOST:-?}"
+}
+TABLE=()
+
 # guest_create H: a fresh guest on H (destroyed first wherever it runs).
 guest_create() {
     local h=$1 t0
@@ -276,6 +373,13 @@ scen_boot() {
     check $? "guest on A: memtest self-test and first memory check ok" \
         "$G_LINE" || return
     A_SEED=$G_SEED
+    guest_wait_disk A "" 0
+    check $? "guest on A: shared disk mounted, its acknowledged records read back (${D_LINE:-?})" \
+        "$D_LINE$(disk_log A >/dev/null; dom0 A 20 "tail -n 20 /var/log/xen/console/guest-*.log"; echo; echo "$out")" ||
+        return
+    guest_answers
+    check $? "guest on A answers the probe on the public network ($GUEST_IP)" \
+        "$out"
     dom0 A 60 "xlmig list"
     local r=$rc
     [ "$r" -eq 0 ] && grep -q "Domain-0" <<<"$out" &&
@@ -302,6 +406,7 @@ xl_hop() {
         "$out" || return
     dom0 "$src" 10 "cat /sys/class/net/mig1/statistics/tx_bytes"
     local tx0=${out:-0}
+    hop_begin "$src"
     t0=$(xentb_now)
     dom0 "$src" "$MIGRATE_TIMEOUT" "xl migrate -s '' $GUEST 'exec socat -b 262144 - TCP:${MIG1[$dst]}:$port'"
     local r=$rc mout=$out
@@ -314,15 +419,18 @@ xl_hop() {
     timing "xl-migrate-$src-$dst-MiB/s" "$(awk -v m="$mib" -v t="$t" 'BEGIN{printf "%.2f", m/t}')"
     dom0 "$dst" 10 "cat /tmp/recv.log"
     check "$r" "$src->$dst: xl migrate exits 0 ($t s, $mib MiB sent on mig1)" \
-        "$mout"$'\n'"receiver: $out" || return
+        "$mout"$'\n'"receiver: $out" || { probe_stop; return; }
     dom0 "$src" 30 "xl list $GUEST"
     local on_src=$rc
     dom0 "$dst" 30 "xl list $GUEST"
     [ "$on_src" -ne 0 ] && [ "$rc" -eq 0 ]
-    check $? "$src->$dst: $GUEST runs on $dst only" "$out" || return
+    check $? "$src->$dst: $GUEST runs on $dst only" "$out" ||
+        { probe_stop; return; }
     guest_wait_verified "$dst" "$A_SEED" "$lastpass"
     check $? "$src->$dst: guest verified its memory on $dst (same seed, pass $lastpass -> ${G_PASS:-?})" \
-        "$G_LINE"
+        "$G_LINE" || { probe_stop; return; }
+    # xl reports no pause: the client's longest gap bounds it.
+    hop_end xl "$src" "$dst" "$t" "-"
 }
 
 scen_xl_baseline() {
@@ -462,6 +570,9 @@ good = (len(live) >= 2 and b[0] > 0 and b[-1] > b[0] and
         all(x <= y for x, y in zip(b, b[1:])) and
         all(x <= y for x, y in zip(r, r[1:])))
 print("verdict: %s (%d live lines)" % ("ok" if good else "bad", len(live)))
+for c in rep.get("preflight", []):
+    print("  %-4s %-11s %s" % ("ok" if c.get("ok") else "FAIL", c.get("check"),
+                               c.get("detail")))
 st = rep.get("stats", {})
 print("figures: %s %.1f %s %.1f" % (st.get("total_time_ms", 0),
       st.get("downtime_us", 0) / 1000.0,
@@ -479,17 +590,22 @@ xlmig_hop() {
     guest_wait_verified "$src" "$A_SEED" 0
     lastpass=${G_PASS:-0}
     tx0=$(tx_bytes "$src")
+    hop_begin "$src"
     t0=$(xentb_now)
     [ -z "${XLMIG_HOP_JSON:-}" ] || js="--json"
     dom0 "$src" "$MIGRATE_TIMEOUT" "xlmig $js migrate-cluster $opts $GUEST $dst"
     r=$rc mout=$out
     t=$(xentb_elapsed "$t0")
     XLMIG_HOP_MS=$(sed -n "s/.*migrate-cluster: [a-z]* in \([0-9]*\) ms.*/\1/p" <<<"$mout" | head -n 1)
+    # The pause: xlmig's downtime, from the policy's stop to the guest
+    # running on the target.
+    XLMIG_PAUSE=$(sed -n 's/^migrate-cluster: .*downtime \([0-9.]*\) ms.*/\1 ms/p' <<<"$mout" | head -n 1)
     if [ -n "$js" ]; then
         local hj
         hj=$(hop_json "$mout")
         HOP_FIGURES=$(sed -n 's/^figures: //p' <<<"$hj")
         XLMIG_HOP_MS=${HOP_FIGURES%% *}
+        XLMIG_PAUSE=$(awk '{print $2 " ms"}' <<<"$HOP_FIGURES")
         mout=$hj$'\n'$(grep -v '^{' <<<"$mout")
     fi
     mib=$(awk -v a="$tx0" -v b="$(tx_bytes "$src")" 'BEGIN{printf "%.1f", (b-a)/1048576}')
@@ -506,17 +622,23 @@ xlmig_hop() {
     dom0 "$dst" 10 "tail -n 12 /var/log/xlmigd.log"
     check "$r" "$src->$dst: xlmig migrate-cluster exits 0 ($t s, $mib MiB sent)" \
         "$mout"$'\n'"xlmigd on $src: $slog"$'\n'"xlmigd on $dst: $out" ||
-        return
+        { probe_stop; return; }
     if [ -n "${XLMIG_HOP_PROGRESS:-}" ]; then
         grep -q '^verdict: ok' <<<"$mout"
         check $? "$src->$dst: live progress while the stream ran: $(sed -n 's/^verdict: //p' <<<"$mout"), bytes and rounds growing" \
-            "$mout" || return
+            "$mout" || { probe_stop; return; }
     fi
+    grep -q "ok   disk  *disk xvda (/dev/vda) is the same storage on $dst (serial:XENTB-SHARED0)" <<<"$mout" &&
+        grep -q "ok   bridge  *vif 0's bridge pub exists on $dst" <<<"$mout"
+    check $? "$src->$dst: the pre-flight found the disk the same storage on $dst (its serial) and the vif's bridge there" \
+        "$mout" || { probe_stop; return; }
     runs_only_on "$dst"
-    check $? "$src->$dst: $GUEST runs on $dst only" "$out" || return
+    check $? "$src->$dst: $GUEST runs on $dst only" "$out" ||
+        { probe_stop; return; }
     guest_wait_verified "$dst" "$A_SEED" "$lastpass"
     check $? "$src->$dst: guest verified its memory on $dst (same seed, pass $lastpass -> ${G_PASS:-?})" \
-        "$G_LINE"
+        "$G_LINE" || { probe_stop; return; }
+    hop_end xlmig "$src" "$dst" "$t" "${XLMIG_PAUSE:-?}"
 }
 
 # Before an xlmig scenario (and on its retry): both hosts up, the guest
@@ -732,7 +854,46 @@ xlmig_integration() {
         "$G_LINE"
 }
 
+# The two tools on one domain: moved by xlmig, moved back by plain xl
+# migrate, and the reverse, each hop with the same checks.
+xlmig_mixed() {
+    xlmig_hop A B || return
+    xl_hop B A || return
+    xl_hop A B || return
+    xlmig_hop B A
+}
+
+# A vif on a bridge only A has (hot-plugged): the pre-flight refuses
+# before any byte moves and names the bridge; the guest stays on A.
+xlmig_bridge_refused() {
+    local tx0 r mout sent
+    dom0 A 120 "ip link add xtbonly type bridge 2>/dev/null; ip link set xtbonly up && xl network-attach $GUEST bridge=xtbonly mac=00:16:3e:00:02:0b script=xentb-vif && xl network-list $GUEST"
+    check "$rc" "a second vif on bridge xtbonly, which only A has" "$out" ||
+        return
+    tx0=$(tx_bytes A)
+    dom0 A "$MIGRATE_TIMEOUT" "xlmig migrate-cluster $GUEST B"
+    r=$rc mout=$out
+    diag "xlmig migrate-cluster with a vif on a bridge B lacks:" "$mout"
+    [ "$r" -eq 1 ] && grep -q "FAIL bridge  *vif 1 needs bridge xtbonly, which B lacks" <<<"$mout" &&
+        ! grep -q "^stream over" <<<"$mout"
+    check $? "refused by the pre-flight naming the vif and the bridge, no stream started (exit $r)" \
+        "$mout"
+    sent=$(( $(tx_bytes A) - tx0 ))
+    runs_only_on A && [ "$sent" -lt 1048576 ]
+    check $? "$GUEST still runs on A only ($out), $sent bytes sent on all links" \
+        "$out"
+    # xlmig validate sees the same across the cluster.
+    dom0 A "$MIGRATE_TIMEOUT" "xlmig validate"
+    diag "xlmig validate with the vif on xtbonly:" "$out"
+    grep -q "^bridge  *$GUEST@A->B  *FAIL vif 1 needs bridge xtbonly, which B lacks" <<<"$out"
+    check $? "xlmig validate names the bridge B lacks for $GUEST" "$out"
+    dom0 A 120 "xl network-detach $GUEST 1 && ip link del xtbonly"
+    check "$rc" "the vif on xtbonly detached again" "$out"
+}
+
 scen_xlmig_migrate() { xlmig_ready; xlmig_migrate; }
+scen_xlmig_mixed() { xlmig_ready; xlmig_mixed; }
+scen_xlmig_bridge() { xlmig_ready; xlmig_bridge_refused; }
 scen_xlmig_integration() { xlmig_ready; xlmig_integration; }
 scen_xlmig_relay() { xlmig_ready; xlmig_relay_cost; }
 scen_xlmig_drain() { xlmig_ready; xlmig_drain_remote; }
@@ -851,23 +1012,32 @@ tap_cleanup() {
     host_stop B
     host_stop C
     diag "timings (s):" "$(sed 's/^/  /' "$XENTB_RUN/timings")"
+    [ "${#TABLE[@]}" -eq 0 ] && return
+    {
+        echo "| tool   | hop  |     time   |   pause   |  longest gap | lost / sent    | records |"
+        printf '%s\n' "${TABLE[@]}"
+    } >"$XENTB_RUN/table"
+    diag "hops side by side (time: the command's wall time; pause: xlmig's downtime, from the policy's stop to the guest running on the target, xl reports none; gap and lost: the client's, one request per $XENTB_PROBE_MS ms; records: acknowledged records the guest read back on the target):" \
+        "$(cat "$XENTB_RUN/table")"
 }
 
 only=${XENTB_ONLY:-boot xl-baseline xlmig}
 only=$(for s in $only; do
-    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-relay xlmig-drain xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
+    [ "$s" = xlmig ] && s="xlmig-migrate xlmig-relay xlmig-mixed xlmig-bridge xlmig-drain xlmig-throttle xlmig-killed xlmig-public xlmig-cpu"
     echo "$s"
 done)
 n=0
 for s in $only; do
     case "$s" in
-    boot) n=$((n + 10)) ;;
-    xl-baseline) n=$((n + 8)) ;;
-    xlmig-migrate) n=$((n + 8)) ;;
+    boot) n=$((n + 12)) ;;
+    xl-baseline) n=$((n + 12)) ;;
+    xlmig-migrate) n=$((n + 14)) ;;
     xlmig-relay) n=$((n + 14)) ;;
-    xlmig-drain) n=$((n + 7)) ;;
+    xlmig-mixed) n=$((n + 24)) ;;
+    xlmig-bridge) n=$((n + 5)) ;;
+    xlmig-drain) n=$((n + 10)) ;;
     xlmig-integration) n=$((n + 4)) ;;
-    xlmig-throttle) n=$((n + 4)) ;;
+    xlmig-throttle) n=$((n + 7)) ;;
     xlmig-killed) n=$((n + 6)) ;;
     xlmig-public) n=$((n + 2)) ;;
     xlmig-cpu) n=$((n + 4)) ;;
@@ -885,14 +1055,16 @@ case " $(echo $only) " in
 esac
 for s in $only; do
     case "$s" in
-    boot) scenario boot 10 scen_boot reset_boot ;;
-    xl-baseline) scenario xl-baseline 8 scen_xl_baseline reset_xl_baseline ;;
-    xlmig-migrate) scenario xlmig-migrate 8 scen_xlmig_migrate reset_none ;;
+    boot) scenario boot 12 scen_boot reset_boot ;;
+    xl-baseline) scenario xl-baseline 12 scen_xl_baseline reset_xl_baseline ;;
+    xlmig-migrate) scenario xlmig-migrate 14 scen_xlmig_migrate reset_none ;;
     xlmig-relay) scenario xlmig-relay 14 scen_xlmig_relay reset_none ;;
-    xlmig-drain) scenario xlmig-drain 7 scen_xlmig_drain reset_none ;;
+    xlmig-mixed) scenario xlmig-mixed 24 scen_xlmig_mixed reset_none ;;
+    xlmig-bridge) scenario xlmig-bridge 5 scen_xlmig_bridge reset_none ;;
+    xlmig-drain) scenario xlmig-drain 10 scen_xlmig_drain reset_none ;;
     xlmig-integration)
         scenario xlmig-integration 4 scen_xlmig_integration reset_none ;;
-    xlmig-throttle) scenario xlmig-throttle 4 scen_xlmig_throttle reset_none ;;
+    xlmig-throttle) scenario xlmig-throttle 7 scen_xlmig_throttle reset_none ;;
     xlmig-killed) scenario xlmig-killed 6 scen_xlmig_killed reset_none ;;
     xlmig-public) scenario xlmig-public 2 scen_xlmig_public reset_none ;;
     xlmig-cpu) scenario xlmig-cpu 4 scen_xlmig_cpu reset_none ;;

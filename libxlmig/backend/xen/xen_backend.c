@@ -38,6 +38,7 @@
 
 #include "core/tunables.h"
 #include "host/host.h"
+#include "host/storage.h"
 #include "backend/xen/xen.h"
 #include "backend/xen/xen_relay.h"
 #include "backend/xen/xen_save_shim.h"
@@ -136,6 +137,9 @@ static int xh_check_release(libxlmig__gc *gc, xen_priv *xp)
         vi->xen_version_major, vi->xen_version_minor);
     return LIBXLMIG_ERROR_UNSUPPORTED;
 }
+/* What to do when this is no dom0 (or not root in one). */
+#define NOT_DOM0_HINT "run xlmig as root in a Xen dom0, or --backend=sim " \
+                      "to try it on simulated domains"
 
 static int xen_open(libxlmig__gc *gc, void **priv_r)
 {
@@ -144,7 +148,7 @@ static int xen_open(libxlmig__gc *gc, void **priv_r)
     int r, rc;
 
     if (!xen_is_dom0(gc, &why)) {
-        LOG(ERROR, "not running in a Xen dom0: %s (use --backend=sim)", why);
+        LOG(ERROR, "not running in a Xen dom0: %s (%s)", why, NOT_DOM0_HINT);
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
@@ -157,14 +161,14 @@ static int xen_open(libxlmig__gc *gc, void **priv_r)
     r = libxl_ctx_alloc(&xp->lctx, LIBXL_VERSION, 0, CTX->lg);
     if (r) {
         LOG(ERROR, "not running in a Xen dom0: cannot open libxl (%s) "
-            "(use --backend=sim)", libxlmig_strerror(r));
+            "(%s)", libxlmig_strerror(r), NOT_DOM0_HINT);
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
     xp->xch = xc_interface_open(CTX->lg, CTX->lg, 0);
     if (!xp->xch) {
         LOGE(ERROR, "not running in a Xen dom0: cannot open libxenctrl "
-             "(use --backend=sim)");
+             "(%s)", NOT_DOM0_HINT);
         rc = LIBXLMIG_ERROR_NOT_DOM0;
         goto out;
     }
@@ -851,6 +855,75 @@ static bool xh_exists(void *priv, const char *name)
     return libxl_name_to_domid(xp->lctx, name, &domid) == 0;
 }
 
+/* A strdup that cannot fail (facts own malloc'd strings). */
+static char *xh_strdup(libxlmig__gc *gc, const char *s)
+{
+    char *d = strdup(s ? s : "");
+
+    if (!d)
+        libxlmig__alloc_failed(CTX, __func__, 1, strlen(s ? s : "") + 1);
+    return d;
+}
+
+/*
+ * The disks and bridged vifs the target must provide, with the storage
+ * identifier of each disk here (host/storage.h).  Skipped: empty CD-ROM
+ * drives, and disks whose target is no path but a block script's
+ * argument (iSCSI, DRBD, NBD: "iqn=...", a resource, "host:port"), which
+ * the script finds on the target.
+ */
+static void xh_facts_devices(libxlmig__gc *gc, const libxl_domain_config *dc,
+                             libxlmig__dom_facts *f)
+{
+    int i;
+
+    f->disks = calloc(dc->num_disks ? dc->num_disks : 1, sizeof(*f->disks));
+    f->vifs = calloc(dc->num_nics ? dc->num_nics : 1, sizeof(*f->vifs));
+    if (!f->disks || !f->vifs)
+        libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*f->disks));
+    for (i = 0; i < dc->num_disks; i++) {
+        const libxl_device_disk *d = &dc->disks[i];
+        libxlmig__dom_disk *o = &f->disks[f->nr_disks];
+        char *id, *why;
+        bool present;
+
+        if (!d->pdev_path || !*d->pdev_path)
+            continue;
+        if (d->pdev_path[0] != '/') {
+            LOG(INFO, "disk %s (%s) is attached by block script %s: its "
+                "target is the script's to find", d->vdev, d->pdev_path,
+                d->script ? d->script : "?");
+            continue;
+        }
+        libxlmig__storage_ident(gc, d->pdev_path, &present, &id, &why);
+        o->vdev = xh_strdup(gc, d->vdev);
+        o->path = xh_strdup(gc, d->pdev_path);
+        o->id = id ? xh_strdup(gc, id) : NULL;
+        o->why = why ? xh_strdup(gc, why) : NULL;
+        f->nr_disks++;
+    }
+    for (i = 0; i < dc->num_nics; i++) {
+        const libxl_device_nic *n = &dc->nics[i];
+        const char *script = n->script ? strrchr(n->script, '/') : NULL;
+
+        script = script ? script + 1 : n->script;
+        /* vif-route and vif-nat join no bridge; any other script (the
+         * default vif-bridge, vif-openvswitch, a site's own) the one the
+         * config names. */
+        if (script && (!strcmp(script, "vif-route") ||
+                       !strcmp(script, "vif-nat")))
+            continue;
+        f->vifs[f->nr_vifs].devid = (unsigned)n->devid;
+        f->vifs[f->nr_vifs].bridge = xh_strdup(gc, n->bridge && *n->bridge
+                                                   ? n->bridge : "xenbr0");
+        /* Open vSwitch: BRIDGE[.VLAN][:TRUNKS]. */
+        if (script && !strcmp(script, "vif-openvswitch"))
+            f->vifs[f->nr_vifs].bridge[strcspn(f->vifs[f->nr_vifs].bridge,
+                                               ".:")] = 0;
+        f->nr_vifs++;
+    }
+}
+
 static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
                     libxlmig__dom_facts *f)
 {
@@ -892,6 +965,7 @@ static int xh_facts(libxlmig__gc *gc, void *priv, const char *name,
     }
     f->config_json = json;
     json = NULL;
+    xh_facts_devices(gc, &dc, f);
     f->pv = dc.c_info.type == LIBXL_DOMAIN_TYPE_PV;
     f->memory_kib = di.max_memkb > di.current_memkb ? di.max_memkb
                                                     : di.current_memkb;
