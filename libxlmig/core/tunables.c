@@ -74,13 +74,6 @@ const char *libxlmig__tunable_save_helper(void)
     return getenv("XLMIG_SAVE_HELPER");
 }
 
-bool libxlmig__tunable_xen_direct_fd(void)
-{
-    const char *s = env("XLMIG_XEN_DIRECT_FD");
-
-    return s && strcmp(s, "0");
-}
-
 const char *libxlmig__tunable_run_dir(void)
 {
     return getenv("XLMIG_RUN_DIR");

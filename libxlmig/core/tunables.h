@@ -39,12 +39,6 @@ _hidden bool libxlmig__tunable_engine_copy(void);
 /* $XLMIG_SAVE_HELPER: libxl's save helper for Xen saves ("none": Xen's
  * own, with libxenguest's default policy); NULL when unset. */
 _hidden const char *libxlmig__tunable_save_helper(void);
-/* $XLMIG_XEN_DIRECT_FD set and not "0": a measurement knob.  The Xen
- * source hands libxl the migration socket itself, as before the relay,
- * instead of relaying the stream through the transport (no bandwidth
- * limit, no live byte count, plain TCP only); to measure what the relay
- * costs.  The target follows whatever the source's header says. */
-_hidden bool libxlmig__tunable_xen_direct_fd(void);
 /* $XLMIG_RUN_DIR: where the Xen backend keeps per-save files; NULL when
  * unset. */
 _hidden const char *libxlmig__tunable_run_dir(void);

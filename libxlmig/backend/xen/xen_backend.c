@@ -18,13 +18,11 @@
  * pair and a relay thread (xen_relay.c) frames the stream on the
  * transport, so that bandwidth limits, encryption and parallel paths
  * apply to it, the bytes are counted as they go, and the control messages
- * after it are found (docs/stream.md).  Only the measurement knob
- * XLMIG_XEN_DIRECT_FD hands libxl the transport's socket itself.
+ * after it are found (docs/stream.md).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <linux/tcp.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -484,10 +482,11 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
  * of the config JSON that follows (network byte order).
  */
 #define XEN_HDR_MAGIC   "XLMIGXC\n"
-/* What follows the config: libxl's stream as it is (1: the direct fd, a
- * measurement knob), or in the relay's frames (2; xen_relay.h). */
-#define XEN_HDR_VERSION_DIRECT 1
-#define XEN_HDR_VERSION_RELAY  2
+/* What follows the config: libxl's stream in the relay's frames
+ * (xen_relay.h).  Version 1, the unframed stream of an earlier xlmig,
+ * is refused. */
+#define XEN_HDR_VERSION_UNFRAMED 1
+#define XEN_HDR_VERSION_RELAY    2
 #define XEN_HDR_MAX_CONFIG (1u << 20)      /* bytes of config JSON */
 /* How often the relay's tick reads the shim's report (ms). */
 #define XEN_TICK_MS 200
@@ -609,7 +608,7 @@ typedef struct xh_shim_reader {
     uint32_t domid;
     const libxlmig__engine_opts *o;
     libxlmig_stats *st;
-    const libxlmig__transport *t;  /* relayed: bytes come from its count */
+    const libxlmig__transport *t;  /* the stream's bytes are its count */
     uint64_t b0;                   /* t->bytes_sent as the save began */
     uint64_t t0_us;                /* the save began */
     /* private */
@@ -622,12 +621,11 @@ typedef struct xh_shim_reader {
 } xh_shim_reader;
 
 /*
- * Hand the shim the parameters of domid's save; with a relay, also the
- * shared page where the relay counts the stream's bytes (sr->wire), which
- * the shim's bandwidth needs: its stream fd is then a local socket.
+ * Hand the shim the parameters of domid's save, and the shared page where
+ * the relay counts the stream's bytes (sr->wire), which the shim's
+ * bandwidth needs: its stream fd is a local socket.
  */
-static void xh_shim_params(libxlmig__gc *gc, xh_shim_reader *sr,
-                           bool relayed)
+static void xh_shim_params(libxlmig__gc *gc, xh_shim_reader *sr)
 {
     xen_priv *xp = sr->xp;
     const libxlmig_params *p = &sr->o->params;
@@ -643,20 +641,18 @@ static void xh_shim_params(libxlmig__gc *gc, xh_shim_reader *sr,
     unlink(path);
     path = GCSPRINTF("%s/%u.wire", xp->precopy_dir, domid);
     unlink(path);
-    if (relayed) {
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || ftruncate(fd, 4096)) {
-            LOGE(WARN, "cannot create %s: the pre-copy policy will not "
-                 "know the bandwidth", path);
-        } else {
-            m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            if (m == MAP_FAILED)
-                LOGE(WARN, "cannot map %s", path);
-            else
-                sr->wire = m;
-        }
-        if (fd >= 0) close(fd);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, 4096)) {
+        LOGE(WARN, "cannot create %s: the pre-copy policy will not know "
+             "the bandwidth", path);
+    } else {
+        m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED)
+            LOGE(WARN, "cannot map %s", path);
+        else
+            sr->wire = m;
     }
+    if (fd >= 0) close(fd);
     path = GCSPRINTF("%s/%u.params", xp->precopy_dir, domid);
     f = fopen(path, "w");
     if (!f) {
@@ -801,50 +797,6 @@ static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
         return LIBXLMIG_ERROR_NOTFOUND;
     }
     return 0;
-}
-
-/* libxl and libxc write with blocking calls: clear O_NONBLOCK. */
-static int fd_blocking(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl >= 0 && (fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    return fl;
-}
-
-/* Is the TCP connection on fd still established (a peer may be gone)? */
-static bool sock_established(int fd)
-{
-    enum { XH_TCP_ESTABLISHED = 1 };    /* linux/tcp_states.h */
-    struct tcp_info ti;
-    socklen_t sl = sizeof(ti);
-    ssize_t r;
-    char c;
-
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
-        return true;                /* not TCP: cannot tell */
-    if (ti.tcpi_state != XH_TCP_ESTABLISHED)
-        return false;
-    /* EOF or a reset from the peer shows on a peek. */
-    r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0)
-        return false;
-    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        return false;
-    return true;
-}
-
-static uint64_t sock_bytes_received(int fd)
-{
-    struct tcp_info ti;
-    socklen_t sl = sizeof(ti);
-
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
-        return 0;
-    return ti.tcpi_bytes_received;
 }
 
 static bool xh_exists(void *priv, const char *name)
@@ -1007,24 +959,10 @@ static int xh_resume(libxlmig__gc *gc, void *priv, const char *name)
 }
 
 /*
- * Is t a plain socket libxl could write itself (XLMIG_XEN_DIRECT_FD)?
- * Not once the transport encrypts or spreads the stream.
- */
-static bool xh_direct_ok(libxlmig__gc *gc, const libxlmig__transport *t)
-{
-    if (t->fd >= 0 && !strcmp(t->ops->name, "fd"))
-        return true;
-    LOG(WARN, "XLMIG_XEN_DIRECT_FD ignored: the connection to %s is a %s "
-        "transport, not a plain socket", t->peer, t->ops->name);
-    return false;
-}
-
-/*
  * Our header and the config, then libxl's own stream, all through the
  * transport: libxl_domain_suspend writes into a local socket pair and a
  * relay thread frames what comes out on t (xen_relay.h).  The relay's
- * tick follows the shim's rounds meanwhile and reports them.  With
- * XLMIG_XEN_DIRECT_FD libxl writes to t's socket itself, as xl does.
+ * tick follows the shim's rounds meanwhile and reports them.
  */
 static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
                            libxlmig__transport *t,
@@ -1032,7 +970,6 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
                            libxlmig_stats *st)
 {
     xen_priv *xp = priv;
-    bool direct = libxlmig__tunable_xen_direct_fd() && xh_direct_ok(gc, t);
     libxlmig__dom_facts f;
     libxlmig__xen_relay relay;
     xh_shim_reader sr;
@@ -1041,7 +978,7 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     uint32_t domid, len;
     uint64_t t0, t1, b0;
     int pair[2] = { -1, -1 };
-    int fd, fl = -1, r = 0, rrc = 0, rc;
+    int r = 0, rrc = 0, rc;
     int timeout_ms = t->timeout_ms;
 
     libxlmig__dom_facts_init(&f);
@@ -1059,11 +996,10 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         goto out;
     }
     memcpy(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic));
-    hdr.version = htonl(direct ? XEN_HDR_VERSION_DIRECT
-                               : XEN_HDR_VERSION_RELAY);
+    hdr.version = htonl(XEN_HDR_VERSION_RELAY);
     hdr.config_len = htonl(len);
     t0 = libxlmig__now_us();
-    b0 = direct ? xlmig_sock_bytes_sent(t->fd) : t->bytes_sent;
+    b0 = t->bytes_sent;
     rc = libxlmig__transport_write_all(gc, t, &hdr, sizeof(hdr));
     if (!rc) rc = libxlmig__transport_write_all(gc, t, f.config_json, len);
     if (rc) goto out;
@@ -1091,38 +1027,31 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     sr.t = t;
     sr.b0 = b0;
     sr.t0_us = t0;
-    xh_shim_params(gc, &sr, !direct);
-    if (direct) {
-        fd = t->fd;
-        fl = fd_blocking(fd);
-    } else {
-        rc = libxlmig__xen_relay_pair(gc, pair);
-        if (rc) goto released;
-        /* The bandwidth limit is t's to apply (over every path): every
-         * byte of the stream is written on t here. */
-        libxlmig__transport_set_limit(t, o->params.bandwidth_limit);
-        relay.t = t;
-        relay.fd = pair[1];
-        t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
-        relay.tick = xh_save_tick;
-        relay.tick_user = &sr;
-        relay.tick_ms = XEN_TICK_MS;
-        relay.mirror = sr.wire;
-        rc = libxlmig__xen_relay_send_start(gc, &relay);
-        if (rc) goto released;
-        fd = pair[0];
-    }
+    xh_shim_params(gc, &sr);
+    rc = libxlmig__xen_relay_pair(gc, pair);
+    if (rc) goto released;
+    /* The bandwidth limit is t's to apply (over every path): every byte
+     * of the stream is written on t here. */
+    libxlmig__transport_set_limit(t, o->params.bandwidth_limit);
+    relay.t = t;
+    relay.fd = pair[1];
+    t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
+    relay.tick = xh_save_tick;
+    relay.tick_user = &sr;
+    relay.tick_ms = XEN_TICK_MS;
+    relay.mirror = sr.wire;
+    rc = libxlmig__xen_relay_send_start(gc, &relay);
+    if (rc) goto released;
     /* libxl's live migration: pre-copy rounds, then the guest is
      * suspended and the rest sent; it stays suspended on success. */
-    r = libxl_domain_suspend(xp->lctx, domid, fd, LIBXL_SUSPEND_LIVE, NULL);
-    if (!direct) {
-        /* libxl and its helper are done writing: the relay sends the
-         * rest, sees the end of input and ends; then END or ABORT. */
-        shutdown(pair[0], SHUT_WR);
-        rrc = libxlmig__xen_relay_wait(&relay);
-        if (!rrc)
-            rrc = libxlmig__xen_relay_send_end(gc, &relay, r == 0);
-    }
+    r = libxl_domain_suspend(xp->lctx, domid, pair[0], LIBXL_SUSPEND_LIVE,
+                             NULL);
+    /* libxl and its helper are done writing: the relay sends the rest,
+     * sees the end of input and ends; then END or ABORT. */
+    shutdown(pair[0], SHUT_WR);
+    rrc = libxlmig__xen_relay_wait(&relay);
+    if (!rrc)
+        rrc = libxlmig__xen_relay_send_end(gc, &relay, r == 0);
  released:
     t1 = libxlmig__now_us();
     xh_busy_release(xp, domid);
@@ -1130,15 +1059,14 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
     xh_throttle_restore(gc, xp, &guard);
     if (rc) goto out;                  /* no relay: libxl never ran */
     st->total_time_ms = (t1 - t0) / 1000;
-    st->total_bytes = (direct ? xlmig_sock_bytes_sent(t->fd) : t->bytes_sent)
-                      - b0;
+    st->total_bytes = t->bytes_sent - b0;
     st->precopy_bytes = st->total_bytes > st->downtime_bytes
                         ? st->total_bytes - st->downtime_bytes : 0;
     st->throughput = t1 > t0 ? st->total_bytes * 1000000 / (t1 - t0) : 0;
     if (r || rrc) {
         /* libxl says "guest timed out" for any save that failed before
          * the guest was asked to suspend: tell a broken stream apart. */
-        if (rrc || (direct && !sock_established(t->fd))) {
+        if (rrc) {
             LOGD(ERROR, domid, "the stream of %s to the target broke "
                  "(libxl_domain_suspend: %s)", name,
                  r ? libxlmig_strerror(r) : "done");
@@ -1166,7 +1094,6 @@ static int xh_save_handoff(libxlmig__gc *gc, void *priv, const char *name,
         o->progress(o->progress_user, st);
     if (pair[0] >= 0) close(pair[0]);
     if (pair[1] >= 0) close(pair[1]);
-    if (fl >= 0) fcntl(t->fd, F_SETFL, fl);
     t->timeout_ms = timeout_ms;
     libxlmig__dom_facts_dispose(&f);
     return rc;
@@ -1283,9 +1210,8 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
     uint32_t domid = INVALID_DOMID, len, version;
     uint64_t t0, b0;
     char *json = NULL;
-    bool direct;
     int pair[2] = { -1, -1 };
-    int fd, fl = -1, r, rrc = 0, rc;
+    int r, rrc = 0, rc;
     int timeout_ms = t->timeout_ms;
 
     libxl_domain_config_init(&dc);
@@ -1298,20 +1224,21 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
     if (rc) goto out;
     len = ntohl(hdr.config_len);
     version = ntohl(hdr.version);
-    if (memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) ||
-        (version != XEN_HDR_VERSION_DIRECT &&
-         version != XEN_HDR_VERSION_RELAY) || len == 0 ||
-        len > XEN_HDR_MAX_CONFIG) {
-        LOG(ERROR, "the stream for %s is not a Xen migration of this xlmig "
-            "(bad header: is the source another backend or version?)", name);
+    if (!memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) &&
+        version == XEN_HDR_VERSION_UNFRAMED) {
+        LOG(ERROR, "the stream for %s is a Xen migration of an earlier "
+            "xlmig (bad header: the source sends libxl's stream unframed, "
+            "header version %u; this xlmig takes only version %u): "
+            "refused; update the source", name, version,
+            XEN_HDR_VERSION_RELAY);
         rc = LIBXLMIG_ERROR_PROTOCOL;
         goto out;
     }
-    direct = version == XEN_HDR_VERSION_DIRECT;
-    if (direct && (t->fd < 0 || strcmp(t->ops->name, "fd"))) {
-        LOG(ERROR, "the source of %s sends libxl's stream unframed "
-            "(XLMIG_XEN_DIRECT_FD), which a %s connection cannot carry: "
-            "refused", name, t->ops->name);
+    if (memcmp(hdr.magic, XEN_HDR_MAGIC, sizeof(hdr.magic)) ||
+        version != XEN_HDR_VERSION_RELAY || len == 0 ||
+        len > XEN_HDR_MAX_CONFIG) {
+        LOG(ERROR, "the stream for %s is not a Xen migration of this xlmig "
+            "(bad header: is the source another backend or version?)", name);
         rc = LIBXLMIG_ERROR_PROTOCOL;
         goto out;
     }
@@ -1335,35 +1262,25 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
     dc.c_info.name = strdup(name);
     params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
     params.stream_version = XEN_STREAM_VERSION;
-    if (direct) {
-        fd = t->fd;
-        fl = fd_blocking(fd);
-        b0 = sock_bytes_received(fd) - (t->bytes_received - b0);
-    } else {
-        /* The relay feeds libxl's end of a local pair from t. */
-        rc = libxlmig__xen_relay_pair(gc, pair);
-        if (rc) goto out;
-        relay.t = t;
-        relay.fd = pair[1];
-        t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
-        rc = libxlmig__xen_relay_recv_start(gc, &relay);
-        if (rc) goto out;
-        fd = pair[0];
-    }
+    /* The relay feeds libxl's end of a local pair from t. */
+    rc = libxlmig__xen_relay_pair(gc, pair);
+    if (rc) goto out;
+    relay.t = t;
+    relay.fd = pair[1];
+    t->timeout_ms = XEN_STREAM_TIMEOUT_MS;
+    rc = libxlmig__xen_relay_recv_start(gc, &relay);
+    if (rc) goto out;
     st->state = LIBXLMIG_STATE_PRECOPY;
     /* libxl leaves the restored domain paused. */
-    r = libxl_domain_create_restore(xp->lctx, &dc, &domid, fd, -1, &params,
-                                    NULL, NULL);
-    if (!direct) {
-        /* A failed libxl reads no more: the relay stops at its next
-         * write instead of waiting for the END frame. */
-        if (r)
-            shutdown(pair[0], SHUT_RDWR);
-        rrc = libxlmig__xen_relay_wait(&relay);
-    }
+    r = libxl_domain_create_restore(xp->lctx, &dc, &domid, pair[0], -1,
+                                    &params, NULL, NULL);
+    /* A failed libxl reads no more: the relay stops at its next write
+     * instead of waiting for the END frame. */
+    if (r)
+        shutdown(pair[0], SHUT_RDWR);
+    rrc = libxlmig__xen_relay_wait(&relay);
     st->total_time_ms = (libxlmig__now_us() - t0) / 1000;
-    st->total_bytes = (direct ? sock_bytes_received(t->fd)
-                              : t->bytes_received) - b0;
+    st->total_bytes = t->bytes_received - b0;
     if (r || rrc) {
         if (r)
             LOG(ERROR, "libxl could not restore %s: %s%s", name,
@@ -1389,7 +1306,6 @@ static int xh_restore_paused(libxlmig__gc *gc, void *priv,
  out:
     if (pair[0] >= 0) close(pair[0]);
     if (pair[1] >= 0) close(pair[1]);
-    if (fl >= 0) fcntl(t->fd, F_SETFL, fl);
     t->timeout_ms = timeout_ms;
     libxl_domain_restore_params_dispose(&params);
     libxl_domain_config_dispose(&dc);

@@ -23,8 +23,8 @@
  * Without a params file the shim is transparent.  Bandwidth is the
  * stream's bytes over the time between the policy's calls: xlmigd relays
  * the stream from a local socket and counts what it sent in a shared page,
- * PRECOPY_DIR/DOMID.wire, which the shim maps; without it (the direct fd
- * of XLMIG_XEN_DIRECT_FD) the stream socket's bytes (TCP_INFO).
+ * PRECOPY_DIR/DOMID.wire, which the shim maps; without that page the
+ * bandwidth is unknown (0).
  * libxenguest's total_written counts pages (the whole p2m in round 0),
  * not bytes on the wire.
  *
@@ -59,10 +59,9 @@ typedef int (*save_fn)(xc_interface *, int, uint32_t, uint32_t,
 static struct {
     libxlmig_params p;
     FILE *progress;
-    int io_fd;
     uint64_t t0_us;               /* xc_domain_save entered */
     uint64_t t_round_us;          /* last "after sending" call */
-    uint64_t wire_round;          /* socket bytes at t_round_us */
+    uint64_t wire_round;          /* stream bytes at t_round_us */
     uint64_t t_stop_us;           /* stop-and-copy decided */
     double bandwidth;             /* bytes/s, last round */
     uint64_t prev_dirty_bytes;
@@ -78,13 +77,13 @@ static struct {
     const uint64_t *wire;
 } shim;
 
-/* Bytes of the stream sent so far: the relay's count when xlmigd relays
- * it (io_fd is then a local socket), else TCP's on io_fd. */
+/* Bytes of the stream sent so far: the relay's count (the stream fd is
+ * a local socket), or 0 without the shared page. */
 static uint64_t wire_bytes(void)
 {
     if (shim.wire)
         return __atomic_load_n(shim.wire, __ATOMIC_RELAXED);
-    return xlmig_sock_bytes_sent(shim.io_fd);
+    return 0;
 }
 
 static uint64_t now_us(void)
@@ -392,7 +391,6 @@ int xc_domain_save(xc_interface *xch, int io_fd, uint32_t dom,
         return real(xch, io_fd, dom, flags, callbacks, stream_type, recv_fd);
     }
     callbacks->precopy_policy = shim_policy;
-    shim.io_fd = io_fd;
     shim.xch = xch;
     shim.dom = dom;
     shim.sched = domain_sched(xch, dom);

@@ -2,18 +2,11 @@
 /*
  * What xlmigd (xen_backend.c) and the save-helper shim (xen_save_shim.c)
  * agree on: the libxenguest symbol version the shim binds to, the
- * environment that names the directory of the per-domain files, the
- * installed names, and how both count the bytes of the stream.
+ * environment that names the directory of the per-domain files and the
+ * installed names.
  */
 #ifndef XLMIG_XEN_SAVE_SHIM_H
 #define XLMIG_XEN_SAVE_SHIM_H
-
-#include <stdint.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <linux/sockios.h>
-#include <linux/tcp.h>
 
 /*
  * The Xen release the build's headers and libraries are (Config.mk, from
@@ -37,21 +30,5 @@
 #define XLMIG_SHIM_ENV_DIR "XLMIG_PRECOPY_DIR"
 /* The wrapper libxl runs as its save helper, under the libexec dir. */
 #define XLMIG_SHIM_HELPER "xlmig-save-helper"
-
-/* Bytes handed to TCP on fd so far (acknowledged plus queued), or 0 if
- * fd is not a TCP socket. */
-static inline uint64_t xlmig_sock_bytes_sent(int fd)
-{
-    struct tcp_info ti;
-    socklen_t sl = sizeof(ti);
-    int outq = 0;
-
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl))
-        return 0;
-    if (ioctl(fd, SIOCOUTQ, &outq))
-        outq = 0;
-    return ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
-}
 
 #endif /* XLMIG_XEN_SAVE_SHIM_H */
