@@ -6,10 +6,15 @@
  * whole and the control bytes after it are not swallowed; an ABORT, a
  * corrupted or malformed frame, a wrong total, a truncated connection, a
  * peer that goes away, a cancel and a reader that stops each end both
- * relays with a clear error and give libxl's end EOF or EPIPE.
+ * relays with a clear error and give libxl's end EOF or EPIPE.  Each
+ * relay's own account (bytes, wall and CPU time, the transport's part)
+ * is filled and logged in one line of a fixed form.
  */
 #include <pthread.h>
+#include <regex.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +22,52 @@
 #include "tap.h"
 
 static libxlmig_ctx *ctx;
+
+/* A logger that keeps the relays' account lines ("xen relay: ..."). */
+typedef struct relay_logger {
+    xentoollog_logger vtable;
+    pthread_mutex_t lock;
+    char lines[2][512];
+    int n;
+} relay_logger;
+
+static void rl_vmessage(xentoollog_logger *lg, xentoollog_level level,
+                        int errnoval, const char *context,
+                        const char *format, va_list al)
+{
+    relay_logger *rl = (relay_logger *)lg;
+    char msg[512];
+    const char *l;
+
+    (void)errnoval; (void)context;
+    vsnprintf(msg, sizeof(msg), format, al);
+    /* "FILE:LINE:FUNC: xen relay: ..." */
+    l = strstr(msg, ": xen relay: ");
+    if (level != XTL_INFO || !l)
+        return;
+    pthread_mutex_lock(&rl->lock);
+    if (rl->n < 2)
+        snprintf(rl->lines[rl->n++], sizeof(rl->lines[0]), "%s", l + 2);
+    pthread_mutex_unlock(&rl->lock);
+}
+
+static void rl_progress(xentoollog_logger *lg, const char *context,
+                        const char *doing_what, int percent,
+                        unsigned long done, unsigned long total)
+{
+    (void)lg; (void)context; (void)doing_what; (void)percent;
+    (void)done; (void)total;
+}
+
+static void rl_destroy(xentoollog_logger *lg)
+{
+    (void)lg;
+}
+
+static relay_logger logger = {
+    .vtable = { rl_vmessage, rl_progress, rl_destroy },
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+};
 
 static uint8_t pattern(uint64_t i)
 {
@@ -159,6 +210,75 @@ static void start_threads(rig *g, bool w, bool rd)
         bail("pthread_create");
 }
 
+/* A relay's account after it ended well. */
+static void check_account(const libxlmig__xen_relay *r, const char *who,
+                          uint64_t total)
+{
+    is_int((long long)total, (long long)r->bytes, "%s's account: the bytes",
+           who);
+    ok(r->wall_us > 0, "%s's account: wall time %llu us", who,
+       (unsigned long long)r->wall_us);
+    ok(r->cpu_us > 0 && r->cpu_us >= r->transport_cpu_us,
+       "%s's account: thread CPU %llu us, of which %llu us in the transport",
+       who, (unsigned long long)r->cpu_us,
+       (unsigned long long)r->transport_cpu_us);
+    ok(r->cpu_us <= r->wall_us + 10000,
+       "%s's account: its thread's CPU (%llu us) is no more than its wall "
+       "time (%llu us)", who, (unsigned long long)r->cpu_us,
+       (unsigned long long)r->wall_us);
+}
+
+/* The two account lines, in the form a test script parses. */
+static void check_lines(uint64_t total)
+{
+    static const char *const re =
+        "^xen relay: (sent|received) ([0-9]+) bytes (to|from) ([a-z]+) "
+        "in ([0-9]+) ms, relay thread CPU ([0-9]+) ms, of which ([0-9]+) "
+        "ms in the transport, own ([0-9]+) ms \\(([0-9]+\\.[0-9]) "
+        "ms/GiB\\)$";
+    bool seen_sent = false, seen_received = false;
+    regmatch_t m[10];
+    regex_t rx;
+    char f[10][64], peer[2 * 64 + 2];
+    long long cpu, tr, own;
+    int i, j;
+
+    if (regcomp(&rx, re, REG_EXTENDED))
+        bail("regcomp");
+    is_int(2, logger.n, "one account line per relay");
+    for (i = 0; i < logger.n && i < 2; i++) {
+        const char *l = logger.lines[i];
+
+        if (regexec(&rx, l, 10, m, 0)) {
+            ok(0, "account line in form: %s", l);
+            continue;
+        }
+        for (j = 1; j < 10; j++)
+            snprintf(f[j], sizeof(f[j]), "%.*s",
+                     (int)(m[j].rm_eo - m[j].rm_so), l + m[j].rm_so);
+        ok(1, "account line in form: %s", l);
+        is_int((long long)total, strtoll(f[2], NULL, 10),
+               "%s line: the bytes", f[1]);
+        cpu = strtoll(f[6], NULL, 10);
+        tr = strtoll(f[7], NULL, 10);
+        own = strtoll(f[8], NULL, 10);
+        /* Each figure is rounded down from microseconds on its own. */
+        ok(cpu >= tr && (own == cpu - tr || own + 1 == cpu - tr),
+           "%s line: own = CPU - transport (%lld ms = %lld - %lld)", f[1],
+           own, cpu, tr);
+        snprintf(peer, sizeof(peer), "%s %s", f[3], f[4]);
+        if (!strcmp(f[1], "sent")) {
+            seen_sent = true;
+            is_string("to target", peer, "sent line: names the peer");
+        } else {
+            seen_received = true;
+            is_string("from source", peer, "received line: names the peer");
+        }
+    }
+    ok(seen_sent && seen_received, "a sent and a received line");
+    regfree(&rx);
+}
+
 /* The whole stream, then a control message on the same connection. */
 static void test_stream(void)
 {
@@ -168,6 +288,7 @@ static void test_stream(void)
     rig g;
     int rcs, rcr;
 
+    logger.n = 0;
     rig_init(gc, &g, total);
     g.w.delay_us = 50;
     start_threads(&g, true, true);
@@ -192,6 +313,9 @@ static void test_stream(void)
     is_int((long long)total, (long long)g.r.bytes, "receiver counted them");
     is_int((long long)total, (long long)g.mirror, "and mirrored the count");
     ok(g.ticks >= 1, "the sender ticked (%u times)", g.ticks);
+    check_account(&g.s, "sender", total);
+    check_account(&g.r, "receiver", total);
+    check_lines(total);
     ok(g.ta->bytes_sent > total && g.ta->bytes_sent < total + total / 50,
        "framing costs under 2%% (%llu bytes for %llu)",
        (unsigned long long)g.ta->bytes_sent, (unsigned long long)total);
@@ -388,7 +512,7 @@ int main(void)
 {
     plan_lazy();
     signal(SIGPIPE, SIG_IGN);
-    if (libxlmig_ctx_alloc(&ctx, NULL))
+    if (libxlmig_ctx_alloc(&ctx, &logger.vtable))
         bail("cannot allocate a context");
     test_stream();
     test_abort();

@@ -11,6 +11,7 @@
 #include <endian.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/xen/xen_relay.h"
@@ -67,6 +68,66 @@ static void count(libxlmig__xen_relay *r, uint64_t n)
         __atomic_store_n(r->mirror, b, __ATOMIC_RELAXED);
 }
 
+/* The calling thread's CPU time (ns). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The relay's account begins (in the thread that relays). */
+static void account_start(libxlmig__xen_relay *r)
+{
+    r->t0_us = libxlmig__now_us();
+    r->cpu0_ns = thread_cpu_ns();
+    r->transport_ns = 0;
+    r->wall_us = r->cpu_us = r->transport_cpu_us = 0;
+}
+
+/* A transport call's CPU time, from c0 = thread_cpu_ns() before it. */
+static void account_transport(libxlmig__xen_relay *r, uint64_t c0)
+{
+    uint64_t c1 = thread_cpu_ns();
+
+    if (c1 > c0)
+        r->transport_ns += c1 - c0;
+}
+
+/*
+ * The relay's account ends: the figures into *r and, when it ended well,
+ * the one line that says what it cost (a test script parses it: keep its
+ * words).  own = thread CPU - transport CPU, also per GiB of stream.
+ */
+static void account_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
+                        bool sending, int rc)
+{
+    uint64_t c1 = thread_cpu_ns(), now = libxlmig__now_us(), own_us;
+    double per_gib;
+
+    r->wall_us = now > r->t0_us ? now - r->t0_us : 0;
+    r->cpu_us = c1 > r->cpu0_ns ? (c1 - r->cpu0_ns) / 1000 : 0;
+    r->transport_cpu_us = r->transport_ns / 1000;
+    if (r->transport_cpu_us > r->cpu_us)
+        r->transport_cpu_us = r->cpu_us;
+    if (rc)
+        return;
+    own_us = r->cpu_us - r->transport_cpu_us;
+    per_gib = r->bytes ? (double)own_us / 1000.0 /
+                         ((double)r->bytes / (1024.0 * 1024.0 * 1024.0))
+                       : 0.0;
+    LOG(INFO, "xen relay: %s %llu bytes %s %s in %llu ms, relay thread CPU "
+        "%llu ms, of which %llu ms in the transport, own %llu ms (%.1f "
+        "ms/GiB)", sending ? "sent" : "received",
+        (unsigned long long)r->bytes, sending ? "to" : "from", r->t->peer,
+        (unsigned long long)(r->wall_us / 1000),
+        (unsigned long long)(r->cpu_us / 1000),
+        (unsigned long long)(r->transport_cpu_us / 1000),
+        (unsigned long long)(own_us / 1000), per_gib);
+}
+
 static int local_open(libxlmig__gc *gc, libxlmig__xen_relay *r)
 {
     int rc;
@@ -85,20 +146,23 @@ static void local_close(libxlmig__xen_relay *r)
     r->local = NULL;
 }
 
-/* Wait until libxl wrote something (or its end closed), ticking
- * meanwhile. */
 /* The end of a relay either way: on failure libxl's end of the pair is
- * shut down; the last tick, the buffer and the local end go. */
-static int relay_end(libxlmig__xen_relay *r, int rc, void *buf)
+ * shut down; the last tick, the account, the buffer and the local end
+ * go. */
+static int relay_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
+                     bool sending, int rc, void *buf)
 {
     if (rc && r->fd >= 0)
         shutdown(r->fd, SHUT_RDWR);
     tick(r, true);
+    account_end(gc, r, sending, rc);
     free(buf);
     local_close(r);
     return rc;
 }
 
+/* Wait until libxl wrote something (or its end closed), ticking
+ * meanwhile. */
 static int wait_input(libxlmig__gc *gc, libxlmig__xen_relay *r)
 {
     struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
@@ -120,10 +184,12 @@ int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
 {
     const size_t hl = sizeof(xen_relay_hdr);
     uint8_t *buf = NULL;
+    uint64_t c0;
     size_t got;
     ssize_t n;
     int rc;
 
+    account_start(r);
     rc = local_open(gc, r);
     if (rc) goto out;
     buf = malloc(hl + XEN_RELAY_CHUNK_MAX);
@@ -140,7 +206,9 @@ int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
         n = (ssize_t)got;
         hdr_fill((xen_relay_hdr *)buf, XEN_RELAY_DATA, buf + hl,
                  (uint32_t)n);
+        c0 = thread_cpu_ns();
         rc = libxlmig__transport_write_all(gc, r->t, buf, hl + (size_t)n);
+        account_transport(r, c0);
         if (rc) {
             LOG(ERROR, "relaying the Xen stream to %s failed after %llu "
                 "bytes", r->t->peer, (unsigned long long)r->bytes);
@@ -151,7 +219,7 @@ int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
     }
  out:
     /* libxl's writes fail from now on: nothing is lost in a buffer. */
-    return relay_end(r, rc, buf);
+    return relay_end(gc, r, true, rc, buf);
 }
 
 int libxlmig__xen_relay_send_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
@@ -169,11 +237,13 @@ int libxlmig__xen_relay_send_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
 static int recv_payload(libxlmig__gc *gc, libxlmig__xen_relay *r,
                         const xen_relay_hdr *h, void *buf, uint32_t len)
 {
+    uint64_t c0 = thread_cpu_ns();
     uint32_t crc;
     int rc;
 
     rc = libxlmig__transport_read_all(gc, r->t, buf, len,
                                       "Xen stream frame");
+    account_transport(r, c0);
     if (rc) return rc;
     crc = libxlmig__crc32c(0, h, offsetof(xen_relay_hdr, crc));
     crc = libxlmig__crc32c(crc, buf, len);
@@ -190,18 +260,21 @@ int libxlmig__xen_relay_recv(libxlmig__gc *gc, libxlmig__xen_relay *r)
 {
     xen_relay_hdr h;
     uint8_t *buf = NULL;
-    uint64_t total;
+    uint64_t total, c0;
     uint32_t type, len;
     int rc;
 
+    account_start(r);
     rc = local_open(gc, r);
     if (rc) goto out;
     buf = malloc(XEN_RELAY_CHUNK_MAX);
     if (!buf)
         libxlmig__alloc_failed(CTX, __func__, 1, XEN_RELAY_CHUNK_MAX);
     for (;;) {
+        c0 = thread_cpu_ns();
         rc = libxlmig__transport_read_all(gc, r->t, &h, sizeof(h),
                                           "Xen stream frame header");
+        account_transport(r, c0);
         if (rc) break;
         type = ntohl(h.type);
         len = ntohl(h.len);
@@ -252,7 +325,7 @@ int libxlmig__xen_relay_recv(libxlmig__gc *gc, libxlmig__xen_relay *r)
     }
  out:
     /* libxl's reads end now instead of waiting for what will not come. */
-    return relay_end(r, rc, buf);
+    return relay_end(gc, r, false, rc, buf);
 }
 
 static void *relay_main(void *arg)

@@ -51,10 +51,25 @@ typedef struct libxlmig__xen_relay {
     uint64_t *mirror;
     /* shared: the relay writes, others read with __atomic_load_n */
     uint64_t bytes;            /* stream bytes relayed so far (bytes) */
+    /*
+     * The relay's own account, filled as it ends (read them after _wait,
+     * or after _send/_recv returned): its wall time from start to end,
+     * its thread's CPU time (CLOCK_THREAD_CPUTIME_ID, ticks included),
+     * and the part of it spent inside the transport's calls on t
+     * (write_all sending, read_all receiving; on several paths the
+     * path threads' work is not in it).  cpu_us - transport_cpu_us is
+     * the relay's own cost: the local pair's copy and the framing.
+     */
+    uint64_t wall_us;
+    uint64_t cpu_us;
+    uint64_t transport_cpu_us;
     /* private to xen_relay.c */
     libxlmig_ctx *ctx;
     libxlmig__transport *local;   /* fd as a transport */
     uint64_t t_tick_us;
+    uint64_t t0_us;               /* the relay began (wall) */
+    uint64_t cpu0_ns;             /* its thread's CPU then */
+    uint64_t transport_ns;        /* CPU inside the transport so far */
     pthread_t thread;
     bool running;
     bool sending;
