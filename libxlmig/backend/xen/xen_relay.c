@@ -109,12 +109,12 @@ static void account_end(libxlmig__gc *gc, libxlmig__xen_relay *r,
 
     r->wall_us = now > r->t0_us ? now - r->t0_us : 0;
     r->cpu_us = c1 > r->cpu0_ns ? (c1 - r->cpu0_ns) / 1000 : 0;
+    /* No more than cpu_us: every transport call lies within the relay. */
     r->transport_cpu_us = r->transport_ns / 1000;
-    if (r->transport_cpu_us > r->cpu_us)
-        r->transport_cpu_us = r->cpu_us;
     if (rc)
         return;
-    own_us = r->cpu_us - r->transport_cpu_us;
+    own_us = r->cpu_us >= r->transport_cpu_us
+             ? r->cpu_us - r->transport_cpu_us : 0;
     per_gib = r->bytes ? (double)own_us / 1000.0 /
                          ((double)r->bytes / (1024.0 * 1024.0 * 1024.0))
                        : 0.0;
