@@ -266,6 +266,8 @@ GUEST_IP=192.0.2.10
 # dirty memory faster than the emulated hosts send it, so xlmig's default
 # (30 rounds) would outlast a step's timeout; xl migrate stops after 5.
 XENTB_ROUNDS=${XENTB_ROUNDS:-8}
+# The bandwidth limit of xlmig-migrate's way back (and in bytes/s).
+XENTB_LIMIT=16Mbit XENTB_LIMIT_BPS=2000000
 XENTB_PROBE_MS=${XENTB_PROBE_MS:-5}
 probe_start() {
     "$XLMIG" --json probe -i "$XENTB_PROBE_MS" -D 1800000 "$GUEST_IP" \
@@ -580,6 +582,13 @@ good = (len(live) >= 2 and b[0] > 0 and b[-1] > b[0] and
         all(x <= y for x, y in zip(b, b[1:])) and
         all(x <= y for x, y in zip(r, r[1:])))
 print("verdict: %s (%d live lines)" % ("ok" if good else "bad", len(live)))
+att = (rep.get("attempts") or [{}])[-1]
+print("transport: %s" % att.get("transport"))
+print("paths: %s" % " ".join("%s:%s:%d" % (
+      (p.get("path") or "?").split()[0].split("#")[0], p.get("state"),
+      p.get("bytes_sent", 0)) for p in att.get("paths", [])))
+print("wire: %d stream_ms: %s" % (sum(p.get("bytes_sent", 0)
+      for p in att.get("paths", [])), rep.get("phases_ms", {}).get("stream", 0)))
 for c in rep.get("preflight", []):
     print("  %-4s %-11s %s" % ("ok" if c.get("ok") else "FAIL", c.get("check"),
                                c.get("detail")))
@@ -618,6 +627,7 @@ xlmig_hop() {
         XLMIG_PAUSE=$(awk '{print $2 " ms"}' <<<"$HOP_FIGURES")
         mout=$hj$'\n'$(grep -v '^{' <<<"$mout")
     fi
+    HOP_OUT=$mout
     mib=$(awk -v a="$tx0" -v b="$(tx_bytes "$src")" 'BEGIN{printf "%.1f", (b-a)/1048576}')
     timing "xlmig-migrate-$src-$dst" "$t"
     timing "xlmig-migrate-$src-$dst-MiB-sent" "$mib"
@@ -686,8 +696,31 @@ xlmig_migrate() {
         "$out" || return
     XLMIG_HOP_JSON=1 XLMIG_HOP_PROGRESS=1 xlmig_hop A B || return
     diag "estimate ${est} ms against the A->B hop's ${XLMIG_HOP_MS:-?} ms"
+    local tr paths
+    tr=$(sed -n 's/^transport: //p' <<<"$HOP_OUT")
+    paths=$(sed -n 's/^paths: //p' <<<"$HOP_OUT")
+    [[ "$tr" == "TLS 1.3"* ]] &&
+        awk '{ for (i = 1; i <= NF; i++) { split($i, p, ":"); if (p[3] > 1048576) n[p[1]]++ } }
+             END { exit !(n["mig1"] && n["mig2"]) }' <<<"$paths"
+    check $? "A->B over $tr on both migration networks (path:state:bytes: $paths)" \
+        "$HOP_OUT" || return
+    local rate0
+    rate0=$(sed -n 's/^wire: \([0-9]*\) stream_ms: \([0-9]*\).*/\1 \2/p' <<<"$HOP_OUT" |
+            awk '$2 > 0 { printf "%.2f", $1 / $2 * 1000 / 1e6 }')
     relay_account || return
-    xlmig_hop B A
+    # The way back under a bandwidth limit: the transport's token bucket
+    # holds every path's bytes to it, so the stream takes at least
+    # bytes/limit (when the emulated hosts could go faster).
+    XLMIG_HOP_JSON=1 xlmig_hop B A "-r $XENTB_ROUNDS -B $XENTB_LIMIT" || return
+    local wire sms need
+    wire=$(sed -n 's/^wire: \([0-9]*\) .*/\1/p' <<<"$HOP_OUT")
+    sms=$(sed -n 's/^wire: .* stream_ms: \([0-9]*\).*/\1/p' <<<"$HOP_OUT")
+    need=$(awk -v b="${wire:-0}" -v l="$XENTB_LIMIT_BPS" 'BEGIN { printf "%d", b / l * 1000 }')
+    timing "xlmig-limited-B-A-stream-ms" "${sms:-?} (bytes/limit ${need} ms)"
+    [ -n "$sms" ] && [ "${wire:-0}" -gt 1048576 ] &&
+        [ "$sms" -ge $((need * 97 / 100)) ]
+    check $? "B->A under -B $XENTB_LIMIT: the stream took ${sms:-?} ms for ${wire:-?} bytes on the wire, bytes/limit = $need ms (A->B unlimited: ${rate0:-?} MB/s)" \
+        "$HOP_OUT"
 }
 
 # What relaying the Xen stream through xlmig's transport cost in the last
@@ -1040,7 +1073,7 @@ for s in $only; do
     case "$s" in
     boot) n=$((n + 12)) ;;
     xl-baseline) n=$((n + 12)) ;;
-    xlmig-migrate) n=$((n + 16)) ;;
+    xlmig-migrate) n=$((n + 18)) ;;
     xlmig-mixed) n=$((n + 24)) ;;
     xlmig-bridge) n=$((n + 5)) ;;
     xlmig-drain) n=$((n + 10)) ;;
@@ -1065,7 +1098,7 @@ for s in $only; do
     case "$s" in
     boot) scenario boot 12 scen_boot reset_boot ;;
     xl-baseline) scenario xl-baseline 12 scen_xl_baseline reset_xl_baseline ;;
-    xlmig-migrate) scenario xlmig-migrate 16 scen_xlmig_migrate reset_none ;;
+    xlmig-migrate) scenario xlmig-migrate 18 scen_xlmig_migrate reset_none ;;
     xlmig-mixed) scenario xlmig-mixed 24 scen_xlmig_mixed reset_none ;;
     xlmig-bridge) scenario xlmig-bridge 5 scen_xlmig_bridge reset_none ;;
     xlmig-drain) scenario xlmig-drain 10 scen_xlmig_drain reset_none ;;
