@@ -135,6 +135,8 @@ pack_guest_modules() {
         mkdir -p "$g/$(dirname "$rel")"
         cp "$f" "$g/$rel"
     done
+    cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} \
+        "$g/lib/modules/$kver/" 2>/dev/null || true
     depmod -b "$g" "$kver"
     (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
         gzip -6 >"$work/guest-modules.cpio.gz"
