@@ -288,8 +288,13 @@ static void abort_incoming(libxlmig__gc *gc, node_service *svc,
     if (destroy && h->ops->domain_exists(h->priv, incoming_name))
         h->ops->discard(gc, h->priv, incoming_name);
     incoming_forget(gc, in->domain, in->id);
-    LOG(INFO, "migration %s of %s from %s aborted; nothing of it is left "
-        "here", in->id, in->domain, in->source);
+    if (destroy)
+        LOG(INFO, "migration %s of %s from %s aborted; nothing of it is "
+            "left here", in->id, in->domain, in->source);
+    else
+        LOG(INFO, "migration %s of %s from %s aborted; its stream is "
+            "stopped, and the partial copy goes with it", in->id,
+            in->domain, in->source);
     record_incoming(gc, svc, in, "aborted");
 }
 
@@ -1160,9 +1165,32 @@ static int accept_paths(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c,
     return rc;
 }
 
+/*
+ * After the stream of an incoming migration failed: settle it.  Aborted
+ * by this failure, or earlier by a resolve that stopped the stream (which
+ * leaves the partial copy to the stream's thread, here): either way the
+ * partial copy must not outlive it.
+ */
+static void incoming_failed(libxlmig__gc *gc, node_service *svc,
+                            incoming *in)
+{
+    const libxlmig__host *h = svc->host;
+    char *name = GCSPRINTF("%s%s", in->domain, LIBXLMIG_SUFFIX_INCOMING);
+    incoming copy;
+
+    if (step(svc, in, HTGT_EV_FAILURE, &copy) == HTGT_ACT_DESTROY) {
+        abort_incoming(gc, svc, &copy, true);
+        return;
+    }
+    if (copy.state == HTGT_ABORTED && h->ops->domain_exists(h->priv, name)) {
+        h->ops->discard(gc, h->priv, name);
+        LOG(INFO, "migration %s of %s from %s: its partial copy removed",
+            copy.id, copy.domain, copy.source);
+    }
+}
+
 static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
 {
-    bool restoring;
     node_service *svc = nc->svc;
     const libxlmig__host *h = svc->host;
     incoming *in = nc->pending, copy;
@@ -1183,7 +1211,6 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     libxlmig__fault("dst", "begin", nc->fd);
     c->t->timeout_ms = LIBXLMIG_STREAM_TIMEOUT_MS;
     rc = accept_paths(gc, nc, c, in);
-    restoring = !rc;
     if (!rc)
         rc = h->ops->restore_paused(gc, h->priv, c->t, name, nc->config,
                                     &o, &st);
@@ -1191,11 +1218,7 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
     in->bytes = c->t ? c->t->bytes_received - in->bytes_base : 0;
     pthread_mutex_unlock(&svc->in_lock);
     if (rc) {
-        act = step(svc, in, HTGT_EV_FAILURE, &copy);
-        /* A failed restore removed what it made; before it, the empty
-         * domain migrate_begin prepared is still there. */
-        if (act == HTGT_ACT_DESTROY)
-            abort_incoming(gc, svc, &copy, !restoring);
+        incoming_failed(gc, svc, in);
         if (c->t)
             send_event(gc, c, "failed", libxlmig_last_error(CTX));
         goto out;
@@ -1442,13 +1465,10 @@ static void *conn_main(void *arg)
             rc = libxlmig__rpc_serve_one(gc, &c, node_ops,
                                          ARRAY_SIZE(node_ops), nc);
             if (rc && nc->pending) {
-                /* Accepted, but the acceptance never reached the source:
-                 * nothing will stream; drop what was prepared. */
-                incoming copy;
-
-                if (step(svc, nc->pending, HTGT_EV_FAILURE, &copy) ==
-                    HTGT_ACT_DESTROY)
-                    abort_incoming(gc, svc, &copy, true);
+                /* Accepted, but the acceptance never reached the source,
+                 * or a resolve stopped it: nothing will stream; drop what
+                 * was prepared. */
+                incoming_failed(gc, svc, nc->pending);
                 pthread_mutex_lock(&svc->in_lock);
                 nc->pending->t = NULL;
                 pthread_mutex_unlock(&svc->in_lock);
