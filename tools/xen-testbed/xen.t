@@ -431,16 +431,16 @@ xl_hop() {
     timing "xl-migrate-$src-$dst-MiB/s" "$(awk -v m="$mib" -v t="$t" 'BEGIN{printf "%.2f", m/t}')"
     dom0 "$dst" 10 "cat /tmp/recv.log"
     check "$r" "$src->$dst: xl migrate exits 0 ($t s, $mib MiB sent on mig1)" \
-        "$mout"$'\n'"receiver: $out" || { probe_stop; return; }
+        "$mout"$'\n'"receiver: $out" || { probe_stop; return 1; }
     dom0 "$src" 30 "xl list $GUEST"
     local on_src=$rc
     dom0 "$dst" 30 "xl list $GUEST"
     [ "$on_src" -ne 0 ] && [ "$rc" -eq 0 ]
     check $? "$src->$dst: $GUEST runs on $dst only" "$out" ||
-        { probe_stop; return; }
+        { probe_stop; return 1; }
     guest_wait_verified "$dst" "$A_SEED" "$lastpass"
     check $? "$src->$dst: guest verified its memory on $dst (same seed, pass $lastpass -> ${G_PASS:-?})" \
-        "$G_LINE" || { probe_stop; return; }
+        "$G_LINE" || { probe_stop; return 1; }
     # xl reports no pause: the client's longest gap bounds it.
     hop_end xl "$src" "$dst" "$t" "-"
 }
@@ -642,22 +642,22 @@ xlmig_hop() {
     dom0 "$dst" 10 "tail -n 12 /var/log/xlmigd.log"
     check "$r" "$src->$dst: xlmig migrate-cluster exits 0 ($t s, $mib MiB sent)" \
         "$mout"$'\n'"xlmigd on $src: $slog"$'\n'"xlmigd on $dst: $out" ||
-        { probe_stop; return; }
+        { probe_stop; return 1; }
     if [ -n "${XLMIG_HOP_PROGRESS:-}" ]; then
         grep -q '^verdict: ok' <<<"$mout"
         check $? "$src->$dst: live progress while the stream ran: $(sed -n 's/^verdict: //p' <<<"$mout"), bytes and rounds growing" \
-            "$mout" || { probe_stop; return; }
+            "$mout" || { probe_stop; return 1; }
     fi
     grep -q "ok   disk  *disk xvda (/dev/vda) is the same storage on $dst (serial:XENTB-SHARED0)" <<<"$mout" &&
         grep -q "ok   bridge  *vif 0's bridge pub exists on $dst" <<<"$mout"
     check $? "$src->$dst: the pre-flight found the disk the same storage on $dst (its serial) and the vif's bridge there" \
-        "$mout" || { probe_stop; return; }
+        "$mout" || { probe_stop; return 1; }
     runs_only_on "$dst"
     check $? "$src->$dst: $GUEST runs on $dst only" "$out" ||
-        { probe_stop; return; }
+        { probe_stop; return 1; }
     guest_wait_verified "$dst" "$A_SEED" "$lastpass"
     check $? "$src->$dst: guest verified its memory on $dst (same seed, pass $lastpass -> ${G_PASS:-?})" \
-        "$G_LINE" || { probe_stop; return; }
+        "$G_LINE" || { probe_stop; return 1; }
     hop_end xlmig "$src" "$dst" "$t" "${XLMIG_PAUSE:-?}"
 }
 
