@@ -756,7 +756,8 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
                                   probe < LIBXLMIG_PREDICT_PROBE_MIN
                                   ? LIBXLMIG_PREDICT_PROBE_MIN
                                   : probe > LIBXLMIG_PREDICT_PROBE_MAX
-                                  ? LIBXLMIG_PREDICT_PROBE_MAX : probe, &bps);
+                                  ? LIBXLMIG_PREDICT_PROBE_MAX : probe,
+                                  LIBXLMIG_PREDICT_PROBE_MS, &bps);
     libxlmig__peer_dispose(&p);
     if (!rc && m->params.bandwidth_limit &&
         (double)m->params.bandwidth_limit < bps)

@@ -102,10 +102,13 @@ _hidden void libxlmig__migration_view_get(libxlmig__migration *m,
 /* The forecast every migration records beside its result: a dirty sample
  * of this long (ms) and a bandwidth probe of an eighth of the domain's
  * memory, between these bounds (bytes; a few MiB measure latency more
- * than bandwidth). */
+ * than bandwidth), ended early after about PROBE_MS: on a slow or loaded
+ * link the pre-flight connection, idle meanwhile, must not outlast the
+ * target's patience (LIBXLMIG_HANDOFF_TIMEOUT_MS). */
 #define LIBXLMIG_PREDICT_SAMPLE_MS 400
 #define LIBXLMIG_PREDICT_PROBE_MIN (8ULL << 20)
 #define LIBXLMIG_PREDICT_PROBE_MAX (64ULL << 20)
+#define LIBXLMIG_PREDICT_PROBE_MS  3000
 
 /* A target that runs max_incoming migrations refuses another (BUSY): the
  * source asks again this often, for this long, before it gives up (ms). */

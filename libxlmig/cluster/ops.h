@@ -32,9 +32,11 @@ _hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
  * key/value pairs into an open map.
  */
 /* Send bytes into the peer's sink over its connection; *bps_r measured
- * (probe.c). */
+ * (probe.c).  max_ms 0: all of them in one go; else in growing pieces,
+ * ending once about max_ms went by (what was sent by then measures). */
 _hidden int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p,
-                                 uint64_t bytes, double *bps_r);
+                                 uint64_t bytes, unsigned max_ms,
+                                 double *bps_r);
 _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
                                       struct libxlmig_cluster *cl,
                                       yajl_gen g);

@@ -63,9 +63,11 @@ static int sink(libxlmig__gc *gc, libxlmig__peer *p, const char *buf,
 }
 
 int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p, uint64_t bytes,
-                         double *bps_r)
+                         unsigned max_ms, double *bps_r)
 {
-    uint64_t t0, us;
+    const char *buf = probe_data(gc);
+    const uint64_t limit_us = (uint64_t)max_ms * 1000;
+    uint64_t t0 = 0, us = 0, sent = 0, n = SINK_CHUNK, fit;
     int rc;
 
     if (!bytes || bytes > LIBXLMIG_SINK_MAX) {
@@ -73,10 +75,28 @@ int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p, uint64_t bytes,
         return LIBXLMIG_ERROR_INVAL;
     }
     libxlmig__tune_socket(p->t->fd);
-    rc = sink(gc, p, probe_data(gc), bytes, &t0);
-    if (rc) return rc;
-    us = libxlmig__now_us() - t0;
-    *bps_r = us ? (double)bytes * 1e6 / (double)us : 0;
+    while (sent < bytes) {
+        /* Unbounded: one piece.  Bounded: 1 MiB, then twice what went,
+         * but no more than the rate so far fits in the time left. */
+        if (!max_ms)
+            n = bytes;
+        else if (sent) {
+            n = sent;
+            fit = us ? (uint64_t)((double)sent * (double)(limit_us - us) /
+                                  (double)us) : n;
+            if (n > fit)
+                n = fit < SINK_CHUNK ? SINK_CHUNK : fit;
+        }
+        if (n > bytes - sent)
+            n = bytes - sent;
+        rc = sink(gc, p, buf, n, sent ? NULL : &t0);
+        if (rc) return rc;
+        sent += n;
+        us = libxlmig__now_us() - t0;
+        if (max_ms && us >= limit_us)
+            break;
+    }
+    *bps_r = us ? (double)sent * 1e6 / (double)us : 0;
     return 0;
 }
 
@@ -98,7 +118,7 @@ int libxlmig_bandwidth_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
     rc = libxlmig__peer_connect(gc, cl, node, 0,
                                 LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
     if (!rc)
-        rc = libxlmig__peer_probe(gc, &p, bytes, bps_r);
+        rc = libxlmig__peer_probe(gc, &p, bytes, 0, bps_r);
     if (!rc && network_r)
         *network_r = strdup(p.network);
  out:
