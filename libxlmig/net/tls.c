@@ -578,6 +578,39 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
     return LIBXLMIG_ERROR_FAIL;
 }
 
+/*
+ * Once per process: whether the kernel took the session keys, and if not
+ * why, as far as can be told: the kernel offers no TLS (its "tls" module
+ * is not loaded) or this OpenSSL did not hand them over.
+ */
+static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
+{
+    static int said;
+    char ulp[256] = "";
+    bool offered;
+    ssize_t n;
+    int fd;
+
+    if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        return;
+    fd = open("/proc/sys/net/ipv4/tcp_available_ulp", O_RDONLY | O_CLOEXEC);
+    n = fd >= 0 ? read(fd, ulp, sizeof(ulp) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    ulp[n > 0 ? n : 0] = '\0';
+    offered = strstr(ulp, "tls") != NULL;
+    if (tp->ktls_send && tp->ktls_recv)
+        LOG(INFO, "TLS: the kernel encrypts and decrypts (kernel TLS)");
+    else if (!offered)
+        LOG(INFO, "TLS: encrypted in user space: this kernel offers no "
+            "kernel TLS (load its tls module: modprobe tls)");
+    else
+        LOG(INFO, "TLS: kernel TLS for sending %s, for receiving %s: %s "
+            "did not hand the other keys to the kernel",
+            tp->ktls_send ? "yes" : "no", tp->ktls_recv ? "yes" : "no",
+            OpenSSL_version(OPENSSL_VERSION));
+}
+
 /* Run the handshake to its end, honouring t's timeouts. */
 static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
                          tls_priv *tp, bool client, const char *who)
@@ -628,6 +661,7 @@ static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
     tp->key = NULL;
     tp->ktls_send = BIO_get_ktls_send(SSL_get_wbio(tp->ssl)) > 0;
     tp->ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(tp->ssl)) > 0;
+    ktls_note(gc, tp);
     return 0;
 }
 

@@ -698,6 +698,8 @@ xlmig_migrate() {
     diag "estimate ${est} ms against the A->B hop's ${XLMIG_HOP_MS:-?} ms"
     local tr paths
     tr=$(sed -n 's/^transport: //p' <<<"$HOP_OUT")
+    dom0 A 10 "grep -a -m 1 'TLS: ' /var/log/xlmigd.log | sed 's/.*TLS: /TLS: /'; echo tcp_available_ulp: \$(cat /proc/sys/net/ipv4/tcp_available_ulp)"
+    diag "kernel TLS on A:" "$out"
     paths=$(sed -n 's/^paths: //p' <<<"$HOP_OUT")
     [[ "$tr" == "TLS 1.3"* ]] &&
         awk '{ for (i = 1; i <= NF; i++) { split($i, p, ":"); if (p[3] > 1048576) n[p[1]]++ } }
