@@ -45,7 +45,7 @@ hvm_pkgs="qemu-system-xen seabios"
 dom0_mods="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
 xen-netback bridge virtio_pci virtio_net virtio_console virtio_blk tls"
 # Kernel modules the guest loads (its front ends and the shared disk's file
-# system), packed apart for its initramfs: see pack_guest_modules.
+# system), packed apart for its initramfs: see step 3.
 guest_mods="xen-blkfront xen-netfront ext4"
 
 # The key changes when this recipe changes: then the cache is rebuilt.
@@ -122,45 +122,36 @@ gunzip -c "$work"/xen/boot/xen-$xen-amd64.gz >"$work/xen.elf"
 [ "$toolver" = "$xenver" ] ||
     log "warning: xen-utils $toolver differs from hypervisor $xenver"
 
-# The guest's modules and their dependencies, with a modules.dep for
-# busybox modprobe, as a cpio (newc, gzip) that mkoverlay.sh appends to
-# the guest's initramfs: $work/guest-modules.cpio.gz.
-pack_guest_modules() {
-    local g=$work/guest-mods f rel
-    for f in $(for m in $guest_mods; do
+# install_modules DEST MODULES: the modules with their dependencies (the
+# closure modprobe computes) and the kernel's module lists into DEST, with
+# a modules.dep for (busybox) modprobe there.
+install_modules() {
+    local dest=$1 mods=$2 f rel
+    for f in $(for m in $mods; do
                    modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" |
                        awk '$1 == "insmod" { print $2 }'
                done | sort -u); do
         rel=${f#"$work/kernel/"}
-        mkdir -p "$g/$(dirname "$rel")"
-        cp "$f" "$g/$rel"
+        mkdir -p "$dest/$(dirname "$rel")"
+        cp "$f" "$dest/$rel"
     done
+    mkdir -p "$dest/lib/modules/$kver"
     cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} \
-        "$g/lib/modules/$kver/" 2>/dev/null || true
-    depmod -b "$g" "$kver"
-    (cd "$g" && find . -print0 | cpio --null -o -H newc --quiet) |
-        gzip -6 >"$work/guest-modules.cpio.gz"
+        "$dest/lib/modules/$kver/" 2>/dev/null || true
+    depmod -b "$dest" "$kver"
 }
 
 # 3. Kernel: modules dom0 needs (closure computed by modprobe), the image
 #    for the guests in /boot.
 depmod -b "$work/kernel" "$kver"
-keep=$(for m in $dom0_mods; do
-           modprobe -d "$work/kernel" -S "$kver" --show-depends "$m" |
-               awk '$1 == "insmod" { print $2 }'
-       done | sort -u)
-mkdir -p "$root/lib/modules/$kver"
-for f in $keep; do
-    rel=${f#"$work/kernel/"}
-    mkdir -p "$root/$(dirname "$rel")"
-    cp "$f" "$root/$rel"
-done
-cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} \
-    "$root/lib/modules/$kver/" 2>/dev/null || true
-depmod -b "$root" "$kver"
+install_modules "$root" "$dom0_mods"
 mkdir -p "$root/boot"
 cp "$work/kernel/boot/vmlinuz-$kver" "$root/boot/vmlinuz"
-pack_guest_modules
+# The guest's modules, as a cpio (newc, gzip) that mkoverlay.sh appends to
+# the guest's initramfs.
+install_modules "$work/guest-mods" "$guest_mods"
+(cd "$work/guest-mods" && find . -print0 | cpio --null -o -H newc --quiet) |
+    gzip -6 >"$work/guest-modules.cpio.gz"
 
 # 4. Trim what a RAM-resident dom0 never reads.
 trim() {

@@ -194,33 +194,45 @@ guest_log() {
     dom0 "$1" 20 "cat /var/log/xen/console/guest-*.log 2>/dev/null | tr -d '\r' | grep -a MEMTEST"
 }
 
+# guest_wait_report LOGFN KEY H SEED MIN BAD: wait until LOGFN H shows a
+# report of the guest (SEED, or any when empty) with KEY=N above MIN that
+# says ok; sets W_SEED, W_NUM, W_LINE.  Fails at once on a line matching
+# BAD (grep), or after VERIFY_TIMEOUT (W_LINE then says so).  Logs of
+# several domain names (NAME, NAME--incoming) may hold lines: the highest
+# N counts.
+guest_wait_report() {
+    local logfn=$1 key=$2 h=$3 seed=$4 min=$5 bad=$6 l
+    local deadline=$((SECONDS + VERIFY_TIMEOUT))
+    W_LINE="" W_NUM="" W_SEED=""
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$logfn" "$h"
+        if grep -q "$bad" <<<"$out"; then
+            W_LINE=$(grep "$bad" <<<"$out" | tail -n 1)
+            return 1
+        fi
+        l=$(grep -E "seed=${seed:-[0-9a-f]+} $key=[0-9]+ ok" <<<"$out" |
+            sed "s/.* $key=\([0-9]*\) .*/\1 &/" | sort -n | tail -n 1 |
+            cut -d' ' -f2-)
+        if [ -n "$l" ]; then
+            W_SEED=$(sed 's/.*seed=\([0-9a-f]*\).*/\1/' <<<"$l")
+            W_NUM=$(sed "s/.* $key=\([0-9]*\).*/\1/" <<<"$l")
+            W_LINE=$l
+            [ "$W_NUM" -le "$min" ] || return 0
+        fi
+        sleep 3
+    done
+    W_LINE="${W_LINE:-no $key= report seen} (after $VERIFY_TIMEOUT s)"
+    return 1
+}
+
 # guest_wait_verified H SEED MINPASS: wait until the guest (SEED, or any
 # when empty) reports a check with pass > MINPASS on host H; sets G_SEED,
 # G_PASS, G_LINE; fails at once on a FAIL line.
 guest_wait_verified() {
-    local h=$1 seed=$2 minpass=$3 deadline=$((SECONDS + VERIFY_TIMEOUT)) l
-    G_LINE=""
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        guest_log "$h"
-        if grep -q 'FAIL' <<<"$out"; then
-            G_LINE=$(grep FAIL <<<"$out" | tail -n 1)
-            return 1
-        fi
-        # Logs of several domain names (NAME, NAME--incoming) may hold
-        # lines: take the highest pass.
-        l=$(grep -E "seed=${seed:-[0-9a-f]+} pass=[0-9]+ ok" <<<"$out" |
-            sed 's/.* pass=\([0-9]*\) .*/\1 &/' | sort -n | tail -n 1 |
-            cut -d' ' -f2-)
-        if [ -n "$l" ]; then
-            G_SEED=$(sed 's/.*seed=\([0-9a-f]*\).*/\1/' <<<"$l")
-            G_PASS=$(sed 's/.* pass=\([0-9]*\).*/\1/' <<<"$l")
-            G_LINE=$l
-            [ "$G_PASS" -le "$minpass" ] || return 0
-        fi
-        sleep 3
-    done
-    G_LINE="${G_LINE:-no memtest check seen} (after $VERIFY_TIMEOUT s)"
-    return 1
+    guest_wait_report guest_log pass "$1" "$2" "$3" 'FAIL'
+    local r=$?
+    G_SEED=$W_SEED G_PASS=$W_NUM G_LINE=$W_LINE
+    return $r
 }
 
 # The guest's disk checks (diskrec), from dom0 H's xenconsoled logs.
@@ -233,28 +245,11 @@ disk_log() {
 # every acknowledged record; sets D_SEED, D_CHECK, D_ACKED, D_LINE; fails
 # at once on a FAIL line.
 guest_wait_disk() {
-    local h=$1 seed=$2 min=$3 deadline=$((SECONDS + VERIFY_TIMEOUT)) l
-    D_LINE="" D_CHECK=""
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        disk_log "$h"
-        if grep -q 'FAIL\|failed\|cannot' <<<"$out"; then
-            D_LINE=$(grep -e FAIL -e failed -e cannot <<<"$out" | tail -n 1)
-            return 1
-        fi
-        l=$(grep -E "seed=${seed:-[0-9a-f]+} check=[0-9]+ ok" <<<"$out" |
-            sed 's/.* check=\([0-9]*\) .*/\1 &/' | sort -n | tail -n 1 |
-            cut -d' ' -f2-)
-        if [ -n "$l" ]; then
-            D_SEED=$(sed 's/.*seed=\([0-9a-f]*\).*/\1/' <<<"$l")
-            D_CHECK=$(sed 's/.* check=\([0-9]*\).*/\1/' <<<"$l")
-            D_ACKED=$(sed 's/.* acked=\([0-9]*\).*/\1/' <<<"$l")
-            D_LINE=$l
-            [ "$D_CHECK" -le "$min" ] || return 0
-        fi
-        sleep 3
-    done
-    D_LINE="${D_LINE:-no disk check seen} (after $VERIFY_TIMEOUT s)"
-    return 1
+    guest_wait_report disk_log check "$1" "$2" "$3" 'FAIL\|failed\|cannot'
+    local r=$?
+    D_SEED=$W_SEED D_CHECK=$W_NUM D_LINE=$W_LINE
+    D_ACKED=$(sed -n 's/.* acked=\([0-9]*\).*/\1/p' <<<"$W_LINE")
+    return $r
 }
 
 # The client: `xlmig probe` from the namespace's side of the public
