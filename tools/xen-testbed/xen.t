@@ -274,6 +274,7 @@ probe_stop() {
     sleep 2     # answers after the hop count too
     kill -INT "$PROBE_PID" 2>/dev/null
     wait "$PROBE_PID" 2>/dev/null
+    PROBE_PID=""
     local j
     j=$(cat "$XENTB_RUN/probe.out")
     P_GAP=$(sed -n 's/.*"longest_gap_ms":\([0-9.]*\).*/\1/p' <<<"$j")
@@ -1042,6 +1043,8 @@ reset_drain3() { host_stop A; host_stop B; host_stop C; A_SEED=""; }
 # --- run ----------------------------------------------------------------------
 tap_cleanup() {
     local h rss
+    # A client still probing (the run was ended during a hop).
+    [ -z "${PROBE_PID:-}" ] || kill -INT "$PROBE_PID" 2>/dev/null
     for h in A B C; do
         host_alive "$h" || continue
         rss=$(ps -o rss= -p "${H_PID[$h]}" 2>/dev/null)
