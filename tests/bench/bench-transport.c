@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
                 "[MIB [scattered|contiguous]]\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN);          /* as xlmigd */
     tls = !strcmp(argv[1], "tls");
     scattered = argc <= 3 || !strcmp(argv[3], "scattered");
     nbatch = (mib << 20) / (BATCH * PAGE);
