@@ -120,10 +120,9 @@ static double cost(const libxlmig__comp *c, libxlmig__comp_algo a,
 }
 
 /* Auto's choice for the next frame (lock held); *sample_r: only to
- * measure the choice; *part_r: of the frame's first bytes only, the
- * frame goes raw. */
+ * measure the choice. */
 static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
-                                  bool *sample_r, bool *part_r)
+                                  bool *sample_r)
 {
     static const libxlmig__comp_algo comp[] = { LIBXLMIG__COMP_LZ4,
                                                 LIBXLMIG__COMP_ZSTD };
@@ -133,7 +132,7 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
     unsigned i, nalt = 0;
     bool close = false;
 
-    *sample_r = *part_r = false;
+    *sample_r = false;
     /* Measure each algorithm once before choosing. */
     for (i = 0; i < ARRAY_SIZE(comp); i++)
         if (!c->est[comp[i]].n) {
@@ -141,9 +140,7 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
             return comp[i];
         }
     for (i = 0; i < ARRAY_SIZE(comp); i++)
-        if (cost(c, comp[i], link) <
-            (best == LIBXLMIG__COMP_NONE ? LIBXLMIG__COMP_GAIN_MIN : 1) *
-            cost(c, best, link))
+        if (cost(c, comp[i], link) < cost(c, best, link))
             best = comp[i];
     /* Sample less when every alternative costs over twice the choice. */
     every = LIBXLMIG__COMP_SAMPLE_EVERY;
@@ -161,7 +158,6 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
     if (k % every != every - 1)
         return best;
     *sample_r = true;
-    *part_r = best == LIBXLMIG__COMP_NONE;
     return alt[(k / every) % nalt];
 }
 
@@ -192,8 +188,7 @@ libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c, const void *src,
     ZSTD_CCtx *cctx = NULL;
     size_t limit = cap < n - 1 ? cap : n - 1, out = 0;
     uint64_t t0, dt;
-    bool sample = false, part = false, fits;
-    size_t whole = n;
+    bool sample = false, fits;
 
     *out_len = n;
     pthread_mutex_lock(&c->lock);
@@ -201,8 +196,7 @@ libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c, const void *src,
     case LIBXLMIG_COMPRESSION_LZ4: a = LIBXLMIG__COMP_LZ4; break;
     case LIBXLMIG_COMPRESSION_ZSTD: a = LIBXLMIG__COMP_ZSTD; break;
     case LIBXLMIG_COMPRESSION_AUTO:
-        a = n > 1 ? choose(c, link_bps, &sample, &part)
-                  : LIBXLMIG__COMP_NONE;
+        a = n > 1 ? choose(c, link_bps, &sample) : LIBXLMIG__COMP_NONE;
         break;
     default: a = LIBXLMIG__COMP_NONE; break;
     }
@@ -216,14 +210,6 @@ libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c, const void *src,
     if (a == LIBXLMIG__COMP_ZSTD && c->nr_pool)
         cctx = c->pool[--c->nr_pool];
     pthread_mutex_unlock(&c->lock);
-    /* A sample while frames go raw: the frame's first bytes measure the
-     * algorithm, a fraction of the work, and the frame goes raw. */
-    if (part && n > LIBXLMIG__COMP_SAMPLE_BYTES) {
-        n = LIBXLMIG__COMP_SAMPLE_BYTES;
-        limit = cap < n - 1 ? cap : n - 1;
-    } else {
-        part = false;
-    }
 
     t0 = thread_cpu_ns();
     if (a == LIBXLMIG__COMP_LZ4) {
@@ -250,12 +236,6 @@ libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c, const void *src,
     if (cctx && c->nr_pool < CCTX_POOL) {
         c->pool[c->nr_pool++] = cctx;
         cctx = NULL;
-    }
-    if (part) {
-        account(c, LIBXLMIG__COMP_NONE, whole, whole);
-        pthread_mutex_unlock(&c->lock);
-        ZSTD_freeCCtx(cctx);
-        return LIBXLMIG__COMP_NONE;
     }
     if (!fits) a = LIBXLMIG__COMP_NONE;
     account(c, a, n, fits ? out : n);

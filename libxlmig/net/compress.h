@@ -36,14 +36,6 @@ typedef enum {
 /* ... and this many times less often while every alternative is
  * expected to take over twice as long as the choice. */
 #define LIBXLMIG__COMP_SAMPLE_FAR 4
-/* Auto compresses only when that is expected to take at most this
- * fraction of the time raw takes: what the estimate leaves out (pages
- * gathered instead of sent by reference, the receiver decompressing and
- * copying) must not turn a small expected gain into a loss. */
-#define LIBXLMIG__COMP_GAIN_MIN 0.8
-/* A sample taken while frames go raw compresses this many bytes of its
- * frame, which goes raw all the same. */
-#define LIBXLMIG__COMP_SAMPLE_BYTES (64u << 10)
 /* Auto sends raw when the expected ratio (out/in) is above this. */
 #define LIBXLMIG__COMP_RATIO_MAX 0.97
 /* The link speed auto assumes while the caller knows none (bytes/s):
