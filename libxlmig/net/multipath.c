@@ -190,7 +190,11 @@ static void list_insert(mp_frame **head, mp_frame *f)
 /* ---- compression ---- */
 
 /* The path's delivery rate as TCP measures it (bytes/s; 0: unknown),
- * read at most every 10 ms. */
+ * read at most every 10 ms.  A sample TCP marks application-limited
+ * measured how fast we wrote, not what the link carries (the link
+ * carries at least that): it only raises the estimate.  Otherwise a
+ * sender slowed by compressing (or by its CPU) would see the link slow
+ * down with it, and compress on. */
 static double path_link_bps(mp_path *p)
 {
     struct tcp_info ti;
@@ -205,7 +209,9 @@ static double path_link_bps(mp_path *p)
     memset(&ti, 0, sizeof(ti));
     if (fd >= 0 && !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
         len >= offsetof(struct tcp_info, tcpi_delivery_rate) +
-               sizeof(ti.tcpi_delivery_rate) && ti.tcpi_delivery_rate)
+               sizeof(ti.tcpi_delivery_rate) && ti.tcpi_delivery_rate &&
+        (!ti.tcpi_delivery_rate_app_limited ||
+         (double)ti.tcpi_delivery_rate > p->link_bps))
         p->link_bps = (double)ti.tcpi_delivery_rate;
     return p->link_bps;
 }
