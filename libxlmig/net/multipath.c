@@ -190,7 +190,11 @@ static void list_insert(mp_frame **head, mp_frame *f)
 /* ---- compression ---- */
 
 /* The path's delivery rate as TCP measures it (bytes/s; 0: unknown),
- * read at most every 10 ms. */
+ * read at most every 10 ms.  A sample TCP marks application-limited
+ * measured how fast we wrote, not what the link carries (the link
+ * carries at least that): it only raises the estimate.  Otherwise a
+ * sender slowed by compressing (or by its CPU) would see the link slow
+ * down with it, and compress on. */
 static double path_link_bps(mp_path *p)
 {
     struct tcp_info ti;
@@ -205,7 +209,9 @@ static double path_link_bps(mp_path *p)
     memset(&ti, 0, sizeof(ti));
     if (fd >= 0 && !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
         len >= offsetof(struct tcp_info, tcpi_delivery_rate) +
-               sizeof(ti.tcpi_delivery_rate) && ti.tcpi_delivery_rate)
+               sizeof(ti.tcpi_delivery_rate) && ti.tcpi_delivery_rate &&
+        (!ti.tcpi_delivery_rate_app_limited ||
+         (double)ti.tcpi_delivery_rate > p->link_bps))
         p->link_bps = (double)ti.tcpi_delivery_rate;
     return p->link_bps;
 }
@@ -775,7 +781,7 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
             v[1].iov_base = (void *)out;
             v[1].iov_len = wire;
             rc = libxlmig__transport_writev_all(gc, pt, v, 2);
-        } else if (pages) {
+        } else if (pages && libxlmig__transport_by_ref(pt)) {
             rc = libxlmig__transport_write_all(gc, pt, &h, sizeof(h));
             if (!rc) {
                 uint64_t ref = pt->bytes_by_ref;
@@ -785,6 +791,8 @@ static int direct_frame(mp *m, const struct iovec *iov, int iovcnt,
                 m->t->bytes_by_ref += pt->bytes_by_ref - ref;
             }
         } else {
+            /* Header and data in one write: over TLS one run of full
+             * records, not a record for the header alone. */
             v[0].iov_base = &h;
             v[0].iov_len = sizeof(h);
             memcpy(v + 1, iov, sizeof(*v) * (size_t)iovcnt);
@@ -939,12 +947,15 @@ static ssize_t striped_read(mp *m, void *buf, size_t len)
     }
 }
 
-static ssize_t direct_read(mp *m, void *buf, size_t len)
+/* Into the buffers of iov, in order, as much of the current frame as
+ * one read of the only path brings (pages of a slice in one readv). */
+static ssize_t direct_readv(mp *m, const struct iovec *iov, int iovcnt)
 {
     libxlmig__transport *pt = m->path[0].t;
     libxlmig__mp_hdr h;
-    size_t got;
-    int rc = 0;
+    struct iovec v[DIRECT_IOV_MAX];
+    size_t got, want;
+    int rc = 0, i, n;
     GC_INIT(m->t->log_ctx);
 
     while (!m->direct_left && m->dbuf_off == m->dbuf_len) {
@@ -994,16 +1005,26 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
     }
     if (m->dbuf_off < m->dbuf_len) {
         GC_FREE;
-        if (len > m->dbuf_len - m->dbuf_off)
-            len = m->dbuf_len - m->dbuf_off;
-        memcpy(buf, m->dbuf + m->dbuf_off, len);
-        m->dbuf_off += (uint32_t)len;
-        return (ssize_t)len;
+        for (i = 0, got = 0; i < iovcnt && m->dbuf_off < m->dbuf_len; i++) {
+            want = iov[i].iov_len;
+            if (want > m->dbuf_len - m->dbuf_off)
+                want = m->dbuf_len - m->dbuf_off;
+            memcpy(iov[i].iov_base, m->dbuf + m->dbuf_off, want);
+            m->dbuf_off += (uint32_t)want;
+            got += want;
+        }
+        return (ssize_t)got;
     }
-    if (len > m->direct_left)
-        len = m->direct_left;
-    rc = libxlmig__transport_read_some(gc, pt, buf, len, &got,
-                                       "migration path (frame)");
+    /* The buffers this frame fills, the last one cut to its end. */
+    for (n = 0, want = 0; n < iovcnt && n < DIRECT_IOV_MAX &&
+                          want < m->direct_left; n++) {
+        v[n] = iov[n];
+        if (v[n].iov_len > m->direct_left - want)
+            v[n].iov_len = m->direct_left - want;
+        want += v[n].iov_len;
+    }
+    rc = libxlmig__transport_readv_some(gc, pt, v, n, &got,
+                                        "migration path (frame)");
     GC_FREE;
     if (rc) {
         direct_failed(m, rc);
@@ -1021,19 +1042,25 @@ static ssize_t direct_read(mp *m, void *buf, size_t len)
 static ssize_t mp_read(libxlmig__transport *t, void *buf, size_t len)
 {
     mp *m = mp_of(t);
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
 
-    return m->striped ? striped_read(m, buf, len) : direct_read(m, buf, len);
+    return m->striped ? striped_read(m, buf, len) : direct_readv(m, &iov, 1);
 }
 
 static ssize_t mp_readv(libxlmig__transport *t, const struct iovec *iov,
                         int iovcnt)
 {
+    mp *m = mp_of(t);
     int i;
 
-    for (i = 0; i < iovcnt; i++)
-        if (iov[i].iov_len)
-            return mp_read(t, iov[i].iov_base, iov[i].iov_len);
-    return 0;
+    /* Empty buffers first are skipped; the rest are filled in order. */
+    for (i = 0; i < iovcnt && !iov[i].iov_len; i++)
+        ;
+    if (i == iovcnt)
+        return 0;
+    if (!m->striped)
+        return direct_readv(m, iov + i, iovcnt - i);
+    return striped_read(m, iov[i].iov_base, iov[i].iov_len);
 }
 
 static void mp_shutdown(libxlmig__transport *t)

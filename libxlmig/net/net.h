@@ -160,6 +160,13 @@ _hidden int libxlmig__transport_read_some(libxlmig__gc *gc,
                                           libxlmig__transport *t,
                                           void *buf, size_t len,
                                           size_t *got_r, const char *what);
+/* The same into the buffers of iov, filled in order: one call to the
+ * transport, however many buffers it fills. */
+_hidden int libxlmig__transport_readv_some(libxlmig__gc *gc,
+                                           libxlmig__transport *t,
+                                           const struct iovec *iov,
+                                           int iovcnt, size_t *got_r,
+                                           const char *what);
 /* The same into the buffers of iov (consumed). */
 _hidden int libxlmig__transport_readv_all(libxlmig__gc *gc,
                                           libxlmig__transport *t,

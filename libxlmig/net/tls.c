@@ -45,8 +45,13 @@
 #define TLS_PSK_SALT    "xlmig"
 #define TLS_PSK_LABEL   "xlmig tls13 psk v1"
 #define TLS_SUITE       "TLS_AES_128_GCM_SHA256"
-/* Small writes are gathered into records of up to this many bytes. */
-#define TLS_GATHER      (64 * 1024)
+/* The largest record's payload (TLS 1.3), and the buffer small pieces
+ * of a write are gathered in: whole records each. */
+#define TLS_RECORD      (16 * 1024)
+#define TLS_GATHER      (4 * TLS_RECORD)
+/* Records gathered before they go to the socket in one send (user-space
+ * TLS; kernel TLS has the socket's own buffers). */
+#define TLS_OUT_BUF     (256 * 1024)
 /* Bytes OpenSSL reads from the socket at a time (read ahead). */
 #define TLS_READ_BUF    (256 * 1024)
 
@@ -117,6 +122,10 @@ typedef struct tls_priv {
     char identity[TLS_NODE_MAX + 1];   /* server: the client's */
     /* the writer's */
     unsigned char *wbuf;
+    /* user-space TLS: records encrypted, not yet on the socket */
+    unsigned char *obuf;
+    size_t olen, ooff;
+    int fd;
     char why_send[160], why_recv[160];  /* last failure of each side */
 } tls_priv;
 
@@ -294,6 +303,151 @@ static void peer_alert(tls_priv *tp, int e)
                  "sent TLS %s", strerror(e), r);
 }
 
+/* ---- records out to the socket, many at a time ---- */
+
+/*
+ * With user-space TLS, OpenSSL writes each record of up to 16 KiB with
+ * its own write(2): a system call, and often a packet, per record.  The
+ * records go into obuf instead (the write BIO below), and out to the
+ * socket in sends of up to TLS_OUT_BUF bytes: when obuf is full and at
+ * the end of each write of the transport (tls_flush).  obuf is the
+ * writer's, touched with tp->lock held.
+ */
+
+/* Send what obuf holds, without waiting: 0 when it is empty, -1 with
+ * errno (EAGAIN: the socket is full) otherwise.  tp->lock held. */
+static int obuf_send(tls_priv *tp, int fd)
+{
+    ssize_t r;
+
+    while (tp->ooff < tp->olen) {
+        r = send(fd, tp->obuf + tp->ooff, tp->olen - tp->ooff,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        tp->ooff += (size_t)r;
+    }
+    tp->olen = tp->ooff = 0;
+    return 0;
+}
+
+static int obio_write(BIO *b, const char *data, int len)
+{
+    tls_priv *tp = BIO_get_data(b);
+
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    if (tp->olen + (size_t)len > TLS_OUT_BUF &&
+        obuf_send(tp, tp->fd)) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (tp->ooff && tp->ooff == tp->olen)
+                tp->olen = tp->ooff = 0;
+            else if (tp->ooff) {
+                memmove(tp->obuf, tp->obuf + tp->ooff, tp->olen - tp->ooff);
+                tp->olen -= tp->ooff;
+                tp->ooff = 0;
+            }
+            if (tp->olen + (size_t)len > TLS_OUT_BUF) {
+                BIO_set_retry_write(b);
+                return -1;
+            }
+        } else {
+            return -1;
+        }
+    }
+    memcpy(tp->obuf + tp->olen, data, (size_t)len);
+    tp->olen += (size_t)len;
+    return len;
+}
+
+static long obio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b; (void)num; (void)ptr;
+    /* Flushing is the transport's (tls_flush), at the end of a write. */
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int obio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *obio_method;
+static pthread_once_t obio_once = PTHREAD_ONCE_INIT;
+
+static void obio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                 "xlmig TLS records out");
+
+    if (m && (!BIO_meth_set_write(m, obio_write) ||
+              !BIO_meth_set_ctrl(m, obio_ctrl) ||
+              !BIO_meth_set_create(m, obio_create))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    obio_method = m;
+}
+
+/* After the handshake, without kernel TLS: records out through obuf.
+ * Where that cannot be set up, OpenSSL writes to the socket itself. */
+static void obuf_setup(tls_priv *tp)
+{
+    BIO *b;
+
+    pthread_once(&obio_once, obio_method_init);
+    if (!obio_method || !(tp->obuf = malloc(TLS_OUT_BUF)))
+        return;
+    b = BIO_new(obio_method);
+    if (!b) {
+        free(tp->obuf);
+        tp->obuf = NULL;
+        return;
+    }
+    BIO_set_data(b, tp);
+    tp->fd = SSL_get_fd(tp->ssl);
+    SSL_set0_wbio(tp->ssl, b);
+}
+
+/*
+ * The records of obuf out to the socket, waiting for room as tls_io
+ * does: 0, or -1 with errno and the reason in why_send.
+ */
+static int tls_flush(libxlmig__transport *t)
+{
+    tls_priv *tp = t->priv;
+    int r, e;
+
+    if (!tp->obuf)
+        return 0;
+    for (;;) {
+        pthread_mutex_lock(&tp->lock);
+        r = obuf_send(tp, t->fd);
+        e = errno;
+        if (r && e != EAGAIN && e != EWOULDBLOCK) {
+            snprintf(tp->why_send, sizeof(tp->why_send), "%s", strerror(e));
+            if (e == EPIPE || e == ECONNRESET)
+                peer_alert(tp, e);
+        }
+        pthread_mutex_unlock(&tp->lock);
+        if (!r)
+            return 0;
+        if (e != EAGAIN && e != EWOULDBLOCK) {
+            errno = e;
+            return -1;
+        }
+        if (libxlmig__transport_poll(t, POLLOUT)) {
+            if (errno == ETIMEDOUT)
+                errno = ETIME;
+            return -1;
+        }
+    }
+}
+
 /*
  * One SSL_write_ex (wr) or SSL_read_ex of buf, waiting for the socket as
  * needed (if may_wait): bytes done, 0 at the end of the stream (read), or
@@ -307,9 +461,10 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
     size_t n = 0;
     int r, err, e;
     short ev;
+    bool guard = wr && !tp->obuf;   /* obuf sends with MSG_NOSIGNAL */
 
     for (;;) {
-        if (wr) sigpipe_block(tp, &g);
+        if (guard) sigpipe_block(tp, &g);
         pthread_mutex_lock(&tp->lock);
         ERR_clear_error();
         errno = 0;
@@ -323,8 +478,12 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
                        sizeof(tp->why_send), err, e);
         if (wr && err == SSL_ERROR_SYSCALL && (e == EPIPE || e == ECONNRESET))
             peer_alert(tp, e);
+        /* A record a read made OpenSSL write (none in this protocol
+         * after the handshake, but never held back). */
+        if (!wr && tp->olen)
+            (void)obuf_send(tp, tp->fd);
         pthread_mutex_unlock(&tp->lock);
-        if (wr) sigpipe_unblock(&g);
+        if (guard) sigpipe_unblock(&g);
         switch (err) {
         case SSL_ERROR_NONE:
             return (ssize_t)n;
@@ -378,26 +537,67 @@ static ssize_t tls_write_full(libxlmig__transport *t, const void *buf,
     return (ssize_t)len;
 }
 
+/*
+ * All of iov, in records of TLS_RECORD bytes where it can: a piece of at
+ * least TLS_GATHER / 2 bytes is encrypted from where it is; smaller ones
+ * (a frame header, scattered pages) are gathered into wbuf, up to the
+ * next record boundary of a large piece that follows.  The bytes written
+ * (fewer only if it failed), or -1.
+ */
 static ssize_t tls_writev(libxlmig__transport *t, const struct iovec *iov,
                           int iovcnt)
 {
     tls_priv *tp = t->priv;
-    size_t n = 0, k;
+    size_t done = 0, total = 0, n, k, left, off = 0, to_rec;
     int i;
 
-    if (iovcnt == 1 || iov[0].iov_len >= TLS_GATHER / 2)
-        return tls_write_full(t, iov[0].iov_base, iov[0].iov_len);
-    /* Small pieces (a header, then pages): one buffer, fewer records. */
-    if (!tp->wbuf && !(tp->wbuf = malloc(TLS_GATHER)))
-        return tls_write_full(t, iov[0].iov_base, iov[0].iov_len);
-    for (i = 0; i < iovcnt && n < TLS_GATHER; i++) {
-        k = iov[i].iov_len;
-        if (k > TLS_GATHER - n)
+    for (i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    i = 0;
+    while (i < iovcnt) {
+        left = iov[i].iov_len - off;
+        if (!left) {
+            i++;
+            off = 0;
+            continue;
+        }
+        if (left >= TLS_GATHER / 2 ||
+            (!tp->wbuf && !(tp->wbuf = malloc(TLS_GATHER)))) {
+            if (tls_write_full(t, (char *)iov[i].iov_base + off, left) < 0)
+                break;
+            done += left;
+            i++;
+            off = 0;
+            continue;
+        }
+        for (n = 0; i < iovcnt && n < TLS_GATHER; ) {
+            left = iov[i].iov_len - off;
             k = TLS_GATHER - n;
-        memcpy(tp->wbuf + n, iov[i].iov_base, k);
-        n += k;
+            if (left >= TLS_GATHER / 2) {
+                to_rec = (TLS_RECORD - n % TLS_RECORD) % TLS_RECORD;
+                if (!to_rec)
+                    break;
+                if (k > to_rec)
+                    k = to_rec;
+            }
+            if (k > left)
+                k = left;
+            memcpy(tp->wbuf + n, (char *)iov[i].iov_base + off, k);
+            n += k;
+            off += k;
+            if (off == iov[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+        if (tls_write_full(t, tp->wbuf, n) < 0)
+            break;
+        done += n;
     }
-    return tls_write_full(t, tp->wbuf, n);
+    /* What failed to go out was not written. */
+    if (tls_flush(t))
+        return -1;
+    return done || !total ? (ssize_t)done : -1;
 }
 
 static ssize_t tls_readv(libxlmig__transport *t, const struct iovec *iov,
@@ -436,6 +636,7 @@ static void tls_priv_free(tls_priv *tp)
     SSL_CTX_free(tp->sslctx);
     pthread_mutex_destroy(&tp->lock);
     free(tp->wbuf);
+    free(tp->obuf);
     free(tp);
 }
 
@@ -450,6 +651,8 @@ static void tls_close(libxlmig__transport *t)
         ERR_clear_error();
         (void)SSL_shutdown(tp->ssl);
         ERR_clear_error();
+        if (tp->obuf)
+            (void)obuf_send(tp, t->fd);
         sigpipe_unblock(&g);
     }
     tls_priv_free(tp);
@@ -662,6 +865,8 @@ static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
     tp->ktls_send = BIO_get_ktls_send(SSL_get_wbio(tp->ssl)) > 0;
     tp->ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(tp->ssl)) > 0;
     ktls_note(gc, tp);
+    if (!tp->ktls_send)
+        obuf_setup(tp);
     return 0;
 }
 

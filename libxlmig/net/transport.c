@@ -347,9 +347,9 @@ int libxlmig__transport_readv_all(libxlmig__gc *gc, libxlmig__transport *t,
     return 0;
 }
 
-int libxlmig__transport_read_some(libxlmig__gc *gc, libxlmig__transport *t,
-                                  void *buf, size_t len, size_t *got_r,
-                                  const char *what)
+int libxlmig__transport_readv_some(libxlmig__gc *gc, libxlmig__transport *t,
+                                   const struct iovec *iov, int iovcnt,
+                                   size_t *got_r, const char *what)
 {
     ssize_t r;
     int rc;
@@ -358,7 +358,9 @@ int libxlmig__transport_read_some(libxlmig__gc *gc, libxlmig__transport *t,
     for (;;) {
         rc = transport_wait(gc, t, POLLIN, "receiving from");
         if (rc) return rc;
-        r = t->ops->read(t, buf, len);
+        r = iovcnt == 1 ? t->ops->read(t, iov[0].iov_base, iov[0].iov_len)
+                        : t->ops->readv(t, iov,
+                                        iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
         if (r >= 0)
             break;
         if (errno == EINTR || errno == EAGAIN)
@@ -368,6 +370,15 @@ int libxlmig__transport_read_some(libxlmig__gc *gc, libxlmig__transport *t,
     *got_r = (size_t)r;
     t->bytes_received += (uint64_t)r;
     return 0;
+}
+
+int libxlmig__transport_read_some(libxlmig__gc *gc, libxlmig__transport *t,
+                                  void *buf, size_t len, size_t *got_r,
+                                  const char *what)
+{
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+
+    return libxlmig__transport_readv_some(gc, t, &iov, 1, got_r, what);
 }
 
 int libxlmig__transport_read_all(libxlmig__gc *gc, libxlmig__transport *t,
