@@ -105,7 +105,8 @@ GUEST=xentb-guest
 GUESTCFG=/etc/xen/xentb-guest.cfg
 XENTB_NARROW_CPU=${XENTB_NARROW_CPU:-qemu64,+svm,+npt,-rdtscp}
 BOOT_TIMEOUT=${XENTB_BOOT_TIMEOUT:-420}
-MIGRATE_TIMEOUT=${XENTB_MIGRATE_TIMEOUT:-300}
+# A migration step: a hop of the 128 MiB guest takes 1-4 minutes under TCG.
+MIGRATE_TIMEOUT=${XENTB_MIGRATE_TIMEOUT:-420}
 VERIFY_TIMEOUT=${XENTB_VERIFY_TIMEOUT:-120}
 declare -A ADDR=([A]=1 [B]=2 [C]=3)
 declare -A MIG1=([A]=198.51.100.1 [B]=198.51.100.2)
