@@ -807,6 +807,10 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
     else if (!offered)
         LOG(INFO, "TLS: encrypted in user space: this kernel offers no "
             "kernel TLS (load its tls module: modprobe tls)");
+    else if (!tp->ktls_send && !tp->ktls_recv)
+        LOG(INFO, "TLS: encrypted in user space: the kernel offers kernel "
+            "TLS, but %s did not hand it the keys (built without it?)",
+            OpenSSL_version(OPENSSL_VERSION));
     else
         LOG(INFO, "TLS: kernel TLS for sending %s, for receiving %s: %s "
             "did not hand the other keys to the kernel",
