@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "bench.h"
 #include "backend/sim/sim.h"
 
 /* Downtime limit given to the engine, ms (argument 4). */
@@ -40,22 +41,6 @@ static uint64_t bench_downtime_ms = 40;
 
 #define SOCKBUF (4 << 20)
 
-/*
- * Where the two ends run.  On a small machine the scheduler sometimes puts
- * writer and reader on one CPU, and a socketpair's throughput then swings
- * by a factor of five between runs; the raw yardstick and the engine get
- * the same placement (writer on CPU 0, reader on CPU 1) so that their
- * ratio measures the engine, not the scheduler.
- */
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
-}
 #define RAW_CHUNK (2 << 20)
 
 /* CPU time of the calling thread (user + system), us. */

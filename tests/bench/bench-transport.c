@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "bench.h"
 
 #define PAGE 4096u
 #define BATCH 512u                 /* pages per batch (the engine's) */
@@ -47,15 +48,6 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void tune(int fd)
 {
