@@ -45,6 +45,8 @@
 
 /* Bytes of one frame when several paths share the stream. */
 #define MP_CHUNK (256u << 10)
+/* The highest link speed compression auto is told of (bytes/s). */
+#define MP_LINK_MAX_BPS 12.5e9
 /* Bytes not yet acknowledged per path, before writev waits: about what a
  * connection's socket buffers hold (cluster.c), so that the writer sees
  * the network's pace, as over one connection, and its statistics (rates,
@@ -194,8 +196,12 @@ static void list_insert(mp_frame **head, mp_frame *f)
  * measured how fast we wrote, not what the link carries (the link
  * carries at least that): it only raises the estimate.  Otherwise a
  * sender slowed by compressing (or by its CPU) would see the link slow
- * down with it, and compress on. */
-static double path_link_bps(mp_path *p)
+ * down with it, and compress on.  For the same reason, when the socket
+ * has sent all it was given (nothing waits unsent) and no bandwidth
+ * limit holds us back, the link is waiting for us: the estimate doubles,
+ * so that a link faster than the compressor gets raw frames, which then
+ * fill it and let TCP measure it. */
+static double path_link_bps(mp *m, mp_path *p)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
@@ -213,6 +219,12 @@ static double path_link_bps(mp_path *p)
         (!ti.tcpi_delivery_rate_app_limited ||
          (double)ti.tcpi_delivery_rate > p->link_bps))
         p->link_bps = (double)ti.tcpi_delivery_rate;
+    else if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) +
+                    sizeof(ti.tcpi_notsent_bytes) &&
+             ti.tcpi_delivery_rate_app_limited && !ti.tcpi_notsent_bytes &&
+             !m->bucket.rate && p->link_bps > 0 &&
+             p->link_bps < MP_LINK_MAX_BPS)
+        p->link_bps *= 2;
     return p->link_bps;
 }
 
@@ -230,7 +242,7 @@ static unsigned frame_encode(mp *m, mp_path *p, const void *src,
     if (m->comp && len >= 4096)
         a = libxlmig__comp_frame(m->comp, src, len, zbuf,
                                  libxlmig__comp_bound(MP_CHUNK), &out,
-                                 path_link_bps(p));
+                                 path_link_bps(m, p));
     *out_r = a == LIBXLMIG__COMP_NONE ? src : zbuf;
     *wire_r = a == LIBXLMIG__COMP_NONE ? len : (uint32_t)out;
     return a;
