@@ -380,7 +380,8 @@ void libxlmig__dom_needs_answer(libxlmig__gc *gc, yajl_val needs, yajl_gen g)
     if (disks) {
         libxlmig__yajl_gen_str(g, "disk_checks");
         yajl_gen_array_open(g);
-        for (i = 0; i < disks->u.array.len; i++) {
+        for (i = 0; i < disks->u.array.len && i < LIBXLMIG__NEEDS_MAX;
+             i++) {
             yajl_val d = disks->u.array.values[i];
             const char *path = libxlmig__json_get_str(d, "path");
             char *id, *why;
@@ -403,7 +404,8 @@ void libxlmig__dom_needs_answer(libxlmig__gc *gc, yajl_val needs, yajl_gen g)
     if (vifs) {
         libxlmig__yajl_gen_str(g, "bridge_checks");
         yajl_gen_array_open(g);
-        for (i = 0; i < vifs->u.array.len; i++) {
+        for (i = 0; i < vifs->u.array.len && i < LIBXLMIG__NEEDS_MAX;
+             i++) {
             yajl_val v = vifs->u.array.values[i];
             const char *br = libxlmig__json_get_str(v, "bridge");
             uint64_t devid = 0;

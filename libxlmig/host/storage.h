@@ -83,8 +83,11 @@ _hidden bool libxlmig__bridge_verdict(libxlmig__gc *gc, unsigned devid,
  * "bridge"}]); a target answers the needs of a request with what it has
  * ("disk_checks": [{"vdev", "path", "present", "id"|"why"}],
  * "bridge_checks": [{"devid", "bridge", "present"}]), nothing when the
- * request names none.
+ * request names none.  It answers for the first LIBXLMIG__NEEDS_MAX
+ * disks and vifs only: each costs it file system lookups, and a peer may
+ * send any number; the source finds the rest unchecked and refuses.
  */
+#define LIBXLMIG__NEEDS_MAX 256
 _hidden void libxlmig__dom_needs_gen(yajl_gen g, const libxlmig__dom_facts *f);
 _hidden void libxlmig__dom_needs_answer(libxlmig__gc *gc, yajl_val needs,
                                         yajl_gen g);
