@@ -784,12 +784,15 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
 /*
  * Once per process: whether the kernel took the session keys, and if not
  * why, as far as can be told: the kernel offers no TLS (its "tls" module
- * is not loaded) or this OpenSSL did not hand them over.
+ * is not loaded), OpenSSL attached the kernel's TLS to the socket but the
+ * kernel refused the keys (it cannot instantiate the cipher: its gcm
+ * module is missing), or OpenSSL did not try.
  */
 static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
 {
     static int said;
-    char ulp[256] = "";
+    char ulp[256] = "", on[16] = "";
+    socklen_t onlen = sizeof(on) - 1;
     bool offered;
     ssize_t n;
     int fd;
@@ -807,9 +810,16 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
     else if (!offered)
         LOG(INFO, "TLS: encrypted in user space: this kernel offers no "
             "kernel TLS (load its tls module: modprobe tls)");
+    else if (!tp->ktls_send && !tp->ktls_recv &&
+             !getsockopt(SSL_get_fd(tp->ssl), IPPROTO_TCP, TCP_ULP, on,
+                         &onlen) && !strcmp(on, "tls"))
+        LOG(INFO, "TLS: encrypted in user space: %s attached kernel TLS "
+            "to the connection, but the kernel refused the session keys "
+            "(is its AES-GCM available? modprobe gcm ghash-generic)",
+            OpenSSL_version(OPENSSL_VERSION));
     else if (!tp->ktls_send && !tp->ktls_recv)
         LOG(INFO, "TLS: encrypted in user space: the kernel offers kernel "
-            "TLS, but %s did not hand it the keys (built without it?)",
+            "TLS, but %s did not attach it to the connection",
             OpenSSL_version(OPENSSL_VERSION));
     else
         LOG(INFO, "TLS: kernel TLS for sending %s, for receiving %s: %s "
