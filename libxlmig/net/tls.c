@@ -760,9 +760,12 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
                         SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(tp->sslctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* Records are read from the socket several at a time, not a header
-     * and a body per record (two syscalls each). */
-    SSL_CTX_set_read_ahead(tp->sslctx, 1);
+    /* No read-ahead during the handshake: with it, OpenSSL may read the
+     * peer's first records after its Finished into its own buffer, still
+     * encrypted, and once the kernel takes the receive keys it would
+     * take them for records the kernel decrypted (the peer then sees a
+     * decode_error alert).  tls_handshake turns it on after. */
+    SSL_CTX_set_read_ahead(tp->sslctx, 0);
     SSL_CTX_set_default_read_buffer_len(tp->sslctx, TLS_READ_BUF);
     if (client)
         SSL_CTX_set_psk_use_session_callback(tp->sslctx, client_psk_cb);
@@ -879,6 +882,11 @@ static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
     tp->ktls_send = BIO_get_ktls_send(SSL_get_wbio(tp->ssl)) > 0;
     tp->ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(tp->ssl)) > 0;
     ktls_note(gc, tp);
+    /* Records are read from the socket several at a time, not a header
+     * and a body per record (two syscalls each); the kernel's TLS reads
+     * whole records anyway. */
+    if (!tp->ktls_recv)
+        SSL_set_read_ahead(tp->ssl, 1);
     if (!tp->ktls_send)
         obuf_setup(tp);
     return 0;
