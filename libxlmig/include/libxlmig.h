@@ -531,7 +531,7 @@ libxlmig_cluster_cfg(const libxlmig_cluster *cl);
 LIBXLMIG_API int libxlmig_cluster_self(const libxlmig_cluster *cl);
 /*
  * What protects connections to other nodes as configured here:
- * "unencrypted" (transport = plain), else "TLS 1.3 (kernel)" when this
+ * "unencrypted" (transport = plain), else "TLS 1.3 (kernel send)" when this
  * kernel takes TLS on a socket, or "TLS 1.3 (user space)".  A connection
  * made says what it got (libxlmig_net_probe_result.transport).
  */

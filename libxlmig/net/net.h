@@ -55,7 +55,7 @@ typedef struct libxlmig__transport_ops {
     /* May bytes be written to fd directly, bypassing writev (guest pages
      * by reference)?  NULL: yes. */
     bool (*fd_writes_ok)(libxlmig__transport *t);
-    /* "TLS 1.3 (kernel)", ...; NULL: "unencrypted". */
+    /* "TLS 1.3 (kernel send)", ...; NULL: "unencrypted". */
     const char *(*security)(libxlmig__transport *t);
     /* Why the last failed write (send) or read did, beyond errno
      * ("TLS: bad record mac"); NULL: errno says it. */
@@ -253,9 +253,9 @@ _hidden int libxlmig__transport_tls_server(libxlmig__gc *gc,
                                            const struct libxlmig__key *key,
                                            libxlmig__tls_known_fn *known,
                                            void *opaque);
-/* "TLS 1.3 (kernel)", "TLS 1.3 (user space)" or "unencrypted". */
+/* "TLS 1.3 (kernel send)", "TLS 1.3 (user space)" or "unencrypted". */
 _hidden const char *libxlmig__transport_security(libxlmig__transport *t);
-/* What TLS a new connection from here would get: "TLS 1.3 (kernel)"
+/* What TLS a new connection from here would get: "TLS 1.3 (kernel send)"
  * when the kernel takes TLS on a socket, else "TLS 1.3 (user space)". */
 _hidden const char *libxlmig__tls_expected_security(void);
 /* The PSK identity (client node name) a TLS server accepted, or NULL. */

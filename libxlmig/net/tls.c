@@ -13,9 +13,10 @@
  * replayed ClientHello cannot finish (fresh server random and key
  * share).  One cipher suite (TLS_AES_128_GCM_SHA256, which the kernel's
  * TLS offloads), (EC)DHE with the PSK for forward secrecy, no session
- * tickets, no early data.  After the handshake kernel TLS is used where
- * the kernel has it (SSL_OP_ENABLE_KTLS); otherwise OpenSSL encrypts in
- * user space.
+ * tickets, no early data.  After the handshake the kernel takes the
+ * sending keys where it has TLS (SSL_OP_ENABLE_KTLS), so pages still go
+ * by reference; otherwise OpenSSL encrypts in user space.  Received
+ * records are always decrypted in user space (ibio below says why).
  *
  * Full duplex: the socket is non-blocking and one mutex is held around
  * each SSL_* call only; waits (poll) happen outside it, so one thread may
@@ -111,7 +112,7 @@ typedef struct tls_priv {
     SSL *ssl;
     pthread_mutex_t lock;      /* held around SSL_* calls only */
     bool done;                 /* handshake finished */
-    bool ktls_send, ktls_recv;
+    bool ktls_send;            /* the kernel encrypts what is sent */
     bool guard_sigpipe;        /* SIGPIPE is not ignored: block it */
     /* handshake only */
     const struct libxlmig__key *key;
@@ -303,6 +304,77 @@ static void peer_alert(tls_priv *tp, int e)
                  "sent TLS %s", strerror(e), r);
 }
 
+/* ---- records in from the socket ---- */
+
+/*
+ * OpenSSL reads the records through this BIO rather than its socket BIO,
+ * so the kernel takes the keys for sending only and receiving stays in
+ * user space.  OpenSSL's kernel-TLS receive path gives each read from
+ * the kernel a made-up record header with a 16-bit length, but the
+ * kernel returns as many ready records as fit the read buffer: with this
+ * transport's large read buffer (TLS_READ_BUF) a read of more than 64
+ * KiB got a wrong length, and the peer answered decode_error.  Kernel
+ * TLS matters on the sending side (pages by reference); the receiver
+ * decrypts in user space as before.
+ */
+static int ibio_read(BIO *b, char *buf, int len)
+{
+    tls_priv *tp = BIO_get_data(b);
+    ssize_t r;
+
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    do
+        r = recv(tp->fd, buf, (size_t)len, MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    else if (r == 0)
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+    return (int)r;
+}
+
+static long ibio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num; (void)ptr;
+    if (cmd == BIO_CTRL_EOF)
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *ibio_method;
+static pthread_once_t ibio_once = PTHREAD_ONCE_INIT;
+
+static int obio_create(BIO *b);
+
+static void ibio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                 "xlmig TLS records in");
+
+    if (m && (!BIO_meth_set_read(m, ibio_read) ||
+              !BIO_meth_set_ctrl(m, ibio_ctrl) ||
+              !BIO_meth_set_create(m, obio_create))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    ibio_method = m;
+}
+
+/* OpenSSL's reads through ibio: 0, or -1 (nothing changed). */
+static int ibio_setup(tls_priv *tp)
+{
+    BIO *b;
+
+    pthread_once(&ibio_once, ibio_method_init);
+    if (!ibio_method || !(b = BIO_new(ibio_method)))
+        return -1;
+    BIO_set_data(b, tp);
+    SSL_set0_rbio(tp->ssl, b);
+    return 0;
+}
+
 /* ---- records out to the socket, many at a time ---- */
 
 /*
@@ -409,7 +481,6 @@ static void obuf_setup(tls_priv *tp)
         return;
     }
     BIO_set_data(b, tp);
-    tp->fd = SSL_get_fd(tp->ssl);
     SSL_set0_wbio(tp->ssl, b);
 }
 
@@ -675,13 +746,7 @@ static const char *tls_security(libxlmig__transport *t)
 
     if (!tp || !tp->done)
         return "unencrypted";
-    if (tp->ktls_send && tp->ktls_recv)
-        return "TLS 1.3 (kernel)";
-    if (tp->ktls_send)
-        return "TLS 1.3 (kernel send, user-space receive)";
-    if (tp->ktls_recv)
-        return "TLS 1.3 (user-space send, kernel receive)";
-    return "TLS 1.3 (user space)";
+    return tp->ktls_send ? "TLS 1.3 (kernel send)" : "TLS 1.3 (user space)";
 }
 
 static const char *tls_why(libxlmig__transport *t, bool send)
@@ -760,19 +825,17 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
                         SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(tp->sslctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* No read-ahead during the handshake: with it, OpenSSL may read the
-     * peer's first records after its Finished into its own buffer, still
-     * encrypted, and once the kernel takes the receive keys it would
-     * take them for records the kernel decrypted (the peer then sees a
-     * decode_error alert).  tls_handshake turns it on after. */
-    SSL_CTX_set_read_ahead(tp->sslctx, 0);
+    /* Records are read from the socket several at a time, not a header
+     * and a body per record (two syscalls each). */
+    SSL_CTX_set_read_ahead(tp->sslctx, 1);
     SSL_CTX_set_default_read_buffer_len(tp->sslctx, TLS_READ_BUF);
     if (client)
         SSL_CTX_set_psk_use_session_callback(tp->sslctx, client_psk_cb);
     else
         SSL_CTX_set_psk_find_session_callback(tp->sslctx, server_psk_cb);
     tp->ssl = SSL_new(tp->sslctx);
-    if (!tp->ssl || !SSL_set_fd(tp->ssl, t->fd) ||
+    tp->fd = t->fd;
+    if (!tp->ssl || !SSL_set_fd(tp->ssl, t->fd) || ibio_setup(tp) ||
         !SSL_set_app_data(tp->ssl, tp))
         goto fail;
     *tp_r = tp;
@@ -808,26 +871,21 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
         close(fd);
     ulp[n > 0 ? n : 0] = '\0';
     offered = strstr(ulp, "tls") != NULL;
-    if (tp->ktls_send && tp->ktls_recv)
-        LOG(INFO, "TLS: the kernel encrypts and decrypts (kernel TLS)");
+    if (tp->ktls_send)
+        LOG(INFO, "TLS: the kernel encrypts what this node sends (kernel "
+            "TLS); what it receives is decrypted in user space");
     else if (!offered)
         LOG(INFO, "TLS: encrypted in user space: this kernel offers no "
             "kernel TLS (load its tls module: modprobe tls)");
-    else if (!tp->ktls_send && !tp->ktls_recv &&
-             !getsockopt(SSL_get_fd(tp->ssl), IPPROTO_TCP, TCP_ULP, on,
-                         &onlen) && !strcmp(on, "tls"))
+    else if (!getsockopt(tp->fd, IPPROTO_TCP, TCP_ULP, on, &onlen) &&
+             !strcmp(on, "tls"))
         LOG(INFO, "TLS: encrypted in user space: %s attached kernel TLS "
             "to the connection, but the kernel refused the session keys "
             "(is its AES-GCM available? modprobe gcm ghash-generic)",
             OpenSSL_version(OPENSSL_VERSION));
-    else if (!tp->ktls_send && !tp->ktls_recv)
+    else
         LOG(INFO, "TLS: encrypted in user space: the kernel offers kernel "
             "TLS, but %s did not attach it to the connection",
-            OpenSSL_version(OPENSSL_VERSION));
-    else
-        LOG(INFO, "TLS: kernel TLS for sending %s, for receiving %s: %s "
-            "did not hand the other keys to the kernel",
-            tp->ktls_send ? "yes" : "no", tp->ktls_recv ? "yes" : "no",
             OpenSSL_version(OPENSSL_VERSION));
 }
 
@@ -880,13 +938,7 @@ static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
     tp->done = true;
     tp->key = NULL;
     tp->ktls_send = BIO_get_ktls_send(SSL_get_wbio(tp->ssl)) > 0;
-    tp->ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(tp->ssl)) > 0;
     ktls_note(gc, tp);
-    /* Records are read from the socket several at a time, not a header
-     * and a body per record (two syscalls each); the kernel's TLS reads
-     * whole records anyway. */
-    if (!tp->ktls_recv)
-        SSL_set_read_ahead(tp->ssl, 1);
     if (!tp->ktls_send)
         obuf_setup(tp);
     return 0;
@@ -960,5 +1012,5 @@ static void kernel_tls_probe(void)
 const char *libxlmig__tls_expected_security(void)
 {
     pthread_once(&kernel_tls_once, kernel_tls_probe);
-    return kernel_tls ? "TLS 1.3 (kernel)" : "TLS 1.3 (user space)";
+    return kernel_tls ? "TLS 1.3 (kernel send)" : "TLS 1.3 (user space)";
 }
