@@ -881,7 +881,7 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
              !strcmp(on, "tls"))
         LOG(INFO, "TLS: encrypted in user space: %s attached kernel TLS "
             "to the connection, but the kernel refused the session keys "
-            "(is its AES-GCM available? modprobe gcm ghash-generic)",
+            "(is its AES-GCM available? modprobe gcm ctr ghash-generic)",
             OpenSSL_version(OPENSSL_VERSION));
     else
         LOG(INFO, "TLS: encrypted in user space: the kernel offers kernel "

@@ -41,12 +41,15 @@ dom0_pkgs=$dom0_pkgs,libyajl2,libisal2,$ssl,coreutils
 # The HVM layer: Debian's device model and the BIOS hvmloader loads.
 hvm_pkgs="qemu-system-xen seabios"
 # Kernel modules dom0 loads (with their dependencies); the rest are
-# removed.  tls is kernel TLS for xlmig's connections, and gcm with
-# ghash-generic the AES-GCM it encrypts with: without them the kernel
-# refuses the session keys OpenSSL hands it, and TLS stays in user space.
+# removed.  tls is kernel TLS for xlmig's connections, and gcm with ctr
+# and ghash-generic the AES-GCM it encrypts with (the crypto API loads
+# them by name, so modprobe's dependencies do not list them; ctr is
+# built into Debian 13's kernel, a module in Debian 12's): without them
+# the kernel refuses the session keys OpenSSL hands it, and TLS stays in
+# user space.
 dom0_mods="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback
 xen-netback bridge virtio_pci virtio_net virtio_console virtio_blk tls gcm
-ghash-generic"
+ctr ghash-generic"
 # Kernel modules the guest loads (its front ends and the shared disk's file
 # system), packed apart for its initramfs: see step 3.
 guest_mods="xen-blkfront xen-netfront ext4"

@@ -256,10 +256,10 @@ guest_wait_disk() {
 
 # The client: `xlmig probe` from the namespace's side of the public
 # network (192.0.2.250) to the guest's echo service, one request every
-# XENTB_PROBE_MS (20) ms, for the whole hop.  Every 5 ms is too much for
-# the emulated hosts: at rest they already lose a sixth of the requests,
-# and the hops slow down to 0.3-0.6 MB/s, past a step's 300 s
-# (docs/xen-testbed.md has the figures).
+# XENTB_PROBE_MS ms, for the whole hop.  `make xen-check` asks every 5 ms;
+# the default here, 20, is for make check's subset: at 5 ms the emulated
+# hosts lose most requests and xlmig's hops take 5-6 minutes instead of
+# 3-4 (docs/xen-testbed.md has the figures).
 GUEST_IP=192.0.2.10
 # xlmig's hops stop pre-copy after this many rounds (forcing the stop with
 # what is left): under TCG the client's requests and the guest's workloads
