@@ -335,7 +335,9 @@ static int ibio_read(BIO *b, char *buf, int len)
     return (int)r;
 }
 
-static long ibio_ctrl(BIO *b, int cmd, long num, void *ptr)
+/* Both BIOs: the end of input (ibio), and flushing, which is the
+ * transport's (tls_flush, at the end of a write). */
+static long xbio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     (void)num; (void)ptr;
     if (cmd == BIO_CTRL_EOF)
@@ -343,23 +345,37 @@ static long ibio_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-static BIO_METHOD *ibio_method;
-static pthread_once_t ibio_once = PTHREAD_ONCE_INIT;
+static int xbio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
 
-static int obio_create(BIO *b);
-
-static void ibio_method_init(void)
+/* A BIO method of ours that reads with rd or writes with wr; NULL if
+ * OpenSSL cannot make it (the callers then go without). */
+static BIO_METHOD *xbio_method_new(const char *name,
+                                   int (*rd)(BIO *, char *, int),
+                                   int (*wr)(BIO *, const char *, int))
 {
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                 "xlmig TLS records in");
+                                 name);
 
-    if (m && (!BIO_meth_set_read(m, ibio_read) ||
-              !BIO_meth_set_ctrl(m, ibio_ctrl) ||
-              !BIO_meth_set_create(m, obio_create))) {
+    if (m && ((rd && !BIO_meth_set_read(m, rd)) ||
+              (wr && !BIO_meth_set_write(m, wr)) ||
+              !BIO_meth_set_ctrl(m, xbio_ctrl) ||
+              !BIO_meth_set_create(m, xbio_create))) {
         BIO_meth_free(m);
         m = NULL;
     }
-    ibio_method = m;
+    return m;
+}
+
+static BIO_METHOD *ibio_method;
+static pthread_once_t ibio_once = PTHREAD_ONCE_INIT;
+
+static void ibio_method_init(void)
+{
+    ibio_method = xbio_method_new("xlmig TLS records in", ibio_read, NULL);
 }
 
 /* OpenSSL's reads through ibio: 0, or -1 (nothing changed). */
@@ -435,34 +451,12 @@ static int obio_write(BIO *b, const char *data, int len)
     return len;
 }
 
-static long obio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-    (void)b; (void)num; (void)ptr;
-    /* Flushing is the transport's (tls_flush), at the end of a write. */
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int obio_create(BIO *b)
-{
-    BIO_set_init(b, 1);
-    return 1;
-}
-
 static BIO_METHOD *obio_method;
 static pthread_once_t obio_once = PTHREAD_ONCE_INIT;
 
 static void obio_method_init(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                 "xlmig TLS records out");
-
-    if (m && (!BIO_meth_set_write(m, obio_write) ||
-              !BIO_meth_set_ctrl(m, obio_ctrl) ||
-              !BIO_meth_set_create(m, obio_create))) {
-        BIO_meth_free(m);
-        m = NULL;
-    }
-    obio_method = m;
+    obio_method = xbio_method_new("xlmig TLS records out", NULL, obio_write);
 }
 
 /* After the handshake, without kernel TLS: records out through obuf.
