@@ -13,7 +13,11 @@
  * chosen.  One frame in LIBXLMIG__COMP_SAMPLE_EVERY goes through an
  * algorithm not chosen, so the estimates follow the content and the link;
  * LIBXLMIG__COMP_SAMPLE_FAR times fewer while every alternative is
- * expected to take over twice as long as the choice.
+ * expected to take over twice as long as the choice.  Samples are
+ * further held to LIBXLMIG__COMP_SAMPLE_BUDGET of the time since the
+ * first frame: on a link faster than the compressors a sample is pure
+ * cost (measured on the unshaped veth of `make bench`: zstd samples of
+ * one frame in 32 took 7-13 % of the sending thread).
  * The receiver's decompression is not counted: both decompress at several
  * GB/s, far above the links the choice matters for.
  */
@@ -42,6 +46,9 @@ struct libxlmig__comp {
     /* under lock */
     comp_est est[LIBXLMIG__COMP_NR_ALGOS];
     uint64_t nr_frames;          /* frames seen by auto */
+    uint64_t last_sample;        /* nr_frames at the last sample */
+    uint64_t t0_ns;              /* CLOCK_MONOTONIC at the first frame */
+    uint64_t sample_ns;          /* CPU time samples took */
     libxlmig__comp_stats_t st;
     ZSTD_CCtx *pool[CCTX_POOL];
     unsigned nr_pool;
@@ -98,12 +105,26 @@ size_t libxlmig__comp_bound(size_t n)
     return z > l ? z : l;
 }
 
-static uint64_t thread_cpu_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* Whether a sample now stays within the budget (lock held). */
+static bool sample_affordable(const libxlmig__comp *c)
+{
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+    return (double)c->sample_ns <=
+           LIBXLMIG__COMP_SAMPLE_BUDGET * (double)(now - c->t0_ns);
 }
 
 /* Expected seconds per input byte of sending with a (lock held). */
@@ -133,6 +154,8 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
     bool close = false;
 
     *sample_r = false;
+    if (!k)
+        c->t0_ns = clock_ns(CLOCK_MONOTONIC);
     /* Measure each algorithm once before choosing. */
     for (i = 0; i < ARRAY_SIZE(comp); i++)
         if (!c->est[comp[i]].n) {
@@ -155,10 +178,11 @@ static libxlmig__comp_algo choose(libxlmig__comp *c, double link_bps,
         close = true;
     if (!close)
         every *= LIBXLMIG__COMP_SAMPLE_FAR;
-    if (k % every != every - 1)
+    if (k - c->last_sample < every || !sample_affordable(c))
         return best;
+    c->last_sample = k;
     *sample_r = true;
-    return alt[(k / every) % nalt];
+    return alt[c->st.samples % nalt];
 }
 
 static void est_update(comp_est *e, double speed, double ratio)
@@ -232,7 +256,10 @@ libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c, const void *src,
                fits ? (double)out / (double)n : 1.0);
     c->st.cpu_ns += dt;
     c->st.attempts++;
-    if (sample) c->st.samples++;
+    if (sample) {
+        c->st.samples++;
+        c->sample_ns += dt;
+    }
     if (cctx && c->nr_pool < CCTX_POOL) {
         c->pool[c->nr_pool++] = cctx;
         cctx = NULL;

@@ -36,6 +36,9 @@ typedef enum {
 /* ... and this many times less often while every alternative is
  * expected to take over twice as long as the choice. */
 #define LIBXLMIG__COMP_SAMPLE_FAR 4
+/* ... and only while samples took at most this share of the time since
+ * the first frame (CPU time of samples over wall time). */
+#define LIBXLMIG__COMP_SAMPLE_BUDGET 0.02
 /* Auto sends raw when the expected ratio (out/in) is above this. */
 #define LIBXLMIG__COMP_RATIO_MAX 0.97
 /* The link speed auto assumes while the caller knows none (bytes/s):

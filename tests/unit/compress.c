@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "net/compress.h"
@@ -209,9 +210,10 @@ static void test_malformed(uint8_t *text, uint8_t *dst, uint8_t *back)
     GC_FREE;
 }
 
-/* Auto over nframes frames of src at link_bps. */
+/* Auto over nframes frames of src at link_bps, gap_us apart. */
 static void run_auto(const uint8_t *src, uint8_t *dst, double link_bps,
-                     unsigned nframes, libxlmig__comp_stats_t *st)
+                     unsigned nframes, unsigned gap_us,
+                     libxlmig__comp_stats_t *st)
 {
     GC_INIT(ctx);
     libxlmig__comp *c;
@@ -220,9 +222,11 @@ static void run_auto(const uint8_t *src, uint8_t *dst, double link_bps,
 
     if (libxlmig__comp_new(gc, LIBXLMIG_COMPRESSION_AUTO, &c))
         bail("comp_new");
-    for (i = 0; i < nframes; i++)
+    for (i = 0; i < nframes; i++) {
         libxlmig__comp_frame(c, src, FRAME, dst, libxlmig__comp_bound(FRAME),
                              &out, link_bps);
+        if (gap_us) usleep(gap_us);
+    }
     libxlmig__comp_stats(c, st);
     libxlmig__comp_free(c);
     GC_FREE;
@@ -234,7 +238,7 @@ static void test_auto(uint8_t *text, uint8_t *random, uint8_t *dst)
     unsigned n = 96;
     uint64_t comp;
 
-    run_auto(random, dst, SLOW_LINK, n, &st);
+    run_auto(random, dst, SLOW_LINK, n, 0, &st);
     is_int(n, st.frames[LIBXLMIG__COMP_NONE],
            "auto, random pages, slow link: every frame raw");
     is_int(st.samples, st.attempts, "auto, random pages: compressed only "
@@ -244,7 +248,7 @@ static void test_auto(uint8_t *text, uint8_t *random, uint8_t *dst)
        "auto, random pages: at most 1 frame in %d sampled after the first "
        "two", LIBXLMIG__COMP_SAMPLE_EVERY);
 
-    run_auto(text, dst, SLOW_LINK, n, &st);
+    run_auto(text, dst, SLOW_LINK, n, 0, &st);
     comp = st.frames[LIBXLMIG__COMP_LZ4] + st.frames[LIBXLMIG__COMP_ZSTD];
     is_int(n, comp, "auto, text, 100 Mbit/s: every frame compressed "
            "(lz4 %llu, zstd %llu)",
@@ -254,13 +258,29 @@ static void test_auto(uint8_t *text, uint8_t *random, uint8_t *dst)
        < (uint64_t)n * FRAME / 2, "auto, text: less than half the bytes "
        "on the wire");
 
-    run_auto(text, dst, INFINITY, n, &st);
+    run_auto(text, dst, INFINITY, n, 0, &st);
     ok(st.frames[LIBXLMIG__COMP_NONE] >= n - 2 - n /
        LIBXLMIG__COMP_SAMPLE_EVERY, "auto, text, infinitely fast link: "
        "raw but for samples (%llu of %u raw)",
        (unsigned long long)st.frames[LIBXLMIG__COMP_NONE], n);
     is_int(st.samples, st.attempts, "auto, text, infinitely fast link: "
            "compressed only to measure");
+
+    /*
+     * The sampling budget.  Back to back, the samples are nearly all the
+     * time there is, so after the first two they are held back (one in
+     * LIBXLMIG__COMP_SAMPLE_FAR * EVERY frames without the budget: 17 of
+     * 2000); a slack of 3 for a thread that loses the CPU for long.
+     */
+    run_auto(text, dst, INFINITY, 2000, 0, &st);
+    ok(st.samples <= 5, "auto, text, infinitely fast link, frames back to "
+       "back: samples held to the budget (%llu of 2000 frames)",
+       (unsigned long long)st.samples);
+    /* With time between frames they go on. */
+    run_auto(text, dst, INFINITY, 400, 1000, &st);
+    ok(st.samples >= 3, "auto, text, infinitely fast link, frames 1 ms "
+       "apart: still sampled (%llu of 400 frames)",
+       (unsigned long long)st.samples);
 }
 
 typedef struct worker {
@@ -427,7 +447,7 @@ int main(void)
     uint8_t *text, *random, *dst, *back;
     uint64_t s = 1;
 
-    plan(67);
+    plan(69);
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("context");
     /* Room for the threads' offsets past one frame. */
