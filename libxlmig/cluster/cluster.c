@@ -499,6 +499,26 @@ int libxlmig__cluster_stripe_networks(libxlmig_cluster *cl, int except,
     return n;
 }
 
+int libxlmig__cluster_path_plan(libxlmig_cluster *cl, int first, int *nets,
+                                int max)
+{
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
+    int per = c->connections_per_network ? (int)c->connections_per_network
+                                         : 1;
+    int other[LIBXLMIG__CLUSTER_MAX_PLAN], no, i, k, n = 0;
+
+    if (max < 1) return 0;
+    nets[n++] = first;
+    for (k = 1; first >= 0 && k < per && n < max; k++)
+        nets[n++] = first;
+    no = libxlmig__cluster_stripe_networks(cl, first, other,
+                                           LIBXLMIG__CLUSTER_MAX_PLAN);
+    for (i = 0; i < no; i++)
+        for (k = 0; k < per && n < max; k++)
+            nets[n++] = other[i];
+    return n;
+}
+
 /* Keepalive probes of node connections: idle (s), interval (s), count. */
 #define KEEPALIVE_IDLE_S  2
 #define KEEPALIVE_INTVL_S 1

@@ -58,6 +58,17 @@ _hidden int libxlmig__peer_connect_on(libxlmig__gc *gc, libxlmig_cluster *cl,
 _hidden int libxlmig__cluster_stripe_networks(libxlmig_cluster *cl,
                                               int except, int *nets,
                                               int max);
+/*
+ * The networks of a migration's paths, one entry per connection, as
+ * net/multipath.c stripes over them: first (the network of the
+ * connection already made; -1 if unknown) connections_per_network
+ * times, then each of libxlmig__cluster_stripe_networks as many times.
+ * Fills nets[0..max) and returns how many; the migration's paths and
+ * the bandwidth probe of its prediction (probe.c) both follow it.
+ */
+#define LIBXLMIG__CLUSTER_MAX_PLAN 64
+_hidden int libxlmig__cluster_path_plan(libxlmig_cluster *cl, int first,
+                                        int *nets, int max);
 /* Index of the network p uses in the config, or -1. */
 _hidden int libxlmig__peer_network_index(const libxlmig_cluster *cl,
                                          const libxlmig__peer *p);

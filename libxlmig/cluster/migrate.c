@@ -572,56 +572,58 @@ static int open_paths(libxlmig__gc *gc, libxlmig__migration *m,
     const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
     libxlmig__transport *paths[LIBXLMIG__MP_MAX_PATHS];
     char *names[LIBXLMIG__MP_MAX_PATHS];
-    int nets[LIBXLMIG__MP_MAX_PATHS], i, k, n = 0, nn, first, rc;
+    int plan[LIBXLMIG__MP_MAX_PATHS], i, q, k, n = 0, np, skip = -1, rc;
     int per = c->connections_per_network ? (int)c->connections_per_network
                                          : 1;
     libxlmig__mp_opts mo = { .bandwidth_limit = m->params.bandwidth_limit,
                              .compression = m->params.compression };
     libxlmig__transport *mt = NULL;
 
-    first = libxlmig__peer_network_index(m->cl, p);
-    nets[0] = first;
-    nn = 1 + libxlmig__cluster_stripe_networks(m->cl, first, nets + 1,
-                                               LIBXLMIG__MP_MAX_PATHS - 1);
+    np = libxlmig__cluster_path_plan(m->cl,
+                                     libxlmig__peer_network_index(m->cl, p),
+                                     plan, LIBXLMIG__MP_MAX_PATHS);
     paths[n] = p->t;
     names[n++] = GCSPRINTF("%s (%s -> %s)", p->network, p->local_addr,
                            p->peer_addr);
     /* The first network's further connections, then each other's. */
-    for (i = 0; i < nn; i++) {
-        for (k = i ? 0 : 1; k < per && n < LIBXLMIG__MP_MAX_PATHS; k++) {
-            libxlmig_net_probe_result pr;
-            libxlmig__peer j;
-            yajl_val res;
+    for (i = 1; i < np; i++) {
+        libxlmig_net_probe_result pr;
+        libxlmig__peer j;
+        yajl_val res;
 
-            memset(&pr, 0, sizeof(pr));
-            libxlmig__peer_init(&j);
-            rc = libxlmig__peer_connect_on(gc, m->cl, m->target, nets[i],
-                                           LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
-                                           &j, &pr);
-            if (!rc)
-                rc = libxlmig__rpc_call(gc, &j.chan, "migrate_join",
-                        GCSPRINTF("{\"id\":\"%s\",\"path\":%d}", m->id, n),
-                        &res);
-            if (rc) {
-                LOG(WARN, "migration of %s: a further connection over "
-                    "network %s does not work; it goes on without: %s",
-                    m->domain, c->networks[nets[i]].name,
-                    libxlmig_last_error(CTX));
-                libxlmig__peer_dispose(&j);
-                break;            /* not this network again */
-            }
-            /* Keepalives, TCP's user timeout and large buffers, as the
-             * first: a dead link must fail its path in seconds. */
-            libxlmig__tune_socket(libxlmig__transport_fd(j.t));
-            paths[n] = j.t;
-            names[n++] = per > 1
-                ? GCSPRINTF("%s#%d (%s -> %s)", j.network, k + 1,
-                            j.local_addr, j.peer_addr)
-                : GCSPRINTF("%s (%s -> %s)", j.network, j.local_addr,
-                            j.peer_addr);
-            j.t = NULL;
+        if (plan[i] == skip)
+            continue;
+        for (k = 0, q = 0; q < i; q++)      /* its number on its network */
+            k += plan[q] == plan[i];
+        memset(&pr, 0, sizeof(pr));
+        libxlmig__peer_init(&j);
+        rc = libxlmig__peer_connect_on(gc, m->cl, m->target, plan[i],
+                                       LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
+                                       &j, &pr);
+        if (!rc)
+            rc = libxlmig__rpc_call(gc, &j.chan, "migrate_join",
+                    GCSPRINTF("{\"id\":\"%s\",\"path\":%d}", m->id, n),
+                    &res);
+        if (rc) {
+            LOG(WARN, "migration of %s: a further connection over "
+                "network %s does not work; it goes on without: %s",
+                m->domain, c->networks[plan[i]].name,
+                libxlmig_last_error(CTX));
             libxlmig__peer_dispose(&j);
+            skip = plan[i];           /* not this network again */
+            continue;
         }
+        /* Keepalives, TCP's user timeout and large buffers, as the
+         * first: a dead link must fail its path in seconds. */
+        libxlmig__tune_socket(libxlmig__transport_fd(j.t));
+        paths[n] = j.t;
+        names[n++] = per > 1
+            ? GCSPRINTF("%s#%d (%s -> %s)", j.network, k + 1,
+                        j.local_addr, j.peer_addr)
+            : GCSPRINTF("%s (%s -> %s)", j.network, j.local_addr,
+                        j.peer_addr);
+        j.t = NULL;
+        libxlmig__peer_dispose(&j);
     }
     if (per > 1)
         names[0] = GCSPRINTF("%s#1 (%s -> %s)", p->network, p->local_addr,
@@ -735,10 +737,10 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
 {
     uint64_t probe = pf->facts.memory_kib * 1024 / 8;
     libxlmig_dirty_sample s;
-    libxlmig__peer p;
+    char *nets = NULL;
     double bps = 0;
     char bw[32];
-    int rc;
+    int rc, paths = 0;
 
     if (m->predicted)
         goto report;
@@ -747,18 +749,15 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
     memset(&s, 0, sizeof(s));
     rc = m->host->ops->dirty_sample(gc, m->host->priv, m->domain,
                                LIBXLMIG_PREDICT_SAMPLE_MS, &s);
-    libxlmig__peer_init(&p);
     if (!rc)
-        rc = libxlmig__peer_connect(gc, m->cl, m->target, 0,
-                                    LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
-    if (!rc)
-        rc = libxlmig__peer_probe(gc, &p,
-                                  probe < LIBXLMIG_PREDICT_PROBE_MIN
-                                  ? LIBXLMIG_PREDICT_PROBE_MIN
-                                  : probe > LIBXLMIG_PREDICT_PROBE_MAX
-                                  ? LIBXLMIG_PREDICT_PROBE_MAX : probe,
-                                  LIBXLMIG_PREDICT_PROBE_MS, &bps);
-    libxlmig__peer_dispose(&p);
+        rc = libxlmig__probe_paths(gc, m->cl, m->target,
+                                   probe < LIBXLMIG_PREDICT_PROBE_MIN
+                                   ? LIBXLMIG_PREDICT_PROBE_MIN
+                                   : probe > LIBXLMIG_PREDICT_PROBE_MAX
+                                   ? LIBXLMIG_PREDICT_PROBE_MAX : probe,
+                                   LIBXLMIG_PREDICT_PROBE_MS, &bps, &paths,
+                                   &nets);
+    libxlmig__ptr_add(gc, nets);
     if (!rc && m->params.bandwidth_limit &&
         (double)m->params.bandwidth_limit < bps)
         bps = (double)m->params.bandwidth_limit;
@@ -772,15 +771,18 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
     }
     m->predicted = true;
     LOG(INFO, "migration of %s to %s: predicted %llu ms, %u rounds, "
-        "downtime %llu ms (%.0f pages/s dirtied, %s)", m->domain,
-        m->target, (unsigned long long)m->prediction.total_ms,
+        "downtime %llu ms (%.0f pages/s dirtied, %s over %d path%s on %s)",
+        m->domain, m->target, (unsigned long long)m->prediction.total_ms,
         m->prediction.rounds,
         (unsigned long long)m->prediction.downtime_ms,
         m->prediction.dirty_rate,
-        libxlmig_bandwidth_str(bps, false, bw, sizeof(bw)));
+        libxlmig_bandwidth_str(bps, false, bw, sizeof(bw)), paths,
+        paths == 1 ? "" : "s", nets);
  report:
     libxlmig__yajl_gen_str(m->report, "prediction");
     libxlmig__estimate_gen(m->report, &m->prediction);
+    if (nets)        /* a forecast of our own: what its probe went over */
+        libxlmig__yajl_gen_kv_str(m->report, "prediction_networks", nets);
 }
 
 /*

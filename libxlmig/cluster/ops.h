@@ -37,6 +37,20 @@ _hidden int libxlmig__maintenance_write(libxlmig__gc *gc, bool on,
 _hidden int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p,
                                  uint64_t bytes, unsigned max_ms,
                                  double *bps_r);
+/*
+ * The bandwidth probe of estimates, drains and predictions: over every
+ * path a migration to node would open (libxlmig__cluster_path_plan), all
+ * at once, each path as libxlmig__peer_probe with max_ms, or (max_ms 0)
+ * its share of bytes.  *bps_r: the sum of the paths' rates; a path that
+ * fails is left out with a warning, and the probe fails only when every
+ * one does.  *paths_r (may be NULL): how many counted; *networks_r (may
+ * be NULL; malloc'd): their networks, "mig0, mig1".
+ */
+_hidden int libxlmig__probe_paths(libxlmig__gc *gc,
+                                  struct libxlmig_cluster *cl,
+                                  const char *node, uint64_t bytes,
+                                  unsigned max_ms, double *bps_r,
+                                  int *paths_r, char **networks_r);
 _hidden void libxlmig__node_facts_gen(libxlmig__gc *gc,
                                       struct libxlmig_cluster *cl,
                                       yajl_gen g);

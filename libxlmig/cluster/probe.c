@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * Probes of another node's xlmigd over an authenticated connection: the
+ * Probes of another node's xlmigd over authenticated connections: the
  * bandwidth probe of estimates, drains and each migration's prediction
- * (raw bytes into the node's sink, over the network a migration would
- * use), and the probe of one given network that `xlmig net check` makes
+ * (raw bytes into the node's sink, over every path a migration would
+ * open, all at once), and the probe of one given network that `xlmig net
+ * check` makes
  * of each: connect time, the round trip of "ping" requests and a short,
  * bounded throughput figure.  Nothing here speaks any protocol but the
  * node service's (docs/protocol.md).
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "cluster/ops.h"
+#include "net/mp_format.h"
 
 #define SINK_CHUNK (1u << 20)       /* bytes per write, and per sink of a
                                        time-bounded probe */
@@ -100,29 +103,156 @@ int libxlmig__peer_probe(libxlmig__gc *gc, libxlmig__peer *p, uint64_t bytes,
     return 0;
 }
 
+/* One path of a probe over all of a migration's paths. */
+typedef struct probe_path {
+    libxlmig__peer p;
+    xentoollog_logger *lg;
+    uint64_t bytes;
+    unsigned max_ms;
+    double bps;
+    int rc;
+    char error[256];
+} probe_path;
+
+static void probe_path_run(libxlmig__gc *gc, probe_path *pp)
+{
+    pp->rc = libxlmig__peer_probe(gc, &pp->p, pp->bytes, pp->max_ms,
+                                  &pp->bps);
+    if (pp->rc)
+        snprintf(pp->error, sizeof(pp->error), "%s",
+                 libxlmig_last_error(CTX));
+}
+
+static void *probe_path_main(void *arg)
+{
+    probe_path *pp = arg;
+    libxlmig_ctx *ctx = NULL;
+
+    libxlmig__thread_altstack();
+    if (libxlmig_ctx_alloc(&ctx, pp->lg)) {
+        pp->rc = LIBXLMIG_ERROR_NOMEM;
+        snprintf(pp->error, sizeof(pp->error), "cannot allocate a context");
+        return NULL;
+    }
+    {
+        GC_INIT(ctx);
+        probe_path_run(gc, pp);
+        GC_FREE;
+    }
+    libxlmig_ctx_free(ctx);
+    return NULL;
+}
+
+int libxlmig__probe_paths(libxlmig__gc *gc, libxlmig_cluster *cl,
+                          const char *node, uint64_t bytes, unsigned max_ms,
+                          double *bps_r, int *paths_r, char **networks_r)
+{
+    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
+    int plan[LIBXLMIG__MP_MAX_PATHS], np, i, q, n = 0, ok = 0, skip = -1;
+    int rc;
+    pthread_t th[LIBXLMIG__MP_MAX_PATHS];
+    bool started[LIBXLMIG__MP_MAX_PATHS];
+    const char *nets = "";
+    probe_path *pp;
+
+    *bps_r = 0;
+    if (paths_r) *paths_r = 0;
+    if (networks_r) *networks_r = NULL;
+    if (!bytes || bytes > LIBXLMIG_SINK_MAX) {
+        LOG(ERROR, "bandwidth probe: size must be 1 byte to 1 GiB");
+        return LIBXLMIG_ERROR_INVAL;
+    }
+    GCNEW_ARRAY(pp, LIBXLMIG__MP_MAX_PATHS);
+    for (i = 0; i < LIBXLMIG__MP_MAX_PATHS; i++)
+        libxlmig__peer_init(&pp[i].p);
+    /* The first as a migration's control connection is made. */
+    rc = libxlmig__peer_connect(gc, cl, node, 0,
+                                LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
+                                &pp[0].p);
+    if (rc) goto out;
+    np = libxlmig__cluster_path_plan(cl,
+                                     libxlmig__peer_network_index(cl,
+                                                                  &pp[0].p),
+                                     plan, LIBXLMIG__MP_MAX_PATHS);
+    n = 1;
+    for (i = 1; i < np; i++) {
+        libxlmig_net_probe_result r;
+
+        if (plan[i] == skip)
+            continue;
+        memset(&r, 0, sizeof(r));
+        if (libxlmig__peer_connect_on(gc, cl, node, plan[i],
+                                      LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
+                                      &pp[n].p, &r)) {
+            LOG(WARN, "bandwidth probe to %s: network %s does not "
+                "connect; probing without it: %s", node,
+                c->networks[plan[i]].name, libxlmig_last_error(CTX));
+            skip = plan[i];           /* (connect_on disposed of it) */
+            continue;
+        }
+        n++;
+    }
+    /*
+     * All at once, as the stream will be: paths that share a link or the
+     * CPU show it.  A size, not a time bound: the bytes shared out.
+     */
+    for (i = 0; i < n; i++) {
+        pp[i].lg = libxlmig_ctx_logger(CTX);
+        pp[i].max_ms = max_ms;
+        pp[i].bytes = max_ms ? bytes : (bytes + (uint64_t)n - 1) / n;
+        started[i] = i && !pthread_create(&th[i], NULL, probe_path_main,
+                                          &pp[i]);
+        if (i && !started[i]) {
+            pp[i].rc = LIBXLMIG_ERROR_FAIL;
+            snprintf(pp[i].error, sizeof(pp[i].error),
+                     "cannot start a thread");
+        }
+    }
+    probe_path_run(gc, &pp[0]);
+    for (i = 1; i < n; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
+    rc = pp[0].rc;
+    for (i = 0; i < n; i++) {
+        if (pp[i].rc) {
+            LOG(WARN, "bandwidth probe to %s over %s failed; the others "
+                "count: %s", node, pp[i].p.network, pp[i].error);
+            continue;
+        }
+        ok++;
+        *bps_r += pp[i].bps;
+        for (q = 0; q < i; q++)          /* each network named once */
+            if (!pp[q].rc && !strcmp(pp[q].p.network, pp[i].p.network))
+                break;
+        if (q == i)
+            nets = *nets ? GCSPRINTF("%s, %s", nets, pp[i].p.network)
+                         : pp[i].p.network;
+    }
+    if (ok) {
+        rc = 0;
+        if (paths_r) *paths_r = ok;
+        if (networks_r) {
+            *networks_r = strdup(nets);
+            if (!*networks_r) rc = LIBXLMIG_ERROR_NOMEM;
+        }
+    } else {
+        LOG(ERROR, "bandwidth probe to %s failed on every path: %s", node,
+            pp[0].error);
+    }
+ out:
+    for (i = 0; i < LIBXLMIG__MP_MAX_PATHS; i++)
+        libxlmig__peer_dispose(&pp[i].p);
+    return rc;
+}
+
 int libxlmig_bandwidth_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                              const char *node, uint64_t bytes,
                              double *bps_r, char **network_r)
 {
     GC_INIT(ctx);
-    libxlmig__peer p;
-    int rc;
+    int rc = libxlmig__probe_paths(gc, cl, node, bytes, 0, bps_r, NULL,
+                                   network_r);
 
-    libxlmig__peer_init(&p);
-    if (network_r) *network_r = NULL;
-    if (!bytes || bytes > LIBXLMIG_SINK_MAX) {
-        LOG(ERROR, "bandwidth probe: size must be 1 byte to 1 GiB");
-        rc = LIBXLMIG_ERROR_INVAL;
-        goto out;
-    }
-    rc = libxlmig__peer_connect(gc, cl, node, 0,
-                                LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS, &p);
-    if (!rc)
-        rc = libxlmig__peer_probe(gc, &p, bytes, 0, bps_r);
-    if (!rc && network_r)
-        *network_r = strdup(p.network);
- out:
-    libxlmig__peer_dispose(&p);
     GC_FREE;
     return rc;
 }

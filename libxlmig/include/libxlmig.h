@@ -1030,9 +1030,12 @@ LIBXLMIG_API int libxlmig_job_stop(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                    const char *node, const char *job);
 
 /*
- * Raw throughput to node over the migration network the migration would
- * use: bytes sent over one authenticated connection as the stream is.
- * *bps_r in bytes/s.
+ * Raw throughput to node over the paths a migration there would open
+ * (every allowed private network that reaches it, the configured
+ * connections on each), all at once, bytes in all shared out among
+ * them: authenticated connections as the stream's.  *bps_r in bytes/s,
+ * the paths' sum; *network_r (may be NULL; free it): their networks,
+ * "mig0, mig1".
  */
 LIBXLMIG_API int libxlmig_bandwidth_probe(libxlmig_ctx *ctx,
                                           libxlmig_cluster *cl,

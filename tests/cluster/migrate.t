@@ -8,7 +8,7 @@
 # lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 75
+plan 76
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -44,6 +44,8 @@ is 0 "$rc" "1 GiB domain migrates"
 like '"outcome":"migrated"' "$out" "JSON report"
 like '"prediction":{"version":1,"total_ms":' "$out" "the JSON report records the prediction"
 like '"prediction_error_pct":' "$out" "beside the result"
+like '"prediction_networks":"mig0, mig1"' "$out" \
+     "the prediction's probe went over both private networks"
 like '"type":"progress"' "$out" "JSON progress lines"
 ref=$(grep -o '"by_ref_bytes":[0-9]*' <<<"$out" | tail -1 | cut -d: -f2)
 sec=$(grep -o '"transport":"[^"]*"' <<<"$out" | head -1 | cut -d'"' -f4)

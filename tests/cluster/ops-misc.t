@@ -8,7 +8,7 @@
 # maintenance mode usage errors.
 . "$(dirname "$0")/lib.sh"
 
-plan 29
+plan 30
 
 jget() {   # jget JSON PERL-EXPR, $r the parsed JSON
     perl -MJSON::PP -e 'my $r = decode_json($ARGV[0]); print eval $ARGV[1]' \
@@ -30,6 +30,8 @@ like '"rounds":' "$out" "the estimate predicts rounds"
 like '"downtime_ms":' "$out" "and the downtime"
 ok "$([ "$(jget "$out" '$r->{raw_bandwidth}')" -gt 0 ] && echo 0 || echo 1)" \
    "the bandwidth to node2 was measured"
+is "mig0, mig1" "$(jget "$out" '$r->{network}')" \
+   "over both private networks at once, as a migration goes"
 xl node1 --json migrate-cluster -B 32MiB steady node2
 is 0 "$rc" "the same guest migrates"
 meas=$(printf '%s\n' "$out" | grep '"type":"report"' |
