@@ -806,41 +806,41 @@ xlmig_throttled() {
         "$out"
 }
 
-xlmig_public_refused() {
-    local tx0 r mout sent
+# refused_on_A WHAT COMMAND PATTERN DESCRIPTION: xlmig, run by COMMAND
+# on A's dom0, refuses the migration of the guest (exit 1, PATTERN in its
+# output) before any stream started, and the guest stays on A only, with
+# under 1 MiB sent on all of A's links meanwhile.
+refused_on_A() {
+    local what=$1 cmd=$2 pat=$3 desc=$4 tx0 r mout sent
     tx0=$(tx_bytes A)
-    dom0 A "$MIGRATE_TIMEOUT" "ip link set mig1 down; ip link set mig2 down; xlmig migrate-cluster $GUEST B; r=\$?; ip link set mig1 up; ip link set mig2 up; exit \$r"
+    dom0 A "$MIGRATE_TIMEOUT" "$cmd"
     r=$rc mout=$out
-    diag "xlmig migrate-cluster with only pub left:" "$mout"
-    [ "$r" -eq 1 ] && grep -q "network pub (192.0.2.0/24) is public" <<<"$mout"
-    check $? "only the public network left: refused, pub named as public (exit $r)" \
-        "$mout" || return
+    diag "xlmig migrate-cluster $what:" "$mout"
+    [ "$r" -eq 1 ] && grep -q "$pat" <<<"$mout" &&
+        ! grep -q "^stream over" <<<"$mout"
+    check $? "$desc, no stream started (exit $r)" "$mout" || return
     sent=$(( $(tx_bytes A) - tx0 ))
     runs_only_on A && [ "$sent" -lt 1048576 ]
     check $? "$GUEST still runs on A only ($out), $sent bytes sent on all links" \
         "$out"
 }
 
+xlmig_public_refused() {
+    refused_on_A "with only pub left" \
+        "ip link set mig1 down; ip link set mig2 down; xlmig migrate-cluster $GUEST B; r=\$?; ip link set mig1 up; ip link set mig2 up; exit \$r" \
+        "network pub (192.0.2.0/24) is public" \
+        "only the public network left: refused, pub named as public"
+}
+
 xlmig_cpu_incompatible() {
-    local tx0 r mout sent
     host_stop B
     host_start B 2 "$XENTB_NARROW_CPU"
     host_wait_ready B "$BOOT_TIMEOUT"
     check $? "B rebooted with -cpu $XENTB_NARROW_CPU" "$out" || return
     xlmigd_start A && xlmigd_start B
     check "$rc" "xlmigd on A and on the narrow B" "$out" || return
-    tx0=$(tx_bytes A)
-    dom0 A "$MIGRATE_TIMEOUT" "xlmig migrate-cluster $GUEST B"
-    r=$rc mout=$out
-    diag "xlmig migrate-cluster to the narrow host:" "$mout"
-    [ "$r" -eq 1 ] && grep -q "FAIL cpu" <<<"$mout" &&
-        ! grep -q "^stream over" <<<"$mout"
-    check $? "refused by the CPU pre-flight, no stream started (exit $r)" \
-        "$mout" || return
-    sent=$(( $(tx_bytes A) - tx0 ))
-    runs_only_on A && [ "$sent" -lt 1048576 ]
-    check $? "$GUEST still runs on A only ($out), $sent bytes sent on all links" \
-        "$out"
+    refused_on_A "to the narrow host" "xlmig migrate-cluster $GUEST B" \
+        "FAIL cpu" "refused by the CPU pre-flight"
 }
 
 # The guest moved to B (restored there), then B drained from A: B's
@@ -916,22 +916,13 @@ xlmig_mixed() {
 # A vif on a bridge only A has (hot-plugged): the pre-flight refuses
 # before any byte moves and names the bridge; the guest stays on A.
 xlmig_bridge_refused() {
-    local tx0 r mout sent
     dom0 A 120 "ip link add xtbonly type bridge 2>/dev/null; ip link set xtbonly up && xl network-attach $GUEST bridge=xtbonly mac=00:16:3e:00:02:0b script=xentb-vif && xl network-list $GUEST"
     check "$rc" "a second vif on bridge xtbonly, which only A has" "$out" ||
         return
-    tx0=$(tx_bytes A)
-    dom0 A "$MIGRATE_TIMEOUT" "xlmig migrate-cluster $GUEST B"
-    r=$rc mout=$out
-    diag "xlmig migrate-cluster with a vif on a bridge B lacks:" "$mout"
-    [ "$r" -eq 1 ] && grep -q "FAIL bridge  *vif 1 needs bridge xtbonly, which B lacks" <<<"$mout" &&
-        ! grep -q "^stream over" <<<"$mout"
-    check $? "refused by the pre-flight naming the vif and the bridge, no stream started (exit $r)" \
-        "$mout"
-    sent=$(( $(tx_bytes A) - tx0 ))
-    runs_only_on A && [ "$sent" -lt 1048576 ]
-    check $? "$GUEST still runs on A only ($out), $sent bytes sent on all links" \
-        "$out"
+    refused_on_A "with a vif on a bridge B lacks" \
+        "xlmig migrate-cluster $GUEST B" \
+        "FAIL bridge  *vif 1 needs bridge xtbonly, which B lacks" \
+        "refused by the pre-flight naming the vif and the bridge"
     # xlmig validate sees the same across the cluster.
     dom0 A "$MIGRATE_TIMEOUT" "xlmig validate"
     diag "xlmig validate with the vif on xtbonly:" "$out"
