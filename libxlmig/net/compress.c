@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
 
 #include <lz4.h>
@@ -270,6 +271,41 @@ libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c, const void *src,
     ZSTD_freeCCtx(cctx);
     if (fits) *out_len = out;
     return a;
+}
+
+static void link_observe(libxlmig__link_est *e, double v)
+{
+    double a[LIBXLMIG__LINK_SAMPLES], t;
+    unsigned i, j;
+
+    e->obs[e->next] = v;
+    e->next = (e->next + 1) % LIBXLMIG__LINK_SAMPLES;
+    if (e->n < LIBXLMIG__LINK_SAMPLES)
+        e->n++;
+    /* The median of the n there are (the upper one of an even count). */
+    memcpy(a, e->obs, sizeof(a));
+    if (e->n < LIBXLMIG__LINK_SAMPLES)
+        for (i = 0; i < e->n; i++)
+            a[i] = e->obs[(e->next + LIBXLMIG__LINK_SAMPLES - e->n + i) %
+                          LIBXLMIG__LINK_SAMPLES];
+    for (i = 1; i < e->n; i++)
+        for (j = i; j > 0 && a[j - 1] > a[j]; j--) {
+            t = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = t;
+        }
+    e->bps = a[e->n / 2];
+}
+
+double libxlmig__link_est_sample(libxlmig__link_est *e, double rate,
+                                 bool app_limited, bool waiting,
+                                 double max_bps)
+{
+    if (rate > 0 && (!app_limited || rate > e->bps))
+        link_observe(e, rate < max_bps ? rate : max_bps);
+    else if (waiting && e->bps > 0 && e->bps < max_bps)
+        link_observe(e, 2 * e->bps < max_bps ? 2 * e->bps : max_bps);
+    return e->bps;
 }
 
 /* One zstd decompression context per thread, freed when it ends. */

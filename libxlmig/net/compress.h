@@ -81,6 +81,31 @@ _hidden libxlmig__comp_algo libxlmig__comp_frame(libxlmig__comp *c,
                                                  void *dst, size_t cap,
                                                  size_t *out_len,
                                                  double link_bps);
+/*
+ * The link speed auto weighs compression against, for one path, from
+ * TCP's delivery-rate samples (bytes/s) as the caller reads them: the
+ * median of the last LIBXLMIG__LINK_SAMPLES observations, so that one
+ * odd sample (measured: 8.6 to 87 MB/s among samples of 1-4 GB/s on an
+ * unshaped veth, each sending the frames after it through zstd) moves
+ * nothing.  An observation is a sample TCP did not mark
+ * application-limited; one it marked only when above the estimate (it
+ * measured how fast we wrote, and the link carries at least that);
+ * and, while waiting (application-limited with nothing left unsent and
+ * no bandwidth limit: the link waits for the sender), twice the
+ * estimate, up to max_bps, so that a link faster than the compressor
+ * soon gets raw frames, which fill it and let TCP measure it.
+ */
+#define LIBXLMIG__LINK_SAMPLES 5
+typedef struct libxlmig__link_est {
+    double obs[LIBXLMIG__LINK_SAMPLES];
+    unsigned n, next;
+    double bps;                   /* the estimate; 0 before any */
+} libxlmig__link_est;
+/* Take one sample (rate 0: none); returns the estimate. */
+_hidden double libxlmig__link_est_sample(libxlmig__link_est *e, double rate,
+                                         bool app_limited, bool waiting,
+                                         double max_bps);
+
 /* Decompress a frame of algorithm a into exactly raw_len bytes of dst;
  * anything else (unknown algorithm, corrupt, truncated, longer or shorter
  * output) is a logged PROTOCOL error. */

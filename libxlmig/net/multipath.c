@@ -80,7 +80,7 @@ typedef struct mp_path {
     uint64_t frames_sent, wire_sent, frames_recv, wire_recv, resent;
     uint64_t raw_sent;             /* DATA bytes before compression */
     /* the link's speed as TCP sees it (bytes/s), for the chooser */
-    double link_bps;
+    libxlmig__link_est link;       /* of this path (compress.h) */
     uint64_t link_us;              /* when it was read */
     unsigned char *zbuf;           /* the writer's compressed frame */
     unsigned char *rbuf;           /* the reader's frame to decode */
@@ -191,41 +191,37 @@ static void list_insert(mp_frame **head, mp_frame *f)
 
 /* ---- compression ---- */
 
-/* The path's delivery rate as TCP measures it (bytes/s; 0: unknown),
- * read at most every 10 ms.  A sample TCP marks application-limited
- * measured how fast we wrote, not what the link carries (the link
- * carries at least that): it only raises the estimate.  Otherwise a
- * sender slowed by compressing (or by its CPU) would see the link slow
- * down with it, and compress on.  For the same reason, when the socket
- * has sent all it was given (nothing waits unsent) and no bandwidth
- * limit holds us back, the link is waiting for us: the estimate doubles,
- * so that a link faster than the compressor gets raw frames, which then
- * fill it and let TCP measure it. */
+/* The path's link speed for compression (bytes/s; 0: unknown) from
+ * TCP's delivery rate, read at most every 10 ms: libxlmig__link_est.  A
+ * sample TCP marks application-limited measured how fast we wrote, not
+ * what the link carries: otherwise a sender slowed by compressing (or
+ * by its CPU) would see the link slow down with it, and compress on. */
 static double path_link_bps(mp *m, mp_path *p)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
     uint64_t now = libxlmig__now_us();
+    bool have_rate, app_limited, waiting;
     int fd;
 
     if (now - p->link_us < 10000)
-        return p->link_bps;
+        return p->link.bps;
     p->link_us = now;
     fd = libxlmig__transport_fd(p->t);
     memset(&ti, 0, sizeof(ti));
-    if (fd >= 0 && !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
-        len >= offsetof(struct tcp_info, tcpi_delivery_rate) +
-               sizeof(ti.tcpi_delivery_rate) && ti.tcpi_delivery_rate &&
-        (!ti.tcpi_delivery_rate_app_limited ||
-         (double)ti.tcpi_delivery_rate > p->link_bps))
-        p->link_bps = (double)ti.tcpi_delivery_rate;
-    else if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) +
-                    sizeof(ti.tcpi_notsent_bytes) &&
-             ti.tcpi_delivery_rate_app_limited && !ti.tcpi_notsent_bytes &&
-             !m->bucket.rate && p->link_bps > 0 &&
-             p->link_bps < MP_LINK_MAX_BPS)
-        p->link_bps *= 2;
-    return p->link_bps;
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+        return p->link.bps;
+    have_rate = len >= offsetof(struct tcp_info, tcpi_delivery_rate) +
+                       sizeof(ti.tcpi_delivery_rate);
+    app_limited = have_rate && ti.tcpi_delivery_rate_app_limited;
+    waiting = app_limited && !m->bucket.rate &&
+              len >= offsetof(struct tcp_info, tcpi_notsent_bytes) +
+                     sizeof(ti.tcpi_notsent_bytes) &&
+              !ti.tcpi_notsent_bytes;
+    return libxlmig__link_est_sample(&p->link,
+                                     have_rate
+                                     ? (double)ti.tcpi_delivery_rate : 0,
+                                     app_limited, waiting, MP_LINK_MAX_BPS);
 }
 
 /*
