@@ -229,8 +229,10 @@ static void on_job_event(void *user, const char *type, const char *json)
     yajl_val v, here, code;
 
     if (!strcmp(type, "progress")) {
-        if (g.json && !f->quiet)
+        if (g.json && !f->quiet) {
             printf("%s\n", json);
+            fflush(stdout);       /* a pipe or file sees it as it comes */
+        }
         return;
     }
     if (strcmp(type, "error"))
