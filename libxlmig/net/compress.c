@@ -282,12 +282,9 @@ static void link_observe(libxlmig__link_est *e, double v)
     e->next = (e->next + 1) % LIBXLMIG__LINK_SAMPLES;
     if (e->n < LIBXLMIG__LINK_SAMPLES)
         e->n++;
-    /* The median of the n there are (the upper one of an even count). */
+    /* The median of the n there are (the upper one of an even count);
+     * until the ring is full they are obs[0..n). */
     memcpy(a, e->obs, sizeof(a));
-    if (e->n < LIBXLMIG__LINK_SAMPLES)
-        for (i = 0; i < e->n; i++)
-            a[i] = e->obs[(e->next + LIBXLMIG__LINK_SAMPLES - e->n + i) %
-                          LIBXLMIG__LINK_SAMPLES];
     for (i = 1; i < e->n; i++)
         for (j = i; j > 0 && a[j - 1] > a[j]; j--) {
             t = a[j];
