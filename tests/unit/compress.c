@@ -283,42 +283,46 @@ static void test_auto(uint8_t *text, uint8_t *random, uint8_t *dst)
        (unsigned long long)st.samples);
 }
 
+/* n samples of rate into e; the estimate after them. */
+static double feed(libxlmig__link_est *e, int n, double rate,
+                   bool app_limited, bool waiting)
+{
+    double v = e->bps;
+
+    while (n-- > 0)
+        v = libxlmig__link_est_sample(e, rate, app_limited, waiting, 12.5e9);
+    return v;
+}
+
 /* The link estimate auto weighs against (libxlmig__link_est). */
 static void test_link_est(void)
 {
     libxlmig__link_est e;
-    double v = 0;
-    int i;
+    double v;
 
     memset(&e, 0, sizeof(e));
-    is_int(0, (long long)libxlmig__link_est_sample(&e, 0, false, false,
-                                                     12.5e9),
+    is_int(0, (long long)feed(&e, 1, 0, false, false),
            "link estimate: none before a sample");
-    for (i = 0; i < 4; i++)
-        v = libxlmig__link_est_sample(&e, 1e9, false, false, 12.5e9);
-    ok(v == 1e9, "link estimate: four samples of 1 GB/s give 1 GB/s");
-    v = libxlmig__link_est_sample(&e, 8.6e6, false, false, 12.5e9);
+    ok(feed(&e, 4, 1e9, false, false) == 1e9,
+       "link estimate: four samples of 1 GB/s give 1 GB/s");
+    v = feed(&e, 1, 8.6e6, false, false);
     ok(v == 1e9, "link estimate: one sample of 8.6 MB/s among them moves "
        "nothing (%.0f)", v);
-    v = libxlmig__link_est_sample(&e, 1.25e8, false, false, 12.5e9);
+    v = feed(&e, 1, 1.25e8, false, false);
     ok(v == 1e9, "link estimate: nor does a second low one (%.0f)", v);
-    v = libxlmig__link_est_sample(&e, 1.25e8, false, false, 12.5e9);
+    v = feed(&e, 1, 1.25e8, false, false);
     ok(v == 1.25e8, "link estimate: three low samples of the last five: "
        "the link is slower now (%.0f)", v);
-    for (i = 0; i < 5; i++)
-        v = libxlmig__link_est_sample(&e, 5e7, true, false, 12.5e9);
+    v = feed(&e, 5, 5e7, true, false);
     ok(v == 1.25e8, "link estimate: application-limited samples below it "
        "do not lower it (%.0f)", v);
-    for (i = 0; i < 3; i++)
-        v = libxlmig__link_est_sample(&e, 3e8, true, false, 12.5e9);
+    v = feed(&e, 3, 3e8, true, false);
     ok(v == 3e8, "link estimate: application-limited samples above it "
        "raise it (%.0f)", v);
-    for (i = 0; i < 3; i++)
-        v = libxlmig__link_est_sample(&e, 1e8, true, true, 12.5e9);
+    v = feed(&e, 3, 1e8, true, true);
     ok(v == 6e8, "link estimate: a link waiting for the sender doubles "
        "it (%.0f)", v);
-    for (i = 0; i < 40; i++)
-        v = libxlmig__link_est_sample(&e, 1e8, true, true, 12.5e9);
+    v = feed(&e, 40, 1e8, true, true);
     ok(v == 12.5e9, "link estimate: doubling stops at the maximum (%.0f)",
        v);
 }
