@@ -519,6 +519,38 @@ int libxlmig__cluster_path_plan(libxlmig_cluster *cl, int first, int *nets,
     return n;
 }
 
+void libxlmig__peer_connect_plan(libxlmig__gc *gc, libxlmig_cluster *cl,
+                                 const char *node, const int *plan, int np,
+                                 const char *what,
+                                 libxlmig__path_keep_fn *keep, void *user)
+{
+    int i, q, k, skip = -1, rc;
+
+    for (i = 1; i < np; i++) {
+        libxlmig_net_probe_result r;
+        libxlmig__peer j;
+
+        if (plan[i] == skip)
+            continue;
+        for (k = 0, q = 0; q < i; q++)      /* its number on its network */
+            k += plan[q] == plan[i];
+        memset(&r, 0, sizeof(r));
+        libxlmig__peer_init(&j);
+        rc = libxlmig__peer_connect_on(gc, cl, node, plan[i],
+                                       LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
+                                       &j, &r);
+        if (!rc)
+            rc = keep(gc, &j, k, user);
+        if (rc) {
+            LOG(WARN, "%s: a further connection over network %s does not "
+                "work; it goes on without: %s", what,
+                cl->cfg.networks[plan[i]].name, libxlmig_last_error(CTX));
+            skip = plan[i];           /* not this network again */
+        }
+        libxlmig__peer_dispose(&j);
+    }
+}
+
 /* Keepalive probes of node connections: idle (s), interval (s), count. */
 #define KEEPALIVE_IDLE_S  2
 #define KEEPALIVE_INTVL_S 1

@@ -69,6 +69,23 @@ _hidden int libxlmig__cluster_stripe_networks(libxlmig_cluster *cl,
 #define LIBXLMIG__CLUSTER_MAX_PLAN 64
 _hidden int libxlmig__cluster_path_plan(libxlmig_cluster *cl, int first,
                                         int *nets, int max);
+/*
+ * Connects the further paths of a plan, plan[1..np) (plan[0] is the
+ * caller's connection), to node, in order.  keep gets each connected
+ * peer j and its number on its network (the caller's connection is 0 on
+ * plan[0]'s), and returns 0 when it took j (moving what it keeps out of
+ * j) or an error to drop it.  A network whose connection fails or is
+ * dropped is not tried again, with a warning "WHAT: a further connection
+ * over network N does not work; it goes on without: WHY".
+ */
+typedef int libxlmig__path_keep_fn(libxlmig__gc *gc, libxlmig__peer *j,
+                                   int k, void *user);
+_hidden void libxlmig__peer_connect_plan(libxlmig__gc *gc,
+                                         libxlmig_cluster *cl,
+                                         const char *node, const int *plan,
+                                         int np, const char *what,
+                                         libxlmig__path_keep_fn *keep,
+                                         void *user);
 /* Index of the network p uses in the config, or -1. */
 _hidden int libxlmig__peer_network_index(const libxlmig_cluster *cl,
                                          const libxlmig__peer *p);

@@ -558,83 +558,78 @@ static int begin_when_free(libxlmig__gc *gc, libxlmig__migration *m,
     return rc;
 }
 
+/* What open_paths collects. */
+typedef struct path_set {
+    libxlmig__migration *m;
+    libxlmig__transport *t[LIBXLMIG__MP_MAX_PATHS];
+    char *names[LIBXLMIG__MP_MAX_PATHS];
+    int n, per;
+} path_set;
+
+/* libxlmig__path_keep_fn: join migration m->id there as path n. */
+static int path_join(libxlmig__gc *gc, libxlmig__peer *j, int k, void *user)
+{
+    path_set *ps = user;
+    yajl_val res;
+    int rc;
+
+    rc = libxlmig__rpc_call(gc, &j->chan, "migrate_join",
+                            GCSPRINTF("{\"id\":\"%s\",\"path\":%d}",
+                                      ps->m->id, ps->n), &res);
+    if (rc) return rc;
+    /* Keepalives, TCP's user timeout and large buffers, as the first: a
+     * dead link must fail its path in seconds. */
+    libxlmig__tune_socket(libxlmig__transport_fd(j->t));
+    ps->t[ps->n] = j->t;
+    ps->names[ps->n++] = ps->per > 1
+        ? GCSPRINTF("%s#%d (%s -> %s)", j->network, k + 1, j->local_addr,
+                    j->peer_addr)
+        : GCSPRINTF("%s (%s -> %s)", j->network, j->local_addr,
+                    j->peer_addr);
+    j->t = NULL;
+    return 0;
+}
+
 /*
  * The migration's paths: p's connection first, then, up to the config's
  * connections_per_network on each, further ones on its network and on
- * every other allowed private network that reaches the target, each
- * joining migration m->id there (one that does not is left out, with a
- * warning).
+ * every other allowed private network that reaches the target
+ * (libxlmig__cluster_path_plan), each joining migration m->id there (one
+ * that does not is left out, with a warning).
  * From here p->t is the paths' transport (net/multipath.c).
  */
 static int open_paths(libxlmig__gc *gc, libxlmig__migration *m,
                       libxlmig__peer *p)
 {
     const libxlmig_cluster_config *c = libxlmig_cluster_cfg(m->cl);
-    libxlmig__transport *paths[LIBXLMIG__MP_MAX_PATHS];
-    char *names[LIBXLMIG__MP_MAX_PATHS];
-    int plan[LIBXLMIG__MP_MAX_PATHS], i, q, k, n = 0, np, skip = -1, rc;
-    int per = c->connections_per_network ? (int)c->connections_per_network
-                                         : 1;
+    int plan[LIBXLMIG__MP_MAX_PATHS], np, rc;
     libxlmig__mp_opts mo = { .bandwidth_limit = m->params.bandwidth_limit,
                              .compression = m->params.compression };
     libxlmig__transport *mt = NULL;
+    path_set ps = { .m = m, .n = 1,
+                    .per = c->connections_per_network
+                           ? (int)c->connections_per_network : 1 };
 
     np = libxlmig__cluster_path_plan(m->cl,
                                      libxlmig__peer_network_index(m->cl, p),
                                      plan, LIBXLMIG__MP_MAX_PATHS);
-    paths[n] = p->t;
-    names[n++] = GCSPRINTF("%s (%s -> %s)", p->network, p->local_addr,
-                           p->peer_addr);
+    ps.t[0] = p->t;
+    ps.names[0] = ps.per > 1
+        ? GCSPRINTF("%s#1 (%s -> %s)", p->network, p->local_addr,
+                    p->peer_addr)
+        : GCSPRINTF("%s (%s -> %s)", p->network, p->local_addr,
+                    p->peer_addr);
     /* The first network's further connections, then each other's. */
-    for (i = 1; i < np; i++) {
-        libxlmig_net_probe_result pr;
-        libxlmig__peer j;
-        yajl_val res;
-
-        if (plan[i] == skip)
-            continue;
-        for (k = 0, q = 0; q < i; q++)      /* its number on its network */
-            k += plan[q] == plan[i];
-        memset(&pr, 0, sizeof(pr));
-        libxlmig__peer_init(&j);
-        rc = libxlmig__peer_connect_on(gc, m->cl, m->target, plan[i],
-                                       LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
-                                       &j, &pr);
-        if (!rc)
-            rc = libxlmig__rpc_call(gc, &j.chan, "migrate_join",
-                    GCSPRINTF("{\"id\":\"%s\",\"path\":%d}", m->id, n),
-                    &res);
-        if (rc) {
-            LOG(WARN, "migration of %s: a further connection over "
-                "network %s does not work; it goes on without: %s",
-                m->domain, c->networks[plan[i]].name,
-                libxlmig_last_error(CTX));
-            libxlmig__peer_dispose(&j);
-            skip = plan[i];           /* not this network again */
-            continue;
-        }
-        /* Keepalives, TCP's user timeout and large buffers, as the
-         * first: a dead link must fail its path in seconds. */
-        libxlmig__tune_socket(libxlmig__transport_fd(j.t));
-        paths[n] = j.t;
-        names[n++] = per > 1
-            ? GCSPRINTF("%s#%d (%s -> %s)", j.network, k + 1,
-                        j.local_addr, j.peer_addr)
-            : GCSPRINTF("%s (%s -> %s)", j.network, j.local_addr,
-                        j.peer_addr);
-        j.t = NULL;
-        libxlmig__peer_dispose(&j);
-    }
-    if (per > 1)
-        names[0] = GCSPRINTF("%s#1 (%s -> %s)", p->network, p->local_addr,
-                             p->peer_addr);
+    libxlmig__peer_connect_plan(gc, m->cl, m->target, plan, np,
+                                GCSPRINTF("migration of %s", m->domain),
+                                path_join, &ps);
     p->t = NULL;
-    rc = libxlmig__mp_open(gc, paths, names, n, &mo, &mt);
+    rc = libxlmig__mp_open(gc, ps.t, ps.names, ps.n, &mo, &mt);
     p->t = mt;
     p->chan.t = mt;          /* keys and sequence numbers stay */
     if (!rc)
-        LOG(INFO, "migration of %s: %d path%s to %s", m->domain, n,
-            n == 1 ? "" : "s", m->target);
+        LOG(INFO, "migration of %s: %d path%s to %s", m->domain, ps.n,
+            ps.n == 1 ? "" : "s", m->target);
     return rc;
 }
 

@@ -143,16 +143,33 @@ static void *probe_path_main(void *arg)
     return NULL;
 }
 
+/* The paths connected so far. */
+typedef struct probe_set {
+    probe_path *pp;
+    int n;
+} probe_set;
+
+/* libxlmig__path_keep_fn: the next path, as connected. */
+static int probe_path_keep(libxlmig__gc *gc, libxlmig__peer *j, int k,
+                           void *user)
+{
+    probe_set *ps = user;
+
+    (void)gc; (void)k;
+    ps->pp[ps->n++].p = *j;
+    libxlmig__peer_init(j);
+    return 0;
+}
+
 int libxlmig__probe_paths(libxlmig__gc *gc, libxlmig_cluster *cl,
                           const char *node, uint64_t bytes, unsigned max_ms,
                           double *bps_r, int *paths_r, char **networks_r)
 {
-    const libxlmig_cluster_config *c = libxlmig_cluster_cfg(cl);
-    int plan[LIBXLMIG__MP_MAX_PATHS], np, i, q, n = 0, ok = 0, skip = -1;
-    int rc;
+    int plan[LIBXLMIG__MP_MAX_PATHS], np, i, q, n = 0, ok = 0, rc;
     pthread_t th[LIBXLMIG__MP_MAX_PATHS];
     bool started[LIBXLMIG__MP_MAX_PATHS];
     const char *nets = "";
+    probe_set ps;
     probe_path *pp;
 
     *bps_r = 0;
@@ -174,24 +191,12 @@ int libxlmig__probe_paths(libxlmig__gc *gc, libxlmig_cluster *cl,
                                      libxlmig__peer_network_index(cl,
                                                                   &pp[0].p),
                                      plan, LIBXLMIG__MP_MAX_PATHS);
-    n = 1;
-    for (i = 1; i < np; i++) {
-        libxlmig_net_probe_result r;
-
-        if (plan[i] == skip)
-            continue;
-        memset(&r, 0, sizeof(r));
-        if (libxlmig__peer_connect_on(gc, cl, node, plan[i],
-                                      LIBXLMIG_DEFAULT_CONNECT_TIMEOUT_MS,
-                                      &pp[n].p, &r)) {
-            LOG(WARN, "bandwidth probe to %s: network %s does not "
-                "connect; probing without it: %s", node,
-                c->networks[plan[i]].name, libxlmig_last_error(CTX));
-            skip = plan[i];           /* (connect_on disposed of it) */
-            continue;
-        }
-        n++;
-    }
+    ps.pp = pp;
+    ps.n = 1;
+    libxlmig__peer_connect_plan(gc, cl, node, plan, np,
+                                GCSPRINTF("bandwidth probe to %s", node),
+                                probe_path_keep, &ps);
+    n = ps.n;
     /*
      * All at once, as the stream will be: paths that share a link or the
      * CPU show it.  A size, not a time bound: the bytes shared out.
