@@ -189,6 +189,16 @@ static void list_insert(mp_frame **head, mp_frame *f)
     *head = f;
 }
 
+/* Paths still up (mp->lock held). */
+static int paths_up_locked(const mp *m)
+{
+    int i, n = 0;
+
+    for (i = 0; i < m->npaths; i++)
+        n += m->path[i].state == PATH_UP;
+    return n;
+}
+
 /* ---- compression ---- */
 
 /* The path's link speed for compression (bytes/s; 0: unknown) from
@@ -234,11 +244,24 @@ static unsigned frame_encode(mp *m, mp_path *p, const void *src,
 {
     libxlmig__comp_algo a = LIBXLMIG__COMP_NONE;
     size_t out = len;
+    double link, share;
+    uint64_t limit;
+    int up;
 
-    if (m->comp && len >= 4096)
+    if (m->comp && len >= 4096) {
+        /* Under a bandwidth limit the path carries at most its share of
+         * it, whatever TCP measures in the bursts between waits. */
+        link = path_link_bps(m, p);
+        pthread_mutex_lock(&m->lock);
+        limit = m->bucket.rate;
+        up = paths_up_locked(m);
+        pthread_mutex_unlock(&m->lock);
+        share = (double)limit / (up > 0 ? up : 1);
+        if (limit && (!link || link > share))
+            link = share;
         a = libxlmig__comp_frame(m->comp, src, len, zbuf,
-                                 libxlmig__comp_bound(MP_CHUNK), &out,
-                                 path_link_bps(m, p));
+                                 libxlmig__comp_bound(MP_CHUNK), &out, link);
+    }
     *out_r = a == LIBXLMIG__COMP_NONE ? src : zbuf;
     *wire_r = a == LIBXLMIG__COMP_NONE ? len : (uint32_t)out;
     return a;
@@ -299,15 +322,6 @@ static void fail_locked(mp *m, int rc, const char *why)
     for (i = 0; i < m->npaths; i++)
         libxlmig__transport_shutdown(m->path[i].t);
     pthread_cond_broadcast(&m->cond);
-}
-
-static int paths_up_locked(const mp *m)
-{
-    int i, n = 0;
-
-    for (i = 0; i < m->npaths; i++)
-        n += m->path[i].state == PATH_UP;
-    return n;
 }
 
 /*
