@@ -33,7 +33,7 @@ PROVE       ?= prove
 PANDOC      ?= pandoc
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
-XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog
+XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog xenforeignmemory
 OTHER_PKGS  := yajl libssl libcrypto libmnl
 
 pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)

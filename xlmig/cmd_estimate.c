@@ -22,6 +22,12 @@ void ops_print_estimate(FILE *f, const libxlmig_estimate *e)
             e->dirty_rate, (unsigned long long)e->working_set_pages);
     fprintf(f, "  bandwidth    %s\n",
             libxlmig_bandwidth_str(e->bandwidth, false, bw, sizeof(bw)));
+    if (e->memory_rate > 0)
+        fprintf(f, "  memory       %.1f MiB/s of data pages (%s), %.0f%% of "
+                "pages left out (zero)\n", e->memory_rate / 1048576.0,
+                e->compression == LIBXLMIG_COMPRESSION_OFF
+                ? "raw" : libxlmig_compression_to_string(e->compression),
+                e->skipped_share * 100);
     fprintf(f, "  total        %.2f s\n", e->total_ms / 1000.0);
     fprintf(f, "  rounds       %u after the full copy%s\n", e->rounds,
             e->throttle_pct ? " (with throttling)" : "");

@@ -766,13 +766,21 @@ static void predict(libxlmig__gc *gc, libxlmig__migration *m,
     }
     m->predicted = true;
     LOG(INFO, "migration of %s to %s: predicted %llu ms, %u rounds, "
-        "downtime %llu ms (%.0f pages/s dirtied, %s over %d path%s on %s)",
+        "downtime %llu ms (%.0f pages/s dirtied, %s over %d path%s on %s%s)",
         m->domain, m->target, (unsigned long long)m->prediction.total_ms,
         m->prediction.rounds,
         (unsigned long long)m->prediction.downtime_ms,
         m->prediction.dirty_rate,
         libxlmig_bandwidth_str(bps, false, bw, sizeof(bw)), paths,
-        paths == 1 ? "" : "s", nets);
+        paths == 1 ? "" : "s", nets,
+        m->prediction.memory_rate > 0
+        ? GCSPRINTF("; memory %.1f MiB/s %s, %.0f%% zero pages",
+                    m->prediction.memory_rate / 1048576.0,
+                    m->prediction.compression == LIBXLMIG_COMPRESSION_OFF
+                    ? "raw" : libxlmig_compression_to_string(
+                                  m->prediction.compression),
+                    m->prediction.skipped_share * 100)
+        : "");
  report:
     libxlmig__yajl_gen_str(m->report, "prediction");
     libxlmig__estimate_gen(m->report, &m->prediction);

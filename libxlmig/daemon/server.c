@@ -318,8 +318,9 @@ static void op_restore(libxlmig__gc *gc, conn *c, yajl_val req)
     send_stats(gc, c, rc, name ? name : "", &st);
 }
 
-/* The dirty-log sample of xlmig estimate: distinct pages written by the
- * domain between the start and each of three points (ms/4, ms/2, ms). */
+/* The sample of xlmig estimate: distinct pages written by the domain
+ * between the start and each of three points (ms/4, ms/2, ms), and its
+ * content sample where the host took one. */
 static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
 {
     daemon_state *dm = c->dm;
@@ -361,6 +362,11 @@ static void op_sample_dirty(libxlmig__gc *gc, conn *c, yajl_val req)
     }
     if (s == yajl_gen_status_ok)
         s = yajl_gen_array_close(g);
+    if (s == yajl_gen_status_ok && ds.content.pages) {
+        s = libxlmig__yajl_gen_str(g, "content");
+        if (s == yajl_gen_status_ok)
+            s = libxlmig__content_gen(g, &ds.content);
+    }
     if (s == yajl_gen_status_ok)
         s = yajl_gen_map_close(g);
  out:

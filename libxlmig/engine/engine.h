@@ -106,7 +106,30 @@ _hidden libxlmig__precopy_decision
 libxlmig__precopy_decide(const libxlmig_params *p,
                          const libxlmig__precopy_input *in);
 
+/* Whether the page at p (LIBXLMIG__PAGE_SIZE bytes) is all zero. */
+_hidden bool libxlmig__page_is_zero(const void *p);
+
 /* ---- estimates (estimate.c) ---------------------------------------- */
+/*
+ * A content sample's figures (c) from the pages a backend read: nruns
+ * runs, run_len[i] pages each, one after another in buf.  The pages the
+ * stream carries of each run (all, or the non-zero ones if skip_zero)
+ * form one frame, compressed as the stream would.
+ */
+/* Run r of the content sample of a domain of nr_pages: its first page
+ * and length (0: none), LIBXLMIG_CONTENT_SAMPLE_RUNS spread evenly. */
+_hidden void libxlmig__content_run(uint64_t nr_pages, unsigned r,
+                                   uint64_t *first_r, uint32_t *len_r);
+_hidden int libxlmig__content_measure(libxlmig__gc *gc, const void *buf,
+                                      const uint32_t *run_len,
+                                      unsigned nruns, bool skip_zero,
+                                      libxlmig_content_sample *c);
+/* A content sample as a JSON object into g, and back (absent: none;
+ * out of range: logged PROTOCOL). */
+_hidden yajl_gen_status libxlmig__content_gen(
+    yajl_gen g, const libxlmig_content_sample *c);
+_hidden int libxlmig__content_parse(libxlmig__gc *gc, yajl_val v,
+                                    libxlmig_content_sample *c);
 /* The estimate as a JSON object (with "version") into g, and back. */
 _hidden yajl_gen_status libxlmig__estimate_gen(yajl_gen g,
                                                const libxlmig_estimate *e);

@@ -89,9 +89,9 @@ int libxlmig__stream_write_record(libxlmig__gc *gc, libxlmig__transport *t,
     return libxlmig__transport_writev_all(gc, t, iov, len ? 2 : 1);
 }
 
-static bool page_is_zero(const uint8_t *p)
+bool libxlmig__page_is_zero(const void *p)
 {
-    const uint64_t *w = (const uint64_t *)p;
+    const uint64_t *w = p;
     size_t i;
 
     for (i = 0; i < LIBXLMIG__PAGE_SIZE / 8; i += 4)
@@ -138,11 +138,11 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
          * A write after this is seen by the recheck (batch_flush_live).
          */
         crc = libxlmig__crc32c(0, p, LIBXLMIG__PAGE_SIZE);
-        zero = crc == zero_page_crc() && page_is_zero(p);
+        zero = crc == zero_page_crc() && libxlmig__page_is_zero(p);
         if (!zero)
             w->crcs[2 + w->ndata] = crc;
     } else {
-        zero = page_is_zero(p);
+        zero = libxlmig__page_is_zero(p);
     }
     if (zero) {
         w->pfns[w->npfn++] = pfn | LIBXLMIG__PFN_ZERO;

@@ -1074,9 +1074,31 @@ LIBXLMIG_API int libxlmig_net_probe(libxlmig_ctx *ctx, libxlmig_cluster *cl,
                                     libxlmig_net_probe_result *r);
 
 /*
- * A dirty-log sample of a running domain: the distinct pages it wrote
- * from the start of the sample until each of the sample points (sim:
- * the kernel's write-protect dirty tracking; Xen: log-dirty mode).
+ * What a domain's memory holds, from LIBXLMIG_CONTENT_SAMPLE_RUNS runs of
+ * LIBXLMIG_CONTENT_SAMPLE_RUN pages spread evenly over it, read while
+ * the dirty sample runs: the pages its migration stream would carry
+ * (the sim stream leaves zero pages out; Xen's carries every page), and
+ * what lz4 and zstd (the levels the stream uses, over frames of up to
+ * one run) make of them on the sampling host.  pages 0: not sampled (a
+ * backend that cannot read the domain's memory, e.g. a Xen PV guest).
+ */
+#define LIBXLMIG_CONTENT_SAMPLE_RUNS 32
+#define LIBXLMIG_CONTENT_SAMPLE_RUN  64       /* pages: 256 KiB */
+typedef struct libxlmig_content_sample {
+    uint32_t pages;               /* pages read */
+    uint32_t skipped;             /* of them zero pages the stream omits */
+    uint64_t data_bytes;          /* bytes of the others */
+    uint64_t lz4_bytes;           /* those bytes after lz4 (a frame that
+                                   * does not shrink counts raw) */
+    uint64_t zstd_bytes;          /* ... after zstd */
+    uint64_t lz4_ns, zstd_ns;     /* CPU time compressing them (ns) */
+} libxlmig_content_sample;
+
+/*
+ * A sample of a running domain.  Its dirty log: the distinct pages it
+ * wrote from the start of the sample until each of the sample points
+ * (sim: the kernel's write-protect dirty tracking; Xen: log-dirty mode).
+ * Its content, as above.
  */
 #define LIBXLMIG_DIRTY_SAMPLE_POINTS 3
 typedef struct libxlmig_dirty_sample {
@@ -1084,6 +1106,7 @@ typedef struct libxlmig_dirty_sample {
     uint32_t nr_points;
     uint64_t ms[LIBXLMIG_DIRTY_SAMPLE_POINTS];    /* ms since start */
     uint64_t pages[LIBXLMIG_DIRTY_SAMPLE_POINTS]; /* distinct pages */
+    libxlmig_content_sample content;
 } libxlmig_dirty_sample;
 
 #define LIBXLMIG_DEFAULT_SAMPLE_MS 2000   /* ms */
@@ -1103,13 +1126,25 @@ typedef struct libxlmig_estimate {
     uint64_t bytes;               /* predicted stream bytes */
     uint32_t throttle_pct;        /* highest throttle predicted (%) */
     bool converges;               /* false: the policy would abort */
+    /* From the content sample (when there is one): */
+    double memory_rate;           /* bytes of guest memory moved per
+                                   * second, pages the stream carries */
+    double skipped_share;         /* share of the first copy's pages the
+                                   * stream omits (zero pages) */
+    libxlmig_compression compression; /* what the frames would mostly
+                                   * go as: OFF (raw), LZ4 or ZSTD */
 } libxlmig_estimate;
 
 /*
  * Predict a migration from the domain's size and dirty sample and the
  * bandwidth (bytes/s): run the pre-copy policy the engine uses (same
  * parameters p, NULL: defaults) over simulated rounds in which the
- * guest dirties pages as the sample's fitted model says.
+ * guest dirties pages as the sample's fitted model says.  With a content
+ * sample, the first copy leaves out the pages the stream omits, and
+ * p's compression is weighed as the stream does (compressing time plus
+ * compressed bytes over the bandwidth, per frame; auto takes the best of
+ * raw, lz4 and zstd); the pages dirtied later are taken to be like the
+ * sample's data pages.  Without one, every page goes raw.
  */
 LIBXLMIG_API int libxlmig_estimate_compute(libxlmig_ctx *ctx,
                                            const libxlmig_params *p,

@@ -128,17 +128,21 @@ static bool sample_affordable(const libxlmig__comp *c)
            LIBXLMIG__COMP_SAMPLE_BUDGET * (double)(now - c->t0_ns);
 }
 
+double libxlmig__comp_cost(libxlmig__comp_algo a, double speed,
+                           double ratio, double link)
+{
+    if (a == LIBXLMIG__COMP_NONE)
+        return 1 / link;
+    if (ratio > LIBXLMIG__COMP_RATIO_MAX || speed <= 0)
+        return HUGE_VAL;
+    return 1 / speed + ratio / link;
+}
+
 /* Expected seconds per input byte of sending with a (lock held). */
 static double cost(const libxlmig__comp *c, libxlmig__comp_algo a,
                    double link)
 {
-    const comp_est *e = &c->est[a];
-
-    if (a == LIBXLMIG__COMP_NONE)
-        return 1 / link;
-    if (e->ratio > LIBXLMIG__COMP_RATIO_MAX || e->speed <= 0)
-        return HUGE_VAL;
-    return 1 / e->speed + e->ratio / link;
+    return libxlmig__comp_cost(a, c->est[a].speed, c->est[a].ratio, link);
 }
 
 /* Auto's choice for the next frame (lock held); *sample_r: only to

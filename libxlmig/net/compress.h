@@ -106,6 +106,14 @@ _hidden double libxlmig__link_est_sample(libxlmig__link_est *e, double rate,
                                          bool app_limited, bool waiting,
                                          double max_bps);
 
+/* Seconds per input byte of sending with a, for a compressor of speed
+ * (input bytes per second of CPU time) and ratio (out/in) over a link of
+ * link bytes/s: compressing time plus compressed bytes over the link;
+ * HUGE_VAL for an algorithm auto would not use (ratio above
+ * LIBXLMIG__COMP_RATIO_MAX).  The rule auto chooses by. */
+_hidden double libxlmig__comp_cost(libxlmig__comp_algo a, double speed,
+                                   double ratio, double link);
+
 /* Decompress a frame of algorithm a into exactly raw_len bytes of dst;
  * anything else (unknown algorithm, corrupt, truncated, longer or shorter
  * output) is a logged PROTOCOL error. */

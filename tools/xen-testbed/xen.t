@@ -695,6 +695,13 @@ xlmig_migrate() {
     grep -q '"dirty_rate":' <<<"$out" && [ -n "$est" ]
     check $? "xlmig estimate samples the guest's dirty log on Xen (predicts ${est:-?} ms)" \
         "$out" || return
+    # The PVH guest's pages, mapped from dom0: what they compress to.
+    local mrate comp
+    mrate=$(sed -n 's/.*"memory_rate":\([0-9.e+]*\).*/\1/p' <<<"$out")
+    comp=$(sed -n 's/.*"compression":"\([a-z0-9]*\)".*/\1/p' <<<"$out")
+    [ -n "$mrate" ] && [ -n "$comp" ] && grep -q '"skipped_share":0[,}]' <<<"$out"
+    check $? "and samples its content through foreign mappings (memory ${mrate:-?} B/s, ${comp:-?}, no page left out)" \
+        "$out" || return
     XLMIG_HOP_JSON=1 XLMIG_HOP_PROGRESS=1 xlmig_hop A B || return
     diag "estimate ${est} ms against the A->B hop's ${XLMIG_HOP_MS:-?} ms"
     local tr paths
@@ -1073,7 +1080,7 @@ for s in $only; do
     case "$s" in
     boot) n=$((n + 12)) ;;
     xl-baseline) n=$((n + 12)) ;;
-    xlmig-migrate) n=$((n + 30)) ;;
+    xlmig-migrate) n=$((n + 31)) ;;
     xlmig-mixed) n=$((n + 24)) ;;
     xlmig-bridge) n=$((n + 5)) ;;
     xlmig-drain) n=$((n + 10)) ;;
@@ -1098,7 +1105,7 @@ for s in $only; do
     case "$s" in
     boot) scenario boot 12 scen_boot reset_boot ;;
     xl-baseline) scenario xl-baseline 12 scen_xl_baseline reset_xl_baseline ;;
-    xlmig-migrate) scenario xlmig-migrate 30 scen_xlmig_migrate reset_none ;;
+    xlmig-migrate) scenario xlmig-migrate 31 scen_xlmig_migrate reset_none ;;
     xlmig-mixed) scenario xlmig-mixed 24 scen_xlmig_mixed reset_none ;;
     xlmig-bridge) scenario xlmig-bridge 5 scen_xlmig_bridge reset_none ;;
     xlmig-drain) scenario xlmig-drain 10 scen_xlmig_drain reset_none ;;

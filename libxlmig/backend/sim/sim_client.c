@@ -219,6 +219,7 @@ static int sim_dirty_sample(libxlmig__gc *gc, void *priv, const char *domain,
                             unsigned ms, libxlmig_dirty_sample *s)
 {
     const char *path[] = { "points", NULL };
+    const char *cpath[] = { "content", NULL };
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     yajl_gen_status st;
     yajl_val data, pts;
@@ -250,6 +251,9 @@ static int sim_dirty_sample(libxlmig__gc *gc, void *priv, const char *domain,
         }
         s->nr_points++;
     }
+    rc = libxlmig__content_parse(gc, yajl_tree_get(data, cpath,
+                                                   yajl_t_object),
+                                 &s->content);
  out:
     return rc;
 }

@@ -207,8 +207,32 @@ static int dom_new(libxlmig__gc *gc, sim_host *sh, libxlmig__sim_config *cfg,
     return 0;
 }
 
+/* What d's RAM holds (d reserved): the content sample's runs read from
+ * the controller's mapping (reading dirties nothing); the stream leaves
+ * zero pages out. */
+static int sim_content(libxlmig__gc *gc, libxlmig__sim_dom *d,
+                       libxlmig_content_sample *c)
+{
+    uint32_t len[LIBXLMIG_CONTENT_SAMPLE_RUNS];
+    uint8_t *buf, *p;
+    uint64_t first;
+    unsigned r;
+
+    buf = p = libxlmig__zalloc(gc, (size_t)LIBXLMIG_CONTENT_SAMPLE_RUNS *
+                                   LIBXLMIG_CONTENT_SAMPLE_RUN *
+                                   LIBXLMIG__PAGE_SIZE);
+    for (r = 0; r < LIBXLMIG_CONTENT_SAMPLE_RUNS; r++) {
+        libxlmig__content_run(d->nr_pages, r, &first, &len[r]);
+        memcpy(p, d->mem + first * LIBXLMIG__PAGE_SIZE,
+               (size_t)len[r] * LIBXLMIG__PAGE_SIZE);
+        p += (size_t)len[r] * LIBXLMIG__PAGE_SIZE;
+    }
+    return libxlmig__content_measure(gc, buf, len,
+                                     LIBXLMIG_CONTENT_SAMPLE_RUNS, true, c);
+}
+
 /* The sample itself (d reserved): distinct pages written from now until
- * ms/4, ms/2 and ms. */
+ * ms/4, ms/2 and ms, then the content. */
 static int sim_sample(libxlmig__gc *gc, libxlmig__sim_dom *d, uint64_t ms,
                       libxlmig_dirty_sample *s)
 {
@@ -233,6 +257,8 @@ static int sim_sample(libxlmig__gc *gc, libxlmig__sim_dom *d, uint64_t ms,
         s->pages[i] = sum;
         s->nr_points++;
     }
+    if (!rc)
+        rc = sim_content(gc, d, &s->content);
     return rc;
 }
 

@@ -32,6 +32,7 @@
 #include <libxl.h>
 #include <libxl_utils.h>
 #include <xenctrl.h>
+#include <xenforeignmemory.h>
 #include <xenguest.h>
 
 #include "core/tunables.h"
@@ -387,6 +388,60 @@ static int xen_domid_cpu_policy(libxlmig__gc *gc, xen_priv *xp,
 static int xh_busy_claim(libxlmig__gc *gc, xen_priv *xp, uint32_t domid,
                          const char *what);
 static void xh_busy_release(xen_priv *xp, uint32_t domid);
+
+/*
+ * The content sample of an HVM or PVH guest (a PV guest's frames are
+ * machine frames, which this does not translate: no content): its runs
+ * over the first nr_pages of its physical address space, mapped
+ * read-only, a frame not populated there left out.  Xen's stream
+ * carries zero pages too.  Best effort: on a failure, no content.
+ */
+static void xen_content(libxlmig__gc *gc, uint32_t domid, uint64_t nr_pages,
+                        libxlmig_content_sample *c)
+{
+    uint32_t len[LIBXLMIG_CONTENT_SAMPLE_RUNS];
+    xen_pfn_t pfns[LIBXLMIG_CONTENT_SAMPLE_RUN];
+    int err[LIBXLMIG_CONTENT_SAMPLE_RUN];
+    xenforeignmemory_handle *fmem;
+    uint8_t *buf, *p, *m;
+    uint64_t first;
+    unsigned r;
+    uint32_t i, got;
+
+    memset(c, 0, sizeof(*c));
+    fmem = xenforeignmemory_open(NULL, 0);
+    if (!fmem) {
+        LOGED(WARN, domid, "content sample: cannot open foreign memory");
+        return;
+    }
+    buf = p = libxlmig__zalloc(gc, (size_t)LIBXLMIG_CONTENT_SAMPLE_RUNS *
+                                   LIBXLMIG_CONTENT_SAMPLE_RUN *
+                                   LIBXLMIG__PAGE_SIZE);
+    for (r = 0; r < LIBXLMIG_CONTENT_SAMPLE_RUNS; r++) {
+        libxlmig__content_run(nr_pages, r, &first, &len[r]);
+        if (!len[r])
+            continue;
+        for (i = 0; i < len[r]; i++)
+            pfns[i] = (xen_pfn_t)(first + i);
+        m = xenforeignmemory_map(fmem, domid, PROT_READ, len[r], pfns, err);
+        if (!m) {
+            len[r] = 0;
+            continue;
+        }
+        for (got = 0, i = 0; i < len[r]; i++)
+            if (!err[i]) {
+                memcpy(p, m + (size_t)i * LIBXLMIG__PAGE_SIZE,
+                       LIBXLMIG__PAGE_SIZE);
+                p += LIBXLMIG__PAGE_SIZE;
+                got++;
+            }
+        xenforeignmemory_unmap(fmem, m, len[r]);
+        len[r] = got;
+    }
+    xenforeignmemory_close(fmem);
+    (void)libxlmig__content_measure(gc, buf, len,
+                                    LIBXLMIG_CONTENT_SAMPLE_RUNS, false, c);
+}
 static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
                     uint32_t *domid_r);
 
@@ -395,7 +450,8 @@ static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
  * CLEAN to start from an empty log, a PEEK at each point (its dirty_count
  * is the distinct pages marked since the CLEAN), off again whatever
  * happens.  Refused while a save of the domain runs in this process
- * (Xen refuses a second log-dirty user anyway).
+ * (Xen refuses a second log-dirty user anyway).  Then the content of an
+ * HVM or PVH guest (xen_content).
  */
 static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
                             unsigned ms, libxlmig_dirty_sample *s)
@@ -406,7 +462,7 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
     libxl_dominfo di;
     uint64_t t0 = 0, at, now;
     uint32_t domid;
-    bool on = false;
+    bool on = false, translated;
     long long r;
     int i, rc;
 
@@ -420,6 +476,7 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
         return LIBXLMIG_ERROR_NOTFOUND;
     }
     s->nr_pages = di.max_memkb / 4;
+    translated = di.domain_type != LIBXL_DOMAIN_TYPE_PV;
     libxl_dominfo_dispose(&di);
     rc = xh_busy_claim(gc, xp, domid, "dirty sample");
     if (rc) return rc;
@@ -460,6 +517,8 @@ static int xen_dirty_sample(libxlmig__gc *gc, void *priv, const char *name,
         s->pages[i] = stats.dirty_count;
         s->nr_points++;
     }
+    if (translated)
+        xen_content(gc, domid, s->nr_pages, &s->content);
     rc = 0;
  out:
     if (on) {
