@@ -78,10 +78,11 @@ int libxlmig__content_measure(libxlmig__gc *gc, const void *buf,
     static const libxlmig_compression mode[2] = {
         LIBXLMIG_COMPRESSION_LZ4, LIBXLMIG_COMPRESSION_ZSTD };
     libxlmig__comp *comp[2] = { NULL, NULL };
+    uint64_t *bytes_r[2] = { &c->lz4_bytes, &c->zstd_bytes };
+    uint64_t *ns_r[2] = { &c->lz4_ns, &c->zstd_ns };
     libxlmig__comp_stats_t st;
     const uint8_t *p = buf;
     uint8_t *frame, *dst;
-    uint64_t out_bytes[2];
     uint32_t longest = 0, i;
     size_t n, cap, out;
     unsigned r, k, a;
@@ -117,16 +118,9 @@ int libxlmig__content_measure(libxlmig__gc *gc, const void *buf,
     }
     for (k = 0; !rc && k < 2; k++) {
         libxlmig__comp_stats(comp[k], &st);
-        out_bytes[k] = 0;
         for (a = 0; a < LIBXLMIG__COMP_NR_ALGOS; a++)
-            out_bytes[k] += st.bytes_out[a];
-        if (!k) {
-            c->lz4_bytes = out_bytes[k];
-            c->lz4_ns = st.cpu_ns;
-        } else {
-            c->zstd_bytes = out_bytes[k];
-            c->zstd_ns = st.cpu_ns;
-        }
+            *bytes_r[k] += st.bytes_out[a];
+        *ns_r[k] = st.cpu_ns;
     }
     for (k = 0; k < 2; k++)
         libxlmig__comp_free(comp[k]);
