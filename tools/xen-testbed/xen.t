@@ -699,8 +699,9 @@ xlmig_migrate() {
     local mrate comp
     mrate=$(sed -n 's/.*"memory_rate":\([0-9.e+]*\).*/\1/p' <<<"$out")
     comp=$(sed -n 's/.*"compression":"\([a-z0-9]*\)".*/\1/p' <<<"$out")
-    [ -n "$mrate" ] && [ -n "$comp" ] && grep -q '"skipped_share":0[,}]' <<<"$out"
-    check $? "and samples its content through foreign mappings (memory ${mrate:-?} B/s, ${comp:-?}, no page left out)" \
+    [ -n "$mrate" ] && [ -n "$comp" ] &&
+        grep -q '"skipped_share":0\(\.0*\)\?[,}]' <<<"$out"
+    check $? "and samples its content through foreign mappings (memory $(awk "BEGIN { printf \"%.2f\", ${mrate:-0} / 1048576 }") MiB/s, ${comp:-?}, no page left out)" \
         "$out" || return
     XLMIG_HOP_JSON=1 XLMIG_HOP_PROGRESS=1 xlmig_hop A B || return
     diag "estimate ${est} ms against the A->B hop's ${XLMIG_HOP_MS:-?} ms"
