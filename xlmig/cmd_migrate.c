@@ -124,6 +124,16 @@ void cmd_print_report_val(FILE *f, yajl_val v)
                 libxlmig_bandwidth_str(YAJL_GET_DOUBLE(
                     jget(e, "bandwidth", yajl_t_any)), false, bw,
                     sizeof(bw)));
+    if (e && YAJL_IS_NUMBER(jget(e, "memory_rate", yajl_t_any)) &&
+        YAJL_IS_NUMBER(jget(e, "skipped_share", yajl_t_any)))
+        fprintf(f, "  from its content: memory at %.1f MiB/s (%s), %.0f%% "
+                "of pages left out (zero)\n",
+                YAJL_GET_DOUBLE(jget(e, "memory_rate", yajl_t_any)) /
+                1048576.0,
+                !jstr(e, "compression") ||
+                !strcmp(jstr(e, "compression"), "off")
+                ? "raw" : jstr(e, "compression"),
+                YAJL_GET_DOUBLE(jget(e, "skipped_share", yajl_t_any)) * 100);
     a = jget(v, "attempts", yajl_t_array);
     for (i = 0; a && i < a->u.array.len; i++) {
         e = a->u.array.values[i];

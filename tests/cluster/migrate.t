@@ -8,7 +8,7 @@
 # lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 76
+plan 77
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -31,6 +31,8 @@ xl node1 migrate-cluster small node2
 is 0 "$rc" "64 MiB idle domain migrates"
 like "outcome: migrated" "$out" "report says migrated"
 like "predicted: " "$out" "the report gives the prediction"
+like "  from its content: memory at " "$out" \
+    "and what it assumed of the domain's content"
 like "prediction error: " "$out" "and its error against the measured time"
 one_copy small node2 "64 MiB idle"
 
