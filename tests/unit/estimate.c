@@ -6,7 +6,7 @@
  * bandwidth limit, a guest that never converges, and bad input; the
  * content sample (libxlmig__content_measure) and what it changes: zero
  * pages left out of the first copy, compression weighed as the stream's
- * chooser does, the estimate's JSON with it, and a content sample out of
+ * chooser does, where its runs lie, the estimate's JSON with it, and a content sample out of
  * range refused.
  */
 #include <math.h>
@@ -146,6 +146,33 @@ static void test_measure(libxlmig_ctx *ctx)
     free(buf);
 }
 
+/* Where the content sample's runs lie. */
+static void test_runs(void)
+{
+    uint64_t first, prev_end = 0;
+    uint32_t len, pages = 0;
+    unsigned r;
+    bool apart = true;
+
+    for (r = 0; r < LIBXLMIG_CONTENT_SAMPLE_RUNS; r++) {
+        libxlmig__content_run(262144, r, &first, &len);
+        apart = apart && first >= prev_end && first + len <= 262144;
+        prev_end = first + len;
+        pages += len;
+    }
+    ok(apart && pages == LIBXLMIG_CONTENT_SAMPLE_RUNS *
+                         LIBXLMIG_CONTENT_SAMPLE_RUN && prev_end > 250000,
+       "runs over 1 GiB: 32 of 64 pages, apart, the last near the end "
+       "(ends at page %llu)", (unsigned long long)prev_end);
+    libxlmig__content_run(1000, 31, &first, &len);
+    ok(first == 961 && len == 31, "1000 pages: runs of 31 (last %llu+%u)",
+       (unsigned long long)first, len);
+    libxlmig__content_run(10, 9, &first, &len);
+    ok(first == 9 && len == 1, "10 pages: a page a run");
+    libxlmig__content_run(10, 10, &first, &len);
+    ok(len == 0, "10 pages: no 11th run");
+}
+
 /* What a content sample changes in the estimate (an idle 256 MiB guest:
  * the full copy alone). */
 static void test_content(libxlmig_ctx *ctx)
@@ -257,7 +284,7 @@ int main(void)
     size_t i;
     int rc;
 
-    plan(ARRAY_SIZE(cases) * 4 + 2 + 4 + 10);
+    plan(ARRAY_SIZE(cases) * 4 + 2 + 4 + 4 + 10);
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("cannot allocate a context");
     for (i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -293,6 +320,7 @@ int main(void)
     s.nr_pages = 0;
     ok(libxlmig_estimate_compute(ctx, NULL, &s, 1e9, &e) ==
        LIBXLMIG_ERROR_INVAL, "no guest size: refused");
+    test_runs();
     test_measure(ctx);
     test_content(ctx);
     libxlmig_ctx_free(ctx);
