@@ -8,7 +8,7 @@
 # lost go settled over mig1.
 . "$(dirname "$0")/lib.sh"
 
-plan 77
+plan 78
 
 cluster_up --public-net
 # node1 loses the go of migrations of "victim" (test-only injection).
@@ -154,6 +154,10 @@ is 0 "$rc" "the migration completes after mig0 is cut"
 like "stream over mig0 (10.10.0.1 -> 10.10.0.2): sent" "$out" "the stream began on mig0 and was sent"
 grep -Eq "path mig0 \(10.10.0.1 -> 10.10.0.2\): [0-9.]+ MiB sent, failed" <<<"$out"
 ok $? "the cut path mig0 is reported failed"
+# Its device down, it sends nothing: the stall check takes it for dead
+# (3.5 s), before TCP's user timeout (5 s here) would.
+like "failed: its link acknowledged nothing for 3 s: taken for dead" "$out" \
+    "found dead by the stall check, not by TCP's timeout"
 grep -Eq "path mig1 \(10.11.0.1 -> 10.11.0.2\): [0-9.]+ MiB sent, up" <<<"$out"
 ok $? "and mig1 carried it on" || diag "$out"
 one_copy slow node2 "after the mig0 cut"
