@@ -107,6 +107,7 @@ typedef struct mp {
     mp_frame *sent;                /* sent, not acknowledged: by seq */
     uint64_t unacked_bytes;
     uint64_t window;               /* MP_WINDOW_PER_PATH per path */
+    uint64_t stall_check_us;       /* the writer's last stall check */
     /* receiving */
     uint64_t want_seq;             /* next to deliver */
     uint64_t held_bytes;           /* in held */
@@ -641,7 +642,8 @@ static ssize_t fatal_errno(mp *m)
 
 /*
  * A path whose connection has data to deliver, out on the link or still
- * queued (a link whose device went down sends nothing), that the peer's
+ * queued while the peer's window is open (a link whose device went down
+ * sends nothing), that the peer's
  * TCP has not acknowledged for MP_STALL_MS, while another path is up,
  * has stalled: a link that drops everything, seconds before TCP's user
  * timeout says so.  Seen so at two checks MP_STALL_CONFIRM_MS apart (data
@@ -651,7 +653,9 @@ static ssize_t fatal_errno(mp *m)
  * closed, which TCP still acknowledges) never counts as a dead link.
  * Without the queued data, a mig1 cut by `ip link set down` in the
  * benchmark went unnoticed until the user timeout (15 s), and at the end
- * of the stream close waited its 10 s for it.
+ * of the stream close waited its 10 s for it.  The writer checks every
+ * MP_STALL_CONFIRM_MS, and so do waits (striped_writev, the reader,
+ * mp_close).
  */
 #define MP_STALL_MS 3000
 #define MP_STALL_CONFIRM_MS 500
@@ -675,10 +679,13 @@ static void stall_check_locked(mp *m)
         memset(&ti, 0, sizeof(ti));
         if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
             continue;
+        /* Queued data counts only while the peer's window is open: a
+         * slow reader's zero window sends nothing either, and the
+         * probes TCP sends it back off to seconds apart. */
         pending = ti.tcpi_unacked ||
-                  (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) +
-                          sizeof(ti.tcpi_notsent_bytes) &&
-                   ti.tcpi_notsent_bytes);
+                  (len >= offsetof(struct tcp_info, tcpi_snd_wnd) +
+                          sizeof(ti.tcpi_snd_wnd) &&
+                   ti.tcpi_notsent_bytes && ti.tcpi_snd_wnd);
         if (!pending || ti.tcpi_last_ack_recv < MP_STALL_MS) {
             p->stall_us = 0;
             continue;
@@ -712,6 +719,14 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
         total += iov[i].iov_len;
     i = 0;
     pthread_mutex_lock(&m->lock);
+    /* Every MP_STALL_CONFIRM_MS also while the window has room: a dead
+     * path whose frames are few is found during the stream, not when
+     * its end waits for them with the guest paused. */
+    if (libxlmig__now_us() - m->stall_check_us >=
+        MP_STALL_CONFIRM_MS * 1000ULL) {
+        m->stall_check_us = libxlmig__now_us();
+        stall_check_locked(m);
+    }
     while (i < iovcnt) {
         waited_us = 0;
         while (!m->fatal && m->unacked_bytes >= m->window) {
