@@ -110,16 +110,16 @@ libxlmig__precopy_decide(const libxlmig_params *p,
 _hidden bool libxlmig__page_is_zero(const void *p);
 
 /* ---- estimates (estimate.c) ---------------------------------------- */
+/* Run r of the content sample of a domain of nr_pages: its first page
+ * and length (0: none), LIBXLMIG_CONTENT_SAMPLE_RUNS spread evenly. */
+_hidden void libxlmig__content_run(uint64_t nr_pages, unsigned r,
+                                   uint64_t *first_r, uint32_t *len_r);
 /*
  * A content sample's figures (c) from the pages a backend read: nruns
  * runs, run_len[i] pages each, one after another in buf.  The pages the
  * stream carries of each run (all, or the non-zero ones if skip_zero)
  * form one frame, compressed as the stream would.
  */
-/* Run r of the content sample of a domain of nr_pages: its first page
- * and length (0: none), LIBXLMIG_CONTENT_SAMPLE_RUNS spread evenly. */
-_hidden void libxlmig__content_run(uint64_t nr_pages, unsigned r,
-                                   uint64_t *first_r, uint32_t *len_r);
 _hidden int libxlmig__content_measure(libxlmig__gc *gc, const void *buf,
                                       const uint32_t *run_len,
                                       unsigned nruns, bool skip_zero,

@@ -5,6 +5,7 @@
  * the estimate's JSON form.
  */
 #include <math.h>
+#include <stddef.h>
 
 #include "engine/engine.h"
 #include "net/compress.h"
@@ -270,25 +271,33 @@ int libxlmig_estimate_compute(libxlmig_ctx *ctx, const libxlmig_params *p,
     return rc;
 }
 
+/* The content sample's byte and time counts, by JSON name. */
+static const struct {
+    const char *key;
+    size_t off;
+} content_u64[] = {
+    { "data_bytes", offsetof(libxlmig_content_sample, data_bytes) },
+    { "lz4_bytes", offsetof(libxlmig_content_sample, lz4_bytes) },
+    { "zstd_bytes", offsetof(libxlmig_content_sample, zstd_bytes) },
+    { "lz4_ns", offsetof(libxlmig_content_sample, lz4_ns) },
+    { "zstd_ns", offsetof(libxlmig_content_sample, zstd_ns) },
+};
+#define CONTENT_U64(c, k) \
+    ((uint64_t *)((char *)(c) + content_u64[k].off))
+
 yajl_gen_status libxlmig__content_gen(yajl_gen g,
                                       const libxlmig_content_sample *c)
 {
     yajl_gen_status s = yajl_gen_map_open(g);
+    size_t k;
 
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_uint(g, "pages", c->pages);
     if (s == yajl_gen_status_ok)
         s = libxlmig__yajl_gen_kv_uint(g, "skipped", c->skipped);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_uint(g, "data_bytes", c->data_bytes);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_uint(g, "lz4_bytes", c->lz4_bytes);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_uint(g, "zstd_bytes", c->zstd_bytes);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_uint(g, "lz4_ns", c->lz4_ns);
-    if (s == yajl_gen_status_ok)
-        s = libxlmig__yajl_gen_kv_uint(g, "zstd_ns", c->zstd_ns);
+    for (k = 0; s == yajl_gen_status_ok && k < ARRAY_SIZE(content_u64); k++)
+        s = libxlmig__yajl_gen_kv_uint(g, content_u64[k].key,
+                                       *CONTENT_U64(c, k));
     if (s == yajl_gen_status_ok)
         s = yajl_gen_map_close(g);
     return s;
@@ -298,6 +307,7 @@ int libxlmig__content_parse(libxlmig__gc *gc, yajl_val v,
                             libxlmig_content_sample *c)
 {
     uint64_t pages = 0, skipped = 0;
+    size_t k;
     int rc;
 
     memset(c, 0, sizeof(*c));
@@ -305,11 +315,9 @@ int libxlmig__content_parse(libxlmig__gc *gc, yajl_val v,
         return 0;
     rc = libxlmig__json_get_u64(gc, v, "pages", &pages);
     if (!rc) rc = libxlmig__json_get_u64(gc, v, "skipped", &skipped);
-    if (!rc) rc = libxlmig__json_get_u64(gc, v, "data_bytes", &c->data_bytes);
-    if (!rc) rc = libxlmig__json_get_u64(gc, v, "lz4_bytes", &c->lz4_bytes);
-    if (!rc) rc = libxlmig__json_get_u64(gc, v, "zstd_bytes", &c->zstd_bytes);
-    if (!rc) rc = libxlmig__json_get_u64(gc, v, "lz4_ns", &c->lz4_ns);
-    if (!rc) rc = libxlmig__json_get_u64(gc, v, "zstd_ns", &c->zstd_ns);
+    for (k = 0; !rc && k < ARRAY_SIZE(content_u64); k++)
+        rc = libxlmig__json_get_u64(gc, v, content_u64[k].key,
+                                    CONTENT_U64(c, k));
     if (!rc && (pages > (uint64_t)LIBXLMIG_CONTENT_SAMPLE_RUNS *
                         LIBXLMIG_CONTENT_SAMPLE_RUN || skipped > pages ||
                 c->data_bytes != (pages - skipped) * LIBXLMIG__PAGE_SIZE ||

@@ -710,7 +710,7 @@ static void stall_check_locked(mp *m)
  */
 static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
 {
-    uint64_t waited_us;
+    uint64_t waited_us, now = libxlmig__now_us();
     size_t total = 0, off = 0, n;
     int i;
     mp_frame *f;
@@ -722,9 +722,8 @@ static ssize_t striped_writev(mp *m, const struct iovec *iov, int iovcnt)
     /* Every MP_STALL_CONFIRM_MS also while the window has room: a dead
      * path whose frames are few is found during the stream, not when
      * its end waits for them with the guest paused. */
-    if (libxlmig__now_us() - m->stall_check_us >=
-        MP_STALL_CONFIRM_MS * 1000ULL) {
-        m->stall_check_us = libxlmig__now_us();
+    if (now - m->stall_check_us >= MP_STALL_CONFIRM_MS * 1000ULL) {
+        m->stall_check_us = now;
         stall_check_locked(m);
     }
     while (i < iovcnt) {
