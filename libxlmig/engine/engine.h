@@ -124,6 +124,17 @@ _hidden int libxlmig__content_measure(libxlmig__gc *gc, const void *buf,
                                       const uint32_t *run_len,
                                       unsigned nruns, bool skip_zero,
                                       libxlmig_content_sample *c);
+/*
+ * The content sample of a domain of nr_pages: each run read by read
+ * (run's first page and length, into buf; returns the pages it put there,
+ * one after another, those it could not read left out), then measured.
+ */
+typedef uint32_t libxlmig__content_read_fn(void *opaque, uint64_t first,
+                                           uint32_t len, uint8_t *buf);
+_hidden int libxlmig__content_take(libxlmig__gc *gc, uint64_t nr_pages,
+                                   libxlmig__content_read_fn *read,
+                                   void *opaque, bool skip_zero,
+                                   libxlmig_content_sample *c);
 /* A content sample as a JSON object into g, and back (absent: none;
  * out of range: logged PROTOCOL). */
 _hidden yajl_gen_status libxlmig__content_gen(

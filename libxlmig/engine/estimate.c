@@ -130,6 +130,29 @@ int libxlmig__content_measure(libxlmig__gc *gc, const void *buf,
     return rc;
 }
 
+int libxlmig__content_take(libxlmig__gc *gc, uint64_t nr_pages,
+                           libxlmig__content_read_fn *read, void *opaque,
+                           bool skip_zero, libxlmig_content_sample *c)
+{
+    uint32_t len[LIBXLMIG_CONTENT_SAMPLE_RUNS];
+    uint8_t *buf, *p;
+    uint64_t first;
+    unsigned r;
+
+    buf = p = libxlmig__zalloc(gc, (size_t)LIBXLMIG_CONTENT_SAMPLE_RUNS *
+                                   LIBXLMIG_CONTENT_SAMPLE_RUN *
+                                   LIBXLMIG__PAGE_SIZE);
+    for (r = 0; r < LIBXLMIG_CONTENT_SAMPLE_RUNS; r++) {
+        libxlmig__content_run(nr_pages, r, &first, &len[r]);
+        if (len[r])
+            len[r] = read(opaque, first, len[r], p);
+        p += (size_t)len[r] * LIBXLMIG__PAGE_SIZE;
+    }
+    return libxlmig__content_measure(gc, buf, len,
+                                     LIBXLMIG_CONTENT_SAMPLE_RUNS, skip_zero,
+                                     c);
+}
+
 /*
  * Seconds per byte of the data pages' memory as the stream would send
  * them over bw bytes/s with p's compression; *algo_r what they would go

@@ -113,7 +113,7 @@ typedef struct libxlmig__host_ops {
     /* Distinct pages written from now until each of the sample points
      * (ms/4, ms/2, ms): the dirty log (sim: the kernel's; Xen: log-dirty
      * mode); then the content sample where the backend can read the
-     * domain's memory (libxlmig__content_run, _measure). */
+     * domain's memory (libxlmig__content_take). */
     int (*dirty_sample)(libxlmig__gc *gc, void *priv, const char *name,
                         unsigned ms, libxlmig_dirty_sample *s);
 

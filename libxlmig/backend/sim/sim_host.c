@@ -207,28 +207,16 @@ static int dom_new(libxlmig__gc *gc, sim_host *sh, libxlmig__sim_config *cfg,
     return 0;
 }
 
-/* What d's RAM holds (d reserved): the content sample's runs read from
- * the controller's mapping (reading dirties nothing); the stream leaves
- * zero pages out. */
-static int sim_content(libxlmig__gc *gc, libxlmig__sim_dom *d,
-                       libxlmig_content_sample *c)
+/* A run of d's RAM, from the controller's mapping (reading dirties
+ * nothing). */
+static uint32_t sim_content_read(void *opaque, uint64_t first, uint32_t len,
+                                 uint8_t *buf)
 {
-    uint32_t len[LIBXLMIG_CONTENT_SAMPLE_RUNS];
-    uint8_t *buf, *p;
-    uint64_t first;
-    unsigned r;
+    const libxlmig__sim_dom *d = opaque;
 
-    buf = p = libxlmig__zalloc(gc, (size_t)LIBXLMIG_CONTENT_SAMPLE_RUNS *
-                                   LIBXLMIG_CONTENT_SAMPLE_RUN *
-                                   LIBXLMIG__PAGE_SIZE);
-    for (r = 0; r < LIBXLMIG_CONTENT_SAMPLE_RUNS; r++) {
-        libxlmig__content_run(d->nr_pages, r, &first, &len[r]);
-        memcpy(p, d->mem + first * LIBXLMIG__PAGE_SIZE,
-               (size_t)len[r] * LIBXLMIG__PAGE_SIZE);
-        p += (size_t)len[r] * LIBXLMIG__PAGE_SIZE;
-    }
-    return libxlmig__content_measure(gc, buf, len,
-                                     LIBXLMIG_CONTENT_SAMPLE_RUNS, true, c);
+    memcpy(buf, d->mem + first * LIBXLMIG__PAGE_SIZE,
+           (size_t)len * LIBXLMIG__PAGE_SIZE);
+    return len;
 }
 
 /* The sample itself (d reserved): distinct pages written from now until
@@ -257,8 +245,10 @@ static int sim_sample(libxlmig__gc *gc, libxlmig__sim_dom *d, uint64_t ms,
         s->pages[i] = sum;
         s->nr_points++;
     }
+    /* What its RAM holds; the stream leaves zero pages out. */
     if (!rc)
-        rc = sim_content(gc, d, &s->content);
+        rc = libxlmig__content_take(gc, d->nr_pages, sim_content_read, d,
+                                    true, &s->content);
     return rc;
 }
 

@@ -396,52 +396,52 @@ static void xh_busy_release(xen_priv *xp, uint32_t domid);
  * read-only, a frame not populated there left out.  Xen's stream
  * carries zero pages too.  Best effort: on a failure, no content.
  */
+typedef struct {
+    xenforeignmemory_handle *fmem;
+    uint32_t domid;
+} xen_content_src;
+
+static uint32_t xen_content_read(void *opaque, uint64_t first, uint32_t len,
+                                 uint8_t *buf)
+{
+    const xen_content_src *src = opaque;
+    xen_pfn_t pfns[LIBXLMIG_CONTENT_SAMPLE_RUN] = { 0 };
+    int err[LIBXLMIG_CONTENT_SAMPLE_RUN] = { 0 };
+    uint32_t i, got = 0;
+    uint8_t *m;
+
+    if (len > LIBXLMIG_CONTENT_SAMPLE_RUN)
+        len = LIBXLMIG_CONTENT_SAMPLE_RUN;
+    for (i = 0; i < len; i++)
+        pfns[i] = (xen_pfn_t)(first + i);
+    m = xenforeignmemory_map(src->fmem, src->domid, PROT_READ, len, pfns,
+                             err);
+    if (!m)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (!err[i])
+            memcpy(buf + (size_t)got++ * LIBXLMIG__PAGE_SIZE,
+                   m + (size_t)i * LIBXLMIG__PAGE_SIZE, LIBXLMIG__PAGE_SIZE);
+    xenforeignmemory_unmap(src->fmem, m, len);
+    return got;
+}
+
 static void xen_content(libxlmig__gc *gc, uint32_t domid, uint64_t nr_pages,
                         libxlmig_content_sample *c)
 {
-    uint32_t len[LIBXLMIG_CONTENT_SAMPLE_RUNS];
-    xen_pfn_t pfns[LIBXLMIG_CONTENT_SAMPLE_RUN];
-    int err[LIBXLMIG_CONTENT_SAMPLE_RUN];
-    xenforeignmemory_handle *fmem;
-    uint8_t *buf, *p, *m;
-    uint64_t first;
-    unsigned r;
-    uint32_t i, got;
+    xen_content_src src = { .domid = domid };
 
     memset(c, 0, sizeof(*c));
-    fmem = xenforeignmemory_open(NULL, 0);
-    if (!fmem) {
+    src.fmem = xenforeignmemory_open(NULL, 0);
+    if (!src.fmem) {
         LOGED(WARN, domid, "content sample: cannot open foreign memory");
         return;
     }
-    buf = p = libxlmig__zalloc(gc, (size_t)LIBXLMIG_CONTENT_SAMPLE_RUNS *
-                                   LIBXLMIG_CONTENT_SAMPLE_RUN *
-                                   LIBXLMIG__PAGE_SIZE);
-    for (r = 0; r < LIBXLMIG_CONTENT_SAMPLE_RUNS; r++) {
-        libxlmig__content_run(nr_pages, r, &first, &len[r]);
-        if (!len[r])
-            continue;
-        for (i = 0; i < len[r]; i++)
-            pfns[i] = (xen_pfn_t)(first + i);
-        m = xenforeignmemory_map(fmem, domid, PROT_READ, len[r], pfns, err);
-        if (!m) {
-            len[r] = 0;
-            continue;
-        }
-        for (got = 0, i = 0; i < len[r]; i++)
-            if (!err[i]) {
-                memcpy(p, m + (size_t)i * LIBXLMIG__PAGE_SIZE,
-                       LIBXLMIG__PAGE_SIZE);
-                p += LIBXLMIG__PAGE_SIZE;
-                got++;
-            }
-        xenforeignmemory_unmap(fmem, m, len[r]);
-        len[r] = got;
-    }
-    xenforeignmemory_close(fmem);
-    (void)libxlmig__content_measure(gc, buf, len,
-                                    LIBXLMIG_CONTENT_SAMPLE_RUNS, false, c);
+    (void)libxlmig__content_take(gc, nr_pages, xen_content_read, &src,
+                                 false, c);
+    xenforeignmemory_close(src.fmem);
 }
+
 static int xh_domid(libxlmig__gc *gc, xen_priv *xp, const char *name,
                     uint32_t *domid_r);
 
