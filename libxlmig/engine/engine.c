@@ -246,6 +246,7 @@ static int send_alloc(send_ctx *sc)
     }
     w->t = sc->t;
     w->by_ref = sc->o->pages_by_ref;
+    w->sealed = libxlmig__transport_sealed(sc->t);
     w->mem = src->mem;
     w->nr_pages = src->nr_pages;
     if (sc->o->live && src->clean_range && !libxlmig__tunable_engine_copy()) {
@@ -599,6 +600,7 @@ static bool mem_is_zero(const uint8_t *p)
 typedef struct pending_check {
     bool open;
     bool by_ref;                        /* LIBXLMIG__BATCH_BY_REF */
+    bool sealed;                        /* LIBXLMIG__BATCH_SEALED */
     uint32_t ndata;
     uint64_t pfns[RESTORE_MAX_BATCH];
     uint32_t crcs[RESTORE_MAX_BATCH];   /* of each page as it arrived */
@@ -666,9 +668,18 @@ static int batch_read_pfns(recv_ctx *rx, uint32_t body_len, bool by_ref_ok,
             head[0], body_len);
         return LIBXLMIG_ERROR_PROTOCOL;
     }
-    if (head[1] & ~(by_ref_ok ? LIBXLMIG__BATCH_BY_REF : 0)) {
+    if (head[1] & ~((by_ref_ok ? LIBXLMIG__BATCH_BY_REF : 0) |
+                    LIBXLMIG__BATCH_SEALED)) {
         LOG(ERROR, "malformed page batch record: unknown flags 0x%x",
             head[1]);
+        return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if ((head[1] & LIBXLMIG__BATCH_SEALED) &&
+        !libxlmig__transport_sealed(rx->t)) {
+        LOG(ERROR, "migration stream refused: its page data has no "
+            "checksums, which only an authenticated transport (TLS) may "
+            "leave out, and this one is %s",
+            libxlmig__transport_security(rx->t));
         return LIBXLMIG_ERROR_PROTOCOL;
     }
     rc = stream_read(gc, rx->t, pfns, head[0] * 8ULL, "page batch record");
@@ -717,10 +728,11 @@ static void batch_zero_pages(recv_ctx *rx, uint32_t npfns,
 }
 
 /* The data pages among the npfns of rx->pfns, a slice at a time, into
- * place; each checksummed into *crc_r, or (pc) one CRC per page. */
+ * place; each checksummed into *crc_r, or (pc) one CRC per page, unless
+ * sealed. */
 static int batch_read_data(recv_ctx *rx, uint32_t npfns,
                            unsigned long *written, pending_check *pc,
-                           uint32_t *crc_r)
+                           bool sealed, uint32_t *crc_r)
 {
     const uint64_t *pfns = rx->pfns;
     uint8_t *mem = rx->mem;
@@ -757,7 +769,9 @@ static int batch_read_data(recv_ctx *rx, uint32_t npfns,
         rc = libxlmig__transport_readv_all(rx->gc, rx->t, iov, n,
                                            "migration stream (page data)");
         if (rc) return rc;
-        for (j = 0; j < slice; j++) {
+        if (pc && sealed)
+            pc->ndata += slice;
+        for (j = 0; j < slice && !sealed; j++) {
             if (pc)
                 pc->crcs[pc->ndata++] = libxlmig__crc32c(0, sp[j],
                                                          LIBXLMIG__PAGE_SIZE);
@@ -783,6 +797,7 @@ static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
     if (pc) {
         pc->open = true;
         pc->by_ref = head[1] & LIBXLMIG__BATCH_BY_REF;
+        pc->sealed = head[1] & LIBXLMIG__BATCH_SEALED;
         pc->ndata = 0;
     }
     /*
@@ -791,7 +806,8 @@ static int restore_batch(recv_ctx *rx, uint32_t body_len, uint32_t *crc_r,
      * the record's CRC, or (PAGE_DATA) one CRC per page for PAGE_CHECK.
      */
     batch_zero_pages(rx, head[0], written);
-    rc = batch_read_data(rx, head[0], written, pc, &crc);
+    rc = batch_read_data(rx, head[0], written, pc,
+                         head[1] & LIBXLMIG__BATCH_SEALED, &crc);
     if (rc) return rc;
     *crc_r = crc;
     return 0;
@@ -802,7 +818,7 @@ static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
                          const uint8_t *mem, unsigned long *must_resend,
                          pending_check *pc)
 {
-    uint32_t ndata, nun, k, u = 0;
+    uint32_t ndata, nun, ncrc, k, u = 0;
     const uint32_t *crcs, *unstable;
     uint64_t pfn;
 
@@ -814,20 +830,27 @@ static int restore_check(libxlmig__gc *gc, const uint32_t *b, uint32_t len,
     pc->open = false;
     ndata = b[0];
     nun = b[1];
+    ncrc = pc->sealed ? 0 : ndata;     /* sealed: no CRCs */
     if (ndata != pc->ndata || nun > ndata ||
-        len != (2ULL + ndata + nun) * 4) {
+        len != (2ULL + ncrc + nun) * 4) {
         LOG(ERROR, "malformed page check record: %u pages (%u unstable) "
-            "in %u bytes for %u data pages", ndata, nun, len, pc->ndata);
+            "in %u bytes for %u data pages%s", ndata, nun, len, pc->ndata,
+            pc->sealed ? " without checksums" : "");
         return LIBXLMIG_ERROR_PROTOCOL;
     }
     crcs = b + 2;
-    unstable = crcs + ndata;
+    unstable = crcs + ncrc;
     for (k = 0; k < ndata; k++) {
         pfn = pc->pfns[k];
         if (u < nun && unstable[u] == k) {
             /* Changed while sent: a later record must bring it. */
             bitmap_set(must_resend, pfn);
             u++;
+            continue;
+        }
+        if (pc->sealed) {
+            /* A write after the recheck is in the dirty log: resent. */
+            bitmap_clear(must_resend, pfn);
             continue;
         }
         if (pc->crcs[k] != crcs[k] && pc->by_ref) {

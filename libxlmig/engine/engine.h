@@ -34,6 +34,8 @@ typedef struct libxlmig__batch_writer {
     uint64_t nr_pages;       /* of mem */
     bool stable;             /* guest paused: send from RAM, no copy */
     bool by_ref;             /* live pages by reference if t can */
+    bool sealed;             /* t authenticates every byte: no page
+                              * checksums (BATCH_SEALED) */
     /*
      * Zero-copy while the guest runs: a PAGE_DATA record straight from
      * RAM, then recheck() collects (and re-arms) the pages of
@@ -46,7 +48,8 @@ typedef struct libxlmig__batch_writer {
                    uint64_t last);
     void *recheck_priv;
     unsigned long *next;
-    uint32_t *crcs;          /* BATCH_PAGES entries (caller's) */
+    uint32_t *crcs;          /* PAGE_CHECK's body: 2 + 2 * BATCH_PAGES
+                              * entries (caller's) */
     uint64_t unstable;       /* pages flagged unstable (pages) */
     uint8_t *data;           /* staging, BATCH_PAGES pages (caller's) */
     uint64_t npfn, nzero, ndata;

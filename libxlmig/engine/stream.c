@@ -127,7 +127,7 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
     /* Pages mostly come in order: start loading the next ones. */
     if (pfn + 8 < w->nr_pages)
         __builtin_prefetch(p + 8 * LIBXLMIG__PAGE_SIZE);
-    if (!w->stable && w->recheck) {
+    if (!w->stable && w->recheck && !w->sealed) {
         /*
          * Live and zero-copy: the page's checksum, which PAGE_CHECK
          * sends, also finds the zero pages (only they have the zero
@@ -136,6 +136,8 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
          * leaves the page in the cache for the copy into the socket
          * (unless the pages go by reference).
          * A write after this is seen by the recheck (batch_flush_live).
+         * Sealed (TLS) there are no CRCs: a zero check, which stops at
+         * the first word that is not zero, is all a page costs here.
          */
         crc = libxlmig__crc32c(0, p, LIBXLMIG__PAGE_SIZE);
         zero = crc == zero_page_crc() && libxlmig__page_is_zero(p);
@@ -196,7 +198,8 @@ static int data_iovecs(const libxlmig__batch_writer *w, struct iovec *iov,
 /*
  * Zero-copy flush while the guest runs: PAGE_DATA (its CRC covers the
  * header and the pfn list) straight from RAM, then PAGE_CHECK with the
- * CRC of each data page, taken when the page was queued (batch_add), and
+ * CRC of each data page, taken when the page was queued (batch_add; none
+ * over a transport that authenticates every byte: BATCH_SEALED), and
  * the pages that may have changed since: the recheck covers every write
  * since the round's scan, so a page written after its CRC was taken, and
  * before or while it was sent, is flagged unstable and sent again.  The
@@ -220,7 +223,8 @@ static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
     } head;
     struct iovec iov[LIVE_SLICE_PAGES + 2];
     uint64_t i = 0, pfn, lo = UINT64_MAX, hi = 0;
-    uint32_t k = 0, nun = 0, *unstable = w->crcs + 2 + w->ndata, slice;
+    uint32_t ncrc = w->sealed ? 0 : (uint32_t)w->ndata;
+    uint32_t k = 0, nun = 0, *unstable = w->crcs + 2 + ncrc, slice;
     bool by_ref = w->by_ref && libxlmig__transport_by_ref(w->t);
     const uint8_t *p;
     int n = 0, rc;
@@ -230,7 +234,8 @@ static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
     head.h.body_len = (uint32_t)(8 + w->npfn * 8 +
                                  w->ndata * LIBXLMIG__PAGE_SIZE);
     head.count = (uint32_t)w->npfn;
-    head.flags = by_ref ? LIBXLMIG__BATCH_BY_REF : 0;
+    head.flags = (by_ref ? LIBXLMIG__BATCH_BY_REF : 0) |
+                 (w->sealed ? LIBXLMIG__BATCH_SEALED : 0);
     head.h.crc = libxlmig__crc32c(0, &head.h, 8);
     head.h.crc = libxlmig__crc32c(head.h.crc, &head.count, 8);
     head.h.crc = libxlmig__crc32c(head.h.crc, w->pfns, w->npfn * 8);
@@ -279,10 +284,9 @@ static int batch_flush_live(libxlmig__gc *gc, libxlmig__batch_writer *w)
     w->crcs[0] = (uint32_t)w->ndata;
     w->crcs[1] = nun;
     rc = libxlmig__stream_write_record(gc, w->t, LIBXLMIG__REC_PAGE_CHECK,
-                                       w->crcs,
-                                       (2 + w->ndata + nun) * 4);
+                                       w->crcs, (2 + ncrc + nun) * 4);
     if (rc) return rc;
-    w->bytes += sizeof(libxlmig__rec_hdr) + (2 + w->ndata + nun) * 4;
+    w->bytes += sizeof(libxlmig__rec_hdr) + (2 + ncrc + nun) * 4;
     w->npfn = w->nzero = w->ndata = 0;
     return 0;
 }
@@ -291,7 +295,7 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
 {
     struct {
         libxlmig__rec_hdr h;
-        uint32_t count, reserved;
+        uint32_t count, flags;
     } head;
     struct iovec iov[LIBXLMIG__BATCH_PAGES + 2];
     uint64_t i, len;
@@ -306,6 +310,7 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
     head.h.type = LIBXLMIG__REC_PAGE_BATCH;
     head.h.body_len = (uint32_t)len;
     head.count = (uint32_t)w->npfn;
+    head.flags = w->sealed ? LIBXLMIG__BATCH_SEALED : 0;
     iov[n].iov_base = &head;
     iov[n++].iov_len = sizeof(head);
     iov[n].iov_base = w->pfns;
@@ -318,9 +323,10 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
     } else {
         n = data_iovecs(w, iov, n);
     }
+    /* Sealed: the CRC covers the header and the pfn list (iov[1]). */
     crc = libxlmig__crc32c(0, &head.h, 8);
     crc = libxlmig__crc32c(crc, &head.count, 8);
-    for (i = 1; i < (uint64_t)n; i++)
+    for (i = 1; i < (w->sealed ? 2 : (uint64_t)n); i++)
         crc = libxlmig__crc32c(crc, iov[i].iov_base, iov[i].iov_len);
     head.h.crc = crc;
     rc = libxlmig__transport_writev_all(gc, w->t, iov, n);

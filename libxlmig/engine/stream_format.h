@@ -27,8 +27,12 @@ enum {
 #define LIBXLMIG__REC_MAX_BODY   (16u << 20)
 #define LIBXLMIG__BATCH_PAGES    512      /* 2 MiB of data per batch */
 #define LIBXLMIG__PFN_ZERO       (1ULL << 63)
-/* Batch flags (the word after the count; PAGE_DATA only): */
-#define LIBXLMIG__BATCH_BY_REF   (1u << 0)  /* pages may change until read */
+/* Batch flags (the word after the count): */
+#define LIBXLMIG__BATCH_BY_REF   (1u << 0)  /* PAGE_DATA only: pages may
+                                             * change until read */
+#define LIBXLMIG__BATCH_SEALED   (1u << 1)  /* no checksums of page data:
+                                             * the transport authenticates
+                                             * every byte (TLS) */
 #define LIBXLMIG__PFN_MASK       ((1ULL << 52) - 1)
 
 typedef struct libxlmig__stream_hdr {

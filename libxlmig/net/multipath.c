@@ -941,6 +941,12 @@ static int mp_send_pages(libxlmig__gc *gc, libxlmig__transport *t,
     return 0;
 }
 
+/* Every path is opened alike: sealed when the first one is. */
+static bool mp_sealed(libxlmig__transport *t)
+{
+    return libxlmig__transport_sealed(mp_of(t)->path[0].t);
+}
+
 static bool mp_by_ref(libxlmig__transport *t)
 {
     mp *m = mp_of(t);
@@ -1241,6 +1247,7 @@ static const libxlmig__transport_ops mp_ops = {
     .shutdown = mp_shutdown,
     .send_pages = mp_send_pages,
     .by_ref = mp_by_ref,
+    .sealed = mp_sealed,
 };
 
 /* ---- opening ---- */

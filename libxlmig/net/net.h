@@ -68,6 +68,8 @@ typedef struct libxlmig__transport_ops {
     int (*send_pages)(libxlmig__gc *gc, libxlmig__transport *t,
                       struct iovec *iov, int iovcnt);
     bool (*by_ref)(libxlmig__transport *t);
+    /* Does t authenticate every byte (an AEAD: TLS)?  NULL: no. */
+    bool (*sealed)(libxlmig__transport *t);
     void (*set_limit)(libxlmig__transport *t, uint64_t bytes_per_s);
     int (*fd_of)(libxlmig__transport *t);
 } libxlmig__transport_ops;
@@ -255,6 +257,12 @@ _hidden int libxlmig__transport_tls_server(libxlmig__gc *gc,
                                            void *opaque);
 /* "TLS 1.3 (kernel send)", "TLS 1.3 (user space)" or "unencrypted". */
 _hidden const char *libxlmig__transport_security(libxlmig__transport *t);
+/*
+ * Does t authenticate every byte it carries, both ways (TLS once the
+ * handshake is done)?  A stream over it needs no checksums of its own
+ * for integrity: a changed byte fails the record it is in.
+ */
+_hidden bool libxlmig__transport_sealed(libxlmig__transport *t);
 /* What TLS a new connection from here would get: "TLS 1.3 (kernel send)"
  * when the kernel takes TLS on a socket, else "TLS 1.3 (user space)". */
 _hidden const char *libxlmig__tls_expected_security(void);

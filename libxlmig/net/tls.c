@@ -743,6 +743,15 @@ static const char *tls_security(libxlmig__transport *t)
     return tp->ktls_send ? "TLS 1.3 (kernel send)" : "TLS 1.3 (user space)";
 }
 
+/* Every record is AES-GCM or ChaCha20-Poly1305 (TLS 1.3 has only
+ * AEAD ciphers): a changed byte fails its record. */
+static bool tls_sealed(libxlmig__transport *t)
+{
+    tls_priv *tp = t->priv;
+
+    return tp && tp->done;
+}
+
 static const char *tls_why(libxlmig__transport *t, bool send)
 {
     tls_priv *tp = t->priv;
@@ -764,6 +773,7 @@ static const libxlmig__transport_ops tls_ops = {
     .fd_writes_ok = tls_fd_writes_ok,
     .security = tls_security,
     .why = tls_why,
+    .sealed = tls_sealed,
 };
 
 const char *libxlmig__transport_tls_identity(libxlmig__transport *t)

@@ -123,6 +123,11 @@ const char *libxlmig__transport_security(libxlmig__transport *t)
     return "unencrypted";
 }
 
+bool libxlmig__transport_sealed(libxlmig__transport *t)
+{
+    return t && t->ops->sealed && t->ops->sealed(t);
+}
+
 void libxlmig__transport_shutdown(libxlmig__transport *t)
 {
     if (t && t->ops->shutdown)

@@ -7,7 +7,10 @@
  * reference that changed and never came again.  The receiving domain is
  * destroyed and the source keeps running.  A valid stream of the same live
  * save restores and verifies, and so does one where a page sent by
- * reference changed in flight and came again.  Live saves of a busy
+ * reference changed in flight and came again.  Over a transport that
+ * authenticates every byte (as TLS does) the stream has no page CRCs;
+ * such a stream is refused over one that does not, and restores and
+ * verifies over one that does.  Live saves of a busy
  * domain into a receiver process restore and verify: over a socketpair
  * with its pages by reference (a slow reader: many of them changed before
  * it read them), over a pipe and with
@@ -207,6 +210,64 @@ static const libxlmig__transport_ops slow_ops = {
 };
 
 /*
+ * A transport on a borrowed fd that says it authenticates every byte, as
+ * TLS does: the stream leaves the page checksums to it.
+ */
+static ssize_t sealed_writev(libxlmig__transport *t, const struct iovec *iov,
+                             int iovcnt)
+{
+    return writev(t->fd, iov, iovcnt);
+}
+
+static ssize_t sealed_read(libxlmig__transport *t, void *buf, size_t len)
+{
+    return read(t->fd, buf, len);
+}
+
+static ssize_t sealed_readv(libxlmig__transport *t, const struct iovec *iov,
+                            int iovcnt)
+{
+    return readv(t->fd, iov, iovcnt);
+}
+
+static bool sealed_yes(libxlmig__transport *t)
+{
+    (void)t;
+    return true;
+}
+
+static const libxlmig__transport_ops sealed_ops = {
+    .name = "sealed",
+    .writev = sealed_writev,
+    .read = sealed_read,
+    .readv = sealed_readv,
+    .close = slow_close,
+    .sealed = sealed_yes,
+};
+
+/* Restore from fd (at its start) through a sealed transport. */
+static int restore_sealed(libxlmig_ctx *ctx, int fd, sink_state *s)
+{
+    GC_INIT(ctx);
+    libxlmig__mig_sink sink = { s, true, t_create, t_vcpu, t_destroy };
+    libxlmig__transport *t = NULL;
+    libxlmig__engine_opts o;
+    libxlmig_stats st;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    lseek(fd, 0, SEEK_SET);
+    rc = libxlmig__transport_fd_borrow(gc, fd, "the test", &t);
+    if (!rc) {
+        t->ops = &sealed_ops;
+        rc = libxlmig__engine_restore(gc, &sink, t, &o, &st);
+    }
+    libxlmig__transport_free(t);
+    GC_FREE;
+    return rc;
+}
+
+/*
  * A live save of d into a receiver process over a socketpair or a pipe,
  * pages by reference where the transport can.  Returns the save's rc;
  * *rrc_r: the receiver's exit status (0: restored, and it verifies).
@@ -299,7 +360,7 @@ int main(void)
     int fd, rc;
     size_t i;
 
-    plan(15 + 4 * ARRAY_SIZE(cases));
+    plan(22 + 4 * ARRAY_SIZE(cases));
     signal(SIGPIPE, SIG_IGN);   /* a receiver that gives up: EPIPE */
     if (libxlmig_ctx_alloc(&ctx, NULL)) bail("no context");
     {
@@ -435,6 +496,56 @@ int main(void)
         }
         free(r);
     }
+    /* Over a transport that authenticates every byte: no page CRCs. */
+    {
+        GC_INIT(ctx);
+        libxlmig__transport *t = NULL;
+        uint8_t *sealed = MAP_FAILED;
+        size_t slen = 0, chk;
+        u32u *cb;
+
+        fd = memfd_create("sealed", MFD_CLOEXEC);
+        memset(&o, 0, sizeof(o));
+        libxlmig_params_init(&o.params);
+        o.live = true;
+        rc = libxlmig__transport_fd_borrow(gc, fd, "the test", &t);
+        if (!rc) {
+            t->ops = &sealed_ops;
+            rc = libxlmig__sim_save(gc, src, t, &o, &st);
+        }
+        libxlmig__transport_free(t);
+        is_int(0, rc, "live save through a sealed transport");
+        libxlmig__sim_dom_unpause(gc, src);
+        slen = lseek(fd, 0, SEEK_END);
+        if (slen > batch)
+            sealed = mmap(NULL, slen, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (sealed == MAP_FAILED) bail("cannot map the sealed stream");
+        chk = batch + rec_len(sealed + batch);
+        cb = (u32u *)(sealed + chk + 16);
+        is_int(LIBXLMIG__BATCH_SEALED, *(u32u *)(sealed + batch + 20),
+               "its page data records say BATCH_SEALED");
+        ok(((hdr_u *)(sealed + chk))->type == LIBXLMIG__REC_PAGE_CHECK &&
+           ((hdr_u *)(sealed + chk))->body_len == 8 + 4 * cb[1],
+           "and their page checks carry no CRCs (%u pages, %u unstable)",
+           cb[0], cb[1]);
+        memset(&s, 0, sizeof(s));
+        rc = restore_buf(ctx, sealed, slen, &s);
+        munmap(sealed, slen);
+        is_int(LIBXLMIG_ERROR_PROTOCOL, rc,
+               "a sealed stream over an unauthenticated transport: refused");
+        like_string("only an authenticated transport", libxlmig_last_error(ctx),
+                    "and says why");
+        memset(&s, 0, sizeof(s));
+        rc = restore_sealed(ctx, fd, &s);
+        is_int(0, rc, "a sealed stream over a sealed transport restores");
+        bad = 1;
+        if (s.d) libxlmig__sim_dom_verify(gc, s.d, &bad, &first);
+        is_int(0, bad, "and the restored domain verifies");
+        libxlmig__sim_dom_destroy(s.d);
+        close(fd);
+        GC_FREE;
+    }
+
     ok(libxlmig__sim_dom_alive(src), "source alive at the end");
     free(b);
     munmap(stream, len);
