@@ -8,7 +8,9 @@
  * peer that goes away, a cancel and a reader that stops each end both
  * relays with a clear error and give libxl's end EOF or EPIPE.  Each
  * relay's own account (bytes, wall and CPU time, the transport's part)
- * is filled and logged in one line of a fixed form.
+ * is filled and logged in one line of a fixed form.  Over a transport
+ * that authenticates every byte the frames leave the payload out of their
+ * CRC (SEALED), and a receiver on one that does not refuses them.
  */
 #include <pthread.h>
 #include <regex.h>
@@ -326,6 +328,108 @@ static void test_stream(void)
     GC_FREE;
 }
 
+/* Transports on the rig's sockets that say they authenticate every
+ * byte, as TLS does. */
+static ssize_t sealed_writev(libxlmig__transport *t, const struct iovec *iov,
+                             int iovcnt)
+{
+    return writev(t->fd, iov, iovcnt);
+}
+
+static ssize_t sealed_read(libxlmig__transport *t, void *buf, size_t len)
+{
+    return read(t->fd, buf, len);
+}
+
+static ssize_t sealed_readv(libxlmig__transport *t, const struct iovec *iov,
+                            int iovcnt)
+{
+    return readv(t->fd, iov, iovcnt);
+}
+
+static void sealed_close(libxlmig__transport *t)
+{
+    close(t->fd);
+}
+
+static bool sealed_yes(libxlmig__transport *t)
+{
+    (void)t;
+    return true;
+}
+
+static const libxlmig__transport_ops sealed_ops = {
+    .name = "sealed",
+    .writev = sealed_writev,
+    .read = sealed_read,
+    .readv = sealed_readv,
+    .close = sealed_close,
+    .sealed = sealed_yes,
+};
+
+/*
+ * Over a sealed transport the frames are SEALED, their CRC over the
+ * header only, and the stream arrives whole; a receiver on a transport
+ * that is not sealed refuses them.
+ */
+static void test_sealed(void)
+{
+    GC_INIT(ctx);
+    const uint64_t total = 3 * 1048576 + 777;
+    xen_relay_hdr h;
+    uint32_t crc;
+    rig g;
+
+    /* The first frame as the wire has it. */
+    rig_init(gc, &g, total);
+    g.ta->ops = &sealed_ops;
+    start_threads(&g, true, false);
+    libxlmig__xen_relay_send_start(gc, &g.s);
+    is_int(0, libxlmig__transport_read_all(gc, g.tb, &h, sizeof(h), "frame"),
+           "sealed: a frame arrives");
+    is_int(XEN_RELAY_SEALED, ntohl(h.type), "sealed: its type is SEALED");
+    crc = libxlmig__crc32c(0, &h, offsetof(xen_relay_hdr, crc));
+    is_int(crc, ntohl(h.crc), "sealed: its CRC covers the header only");
+    libxlmig__transport_shutdown(g.ta);
+    libxlmig__xen_relay_wait(&g.s);
+    pthread_join(g.w.th, NULL);
+    rig_dispose(&g);
+
+    /* Refused by a receiver whose transport is not sealed. */
+    rig_init(gc, &g, total);
+    g.ta->ops = &sealed_ops;
+    start_threads(&g, true, true);
+    libxlmig__xen_relay_recv_start(gc, &g.r);
+    libxlmig__xen_relay_send_start(gc, &g.s);
+    is_int(LIBXLMIG_ERROR_PROTOCOL, libxlmig__xen_relay_wait(&g.r),
+           "sealed frames over a transport that is not: refused");
+    like_string("only an authenticated transport (TLS) may send, and "
+                "this connection is unencrypted", libxlmig_last_error(ctx),
+                "and says why");
+    libxlmig__transport_shutdown(g.ta);
+    libxlmig__xen_relay_wait(&g.s);
+    pthread_join(g.w.th, NULL);
+    pthread_join(g.rd.th, NULL);
+    ok(g.rd.got == 0 && g.rd.eof, "libxl on the target got none of it");
+    rig_dispose(&g);
+
+    /* Both sealed: the whole stream. */
+    rig_init(gc, &g, total);
+    g.ta->ops = g.tb->ops = &sealed_ops;
+    start_threads(&g, true, true);
+    libxlmig__xen_relay_recv_start(gc, &g.r);
+    is_int(0, libxlmig__xen_relay_send(gc, &g.s), "sealed: sent");
+    is_int(0, libxlmig__xen_relay_send_end(gc, &g.s, true), "sealed: END");
+    is_int(0, libxlmig__xen_relay_wait(&g.r), "sealed: received");
+    pthread_join(g.w.th, NULL);
+    pthread_join(g.rd.th, NULL);
+    ok(g.rd.eof && g.rd.got == total && !g.rd.bad,
+       "sealed: libxl on the target read the %llu bytes intact (got %llu)",
+       (unsigned long long)total, (unsigned long long)g.rd.got);
+    rig_dispose(&g);
+    GC_FREE;
+}
+
 /* The source's libxl failed: ABORT; the target's libxl sees EOF. */
 static void test_abort(void)
 {
@@ -515,6 +619,7 @@ int main(void)
     if (libxlmig_ctx_alloc(&ctx, &logger.vtable))
         bail("cannot allocate a context");
     test_stream();
+    test_sealed();
     test_abort();
     test_peer_gone(false);
     test_peer_gone(true);

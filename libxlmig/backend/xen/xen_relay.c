@@ -35,7 +35,7 @@ int libxlmig__xen_relay_pair(libxlmig__gc *gc, int pair_r[2])
 }
 
 /* The header of a frame of type with len bytes of payload (network
- * order), its CRC over the header and the payload. */
+ * order), its CRC over the header and, unless SEALED, the payload. */
 static void hdr_fill(xen_relay_hdr *h, uint32_t type, const void *payload,
                      uint32_t len)
 {
@@ -43,7 +43,9 @@ static void hdr_fill(xen_relay_hdr *h, uint32_t type, const void *payload,
     h->type = htonl(type);
     h->len = htonl(len);
     h->crc = libxlmig__crc32c(0, h, offsetof(xen_relay_hdr, crc));
-    h->crc = htonl(libxlmig__crc32c(h->crc, payload, len));
+    if (type != XEN_RELAY_SEALED)
+        h->crc = libxlmig__crc32c(h->crc, payload, len);
+    h->crc = htonl(h->crc);
 }
 
 static void tick(libxlmig__xen_relay *r, bool force)
@@ -188,6 +190,10 @@ int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
     size_t got;
     ssize_t n;
     int rc;
+    /* Over TLS the payload's CRC would repeat its AEAD tag's check (and
+     * on a dom0 of one vCPU take time from libxl's save): left out. */
+    uint32_t type = libxlmig__transport_sealed(r->t) ? XEN_RELAY_SEALED
+                                                     : XEN_RELAY_DATA;
 
     account_start(r);
     rc = local_open(gc, r);
@@ -204,8 +210,7 @@ int libxlmig__xen_relay_send(libxlmig__gc *gc, libxlmig__xen_relay *r)
         if (rc || !got)
             break;                  /* !got: libxl's end is shut: all read */
         n = (ssize_t)got;
-        hdr_fill((xen_relay_hdr *)buf, XEN_RELAY_DATA, buf + hl,
-                 (uint32_t)n);
+        hdr_fill((xen_relay_hdr *)buf, type, buf + hl, (uint32_t)n);
         c0 = thread_cpu_ns();
         rc = libxlmig__transport_write_all(gc, r->t, buf, hl + (size_t)n);
         account_transport(r, c0);
@@ -246,7 +251,8 @@ static int recv_payload(libxlmig__gc *gc, libxlmig__xen_relay *r,
     account_transport(r, c0);
     if (rc) return rc;
     crc = libxlmig__crc32c(0, h, offsetof(xen_relay_hdr, crc));
-    crc = libxlmig__crc32c(crc, buf, len);
+    if (ntohl(h->type) != XEN_RELAY_SEALED)
+        crc = libxlmig__crc32c(crc, buf, len);
     if (crc != ntohl(h->crc)) {
         LOG(ERROR, "the Xen stream from %s is corrupted (frame CRC32C "
             "%08x, expected %08x, after %llu bytes): refused", r->t->peer,
@@ -279,14 +285,23 @@ int libxlmig__xen_relay_recv(libxlmig__gc *gc, libxlmig__xen_relay *r)
         type = ntohl(h.type);
         len = ntohl(h.len);
         if (ntohl(h.magic) != XEN_RELAY_MAGIC ||
-            (type == XEN_RELAY_DATA && (!len || len > XEN_RELAY_CHUNK_MAX)) ||
+            ((type == XEN_RELAY_DATA || type == XEN_RELAY_SEALED) &&
+             (!len || len > XEN_RELAY_CHUNK_MAX)) ||
             (type == XEN_RELAY_END && len != sizeof(total)) ||
             (type == XEN_RELAY_ABORT && len) ||
-            type < XEN_RELAY_DATA || type > XEN_RELAY_ABORT) {
+            type < XEN_RELAY_DATA || type > XEN_RELAY_SEALED) {
             LOG(ERROR, "the Xen stream from %s is malformed (frame magic "
                 "%08x, type %u, length %u after %llu bytes): refused",
                 r->t->peer, ntohl(h.magic), type, len,
                 (unsigned long long)r->bytes);
+            rc = LIBXLMIG_ERROR_PROTOCOL;
+            break;
+        }
+        if (type == XEN_RELAY_SEALED && !libxlmig__transport_sealed(r->t)) {
+            LOG(ERROR, "the Xen stream from %s has frames without "
+                "checksums, which only an authenticated transport (TLS) "
+                "may send, and this connection is %s: refused", r->t->peer,
+                libxlmig__transport_security(r->t));
             rc = LIBXLMIG_ERROR_PROTOCOL;
             break;
         }

@@ -28,13 +28,17 @@
 #define XEN_RELAY_DATA       1u    /* 1..XEN_RELAY_CHUNK_MAX stream bytes */
 #define XEN_RELAY_END        2u    /* 8 bytes: total stream bytes sent */
 #define XEN_RELAY_ABORT      3u    /* empty: the sender's libxl failed */
+#define XEN_RELAY_SEALED     4u    /* DATA whose CRC covers the header
+                                    * only: the transport authenticates
+                                    * every byte (TLS) */
 #define XEN_RELAY_CHUNK_MAX  (1u << 20)     /* bytes of one DATA frame */
 
 typedef struct xen_relay_hdr {
     uint32_t magic;
     uint32_t type;
     uint32_t len;
-    uint32_t crc;      /* CRC32C of magic, type, len, then the payload */
+    uint32_t crc;      /* CRC32C of magic, type, len, then the payload
+                        * (not of a SEALED one's) */
 } xen_relay_hdr;
 
 typedef struct libxlmig__xen_relay {
