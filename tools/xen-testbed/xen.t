@@ -34,7 +34,9 @@
 # XENTB_RETRY=0 (no second attempt: for measuring), XENTB_HVM_TIMEOUT (s,
 # per step of the hvm scenario),
 # XENTB_PROBE_MS (the client's interval during hops, default 20),
-# XENTB_ROUNDS (the pre-copy round limit of xlmig's hops, default 8).
+# XENTB_ROUNDS (the pre-copy round limit of xlmig's hops, default 8),
+# XENTB_XLMIG_CONFIG (lines appended to the cluster config of both nodes,
+# e.g. 'compression = "off"' to measure what a feature costs).
 # How to run it, what it measured, what fails how: docs/xen-testbed.md.
 here=${XENTB_HERE:-$(cd "$(dirname "$0")" && pwd)}
 MIG_ROOT=$(cd "$here/../.." && pwd)
@@ -503,6 +505,7 @@ node = [
 ${THREE:+    \"name=C,mgmt=192.0.2.3,mig1=198.51.100.3,mig2=203.0.113.3,pub=192.0.2.3\",}
 ]
 port = 8002
+${XENTB_XLMIG_CONFIG:+$XENTB_XLMIG_CONFIG}
 EOF
 }
 
