@@ -9,7 +9,9 @@
  * time of the sending and the receiving thread per GiB of pages -- the
  * figure that matters on a host where the two ends compete with
  * everything else for CPUs (docs/bench.md).  Not a test.
- * Usage: bench-transport plain|tls [MIB [scattered|contiguous]]
+ * Usage: bench-transport plain|tls [MIB [scattered|contiguous [COMP]]]
+ * where COMP is the frames' compression (off, the default; auto, lz4,
+ * zstd: what its chooser and frames cost, on pages that do not compress).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -140,9 +142,11 @@ int main(int argc, char **argv)
 
     if (argc < 2 || (strcmp(argv[1], "plain") && strcmp(argv[1], "tls")) ||
         !mib || (argc > 3 && strcmp(argv[3], "scattered") &&
-                 strcmp(argv[3], "contiguous"))) {
+                 strcmp(argv[3], "contiguous")) ||
+        (argc > 4 &&
+         libxlmig_compression_from_string(argv[4], &o.compression))) {
         fprintf(stderr, "usage: bench-transport plain|tls "
-                "[MIB [scattered|contiguous]]\n");
+                "[MIB [scattered|contiguous [off|auto|lz4|zstd]]]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);          /* as xlmigd */
@@ -159,8 +163,19 @@ int main(int argc, char **argv)
         perror("mmap");
         return 1;
     }
-    for (i = 0; i < nbatch * BATCH * (scattered ? 2 : 1); i++)
-        memset(src + i * PAGE, (int)(i * 7 + 1), PAGE);
+    /* Pages that do not compress (xorshift), as the sim's random
+     * content: a compressing mode pays its chooser and its samples. */
+    {
+        uint64_t x = 0x9e3779b97f4a7c15ull, *w = (uint64_t *)src;
+        uint64_t nw = nbatch * BATCH * (scattered ? 2 : 1) * PAGE / 8;
+
+        for (i = 0; i < nw; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w[i] = x;
+        }
+    }
     memset(dst, 1, (size_t)DST_PAGES * PAGE);
     memset(head, 0, sizeof(head));
     memset(check, 0, sizeof(check));
@@ -234,11 +249,13 @@ int main(int argc, char **argv)
     {
         double gib = (double)(nbatch * BATCH * PAGE) / (1 << 30);
 
-        printf("{\"transport\":\"%s\",\"pages\":\"%s\",\"mib\":%llu,"
+        printf("{\"transport\":\"%s\",\"pages\":\"%s\","
+               "\"compression\":\"%s\",\"mib\":%llu,"
                "\"wall_ms\":%.1f,\"mib_s\":%.1f,"
                "\"send_cpu_ms_per_gib\":%.1f,"
                "\"recv_cpu_ms_per_gib\":%.1f}\n", argv[1],
                scattered ? "scattered" : "contiguous",
+               libxlmig_compression_to_string(o.compression),
                (unsigned long long)mib, wall_ns / 1e6,
                gib * 1024 / (wall_ns / 1e9), send_ns / 1e6 / gib,
                a.cpu_ns / 1e6 / gib);
