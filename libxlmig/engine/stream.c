@@ -329,7 +329,18 @@ int libxlmig__batch_flush(libxlmig__gc *gc, libxlmig__batch_writer *w)
     for (i = 1; i < (w->sealed ? 2 : (uint64_t)n); i++)
         crc = libxlmig__crc32c(crc, iov[i].iov_base, iov[i].iov_len);
     head.h.crc = crc;
-    rc = libxlmig__transport_writev_all(gc, w->t, iov, n);
+    if (w->stable && w->by_ref && n > 2 &&
+        libxlmig__transport_by_ref(w->t)) {
+        /* Paused until the receiver has read it all (the by_ref
+         * contract): the pages by reference, as in a live round, so
+         * stop-and-copy goes as fast as the rounds whose pace the
+         * policy measured.  The head is copied. */
+        rc = libxlmig__transport_writev_all(gc, w->t, iov, 2);
+        if (!rc)
+            rc = libxlmig__transport_send_pages(gc, w->t, iov + 2, n - 2);
+    } else {
+        rc = libxlmig__transport_writev_all(gc, w->t, iov, n);
+    }
     if (rc) return rc;
     w->bytes += sizeof(head.h) + len;
     w->npfn = w->nzero = w->ndata = 0;
