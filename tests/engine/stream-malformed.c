@@ -24,6 +24,7 @@
 
 #include "engine/engine.h"
 #include "backend/sim/sim.h"
+#include "sealed.h"
 #include "tap.h"
 
 typedef struct sink_state {
@@ -209,48 +210,13 @@ static const libxlmig__transport_ops slow_ops = {
     .close = slow_close,
 };
 
-/*
- * A transport on a borrowed fd that says it authenticates every byte, as
- * TLS does: the stream leaves the page checksums to it.
- */
-static ssize_t sealed_writev(libxlmig__transport *t, const struct iovec *iov,
-                             int iovcnt)
-{
-    return writev(t->fd, iov, iovcnt);
-}
-
-static ssize_t sealed_read(libxlmig__transport *t, void *buf, size_t len)
-{
-    return read(t->fd, buf, len);
-}
-
-static ssize_t sealed_readv(libxlmig__transport *t, const struct iovec *iov,
-                            int iovcnt)
-{
-    return readv(t->fd, iov, iovcnt);
-}
-
-static bool sealed_yes(libxlmig__transport *t)
-{
-    (void)t;
-    return true;
-}
-
-static const libxlmig__transport_ops sealed_ops = {
-    .name = "sealed",
-    .writev = sealed_writev,
-    .read = sealed_read,
-    .readv = sealed_readv,
-    .close = slow_close,
-    .sealed = sealed_yes,
-};
-
 /* Restore from fd (at its start) through a sealed transport. */
 static int restore_sealed(libxlmig_ctx *ctx, int fd, sink_state *s)
 {
     GC_INIT(ctx);
     libxlmig__mig_sink sink = { s, true, t_create, t_vcpu, t_destroy };
     libxlmig__transport *t = NULL;
+    libxlmig__transport_ops ops;
     libxlmig__engine_opts o;
     libxlmig_stats st;
     int rc;
@@ -259,7 +225,7 @@ static int restore_sealed(libxlmig_ctx *ctx, int fd, sink_state *s)
     lseek(fd, 0, SEEK_SET);
     rc = libxlmig__transport_fd_borrow(gc, fd, "the test", &t);
     if (!rc) {
-        t->ops = &sealed_ops;
+        test_seal(t, &ops);
         rc = libxlmig__engine_restore(gc, &sink, t, &o, &st);
     }
     libxlmig__transport_free(t);
@@ -500,6 +466,7 @@ int main(void)
     {
         GC_INIT(ctx);
         libxlmig__transport *t = NULL;
+        libxlmig__transport_ops ops;
         uint8_t *sealed = MAP_FAILED;
         size_t slen = 0, chk;
         u32u *cb;
@@ -510,7 +477,7 @@ int main(void)
         o.live = true;
         rc = libxlmig__transport_fd_borrow(gc, fd, "the test", &t);
         if (!rc) {
-            t->ops = &sealed_ops;
+            test_seal(t, &ops);
             rc = libxlmig__sim_save(gc, src, t, &o, &st);
         }
         libxlmig__transport_free(t);

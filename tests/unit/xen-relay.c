@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend/xen/xen_relay.h"
+#include "sealed.h"
 #include "tap.h"
 
 static libxlmig_ctx *ctx;
@@ -328,45 +329,6 @@ static void test_stream(void)
     GC_FREE;
 }
 
-/* Transports on the rig's sockets that say they authenticate every
- * byte, as TLS does. */
-static ssize_t sealed_writev(libxlmig__transport *t, const struct iovec *iov,
-                             int iovcnt)
-{
-    return writev(t->fd, iov, iovcnt);
-}
-
-static ssize_t sealed_read(libxlmig__transport *t, void *buf, size_t len)
-{
-    return read(t->fd, buf, len);
-}
-
-static ssize_t sealed_readv(libxlmig__transport *t, const struct iovec *iov,
-                            int iovcnt)
-{
-    return readv(t->fd, iov, iovcnt);
-}
-
-static void sealed_close(libxlmig__transport *t)
-{
-    close(t->fd);
-}
-
-static bool sealed_yes(libxlmig__transport *t)
-{
-    (void)t;
-    return true;
-}
-
-static const libxlmig__transport_ops sealed_ops = {
-    .name = "sealed",
-    .writev = sealed_writev,
-    .read = sealed_read,
-    .readv = sealed_readv,
-    .close = sealed_close,
-    .sealed = sealed_yes,
-};
-
 /*
  * Over a sealed transport the frames are SEALED, their CRC over the
  * header only, and the stream arrives whole; a receiver on a transport
@@ -376,13 +338,14 @@ static void test_sealed(void)
 {
     GC_INIT(ctx);
     const uint64_t total = 3 * 1048576 + 777;
+    libxlmig__transport_ops ops_a, ops_b;
     xen_relay_hdr h;
     uint32_t crc;
     rig g;
 
     /* The first frame as the wire has it. */
     rig_init(gc, &g, total);
-    g.ta->ops = &sealed_ops;
+    test_seal(g.ta, &ops_a);
     start_threads(&g, true, false);
     libxlmig__xen_relay_send_start(gc, &g.s);
     is_int(0, libxlmig__transport_read_all(gc, g.tb, &h, sizeof(h), "frame"),
@@ -397,7 +360,7 @@ static void test_sealed(void)
 
     /* Refused by a receiver whose transport is not sealed. */
     rig_init(gc, &g, total);
-    g.ta->ops = &sealed_ops;
+    test_seal(g.ta, &ops_a);
     start_threads(&g, true, true);
     libxlmig__xen_relay_recv_start(gc, &g.r);
     libxlmig__xen_relay_send_start(gc, &g.s);
@@ -415,7 +378,8 @@ static void test_sealed(void)
 
     /* Both sealed: the whole stream. */
     rig_init(gc, &g, total);
-    g.ta->ops = g.tb->ops = &sealed_ops;
+    test_seal(g.ta, &ops_a);
+    test_seal(g.tb, &ops_b);
     start_threads(&g, true, true);
     libxlmig__xen_relay_recv_start(gc, &g.r);
     is_int(0, libxlmig__xen_relay_send(gc, &g.s), "sealed: sent");
