@@ -118,6 +118,21 @@ _hidden void libxlmig__log(libxlmig_ctx *ctx, xentoollog_level level,
  */
 _hidden uint32_t libxlmig__crc32c(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * Start loading the len bytes at p into the cache, every line of them.
+ * Guest pages are 4 KiB apart in physical memory too, where the CPU's
+ * own prefetcher stops: a page read cold costs 2.6 times one loaded
+ * this way (docs/stream.md, "Reading pages").
+ */
+static inline void libxlmig__prefetch(const void *p, size_t len)
+{
+    const char *c = p;
+    size_t off;
+
+    for (off = 0; off < len; off += 64)
+        __builtin_prefetch(c + off);
+}
+
 /* Symbolic name of rc ("NOT_DOM0", "ERROR_FAIL"); static string. */
 _hidden const char *libxlmig__error_name(int rc);
 

@@ -53,6 +53,7 @@ typedef struct libxlmig__batch_writer {
     uint64_t unstable;       /* pages flagged unstable (pages) */
     uint8_t *data;           /* staging, BATCH_PAGES pages (caller's) */
     uint64_t npfn, nzero, ndata;
+    uint64_t last_pfn;       /* the page queued last (read-ahead) */
     uint64_t pfns[LIBXLMIG__BATCH_PAGES];
     uint64_t bytes;          /* written through this writer (bytes) */
     uint64_t total_data, total_zero;   /* pages queued (pages) */

@@ -124,10 +124,13 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
     bool zero;
     uint32_t crc = 0;
 
-    /* Pages mostly come in order: start loading the next ones. */
-    if (pfn + 8 < w->nr_pages)
-        __builtin_prefetch(p + 8 * LIBXLMIG__PAGE_SIZE);
     if (!w->stable && w->recheck && !w->sealed) {
+        /* In a run of pages (a first round is one), the page two ahead
+         * is most likely next but one: load it while this one is read. */
+        if (pfn == w->last_pfn + 1 && pfn + 2 < w->nr_pages)
+            libxlmig__prefetch(p + 2 * LIBXLMIG__PAGE_SIZE,
+                               LIBXLMIG__PAGE_SIZE);
+        w->last_pfn = pfn;
         /*
          * Live and zero-copy: the page's checksum, which PAGE_CHECK
          * sends, also finds the zero pages (only they have the zero
@@ -144,6 +147,10 @@ int libxlmig__batch_add(libxlmig__gc *gc, libxlmig__batch_writer *w,
         if (!zero)
             w->crcs[2 + w->ndata] = crc;
     } else {
+        /* A zero check mostly reads a page's first line: load that of
+         * the pages that most likely follow. */
+        if (pfn + 8 < w->nr_pages)
+            __builtin_prefetch(p + 8 * LIBXLMIG__PAGE_SIZE);
         zero = libxlmig__page_is_zero(p);
     }
     if (zero) {
