@@ -102,9 +102,14 @@ bool libxlmig__handoff_pending(libxlmig__gc *gc, const char *name)
 
 /* ---- talking to the target ----------------------------------------- */
 
-/* Wait for one handoff event from the target; *event_r is arena text. */
+/*
+ * Wait for the target's next handoff event (*event_r arena text); *error_r
+ * its error, if any, and *running_us_r (if given) how long the domain had
+ * run on the target when it sent a confirm (UINT64_MAX: it did not say).
+ */
 static int await_event(libxlmig__gc *gc, libxlmig__peer *p,
-                       const char **event_r, const char **error_r)
+                       const char **event_r, const char **error_r,
+                       uint64_t *running_us_r)
 {
     char *payload;
     yajl_val v;
@@ -123,6 +128,11 @@ static int await_event(libxlmig__gc *gc, libxlmig__peer *p,
     if (!*event_r) {
         LOG(ERROR, "event from %s names no event", p->node);
         return LIBXLMIG_ERROR_PROTOCOL;
+    }
+    if (running_us_r) {
+        *running_us_r = UINT64_MAX;
+        rc = libxlmig__json_get_u64_opt(gc, v, "running_us", running_us_r);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -944,7 +954,7 @@ static int phase_ready(libxlmig__gc *gc, mig_run *r)
     /* The stream is sent; the source is paused. */
     set_phase(m, LIBXLMIG_PHASE_HANDOFF);
     r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_STREAM_SENT);
-    rc = await_event(gc, &r->p, &event, &why);
+    rc = await_event(gc, &r->p, &event, &why, NULL);
     libxlmig__fault("src", "ready", libxlmig__transport_fd(r->p.t));
     if (!rc && strcmp(event, "ready")) {
         LOG(ERROR, "%s could not restore %s: %s", m->target, m->domain,
@@ -1017,11 +1027,33 @@ static int phase_resolve(libxlmig__gc *gc, mig_run *r)
     return 0;
 }
 
+/*
+ * The downtime the report gives: from the pause here until the domain ran
+ * on the target.  The stream's own figure ends when its last record was
+ * written; the last pages may still be on their way (the paths' window),
+ * and the target then restores, waits for go and unpauses.  The pause
+ * lasted the stream's figure, plus the handoff until the confirm came,
+ * less the time the domain had already run there when the target sent
+ * it (running_us, by the target's clock: durations only, so the two
+ * clocks need not agree).  A target that does not say keeps the stream's
+ * figure.
+ */
+static void downtime_to_running(libxlmig__migration *m, uint64_t running_us)
+{
+    uint64_t handoff = libxlmig__now_us() - m->t_sent;
+
+    if (running_us == UINT64_MAX || running_us > handoff)
+        return;
+    m->stream_downtime_us = m->stats.downtime_us;
+    m->stats.downtime_us += handoff - running_us;
+}
+
 /* Go, and the target's confirm (or a resolve); 0: the target runs it. */
 static int phase_go(libxlmig__gc *gc, mig_run *r)
 {
     libxlmig__migration *m = r->m;
     const char *event, *why;
+    uint64_t running_us;
     int rc;
 
     r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_READY);
@@ -1031,7 +1063,7 @@ static int phase_go(libxlmig__gc *gc, mig_run *r)
     libxlmig__fault("src", "go", libxlmig__transport_fd(r->p.t));
     rc = send_event(gc, &r->p, "go", m->id);
     if (!rc)
-        rc = await_event(gc, &r->p, &event, &why);
+        rc = await_event(gc, &r->p, &event, &why, &running_us);
     if (!rc)
         libxlmig__fault("src", "confirm", libxlmig__transport_fd(r->p.t));
     if (!rc && strcmp(event, "confirm")) {
@@ -1039,6 +1071,7 @@ static int phase_go(libxlmig__gc *gc, mig_run *r)
         rc = LIBXLMIG_ERROR_PROTOCOL;
     }
     if (!rc) {
+        downtime_to_running(m, running_us);
         r->act = libxlmig__hsrc_step(&r->hs, HSRC_EV_CONFIRM);
         return 0;
     }
@@ -1097,6 +1130,11 @@ static void report_end(mig_run *r, int rc)
     if (m->target_wait_ms)
         libxlmig__yajl_gen_kv_uint(g, "target_wait_ms", m->target_wait_ms);
     report_phases(m);
+    /* stats.downtime_us runs until the domain ran on the target; the
+     * stream's part of it, for comparison with the limit it kept. */
+    if (m->stream_downtime_us)
+        libxlmig__yajl_gen_kv_uint(g, "stream_downtime_us",
+                                   m->stream_downtime_us);
     libxlmig__yajl_gen_kv_uint(g, "attempt_count", (unsigned)r->attempts);
     libxlmig__yajl_gen_str(g, "stats");
     libxlmig__stats_gen_json(g, &m->stats);
@@ -1116,6 +1154,7 @@ int libxlmig__migration_run(libxlmig__gc *gc, libxlmig__migration *m)
     m->t_start = libxlmig__now_us();
     m->t_checked = m->t_predicted = m->t_prepared = m->t_sent = 0;
     m->t_handed_off = m->t_done = 0;
+    m->stream_downtime_us = 0;
     snprintf(m->outcome, sizeof(m->outcome), "refused");
     set_phase(m, LIBXLMIG_PHASE_CHECK);
     rep_str(m, "domain", m->domain);

@@ -41,6 +41,9 @@ typedef struct libxlmig__migration {
     char id[33];                  /* migration id, hex */
     char outcome[64];             /* "migrated", "refused", "resumed", ... */
     uint64_t target_wait_ms;      /* waited for a slot on the target (ms) */
+    /* The stream's downtime (us), kept when stats.downtime_us became the
+     * pause until the domain ran on the target; 0: it did not. */
+    uint64_t stream_downtime_us;
     /* When each phase ended (us, libxlmig__now_us; 0: not reached), for
      * the report's "phases_ms". */
     uint64_t t_start, t_checked, t_predicted, t_prepared, t_sent,

@@ -249,12 +249,14 @@ static void record_incoming(libxlmig__gc *gc, node_service *svc,
     libxlmig__metrics_flush(gc, false);
 }
 
-/* Commit: the domain takes its name and runs here. */
-static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
+/* Commit: the domain takes its name and runs here, from the time
+ * returned (libxlmig__now_us). */
+static uint64_t commit(libxlmig__gc *gc, node_service *svc, incoming *in)
 {
     const libxlmig__host *h = svc->host;
     char *incoming_name = GCSPRINTF("%s%s", in->domain,
                                     LIBXLMIG_SUFFIX_INCOMING);
+    uint64_t t_running;
     int rc;
 
     decision_record(gc, in->id, true, in->source);
@@ -265,6 +267,7 @@ static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
             "runs under the temporary name", in->id, incoming_name,
             in->domain);
     rc = h->ops->unpause_release(gc, h->priv, rc ? incoming_name : in->domain);
+    t_running = libxlmig__now_us();
     if (rc)
         LOG(CRITICAL, "committed migration %s: cannot unpause %s", in->id,
             in->domain);
@@ -274,6 +277,7 @@ static void commit(libxlmig__gc *gc, node_service *svc, incoming *in)
     LOG(INFO, "migration %s: %s from %s runs here", in->id, in->domain,
         in->source);
     record_incoming(gc, svc, in, "committed");
+    return t_running;
 }
 
 static void abort_incoming(libxlmig__gc *gc, node_service *svc,
@@ -1057,8 +1061,11 @@ static const libxlmig__rpc_op node_ops[] = {
 
 /* ---- receiving a migration ------------------------------------------- */
 
-static void send_event(libxlmig__gc *gc, libxlmig__chan *c, const char *ev,
-                       const char *error)
+/* An event of the handoff; running_us: with a confirm, how long the
+ * domain has run here (the source's measure of the pause), or -1. */
+static void send_event_running(libxlmig__gc *gc, libxlmig__chan *c,
+                               const char *ev, const char *error,
+                               int64_t running_us)
 {
     yajl_gen g = libxlmig__json_gen_alloc(gc, false);
     char *json = NULL;
@@ -1068,12 +1075,20 @@ static void send_event(libxlmig__gc *gc, libxlmig__chan *c, const char *ev,
     libxlmig__yajl_gen_kv_str(g, "event", ev);
     if (error)
         libxlmig__yajl_gen_kv_str(g, "error", error);
+    if (running_us >= 0)
+        libxlmig__yajl_gen_kv_uint(g, "running_us", (uint64_t)running_us);
     yajl_gen_map_close(g);
     if (libxlmig__json_finish(gc, g, &json))
         return;
     libxlmig__ptr_add(gc, json);
     (void)libxlmig__msg_send(gc, c, LIBXLMIG_MSG_EVENT, json,
                              (uint32_t)strlen(json));
+}
+
+static void send_event(libxlmig__gc *gc, libxlmig__chan *c, const char *ev,
+                       const char *error)
+{
+    send_event_running(gc, c, ev, error, -1);
 }
 
 /* Step in's state under the lock; returns the action. */
@@ -1248,11 +1263,14 @@ static void run_incoming(libxlmig__gc *gc, node_conn *nc, libxlmig__chan *c)
         act = step(svc, in, HTGT_EV_ABORT, &copy);
     }
     switch (act) {
-    case HTGT_ACT_UNPAUSE_CONFIRM:
-        commit(gc, svc, &copy);
+    case HTGT_ACT_UNPAUSE_CONFIRM: {
+        uint64_t t_running = commit(gc, svc, &copy);
+
         libxlmig__fault("dst", "confirm", nc->fd);
-        send_event(gc, c, "confirm", NULL);
+        send_event_running(gc, c, "confirm", NULL,
+                           (int64_t)(libxlmig__now_us() - t_running));
         break;
+    }
     case HTGT_ACT_DESTROY:
         abort_incoming(gc, svc, &copy, true);
         break;

@@ -739,7 +739,9 @@ typedef struct libxlmig_stats {
     uint64_t nr_pages;            /* guest RAM (pages of 4 KiB) */
     uint64_t total_time_ms;       /* setup start to end (ms) */
     uint64_t setup_time_ms;       /* until the first page is sent (ms) */
-    uint64_t downtime_us;         /* guest paused to end record (us) */
+    uint64_t downtime_us;         /* guest paused to end record (us);
+                                   * of a migration between nodes, until
+                                   * it ran on the target */
     uint64_t precopy_bytes;       /* sent while the guest ran (bytes) */
     uint64_t downtime_bytes;      /* sent while paused (bytes) */
     uint64_t total_bytes;         /* all stream bytes (bytes) */

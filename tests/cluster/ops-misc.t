@@ -9,7 +9,7 @@
 # maintenance mode usage errors.
 . "$(dirname "$0")/lib.sh"
 
-plan 34
+plan 35
 
 jget() {   # jget JSON PERL-EXPR, $r the parsed JSON
     perl -MJSON::PP -e 'my $r = decode_json($ARGV[0]); print eval $ARGV[1]' \
@@ -41,6 +41,16 @@ stream=$(printf '%s\n' "$out" | grep '"type":"report"' |
 ok "$([ "$stream" -ge $((meas - 10)) ] && [ "$stream" -le $((meas + 2000)) ] &&
       echo 0 || echo 1)" \
    "the report's phases: the stream phase (${stream} ms) holds the engine's ${meas} ms"
+# The downtime runs until the domain ran on node2: the stream's part,
+# plus at most the handoff (ready, go, the confirm) in which it lies.
+read -r dt sdt hof <<<"$(printf '%s\n' "$out" | grep '"type":"report"' |
+    perl -MJSON::PP -ne '$r = decode_json($_)->{report};
+        print join(" ", $r->{stats}{downtime_us} // -1,
+                   $r->{stream_downtime_us} // -1,
+                   $r->{phases_ms}{handoff} // -1)')"
+ok "$([ "$sdt" -gt 0 ] && [ "$dt" -gt "$sdt" ] &&
+      [ "$dt" -le $((sdt + (hof + 1) * 1000)) ] && echo 0 || echo 1)" \
+   "the downtime (${dt} us) is the stream's (${sdt} us) and part of the ${hof} ms handoff"
 err_pct=$(( (est - meas) * 100 / meas ))
 diag "estimate ${est} ms, measured ${meas} ms, error ${err_pct}%"
 ok "$([ "${err_pct#-}" -le 25 ] && echo 0 || echo 1)" \

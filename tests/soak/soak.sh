@@ -4,8 +4,8 @@
 # back and forth between two namespace hosts SOAK_MOVES times (100), its
 # memory verified after every move, the cluster checked for exactly one
 # running copy.  Prints the number of failures (the target is 0) and the
-# distribution of downtime (the pause of the final stop-and-copy, from
-# each migration's report).  Bounded: about a second per move.
+# distribution of downtime (from the pause until the domain ran on the
+# target, from each migration's report).  Bounded: about a second per move.
 # Exit 0 when no move failed.
 . "$(dirname "$0")/../cluster/lib.sh"
 
