@@ -448,6 +448,25 @@ static int send_precopy(send_ctx *sc)
     }
 }
 
+/*
+ * Before the pause, the stream lets what it already wrote reach the
+ * target, for at most the downtime limit: a socket's send queue or the
+ * paths' window holds up to tens of MiB, which would otherwise drain at
+ * the link's pace with the guest paused, on top of the pages the policy
+ * counted.  The guest dirties pages meanwhile, but fewer than the link
+ * sends in that time wherever pre-copy converges.  Bounded by the limit,
+ * since what takes longer to drain would overrun it anyway and the guest
+ * goes on dirtying pages: a path that died unnoticed (its data never
+ * arrives) must not hold the pause back for long (measured: 2 s of
+ * waiting there made stop-and-copy 550 ms instead of 12 ms).
+ */
+static int drain_before_pause_ms(const send_ctx *sc)
+{
+    uint64_t ms = sc->o->params.downtime_limit_ms;
+
+    return ms < 1 ? 1 : ms > 1000 ? 1000 : (int)ms;
+}
+
 /* Stop-and-copy: pause the guest, send the pages it dirtied last. */
 static int send_stop_and_copy(send_ctx *sc)
 {
@@ -459,6 +478,10 @@ static int send_stop_and_copy(send_ctx *sc)
     int rc;
 
     throttle_stop(&sc->thr);
+    if (sc->o->live &&
+        libxlmig__transport_drain(sc->t, drain_before_pause_ms(sc)))
+        LOGD(DEBUG, src->domid, "the stream had not reached the target "
+             "after %d ms; pausing all the same", drain_before_pause_ms(sc));
     mig_set_state(&sc->job, LIBXLMIG_STATE_PRECOPY,
                   LIBXLMIG_STATE_STOP_AND_COPY);
     st->state = sc->job.state;

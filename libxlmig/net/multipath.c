@@ -941,6 +941,30 @@ static int mp_send_pages(libxlmig__gc *gc, libxlmig__transport *t,
     return 0;
 }
 
+/* Striped: until the reader consumed every frame; one path: its
+ * socket's queue. */
+static int mp_drain(libxlmig__transport *t, int timeout_ms)
+{
+    mp *m = mp_of(t);
+    uint64_t end = libxlmig__now_us() + (uint64_t)timeout_ms * 1000ULL;
+    uint64_t now;
+    int ms;
+
+    if (!m->striped)
+        return libxlmig__transport_drain(m->path[0].t, timeout_ms);
+    pthread_mutex_lock(&m->lock);
+    while (m->unacked_bytes && !m->fatal &&
+           (now = libxlmig__now_us()) < end) {
+        ms = (int)((end - now + 999) / 1000);
+        if (wait_slice_locked(m, ms < MP_STALL_CONFIRM_MS ?
+                                 ms : MP_STALL_CONFIRM_MS) == ETIMEDOUT)
+            stall_check_locked(m);   /* what we wait for may be stuck */
+    }
+    ms = m->unacked_bytes && !m->fatal ? -1 : 0;
+    pthread_mutex_unlock(&m->lock);
+    return ms;
+}
+
 /* Every path is opened alike: sealed when the first one is. */
 static bool mp_sealed(libxlmig__transport *t)
 {
@@ -1248,6 +1272,7 @@ static const libxlmig__transport_ops mp_ops = {
     .send_pages = mp_send_pages,
     .by_ref = mp_by_ref,
     .sealed = mp_sealed,
+    .drain = mp_drain,
 };
 
 /* ---- opening ---- */

@@ -72,6 +72,8 @@ typedef struct libxlmig__transport_ops {
     bool (*sealed)(libxlmig__transport *t);
     void (*set_limit)(libxlmig__transport *t, uint64_t bytes_per_s);
     int (*fd_of)(libxlmig__transport *t);
+    /* libxlmig__transport_drain (default: the socket's send queue). */
+    int (*drain)(libxlmig__transport *t, int timeout_ms);
 } libxlmig__transport_ops;
 
 struct libxlmig__transport {
@@ -134,6 +136,13 @@ _hidden void libxlmig__transport_set_limit(libxlmig__transport *t,
                                            uint64_t bytes_per_s);
 /* The socket under t, for fault injection (core/fault.c); -1: none. */
 _hidden int libxlmig__transport_fd(libxlmig__transport *t);
+/*
+ * Wait, at most timeout_ms, until the peer has everything written so far:
+ * its TCP acknowledged it (a socket), or its reader consumed it (the
+ * migration paths).  0 once so (at once on files and pipes), -1 if not
+ * yet when the time is up.
+ */
+_hidden int libxlmig__transport_drain(libxlmig__transport *t, int timeout_ms);
 
 /*
  * Write or read exactly len bytes, honouring timeout_ms; logged errors.

@@ -8,9 +8,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "core/tunables.h"
 #include "net/net.h"
@@ -182,6 +185,29 @@ int libxlmig__transport_fd(libxlmig__transport *t)
     if (!t)
         return -1;
     return t->ops->fd_of ? t->ops->fd_of(t) : t->fd;
+}
+
+/* The socket's send queue, sent or not, that its peer has not
+ * acknowledged, polled every DRAIN_POLL_US. */
+#define DRAIN_POLL_US 500
+
+int libxlmig__transport_drain(libxlmig__transport *t, int timeout_ms)
+{
+    uint64_t end = libxlmig__now_us() + (uint64_t)timeout_ms * 1000ULL;
+    struct stat sb;
+    int queued;
+
+    if (t->ops->drain)
+        return t->ops->drain(t, timeout_ms);
+    if (t->fd < 0 || fstat(t->fd, &sb) || !S_ISSOCK(sb.st_mode))
+        return 0;
+    for (;;) {
+        if (ioctl(t->fd, SIOCOUTQ, &queued) || queued <= 0)
+            return 0;
+        if (libxlmig__now_us() >= end)
+            return -1;
+        usleep(DRAIN_POLL_US);
+    }
 }
 
 /* How long an operation may wait now (ms; -1: no limit); *deadline_r:

@@ -3,13 +3,15 @@
  * Migration paths (net/multipath.c) over socketpairs: one path and
  * several carry a stream in order both ways; a path cut in the middle
  * loses nothing and the others finish; the bandwidth limit holds over
- * all paths, and auto compression weighs it as the link; a malformed
+ * all paths, and auto compression weighs it as the link; a drain waits
+ * for the peer to take what was written; a malformed
  * frame or announcement ends the stream.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -260,7 +262,7 @@ static void run_stream(libxlmig__gc *gc, int npaths, bool cut,
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);   /* as xlmigd */
-    plan(40);
+    plan(48);
     if (libxlmig_ctx_alloc(&ctx, NULL))
         bail("context");
     {
@@ -275,6 +277,48 @@ int main(void)
         run_stream(gc, 3, true, "three paths, lz4, one cut");
         text_pattern = false;
         comp_mode = LIBXLMIG_COMPRESSION_OFF;
+
+        /* Draining: the peer has everything once it took it all. */
+        {
+            libxlmig__transport *s = NULL, *d = NULL, *a = NULL;
+            sender snd = { .len = 1u << 20, .cut_fd = -1 };
+            static char buf[65536];
+            size_t got = 0;
+            ssize_t r;
+            pairs ps;
+            int sv[2];
+
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+                sysbail("socketpair");
+            if (libxlmig__transport_fd_open(gc, sv[0], "a", &a))
+                bail("transport");
+            memset(buf, 7, sizeof(buf));
+            is_int(0, libxlmig__transport_write_all(gc, a, buf, sizeof(buf)),
+                   "drain: 64 KiB written to a socket");
+            is_int(-1, libxlmig__transport_drain(a, 50),
+                   "drain: not drained while its peer reads nothing");
+            while (got < sizeof(buf) &&
+                   (r = read(sv[1], buf, sizeof(buf) - got)) > 0)
+                got += (size_t)r;
+            is_int(0, libxlmig__transport_drain(a, 1000),
+                   "drain: drained once its peer read all %zu bytes", got);
+            libxlmig__transport_free(a);
+            close(sv[1]);
+
+            pairs_make(&ps, 2);
+            is_int(0, open_both(gc, &ps, 0, &s, &d), "drain, two paths: open");
+            snd.t = s;
+            send_main(&snd);
+            is_int(0, snd.rc, "drain, two paths: 1 MiB written");
+            is_int(-1, libxlmig__transport_drain(s, 100),
+                   "drain, two paths: not while the reader takes nothing");
+            ok(recv_check(gc, d, snd.len),
+               "drain, two paths: the data arrives");
+            is_int(0, libxlmig__transport_drain(s, 2000),
+                   "drain, two paths: drained once the reader took it");
+            libxlmig__transport_free(d);
+            libxlmig__transport_free(s);
+        }
 
         /* The bandwidth limit holds over all paths together. */
         {
