@@ -475,13 +475,12 @@ static int send_stop_and_copy(send_ctx *sc)
     libxlmig__batch_writer *w = sc->w;
     libxlmig_stats *st = sc->st;
     uint64_t count, bytes0, n;
-    int rc;
+    int drain_ms = drain_before_pause_ms(sc), rc;
 
     throttle_stop(&sc->thr);
-    if (sc->o->live &&
-        libxlmig__transport_drain(sc->t, drain_before_pause_ms(sc)))
+    if (sc->o->live && libxlmig__transport_drain(sc->t, drain_ms))
         LOGD(DEBUG, src->domid, "the stream had not reached the target "
-             "after %d ms; pausing all the same", drain_before_pause_ms(sc));
+             "after %d ms; pausing all the same", drain_ms);
     mig_set_state(&sc->job, LIBXLMIG_STATE_PRECOPY,
                   LIBXLMIG_STATE_STOP_AND_COPY);
     st->state = sc->job.state;
