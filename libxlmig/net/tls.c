@@ -13,15 +13,21 @@
  * replayed ClientHello cannot finish (fresh server random and key
  * share).  One cipher suite (TLS_AES_128_GCM_SHA256, which the kernel's
  * TLS offloads), (EC)DHE with the PSK for forward secrecy, no session
- * tickets, no early data.  After the handshake the kernel takes the
- * sending keys where it has TLS (SSL_OP_ENABLE_KTLS), so pages still go
- * by reference; otherwise OpenSSL encrypts in user space.  Received
- * records are always decrypted in user space (ibio below says why).
+ * tickets, no early data.
  *
- * Full duplex: the socket is non-blocking and one mutex is held around
- * each SSL_* call only; waits (poll) happen outside it, so one thread may
- * read while another writes, and libxlmig__transport_shutdown from a
- * third makes both fail promptly.
+ * OpenSSL runs the handshake; the records after it are protected here,
+ * in user space (tls_record.h: from the pages into the send buffer and
+ * from the receive buffer into the pages, without OpenSSL's copies),
+ * with the traffic secrets OpenSSL hands its key log callback.  Where
+ * the kernel has TLS, OpenSSL gives it the sending keys instead
+ * (SSL_OP_ENABLE_KTLS), so pages still go by reference, and only what
+ * is received is opened here.  The records are TLS 1.3's either way.
+ *
+ * Full duplex: the socket is non-blocking; the writer's and the reader's
+ * state each have a mutex (and OpenSSL's SSL object one of its own),
+ * held while a record is sealed, opened or sent, never while waiting
+ * (poll), so one thread may read while another writes, and
+ * libxlmig__transport_shutdown from a third makes both fail promptly.
  */
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -40,6 +46,7 @@
 #include <openssl/ssl.h>
 
 #include "net/net.h"
+#include "net/tls_record.h"
 
 #define TLS_PSK_LEN     32
 #define TLS_NODE_MAX    64             /* bytes of a PSK identity */
@@ -50,11 +57,25 @@
  * of a write are gathered in: whole records each. */
 #define TLS_RECORD      (16 * 1024)
 #define TLS_GATHER      (4 * TLS_RECORD)
-/* Records gathered before they go to the socket in one send (user-space
+/* Records sealed before they go to the socket in one send (user-space
  * TLS; kernel TLS has the socket's own buffers). */
 #define TLS_OUT_BUF     (256 * 1024)
-/* Bytes OpenSSL reads from the socket at a time (read ahead). */
+/* Bytes read from the socket at a time (many records). */
 #define TLS_READ_BUF    (256 * 1024)
+/* A piece of a write shorter than this (a frame header) goes in a record
+ * with only the short pieces next to it; a record's plaintext at least
+ * this long is opened straight into the reader's buffers. */
+#define TLS_SHORT       512
+
+/* Records a sending key protects before this side moves to the next one
+ * (KeyUpdate): AES-GCM's limit in TLS 1.3 is 2^24.5 full records (RFC
+ * 8446 5.5).  Lowered by tests. */
+uint64_t libxlmig__tls_records_per_key = UINT64_C(1) << 23;
+/* Tests only: records through OpenSSL's own record layer, as a peer that
+ * is not xlmig would (what the client sends: 1, receives: 2; the server:
+ * 4, 8); and how many KeyUpdates were sent and taken. */
+int libxlmig__tls_openssl_records;
+uint64_t libxlmig__tls_key_updates;
 
 /* ---- the preamble ---- */
 
@@ -121,12 +142,30 @@ typedef struct tls_priv {
     void *opaque;
     bool unknown;              /* the client named an unknown node */
     char identity[TLS_NODE_MAX + 1];   /* server: the client's */
-    /* the writer's */
-    unsigned char *wbuf;
-    /* user-space TLS: records encrypted, not yet on the socket */
-    unsigned char *obuf;
-    size_t olen, ooff;
+    /* the handshake's traffic secrets (key log): [0] the client's */
+    unsigned char secret[2][LIBXLMIG__TLS_SECRET_LEN];
+    unsigned have_secret;      /* bit 0: [0], bit 1: [1] */
     int fd;
+    /* records sealed (utx) and opened (urx) here, not by OpenSSL */
+    bool utx, urx;
+    /* the writer's: OpenSSL's (kernel TLS) ... */
+    unsigned char *wbuf;
+    /* ... or this side's, under txlock */
+    pthread_mutex_t txlock;
+    libxlmig__tls_dir tx;
+    unsigned char *obuf;       /* records sealed, not yet on the socket */
+    size_t olen, ooff;
+    int txerr;                 /* the first failure: final */
+    bool tx_update;            /* the peer asked for a KeyUpdate (atomic) */
+    /* the reader's, under rxlock */
+    pthread_mutex_t rxlock;
+    libxlmig__tls_dir rx;
+    unsigned char *rbuf;       /* from the socket, not yet opened */
+    size_t rlen, roff;
+    unsigned char *pbuf;       /* opened, not yet read */
+    size_t plen, poff;
+    bool reof;                 /* the peer's close_notify, or the end */
+    int rxerr;                 /* the first failure: final */
     char why_send[160], why_recv[160];  /* last failure of each side */
 } tls_priv;
 
@@ -283,39 +322,18 @@ static void ssl_reason(char *buf, size_t len, int err, int saved_errno)
         snprintf(buf, len, "TLS error %d", err);
 }
 
-/*
- * A write failed because the peer closed: did it say why first (a TLS
- * alert such as bad_record_mac when it refused altered data)?  The
- * connection is over, so a byte of data read here is lost to nobody.
- */
-static void peer_alert(tls_priv *tp, int e)
-{
-    unsigned char b;
-    const char *r;
-    size_t n;
+static void peer_alert(tls_priv *tp, int e);
 
-    ERR_clear_error();
-    if (SSL_read_ex(tp->ssl, &b, 1, &n) ||
-        SSL_get_error(tp->ssl, 0) != SSL_ERROR_SSL)
-        return;
-    r = ERR_reason_error_string(ERR_peek_last_error());
-    if (r && strstr(r, "alert"))
-        snprintf(tp->why_send, sizeof(tp->why_send), "%s, after the peer "
-                 "sent TLS %s", strerror(e), r);
-}
-
-/* ---- records in from the socket ---- */
+/* ---- OpenSSL's input ---- */
 
 /*
- * OpenSSL reads the records through this BIO rather than its socket BIO,
- * so the kernel takes the keys for sending only and receiving stays in
- * user space.  OpenSSL's kernel-TLS receive path gives each read from
- * the kernel a made-up record header with a 16-bit length, but the
- * kernel returns as many ready records as fit the read buffer: with this
- * transport's large read buffer (TLS_READ_BUF) a read of more than 64
- * KiB got a wrong length, and the peer answered decode_error.  Kernel
- * TLS matters on the sending side (pages by reference); the receiver
- * decrypts in user space as before.
+ * OpenSSL reads the handshake (and, in tests, records) through this BIO
+ * rather than its socket BIO, so the kernel takes the keys for sending
+ * only and receiving stays in user space: OpenSSL's kernel-TLS receive
+ * path gives each read from the kernel a made-up record header with a
+ * 16-bit length, but the kernel returns as many ready records as fit the
+ * read buffer, and a read of more than 64 KiB got a wrong length.
+ * Kernel TLS matters on the sending side (pages by reference).
  */
 static int ibio_read(BIO *b, char *buf, int len)
 {
@@ -391,127 +409,7 @@ static int ibio_setup(tls_priv *tp)
     return 0;
 }
 
-/* ---- records out to the socket, many at a time ---- */
-
-/*
- * With user-space TLS, OpenSSL writes each record of up to 16 KiB with
- * its own write(2): a system call, and often a packet, per record.  The
- * records go into obuf instead (the write BIO below), and out to the
- * socket in sends of up to TLS_OUT_BUF bytes: when obuf is full and at
- * the end of each write of the transport (tls_flush).  obuf is the
- * writer's, touched with tp->lock held.
- */
-
-/* Send what obuf holds, without waiting: 0 when it is empty, -1 with
- * errno (EAGAIN: the socket is full) otherwise.  tp->lock held. */
-static int obuf_send(tls_priv *tp, int fd)
-{
-    ssize_t r;
-
-    while (tp->ooff < tp->olen) {
-        r = send(fd, tp->obuf + tp->ooff, tp->olen - tp->ooff,
-                 MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        tp->ooff += (size_t)r;
-    }
-    tp->olen = tp->ooff = 0;
-    return 0;
-}
-
-static int obio_write(BIO *b, const char *data, int len)
-{
-    tls_priv *tp = BIO_get_data(b);
-
-    BIO_clear_retry_flags(b);
-    if (len <= 0)
-        return 0;
-    if (tp->olen + (size_t)len > TLS_OUT_BUF &&
-        obuf_send(tp, tp->fd)) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (tp->ooff && tp->ooff == tp->olen)
-                tp->olen = tp->ooff = 0;
-            else if (tp->ooff) {
-                memmove(tp->obuf, tp->obuf + tp->ooff, tp->olen - tp->ooff);
-                tp->olen -= tp->ooff;
-                tp->ooff = 0;
-            }
-            if (tp->olen + (size_t)len > TLS_OUT_BUF) {
-                BIO_set_retry_write(b);
-                return -1;
-            }
-        } else {
-            return -1;
-        }
-    }
-    memcpy(tp->obuf + tp->olen, data, (size_t)len);
-    tp->olen += (size_t)len;
-    return len;
-}
-
-static BIO_METHOD *obio_method;
-static pthread_once_t obio_once = PTHREAD_ONCE_INIT;
-
-static void obio_method_init(void)
-{
-    obio_method = xbio_method_new("xlmig TLS records out", NULL, obio_write);
-}
-
-/* After the handshake, without kernel TLS: records out through obuf.
- * Where that cannot be set up, OpenSSL writes to the socket itself. */
-static void obuf_setup(tls_priv *tp)
-{
-    BIO *b;
-
-    pthread_once(&obio_once, obio_method_init);
-    if (!obio_method || !(tp->obuf = malloc(TLS_OUT_BUF)))
-        return;
-    b = BIO_new(obio_method);
-    if (!b) {
-        free(tp->obuf);
-        tp->obuf = NULL;
-        return;
-    }
-    BIO_set_data(b, tp);
-    SSL_set0_wbio(tp->ssl, b);
-}
-
-/*
- * The records of obuf out to the socket, waiting for room as tls_io
- * does: 0, or -1 with errno and the reason in why_send.
- */
-static int tls_flush(libxlmig__transport *t)
-{
-    tls_priv *tp = t->priv;
-    int r, e;
-
-    if (!tp->obuf)
-        return 0;
-    for (;;) {
-        pthread_mutex_lock(&tp->lock);
-        r = obuf_send(tp, t->fd);
-        e = errno;
-        if (r && e != EAGAIN && e != EWOULDBLOCK) {
-            snprintf(tp->why_send, sizeof(tp->why_send), "%s", strerror(e));
-            if (e == EPIPE || e == ECONNRESET)
-                peer_alert(tp, e);
-        }
-        pthread_mutex_unlock(&tp->lock);
-        if (!r)
-            return 0;
-        if (e != EAGAIN && e != EWOULDBLOCK) {
-            errno = e;
-            return -1;
-        }
-        if (libxlmig__transport_poll(t, POLLOUT)) {
-            if (errno == ETIMEDOUT)
-                errno = ETIME;
-            return -1;
-        }
-    }
-}
+/* ---- records through OpenSSL (kernel TLS sending; tests) ---- */
 
 /*
  * One SSL_write_ex (wr) or SSL_read_ex of buf, waiting for the socket as
@@ -526,10 +424,9 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
     size_t n = 0;
     int r, err, e;
     short ev;
-    bool guard = wr && !tp->obuf;   /* obuf sends with MSG_NOSIGNAL */
 
     for (;;) {
-        if (guard) sigpipe_block(tp, &g);
+        if (wr) sigpipe_block(tp, &g);
         pthread_mutex_lock(&tp->lock);
         ERR_clear_error();
         errno = 0;
@@ -541,14 +438,10 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
             err != SSL_ERROR_WANT_WRITE)
             ssl_reason(wr ? tp->why_send : tp->why_recv,
                        sizeof(tp->why_send), err, e);
+        pthread_mutex_unlock(&tp->lock);
+        if (wr) sigpipe_unblock(&g);
         if (wr && err == SSL_ERROR_SYSCALL && (e == EPIPE || e == ECONNRESET))
             peer_alert(tp, e);
-        /* A record a read made OpenSSL write (none in this protocol
-         * after the handshake, but never held back). */
-        if (!wr && tp->olen)
-            (void)obuf_send(tp, tp->fd);
-        pthread_mutex_unlock(&tp->lock);
-        if (guard) sigpipe_unblock(&g);
         switch (err) {
         case SSL_ERROR_NONE:
             return (ssize_t)n;
@@ -603,13 +496,13 @@ static ssize_t tls_write_full(libxlmig__transport *t, const void *buf,
 }
 
 /*
- * All of iov, in records of TLS_RECORD bytes where it can: a piece of at
- * least TLS_GATHER / 2 bytes is encrypted from where it is; smaller ones
- * (a frame header, scattered pages) are gathered into wbuf, up to the
- * next record boundary of a large piece that follows.  The bytes written
- * (fewer only if it failed), or -1.
+ * All of iov through SSL_write, in records of TLS_RECORD bytes where it
+ * can: a piece of at least TLS_GATHER / 2 bytes is encrypted from where
+ * it is; smaller ones (a frame header, scattered pages) are gathered into
+ * wbuf, up to the next record boundary of a large piece that follows.
+ * The bytes written (fewer only if it failed), or -1.
  */
-static ssize_t tls_writev(libxlmig__transport *t, const struct iovec *iov,
+static ssize_t ssl_writev(libxlmig__transport *t, const struct iovec *iov,
                           int iovcnt)
 {
     tls_priv *tp = t->priv;
@@ -659,13 +552,10 @@ static ssize_t tls_writev(libxlmig__transport *t, const struct iovec *iov,
             break;
         done += n;
     }
-    /* What failed to go out was not written. */
-    if (tls_flush(t))
-        return -1;
     return done || !total ? (ssize_t)done : -1;
 }
 
-static ssize_t tls_readv(libxlmig__transport *t, const struct iovec *iov,
+static ssize_t ssl_readv(libxlmig__transport *t, const struct iovec *iov,
                          int iovcnt)
 {
     size_t done = 0;
@@ -688,9 +578,493 @@ static ssize_t tls_readv(libxlmig__transport *t, const struct iovec *iov,
     return (ssize_t)done;
 }
 
+/* ---- records out, in user space (tls_record.h) ---- */
+
+/*
+ * The writer seals records from the caller's pages straight into obuf,
+ * which goes to the socket in sends of up to TLS_OUT_BUF bytes: when it
+ * cannot take another record, and at the end of each write.  A frame
+ * header or another short piece goes in a record of its own (with the
+ * short pieces next to it), so a record of pages starts where the
+ * reader's buffer for them does and is decrypted straight into it.
+ * Everything here is the writer's, under txlock; a failure is final
+ * (txerr), as records sealed but not sent cannot be taken back.
+ */
+
+/* Send what obuf holds, without waiting: 0 when it is empty, -1 with
+ * errno (EAGAIN: the socket is full) otherwise.  txlock held. */
+static int obuf_send(tls_priv *tp)
+{
+    ssize_t r;
+
+    while (tp->ooff < tp->olen) {
+        r = send(tp->fd, tp->obuf + tp->ooff, tp->olen - tp->ooff,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        tp->ooff += (size_t)r;
+    }
+    tp->olen = tp->ooff = 0;
+    return 0;
+}
+
+/* All of obuf to the socket, waiting for room (txlock dropped while
+ * waiting): 0, or -1 with errno, txerr and why_send set. */
+static int obuf_flush(libxlmig__transport *t, tls_priv *tp)
+{
+    int e;
+
+    for (;;) {
+        if (!obuf_send(tp))
+            return 0;
+        e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            pthread_mutex_unlock(&tp->txlock);
+            e = libxlmig__transport_poll(t, POLLOUT) ? errno : 0;
+            pthread_mutex_lock(&tp->txlock);
+            if (!e)
+                continue;
+            if (e == ETIMEDOUT)
+                e = ETIME;
+        } else {
+            snprintf(tp->why_send, sizeof(tp->why_send), "%s", strerror(e));
+            if (e == EPIPE || e == ECONNRESET)
+                peer_alert(tp, e);
+        }
+        tp->txerr = e;
+        errno = e;
+        return -1;
+    }
+}
+
+/* Seal one record of type into obuf, sending first if it has no room:
+ * 0, or -1 with errno. */
+static int obuf_seal(libxlmig__transport *t, tls_priv *tp, uint8_t type,
+                     libxlmig__iov_pos *pos, const void *buf, size_t len)
+{
+    size_t k;
+
+    if (TLS_OUT_BUF - tp->olen < len + LIBXLMIG__TLS_OVERHEAD &&
+        obuf_flush(t, tp))
+        return -1;
+    k = libxlmig__tls_seal(&tp->tx, type, pos, buf, len,
+                           tp->obuf + tp->olen);
+    if (!k) {
+        snprintf(tp->why_send, sizeof(tp->why_send),
+                 "TLS: cannot encrypt a record");
+        tp->txerr = errno = EIO;
+        return -1;
+    }
+    tp->olen += k;
+    return 0;
+}
+
+/*
+ * A KeyUpdate (RFC 8446 4.6.3) before the next record, when the peer
+ * asked for one or this direction's key has protected
+ * libxlmig__tls_records_per_key records: 0, or -1 with errno.
+ */
+static int tx_key_update(libxlmig__transport *t, tls_priv *tp)
+{
+    static const unsigned char msg[] = {
+        LIBXLMIG__TLS_KEY_UPDATE, 0, 0, 1, 0 /* update_not_requested */ };
+
+    if (!__atomic_exchange_n(&tp->tx_update, false, __ATOMIC_ACQ_REL) &&
+        tp->tx.seq < libxlmig__tls_records_per_key)
+        return 0;
+    if (obuf_seal(t, tp, LIBXLMIG__TLS_HANDSHAKE, NULL, msg, sizeof(msg)))
+        return -1;
+    if (libxlmig__tls_dir_update(&tp->tx)) {
+        snprintf(tp->why_send, sizeof(tp->why_send),
+                 "TLS: cannot derive the next key");
+        tp->txerr = errno = EIO;
+        return -1;
+    }
+    __atomic_add_fetch(&libxlmig__tls_key_updates, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Bytes of the next record at p: up to a full record, ending early
+ * after short pieces that a long one follows. */
+static size_t next_record_len(const libxlmig__iov_pos *p)
+{
+    size_t n = 0, off = p->off, k;
+    bool after_short = false;
+    int i;
+
+    for (i = p->i; i < p->iovcnt && n < LIBXLMIG__TLS_PLAIN_MAX; i++) {
+        const size_t len = p->iov[i].iov_len;
+        const bool short_piece = len < TLS_SHORT;
+
+        if (!short_piece && after_short && n)
+            break;
+        k = len - off;
+        if (k > LIBXLMIG__TLS_PLAIN_MAX - n)
+            k = LIBXLMIG__TLS_PLAIN_MAX - n;
+        n += k;
+        off = 0;
+        if (len)
+            after_short = short_piece;
+    }
+    return n;
+}
+
+static ssize_t rec_writev(libxlmig__transport *t, const struct iovec *iov,
+                          int iovcnt)
+{
+    tls_priv *tp = t->priv;
+    libxlmig__iov_pos pos = { iov, iovcnt, 0, 0 };
+    size_t total = 0, done = 0, n;
+    int i;
+
+    for (i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    pthread_mutex_lock(&tp->txlock);
+    if (tp->txerr) {
+        errno = tp->txerr;
+        goto fail;
+    }
+    while (done < total) {
+        if (tx_key_update(t, tp))
+            goto fail;
+        n = next_record_len(&pos);
+        if (obuf_seal(t, tp, LIBXLMIG__TLS_APPDATA, &pos, NULL, n))
+            goto fail;
+        done += n;
+    }
+    if (obuf_flush(t, tp))
+        goto fail;
+    pthread_mutex_unlock(&tp->txlock);
+    return (ssize_t)total;
+ fail:
+    pthread_mutex_unlock(&tp->txlock);
+    return -1;
+}
+
+/* An alert (level 2: fatal, 1: close_notify) out without waiting, if
+ * obuf has room: the last record of this side.  txlock held. */
+static void tx_alert(tls_priv *tp, int level, int desc)
+{
+    unsigned char a[2] = { (unsigned char)level, (unsigned char)desc };
+    size_t k;
+
+    if (tp->txerr || TLS_OUT_BUF - tp->olen < sizeof(a) + LIBXLMIG__TLS_OVERHEAD)
+        return;
+    k = libxlmig__tls_seal(&tp->tx, LIBXLMIG__TLS_ALERT, NULL, a, sizeof(a),
+                           tp->obuf + tp->olen);
+    tp->olen += k;
+    (void)obuf_send(tp);
+    tp->txerr = EPIPE;
+}
+
+/* ---- records in, in user space ---- */
+
+/*
+ * The reader receives into rbuf, many records at a time, and opens each
+ * record straight into the caller's buffers where it fits them (the
+ * plaintext of a short record, or of the part that overflows the
+ * caller's buffers, waits in pbuf).  Everything here is the reader's,
+ * under rxlock, which is dropped while it waits for the socket.
+ */
+
+/* len bytes of src to *p (advanced). */
+static void pos_copy(libxlmig__iov_pos *p, const unsigned char *src,
+                     size_t len)
+{
+    while (len && p->i < p->iovcnt) {
+        const struct iovec *v = &p->iov[p->i];
+        size_t k = v->iov_len - p->off;
+
+        if (k > len)
+            k = len;
+        memcpy((char *)v->iov_base + p->off, src, k);
+        src += k;
+        len -= k;
+        p->off += k;
+        if (p->off == v->iov_len) {
+            p->i++;
+            p->off = 0;
+        }
+    }
+}
+
+/* Bytes in the record at the head of rbuf if all of it is there, 0 if
+ * not, -1 (why_recv set) if its header is not a protected record's. */
+static ssize_t rx_next(tls_priv *tp)
+{
+    const unsigned char *h = tp->rbuf + tp->roff;
+    size_t avail = tp->rlen - tp->roff, len;
+
+    if (avail < LIBXLMIG__TLS_HDR_LEN)
+        return 0;
+    len = (size_t)h[3] << 8 | h[4];
+    if (h[0] != LIBXLMIG__TLS_APPDATA || h[1] != 3 || h[2] != 3) {
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: unexpected "
+                 "record of type %u after the handshake", h[0]);
+        return -1;
+    }
+    if (len > LIBXLMIG__TLS_BODY_MAX ||
+        len < 1 + LIBXLMIG__TLS_TAG_LEN) {
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: a record of "
+                 "%zu bytes, outside what TLS 1.3 allows", len);
+        return -1;
+    }
+    return avail < LIBXLMIG__TLS_HDR_LEN + len
+           ? 0 : (ssize_t)(LIBXLMIG__TLS_HDR_LEN + len);
+}
+
+/* More of the socket into rbuf, without waiting: > 0 bytes, 0 at its
+ * end, -1 with errno. */
+static ssize_t rx_fill(tls_priv *tp)
+{
+    size_t left = tp->rlen - tp->roff;
+    ssize_t r;
+
+    if (tp->roff && TLS_READ_BUF + LIBXLMIG__TLS_RECORD_MAX - tp->rlen <
+                    LIBXLMIG__TLS_RECORD_MAX) {
+        memmove(tp->rbuf, tp->rbuf + tp->roff, left);
+        tp->rlen = left;
+        tp->roff = 0;
+    }
+    do
+        r = recv(tp->fd, tp->rbuf + tp->rlen,
+                 TLS_READ_BUF + LIBXLMIG__TLS_RECORD_MAX - tp->rlen,
+                 MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r > 0)
+        tp->rlen += (size_t)r;
+    return r;
+}
+
+/* A fatal alert to the peer for what the reader refused (as OpenSSL
+ * sends one), where this side seals its own records. */
+static void rx_refuse(tls_priv *tp, int desc)
+{
+    if (!tp->utx || pthread_mutex_trylock(&tp->txlock))
+        return;                 /* the writer is at work: no alert */
+    tx_alert(tp, 2, desc);
+    pthread_mutex_unlock(&tp->txlock);
+}
+
+/*
+ * What the record of rec bytes at the head of rbuf means, opened with
+ * ndirect bytes to *pos: 1 data (ndirect bytes at *pos, then pbuf),
+ * 0 nothing for the caller (close_notify sets reof; a KeyUpdate), or
+ * -1 (why_recv set) if it is refused.
+ */
+static int rx_open(tls_priv *tp, size_t rec, libxlmig__iov_pos *pos,
+                   size_t ndirect)
+{
+    unsigned char *p = tp->pbuf, type;
+    ssize_t n;
+
+    n = libxlmig__tls_open(&tp->rx, tp->rbuf + tp->roff, rec, pos, ndirect,
+                           p);
+    tp->roff += rec;
+    if (n < 0) {
+        snprintf(tp->why_recv, sizeof(tp->why_recv),
+                 "TLS: decryption failed or bad record mac");
+        rx_refuse(tp, SSL_AD_BAD_RECORD_MAC);
+        return -1;
+    }
+    while (n && !p[n - 1])                  /* padding */
+        n--;
+    if (!n) {
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: a record without "
+                 "a content type%s", ndirect ? " (padded records are not "
+                 "supported)" : "");
+        rx_refuse(tp, SSL_AD_UNEXPECTED_MESSAGE);
+        return -1;
+    }
+    type = p[--n];
+    if (type == LIBXLMIG__TLS_APPDATA) {
+        tp->plen = (size_t)n;
+        tp->poff = 0;
+        return 1;
+    }
+    if (ndirect) {
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: a protected "
+                 "record of type %u and %zu bytes", type, ndirect + n);
+        rx_refuse(tp, SSL_AD_UNEXPECTED_MESSAGE);
+        return -1;
+    }
+    if (type == LIBXLMIG__TLS_ALERT && n == 2) {
+        if (p[1] == SSL_AD_CLOSE_NOTIFY) {
+            tp->reof = true;
+            return 0;
+        }
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: alert %s",
+                 SSL_alert_desc_string_long(p[1]));
+        return -1;
+    }
+    if (type == LIBXLMIG__TLS_HANDSHAKE && n == 5 &&
+        p[0] == LIBXLMIG__TLS_KEY_UPDATE && !p[1] && !p[2] && p[3] == 1 &&
+        p[4] <= 1) {
+        if (libxlmig__tls_dir_update(&tp->rx)) {
+            snprintf(tp->why_recv, sizeof(tp->why_recv),
+                     "TLS: cannot derive the next key");
+            return -1;
+        }
+        if (p[4])
+            __atomic_store_n(&tp->tx_update, true, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&libxlmig__tls_key_updates, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: an unexpected "
+             "protected record (type %u, %zd bytes)", type, n);
+    rx_refuse(tp, SSL_AD_UNEXPECTED_MESSAGE);
+    return -1;
+}
+
+static ssize_t rec_readv(libxlmig__transport *t, const struct iovec *iov,
+                         int iovcnt)
+{
+    tls_priv *tp = t->priv;
+    libxlmig__iov_pos pos = { iov, iovcnt, 0, 0 };
+    size_t total = 0, done = 0, k, ndirect;
+    ssize_t rec, r;
+    int i, e;
+
+    for (i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    pthread_mutex_lock(&tp->rxlock);
+    while (done < total) {
+        if (tp->poff < tp->plen) {          /* plaintext waiting */
+            k = tp->plen - tp->poff;
+            if (k > total - done)
+                k = total - done;
+            pos_copy(&pos, tp->pbuf + tp->poff, k);
+            tp->poff += k;
+            done += k;
+            continue;
+        }
+        if (tp->rxerr || tp->reof)
+            break;
+        rec = rx_next(tp);
+        if (rec < 0) {
+            tp->rxerr = EPROTO;
+            rx_refuse(tp, SSL_AD_DECODE_ERROR);
+            break;
+        }
+        if (rec > 0) {
+            k = (size_t)rec - LIBXLMIG__TLS_HDR_LEN - LIBXLMIG__TLS_TAG_LEN;
+            ndirect = k - 1 >= TLS_SHORT ? k - 1 : 0;
+            if (ndirect > total - done)
+                ndirect = total - done;
+            r = rx_open(tp, (size_t)rec, &pos, ndirect);
+            if (r < 0)
+                tp->rxerr = EPROTO;
+            else if (r > 0)
+                done += ndirect;
+            continue;
+        }
+        if (done)
+            break;                          /* what is there, at once */
+        r = rx_fill(tp);
+        if (r > 0)
+            continue;
+        if (r == 0) {
+            /* The end, without close_notify: as OpenSSL is told to take
+             * it (SSL_OP_IGNORE_UNEXPECTED_EOF), unless inside a record. */
+            if (tp->rlen > tp->roff) {
+                snprintf(tp->why_recv, sizeof(tp->why_recv),
+                         "TLS: the connection closed inside a record");
+                tp->rxerr = EPROTO;
+            }
+            tp->reof = true;
+            continue;
+        }
+        e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            pthread_mutex_unlock(&tp->rxlock);
+            e = libxlmig__transport_poll(t, POLLIN) ? errno : 0;
+            pthread_mutex_lock(&tp->rxlock);
+            if (!e)
+                continue;
+            /* Our wait expired: ETIME, as ETIMEDOUT is the socket's. */
+            pthread_mutex_unlock(&tp->rxlock);
+            errno = e == ETIMEDOUT ? ETIME : e;
+            return -1;
+        }
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "%s", strerror(e));
+        tp->rxerr = e;
+    }
+    e = tp->rxerr;
+    pthread_mutex_unlock(&tp->rxlock);
+    if (done || !total || !e)
+        return (ssize_t)done;
+    errno = e;
+    return -1;
+}
+
+/*
+ * A write failed because the peer closed: did it say why first (a TLS
+ * alert such as bad_record_mac when it refused altered data)?  The
+ * connection is over, so what is read here is lost to nobody.  Called
+ * by the writer; skipped if the reader is at work.
+ */
+static void peer_alert(tls_priv *tp, int e)
+{
+    libxlmig__iov_pos none = { NULL, 0, 0, 0 };
+    unsigned char b;
+    const char *r;
+    ssize_t rec;
+    size_t n;
+
+    if (tp->urx) {
+        if (pthread_mutex_trylock(&tp->rxlock))
+            return;
+        while (!tp->rxerr && !tp->reof) {
+            rec = rx_next(tp);
+            if (!rec && rx_fill(tp) > 0)
+                continue;
+            if (rec <= 0 || rx_open(tp, (size_t)rec, &none, 0) < 0)
+                break;
+            tp->plen = tp->poff = 0;
+        }
+        if (!strncmp(tp->why_recv, "TLS: alert ", 11))
+            snprintf(tp->why_send, sizeof(tp->why_send), "%s, after the "
+                     "peer sent TLS %s", strerror(e), tp->why_recv + 5);
+        pthread_mutex_unlock(&tp->rxlock);
+        return;
+    }
+    pthread_mutex_lock(&tp->lock);
+    ERR_clear_error();
+    if (!SSL_read_ex(tp->ssl, &b, 1, &n) &&
+        SSL_get_error(tp->ssl, 0) == SSL_ERROR_SSL) {
+        r = ERR_reason_error_string(ERR_peek_last_error());
+        if (r && strstr(r, "alert"))
+            snprintf(tp->why_send, sizeof(tp->why_send), "%s, after the "
+                     "peer sent TLS %s", strerror(e), r);
+    }
+    pthread_mutex_unlock(&tp->lock);
+}
+
+/* ---- the transport's ops ---- */
+
+static ssize_t tls_writev(libxlmig__transport *t, const struct iovec *iov,
+                          int iovcnt)
+{
+    tls_priv *tp = t->priv;
+
+    return tp->utx ? rec_writev(t, iov, iovcnt) : ssl_writev(t, iov, iovcnt);
+}
+
+static ssize_t tls_readv(libxlmig__transport *t, const struct iovec *iov,
+                         int iovcnt)
+{
+    tls_priv *tp = t->priv;
+
+    return tp->urx ? rec_readv(t, iov, iovcnt) : ssl_readv(t, iov, iovcnt);
+}
+
 static ssize_t tls_read(libxlmig__transport *t, void *buf, size_t len)
 {
-    return tls_io(t, false, buf, len, true);
+    struct iovec v = { buf, len };
+
+    return tls_readv(t, &v, 1);
 }
 
 static void tls_priv_free(tls_priv *tp)
@@ -700,8 +1074,15 @@ static void tls_priv_free(tls_priv *tp)
     SSL_free(tp->ssl);
     SSL_CTX_free(tp->sslctx);
     pthread_mutex_destroy(&tp->lock);
+    pthread_mutex_destroy(&tp->txlock);
+    pthread_mutex_destroy(&tp->rxlock);
+    libxlmig__tls_dir_free(&tp->tx);
+    libxlmig__tls_dir_free(&tp->rx);
+    OPENSSL_cleanse(tp->secret, sizeof(tp->secret));
     free(tp->wbuf);
     free(tp->obuf);
+    free(tp->rbuf);
+    free(tp->pbuf);
     free(tp);
 }
 
@@ -710,14 +1091,16 @@ static void tls_close(libxlmig__transport *t)
     tls_priv *tp = t->priv;
     sigpipe_guard g;
 
-    if (tp && tp->done) {
+    if (tp && tp->done && tp->utx) {
         /* close_notify, if the socket takes it now */
+        pthread_mutex_lock(&tp->txlock);
+        tx_alert(tp, 1, SSL_AD_CLOSE_NOTIFY);
+        pthread_mutex_unlock(&tp->txlock);
+    } else if (tp && tp->done) {
         sigpipe_block(tp, &g);
         ERR_clear_error();
         (void)SSL_shutdown(tp->ssl);
         ERR_clear_error();
-        if (tp->obuf)
-            (void)obuf_send(tp, t->fd);
         sigpipe_unblock(&g);
     }
     tls_priv_free(tp);
@@ -786,6 +1169,80 @@ const char *libxlmig__transport_tls_identity(libxlmig__transport *t)
     return tp && tp->done && tp->identity[0] ? tp->identity : NULL;
 }
 
+/*
+ * The traffic secrets of the handshake, as OpenSSL logs them: "LABEL
+ * <client random> <secret>" in hex.  Only the first application
+ * traffic secrets are kept; records_setup takes them.
+ */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+    static const char *const label[2] = {
+        "CLIENT_TRAFFIC_SECRET_0 ", "SERVER_TRAFFIC_SECRET_0 " };
+    tls_priv *tp = SSL_get_app_data(ssl);
+    const char *hex;
+    unsigned char *out;
+    int w, i;
+
+    for (w = 0; w < 2; w++)
+        if (!strncmp(line, label[w], strlen(label[w])))
+            break;
+    if (w == 2 || !tp ||
+        !(hex = strchr(line + strlen(label[w]), ' ')) ||
+        strlen(++hex) != 2 * LIBXLMIG__TLS_SECRET_LEN)
+        return;
+    out = tp->secret[w];
+    for (i = 0; i < LIBXLMIG__TLS_SECRET_LEN; i++) {
+        int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+        int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    tp->have_secret |= 1u << w;
+}
+
+/*
+ * After the handshake: the records from here on are sealed and opened by
+ * this side (tls_record.h), but for what the kernel sends (kernel TLS).
+ * 0, or -1 (why says why).
+ */
+static int records_setup(tls_priv *tp, bool client, const char **why)
+{
+    const int mine = client ? 0 : 1;
+    const int openssl = libxlmig__tls_openssl_records >> (client ? 0 : 2);
+
+    if (SSL_pending(tp->ssl) || SSL_has_pending(tp->ssl)) {
+        *why = "OpenSSL read past the handshake";
+        return -1;
+    }
+    tp->urx = !(openssl & 2);
+    tp->utx = !tp->ktls_send && !(openssl & 1);
+    if ((tp->urx || tp->utx) && tp->have_secret != 3) {
+        *why = "OpenSSL did not give the traffic secrets";
+        return -1;
+    }
+    if (tp->urx &&
+        (libxlmig__tls_dir_init(&tp->rx, tp->secret[1 - mine], false) ||
+         !(tp->rbuf = malloc(TLS_READ_BUF + LIBXLMIG__TLS_RECORD_MAX)) ||
+         !(tp->pbuf = malloc(LIBXLMIG__TLS_BODY_MAX)))) {
+        *why = "cannot set up its receiving side";
+        return -1;
+    }
+    if (tp->utx &&
+        (libxlmig__tls_dir_init(&tp->tx, tp->secret[mine], true) ||
+         !(tp->obuf = malloc(TLS_OUT_BUF)))) {
+        *why = "cannot set up its sending side";
+        return -1;
+    }
+    OPENSSL_cleanse(tp->secret, sizeof(tp->secret));
+    if (!tp->urx) {
+        SSL_set_read_ahead(tp->ssl, 1);
+        SSL_set_default_read_buffer_len(tp->ssl, TLS_READ_BUF);
+    }
+    return 0;
+}
+
 /* Set t up for TLS (client or server): ops, context, SSL object. */
 static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
                      tls_priv **tp_r)
@@ -802,6 +1259,8 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
     if (!tp)
         libxlmig__alloc_failed(CTX, __func__, 1, sizeof(*tp));
     pthread_mutex_init(&tp->lock, NULL);
+    pthread_mutex_init(&tp->txlock, NULL);
+    pthread_mutex_init(&tp->rxlock, NULL);
     tp->guard_sigpipe = !sigaction(SIGPIPE, NULL, &sa) &&
                         sa.sa_handler != SIG_IGN;
     /* From now on the TLS ops own fd and priv (also on failure). */
@@ -829,10 +1288,10 @@ static int tls_setup(libxlmig__gc *gc, libxlmig__transport *t, bool client,
                         SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(tp->sslctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* Records are read from the socket several at a time, not a header
-     * and a body per record (two syscalls each). */
-    SSL_CTX_set_read_ahead(tp->sslctx, 1);
-    SSL_CTX_set_default_read_buffer_len(tp->sslctx, TLS_READ_BUF);
+    /* OpenSSL reads no byte past the handshake's last record: what
+     * follows is this side's to open (records_setup). */
+    SSL_CTX_set_read_ahead(tp->sslctx, 0);
+    SSL_CTX_set_keylog_callback(tp->sslctx, keylog_cb);
     if (client)
         SSL_CTX_set_psk_use_session_callback(tp->sslctx, client_psk_cb);
     else
@@ -897,6 +1356,7 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
 static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
                          tls_priv *tp, bool client, const char *who)
 {
+    const char *rwhy;
     char why[160];
     sigpipe_guard g;
     int r, err, e;
@@ -939,12 +1399,14 @@ static int tls_handshake(libxlmig__gc *gc, libxlmig__transport *t,
         }
         return LIBXLMIG_ERROR_AUTH;
     }
-    tp->done = true;
     tp->key = NULL;
     tp->ktls_send = BIO_get_ktls_send(SSL_get_wbio(tp->ssl)) > 0;
+    if (records_setup(tp, client, &rwhy)) {
+        LOG(ERROR, "TLS with %s: %s", who, rwhy);
+        return LIBXLMIG_ERROR_FAIL;
+    }
+    tp->done = true;
     ktls_note(gc, tp);
-    if (!tp->ktls_send)
-        obuf_setup(tp);
     return 0;
 }
 

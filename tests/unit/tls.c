@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net/tls_record.h"
 #include "tap.h"
 
 static libxlmig_ctx *ctx;
@@ -405,6 +406,8 @@ typedef struct duplex_arg {
     libxlmig__transport *t;
     unsigned seed;
     bool write;
+    bool odd;                  /* read in pieces unlike the writer's */
+    uint64_t bytes;            /* 0: DUPLEX_BYTES */
     int rc;
     bool intact;
 } duplex_arg;
@@ -412,13 +415,16 @@ typedef struct duplex_arg {
 static void *duplex_main(void *opaque)
 {
     duplex_arg *d = opaque;
-    static __thread unsigned char buf[16 + 4096 + 8192 + 4096 + 7];
+    static __thread unsigned char buf[1 + 3000 + 70000 + 5];
     libxlmig_ctx *tctx;
-    uint64_t off = 0, i;
+    uint64_t off = 0, i, bytes = d->bytes ? d->bytes : DUPLEX_BYTES;
     struct iovec iov[4];
     size_t piece[4] = { 16, 4096, 8192, 4096 + 7 }, n;
+    size_t odd[4] = { 1, 3000, 70000, 5 };
     int k;
 
+    if (d->odd && !d->write)
+        memcpy(piece, odd, sizeof(piece));
     d->intact = true;
     if (libxlmig_ctx_alloc(&tctx, NULL))
         bail("cannot allocate a context");
@@ -426,15 +432,15 @@ static void *duplex_main(void *opaque)
         libxlmig_ctx *ctx_ = tctx;
         GC_INIT(ctx_);
 
-        while (off < DUPLEX_BYTES && !d->rc) {
+        while (off < bytes && !d->rc) {
             /* A header and pages, as the stream writes them. */
             for (k = 0, n = 0; k < 4; k++) {
                 iov[k].iov_base = buf + n;
                 iov[k].iov_len = piece[k];
                 n += piece[k];
             }
-            if (off + n > DUPLEX_BYTES) {
-                n = DUPLEX_BYTES - off;
+            if (off + n > bytes) {
+                n = bytes - off;
                 iov[0].iov_len = n;
                 k = 1;
             }
@@ -490,6 +496,61 @@ static void test_duplex(void)
     GC_FREE;
 }
 
+/*
+ * The records are TLS 1.3's: OpenSSL's own record layer on one side
+ * (what a peer that is not xlmig runs) reads what this side seals and
+ * seals what it opens, also across KeyUpdates, and reads in pieces
+ * unlike the writes come out right.
+ */
+static void test_interop(void)
+{
+    static const struct { int openssl; const char *who; } cf[] = {
+        { 3, "the client's records through OpenSSL" },
+        { 12, "the server's records through OpenSSL" },
+        { 0, "both sides' records here" },
+    };
+    const uint64_t per_key = libxlmig__tls_records_per_key;
+    libxlmig__transport *c, *s;
+    uint64_t updates;
+    duplex_arg d[4];
+    pthread_t th[4];
+    unsigned i, j, rekey;
+
+    for (rekey = 0; rekey < 2; rekey++)
+        for (j = 0; j < sizeof(cf) / sizeof(cf[0]); j++) {
+            GC_INIT(ctx);
+            libxlmig__tls_openssl_records = cf[j].openssl;
+            libxlmig__tls_records_per_key = rekey ? 7 : per_key;
+            updates = libxlmig__tls_key_updates;
+            tls_pair(gc, &c, &s);
+            for (i = 0; i < 4; i++)
+                d[i] = (duplex_arg){ .t = i == 0 || i == 3 ? c : s,
+                                     .seed = 10 + j + i / 2,
+                                     .write = !(i & 1), .odd = rekey,
+                                     .bytes = 6u << 20 };
+            for (i = 0; i < 4; i++)
+                pthread_create(&th[i], NULL, duplex_main, &d[i]);
+            for (i = 0; i < 4; i++)
+                pthread_join(th[i], NULL);
+            ok(!d[0].rc && !d[1].rc && !d[2].rc && !d[3].rc &&
+               d[1].intact && d[3].intact, "%s%s: 6 MiB each way, intact%s",
+               cf[j].who, rekey ? ", a new key every 7 records" : "",
+               rekey ? ", read in other pieces" : "");
+            updates = libxlmig__tls_key_updates - updates;
+            if (rekey)
+                ok(updates >= (cf[j].openssl ? 100u : 200u),
+                   "with %llu KeyUpdates sent and taken here",
+                   (unsigned long long)updates);
+            else
+                is_int(0, (long long)updates, "and no KeyUpdate");
+            libxlmig__transport_free(c);
+            libxlmig__transport_free(s);
+            GC_FREE;
+        }
+    libxlmig__tls_openssl_records = 0;
+    libxlmig__tls_records_per_key = per_key;
+}
+
 /* A shutdown from a third thread ends a waiting reader and writer. */
 static void test_shutdown(void)
 {
@@ -532,6 +593,7 @@ int main(void)
     test_mismatch();
     test_replay_and_tamper();
     test_duplex();
+    test_interop();
     test_shutdown();
     /* Once more where SIGPIPE is ignored, as in the daemon. */
     signal(SIGPIPE, SIG_IGN);
