@@ -73,9 +73,12 @@
 uint64_t libxlmig__tls_records_per_key = UINT64_C(1) << 23;
 /* Tests only: records through OpenSSL's own record layer, as a peer that
  * is not xlmig would (what the client sends: 1, receives: 2; the server:
- * 4, 8); and how many KeyUpdates were sent and taken. */
+ * 4, 8); whether this side's KeyUpdates ask the peer for one (OpenSSL's
+ * SSL_KEY_UPDATE_REQUESTED); how many KeyUpdates were sent, taken, and
+ * sent as answers. */
 int libxlmig__tls_openssl_records;
-uint64_t libxlmig__tls_key_updates;
+bool libxlmig__tls_request_update;
+uint64_t libxlmig__tls_key_updates[3];
 
 /* ---- the preamble ---- */
 
@@ -668,11 +671,15 @@ static int obuf_seal(libxlmig__transport *t, tls_priv *tp, uint8_t type,
  */
 static int tx_key_update(libxlmig__transport *t, tls_priv *tp)
 {
-    static const unsigned char msg[] = {
+    unsigned char msg[] = {
         LIBXLMIG__TLS_KEY_UPDATE, 0, 0, 1, 0 /* update_not_requested */ };
 
-    if (!__atomic_exchange_n(&tp->tx_update, false, __ATOMIC_ACQ_REL) &&
-        tp->tx.seq < libxlmig__tls_records_per_key)
+    if (__atomic_exchange_n(&tp->tx_update, false, __ATOMIC_ACQ_REL))
+        __atomic_add_fetch(&libxlmig__tls_key_updates[2], 1,
+                           __ATOMIC_RELAXED);  /* an answer asks none */
+    else if (tp->tx.seq >= libxlmig__tls_records_per_key)
+        msg[4] = libxlmig__tls_request_update;
+    else
         return 0;
     if (obuf_seal(t, tp, LIBXLMIG__TLS_HANDSHAKE, NULL, msg, sizeof(msg)))
         return -1;
@@ -682,7 +689,7 @@ static int tx_key_update(libxlmig__transport *t, tls_priv *tp)
         tp->txerr = errno = EIO;
         return -1;
     }
-    __atomic_add_fetch(&libxlmig__tls_key_updates, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&libxlmig__tls_key_updates[0], 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -909,7 +916,7 @@ static int rx_open(tls_priv *tp, size_t rec, libxlmig__iov_pos *pos,
         }
         if (p[4])
             __atomic_store_n(&tp->tx_update, true, __ATOMIC_RELEASE);
-        __atomic_add_fetch(&libxlmig__tls_key_updates, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&libxlmig__tls_key_updates[1], 1, __ATOMIC_RELAXED);
         return 0;
     }
     snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: an unexpected "
