@@ -12,9 +12,9 @@
  * SSL_read decrypts in place in its buffer and copies the result out;
  * with scattered guest pages the caller adds a copy of its own to hand
  * SSL_write one buffer.  Here a record is encrypted from the pages into
- * the send buffer and decrypted from the receive buffer into the pages,
- * which on a host whose CPUs the two ends of a migration share is a
- * third less work per byte (docs/bench.md, "Records in user space").
+ * the send buffer and decrypted from the receive buffer into the pages:
+ * a third less work per byte for the receiver (docs/bench.md, "Records
+ * in user space").
  */
 #ifndef LIBXLMIG_NET_TLS_RECORD_H
 #define LIBXLMIG_NET_TLS_RECORD_H
