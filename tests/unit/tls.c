@@ -593,6 +593,61 @@ static void test_interop(void)
     libxlmig__tls_request_update = false;
 }
 
+/*
+ * Bytes that are not a protected record, written under the client's TLS
+ * straight to its socket: the server refuses each, saying why, and
+ * never hands the caller a byte of it.
+ */
+static void test_bad_records(void)
+{
+    static const struct {
+        unsigned char bytes[24];
+        size_t len;
+        bool close;
+        const char *why;
+    } bad[] = {
+        { { 23, 3, 3, 0x4e, 0x20 }, 5, false,
+          "TLS: a record of 20000 bytes, outside what TLS 1.3 allows" },
+        { { 23, 3, 3, 0, 16 }, 5, false,
+          "TLS: a record of 16 bytes, outside what TLS 1.3 allows" },
+        { { 22, 3, 3, 0, 40 }, 5, false,
+          "TLS: unexpected record of type 22 after the handshake" },
+        { { 23, 3, 1, 0, 40 }, 5, false,
+          "TLS: unexpected record of type 23 after the handshake" },
+        { { 23, 3, 3, 0, 40, 1, 2, 3 }, 8, true,
+          "TLS: the connection closed inside a record" },
+        { { 23, 3, 3, 0, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 }, 16,
+          true, "TLS: the connection closed inside a record" },
+        { { 23, 3, 3, 0, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+            14, 15, 16, 17 }, 22, false,
+          "TLS: decryption failed or bad record mac" },
+    };
+    unsigned i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        GC_INIT(ctx);
+        libxlmig__transport *c, *s;
+        char buf[64];
+        int rc;
+
+        tls_pair(gc, &c, &s);
+        if (send(c->fd, bad[i].bytes, bad[i].len, MSG_NOSIGNAL) !=
+            (ssize_t)bad[i].len)
+            sysbail("send");
+        if (bad[i].close)
+            shutdown(c->fd, SHUT_WR);
+        s->timeout_ms = 2000;
+        rc = libxlmig__transport_read_all(gc, s, buf, sizeof(buf),
+                                          "test data");
+        ok(rc != 0, "bad record %u is refused", i + 1);
+        like_string(bad[i].why, libxlmig_last_error(ctx), "saying: %s",
+                    libxlmig_last_error(ctx));
+        libxlmig__transport_free(c);
+        libxlmig__transport_free(s);
+        GC_FREE;
+    }
+}
+
 /* A shutdown from a third thread ends a waiting reader and writer. */
 static void test_shutdown(void)
 {
@@ -636,6 +691,7 @@ int main(void)
     test_replay_and_tamper();
     test_duplex();
     test_interop();
+    test_bad_records();
     test_shutdown();
     /* Once more where SIGPIPE is ignored, as in the daemon. */
     signal(SIGPIPE, SIG_IGN);
