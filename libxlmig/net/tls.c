@@ -39,10 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
 #include "net/net.h"
@@ -177,32 +175,16 @@ static int derive_psk(const struct libxlmig__key *k, const char *node,
                       unsigned char psk[TLS_PSK_LEN])
 {
     unsigned char info[sizeof(TLS_PSK_LABEL) + TLS_NODE_MAX];
-    size_t nlen = strlen(node), ilen = sizeof(TLS_PSK_LABEL) + nlen;
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *kctx = NULL;
-    OSSL_PARAM params[5];
-    int ok;
+    size_t nlen = strlen(node);
 
     if (nlen > TLS_NODE_MAX)
         return -1;
     memcpy(info, TLS_PSK_LABEL, sizeof(TLS_PSK_LABEL)); /* with its NUL */
     memcpy(info + sizeof(TLS_PSK_LABEL), node, nlen);
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-                                                 (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                  k->bytes, k->len);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                  (char *)TLS_PSK_SALT,
-                                                  strlen(TLS_PSK_SALT));
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                  info, ilen);
-    params[4] = OSSL_PARAM_construct_end();
-    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    ok = kctx && EVP_KDF_derive(kctx, psk, TLS_PSK_LEN, params) == 1;
-    EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
-    return ok ? 0 : -1;
+    return libxlmig__tls_hkdf(k->bytes, k->len, TLS_PSK_SALT,
+                              strlen(TLS_PSK_SALT), info,
+                              sizeof(TLS_PSK_LABEL) + nlen, psk,
+                              TLS_PSK_LEN);
 }
 
 /* A TLS 1.3 session holding psk for TLS_AES_128_GCM_SHA256. */
@@ -412,6 +394,24 @@ static int ibio_setup(tls_priv *tp)
     return 0;
 }
 
+/*
+ * Wait until t's socket is ready for events, with lock (if any) dropped
+ * meanwhile: 0, or the errno why not.  Our wait expiring is ETIME, as
+ * ETIMEDOUT is the socket's own (TCP's user timeout).
+ */
+static int wait_socket(libxlmig__transport *t, pthread_mutex_t *lock,
+                       short events)
+{
+    int e;
+
+    if (lock)
+        pthread_mutex_unlock(lock);
+    e = libxlmig__transport_poll(t, events) ? errno : 0;
+    if (lock)
+        pthread_mutex_lock(lock);
+    return e == ETIMEDOUT ? ETIME : e;
+}
+
 /* ---- records through OpenSSL (kernel TLS sending; tests) ---- */
 
 /*
@@ -472,11 +472,8 @@ static ssize_t tls_io(libxlmig__transport *t, bool wr, void *buf, size_t len,
             errno = EAGAIN;
             return -1;
         }
-        if (libxlmig__transport_poll(t, ev)) {
-            /* Our wait expired: ETIME, as ETIMEDOUT is the socket's
-             * (TCP's user timeout). */
-            if (errno == ETIMEDOUT)
-                errno = ETIME;
+        if ((e = wait_socket(t, NULL, ev))) {
+            errno = e;
             return -1;
         }
     }
@@ -624,13 +621,8 @@ static int obuf_flush(libxlmig__transport *t, tls_priv *tp)
             return 0;
         e = errno;
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            pthread_mutex_unlock(&tp->txlock);
-            e = libxlmig__transport_poll(t, POLLOUT) ? errno : 0;
-            pthread_mutex_lock(&tp->txlock);
-            if (!e)
+            if (!(e = wait_socket(t, &tp->txlock, POLLOUT)))
                 continue;
-            if (e == ETIMEDOUT)
-                e = ETIME;
         } else {
             snprintf(tp->why_send, sizeof(tp->why_send), "%s", strerror(e));
             if (e == EPIPE || e == ECONNRESET)
@@ -674,7 +666,8 @@ static int tx_key_update(libxlmig__transport *t, tls_priv *tp)
     unsigned char msg[] = {
         LIBXLMIG__TLS_KEY_UPDATE, 0, 0, 1, 0 /* update_not_requested */ };
 
-    if (__atomic_exchange_n(&tp->tx_update, false, __ATOMIC_ACQ_REL))
+    if (__atomic_load_n(&tp->tx_update, __ATOMIC_ACQUIRE) &&
+        __atomic_exchange_n(&tp->tx_update, false, __ATOMIC_ACQ_REL))
         __atomic_add_fetch(&libxlmig__tls_key_updates[2], 1,
                            __ATOMIC_RELAXED);  /* an answer asks none */
     else if (tp->tx.seq >= libxlmig__tls_records_per_key)
@@ -780,20 +773,14 @@ static void tx_alert(tls_priv *tp, int level, int desc)
 static void pos_copy(libxlmig__iov_pos *p, const unsigned char *src,
                      size_t len)
 {
-    while (len && p->i < p->iovcnt) {
-        const struct iovec *v = &p->iov[p->i];
-        size_t k = v->iov_len - p->off;
+    unsigned char *at;
+    size_t k;
 
-        if (k > len)
-            k = len;
-        memcpy((char *)v->iov_base + p->off, src, k);
+    while (len && (k = libxlmig__iov_pos_at(p, len, &at))) {
+        memcpy(at, src, k);
+        libxlmig__iov_pos_skip(p, k);
         src += k;
         len -= k;
-        p->off += k;
-        if (p->off == v->iov_len) {
-            p->i++;
-            p->off = 0;
-        }
     }
 }
 
@@ -985,14 +972,10 @@ static ssize_t rec_readv(libxlmig__transport *t, const struct iovec *iov,
         }
         e = errno;
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            pthread_mutex_unlock(&tp->rxlock);
-            e = libxlmig__transport_poll(t, POLLIN) ? errno : 0;
-            pthread_mutex_lock(&tp->rxlock);
-            if (!e)
+            if (!(e = wait_socket(t, &tp->rxlock, POLLIN)))
                 continue;
-            /* Our wait expired: ETIME, as ETIMEDOUT is the socket's. */
             pthread_mutex_unlock(&tp->rxlock);
-            errno = e == ETIMEDOUT ? ETIME : e;
+            errno = e;
             return -1;
         }
         snprintf(tp->why_recv, sizeof(tp->why_recv), "%s", strerror(e));

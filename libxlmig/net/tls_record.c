@@ -18,6 +18,35 @@
 
 #include "net/tls_record.h"
 
+int libxlmig__tls_hkdf(const void *key, size_t key_len, const void *salt,
+                       size_t salt_len, const void *info, size_t info_len,
+                       unsigned char *out, size_t len)
+{
+    int mode = salt ? EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND
+                    : EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok;
+    EVP_KDF *kdf;
+    EVP_KDF_CTX *kctx;
+    OSSL_PARAM params[6], *p = params;
+
+    *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+                                            (char *)"SHA256", 0);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                             (void *)key, key_len);
+    if (salt)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                 (void *)salt, salt_len);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                             (void *)info, info_len);
+    *p = OSSL_PARAM_construct_end();
+    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    ok = kctx && EVP_KDF_derive(kctx, out, len, params) == 1;
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    return ok ? 0 : -1;
+}
+
 /* HKDF-Expand-Label (RFC 8446 7.1) with SHA-256 and an empty context:
  * 0, or -1. */
 static int expand_label(const unsigned char *secret, const char *label,
@@ -25,10 +54,6 @@ static int expand_label(const unsigned char *secret, const char *label,
 {
     unsigned char info[2 + 1 + 255 + 1];
     size_t llen = strlen("tls13 ") + strlen(label), n = 0;
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok;
-    EVP_KDF *kdf;
-    EVP_KDF_CTX *kctx;
-    OSSL_PARAM params[5];
 
     if (llen > 255 || len > 0xffff)
         return -1;
@@ -39,20 +64,8 @@ static int expand_label(const unsigned char *secret, const char *label,
     memcpy(info + n + 6, label, llen - 6);
     n += llen;
     info[n++] = 0;                          /* the context: empty */
-    params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-                                                 (char *)"SHA256", 0);
-    params[2] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_KEY, (void *)secret, LIBXLMIG__TLS_SECRET_LEN);
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                  info, n);
-    params[4] = OSSL_PARAM_construct_end();
-    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    ok = kctx && EVP_KDF_derive(kctx, out, len, params) == 1;
-    EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
-    return ok ? 0 : -1;
+    return libxlmig__tls_hkdf(secret, LIBXLMIG__TLS_SECRET_LEN, NULL, 0,
+                              info, n, out, len);
 }
 
 /* d's key and IV from d->secret; the sequence starts again at 0. */
@@ -144,27 +157,17 @@ static int crypt_some(libxlmig__tls_dir *d, unsigned char *out,
 static int crypt_iov(libxlmig__tls_dir *d, libxlmig__iov_pos *pos,
                      size_t len, unsigned char *buf)
 {
-    while (len) {
-        const struct iovec *v;
-        size_t k;
+    unsigned char *at;
+    size_t k;
 
-        if (pos->i >= pos->iovcnt)
+    while (len) {
+        k = libxlmig__iov_pos_at(pos, len, &at);
+        if (!k || (d->enc ? crypt_some(d, buf, at, k)
+                          : crypt_some(d, at, buf, k)))
             return -1;
-        v = &pos->iov[pos->i];
-        k = v->iov_len - pos->off;
-        if (k > len)
-            k = len;
-        if (k && (d->enc
-                  ? crypt_some(d, buf, (unsigned char *)v->iov_base + pos->off, k)
-                  : crypt_some(d, (unsigned char *)v->iov_base + pos->off, buf, k)))
-            return -1;
+        libxlmig__iov_pos_skip(pos, k);
         buf += k;
         len -= k;
-        pos->off += k;
-        if (pos->off == v->iov_len) {
-            pos->i++;
-            pos->off = 0;
-        }
     }
     return 0;
 }

@@ -79,6 +79,37 @@ typedef struct libxlmig__iov_pos {
     size_t off;
 } libxlmig__iov_pos;
 
+/* The bytes at p, at most len of them, in one piece: their count (0 at
+ * the array's end) and *at_r where they are. */
+static inline size_t libxlmig__iov_pos_at(libxlmig__iov_pos *p, size_t len,
+                                          unsigned char **at_r)
+{
+    size_t k;
+
+    while (p->i < p->iovcnt && p->off == p->iov[p->i].iov_len) {
+        p->i++;
+        p->off = 0;
+    }
+    if (p->i >= p->iovcnt)
+        return 0;
+    k = p->iov[p->i].iov_len - p->off;
+    *at_r = (unsigned char *)p->iov[p->i].iov_base + p->off;
+    return k < len ? k : len;
+}
+
+/* p past the k bytes libxlmig__iov_pos_at gave. */
+static inline void libxlmig__iov_pos_skip(libxlmig__iov_pos *p, size_t k)
+{
+    p->off += k;
+}
+
+/* HKDF with SHA-256 (RFC 5869) of key, through OpenSSL: extract with
+ * salt and expand, or expand only when salt is NULL.  0, or -1. */
+_hidden int libxlmig__tls_hkdf(const void *key, size_t key_len,
+                               const void *salt, size_t salt_len,
+                               const void *info, size_t info_len,
+                               unsigned char *out, size_t len);
+
 /*
  * One record of type holding the next len bytes at *pos (advanced), or
  * the len bytes of buf when pos is NULL, into out, which has room for
