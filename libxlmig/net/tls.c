@@ -64,6 +64,9 @@
  * with only the short pieces next to it; a record's plaintext at least
  * this long is opened straight into the reader's buffers. */
 #define TLS_SHORT       512
+/* Empty records in a row a reader takes: as many as OpenSSL's record
+ * layer took, so a peer cannot keep the reader opening nothing. */
+#define TLS_IDLE_MAX    32
 
 /* Records a sending key protects before this side moves to the next one
  * (KeyUpdate): AES-GCM's limit in TLS 1.3 is 2^24.5 full records (RFC
@@ -72,10 +75,12 @@ uint64_t libxlmig__tls_records_per_key = UINT64_C(1) << 23;
 /* Tests only: records through OpenSSL's own record layer, as a peer that
  * is not xlmig would (what the client sends: 1, receives: 2; the server:
  * 4, 8); whether this side's KeyUpdates ask the peer for one (OpenSSL's
- * SSL_KEY_UPDATE_REQUESTED); how many KeyUpdates were sent, taken, and
- * sent as answers. */
+ * SSL_KEY_UPDATE_REQUESTED); how many empty records this side writes
+ * before each write (as a hostile peer could); how many KeyUpdates were
+ * sent, taken, and sent as answers. */
 int libxlmig__tls_openssl_records;
 bool libxlmig__tls_request_update;
+unsigned libxlmig__tls_empty_records;
 uint64_t libxlmig__tls_key_updates[3];
 
 /* ---- the preamble ---- */
@@ -167,6 +172,7 @@ typedef struct tls_priv {
     size_t plen, poff;
     bool reof;                 /* the peer's close_notify, or the end */
     int rxerr;                 /* the first failure: final */
+    unsigned rx_idle;          /* empty records in a row */
     char why_send[160], why_recv[160];  /* last failure of each side */
 } tls_priv;
 
@@ -726,6 +732,9 @@ static ssize_t rec_writev(libxlmig__transport *t, const struct iovec *iov,
         errno = tp->txerr;
         goto fail;
     }
+    for (i = 0; i < (int)libxlmig__tls_empty_records && total; i++)
+        if (obuf_seal(t, tp, LIBXLMIG__TLS_APPDATA, NULL, "", 0))
+            goto fail;
     while (done < total) {
         if (tx_key_update(t, tp))
             goto fail;
@@ -873,6 +882,14 @@ static int rx_open(tls_priv *tp, size_t rec, libxlmig__iov_pos *pos,
         return -1;
     }
     type = p[--n];
+    if (type != LIBXLMIG__TLS_APPDATA || n || ndirect) {
+        tp->rx_idle = 0;
+    } else if (++tp->rx_idle > TLS_IDLE_MAX) {
+        snprintf(tp->why_recv, sizeof(tp->why_recv), "TLS: more than %d "
+                 "empty records in a row", TLS_IDLE_MAX);
+        rx_refuse(tp, SSL_AD_UNEXPECTED_MESSAGE);
+        return -1;
+    }
     if (type == LIBXLMIG__TLS_APPDATA) {
         tp->plen = (size_t)n;
         tp->poff = 0;

@@ -136,11 +136,12 @@ _hidden ssize_t libxlmig__tls_open(libxlmig__tls_dir *d,
 /* tls.c: records a sending key protects before the next (KeyUpdate);
  * tests only: which records go through OpenSSL instead (the client's
  * sent: 1, received: 2; the server's: 4, 8), whether this side's
- * KeyUpdates ask for one back, KeyUpdates sent [0], taken [1] and sent
- * as answers [2]. */
+ * KeyUpdates ask for one back, empty records before each write,
+ * KeyUpdates sent [0], taken [1] and sent as answers [2]. */
 _hidden extern uint64_t libxlmig__tls_records_per_key;
 _hidden extern int libxlmig__tls_openssl_records;
 _hidden extern bool libxlmig__tls_request_update;
+_hidden extern unsigned libxlmig__tls_empty_records;
 _hidden extern uint64_t libxlmig__tls_key_updates[3];
 
 #endif /* LIBXLMIG_NET_TLS_RECORD_H */

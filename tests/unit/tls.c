@@ -648,6 +648,40 @@ static void test_bad_records(void)
     }
 }
 
+/* Empty records are taken up to 32 in a row, not more. */
+static void test_empty_records(void)
+{
+    static const unsigned n[] = { 32, 33 };
+    unsigned i;
+
+    for (i = 0; i < 2; i++) {
+        GC_INIT(ctx);
+        libxlmig__transport *c, *s;
+        char buf[5];
+        int rc;
+
+        tls_pair(gc, &c, &s);
+        libxlmig__tls_empty_records = n[i];
+        rc = libxlmig__transport_write_all(gc, c, "data", 5);
+        libxlmig__tls_empty_records = 0;
+        if (!rc)
+            rc = libxlmig__transport_read_all(gc, s, buf, sizeof(buf),
+                                              "test data");
+        if (i == 0) {
+            ok(!rc && !strcmp(buf, "data"), "32 empty records, then data: "
+               "read");
+        } else {
+            ok(rc != 0, "33 empty records in a row are refused");
+            like_string("TLS: more than 32 empty records in a row",
+                        libxlmig_last_error(ctx), "saying: %s",
+                        libxlmig_last_error(ctx));
+        }
+        libxlmig__transport_free(c);
+        libxlmig__transport_free(s);
+        GC_FREE;
+    }
+}
+
 /* A shutdown from a third thread ends a waiting reader and writer. */
 static void test_shutdown(void)
 {
@@ -692,6 +726,7 @@ int main(void)
     test_duplex();
     test_interop();
     test_bad_records();
+    test_empty_records();
     test_shutdown();
     /* Once more where SIGPIPE is ignored, as in the daemon. */
     signal(SIGPIPE, SIG_IGN);
