@@ -34,7 +34,7 @@ PANDOC      ?= pandoc
 
 # Xen 4.17 ships xencontrol.pc for libxenctrl.
 XEN_PKGS    := xenlight xencontrol xenguest xlutil xentoollog xenforeignmemory
-OTHER_PKGS  := yajl libssl libcrypto libmnl
+OTHER_PKGS  := yajl libssl libcrypto libgcrypt libmnl
 
 pkgcfg = $(shell $(PKG_CONFIG) $(1) $(2) 2>/dev/null)
 
@@ -78,7 +78,7 @@ endif
 CPPFLAGS    += -I$(MIG_ROOT)/libxlmig/include -I$(MIG_ROOT)/libxlmig \
                -I$(MIG_ROOT)/policy -I$(MIG_ROOT)/netcfg
 
-CRYPTO_LIBS := $(call pkgcfg,--libs,libssl libcrypto)
+CRYPTO_LIBS := $(call pkgcfg,--libs,libssl libcrypto libgcrypt)
 ISAL_LIBS   := $(call pkgcfg,--libs,libisal)
 COMP_LIBS   := $(call pkgcfg,--libs,liblz4 libzstd)
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * TLS 1.3 record protection in user space (tls_record.h says why):
- * the keys of a direction from its traffic secret, and sealing and
- * opening one record, AES-128-GCM through OpenSSL's EVP interface.
+ * the keys of a direction from its traffic secret (HKDF, OpenSSL's), and
+ * sealing and opening one record, AES-128-GCM through libgcrypt.
  *
  *   key   = HKDF-Expand-Label(secret, "key", "", 16)
  *   iv    = HKDF-Expand-Label(secret, "iv", "", 12)
@@ -14,7 +14,8 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
-#include <limits.h>
+#include <openssl/params.h>
+#include <pthread.h>
 
 #include "net/tls_record.h"
 
@@ -68,25 +69,32 @@ static int expand_label(const unsigned char *secret, const char *label,
                               info, n, out, len);
 }
 
+/* libgcrypt's own checks and set-up, once per process: 0, or -1. */
+static bool gcrypt_ok;
+
+static void gcrypt_init(void)
+{
+    gcrypt_ok = gcry_check_version(LIBXLMIG__GCRYPT_MIN) != NULL;
+}
+
 /* d's key and IV from d->secret; the sequence starts again at 0. */
 static int dir_key(libxlmig__tls_dir *d)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     unsigned char key[LIBXLMIG__TLS_KEY_LEN];
     int ok;
 
+    pthread_once(&once, gcrypt_init);
+    if (!gcrypt_ok)
+        return -1;
     if (expand_label(d->secret, "key", key, sizeof(key)) ||
         expand_label(d->secret, "iv", d->iv, sizeof(d->iv))) {
         OPENSSL_cleanse(key, sizeof(key));
         return -1;
     }
-    if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new())) {
-        OPENSSL_cleanse(key, sizeof(key));
-        return -1;
-    }
-    ok = EVP_CipherInit_ex(d->ctx, EVP_aes_128_gcm(), NULL, key, NULL,
-                           d->enc ? 1 : 0) == 1 &&
-         EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_IVLEN,
-                             LIBXLMIG__TLS_IV_LEN, NULL) == 1;
+    ok = (d->hd || !gcry_cipher_open(&d->hd, GCRY_CIPHER_AES128,
+                                     GCRY_CIPHER_MODE_GCM, 0)) &&
+         !gcry_cipher_setkey(d->hd, key, sizeof(key));
     OPENSSL_cleanse(key, sizeof(key));
     d->seq = 0;
     return ok ? 0 : -1;
@@ -114,7 +122,7 @@ int libxlmig__tls_dir_update(libxlmig__tls_dir *d)
 
 void libxlmig__tls_dir_free(libxlmig__tls_dir *d)
 {
-    EVP_CIPHER_CTX_free(d->ctx);
+    gcry_cipher_close(d->hd);               /* wipes the key schedule */
     OPENSSL_cleanse(d, sizeof(*d));
 }
 
@@ -122,13 +130,13 @@ void libxlmig__tls_dir_free(libxlmig__tls_dir *d)
 static int record_start(libxlmig__tls_dir *d, const unsigned char *hdr)
 {
     unsigned char nonce[LIBXLMIG__TLS_IV_LEN];
-    int i, n;
+    int i;
 
     memcpy(nonce, d->iv, sizeof(nonce));
     for (i = 0; i < 8; i++)
         nonce[LIBXLMIG__TLS_IV_LEN - 1 - i] ^= (unsigned char)(d->seq >> (8 * i));
-    if (EVP_CipherInit_ex(d->ctx, NULL, NULL, NULL, nonce, -1) != 1 ||
-        EVP_CipherUpdate(d->ctx, NULL, &n, hdr, LIBXLMIG__TLS_HDR_LEN) != 1)
+    if (gcry_cipher_setiv(d->hd, nonce, sizeof(nonce)) ||
+        gcry_cipher_authenticate(d->hd, hdr, LIBXLMIG__TLS_HDR_LEN))
         return -1;
     return 0;
 }
@@ -137,19 +145,13 @@ static int record_start(libxlmig__tls_dir *d, const unsigned char *hdr)
 static int crypt_some(libxlmig__tls_dir *d, unsigned char *out,
                       const unsigned char *in, size_t len)
 {
-    int n;
+    gcry_error_t e;
 
-    while (len) {
-        size_t k = len > INT_MAX / 2 ? INT_MAX / 2 : len;
-
-        if (EVP_CipherUpdate(d->ctx, out, &n, in, (int)k) != 1 ||
-            (size_t)n != k)
-            return -1;
-        out += k;
-        in += k;
-        len -= k;
-    }
-    return 0;
+    if (!len)
+        return 0;
+    e = d->enc ? gcry_cipher_encrypt(d->hd, out, len, in, len)
+               : gcry_cipher_decrypt(d->hd, out, len, in, len);
+    return e ? -1 : 0;
 }
 
 /* len bytes from *pos through the cipher: to out (seal) or the other
@@ -178,7 +180,6 @@ size_t libxlmig__tls_seal(libxlmig__tls_dir *d, uint8_t type,
 {
     size_t body = len + 1 + LIBXLMIG__TLS_TAG_LEN;
     unsigned char *p = out + LIBXLMIG__TLS_HDR_LEN;
-    int n;
 
     if (len > LIBXLMIG__TLS_PLAIN_MAX)
         return 0;
@@ -193,9 +194,7 @@ size_t libxlmig__tls_seal(libxlmig__tls_dir *d, uint8_t type,
         return 0;
     p += len;
     if (crypt_some(d, p, &type, 1) ||
-        EVP_CipherFinal_ex(d->ctx, p + 1, &n) != 1 || n != 0 ||
-        EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG,
-                            LIBXLMIG__TLS_TAG_LEN, p + 1) != 1)
+        gcry_cipher_gettag(d->hd, p + 1, LIBXLMIG__TLS_TAG_LEN))
         return 0;
     d->seq++;
     return LIBXLMIG__TLS_HDR_LEN + body;
@@ -207,7 +206,6 @@ ssize_t libxlmig__tls_open(libxlmig__tls_dir *d, const unsigned char *rec,
 {
     const unsigned char *c = rec + LIBXLMIG__TLS_HDR_LEN;
     size_t inner, nrest;
-    int n;
 
     if (rec_len < LIBXLMIG__TLS_HDR_LEN + 1 + LIBXLMIG__TLS_TAG_LEN ||
         rec_len > LIBXLMIG__TLS_RECORD_MAX)
@@ -219,10 +217,7 @@ ssize_t libxlmig__tls_open(libxlmig__tls_dir *d, const unsigned char *rec,
     if (record_start(d, rec) ||
         (ndirect && crypt_iov(d, pos, ndirect, (unsigned char *)c)) ||
         crypt_some(d, rest, c + ndirect, nrest) ||
-        EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG,
-                            LIBXLMIG__TLS_TAG_LEN,
-                            (void *)(c + inner)) != 1 ||
-        EVP_CipherFinal_ex(d->ctx, rest + nrest, &n) != 1)
+        gcry_cipher_checktag(d->hd, c + inner, LIBXLMIG__TLS_TAG_LEN))
         return -1;
     d->seq++;
     return (ssize_t)nrest;

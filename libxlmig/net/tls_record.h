@@ -15,6 +15,12 @@
  * the send buffer and decrypted from the receive buffer into the pages:
  * a third less work per byte for the receiver (docs/bench.md, "Records
  * in user space").
+ *
+ * The cipher is libgcrypt's AES-128-GCM, not OpenSSL's: with it the
+ * sending thread took 11 % less CPU per GiB of guest pages and the
+ * receiving thread 12 % less than with OpenSSL 3.0's (docs/bench.md,
+ * "AES-GCM from libgcrypt").  OpenSSL keeps the handshake and the key
+ * derivation.
  */
 #ifndef LIBXLMIG_NET_TLS_RECORD_H
 #define LIBXLMIG_NET_TLS_RECORD_H
@@ -23,9 +29,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include <openssl/evp.h>
+#include <gcrypt.h>
 
 #include "core/core.h"
+
+/* The oldest libgcrypt whose AES-GCM records are sealed and opened with
+ * (Debian 12 has 1.10.1). */
+#define LIBXLMIG__GCRYPT_MIN       "1.8.0"
 
 #define LIBXLMIG__TLS_SECRET_LEN   32      /* SHA-256 */
 #define LIBXLMIG__TLS_KEY_LEN      16      /* AES-128 */
@@ -55,7 +65,7 @@ enum {
 /* One direction of a connection: its traffic secret, the key and IV
  * derived from it, and the next record's sequence number. */
 typedef struct libxlmig__tls_dir {
-    EVP_CIPHER_CTX *ctx;
+    gcry_cipher_hd_t hd;
     unsigned char secret[LIBXLMIG__TLS_SECRET_LEN];
     unsigned char iv[LIBXLMIG__TLS_IV_LEN];
     uint64_t seq;

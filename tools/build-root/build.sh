@@ -32,7 +32,7 @@ bookworm|trixie) ;;
 esac
 # What the library and the programs need to build (not the docs, tests).
 pkgs=build-essential,pkg-config,make,libxen-dev,libyajl-dev,libssl-dev
-pkgs=$pkgs,libisal-dev,libmnl-dev,liblz4-dev,libzstd-dev
+pkgs=$pkgs,libgcrypt20-dev,libisal-dev,libmnl-dev,liblz4-dev,libzstd-dev
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
 command -v debootstrap >/dev/null ||

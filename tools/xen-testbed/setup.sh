@@ -37,7 +37,7 @@ esac
 # run-time libraries of xlmig (checked against the binary at every run by
 # mkoverlay.sh).
 dom0_pkgs=xen-utils-$xen,xenstore-utils,kmod,iproute2,procps,socat
-dom0_pkgs=$dom0_pkgs,libyajl2,libisal2,$ssl,coreutils
+dom0_pkgs=$dom0_pkgs,libyajl2,libisal2,$ssl,libgcrypt20,coreutils
 # The HVM layer: Debian's device model and the BIOS hvmloader loads.
 hvm_pkgs="qemu-system-xen seabios"
 # Kernel modules dom0 loads (with their dependencies); the rest are
