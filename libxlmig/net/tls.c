@@ -1329,6 +1329,7 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
     static int said;
     char ulp[256] = "", on[16] = "";
     socklen_t onlen = sizeof(on) - 1;
+    const char *lib;
     bool offered;
     ssize_t n;
     int fd;
@@ -1341,21 +1342,25 @@ static void ktls_note(libxlmig__gc *gc, const tls_priv *tp)
         close(fd);
     ulp[n > 0 ? n : 0] = '\0';
     offered = strstr(ulp, "tls") != NULL;
+    lib = libxlmig__tls_dir_lib(&tp->rx);
     if (tp->ktls_send)
         LOG(INFO, "TLS: the kernel encrypts what this node sends (kernel "
-            "TLS); what it receives is decrypted in user space");
+            "TLS); what it receives is decrypted in user space (%s's "
+            "AES-GCM)", lib);
     else if (!offered)
-        LOG(INFO, "TLS: encrypted in user space: this kernel offers no "
-            "kernel TLS (load its tls module: modprobe tls)");
+        LOG(INFO, "TLS: encrypted in user space (%s's AES-GCM): this "
+            "kernel offers no kernel TLS (load its tls module: modprobe "
+            "tls)", lib);
     else if (!getsockopt(tp->fd, IPPROTO_TCP, TCP_ULP, on, &onlen) &&
              !strcmp(on, "tls"))
-        LOG(INFO, "TLS: encrypted in user space: %s attached kernel TLS "
-            "to the connection, but the kernel refused the session keys "
-            "(is its AES-GCM available? modprobe gcm ctr ghash-generic)",
-            OpenSSL_version(OPENSSL_VERSION));
+        LOG(INFO, "TLS: encrypted in user space (%s's AES-GCM): %s "
+            "attached kernel TLS to the connection, but the kernel refused "
+            "the session keys (is its AES-GCM available? modprobe gcm ctr "
+            "ghash-generic)", lib, OpenSSL_version(OPENSSL_VERSION));
     else
-        LOG(INFO, "TLS: encrypted in user space: the kernel offers kernel "
-            "TLS, but %s did not attach it to the connection",
+        LOG(INFO, "TLS: encrypted in user space (%s's AES-GCM): the kernel "
+            "offers kernel TLS, but %s did not attach it to the "
+            "connection", lib,
             OpenSSL_version(OPENSSL_VERSION));
 }
 

@@ -2,7 +2,8 @@
 /*
  * TLS 1.3 record protection in user space (tls_record.h says why):
  * the keys of a direction from its traffic secret (HKDF, OpenSSL's), and
- * sealing and opening one record, AES-128-GCM through libgcrypt.
+ * sealing and opening one record, AES-128-GCM through libgcrypt or
+ * OpenSSL's EVP interface (use_gcrypt says which).
  *
  *   key   = HKDF-Expand-Label(secret, "key", "", 16)
  *   iv    = HKDF-Expand-Label(secret, "iv", "", 12)
@@ -15,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <limits.h>
 #include <pthread.h>
 
 #include "net/tls_record.h"
@@ -69,32 +71,69 @@ static int expand_label(const unsigned char *secret, const char *label,
                               info, n, out, len);
 }
 
-/* libgcrypt's own checks and set-up, once per process: 0, or -1. */
-static bool gcrypt_ok;
+/*
+ * Which library's AES-GCM protects the records.  libgcrypt's is the
+ * faster where the CPU has AES-NI and PCLMULQDQ (x86-64 servers since
+ * about 2010; with VAES more so): docs/bench.md, "AES-GCM from
+ * libgcrypt".  Without them OpenSSL's SSSE3 code is the faster, and on
+ * other architectures OpenSSL's has had the CPU's crypto instructions
+ * longest: there it stays OpenSSL's.
+ */
+int libxlmig__tls_cipher_lib;               /* tests: LIBXLMIG__TLS_LIB_* */
+static bool gcrypt_wanted, gcrypt_ok;
 
-static void gcrypt_init(void)
+static void cipher_lib_init(void)
 {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    gcrypt_wanted = __builtin_cpu_supports("aes") &&
+                    __builtin_cpu_supports("pclmul");
+#endif
     gcrypt_ok = gcry_check_version(LIBXLMIG__GCRYPT_MIN) != NULL;
 }
 
-/* d's key and IV from d->secret; the sequence starts again at 0. */
-static int dir_key(libxlmig__tls_dir *d)
+/* Whether a direction keyed now uses libgcrypt (else OpenSSL). */
+static bool use_gcrypt(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    unsigned char key[LIBXLMIG__TLS_KEY_LEN];
-    int ok;
 
-    pthread_once(&once, gcrypt_init);
-    if (!gcrypt_ok)
-        return -1;
+    pthread_once(&once, cipher_lib_init);
+    switch (libxlmig__tls_cipher_lib) {
+    case LIBXLMIG__TLS_LIB_GCRYPT: return gcrypt_ok;
+    case LIBXLMIG__TLS_LIB_OPENSSL: return false;
+    default: return gcrypt_ok && gcrypt_wanted;
+    }
+}
+
+/* d's key and IV from d->secret; the sequence starts again at 0.  The
+ * library is chosen when d is first keyed and kept for its KeyUpdates. */
+static int dir_key(libxlmig__tls_dir *d)
+{
+    unsigned char key[LIBXLMIG__TLS_KEY_LEN];
+    bool ok;
+
     if (expand_label(d->secret, "key", key, sizeof(key)) ||
         expand_label(d->secret, "iv", d->iv, sizeof(d->iv))) {
         OPENSSL_cleanse(key, sizeof(key));
         return -1;
     }
-    ok = (d->hd || !gcry_cipher_open(&d->hd, GCRY_CIPHER_AES128,
-                                     GCRY_CIPHER_MODE_GCM, 0)) &&
-         !gcry_cipher_setkey(d->hd, key, sizeof(key));
+    if (!d->hd && !d->ctx) {
+        if (use_gcrypt()) {
+            if (gcry_cipher_open(&d->hd, GCRY_CIPHER_AES128,
+                                 GCRY_CIPHER_MODE_GCM, 0))
+                d->hd = NULL;
+        } else {
+            d->ctx = EVP_CIPHER_CTX_new();
+        }
+    }
+    if (d->hd)
+        ok = !gcry_cipher_setkey(d->hd, key, sizeof(key));
+    else
+        ok = d->ctx &&
+             EVP_CipherInit_ex(d->ctx, EVP_aes_128_gcm(), NULL, key, NULL,
+                               d->enc ? 1 : 0) == 1 &&
+             EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_IVLEN,
+                                 LIBXLMIG__TLS_IV_LEN, NULL) == 1;
     OPENSSL_cleanse(key, sizeof(key));
     d->seq = 0;
     return ok ? 0 : -1;
@@ -120,9 +159,15 @@ int libxlmig__tls_dir_update(libxlmig__tls_dir *d)
     return dir_key(d);
 }
 
+const char *libxlmig__tls_dir_lib(const libxlmig__tls_dir *d)
+{
+    return d->hd ? "libgcrypt" : "OpenSSL";
+}
+
 void libxlmig__tls_dir_free(libxlmig__tls_dir *d)
 {
-    gcry_cipher_close(d->hd);               /* wipes the key schedule */
+    gcry_cipher_close(d->hd);               /* both wipe the key schedule */
+    EVP_CIPHER_CTX_free(d->ctx);
     OPENSSL_cleanse(d, sizeof(*d));
 }
 
@@ -130,28 +175,72 @@ void libxlmig__tls_dir_free(libxlmig__tls_dir *d)
 static int record_start(libxlmig__tls_dir *d, const unsigned char *hdr)
 {
     unsigned char nonce[LIBXLMIG__TLS_IV_LEN];
-    int i;
+    int i, n;
 
     memcpy(nonce, d->iv, sizeof(nonce));
     for (i = 0; i < 8; i++)
         nonce[LIBXLMIG__TLS_IV_LEN - 1 - i] ^= (unsigned char)(d->seq >> (8 * i));
-    if (gcry_cipher_setiv(d->hd, nonce, sizeof(nonce)) ||
-        gcry_cipher_authenticate(d->hd, hdr, LIBXLMIG__TLS_HDR_LEN))
-        return -1;
-    return 0;
+    if (d->hd)
+        return gcry_cipher_setiv(d->hd, nonce, sizeof(nonce)) ||
+               gcry_cipher_authenticate(d->hd, hdr, LIBXLMIG__TLS_HDR_LEN)
+               ? -1 : 0;
+    return EVP_CipherInit_ex(d->ctx, NULL, NULL, NULL, nonce, -1) == 1 &&
+           EVP_CipherUpdate(d->ctx, NULL, &n, hdr,
+                            LIBXLMIG__TLS_HDR_LEN) == 1 ? 0 : -1;
 }
 
 /* Run len bytes of in through d's cipher to out: 0, or -1. */
 static int crypt_some(libxlmig__tls_dir *d, unsigned char *out,
                       const unsigned char *in, size_t len)
 {
-    gcry_error_t e;
+    int n;
 
-    if (!len)
-        return 0;
-    e = d->enc ? gcry_cipher_encrypt(d->hd, out, len, in, len)
-               : gcry_cipher_decrypt(d->hd, out, len, in, len);
-    return e ? -1 : 0;
+    if (d->hd) {
+        if (!len)
+            return 0;
+        return (d->enc ? gcry_cipher_encrypt(d->hd, out, len, in, len)
+                       : gcry_cipher_decrypt(d->hd, out, len, in, len))
+               ? -1 : 0;
+    }
+    while (len) {
+        size_t k = len > INT_MAX / 2 ? INT_MAX / 2 : len;
+
+        if (EVP_CipherUpdate(d->ctx, out, &n, in, (int)k) != 1 ||
+            (size_t)n != k)
+            return -1;
+        out += k;
+        in += k;
+        len -= k;
+    }
+    return 0;
+}
+
+/* Sealing: the record's tag, after its last byte.  0, or -1. */
+static int record_tag(libxlmig__tls_dir *d, unsigned char *tag)
+{
+    int n;
+
+    if (d->hd)
+        return gcry_cipher_gettag(d->hd, tag, LIBXLMIG__TLS_TAG_LEN)
+               ? -1 : 0;
+    return EVP_CipherFinal_ex(d->ctx, tag, &n) == 1 && n == 0 &&
+           EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG,
+                               LIBXLMIG__TLS_TAG_LEN, tag) == 1 ? 0 : -1;
+}
+
+/* Opening: whether the record's tag is the one its bytes give.  0, or
+ * -1. */
+static int record_check(libxlmig__tls_dir *d, const unsigned char *tag)
+{
+    unsigned char none[LIBXLMIG__TLS_TAG_LEN];
+    int n;
+
+    if (d->hd)
+        return gcry_cipher_checktag(d->hd, tag, LIBXLMIG__TLS_TAG_LEN)
+               ? -1 : 0;
+    return EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG,
+                               LIBXLMIG__TLS_TAG_LEN, (void *)tag) == 1 &&
+           EVP_CipherFinal_ex(d->ctx, none, &n) == 1 ? 0 : -1;
 }
 
 /* len bytes from *pos through the cipher: to out (seal) or the other
@@ -193,8 +282,7 @@ size_t libxlmig__tls_seal(libxlmig__tls_dir *d, uint8_t type,
     if (pos ? crypt_iov(d, pos, len, p) : crypt_some(d, p, buf, len))
         return 0;
     p += len;
-    if (crypt_some(d, p, &type, 1) ||
-        gcry_cipher_gettag(d->hd, p + 1, LIBXLMIG__TLS_TAG_LEN))
+    if (crypt_some(d, p, &type, 1) || record_tag(d, p + 1))
         return 0;
     d->seq++;
     return LIBXLMIG__TLS_HDR_LEN + body;
@@ -217,7 +305,7 @@ ssize_t libxlmig__tls_open(libxlmig__tls_dir *d, const unsigned char *rec,
     if (record_start(d, rec) ||
         (ndirect && crypt_iov(d, pos, ndirect, (unsigned char *)c)) ||
         crypt_some(d, rest, c + ndirect, nrest) ||
-        gcry_cipher_checktag(d->hd, c + inner, LIBXLMIG__TLS_TAG_LEN))
+        record_check(d, c + inner))
         return -1;
     d->seq++;
     return (ssize_t)nrest;

@@ -594,6 +594,89 @@ static void test_interop(void)
 }
 
 /*
+ * Both libraries' AES-GCM protect records alike: what one seals the
+ * other opens, across KeyUpdates, and neither opens a record whose tag
+ * does not match.  The automatic choice is libgcrypt's on an x86-64 CPU
+ * with AES-NI and PCLMULQDQ, OpenSSL's otherwise.
+ */
+static void test_cipher_libs(void)
+{
+    static const int lib[2] = { LIBXLMIG__TLS_LIB_GCRYPT,
+                                LIBXLMIG__TLS_LIB_OPENSSL };
+    static const char *const name[2] = { "libgcrypt", "OpenSSL" };
+    unsigned char secret[LIBXLMIG__TLS_SECRET_LEN], page[3][4096];
+    unsigned char rec[3 * 4096 + LIBXLMIG__TLS_OVERHEAD];
+    unsigned char back[3][4096], rest[LIBXLMIG__TLS_BODY_MAX];
+    struct iovec in[3], out[3];
+    libxlmig__iov_pos pin, pout;
+    libxlmig__tls_dir tx, rx;
+    const char *want = "OpenSSL";
+    unsigned i, a, b, k, good;
+    size_t n;
+    ssize_t nrest;
+
+    for (i = 0; i < sizeof(secret); i++)
+        secret[i] = (unsigned char)(i * 7 + 1);
+    for (i = 0; i < 3; i++) {
+        memset(page[i], 0x11 * (i + 1), sizeof(page[i]));
+        in[i] = (struct iovec){ page[i], sizeof(page[i]) };
+        out[i] = (struct iovec){ back[i], sizeof(back[i]) };
+    }
+    for (a = 0; a < 2; a++)
+        for (b = 0; b < 2; b++) {
+            libxlmig__tls_cipher_lib = lib[a];
+            if (libxlmig__tls_dir_init(&tx, secret, true))
+                bail("cannot key a sending direction");
+            libxlmig__tls_cipher_lib = lib[b];
+            if (libxlmig__tls_dir_init(&rx, secret, false))
+                bail("cannot key a receiving direction");
+            ok(!strcmp(libxlmig__tls_dir_lib(&tx), name[a]) &&
+               !strcmp(libxlmig__tls_dir_lib(&rx), name[b]),
+               "a direction keyed for %s uses it, and one for %s",
+               name[a], name[b]);
+            good = 0;
+            for (k = 0; k < 6; k++) {
+                /* Two KeyUpdates on the way: keys 0, 1 and 2. */
+                if (k == 2 || k == 4)
+                    if (libxlmig__tls_dir_update(&tx) ||
+                        libxlmig__tls_dir_update(&rx))
+                        bail("KeyUpdate failed");
+                page[k % 3][k] ^= 0x5a;
+                pin = (libxlmig__iov_pos){ .iov = in, .iovcnt = 3 };
+                pout = (libxlmig__iov_pos){ .iov = out, .iovcnt = 3 };
+                n = libxlmig__tls_seal(&tx, LIBXLMIG__TLS_APPDATA, &pin,
+                                       NULL, 3 * 4096 - k, rec);
+                memset(back, 0, sizeof(back));
+                nrest = n ? libxlmig__tls_open(&rx, rec, n, &pout,
+                                               3 * 4096 - k, rest) : -1;
+                if (nrest == 1 && rest[0] == LIBXLMIG__TLS_APPDATA &&
+                    !memcmp(back, page, 3 * 4096 - k))
+                    good++;
+            }
+            ok(good == 6, "%s seals, %s opens: %u of 6 records of pages "
+               "intact over 3 keys", name[a], name[b], good);
+            n = libxlmig__tls_seal(&tx, LIBXLMIG__TLS_APPDATA, NULL,
+                                   "short", 5, rec);
+            rec[n - 1] ^= 1;
+            ok(n && libxlmig__tls_open(&rx, rec, n, NULL, 0, rest) < 0,
+               "and %s refuses a record whose tag is wrong", name[b]);
+            libxlmig__tls_dir_free(&tx);
+            libxlmig__tls_dir_free(&rx);
+        }
+    libxlmig__tls_cipher_lib = LIBXLMIG__TLS_LIB_AUTO;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul"))
+        want = "libgcrypt";
+#endif
+    if (libxlmig__tls_dir_init(&tx, secret, true))
+        bail("cannot key a sending direction");
+    is_string(want, libxlmig__tls_dir_lib(&tx),
+              "by default records use %s's AES-GCM on this CPU", want);
+    libxlmig__tls_dir_free(&tx);
+}
+
+/*
  * Bytes that are not a protected record, written under the client's TLS
  * straight to its socket: the server refuses each, saying why, and
  * never hands the caller a byte of it.
@@ -723,9 +806,19 @@ int main(void)
     test_handshake();
     test_mismatch();
     test_replay_and_tamper();
+    test_cipher_libs();
+    /* The transport once with each library's AES-GCM. */
+    libxlmig__tls_cipher_lib = LIBXLMIG__TLS_LIB_GCRYPT;
+    diag("records with libgcrypt's AES-GCM");
     test_duplex();
     test_interop();
     test_bad_records();
+    libxlmig__tls_cipher_lib = LIBXLMIG__TLS_LIB_OPENSSL;
+    diag("records with OpenSSL's AES-GCM");
+    test_duplex();
+    test_interop();
+    test_bad_records();
+    libxlmig__tls_cipher_lib = LIBXLMIG__TLS_LIB_AUTO;
     test_empty_records();
     test_shutdown();
     /* Once more where SIGPIPE is ignored, as in the daemon. */
