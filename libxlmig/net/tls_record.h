@@ -148,19 +148,20 @@ _hidden ssize_t libxlmig__tls_open(libxlmig__tls_dir *d,
                                    libxlmig__iov_pos *pos, size_t ndirect,
                                    unsigned char *rest);
 
-/* tls.c: records a sending key protects before the next (KeyUpdate);
- * tests only: which records go through OpenSSL instead (the client's
- * sent: 1, received: 2; the server's: 4, 8), whether this side's
- * KeyUpdates ask for one back, empty records before each write,
- * KeyUpdates sent [0], taken [1] and sent as answers [2]. */
+/* tls_record.c, tests only: which library's AES-GCM directions keyed
+ * from now on use (LIBXLMIG__TLS_LIB_*; default AUTO). */
 enum {
     LIBXLMIG__TLS_LIB_AUTO,             /* libgcrypt with AES-NI, PCLMUL */
     LIBXLMIG__TLS_LIB_GCRYPT,
     LIBXLMIG__TLS_LIB_OPENSSL,
 };
-/* Tests only: which library's AES-GCM directions keyed from now on use
- * (LIBXLMIG__TLS_LIB_*; default AUTO). */
 _hidden extern int libxlmig__tls_cipher_lib;
+
+/* tls.c: records a sending key protects before the next (KeyUpdate);
+ * tests only: which records go through OpenSSL instead (the client's
+ * sent: 1, received: 2; the server's: 4, 8), whether this side's
+ * KeyUpdates ask for one back, empty records before each write,
+ * KeyUpdates sent [0], taken [1] and sent as answers [2]. */
 _hidden extern uint64_t libxlmig__tls_records_per_key;
 _hidden extern int libxlmig__tls_openssl_records;
 _hidden extern bool libxlmig__tls_request_update;

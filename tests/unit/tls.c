@@ -499,12 +499,6 @@ static void test_duplex(void)
     GC_FREE;
 }
 
-/*
- * The records are TLS 1.3's: OpenSSL's own record layer on one side
- * (what a peer that is not xlmig runs) reads what this side seals and
- * seals what it opens, also across KeyUpdates, and reads in pieces
- * unlike the writes come out right.
- */
 /* 6 MiB each way between c and s, both ways at once, or one way at a
  * time (c to s, s to c, c to s again): true if every byte arrived. */
 static bool both_ways(libxlmig__transport *c, libxlmig__transport *s,
@@ -530,6 +524,12 @@ static bool both_ways(libxlmig__transport *c, libxlmig__transport *s,
     return good;
 }
 
+/*
+ * The records are TLS 1.3's: OpenSSL's own record layer on one side
+ * (what a peer that is not xlmig runs) reads what this side seals and
+ * seals what it opens, also across KeyUpdates, and reads in pieces
+ * unlike the writes come out right.
+ */
 static void test_interop(void)
 {
     static const struct { int openssl; const char *who; } cf[] = {
